@@ -1,0 +1,197 @@
+/* Shared daemon command line and start-up: config loading, --check-config,
+ * log set-up, and the signal loop. */
+#define LP_LOG_MODULE "main"
+#include "lp_cli.h"
+
+#include "lp_buf.h"
+#include "lp_config.h"
+#include "lp_http.h"
+#include "lp_log.h"
+#include "lp_metrics.h"
+#include "lp_signal.h"
+#include "lp_time.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(const struct lp_cli *cli, const struct lp_cli_flag *extra, FILE *to)
+{
+    fprintf(to,
+            "usage: %s [-c FILE]... [--check-config] [options]\n"
+            "  -c, --config FILE     configuration (repeatable; later files override earlier)\n"
+            "      --check-config    validate, print the effective config (secrets redacted)\n"
+            "                        and exit: 0 valid, 2 invalid\n"
+            "      --config-reference  print the Markdown reference of every config key\n"
+            "  -h, --help            this help\n"
+            "      --version         print the version\n",
+            cli->prog);
+    for (const struct lp_cli_flag *f = extra; f && f->name; f++)
+        fprintf(to, "      --%s%s  %s\n", f->name, f->value ? " VALUE" : "", f->help);
+    fprintf(to, "Without -c the embedded defaults are used (everything on loopback).\n");
+}
+
+int lp_cli_parse(struct lp_cli *cli, int argc, char **argv, const struct lp_cli_flag *extra)
+{
+    const char *slash = strrchr(argv[0], '/');
+    cli->prog = slash ? slash + 1 : argv[0];
+    cli->files = calloc((size_t)argc, sizeof(char *));
+    if (!cli->files)
+        abort();
+    cli->n_files = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "%s: %s needs a file name\n", cli->prog, a);
+                return 2;
+            }
+            cli->files[cli->n_files++] = argv[++i];
+        } else if (!strncmp(a, "--config=", 9)) {
+            cli->files[cli->n_files++] = a + 9;
+        } else if (!strcmp(a, "--check-config")) {
+            cli->check_config = 1;
+        } else if (!strcmp(a, "--config-reference")) {
+            cli->config_reference = 1;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(cli, extra, stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("%s %s\n", cli->prog, LP_VERSION);
+            return 0;
+        } else {
+            const struct lp_cli_flag *f = NULL;
+            const char *eq = NULL;
+            if (!strncmp(a, "--", 2)) {
+                for (f = extra; f && f->name; f++) {
+                    size_t nl = strlen(f->name);
+                    if (!strncmp(a + 2, f->name, nl) && (a[2 + nl] == '\0' || a[2 + nl] == '=')) {
+                        eq = a[2 + nl] == '=' ? a + 3 + nl : NULL;
+                        break;
+                    }
+                }
+            }
+            if (!f || !f->name) {
+                fprintf(stderr, "%s: unknown option '%s'\n", cli->prog, a);
+                usage(cli, extra, stderr);
+                return 2;
+            }
+            if (f->value) {
+                if (!eq && i + 1 >= argc) {
+                    fprintf(stderr, "%s: --%s needs a value\n", cli->prog, f->name);
+                    return 2;
+                }
+                *f->value = eq ? eq : argv[++i];
+            } else if (eq) {
+                fprintf(stderr, "%s: --%s takes no value\n", cli->prog, f->name);
+                return 2;
+            } else {
+                *f->flag = 1;
+            }
+        }
+    }
+    return -1;
+}
+
+void lp_cli_release(struct lp_cli *cli)
+{
+    free(cli->files);
+    cli->files = NULL;
+}
+
+static void apply_log(const struct lp_config *cfg)
+{
+    lp_log_setup((enum lp_log_level)lp_log_level_parse(cfg->log.level),
+                 strcmp(cfg->log.format, "json") == 0 ? LP_LOG_JSON : LP_LOG_LOGFMT);
+}
+
+int lp_cli_load(struct lp_cli *cli, struct lp_config **out)
+{
+    *out = NULL;
+    if (cli->config_reference) {
+        struct lp_buf b = LP_BUF_INIT;
+        lp_config_reference(&b);
+        fwrite(b.data, 1, b.len, stdout);
+        lp_buf_release(&b);
+        return 0;
+    }
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *cfg = lp_config_load(cli->files, cli->n_files, NULL, &errs);
+    if (!cfg) {
+        fputs(errs.data, stderr);
+        fprintf(stderr, "%s: invalid configuration, not starting\n", cli->prog);
+        lp_buf_release(&errs);
+        return 2;
+    }
+    lp_buf_release(&errs);
+    if (cli->check_config) {
+        struct lp_buf b = LP_BUF_INIT;
+        lp_buf_appendf(&b, "# effective configuration of %s (secrets redacted)\n", cli->prog);
+        lp_config_dump(cfg, NULL, 1, &b);
+        fwrite(b.data, 1, b.len, stdout);
+        lp_buf_release(&b);
+        fprintf(stderr, "%s: configuration OK\n", cli->prog);
+        lp_config_free(cfg);
+        return 0;
+    }
+    apply_log(cfg);
+    *out = cfg;
+    return -1;
+}
+
+int lp_cli_idle_loop(struct lp_cli *cli, struct lp_config *cfg)
+{
+    struct lp_metrics *metrics = lp_metrics_new();
+    struct lp_http *http = NULL;
+    char name[128];
+    snprintf(name, sizeof(name), "logpipe_%s_start_time_seconds", cli->section);
+    struct lp_gauge *started = lp_metrics_gauge(metrics, name, "Start time (unix seconds).", NULL);
+    snprintf(name, sizeof(name), "logpipe_%s_config_reloads_total", cli->section);
+    struct lp_counter *reload_ok =
+        lp_metrics_counter(metrics, name, "SIGHUP configuration reloads.", "result=\"ok\"");
+    struct lp_counter *reload_bad =
+        lp_metrics_counter(metrics, name, "SIGHUP configuration reloads.", "result=\"error\"");
+    lp_gauge_set(started, lp_time_real_ns() / LP_NS_PER_SEC);
+    if (cfg->metrics.enabled) {
+        char err[256];
+        http = lp_http_start(cfg->metrics.listen, metrics, err, sizeof(err));
+        if (!http) {
+            lp_log(LP_LOG_ERROR, "cannot start the metrics endpoint", "error=\"%s\"", err);
+            lp_config_free(cfg);
+            lp_metrics_free(metrics);
+            return 1;
+        }
+        lp_ready_set(lp_http_ready_check(http, "config"), 1);
+    }
+    lp_log(LP_LOG_INFO, "started", "daemon=%s version=%s config_files=%zu", cli->prog,
+           LP_VERSION, cli->n_files);
+    for (;;) {
+        int sig = lp_signals_wait(1000);
+        if (sig == SIGTERM || sig == SIGINT) {
+            lp_log(LP_LOG_INFO, "stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
+            break;
+        }
+        if (sig == SIGHUP) {
+            struct lp_buf errs = LP_BUF_INIT;
+            struct lp_config *n = lp_config_load(cli->files, cli->n_files, NULL, &errs);
+            if (!n) {
+                lp_counter_inc(reload_bad);
+                lp_log(LP_LOG_ERROR, "reload failed; keeping the running configuration",
+                       "errors=\"%s\"", errs.data);
+            } else {
+                lp_counter_inc(reload_ok);
+                apply_log(n);
+                lp_config_free(cfg);
+                cfg = n;
+                lp_log(LP_LOG_INFO, "configuration reloaded", "%s", "");
+            }
+            lp_buf_release(&errs);
+        }
+    }
+    lp_http_stop(http);
+    lp_metrics_free(metrics);
+    lp_config_free(cfg);
+    lp_log(LP_LOG_INFO, "stopped", "daemon=%s", cli->prog);
+    return 0;
+}

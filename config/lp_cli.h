@@ -1,0 +1,46 @@
+/* Command line shared by the daemons: -c FILE (repeatable), --check-config,
+ * --config-reference, --help, --version, plus daemon-specific flags. */
+#ifndef LP_CLI_H
+#define LP_CLI_H
+
+#include <stddef.h>
+
+struct lp_config;
+
+/* A daemon-specific flag: "--once" style (sets *flag = 1) or, with
+ * value != NULL, "--output json" / "--output=json" style. */
+struct lp_cli_flag {
+    const char *name;
+    int *flag;
+    const char **value;
+    const char *help;
+};
+
+struct lp_cli {
+    const char *prog;
+    const char *section; /* the daemon's own config section */
+    const char **files;  /* borrowed from argv */
+    size_t n_files;
+    int check_config;
+    int config_reference;
+};
+
+/* Parses argv. Returns -1 to continue, or an exit status (0 after --help,
+ * --version; 2 on a usage error, printed). extra may be NULL; terminated
+ * by a NULL name. files is heap-allocated: lp_cli_release. */
+int lp_cli_parse(struct lp_cli *cli, int argc, char **argv, const struct lp_cli_flag *extra);
+void lp_cli_release(struct lp_cli *cli);
+
+/* Loads and validates the configuration named by the command line, applies
+ * log settings, and handles --check-config / --config-reference. Returns
+ * -1 to continue with *out set, or an exit status: 0 (check passed, or
+ * reference printed) or 2 (errors printed as FILE:LINE:COL: message). */
+int lp_cli_load(struct lp_cli *cli, struct lp_config **out);
+
+/* The thin daemon loop used until a daemon has real work: serves metrics
+ * and health (ready = configuration valid), reloads on SIGHUP (log level
+ * and format; a bad file keeps the old config), and returns 0 on
+ * SIGTERM/SIGINT. Takes ownership of cfg. */
+int lp_cli_idle_loop(struct lp_cli *cli, struct lp_config *cfg);
+
+#endif

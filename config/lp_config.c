@@ -1,0 +1,795 @@
+/* The table-driven configuration engine: node tree → typed structs with
+ * defaults and validation; dump (with redaction); Markdown reference. */
+#include "lp_config.h"
+
+#include "lp_buf.h"
+#include "lp_fields.h"
+#include "lp_node.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FIELD(base, f, type) ((type *)((char *)(base) + (f)->offset))
+#define CFIELD(base, f, type) ((const type *)((const char *)(base) + (f)->offset))
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        abort();
+    return p;
+}
+
+/* ---- units ---- */
+
+static int parse_number_unit(const char *s, int64_t *num, const char **unit)
+{
+    const char *p = s;
+    while (*p == ' ')
+        p++;
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (errno || v > INT64_MAX)
+        return -1;
+    while (*end == ' ')
+        end++;
+    *num = (int64_t)v;
+    *unit = end;
+    return 0;
+}
+
+int lp_parse_duration_ms(const char *s, int64_t *ms)
+{
+    static const struct { const char *u; int64_t mul, div; } units[] = {
+        {"ms", 1, 1}, {"s", 1000, 1}, {"m", 60000, 1}, {"h", 3600000, 1}, {"d", 86400000, 1},
+        {"w", 7 * 86400000LL, 1}, {"us", 1, 1000}, {"ns", 1, 1000000},
+    };
+    int64_t v;
+    const char *u;
+    if (parse_number_unit(s, &v, &u))
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(u, units[i].u) == 0) {
+            if (v > INT64_MAX / units[i].mul)
+                return -1;
+            *ms = v * units[i].mul / units[i].div;
+            return 0;
+        }
+    }
+    return -1; /* a bare number is ambiguous for a duration: demand a unit */
+}
+
+int lp_parse_size(const char *s, int64_t *bytes)
+{
+    static const struct { const char *u; int64_t mul; } units[] = {
+        {"", 1}, {"B", 1}, {"KiB", 1LL << 10}, {"MiB", 1LL << 20}, {"GiB", 1LL << 30},
+        {"TiB", 1LL << 40}, {"KB", 1000}, {"kB", 1000}, {"MB", 1000000}, {"GB", 1000000000},
+        {"TB", 1000000000000LL}, {"K", 1LL << 10}, {"M", 1LL << 20}, {"G", 1LL << 30},
+    };
+    int64_t v;
+    const char *u;
+    if (parse_number_unit(s, &v, &u))
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(u, units[i].u) == 0) {
+            if (v > INT64_MAX / units[i].mul)
+                return -1;
+            *bytes = v * units[i].mul;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void format_duration(int64_t ms, char *out, size_t n)
+{
+    static const struct { const char *u; int64_t ms; } units[] = {
+        {"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+    for (size_t i = 0; i < 4; i++)
+        if (ms && ms % units[i].ms == 0) {
+            snprintf(out, n, "%" PRId64 "%s", ms / units[i].ms, units[i].u);
+            return;
+        }
+    snprintf(out, n, "%" PRId64 "ms", ms);
+}
+
+static void format_size(int64_t b, char *out, size_t n)
+{
+    static const struct { const char *u; int64_t m; } units[] = {
+        {"TiB", 1LL << 40}, {"GiB", 1LL << 30}, {"MiB", 1LL << 20}, {"KiB", 1LL << 10}};
+    for (size_t i = 0; i < 4; i++)
+        if (b && b % units[i].m == 0) {
+            snprintf(out, n, "%" PRId64 "%s", b / units[i].m, units[i].u);
+            return;
+        }
+    snprintf(out, n, "%" PRId64, b);
+}
+
+/* ---- did you mean ---- */
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return 99;
+    size_t prev[65], cur[65];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (tolower((unsigned char)a[i - 1]) !=
+                                        tolower((unsigned char)b[j - 1]));
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof(size_t));
+    }
+    return prev[lb];
+}
+
+static const char *suggest(const struct lp_field *table, const char *key)
+{
+    const char *best = NULL;
+    size_t bestd = 99, len = strlen(key);
+    size_t maxd = len / 3 > 2 ? len / 3 : 2;
+    for (const struct lp_field *f = table; f->name; f++) {
+        size_t d = edit_distance(key, f->name);
+        if (d < bestd) {
+            bestd = d;
+            best = f->name;
+        }
+    }
+    return bestd <= maxd ? best : NULL;
+}
+
+/* ---- applying values ---- */
+
+struct ctx {
+    struct lp_buf *errs;
+};
+
+static void apply_table(struct ctx *c, const struct lp_field *table, void *base,
+                        const struct lp_node *map, const char *prefix);
+
+static const char *kind_hint(const struct lp_field *f)
+{
+    switch (f->type) {
+    case LP_FT_DURATION: return "a duration (e.g. 250ms, 5s, 1h, 30d)";
+    case LP_FT_SIZE: return "a size (e.g. 512, 64KiB, 5MiB, 1GB)";
+    case LP_FT_INT: return "an integer";
+    case LP_FT_BOOL: return "true or false";
+    case LP_FT_STRING: return "a string";
+    case LP_FT_ENUM: return "one of the listed values";
+    case LP_FT_STRLIST: return "a list of strings";
+    case LP_FT_MAP: return "a mapping of string values";
+    case LP_FT_LIST: return "a list of mappings";
+    case LP_FT_SECTION: return "a mapping";
+    }
+    return "?";
+}
+
+/* Converts a scalar for field f into base; node may be NULL when applying
+ * a default (then problems are bugs in the table, reported against the
+ * key). Returns 0 or -1 (reported). */
+static int set_scalar(struct ctx *c, const struct lp_field *f, void *base, const char *text,
+                      const struct lp_node *at, const char *path)
+{
+    int64_t v = 0;
+    switch (f->type) {
+    case LP_FT_STRING:
+        free(*FIELD(base, f, char *));
+        *FIELD(base, f, char *) = xstrdup(text);
+        return 0;
+    case LP_FT_ENUM: {
+        size_t tl = strlen(text);
+        for (const char *p = f->choices; *p;) {
+            const char *bar = strchr(p, '|');
+            size_t n = bar ? (size_t)(bar - p) : strlen(p);
+            if (n == tl && strncmp(p, text, n) == 0) {
+                free(*FIELD(base, f, char *));
+                *FIELD(base, f, char *) = xstrdup(text);
+                return 0;
+            }
+            p += n + (bar ? 1 : 0);
+        }
+        lp_node_error(c->errs, at, "%s: '%s' is not one of %s", path, text, f->choices);
+        return -1;
+    }
+    case LP_FT_BOOL:
+        if (!strcasecmp(text, "true") || !strcasecmp(text, "yes") || !strcasecmp(text, "on"))
+            *FIELD(base, f, int) = 1;
+        else if (!strcasecmp(text, "false") || !strcasecmp(text, "no") ||
+                 !strcasecmp(text, "off"))
+            *FIELD(base, f, int) = 0;
+        else {
+            lp_node_error(c->errs, at, "%s: expected true or false, got '%s'", path, text);
+            return -1;
+        }
+        return 0;
+    case LP_FT_INT: {
+        char *end;
+        errno = 0;
+        long long ll = strtoll(text, &end, 10);
+        if (errno || end == text || *end) {
+            lp_node_error(c->errs, at, "%s: expected an integer, got '%s'", path, text);
+            return -1;
+        }
+        v = ll;
+        break;
+    }
+    case LP_FT_DURATION:
+        if (lp_parse_duration_ms(text, &v)) {
+            lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, kind_hint(f), text);
+            return -1;
+        }
+        break;
+    case LP_FT_SIZE:
+        if (lp_parse_size(text, &v)) {
+            lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, kind_hint(f), text);
+            return -1;
+        }
+        break;
+    default:
+        lp_node_error(c->errs, at, "%s: expected %s, got a scalar", path, kind_hint(f));
+        return -1;
+    }
+    if (v < f->min || v > f->max) {
+        char lo[32], hi[32];
+        if (f->type == LP_FT_DURATION) {
+            format_duration(f->min, lo, sizeof(lo));
+            format_duration(f->max, hi, sizeof(hi));
+        } else if (f->type == LP_FT_SIZE) {
+            format_size(f->min, lo, sizeof(lo));
+            format_size(f->max, hi, sizeof(hi));
+        } else {
+            snprintf(lo, sizeof(lo), "%" PRId64, f->min);
+            snprintf(hi, sizeof(hi), "%" PRId64, f->max);
+        }
+        lp_node_error(c->errs, at, "%s: '%s' is out of range [%s, %s]", path, text, lo, hi);
+        return -1;
+    }
+    *FIELD(base, f, int64_t) = v;
+    return 0;
+}
+
+static void free_strlist(char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(items[i]);
+    free(items);
+}
+
+static void release_table(const struct lp_field *table, void *base);
+
+static void apply_defaults(struct ctx *c, const struct lp_field *table, void *base)
+{
+    static const struct lp_node builtin = {.file = "<built-in default>", .line = 1, .col = 1};
+    for (const struct lp_field *f = table; f->name; f++) {
+        if (f->type == LP_FT_SECTION)
+            apply_defaults(c, f->sub, (char *)base + f->offset);
+        else if (f->def && f->type != LP_FT_LIST && f->type != LP_FT_STRLIST &&
+                 f->type != LP_FT_MAP)
+            set_scalar(c, f, base, f->def, &builtin, f->name);
+    }
+}
+
+static void apply_field(struct ctx *c, const struct lp_field *f, void *base,
+                        const struct lp_node *v, const char *path)
+{
+    if (v->type == LP_NODE_NULL) {
+        /* `key:` with nothing: keep the default */
+        return;
+    }
+    switch (f->type) {
+    case LP_FT_SECTION:
+        if (v->type != LP_NODE_MAP) {
+            lp_node_error(c->errs, v, "%s: expected a mapping, got %s", path,
+                          lp_node_type_name(v->type));
+            return;
+        }
+        apply_table(c, f->sub, (char *)base + f->offset, v, path);
+        return;
+    case LP_FT_LIST: {
+        if (v->type != LP_NODE_SEQ) {
+            lp_node_error(c->errs, v, "%s: expected a list of mappings, got %s", path,
+                          lp_node_type_name(v->type));
+            return;
+        }
+        void **arr = FIELD(base, f, void *);
+        size_t *count = (size_t *)((char *)base + f->count_offset);
+        for (size_t i = 0; i < *count; i++)
+            release_table(f->sub, (char *)*arr + i * f->elem_size);
+        free(*arr);
+        *arr = calloc(v->n ? v->n : 1, f->elem_size);
+        if (!*arr)
+            abort();
+        *count = v->n;
+        for (size_t i = 0; i < v->n; i++) {
+            char sub[256];
+            snprintf(sub, sizeof(sub), "%.200s[%zu]", path, i);
+            void *elem = (char *)*arr + i * f->elem_size;
+            apply_defaults(c, f->sub, elem);
+            if (v->items[i]->type != LP_NODE_MAP) {
+                lp_node_error(c->errs, v->items[i], "%s: expected a mapping, got %s", sub,
+                              lp_node_type_name(v->items[i]->type));
+                continue;
+            }
+            apply_table(c, f->sub, elem, v->items[i], sub);
+        }
+        return;
+    }
+    case LP_FT_STRLIST: {
+        char ***arr = FIELD(base, f, char **);
+        size_t *count = (size_t *)((char *)base + f->count_offset);
+        const struct lp_node *const *items = (const struct lp_node *const *)&v;
+        size_t n = 1;
+        if (v->type == LP_NODE_SEQ) {
+            items = (const struct lp_node *const *)v->items;
+            n = v->n;
+        } else if (v->type != LP_NODE_SCALAR) {
+            lp_node_error(c->errs, v, "%s: expected a list of strings, got %s", path,
+                          lp_node_type_name(v->type));
+            return;
+        }
+        char **out = calloc(n ? n : 1, sizeof(char *));
+        if (!out)
+            abort();
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (items[i]->type != LP_NODE_SCALAR) {
+                lp_node_error(c->errs, items[i], "%s[%zu]: expected a string, got %s", path, i,
+                              lp_node_type_name(items[i]->type));
+                continue;
+            }
+            out[k++] = xstrdup(items[i]->text);
+        }
+        free_strlist(*arr, *count);
+        *arr = out;
+        *count = k;
+        return;
+    }
+    case LP_FT_MAP: {
+        if (v->type != LP_NODE_MAP) {
+            lp_node_error(c->errs, v, "%s: expected a mapping of string values, got %s", path,
+                          lp_node_type_name(v->type));
+            return;
+        }
+        struct lp_kvlist *kv = FIELD(base, f, struct lp_kvlist);
+        for (size_t i = 0; i < v->n; i++) {
+            if (v->items[i]->type != LP_NODE_SCALAR) {
+                lp_node_error(c->errs, v->items[i], "%s.%s: expected a string value, got %s",
+                              path, v->keys[i]->text, lp_node_type_name(v->items[i]->type));
+                continue;
+            }
+            lp_kvlist_set(kv, v->keys[i]->text, v->items[i]->text);
+        }
+        return;
+    }
+    default:
+        if (v->type != LP_NODE_SCALAR) {
+            lp_node_error(c->errs, v, "%s: expected %s, got %s", path, kind_hint(f),
+                          lp_node_type_name(v->type));
+            return;
+        }
+        set_scalar(c, f, base, v->text, v, path);
+    }
+}
+
+static void apply_table(struct ctx *c, const struct lp_field *table, void *base,
+                        const struct lp_node *map, const char *prefix)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        const char *key = map->keys[i]->text;
+        char path[256];
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
+        const struct lp_field *f;
+        for (f = table; f->name; f++)
+            if (strcmp(f->name, key) == 0)
+                break;
+        if (!f->name) {
+            const char *s = suggest(table, key);
+            if (s)
+                lp_node_error(c->errs, map->keys[i], "unknown key '%s'; did you mean '%s'?", path,
+                              s);
+            else
+                lp_node_error(c->errs, map->keys[i], "unknown key '%s'", path);
+            continue;
+        }
+        apply_field(c, f, base, map->items[i], path);
+    }
+}
+
+static void release_table(const struct lp_field *table, void *base)
+{
+    for (const struct lp_field *f = table; f->name; f++) {
+        switch (f->type) {
+        case LP_FT_SECTION:
+            release_table(f->sub, (char *)base + f->offset);
+            break;
+        case LP_FT_LIST: {
+            void *arr = *FIELD(base, f, void *);
+            size_t n = *(size_t *)((char *)base + f->count_offset);
+            for (size_t i = 0; i < n; i++)
+                release_table(f->sub, (char *)arr + i * f->elem_size);
+            free(arr);
+            break;
+        }
+        case LP_FT_STRLIST:
+            free_strlist(*FIELD(base, f, char **), *(size_t *)((char *)base + f->count_offset));
+            break;
+        case LP_FT_MAP:
+            lp_kvlist_release(FIELD(base, f, struct lp_kvlist));
+            break;
+        case LP_FT_STRING:
+        case LP_FT_ENUM:
+            free(*FIELD(base, f, char *));
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+void lp_config_free(struct lp_config *cfg)
+{
+    if (!cfg)
+        return;
+    release_table(lp_config_root, cfg);
+    free(cfg);
+}
+
+/* Cross-field checks that a single row cannot express. */
+static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node *root)
+{
+    struct lp_node whole = {.file = root->file, .line = 1, .col = 1};
+    const struct lp_node *ship = lp_node_get(root, "shipper");
+    const struct lp_node *ml = lp_node_get(ship, "multiline");
+    const struct lp_node *at = ml ? ml : ship ? ship : &whole;
+    struct lp_config_multiline *m = &cfg->shipper.multiline;
+    if (strcmp(m->mode, "custom") == 0 && (!m->start_pattern || !*m->start_pattern))
+        lp_node_error(c->errs, at, "shipper.multiline: mode custom needs start_pattern");
+    if (cfg->shipper.batch_max_bytes > 64 * cfg->kafka.max_message_bytes) {
+        const struct lp_node *b = lp_node_get(ship, "batch_max_bytes");
+        lp_node_error(c->errs, b ? b : at,
+                      "shipper.batch_max_bytes is more than 64x kafka.max_message_bytes: "
+                      "batches would rarely fit one message");
+    }
+    const struct lp_node *inputs = lp_node_get(ship, "inputs");
+    for (size_t i = 0; i < cfg->shipper.n_inputs; i++) {
+        if (cfg->shipper.inputs[i].n_paths == 0)
+            lp_node_error(c->errs, inputs && i < inputs->n ? inputs->items[i] : at,
+                          "shipper.inputs[%zu]: needs at least one path", i);
+    }
+    if (!cfg->kafka.brokers || !*cfg->kafka.brokers) {
+        const struct lp_node *k = lp_node_get(lp_node_get(root, "kafka"), "brokers");
+        lp_node_error(c->errs, k ? k : &whole, "kafka.brokers must not be empty");
+    }
+}
+
+static struct lp_config *load(const char *const *names, const char *const *texts, size_t n,
+                              lp_config_getenv_fn env, struct lp_buf *errs)
+{
+    struct lp_node *root = NULL;
+    size_t errs_before = errs->len;
+    for (size_t i = 0; i < n; i++) {
+        struct lp_node *t = lp_node_parse_file(names[i], texts ? texts[i] : NULL,
+                                               texts ? strlen(texts[i]) : 0, env, errs);
+        if (!t)
+            continue; /* keep going: report problems of every file at once */
+        if (!root)
+            root = t;
+        else
+            lp_node_merge(root, t);
+    }
+    if (errs->len != errs_before) {
+        lp_node_free(root);
+        return NULL;
+    }
+    if (!root) {
+        static const struct lp_node empty = {.type = LP_NODE_MAP, .file = "<defaults>"};
+        root = calloc(1, sizeof(*root));
+        if (!root)
+            abort();
+        *root = empty;
+    }
+    struct lp_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg)
+        abort();
+    struct ctx c = {errs};
+    apply_defaults(&c, lp_config_root, cfg);
+    apply_table(&c, lp_config_root, cfg, root, "");
+    if (errs->len == errs_before)
+        validate(&c, cfg, root);
+    lp_node_free(root);
+    if (errs->len != errs_before) {
+        lp_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct lp_config *lp_config_load(const char *const *files, size_t n, lp_config_getenv_fn env,
+                                 struct lp_buf *errs)
+{
+    return load(files, NULL, n, env, errs);
+}
+
+struct lp_config *lp_config_load_texts(const char *const *names, const char *const *texts,
+                                       size_t n, lp_config_getenv_fn env, struct lp_buf *errs)
+{
+    return load(names, texts, n, env, errs);
+}
+
+/* ---- dump ---- */
+
+int lp_config_key_is_secret(const char *key)
+{
+    static const char *const words[] = {"password", "secret", "token", "key", "passphrase",
+                                        "credentials"};
+    if (strncmp(key, "sasl.", 5) == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        size_t kl = strlen(key), wl = strlen(words[i]);
+        if (kl < wl || strcasecmp(key + kl - wl, words[i]) != 0)
+            continue;
+        if (kl == wl || key[kl - wl - 1] == '.' || key[kl - wl - 1] == '_' ||
+            key[kl - wl - 1] == '-')
+            return 1;
+    }
+    return 0;
+}
+
+static void yaml_string(struct lp_buf *out, const char *s)
+{
+    /* JSON strings are valid YAML double-quoted scalars; "${" is written as
+     * "$${" so the dump loads back to the same value. */
+    if (!strstr(s, "${")) {
+        lp_buf_append_json_string(out, s, strlen(s));
+        return;
+    }
+    struct lp_buf esc = LP_BUF_INIT;
+    for (const char *p = s; *p; p++) {
+        if (p[0] == '$' && p[1] == '{')
+            lp_buf_putc(&esc, '$');
+        lp_buf_putc(&esc, *p);
+    }
+    lp_buf_append_json_string(out, esc.data, esc.len);
+    lp_buf_release(&esc);
+}
+
+static void indent(struct lp_buf *out, int depth)
+{
+    for (int i = 0; i < depth; i++)
+        lp_buf_puts(out, "  ");
+}
+
+static void dump_table(const struct lp_field *table, const void *base, int depth, int redact,
+                       struct lp_buf *out, int first_in_item);
+
+static void dump_value(const struct lp_field *f, const void *base, int depth, int redact,
+                       struct lp_buf *out)
+{
+    char tmp[64];
+    int secret = redact && ((f->flags & LP_F_SECRET) || lp_config_key_is_secret(f->name));
+    switch (f->type) {
+    case LP_FT_STRING:
+    case LP_FT_ENUM: {
+        const char *s = *CFIELD(base, f, char *);
+        if (!s)
+            lp_buf_puts(out, " null\n");
+        else {
+            lp_buf_putc(out, ' ');
+            yaml_string(out, secret && *s ? "<redacted>" : s);
+            lp_buf_putc(out, '\n');
+        }
+        break;
+    }
+    case LP_FT_BOOL:
+        lp_buf_appendf(out, " %s\n", *CFIELD(base, f, int) ? "true" : "false");
+        break;
+    case LP_FT_INT:
+        lp_buf_appendf(out, " %" PRId64 "\n", *CFIELD(base, f, int64_t));
+        break;
+    case LP_FT_DURATION:
+        format_duration(*CFIELD(base, f, int64_t), tmp, sizeof(tmp));
+        lp_buf_appendf(out, " %s\n", tmp);
+        break;
+    case LP_FT_SIZE:
+        format_size(*CFIELD(base, f, int64_t), tmp, sizeof(tmp));
+        lp_buf_appendf(out, " %s\n", tmp);
+        break;
+    case LP_FT_STRLIST: {
+        char *const *items = *(char **const *)((const char *)base + f->offset);
+        size_t n = *(const size_t *)((const char *)base + f->count_offset);
+        if (n == 0) {
+            lp_buf_puts(out, " []\n");
+            break;
+        }
+        lp_buf_putc(out, '\n');
+        for (size_t i = 0; i < n; i++) {
+            indent(out, depth + 1);
+            lp_buf_puts(out, "- ");
+            yaml_string(out, items[i]);
+            lp_buf_putc(out, '\n');
+        }
+        break;
+    }
+    case LP_FT_MAP: {
+        const struct lp_kvlist *kv = CFIELD(base, f, struct lp_kvlist);
+        if (kv->n == 0) {
+            lp_buf_puts(out, " {}\n");
+            break;
+        }
+        lp_buf_putc(out, '\n');
+        for (size_t i = 0; i < kv->n; i++) {
+            indent(out, depth + 1);
+            yaml_string(out, kv->items[i].key);
+            lp_buf_puts(out, ": ");
+            int s = redact && lp_config_key_is_secret(kv->items[i].key);
+            yaml_string(out, s ? "<redacted>" : kv->items[i].value);
+            lp_buf_putc(out, '\n');
+        }
+        break;
+    }
+    case LP_FT_SECTION:
+        lp_buf_putc(out, '\n');
+        dump_table(f->sub, (const char *)base + f->offset, depth + 1, redact, out, 0);
+        break;
+    case LP_FT_LIST: {
+        const char *arr = *CFIELD(base, f, char *);
+        size_t n = *(const size_t *)((const char *)base + f->count_offset);
+        if (n == 0) {
+            lp_buf_puts(out, " []\n");
+            break;
+        }
+        lp_buf_putc(out, '\n');
+        for (size_t i = 0; i < n; i++)
+            dump_table(f->sub, arr + i * f->elem_size, depth + 1, redact, out, 1);
+        break;
+    }
+    }
+}
+
+static void dump_table(const struct lp_field *table, const void *base, int depth, int redact,
+                       struct lp_buf *out, int list_item)
+{
+    for (const struct lp_field *f = table; f->name; f++) {
+        if (list_item && f == table) {
+            indent(out, depth);
+            lp_buf_puts(out, "- ");
+        } else {
+            indent(out, depth + (list_item ? 1 : 0));
+        }
+        lp_buf_appendf(out, "%s:", f->name);
+        dump_value(f, base, depth + (list_item ? 1 : 0), redact, out);
+    }
+}
+
+int lp_config_dump(const struct lp_config *cfg, const char *section, int redact,
+                   struct lp_buf *out)
+{
+    int found = 0;
+    for (const struct lp_field *f = lp_config_root; f->name; f++) {
+        if (section && strcmp(section, f->name) != 0)
+            continue;
+        found = 1;
+        lp_buf_appendf(out, "%s:", f->name);
+        dump_value(f, cfg, 0, redact, out);
+    }
+    return found ? 0 : -1;
+}
+
+/* ---- reference ---- */
+
+static const char *type_name(const struct lp_field *f)
+{
+    switch (f->type) {
+    case LP_FT_STRING: return "string";
+    case LP_FT_ENUM: return "enum";
+    case LP_FT_BOOL: return "bool";
+    case LP_FT_INT: return "integer";
+    case LP_FT_DURATION: return "duration";
+    case LP_FT_SIZE: return "size";
+    case LP_FT_STRLIST: return "list of strings";
+    case LP_FT_MAP: return "map of strings";
+    case LP_FT_LIST: return "list of mappings";
+    case LP_FT_SECTION: return "mapping";
+    }
+    return "?";
+}
+
+static void md_cell(struct lp_buf *out, const char *s)
+{
+    for (const char *p = s; *p; p++) {
+        if (*p == '|')
+            lp_buf_puts(out, "\\|");
+        else
+            lp_buf_putc(out, *p);
+    }
+}
+
+static void reference_rows(const struct lp_field *table, const char *prefix, struct lp_buf *out)
+{
+    for (const struct lp_field *f = table; f->name; f++) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s.%s", prefix, f->name);
+        lp_buf_appendf(out, "| `%s` | %s | ", path, type_name(f));
+        if (f->def)
+            lp_buf_appendf(out, "`%s`", f->def);
+        else if (f->type == LP_FT_STRING)
+            lp_buf_puts(out, "(empty)");
+        lp_buf_puts(out, " | ");
+        md_cell(out, f->doc);
+        if (f->type == LP_FT_ENUM) {
+            lp_buf_puts(out, " One of: ");
+            for (const char *p = f->choices; *p; p++) {
+                if (*p == '|')
+                    lp_buf_puts(out, ", ");
+                else
+                    lp_buf_putc(out, *p);
+            }
+            lp_buf_putc(out, '.');
+        }
+        if (f->type == LP_FT_INT || f->type == LP_FT_DURATION || f->type == LP_FT_SIZE) {
+            char lo[32], hi[32];
+            if (f->type == LP_FT_DURATION) {
+                format_duration(f->min, lo, sizeof(lo));
+                format_duration(f->max, hi, sizeof(hi));
+            } else if (f->type == LP_FT_SIZE) {
+                format_size(f->min, lo, sizeof(lo));
+                format_size(f->max, hi, sizeof(hi));
+            } else {
+                snprintf(lo, sizeof(lo), "%" PRId64, f->min);
+                snprintf(hi, sizeof(hi), "%" PRId64, f->max);
+            }
+            lp_buf_appendf(out, " Range: %s to %s.", lo, hi);
+        }
+        lp_buf_puts(out, " |\n");
+        if (f->type == LP_FT_SECTION)
+            reference_rows(f->sub, path, out);
+        else if (f->type == LP_FT_LIST) {
+            strncat(path, "[]", sizeof(path) - strlen(path) - 1);
+            reference_rows(f->sub, path, out);
+        }
+    }
+}
+
+int lp_config_reference(struct lp_buf *out)
+{
+    lp_buf_puts(out,
+                "# Configuration reference\n\n"
+                "<!-- Generated from config/lp_config_fields.c by `logpipe-shipper "
+                "--config-reference`; do not edit. A unit test fails when this file is "
+                "stale: regenerate with `cmake --build build --target config-doc`. -->\n\n"
+                "One YAML file, or several: `-c base.yaml -c prod.yaml` merges later files "
+                "over earlier ones (mappings deep-merge; scalars and lists replace). Every "
+                "daemon reads the same file and uses its own section plus `kafka`, `metrics` "
+                "and `log`.\n\n"
+                "- Substitution in values: `${VAR}` (an error names the variable when it is "
+                "unset), `${VAR:-default}` (default when unset or empty), `${file:PATH}` "
+                "(the file's content without its final newline; relative to the config "
+                "file), `$${` for a literal `${`.\n"
+                "- Durations: a number and a unit: `ms`, `s`, `m`, `h`, `d`, `w` "
+                "(`250ms`, `5s`, `30d`).\n"
+                "- Sizes: bytes, or with a unit: `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024) "
+                "or `KB`, `MB`, `GB`, `TB` (powers of 1000).\n"
+                "- Errors are reported as `FILE:LINE:COL: message` (unknown keys with a "
+                "suggestion), all at once, and the daemon exits with status 2 before "
+                "starting anything. `--check-config` prints the effective configuration "
+                "with secrets redacted.\n");
+    for (const struct lp_field *s = lp_config_root; s->name; s++) {
+        lp_buf_appendf(out, "\n## `%s`\n\n%s\n\n", s->name, s->doc);
+        lp_buf_puts(out, "| Key | Type | Default | Description |\n|---|---|---|---|\n");
+        reference_rows(s->sub, s->name, out);
+    }
+    return 0;
+}

@@ -1,0 +1,129 @@
+/* logpipe configuration: YAML files → typed, validated structs.
+ *
+ * One file with sections kafka, shipper, aggregator, retention, metrics and
+ * log; later files override earlier ones (maps deep-merge, scalars and lists
+ * replace). ${VAR}, ${VAR:-default} and ${file:PATH} are substituted in
+ * values. Durations are stored in milliseconds, sizes in bytes. Field tables
+ * (lp_config_fields.c) drive parsing, defaults, validation, the effective
+ * config dump and docs/config.md. The only module that includes yaml.h. */
+#ifndef LP_CONFIG_H
+#define LP_CONFIG_H
+
+#include "lp_kv.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lp_buf;
+
+struct lp_config_kafka {
+    char *brokers;
+    char *topic;
+    char *client_id;
+    int64_t max_message_bytes;
+    struct lp_kvlist properties; /* passed to librdkafka as is (TLS, SASL, ...) */
+};
+
+struct lp_config_input {
+    char **paths;
+    size_t n_paths;
+    char **exclude;
+    size_t n_exclude;
+    char *format; /* auto | docker | cri */
+};
+
+struct lp_config_multiline {
+    char *mode; /* off | java | python | go | custom */
+    char *start_pattern;
+    char *continue_pattern;
+    int64_t flush_timeout_ms;
+    int64_t max_lines;
+    int64_t max_bytes;
+};
+
+struct lp_config_shipper {
+    char *host_name;
+    char *state_dir;
+    struct lp_config_input *inputs;
+    size_t n_inputs;
+    char *read_from; /* head | tail */
+    int64_t max_line_bytes;
+    int64_t rescan_interval_ms;
+    int64_t rotate_wait_ms;
+    int64_t max_deleted_open_files;
+    int64_t checkpoint_interval_ms;
+    int64_t checkpoint_expire_ms;
+    int64_t batch_max_records;
+    int64_t batch_max_bytes;
+    int64_t batch_linger_ms;
+    char *compression; /* zstd | gzip | none */
+    int64_t compression_level;
+    char *mode; /* batch | record */
+    int64_t max_inflight_bytes;
+    int64_t rate_limit_bytes_per_sec;
+    struct lp_config_multiline multiline;
+};
+
+struct lp_config_aggregator {
+    char *group_id;
+    int64_t workers;
+    int64_t max_decompressed_bytes;
+    int64_t max_pending_bytes;
+    char *dead_letter_dir;
+    char *dead_letter_topic;
+};
+
+struct lp_config_retention {
+    int64_t interval_ms;
+    char *audit_log;
+};
+
+struct lp_config_metrics {
+    int enabled;
+    char *listen;
+};
+
+struct lp_config_log {
+    char *level;  /* error | warn | info | debug */
+    char *format; /* logfmt | json */
+};
+
+struct lp_config {
+    struct lp_config_kafka kafka;
+    struct lp_config_shipper shipper;
+    struct lp_config_aggregator aggregator;
+    struct lp_config_retention retention;
+    struct lp_config_metrics metrics;
+    struct lp_config_log log;
+};
+
+/* Environment lookup for substitution; NULL means getenv. */
+typedef const char *(*lp_config_getenv_fn)(const char *name);
+
+/* Loads files[0..n) in order (n == 0: embedded defaults only). Returns a
+ * new config (free with lp_config_free), or NULL with every problem found
+ * appended to errs as "FILE:LINE:COL: message" lines. */
+struct lp_config *lp_config_load(const char *const *files, size_t n, lp_config_getenv_fn env,
+                                 struct lp_buf *errs);
+/* Same from in-memory YAML texts named names[i] (tests, fuzzing). */
+struct lp_config *lp_config_load_texts(const char *const *names, const char *const *texts,
+                                       size_t n, lp_config_getenv_fn env, struct lp_buf *errs);
+void lp_config_free(struct lp_config *c);
+
+/* Appends the effective configuration as YAML. With redact, secrets (keys
+ * named password/secret/token/key or ending so, and every sasl.* property)
+ * are printed as "<redacted>". section limits the dump to one section
+ * (NULL: all). */
+int lp_config_dump(const struct lp_config *c, const char *section, int redact,
+                   struct lp_buf *out);
+/* Appends the Markdown reference of every key (docs/config.md). */
+int lp_config_reference(struct lp_buf *out);
+/* 1 when a key name must be redacted. */
+int lp_config_key_is_secret(const char *key);
+
+/* Parsers shared with other modules: "250ms", "5s", "1h", "30d" → ms and
+ * "64KiB", "5MiB", "1GB", "512" → bytes. 0 or -1. */
+int lp_parse_duration_ms(const char *s, int64_t *ms);
+int lp_parse_size(const char *s, int64_t *bytes);
+
+#endif

@@ -1,0 +1,150 @@
+/* The configuration schema: every key, its type, default, range and
+ * documentation. Adding a key here adds it to parsing, validation,
+ * --check-config output and docs/config.md (regenerate with
+ * `cmake --build build --target config-doc`). */
+#include "lp_config.h"
+#include "lp_fields.h"
+
+#define OFF(type, member) offsetof(struct type, member)
+#define END {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL}
+#define DAY (86400LL * 1000)
+#define STR(s, m, d, doc) {#m, LP_FT_STRING, OFF(s, m), d, 0, 0, NULL, 0, NULL, 0, 0, doc}
+#define ENUM(s, m, d, ch, doc) {#m, LP_FT_ENUM, OFF(s, m), d, 0, 0, ch, 0, NULL, 0, 0, doc}
+#define INT(s, m, d, lo, hi, doc) {#m, LP_FT_INT, OFF(s, m), d, lo, hi, NULL, 0, NULL, 0, 0, doc}
+#define DUR(s, m, d, lo, hi, doc) \
+    {#m, LP_FT_DURATION, OFF(s, m##_ms), d, lo, hi, NULL, 0, NULL, 0, 0, doc}
+#define SIZE(s, m, d, lo, hi, doc) {#m, LP_FT_SIZE, OFF(s, m), d, lo, hi, NULL, 0, NULL, 0, 0, doc}
+#define BOOL(s, m, d, doc) {#m, LP_FT_BOOL, OFF(s, m), d, 0, 1, NULL, 0, NULL, 0, 0, doc}
+#define STRLIST(s, m, d, doc) \
+    {#m, LP_FT_STRLIST, OFF(s, m), d, 0, 0, NULL, 0, NULL, 0, OFF(s, n_##m), doc}
+
+static const struct lp_field kafka_fields[] = {
+    STR(lp_config_kafka, brokers, "127.0.0.1:9092",
+        "Bootstrap brokers, comma-separated host:port."),
+    STR(lp_config_kafka, topic, "logpipe.logs", "Topic that carries log batches."),
+    STR(lp_config_kafka, client_id, "logpipe", "Client id reported to the brokers."),
+    SIZE(lp_config_kafka, max_message_bytes, "1MiB", 1024, 256LL << 20,
+         "Largest message produced; must not exceed the topic's max.message.bytes. A batch "
+         "is closed before its compressed size would pass it."),
+    {"properties", LP_FT_MAP, OFF(lp_config_kafka, properties), NULL, 0, 0, NULL, 0, NULL, 0, 0,
+     "librdkafka settings passed through as is (security.protocol, ssl.*, sasl.*, ...). "
+     "sasl.* values are redacted in --check-config output."},
+    END,
+};
+
+static const struct lp_field input_fields[] = {
+    STRLIST(lp_config_input, paths, NULL, "Glob patterns of files to tail."),
+    STRLIST(lp_config_input, exclude, NULL, "Glob patterns of files to skip."),
+    ENUM(lp_config_input, format, "auto", "auto|docker|cri|raw",
+         "Container log format; auto detects it per file from the first line."),
+    END,
+};
+
+static const struct lp_field multiline_fields[] = {
+    ENUM(lp_config_multiline, mode, "off", "off|java|python|go|custom",
+         "Joins stack traces into one event after partial-line reassembly: built-in rules "
+         "for java, python and go, or custom patterns."),
+    STR(lp_config_multiline, start_pattern, NULL,
+        "custom: PCRE2 pattern matching the first line of an event."),
+    STR(lp_config_multiline, continue_pattern, NULL,
+        "custom: PCRE2 pattern matching continuation lines."),
+    DUR(lp_config_multiline, flush_timeout, "2s", 10, 600000,
+        "An event with no further line for this long is complete."),
+    INT(lp_config_multiline, max_lines, "500", 1, 100000, "Most lines joined into one event."),
+    SIZE(lp_config_multiline, max_bytes, "1MiB", 1024, 64LL << 20,
+         "Most bytes joined into one event."),
+    END,
+};
+
+static const struct lp_field shipper_fields[] = {
+    STR(lp_config_shipper, host_name, NULL,
+        "host.name of every event; empty means the node's hostname (set it from the "
+        "Kubernetes downward API as ${NODE_NAME})."),
+    STR(lp_config_shipper, state_dir, "/var/lib/logpipe",
+        "Directory for checkpoints; must survive restarts (a hostPath on Kubernetes)."),
+    {"inputs", LP_FT_LIST, OFF(lp_config_shipper, inputs),
+     NULL, 0, 0, NULL, 0, input_fields, sizeof(struct lp_config_input),
+     OFF(lp_config_shipper, n_inputs),
+     "Files to tail. Empty means the defaults: /var/log/containers/*.log, "
+     "/var/log/pods/*/*/*.log and /var/lib/docker/containers/*/*-json.log, format auto."},
+    ENUM(lp_config_shipper, read_from, "head", "head|tail",
+         "Where to start in a file first seen at start-up with no checkpoint."),
+    SIZE(lp_config_shipper, max_line_bytes, "256KiB", 1024, 64LL << 20,
+         "Longer lines are truncated and flagged, never dropped."),
+    DUR(lp_config_shipper, rescan_interval, "10s", 100, DAY,
+        "Periodic glob rescan and stat poll, for events inotify misses."),
+    DUR(lp_config_shipper, rotate_wait, "30s", 0, DAY,
+        "A rotated file is closed after this long without growth, once read to its end."),
+    INT(lp_config_shipper, max_deleted_open_files, "64", 1, 100000,
+        "Deleted-but-unread files kept open; beyond it the oldest are drained first."),
+    DUR(lp_config_shipper, checkpoint_interval, "1s", 10, 3600000,
+        "How often delivered offsets are saved."),
+    DUR(lp_config_shipper, checkpoint_expire, "7d", 60000, 3650 * DAY,
+        "Checkpoints of files not seen for this long are forgotten."),
+    INT(lp_config_shipper, batch_max_records, "2000", 1, 1000000, "Most lines in one batch."),
+    SIZE(lp_config_shipper, batch_max_bytes, "1MiB", 1024, 256LL << 20,
+         "Most uncompressed bytes in one batch."),
+    DUR(lp_config_shipper, batch_linger, "200ms", 0, 60000,
+        "How long a batch waits for more lines before it is sent."),
+    ENUM(lp_config_shipper, compression, "zstd", "zstd|gzip|none", "Batch compression."),
+    INT(lp_config_shipper, compression_level, "3", 0, 19,
+        "Codec level (zstd 1-19, gzip 1-9, 0 = the codec's default)."),
+    ENUM(lp_config_shipper, mode, "batch", "batch|record",
+         "batch: the wire format's compressed NDJSON batches; record: one ECS event per "
+         "message (compression by librdkafka) for consumers that cannot decode batches."),
+    SIZE(lp_config_shipper, max_inflight_bytes, "64MiB", 1 << 20, 8LL << 30,
+         "Bytes produced but not yet acknowledged; beyond it reading pauses (backpressure)."),
+    SIZE(lp_config_shipper, rate_limit_bytes_per_sec, "0", 0, 1LL << 40,
+         "Per-container read rate limit (0 = none); slows reading, never drops."),
+    {"multiline", LP_FT_SECTION, OFF(lp_config_shipper, multiline), NULL, 0, 0, NULL, 0,
+     multiline_fields, 0, 0, "Multiline joining (per stream)."},
+    END,
+};
+
+static const struct lp_field aggregator_fields[] = {
+    STR(lp_config_aggregator, group_id, "logpipe-aggregator", "Kafka consumer group."),
+    INT(lp_config_aggregator, workers, "2", 1, 256,
+        "Worker threads; partitions are spread over them, each keeps its order."),
+    SIZE(lp_config_aggregator, max_decompressed_bytes, "64MiB", 1 << 20, 1LL << 30,
+         "Cap on one batch's decompressed size; larger batches go to the dead letter."),
+    SIZE(lp_config_aggregator, max_pending_bytes, "256MiB", 1 << 20, 64LL << 30,
+         "Bytes waiting for outputs; beyond it partitions are paused (backpressure)."),
+    STR(lp_config_aggregator, dead_letter_dir, "/var/lib/logpipe/dead-letter",
+        "Where records that cannot be delivered are kept, with the stage and reason."),
+    STR(lp_config_aggregator, dead_letter_topic, NULL,
+        "Optional Kafka topic that also receives dead letters."),
+    END,
+};
+
+static const struct lp_field retention_fields[] = {
+    DUR(lp_config_retention, interval, "5m", 1000, DAY, "Daemon mode: time between runs."),
+    STR(lp_config_retention, audit_log, "/var/lib/logpipe/retention-audit.ndjson",
+        "NDJSON log of every action taken or skipped."),
+    END,
+};
+
+static const struct lp_field metrics_fields[] = {
+    BOOL(lp_config_metrics, enabled, "true", "Serve /metrics, /healthz and /readyz."),
+    STR(lp_config_metrics, listen, "127.0.0.1:9464",
+        "Address of the endpoint (host:port; 0.0.0.0:9464 in a pod)."),
+    END,
+};
+
+static const struct lp_field log_fields[] = {
+    ENUM(lp_config_log, level, "info", "error|warn|info|debug", "Least severe level logged."),
+    ENUM(lp_config_log, format, "logfmt", "logfmt|json", "Log line format on stderr."),
+    END,
+};
+
+#define SECTION(m, t, doc) \
+    {#m, LP_FT_SECTION, OFF(lp_config, m), NULL, 0, 0, NULL, 0, t, 0, 0, doc}
+
+const struct lp_field lp_config_root[] = {
+    SECTION(kafka, kafka_fields, "Kafka connection, shared by shipper and aggregator."),
+    SECTION(shipper, shipper_fields, "logpipe-shipper: tailing and delivery to Kafka."),
+    SECTION(aggregator, aggregator_fields, "logpipe-aggregator: consuming and outputs."),
+    SECTION(retention, retention_fields, "logpipe-retention: archiving and pruning."),
+    SECTION(metrics, metrics_fields, "The metrics and health endpoint of every daemon."),
+    SECTION(log, log_fields, "Logging of every daemon."),
+    END,
+};

@@ -1,0 +1,40 @@
+/* Field tables: one row per configuration key. Internal to config/. */
+#ifndef LP_FIELDS_H
+#define LP_FIELDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum lp_ftype {
+    LP_FT_SECTION,  /* nested table at offset (sub) */
+    LP_FT_LIST,     /* array of sub-table structs: pointer at offset, count at count_offset */
+    LP_FT_STRING,   /* char * */
+    LP_FT_ENUM,     /* char *, one of choices "a|b|c" */
+    LP_FT_BOOL,     /* int */
+    LP_FT_INT,      /* int64_t within [min, max] */
+    LP_FT_DURATION, /* int64_t ms within [min, max] */
+    LP_FT_SIZE,     /* int64_t bytes within [min, max] */
+    LP_FT_STRLIST,  /* char ** at offset, count at count_offset */
+    LP_FT_MAP,      /* struct lp_kvlist of string → string */
+};
+
+enum { LP_F_SECRET = 1, LP_F_REQUIRED = 2 };
+
+struct lp_field {
+    const char *name;
+    enum lp_ftype type;
+    size_t offset;
+    const char *def; /* default, in config syntax; NULL = none / empty */
+    int64_t min, max;
+    const char *choices;
+    unsigned flags;
+    const struct lp_field *sub; /* SECTION, LIST: terminated by a NULL name */
+    size_t elem_size;           /* LIST */
+    size_t count_offset;        /* LIST, STRLIST */
+    const char *doc;
+};
+
+/* The top-level table (sections). */
+extern const struct lp_field lp_config_root[];
+
+#endif

@@ -1,0 +1,220 @@
+/* lp_buf: growable, capped, always NUL-terminated byte buffer. */
+#include "lp_buf.h"
+
+#include "lp_error.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lp_buf_init(struct lp_buf *b, size_t limit)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->limit = limit;
+}
+
+void lp_buf_release(struct lp_buf *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+int lp_buf_reserve(struct lp_buf *b, size_t extra)
+{
+    if (extra > SIZE_MAX / 2 - b->len)
+        return LP_ETOOBIG;
+    size_t need = b->len + extra + 1; /* + NUL */
+    if (b->limit && b->len + extra > b->limit)
+        return LP_ETOOBIG;
+    if (need <= b->cap)
+        return 0;
+    size_t ncap = b->cap ? b->cap : 64;
+    while (ncap < need)
+        ncap *= 2;
+    if (b->limit && ncap > b->limit + 1)
+        ncap = b->limit + 1;
+    char *p = realloc(b->data, ncap);
+    if (!p)
+        abort(); /* small programs, big buffers are capped: OOM is fatal */
+    b->data = p;
+    b->cap = ncap;
+    return 0;
+}
+
+int lp_buf_append(struct lp_buf *b, const void *p, size_t n)
+{
+    int rc = lp_buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int lp_buf_puts(struct lp_buf *b, const char *s)
+{
+    return lp_buf_append(b, s, strlen(s));
+}
+
+int lp_buf_putc(struct lp_buf *b, char c)
+{
+    return lp_buf_append(b, &c, 1);
+}
+
+int lp_buf_vappendf(struct lp_buf *b, const char *fmt, va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    char small[256];
+    int n = vsnprintf(small, sizeof(small), fmt, cp);
+    va_end(cp);
+    if (n < 0)
+        return LP_EINVAL;
+    if ((size_t)n < sizeof(small))
+        return lp_buf_append(b, small, (size_t)n);
+    int rc = lp_buf_reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int lp_buf_appendf(struct lp_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = lp_buf_vappendf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int lp_utf8_next(const unsigned char *s, size_t n, size_t *seqlen)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c < 0x80) {
+        *seqlen = 1;
+        return 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F; /* > U+10FFFF */
+    } else {
+        *seqlen = 1;
+        return 0;
+    }
+    /* Replace the maximal invalid prefix as one U+FFFD (Unicode's advice). */
+    for (size_t i = 1; i < len; i++) {
+        unsigned lo_i = i == 1 ? lo : 0x80, hi_i = i == 1 ? hi : 0xBF;
+        if (i >= n || s[i] < lo_i || s[i] > hi_i) {
+            *seqlen = i;
+            return 0;
+        }
+    }
+    *seqlen = len;
+    return 1;
+}
+
+int lp_buf_append_json_string(struct lp_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t start_len = b->len;
+    /* Worst case 6 bytes per input byte; reserve a likely size up front. */
+    int rc = lp_buf_reserve(b, n + 2);
+    if (rc)
+        return rc;
+    if ((rc = lp_buf_putc(b, '"')))
+        goto fail;
+    size_t i = 0, run = 0; /* run: start of pending bytes copied verbatim */
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t sl;
+            if (lp_utf8_next(p + i, n - i, &sl)) {
+                i += sl;
+                continue;
+            }
+            if ((rc = lp_buf_append(b, p + run, i - run)) ||
+                (rc = lp_buf_append(b, "\xEF\xBF\xBD", 3)))
+                goto fail;
+            i += sl;
+            run = i;
+            continue;
+        }
+        if ((rc = lp_buf_append(b, p + run, i - run)))
+            goto fail;
+        char esc[6] = {'\\', 0};
+        size_t el = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            el = 6;
+        }
+        if ((rc = lp_buf_append(b, esc, el)))
+            goto fail;
+        i++;
+        run = i;
+    }
+    if ((rc = lp_buf_append(b, p + run, n - run)) || (rc = lp_buf_putc(b, '"')))
+        goto fail;
+    return 0;
+fail:
+    b->len = start_len;
+    if (b->data)
+        b->data[start_len] = '\0';
+    return rc;
+}
+
+char *lp_buf_detach(struct lp_buf *b, size_t *len)
+{
+    char *p = b->data;
+    if (!p) {
+        p = malloc(1);
+        if (!p)
+            abort();
+        p[0] = '\0';
+    }
+    if (len)
+        *len = b->len;
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    return p;
+}

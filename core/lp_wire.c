@@ -1,0 +1,515 @@
+/* Batch wire format: NDJSON writer (hand-rolled for speed on the shipper's
+ * hot path; the escaper guarantees valid JSON) and a jansson-based decoder
+ * that validates every field it uses and names the first problem it sees. */
+#include "lp_wire.h"
+
+#include "lp_arena.h"
+#include "lp_error.h"
+#include "lp_eventid.h"
+#include "lp_time.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lp_wire_meta_init(struct lp_wire_meta *m)
+{
+    m->format = 0;
+    m->batch = 1;
+    m->encoding = LP_CODEC_IDENTITY;
+    m->records = 0;
+}
+
+static int header_is(const char *name, const char *want)
+{
+    return strcasecmp(name, want) == 0;
+}
+
+static int value_is(const void *v, size_t len, const char *want)
+{
+    return len == strlen(want) && memcmp(v, want, len) == 0;
+}
+
+int lp_wire_meta_header(struct lp_wire_meta *m, const char *name, const void *value, size_t len,
+                        char *why, size_t whylen)
+{
+    char tmp[32];
+    if (header_is(name, LP_WIRE_H_FORMAT)) {
+        if (!value_is(value, len, "1")) {
+            snprintf(why, whylen, "unsupported %s header '%.*s'", LP_WIRE_H_FORMAT,
+                     (int)(len > 16 ? 16 : len), (const char *)value);
+            return LP_EUNSUPP;
+        }
+        m->format = LP_WIRE_FORMAT;
+    } else if (header_is(name, LP_WIRE_H_CONTENT_TYPE)) {
+        if (value_is(value, len, LP_WIRE_CT_BATCH))
+            m->batch = 1;
+        else if (value_is(value, len, LP_WIRE_CT_RECORD))
+            m->batch = 0;
+        else {
+            snprintf(why, whylen, "unsupported content-type '%.*s'", (int)(len > 40 ? 40 : len),
+                     (const char *)value);
+            return LP_EUNSUPP;
+        }
+    } else if (header_is(name, LP_WIRE_H_ENCODING)) {
+        if (len >= sizeof(tmp) || (memcpy(tmp, value, len), tmp[len] = '\0',
+                                   lp_codec_parse(tmp, &m->encoding) != 0)) {
+            snprintf(why, whylen, "unsupported content-encoding '%.*s'",
+                     (int)(len > 16 ? 16 : len), (const char *)value);
+            return LP_EUNSUPP;
+        }
+    } else if (header_is(name, LP_WIRE_H_RECORDS)) {
+        unsigned long long v = 0;
+        if (len == 0 || len > 10)
+            goto bad_records;
+        for (size_t i = 0; i < len; i++) {
+            char c = ((const char *)value)[i];
+            if (c < '0' || c > '9')
+                goto bad_records;
+            v = v * 10 + (unsigned)(c - '0');
+        }
+        if (v > UINT32_MAX)
+            goto bad_records;
+        m->records = (uint32_t)v;
+    }
+    return 0;
+bad_records:
+    snprintf(why, whylen, "bad %s header", LP_WIRE_H_RECORDS);
+    return LP_ECORRUPT;
+}
+
+void lp_wire_encoder_init(struct lp_wire_encoder *e, size_t raw_limit)
+{
+    lp_buf_init(&e->ndjson, raw_limit);
+    e->records = 0;
+}
+
+void lp_wire_encoder_release(struct lp_wire_encoder *e)
+{
+    if (!e)
+        return;
+    lp_buf_release(&e->ndjson);
+}
+
+/* ,"key":"value" when value is set. */
+static int put_str(struct lp_buf *b, int *first, const char *key, const char *v)
+{
+    int rc;
+    if (!v)
+        return 0;
+    if (!*first && (rc = lp_buf_putc(b, ',')))
+        return rc;
+    *first = 0;
+    if ((rc = lp_buf_appendf(b, "\"%s\":", key)))
+        return rc;
+    return lp_buf_append_json_string(b, v, strlen(v));
+}
+
+int lp_wire_encoder_begin(struct lp_wire_encoder *e, const struct lp_wire_source *s)
+{
+    lp_buf_reset(&e->ndjson);
+    e->records = 0;
+    if (!s->source_id || !*s->source_id)
+        return LP_EINVAL;
+    struct lp_buf *b = &e->ndjson;
+    int first = 0, rc;
+    if ((rc = lp_buf_appendf(b, "{\"logpipe.format\":%d", LP_WIRE_FORMAT)) ||
+        (rc = put_str(b, &first, "logpipe.source_id", s->source_id)) ||
+        (rc = put_str(b, &first, "logpipe.input_format", s->format)) ||
+        (rc = put_str(b, &first, "host.name", s->host)) ||
+        (rc = put_str(b, &first, "log.file.path", s->path)) ||
+        (rc = put_str(b, &first, "container.id", s->container_id)) ||
+        (rc = put_str(b, &first, "container.name", s->container_name)) ||
+        (rc = put_str(b, &first, "kubernetes.namespace", s->k8s_namespace)) ||
+        (rc = put_str(b, &first, "kubernetes.pod.name", s->k8s_pod_name)) ||
+        (rc = put_str(b, &first, "kubernetes.pod.uid", s->k8s_pod_uid)) ||
+        (rc = put_str(b, &first, "kubernetes.container.name", s->k8s_container_name)) ||
+        (rc = lp_buf_puts(b, "}\n"))) {
+        lp_buf_reset(b);
+        return rc;
+    }
+    return 0;
+}
+
+static int put_flags(struct lp_buf *b, unsigned flags)
+{
+    static const char *const names[] = {"truncated", "partial", "utf8_replaced"};
+    int rc, first = 1;
+    if (!flags)
+        return 0;
+    if ((rc = lp_buf_puts(b, ",\"logpipe.flags\":[")))
+        return rc;
+    for (unsigned i = 0; i < 3; i++) {
+        if (!(flags & (1u << i)))
+            continue;
+        if ((rc = lp_buf_appendf(b, "%s\"%s\"", first ? "" : ",", names[i])))
+            return rc;
+        first = 0;
+    }
+    return lp_buf_putc(b, ']');
+}
+
+int lp_wire_encoder_add(struct lp_wire_encoder *e, const struct lp_wire_record *r)
+{
+    struct lp_buf *b = &e->ndjson;
+    size_t start = b->len;
+    char ts[LP_RFC3339_MAX];
+    lp_time_format_rfc3339(r->ts_ns, 9, ts);
+    int rc;
+    if ((rc = lp_buf_appendf(b, "{\"@timestamp\":\"%s\"", ts)))
+        goto fail;
+    if (r->stream && ((rc = lp_buf_puts(b, ",\"stream\":")) ||
+                      (rc = lp_buf_append_json_string(b, r->stream, strlen(r->stream)))))
+        goto fail;
+    if ((rc = lp_buf_appendf(b, ",\"log.offset\":%llu,\"message\":",
+                             (unsigned long long)r->offset)) ||
+        (rc = lp_buf_append_json_string(b, r->message, r->message_len)) ||
+        (rc = put_flags(b, r->flags)))
+        goto fail;
+    if (r->lines > 1 && (rc = lp_buf_appendf(b, ",\"log.lines\":%u", r->lines)))
+        goto fail;
+    if ((rc = lp_buf_puts(b, "}\n")))
+        goto fail;
+    e->records++;
+    return 0;
+fail:
+    b->len = start;
+    if (b->data)
+        b->data[start] = '\0';
+    return rc;
+}
+
+int lp_wire_encoder_finish(struct lp_wire_encoder *e, struct lp_codec_ctx *ctx,
+                           enum lp_codec codec, int level, struct lp_buf *value,
+                           struct lp_wire_meta *meta)
+{
+    int rc = lp_codec_compress(ctx, codec, level, e->ndjson.data ? e->ndjson.data : "",
+                               e->ndjson.len, value);
+    if (rc)
+        return rc;
+    meta->format = LP_WIRE_FORMAT;
+    meta->batch = 1;
+    meta->encoding = codec;
+    meta->records = e->records;
+    return 0;
+}
+
+int lp_wire_ecs_event(const struct lp_wire_source *s, const struct lp_wire_record *r,
+                      struct lp_buf *b)
+{
+    char ts[LP_RFC3339_MAX], id[LP_ID_HEX_LEN + 1];
+    lp_time_format_rfc3339(r->ts_ns, 9, ts);
+    lp_event_id(s->source_id, strlen(s->source_id), r->offset, id);
+    int rc, first;
+#define TRY(x)            \
+    do {                  \
+        if ((rc = (x)))   \
+            return rc;    \
+    } while (0)
+    TRY(lp_buf_appendf(b, "{\"@timestamp\":\"%s\",\"message\":", ts));
+    TRY(lp_buf_append_json_string(b, r->message, r->message_len));
+    if (r->stream) {
+        TRY(lp_buf_puts(b, ",\"stream\":"));
+        TRY(lp_buf_append_json_string(b, r->stream, strlen(r->stream)));
+    }
+    TRY(lp_buf_appendf(b, ",\"event\":{\"id\":\"%s\"}", id));
+    TRY(lp_buf_appendf(b, ",\"log\":{\"offset\":%llu", (unsigned long long)r->offset));
+    if (s->path) {
+        TRY(lp_buf_puts(b, ",\"file\":{\"path\":"));
+        TRY(lp_buf_append_json_string(b, s->path, strlen(s->path)));
+        TRY(lp_buf_putc(b, '}'));
+    }
+    TRY(lp_buf_putc(b, '}'));
+    if (s->host) {
+        TRY(lp_buf_puts(b, ",\"host\":{\"name\":"));
+        TRY(lp_buf_append_json_string(b, s->host, strlen(s->host)));
+        TRY(lp_buf_putc(b, '}'));
+    }
+    if (s->container_id || s->container_name) {
+        first = 1;
+        TRY(lp_buf_puts(b, ",\"container\":{"));
+        TRY(put_str(b, &first, "id", s->container_id));
+        TRY(put_str(b, &first, "name", s->container_name));
+        TRY(lp_buf_putc(b, '}'));
+    }
+    if (s->k8s_namespace || s->k8s_pod_name || s->k8s_pod_uid || s->k8s_container_name) {
+        first = 1;
+        TRY(lp_buf_puts(b, ",\"kubernetes\":{"));
+        TRY(put_str(b, &first, "namespace", s->k8s_namespace));
+        if (s->k8s_pod_name || s->k8s_pod_uid) {
+            int pf = 1;
+            TRY(lp_buf_puts(b, first ? "\"pod\":{" : ",\"pod\":{"));
+            first = 0;
+            TRY(put_str(b, &pf, "name", s->k8s_pod_name));
+            TRY(put_str(b, &pf, "uid", s->k8s_pod_uid));
+            TRY(lp_buf_putc(b, '}'));
+        }
+        if (s->k8s_container_name) {
+            int cf = 1;
+            TRY(lp_buf_puts(b, first ? "\"container\":{" : ",\"container\":{"));
+            first = 0;
+            TRY(put_str(b, &cf, "name", s->k8s_container_name));
+            TRY(lp_buf_putc(b, '}'));
+        }
+        TRY(lp_buf_putc(b, '}'));
+    }
+    TRY(lp_buf_puts(b, ",\"logpipe\":{\"source_id\":"));
+    TRY(lp_buf_append_json_string(b, s->source_id, strlen(s->source_id)));
+    if (s->format) {
+        TRY(lp_buf_puts(b, ",\"input_format\":"));
+        TRY(lp_buf_append_json_string(b, s->format, strlen(s->format)));
+    }
+    if (r->flags) {
+        /* put_flags writes ,"logpipe.flags":[..]; inside the object we want "flags" */
+        struct lp_buf tmp = LP_BUF_INIT;
+        put_flags(&tmp, r->flags);
+        rc = lp_buf_appendf(b, ",\"flags\"%s", strchr(tmp.data, ':'));
+        lp_buf_release(&tmp);
+        if (rc)
+            return rc;
+    }
+    if (r->lines > 1)
+        TRY(lp_buf_appendf(b, ",\"lines\":%u", r->lines));
+    TRY(lp_buf_puts(b, "}}"));
+#undef TRY
+    return 0;
+}
+
+/* ---- decoding ---- */
+
+struct dec {
+    struct lp_arena *arena;
+    char *why;
+    size_t whylen;
+    size_t line; /* 1-based line within the NDJSON, for reasons */
+};
+
+__attribute__((format(printf, 3, 4))) static int fail(struct dec *d, int rc,
+                                                      const char *fmt, ...)
+{
+    char msg[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (d->line)
+        snprintf(d->why, d->whylen, "line %zu: %s", d->line, msg);
+    else
+        snprintf(d->why, d->whylen, "%s", msg);
+    return rc;
+}
+
+/* Copies an optional string member into the arena. -1 wrong type / no
+ * memory (reason set), 0 ok. */
+static int opt_str(struct dec *d, json_t *obj, const char *key, const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return fail(d, LP_ECORRUPT, "%s is not a string", key);
+    *out = lp_arena_strndup(d->arena, json_string_value(v), json_string_length(v));
+    if (!*out)
+        return fail(d, LP_ETOOBIG, "decoded batch exceeds memory cap at %s", key);
+    return 0;
+}
+
+static json_t *path_get(json_t *obj, const char *dotted)
+{
+    /* ECS events nest ("log":{"offset":..}); batches use dotted keys. */
+    json_t *v = json_object_get(obj, dotted);
+    if (v)
+        return v;
+    char key[64];
+    const char *p = dotted;
+    while (obj && json_is_object(obj)) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        if (n >= sizeof(key))
+            return NULL;
+        memcpy(key, p, n);
+        key[n] = '\0';
+        obj = json_object_get(obj, key);
+        if (!dot)
+            return obj;
+        p = dot + 1;
+    }
+    return NULL;
+}
+
+static int opt_path_str(struct dec *d, json_t *obj, const char *key, const char **out)
+{
+    json_t *v = path_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return fail(d, LP_ECORRUPT, "%s is not a string", key);
+    *out = lp_arena_strndup(d->arena, json_string_value(v), json_string_length(v));
+    return *out ? 0 : fail(d, LP_ETOOBIG, "decoded batch exceeds memory cap at %s", key);
+}
+
+static int decode_source(struct dec *d, json_t *o, struct lp_wire_source *s, int batch)
+{
+    int rc;
+    if (batch) {
+        json_t *f = json_object_get(o, "logpipe.format");
+        if (!json_is_integer(f))
+            return fail(d, LP_ECORRUPT, "%s", "source object without logpipe.format");
+        if (json_integer_value(f) != LP_WIRE_FORMAT)
+            return fail(d, LP_EUNSUPP, "%s", "unsupported logpipe.format in source object");
+    }
+    if ((rc = opt_path_str(d, o, "logpipe.source_id", &s->source_id)) ||
+        (rc = opt_path_str(d, o, "logpipe.input_format", &s->format)) ||
+        (rc = opt_path_str(d, o, "host.name", &s->host)) ||
+        (rc = opt_path_str(d, o, "log.file.path", &s->path)) ||
+        (rc = opt_path_str(d, o, "container.id", &s->container_id)) ||
+        (rc = opt_path_str(d, o, "container.name", &s->container_name)) ||
+        (rc = opt_path_str(d, o, "kubernetes.namespace", &s->k8s_namespace)) ||
+        (rc = opt_path_str(d, o, "kubernetes.pod.name", &s->k8s_pod_name)) ||
+        (rc = opt_path_str(d, o, "kubernetes.pod.uid", &s->k8s_pod_uid)) ||
+        (rc = opt_path_str(d, o, "kubernetes.container.name", &s->k8s_container_name)))
+        return rc;
+    if (!s->source_id || !*s->source_id)
+        return fail(d, LP_ECORRUPT, "%s", "missing logpipe.source_id");
+    return 0;
+}
+
+static int decode_record(struct dec *d, json_t *o, struct lp_wire_record *r)
+{
+    memset(r, 0, sizeof(*r));
+    json_t *ts = json_object_get(o, "@timestamp");
+    if (!json_is_string(ts) ||
+        lp_time_parse_rfc3339(json_string_value(ts), json_string_length(ts), &r->ts_ns))
+        return fail(d, LP_ECORRUPT, "%s", "@timestamp missing or not RFC 3339");
+    json_t *off = path_get(o, "log.offset");
+    if (!json_is_integer(off) || json_integer_value(off) < 0)
+        return fail(d, LP_ECORRUPT, "%s", "log.offset missing or not a non-negative integer");
+    r->offset = (uint64_t)json_integer_value(off);
+    json_t *msg = json_object_get(o, "message");
+    if (!json_is_string(msg))
+        return fail(d, LP_ECORRUPT, "%s", "message missing or not a string");
+    r->message_len = json_string_length(msg);
+    r->message = lp_arena_strndup(d->arena, json_string_value(msg), r->message_len);
+    if (!r->message)
+        return fail(d, LP_ETOOBIG, "%s", "decoded batch exceeds memory cap");
+    int rc = opt_str(d, o, "stream", &r->stream);
+    if (rc)
+        return rc;
+    json_t *flags = path_get(o, "logpipe.flags");
+    if (flags) {
+        size_t i;
+        json_t *f;
+        if (!json_is_array(flags))
+            return fail(d, LP_ECORRUPT, "%s", "logpipe.flags is not an array");
+        json_array_foreach(flags, i, f)
+        {
+            const char *fs = json_string_value(f);
+            if (!fs)
+                return fail(d, LP_ECORRUPT, "%s", "logpipe.flags holds a non-string");
+            if (strcmp(fs, "truncated") == 0)
+                r->flags |= LP_REC_TRUNCATED;
+            else if (strcmp(fs, "partial") == 0)
+                r->flags |= LP_REC_PARTIAL;
+            else if (strcmp(fs, "utf8_replaced") == 0)
+                r->flags |= LP_REC_UTF8_REPLACED;
+            /* unknown flags are ignored: newer shippers may add some */
+        }
+    }
+    json_t *lines = path_get(o, "log.lines");
+    if (!lines)
+        lines = path_get(o, "logpipe.lines");
+    if (lines) {
+        if (!json_is_integer(lines) || json_integer_value(lines) < 0 ||
+            json_integer_value(lines) > UINT32_MAX)
+            return fail(d, LP_ECORRUPT, "%s", "log.lines is not a count");
+        r->lines = (uint32_t)json_integer_value(lines);
+    }
+    return 0;
+}
+
+static json_t *parse_object(struct dec *d, const char *p, size_t n, int *rc)
+{
+    json_error_t err;
+    json_t *o = json_loadb(p, n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err);
+    if (!o) {
+        *rc = fail(d, LP_ECORRUPT, "invalid JSON: %s", err.text);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        *rc = fail(d, LP_ECORRUPT, "%s", "not a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+int lp_wire_decode(const struct lp_wire_meta *meta, const void *value, size_t len, size_t cap,
+                   struct lp_codec_ctx *ctx, struct lp_buf *scratch, struct lp_arena *arena,
+                   struct lp_wire_batch *out, char *why, size_t whylen)
+{
+    struct dec d = {arena, why, whylen, 0};
+    memset(out, 0, sizeof(*out));
+    why[0] = '\0';
+    if (meta->format != LP_WIRE_FORMAT)
+        return fail(&d, LP_EUNSUPP, "%s", "missing logpipe-format header");
+    lp_buf_reset(scratch);
+    int rc = lp_codec_decompress(ctx, meta->encoding, value, len, cap, scratch);
+    if (rc == LP_ETOOBIG)
+        return fail(&d, rc, "%s decompressed size exceeds the cap",
+                    lp_codec_name(meta->encoding));
+    if (rc)
+        return fail(&d, rc, "%s payload is corrupt or truncated", lp_codec_name(meta->encoding));
+    const char *p = scratch->data ? scratch->data : "";
+    const char *end = p + scratch->len;
+    json_t *o;
+
+    if (!meta->batch) {
+        /* per-record: one ECS event */
+        if (!(o = parse_object(&d, p, scratch->len, &rc)))
+            return rc;
+        out->recs = lp_arena_alloc(arena, sizeof(*out->recs));
+        if (!out->recs)
+            rc = fail(&d, LP_ETOOBIG, "%s", "decoded batch exceeds memory cap");
+        else if (!(rc = decode_source(&d, o, &out->src, 0)) &&
+                 !(rc = decode_record(&d, o, &out->recs[0])))
+            out->n = 1;
+        json_decref(o);
+        return rc;
+    }
+
+    /* batch: count lines first to size the record array once */
+    size_t nlines = 0;
+    for (const char *q = p; q < end; q++)
+        nlines += *q == '\n';
+    if (scratch->len && end[-1] != '\n')
+        nlines++; /* tolerate a missing final newline */
+    if (nlines == 0)
+        return fail(&d, LP_ECORRUPT, "%s", "empty batch (no source object)");
+    if (meta->records && meta->records != nlines - 1) {
+        char n[80];
+        snprintf(n, sizeof(n), "%u records in header, %zu in body", meta->records, nlines - 1);
+        return fail(&d, LP_ECORRUPT, "record count mismatch: %s", n);
+    }
+    out->recs = lp_arena_alloc(arena, (nlines - 1 ? nlines - 1 : 1) * sizeof(*out->recs));
+    if (!out->recs)
+        return fail(&d, LP_ETOOBIG, "%s", "decoded batch exceeds memory cap");
+    for (size_t i = 0; p < end; i++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        d.line = i + 1;
+        if (!(o = parse_object(&d, p, n, &rc)))
+            return rc;
+        rc = i == 0 ? decode_source(&d, o, &out->src, 1) : decode_record(&d, o, &out->recs[i - 1]);
+        json_decref(o);
+        if (rc)
+            return rc;
+        if (i > 0)
+            out->n++;
+        p += n + (nl ? 1 : 0);
+    }
+    return 0;
+}

@@ -1,0 +1,123 @@
+/* The batch wire format (docs/wire-format.md): one Kafka message carries the
+ * lines of one source as compressed NDJSON. The first line is the source
+ * object (what all lines share, said once); each following line carries only
+ * what varies per line. A per-record mode (one full ECS event per message)
+ * serves consumers that cannot decode batches.
+ *
+ * Encoder and decoder objects have one owning thread; the functions keep no
+ * global state. */
+#ifndef LP_WIRE_H
+#define LP_WIRE_H
+
+#include "lp_buf.h"
+#include "lp_codec.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lp_arena;
+
+#define LP_WIRE_FORMAT 1
+#define LP_WIRE_CT_BATCH "application/x-ndjson"
+#define LP_WIRE_CT_RECORD "application/json"
+
+/* Header names of a wire message. */
+#define LP_WIRE_H_FORMAT "logpipe-format"
+#define LP_WIRE_H_CONTENT_TYPE "content-type"
+#define LP_WIRE_H_ENCODING "content-encoding"
+#define LP_WIRE_H_RECORDS "logpipe-records"
+
+/* What all lines of a batch share. Strings are borrowed (encoder) or live in
+ * the decode arena (decoder); NULL = absent. source_id is required. */
+struct lp_wire_source {
+    const char *source_id;
+    const char *host;
+    const char *path;
+    const char *format; /* "docker", "cri", "raw" */
+    const char *container_id;
+    const char *container_name;
+    const char *k8s_namespace;
+    const char *k8s_pod_name;
+    const char *k8s_pod_uid;
+    const char *k8s_container_name;
+};
+
+enum lp_wire_flag {
+    LP_REC_TRUNCATED = 1u << 0,    /* cut at max_line_bytes */
+    LP_REC_PARTIAL = 1u << 1,      /* rejoined from runtime partial chunks */
+    LP_REC_UTF8_REPLACED = 1u << 2, /* invalid UTF-8 replaced by U+FFFD */
+};
+
+/* One line. message is not NUL-terminated on input (message_len counts);
+ * decoded messages are NUL-terminated too but may contain NUL bytes. */
+struct lp_wire_record {
+    int64_t ts_ns;      /* @timestamp, ns since the epoch */
+    const char *stream; /* "stdout" / "stderr" / NULL */
+    uint64_t offset;    /* byte offset of the line start in the source */
+    const char *message;
+    size_t message_len;
+    unsigned flags;  /* lp_wire_flag */
+    uint32_t lines;  /* physical lines joined by multiline (0 or 1 = one) */
+};
+
+/* Header values of a message, parsed or to be written. */
+struct lp_wire_meta {
+    int format;            /* LP_WIRE_FORMAT */
+    int batch;             /* 1: batch (x-ndjson), 0: per-record (json) */
+    enum lp_codec encoding;
+    uint32_t records;
+};
+
+/* Parses one header; unknown names are ignored. 0 or LP_EUNSUPP/LP_ECORRUPT
+ * with the reason in why. Start from lp_wire_meta_init(). */
+void lp_wire_meta_init(struct lp_wire_meta *m);
+int lp_wire_meta_header(struct lp_wire_meta *m, const char *name, const void *value, size_t len,
+                        char *why, size_t whylen);
+
+/* Builds one batch. Owns its buffer; embed, lp_wire_encoder_init and
+ * lp_wire_encoder_release. raw_limit caps the uncompressed NDJSON bytes. */
+struct lp_wire_encoder {
+    struct lp_buf ndjson;
+    uint32_t records;
+};
+void lp_wire_encoder_init(struct lp_wire_encoder *e, size_t raw_limit);
+void lp_wire_encoder_release(struct lp_wire_encoder *e);
+/* Starts a batch for src (discarding any previous one). 0, LP_EINVAL (no
+ * source id) or LP_ETOOBIG. */
+int lp_wire_encoder_begin(struct lp_wire_encoder *e, const struct lp_wire_source *src);
+/* Appends a record. LP_ETOOBIG leaves the batch as it was (flush, then
+ * begin again and add this record). */
+int lp_wire_encoder_add(struct lp_wire_encoder *e, const struct lp_wire_record *r);
+static inline size_t lp_wire_encoder_raw_size(const struct lp_wire_encoder *e)
+{
+    return e->ndjson.len;
+}
+/* Compresses the batch into value (appended) and fills meta. The encoder
+ * keeps its content until the next begin. */
+int lp_wire_encoder_finish(struct lp_wire_encoder *e, struct lp_codec_ctx *ctx,
+                           enum lp_codec codec, int level, struct lp_buf *value,
+                           struct lp_wire_meta *meta);
+
+/* Writes the full ECS event of one record (the per-record message value and
+ * the document the aggregator indexes): @timestamp, message, stream,
+ * log.offset, log.file.path, host.name, container.*, kubernetes.*, event.id,
+ * logpipe.source_id / format / flags / lines. */
+int lp_wire_ecs_event(const struct lp_wire_source *src, const struct lp_wire_record *r,
+                      struct lp_buf *out);
+
+/* A decoded message: strings and records in the caller's arena. */
+struct lp_wire_batch {
+    struct lp_wire_source src;
+    struct lp_wire_record *recs;
+    size_t n;
+};
+
+/* Decodes one message value given its header meta. Decompression stops at
+ * cap bytes. scratch is a reusable work buffer. On error returns LP_ETOOBIG
+ * (over cap, or arena limit), LP_ECORRUPT or LP_EUNSUPP and writes a
+ * one-line reason into why (for the dead letter). */
+int lp_wire_decode(const struct lp_wire_meta *meta, const void *value, size_t len, size_t cap,
+                   struct lp_codec_ctx *ctx, struct lp_buf *scratch, struct lp_arena *arena,
+                   struct lp_wire_batch *out, char *why, size_t whylen);
+
+#endif

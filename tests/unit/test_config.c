@@ -1,0 +1,330 @@
+/* Configuration: defaults, merging, substitution, units, every error path
+ * with its FILE:LINE:COL, redaction, and docs/config.md freshness. */
+#include "lp_buf.h"
+#include "lp_config.h"
+#include "lp_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *fake_env(const char *name)
+{
+    if (!strcmp(name, "BROKERS"))
+        return "kafka-1:9092,kafka-2:9092";
+    if (!strcmp(name, "EMPTY"))
+        return "";
+    if (!strcmp(name, "NODE_NAME"))
+        return "node-7";
+    return NULL;
+}
+
+static struct lp_config *load1(const char *text, struct lp_buf *errs)
+{
+    const char *names[] = {"test.yaml"};
+    const char *texts[] = {text};
+    return lp_config_load_texts(names, texts, 1, fake_env, errs);
+}
+
+/* Loading must fail with exactly this first error line. */
+static void expect_error(const char *text, const char *want)
+{
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *c = load1(text, &errs);
+    CU_ASSERT_PTR_NULL(c);
+    lp_config_free(c);
+    if (!errs.data || strncmp(errs.data, want, strlen(want)) != 0)
+        fprintf(stderr, "\n  got:  %s  want: %s\n", errs.data ? errs.data : "(none)", want);
+    CU_ASSERT(errs.data && strncmp(errs.data, want, strlen(want)) == 0);
+    lp_buf_release(&errs);
+}
+
+static void test_defaults(void)
+{
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *c = lp_config_load(NULL, 0, NULL, &errs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_STRING_EQUAL(c->kafka.brokers, "127.0.0.1:9092");
+    CU_ASSERT_EQUAL(c->kafka.max_message_bytes, 1 << 20);
+    CU_ASSERT_EQUAL(c->shipper.max_line_bytes, 256 * 1024);
+    CU_ASSERT_EQUAL(c->shipper.batch_linger_ms, 200);
+    CU_ASSERT_EQUAL(c->shipper.checkpoint_expire_ms, 7LL * 86400 * 1000);
+    CU_ASSERT_STRING_EQUAL(c->shipper.compression, "zstd");
+    CU_ASSERT_EQUAL(c->shipper.n_inputs, 0);
+    CU_ASSERT_STRING_EQUAL(c->shipper.multiline.mode, "off");
+    CU_ASSERT_EQUAL(c->metrics.enabled, 1);
+    CU_ASSERT_STRING_EQUAL(c->metrics.listen, "127.0.0.1:9464");
+    CU_ASSERT_PTR_NULL(c->shipper.host_name);
+    lp_config_free(c);
+    lp_buf_release(&errs);
+}
+
+static void test_values_and_substitution(void)
+{
+    const char *text = "kafka:\n"
+                       "  brokers: ${BROKERS}\n"
+                       "  topic: \"logs-${ENVNAME:-dev}\"\n"
+                       "  properties:\n"
+                       "    security.protocol: SASL_SSL\n"
+                       "    sasl.password: hunter2\n"
+                       "    ssl.key.password: pw\n"
+                       "    ssl.ca.location: /etc/ca.pem\n"
+                       "shipper:\n"
+                       "  host_name: ${NODE_NAME}\n"
+                       "  state_dir: $${literal}\n"
+                       "  batch_linger: 250ms\n"
+                       "  max_line_bytes: 1MiB\n"
+                       "  max_inflight_bytes: 1GB\n"
+                       "  checkpoint_expire: 30d\n"
+                       "  inputs:\n"
+                       "    - paths: [/var/log/containers/*.log]\n"
+                       "      exclude: ['*_kube-system_*']\n"
+                       "      format: cri\n"
+                       "    - paths: /data/app.log\n"
+                       "  multiline: {mode: java, flush_timeout: 1s}\n"
+                       "metrics:\n"
+                       "  enabled: false\n"
+                       "retention:\n"
+                       "  interval:\n"
+                       "  audit_log: \"${EMPTY:-/tmp/audit}\"\n";
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *c = load1(text, &errs);
+    if (!c)
+        fprintf(stderr, "\n%s", errs.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_STRING_EQUAL(c->kafka.brokers, "kafka-1:9092,kafka-2:9092");
+    CU_ASSERT_STRING_EQUAL(c->kafka.topic, "logs-dev");
+    CU_ASSERT_STRING_EQUAL(lp_kvlist_get(&c->kafka.properties, "sasl.password"), "hunter2");
+    CU_ASSERT_STRING_EQUAL(c->shipper.host_name, "node-7");
+    CU_ASSERT_STRING_EQUAL(c->shipper.state_dir, "${literal}");
+    CU_ASSERT_EQUAL(c->shipper.batch_linger_ms, 250);
+    CU_ASSERT_EQUAL(c->shipper.max_line_bytes, 1 << 20);
+    CU_ASSERT_EQUAL(c->shipper.max_inflight_bytes, 1000000000);
+    CU_ASSERT_EQUAL(c->shipper.checkpoint_expire_ms, 30LL * 86400 * 1000);
+    CU_ASSERT_EQUAL_FATAL(c->shipper.n_inputs, 2);
+    CU_ASSERT_EQUAL(c->shipper.inputs[0].n_paths, 1);
+    CU_ASSERT_STRING_EQUAL(c->shipper.inputs[0].exclude[0], "*_kube-system_*");
+    CU_ASSERT_STRING_EQUAL(c->shipper.inputs[0].format, "cri");
+    CU_ASSERT_STRING_EQUAL(c->shipper.inputs[1].paths[0], "/data/app.log"); /* scalar → list */
+    CU_ASSERT_STRING_EQUAL(c->shipper.inputs[1].format, "auto");             /* element default */
+    CU_ASSERT_STRING_EQUAL(c->shipper.multiline.mode, "java");
+    CU_ASSERT_EQUAL(c->shipper.multiline.flush_timeout_ms, 1000);
+    CU_ASSERT_EQUAL(c->shipper.multiline.max_lines, 500);
+    CU_ASSERT_EQUAL(c->metrics.enabled, 0);
+    CU_ASSERT_EQUAL(c->retention.interval_ms, 5 * 60 * 1000); /* empty value keeps default */
+    CU_ASSERT_STRING_EQUAL(c->retention.audit_log, "/tmp/audit");
+
+    struct lp_buf dump = LP_BUF_INIT;
+    CU_ASSERT_EQUAL(lp_config_dump(c, NULL, 1, &dump), 0);
+    CU_ASSERT_PTR_NULL(strstr(dump.data, "hunter2"));
+    CU_ASSERT_PTR_NULL(strstr(dump.data, "\"pw\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "\"sasl.password\": \"<redacted>\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "\"ssl.key.password\": \"<redacted>\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "\"ssl.ca.location\": \"/etc/ca.pem\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "  batch_linger: 250ms\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "  max_line_bytes: 1MiB\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "    - paths:\n        - \"/var/log/containers/*.log\"\n"));
+
+    /* The dump is itself a valid configuration that loads to the same values. */
+    struct lp_buf plain = LP_BUF_INIT, errs2 = LP_BUF_INIT, dump2 = LP_BUF_INIT;
+    lp_config_dump(c, NULL, 0, &plain);
+    struct lp_config *c2 = load1(plain.data, &errs2);
+    if (!c2)
+        fprintf(stderr, "\n%s\n%s", plain.data, errs2.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
+    lp_config_dump(c2, NULL, 0, &dump2);
+    CU_ASSERT_STRING_EQUAL(plain.data, dump2.data);
+    lp_config_free(c2);
+    lp_buf_release(&plain);
+    lp_buf_release(&errs2);
+    lp_buf_release(&dump2);
+
+    lp_buf_reset(&dump);
+    CU_ASSERT_EQUAL(lp_config_dump(c, "metrics", 1, &dump), 0);
+    CU_ASSERT_STRING_EQUAL(dump.data, "metrics:\n  enabled: false\n  listen: \"127.0.0.1:9464\"\n");
+    CU_ASSERT_EQUAL(lp_config_dump(c, "nope", 1, &dump), -1);
+    lp_buf_release(&dump);
+    lp_config_free(c);
+    lp_buf_release(&errs);
+}
+
+static void test_merge(void)
+{
+    const char *names[] = {"base.yaml", "prod.yaml"};
+    const char *texts[] = {"kafka:\n  brokers: a:1\n  topic: t1\n"
+                           "  properties: {acks: all, linger.ms: '5'}\n"
+                           "shipper:\n  inputs:\n    - paths: [/a, /b]\n",
+                           "kafka:\n  topic: t2\n  properties: {linger.ms: '50'}\n"
+                           "shipper:\n  inputs:\n    - paths: [/c]\n"};
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *c = lp_config_load_texts(names, texts, 2, fake_env, &errs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_STRING_EQUAL(c->kafka.brokers, "a:1"); /* kept from base */
+    CU_ASSERT_STRING_EQUAL(c->kafka.topic, "t2");    /* scalar replaced */
+    CU_ASSERT_STRING_EQUAL(lp_kvlist_get(&c->kafka.properties, "acks"), "all"); /* deep merge */
+    CU_ASSERT_STRING_EQUAL(lp_kvlist_get(&c->kafka.properties, "linger.ms"), "50");
+    CU_ASSERT_EQUAL_FATAL(c->shipper.n_inputs, 1); /* list replaced, not appended */
+    CU_ASSERT_STRING_EQUAL(c->shipper.inputs[0].paths[0], "/c");
+    lp_config_free(c);
+
+    /* errors in the overriding file point into it */
+    const char *bad[] = {"kafka:\n  topic: t1\n", "kafka:\n  topik: t2\n"};
+    c = lp_config_load_texts(names, bad, 2, fake_env, &errs);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_STRING_EQUAL(errs.data, "prod.yaml:2:3: unknown key 'kafka.topik'; did you mean 'topic'?\n");
+    lp_buf_release(&errs);
+}
+
+static void test_errors(void)
+{
+    expect_error("kafka:\n  brokrs: x\n",
+                 "test.yaml:2:3: unknown key 'kafka.brokrs'; did you mean 'brokers'?\n");
+    expect_error("shiper:\n  x: 1\n", "test.yaml:1:1: unknown key 'shiper'; did you mean 'shipper'?\n");
+    expect_error("kafka:\n  zzzzzz: 1\n", "test.yaml:2:3: unknown key 'kafka.zzzzzz'\n");
+    expect_error("shipper:\n  batch_linger: 5 parsecs\n",
+                 "test.yaml:2:17: shipper.batch_linger: expected a duration (e.g. 250ms, 5s, 1h, 30d), got '5 parsecs'\n");
+    expect_error("shipper:\n  batch_linger: 5\n",
+                 "test.yaml:2:17: shipper.batch_linger: expected a duration");
+    expect_error("shipper:\n  max_line_bytes: lots\n",
+                 "test.yaml:2:19: shipper.max_line_bytes: expected a size (e.g. 512, 64KiB, 5MiB, 1GB), got 'lots'\n");
+    expect_error("shipper:\n  max_line_bytes: 10\n",
+                 "test.yaml:2:19: shipper.max_line_bytes: '10' is out of range [1KiB, 64MiB]\n");
+    expect_error("shipper:\n  batch_max_records: -3\n",
+                 "test.yaml:2:22: shipper.batch_max_records: '-3' is out of range [1, 1000000]\n");
+    expect_error("shipper:\n  batch_max_records: many\n",
+                 "test.yaml:2:22: shipper.batch_max_records: expected an integer, got 'many'\n");
+    expect_error("shipper:\n  compression: lz4\n",
+                 "test.yaml:2:16: shipper.compression: 'lz4' is not one of zstd|gzip|none\n");
+    expect_error("metrics:\n  enabled: maybe\n",
+                 "test.yaml:2:12: metrics.enabled: expected true or false, got 'maybe'\n");
+    expect_error("kafka:\n  brokers: [a, b]\n",
+                 "test.yaml:2:12: kafka.brokers: expected a string, got a list\n");
+    expect_error("kafka: 5\n", "test.yaml:1:8: kafka: expected a mapping, got a scalar\n");
+    expect_error("kafka:\n  properties:\n    acks: [1]\n",
+                 "test.yaml:3:11: kafka.properties.acks: expected a string value, got a list\n");
+    expect_error("shipper:\n  inputs:\n    - format: cri\n",
+                 "test.yaml:3:7: shipper.inputs[0]: needs at least one path\n");
+    expect_error("shipper:\n  inputs:\n    - paths: [/x]\n      formt: cri\n",
+                 "test.yaml:4:7: unknown key 'shipper.inputs[0].formt'; did you mean 'format'?\n");
+    expect_error("shipper:\n  multiline:\n    mode: custom\n",
+                 "test.yaml:3:5: shipper.multiline: mode custom needs start_pattern\n");
+    expect_error("kafka:\n  brokers: ${KAFKA_BROKERS_UNSET}\n",
+                 "test.yaml:2:12: environment variable KAFKA_BROKERS_UNSET is not set (write ${KAFKA_BROKERS_UNSET:-default} to give a default)\n");
+    expect_error("kafka:\n  topic: \"pre-${MISSING}\"\n",
+                 "test.yaml:2:15: environment variable MISSING is not set");
+    expect_error("kafka:\n  topic: ${bad name}\n", "test.yaml:2:10: invalid substitution '${bad name}'");
+    expect_error("kafka:\n  topic: ${OPEN\n", "test.yaml:2:10: unterminated ${");
+    expect_error("kafka:\n  topic: ${file:/nonexistent/secret}\n",
+                 "test.yaml:2:10: cannot read ${file:/nonexistent/secret}: No such file or directory\n");
+    expect_error("kafka:\n  topic: a\n  topic: b\n",
+                 "test.yaml:3:3: duplicate key 'topic' (first at line 2)\n");
+    expect_error("kafka:\n  brokers: [unclosed\n", "test.yaml:3:1: invalid YAML: ");
+    expect_error("- a\n- b\n", "test.yaml:1:1: the top level must be a mapping of sections, not a list\n");
+    expect_error("base: &b {x: 1}\nkafka: *b\n", "test.yaml:2:8: YAML aliases (*b) are not supported\n");
+    expect_error("kafka:\n  brokers: \"\"\n", "test.yaml:2:12: kafka.brokers must not be empty\n");
+
+    /* every error is reported, not just the first */
+    struct lp_buf errs = LP_BUF_INIT;
+    CU_ASSERT_PTR_NULL(load1("kafka:\n  brokrs: x\nshipper:\n  batch_linger: x\n", &errs));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "test.yaml:2:3:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "\ntest.yaml:4:17:"));
+    lp_buf_release(&errs);
+
+    /* a file that does not exist */
+    const char *missing[] = {"/nonexistent/logpipe.yaml"};
+    CU_ASSERT_PTR_NULL(lp_config_load(missing, 1, NULL, &errs));
+    CU_ASSERT_STRING_EQUAL(errs.data, "/nonexistent/logpipe.yaml:1:1: cannot open config file: No such file or directory\n");
+    lp_buf_release(&errs);
+}
+
+static void test_file_substitution(void)
+{
+    char dir[] = "/tmp/lp-config-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char secret[256], cfg[256];
+    snprintf(secret, sizeof(secret), "%s/pw", dir);
+    snprintf(cfg, sizeof(cfg), "%s/logpipe.yaml", dir);
+    FILE *f = fopen(secret, "w");
+    fputs("s3cret\n", f);
+    fclose(f);
+    f = fopen(cfg, "w");
+    fputs("kafka:\n  properties:\n    sasl.password: ${file:pw}\n", f); /* relative to cfg */
+    fclose(f);
+    const char *files[] = {cfg};
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *c = lp_config_load(files, 1, NULL, &errs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_STRING_EQUAL(lp_kvlist_get(&c->kafka.properties, "sasl.password"), "s3cret");
+    lp_config_free(c);
+    lp_buf_release(&errs);
+    unlink(secret);
+    unlink(cfg);
+    rmdir(dir);
+}
+
+static void test_units(void)
+{
+    int64_t v;
+    CU_ASSERT(lp_parse_duration_ms("250ms", &v) == 0 && v == 250);
+    CU_ASSERT(lp_parse_duration_ms("5s", &v) == 0 && v == 5000);
+    CU_ASSERT(lp_parse_duration_ms("1h", &v) == 0 && v == 3600000);
+    CU_ASSERT(lp_parse_duration_ms("30d", &v) == 0 && v == 30LL * 86400000);
+    CU_ASSERT(lp_parse_duration_ms("2w", &v) == 0 && v == 14LL * 86400000);
+    CU_ASSERT(lp_parse_duration_ms("1500us", &v) == 0 && v == 1);
+    CU_ASSERT(lp_parse_duration_ms("5", &v) == -1);
+    CU_ASSERT(lp_parse_duration_ms("-5s", &v) == -1);
+    CU_ASSERT(lp_parse_duration_ms("5 s", &v) == 0 && v == 5000);
+    CU_ASSERT(lp_parse_duration_ms("99999999999999999999d", &v) == -1);
+    CU_ASSERT(lp_parse_duration_ms("9999999999999999d", &v) == -1); /* overflow */
+    CU_ASSERT(lp_parse_size("64KiB", &v) == 0 && v == 65536);
+    CU_ASSERT(lp_parse_size("5MiB", &v) == 0 && v == 5 << 20);
+    CU_ASSERT(lp_parse_size("1GB", &v) == 0 && v == 1000000000);
+    CU_ASSERT(lp_parse_size("512", &v) == 0 && v == 512);
+    CU_ASSERT(lp_parse_size("1.5MiB", &v) == -1);
+    CU_ASSERT(lp_parse_size("1XB", &v) == -1);
+    CU_ASSERT(lp_parse_size("", &v) == -1);
+}
+
+static void test_secret_names(void)
+{
+    CU_ASSERT(lp_config_key_is_secret("password"));
+    CU_ASSERT(lp_config_key_is_secret("sasl.username"));
+    CU_ASSERT(lp_config_key_is_secret("ssl.key.password"));
+    CU_ASSERT(lp_config_key_is_secret("api_key"));
+    CU_ASSERT(lp_config_key_is_secret("token"));
+    CU_ASSERT(lp_config_key_is_secret("client_secret"));
+    CU_ASSERT(!lp_config_key_is_secret("ssl.key.location"));
+    CU_ASSERT(!lp_config_key_is_secret("monkey"));
+    CU_ASSERT(!lp_config_key_is_secret("brokers"));
+}
+
+static void test_reference_is_fresh(void)
+{
+    struct lp_buf ref = LP_BUF_INIT;
+    lp_config_reference(&ref);
+    char *doc = lp_test_read_source("docs/config.md", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    if (strcmp(doc, ref.data) != 0)
+        fprintf(stderr, "\ndocs/config.md is stale: run `cmake --build build --target config-doc`\n");
+    CU_ASSERT_STRING_EQUAL(doc, ref.data);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref.data, "| `shipper.inputs[].paths` | list of strings |"));
+    free(doc);
+    lp_buf_release(&ref);
+}
+
+int main(void)
+{
+    static const struct lp_test tests[] = {
+        {"defaults", test_defaults},
+        {"values and substitution", test_values_and_substitution},
+        {"merge", test_merge},
+        {"errors", test_errors},
+        {"file substitution", test_file_substitution},
+        {"units", test_units},
+        {"secret names", test_secret_names},
+        {"reference is fresh", test_reference_is_fresh},
+        {NULL, NULL},
+    };
+    return lp_test_run("config", tests);
+}

@@ -1,0 +1,320 @@
+/* Wire format: round trips in every codec and mode, the vectors published
+ * in docs/wire-format.md (byte-exact), and every decode error path. */
+#include "lp_arena.h"
+#include "lp_buf.h"
+#include "lp_error.h"
+#include "lp_test.h"
+#include "lp_wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct lp_wire_source vsrc = {
+    .source_id = "7f2745c1e83bcc4f2b0c19f87a854e17",
+    .host = "node-1",
+    .path = "/var/log/containers/web-5d8f_shop_nginx-0123abcd.log",
+    .format = "cri",
+    .container_id = "0123abcd",
+    .container_name = "nginx",
+    .k8s_namespace = "shop",
+    .k8s_pod_name = "web-5d8f",
+    .k8s_pod_uid = "8c1f4e2a-77b1-4c3e-9a51-0d6c2f9e1b10",
+    .k8s_container_name = "nginx",
+};
+
+#define MSG3 "caf\xc3\xa9 \"quoted\" \\ tab\t"
+static const struct lp_wire_record vrecs[] = {
+    {1795850460123456789LL, "stdout", 0, "GET /cart 200", 13, 0, 0},
+    {1795850460200000000LL, "stderr", 98, "panic: boom\n\tat main.go:12", 26, 0, 2},
+    {1795850461000000000LL, "stdout", 230, MSG3, sizeof(MSG3) - 1,
+     LP_REC_TRUNCATED | LP_REC_PARTIAL, 0},
+};
+#define NV (sizeof(vrecs) / sizeof(vrecs[0]))
+
+static void encode(enum lp_codec codec, struct lp_buf *value, struct lp_wire_meta *meta,
+                   struct lp_buf *ndjson)
+{
+    struct lp_wire_encoder e;
+    lp_wire_encoder_init(&e, 1 << 20);
+    CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_begin(&e, &vsrc), 0);
+    for (size_t i = 0; i < NV; i++)
+        CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_add(&e, &vrecs[i]), 0);
+    CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_finish(&e, NULL, codec, 0, value, meta), 0);
+    if (ndjson)
+        lp_buf_append(ndjson, e.ndjson.data, e.ndjson.len);
+    lp_wire_encoder_release(&e);
+}
+
+static void same_record(const struct lp_wire_record *a, const struct lp_wire_record *b)
+{
+    CU_ASSERT_EQUAL(a->ts_ns, b->ts_ns);
+    CU_ASSERT_STRING_EQUAL(a->stream, b->stream);
+    CU_ASSERT_EQUAL(a->offset, b->offset);
+    CU_ASSERT_EQUAL(a->message_len, b->message_len);
+    CU_ASSERT_EQUAL(memcmp(a->message, b->message, a->message_len), 0);
+    CU_ASSERT_EQUAL(a->flags, b->flags);
+    CU_ASSERT_EQUAL(a->lines, b->lines);
+}
+
+static void same_source(const struct lp_wire_source *s)
+{
+    CU_ASSERT_STRING_EQUAL(s->source_id, vsrc.source_id);
+    CU_ASSERT_STRING_EQUAL(s->host, vsrc.host);
+    CU_ASSERT_STRING_EQUAL(s->path, vsrc.path);
+    CU_ASSERT_STRING_EQUAL(s->format, vsrc.format);
+    CU_ASSERT_STRING_EQUAL(s->container_id, vsrc.container_id);
+    CU_ASSERT_STRING_EQUAL(s->k8s_namespace, vsrc.k8s_namespace);
+    CU_ASSERT_STRING_EQUAL(s->k8s_pod_name, vsrc.k8s_pod_name);
+    CU_ASSERT_STRING_EQUAL(s->k8s_pod_uid, vsrc.k8s_pod_uid);
+    CU_ASSERT_STRING_EQUAL(s->k8s_container_name, vsrc.k8s_container_name);
+}
+
+static int decode(const struct lp_wire_meta *meta, const void *v, size_t n, size_t cap,
+                  struct lp_arena *a, struct lp_wire_batch *b, char *why)
+{
+    struct lp_buf scratch = LP_BUF_INIT;
+    int rc = lp_wire_decode(meta, v, n, cap, NULL, &scratch, a, b, why, 256);
+    lp_buf_release(&scratch);
+    return rc;
+}
+
+static void test_round_trip(void)
+{
+    const enum lp_codec codecs[] = {LP_CODEC_IDENTITY, LP_CODEC_ZSTD, LP_CODEC_GZIP};
+    for (size_t c = 0; c < 3; c++) {
+        struct lp_buf value = LP_BUF_INIT;
+        struct lp_wire_meta meta;
+        encode(codecs[c], &value, &meta, NULL);
+        CU_ASSERT_EQUAL(meta.records, NV);
+        CU_ASSERT_EQUAL(meta.encoding, codecs[c]);
+        struct lp_arena a;
+        lp_arena_init(&a, 0, 0);
+        struct lp_wire_batch b;
+        char why[256];
+        CU_ASSERT_EQUAL_FATAL(decode(&meta, value.data, value.len, 1 << 20, &a, &b, why), 0);
+        same_source(&b.src);
+        CU_ASSERT_EQUAL_FATAL(b.n, NV);
+        for (size_t i = 0; i < NV; i++)
+            same_record(&b.recs[i], &vrecs[i]);
+        lp_arena_release(&a);
+        lp_buf_release(&value);
+    }
+}
+
+static void test_per_record_mode(void)
+{
+    for (size_t i = 0; i < NV; i++) {
+        struct lp_buf ev = LP_BUF_INIT;
+        CU_ASSERT_EQUAL_FATAL(lp_wire_ecs_event(&vsrc, &vrecs[i], &ev), 0);
+        struct lp_wire_meta meta;
+        lp_wire_meta_init(&meta);
+        char why[256];
+        CU_ASSERT_EQUAL(lp_wire_meta_header(&meta, "logpipe-format", "1", 1, why, 256), 0);
+        CU_ASSERT_EQUAL(lp_wire_meta_header(&meta, "content-type", "application/json", 16, why, 256), 0);
+        CU_ASSERT_EQUAL(meta.batch, 0);
+        struct lp_arena a;
+        lp_arena_init(&a, 0, 0);
+        struct lp_wire_batch b;
+        CU_ASSERT_EQUAL_FATAL(decode(&meta, ev.data, ev.len, 1 << 20, &a, &b, why), 0);
+        CU_ASSERT_EQUAL_FATAL(b.n, 1);
+        same_source(&b.src);
+        same_record(&b.recs[0], &vrecs[i]);
+        lp_arena_release(&a);
+        lp_buf_release(&ev);
+    }
+}
+
+/* Text of the fenced block after "<!-- vector: NAME -->" in the doc. */
+static char *doc_vector(const char *doc, const char *name)
+{
+    char marker[128];
+    snprintf(marker, sizeof(marker), "<!-- vector: %s -->", name);
+    const char *p = strstr(doc, marker);
+    if (!p)
+        return NULL;
+    p = strstr(p, "```");
+    if (!p)
+        return NULL;
+    p = strchr(p, '\n') + 1;
+    const char *end = strstr(p, "\n```");
+    if (!end)
+        return NULL;
+    return strndup(p, (size_t)(end - p) + 1); /* keep the final newline */
+}
+
+static size_t base64_decode(const char *in, unsigned char *out)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned acc = 0;
+    int bits = 0;
+    size_t n = 0;
+    for (const char *p = in; *p && *p != '='; p++) {
+        const char *q = strchr(tbl, *p);
+        if (!q || !*p)
+            continue; /* newlines */
+        acc = (acc << 6) | (unsigned)(q - tbl);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return n;
+}
+
+static void test_doc_vectors(void)
+{
+    char *doc = lp_test_read_source("docs/wire-format.md", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    struct lp_buf value = LP_BUF_INIT, nd = LP_BUF_INIT;
+    struct lp_wire_meta meta;
+    encode(LP_CODEC_IDENTITY, &value, &meta, &nd);
+    char *want = doc_vector(doc, "batch-ndjson");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    CU_ASSERT_STRING_EQUAL(nd.data, want);
+    if (getenv("LP_PRINT_VECTORS"))
+        printf("\n--- batch-ndjson\n%s", nd.data);
+    free(want);
+
+    struct lp_buf ev = LP_BUF_INIT;
+    lp_wire_ecs_event(&vsrc, &vrecs[1], &ev);
+    lp_buf_putc(&ev, '\n');
+    want = doc_vector(doc, "ecs-event");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    CU_ASSERT_STRING_EQUAL(ev.data, want);
+    if (getenv("LP_PRINT_VECTORS"))
+        printf("--- ecs-event\n%s", ev.data);
+    free(want);
+
+    /* A zstd batch as bytes: decoding it must give the records above. */
+    char *b64 = doc_vector(doc, "batch-zstd-base64");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b64);
+    unsigned char *bin = malloc(strlen(b64));
+    size_t binlen = base64_decode(b64, bin);
+    struct lp_wire_meta zm = {LP_WIRE_FORMAT, 1, LP_CODEC_ZSTD, NV};
+    struct lp_arena a;
+    lp_arena_init(&a, 0, 0);
+    struct lp_wire_batch b;
+    char why[256];
+    CU_ASSERT_EQUAL_FATAL(decode(&zm, bin, binlen, 1 << 20, &a, &b, why), 0);
+    same_source(&b.src);
+    CU_ASSERT_EQUAL_FATAL(b.n, NV);
+    for (size_t i = 0; i < NV; i++)
+        same_record(&b.recs[i], &vrecs[i]);
+    if (getenv("LP_PRINT_VECTORS")) {
+        struct lp_buf z = LP_BUF_INIT;
+        struct lp_wire_meta m2;
+        encode(LP_CODEC_ZSTD, &z, &m2, NULL);
+        FILE *f = fopen("/tmp/lp-vector.zst", "wb");
+        fwrite(z.data, 1, z.len, f);
+        fclose(f);
+        lp_buf_release(&z);
+    }
+    lp_arena_release(&a);
+    free(bin);
+    free(b64);
+    lp_buf_release(&ev);
+    lp_buf_release(&value);
+    lp_buf_release(&nd);
+    free(doc);
+}
+
+static void expect_error(const struct lp_wire_meta *meta, const char *body, size_t cap, int rc,
+                         const char *reason)
+{
+    struct lp_arena a;
+    lp_arena_init(&a, 0, 1 << 20);
+    struct lp_wire_batch b;
+    char why[256];
+    CU_ASSERT_EQUAL(decode(meta, body, strlen(body), cap, &a, &b, why), rc);
+    if (!strstr(why, reason))
+        fprintf(stderr, "\nreason '%s' lacks '%s'\n", why, reason);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, reason));
+    lp_arena_release(&a);
+}
+
+static void test_decode_errors(void)
+{
+    struct lp_wire_meta m = {LP_WIRE_FORMAT, 1, LP_CODEC_IDENTITY, 0};
+    const char *src = "{\"logpipe.format\":1,\"logpipe.source_id\":\"s\"}\n";
+    char body[512];
+    expect_error(&m, "", 100, LP_ECORRUPT, "empty batch");
+    expect_error(&m, "not json\n", 100, LP_ECORRUPT, "line 1: invalid JSON");
+    expect_error(&m, "[1]\n", 100, LP_ECORRUPT, "not a JSON object");
+    expect_error(&m, "{\"logpipe.source_id\":\"s\"}\n", 100, LP_ECORRUPT, "without logpipe.format");
+    expect_error(&m, "{\"logpipe.format\":2,\"logpipe.source_id\":\"s\"}\n", 100, LP_EUNSUPP,
+                 "unsupported logpipe.format");
+    expect_error(&m, "{\"logpipe.format\":1}\n", 100, LP_ECORRUPT, "missing logpipe.source_id");
+    snprintf(body, sizeof(body), "%s{\"log.offset\":1,\"message\":\"m\"}\n", src);
+    expect_error(&m, body, 1000, LP_ECORRUPT, "line 2: @timestamp");
+    snprintf(body, sizeof(body), "%s{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"log.offset\":-1,\"message\":\"m\"}\n", src);
+    expect_error(&m, body, 1000, LP_ECORRUPT, "log.offset");
+    snprintf(body, sizeof(body), "%s{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"log.offset\":1,\"message\":5}\n", src);
+    expect_error(&m, body, 1000, LP_ECORRUPT, "message missing or not a string");
+    snprintf(body, sizeof(body), "%s{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"log.offset\":1,\"message\":\"m\",\"message\":\"n\"}\n", src);
+    expect_error(&m, body, 1000, LP_ECORRUPT, "invalid JSON");
+    snprintf(body, sizeof(body), "%s{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"log.offset\":1,\"message\":\"m\"}\n", src);
+    expect_error(&m, body, 20, LP_ETOOBIG, "exceeds the cap");
+    m.records = 5;
+    expect_error(&m, body, 1000, LP_ECORRUPT, "record count mismatch: 5 records in header, 1 in body");
+    m.records = 1;
+    struct lp_wire_meta z = m;
+    z.encoding = LP_CODEC_ZSTD;
+    expect_error(&z, body, 1000, LP_ECORRUPT, "zstd payload is corrupt");
+    struct lp_wire_meta nofmt = m;
+    nofmt.format = 0;
+    expect_error(&nofmt, body, 1000, LP_EUNSUPP, "missing logpipe-format");
+}
+
+static void test_headers(void)
+{
+    struct lp_wire_meta m;
+    char why[256];
+    lp_wire_meta_init(&m);
+    CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "logpipe-format", "2", 1, why, 256), LP_EUNSUPP);
+    CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "content-encoding", "br", 2, why, 256), LP_EUNSUPP);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "content-encoding 'br'"));
+    CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "content-type", "text/plain", 10, why, 256), LP_EUNSUPP);
+    CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "logpipe-records", "12x", 3, why, 256), LP_ECORRUPT);
+    CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "logpipe-records", "99999999999", 11, why, 256), LP_ECORRUPT);
+    CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "Content-Encoding", "gzip", 4, why, 256), 0);
+    CU_ASSERT_EQUAL(m.encoding, LP_CODEC_GZIP);
+    CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "logpipe-records", "2000", 4, why, 256), 0);
+    CU_ASSERT_EQUAL(m.records, 2000);
+    CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "x-other", "whatever", 8, why, 256), 0);
+}
+
+static void test_encoder_limits(void)
+{
+    struct lp_wire_encoder e;
+    lp_wire_encoder_init(&e, 800);
+    struct lp_wire_source nosrc = {0};
+    CU_ASSERT_EQUAL(lp_wire_encoder_begin(&e, &nosrc), LP_EINVAL);
+    CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_begin(&e, &vsrc), 0);
+    size_t added = 0;
+    int rc;
+    while ((rc = lp_wire_encoder_add(&e, &vrecs[0])) == 0)
+        added++;
+    CU_ASSERT_EQUAL(rc, LP_ETOOBIG);
+    CU_ASSERT(added >= 1);
+    CU_ASSERT_EQUAL(e.records, added);
+    size_t before = lp_wire_encoder_raw_size(&e);
+    CU_ASSERT(before <= 800);
+    CU_ASSERT_EQUAL(e.ndjson.data[before - 1], '\n'); /* the failed add left no partial line */
+    lp_wire_encoder_release(&e);
+}
+
+int main(void)
+{
+    static const struct lp_test tests[] = {
+        {"round trip", test_round_trip},
+        {"per-record mode", test_per_record_mode},
+        {"doc vectors", test_doc_vectors},
+        {"decode errors", test_decode_errors},
+        {"headers", test_headers},
+        {"encoder limits", test_encoder_limits},
+        {NULL, NULL},
+    };
+    return lp_test_run("wire", tests);
+}
