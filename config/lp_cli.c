@@ -177,8 +177,11 @@ int lp_cli_idle_loop(struct lp_cli *cli, struct lp_config *cfg)
             struct lp_config *n = lp_config_load(cli->files, cli->n_files, NULL, &errs);
             if (!n) {
                 lp_counter_inc(reload_bad);
-                lp_log(LP_LOG_ERROR, "reload failed; keeping the running configuration",
-                       "errors=\"%s\"", errs.data);
+                lp_log(LP_LOG_ERROR, "reload failed; keeping the running configuration", "%s",
+                       "");
+                /* one log line per FILE:LINE:COL error */
+                for (char *line = strtok(errs.data, "\n"); line; line = strtok(NULL, "\n"))
+                    lp_log(LP_LOG_ERROR, line, "%s", "");
             } else {
                 lp_counter_inc(reload_ok);
                 apply_log(n);
