@@ -198,3 +198,17 @@ int lp_cli_idle_loop(struct lp_cli *cli, struct lp_config *cfg)
     lp_log(LP_LOG_INFO, "stopped", "daemon=%s", cli->prog);
     return 0;
 }
+
+int lp_cli_idle_main(const char *section, int argc, char **argv)
+{
+    lp_signals_setup();
+    struct lp_cli cli = {.section = section};
+    struct lp_config *cfg;
+    int rc = lp_cli_parse(&cli, argc, argv, NULL);
+    if (rc < 0)
+        rc = lp_cli_load(&cli, &cfg);
+    if (rc < 0)
+        rc = lp_cli_idle_loop(&cli, cfg);
+    lp_cli_release(&cli);
+    return rc;
+}

@@ -43,4 +43,8 @@ int lp_cli_load(struct lp_cli *cli, struct lp_config **out);
  * SIGTERM/SIGINT. Takes ownership of cfg. */
 int lp_cli_idle_loop(struct lp_cli *cli, struct lp_config *cfg);
 
+/* The whole main() of a daemon that has only the idle loop so far:
+ * signals, command line, config, loop. Returns the exit status. */
+int lp_cli_idle_main(const char *section, int argc, char **argv);
+
 #endif

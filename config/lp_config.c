@@ -46,71 +46,77 @@ static int parse_number_unit(const char *s, int64_t *num, const char **unit)
     return 0;
 }
 
-int lp_parse_duration_ms(const char *s, int64_t *ms)
-{
-    static const struct { const char *u; int64_t mul, div; } units[] = {
-        {"ms", 1, 1}, {"s", 1000, 1}, {"m", 60000, 1}, {"h", 3600000, 1}, {"d", 86400000, 1},
-        {"w", 7 * 86400000LL, 1}, {"us", 1, 1000}, {"ns", 1, 1000000},
-    };
-    int64_t v;
-    const char *u;
-    if (parse_number_unit(s, &v, &u))
-        return -1;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(u, units[i].u) == 0) {
-            if (v > INT64_MAX / units[i].mul)
-                return -1;
-            *ms = v * units[i].mul / units[i].div;
-            return 0;
-        }
-    }
-    return -1; /* a bare number is ambiguous for a duration: demand a unit */
-}
+/* A unit suffix: value * mul / div in the base unit (ms or bytes). */
+struct unit {
+    const char *suffix;
+    int64_t mul, div;
+};
 
-int lp_parse_size(const char *s, int64_t *bytes)
+static const struct unit duration_units[] = {
+    {"ms", 1, 1}, {"s", 1000, 1}, {"m", 60000, 1}, {"h", 3600000, 1}, {"d", 86400000, 1},
+    {"w", 7 * 86400000LL, 1}, {"us", 1, 1000}, {"ns", 1, 1000000}, {NULL, 0, 0},
+};
+
+static const struct unit size_units[] = {
+    {"", 1, 1}, {"B", 1, 1}, {"KiB", 1LL << 10, 1}, {"MiB", 1LL << 20, 1},
+    {"GiB", 1LL << 30, 1}, {"TiB", 1LL << 40, 1}, {"KB", 1000, 1}, {"kB", 1000, 1},
+    {"MB", 1000000, 1}, {"GB", 1000000000, 1}, {"TB", 1000000000000LL, 1},
+    {"K", 1LL << 10, 1}, {"M", 1LL << 20, 1}, {"G", 1LL << 30, 1}, {NULL, 0, 0},
+};
+
+/* Largest exact units first, for printing values back in config syntax. */
+static const struct unit duration_print[] = {
+    {"d", 86400000, 1}, {"h", 3600000, 1}, {"m", 60000, 1}, {"s", 1000, 1}, {"ms", 1, 1},
+    {NULL, 0, 0}};
+static const struct unit size_print[] = {
+    {"TiB", 1LL << 40, 1}, {"GiB", 1LL << 30, 1}, {"MiB", 1LL << 20, 1}, {"KiB", 1LL << 10, 1},
+    {"", 1, 1}, {NULL, 0, 0}};
+
+static int parse_units(const char *s, const struct unit *units, int64_t *out)
 {
-    static const struct { const char *u; int64_t mul; } units[] = {
-        {"", 1}, {"B", 1}, {"KiB", 1LL << 10}, {"MiB", 1LL << 20}, {"GiB", 1LL << 30},
-        {"TiB", 1LL << 40}, {"KB", 1000}, {"kB", 1000}, {"MB", 1000000}, {"GB", 1000000000},
-        {"TB", 1000000000000LL}, {"K", 1LL << 10}, {"M", 1LL << 20}, {"G", 1LL << 30},
-    };
     int64_t v;
     const char *u;
     if (parse_number_unit(s, &v, &u))
         return -1;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(u, units[i].u) == 0) {
-            if (v > INT64_MAX / units[i].mul)
+    for (; units->suffix; units++) {
+        if (strcmp(u, units->suffix) == 0) {
+            if (v > INT64_MAX / units->mul)
                 return -1;
-            *bytes = v * units[i].mul;
+            *out = v * units->mul / units->div;
             return 0;
         }
     }
     return -1;
 }
 
-static void format_duration(int64_t ms, char *out, size_t n)
+static void format_units(int64_t v, const struct unit *units, char *out, size_t n)
 {
-    static const struct { const char *u; int64_t ms; } units[] = {
-        {"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
-    for (size_t i = 0; i < 4; i++)
-        if (ms && ms % units[i].ms == 0) {
-            snprintf(out, n, "%" PRId64 "%s", ms / units[i].ms, units[i].u);
+    for (; units->suffix; units++)
+        if ((v && v % units->mul == 0) || units->mul == 1) {
+            snprintf(out, n, "%" PRId64 "%s", v / units->mul, units->suffix);
             return;
         }
-    snprintf(out, n, "%" PRId64 "ms", ms);
+}
+
+int lp_parse_duration_ms(const char *s, int64_t *ms)
+{
+    /* a bare number is ambiguous for a duration: the table demands a unit */
+    return parse_units(s, duration_units, ms);
+}
+
+int lp_parse_size(const char *s, int64_t *bytes)
+{
+    return parse_units(s, size_units, bytes);
+}
+
+static void format_duration(int64_t ms, char *out, size_t n)
+{
+    format_units(ms, duration_print, out, n);
 }
 
 static void format_size(int64_t b, char *out, size_t n)
 {
-    static const struct { const char *u; int64_t m; } units[] = {
-        {"TiB", 1LL << 40}, {"GiB", 1LL << 30}, {"MiB", 1LL << 20}, {"KiB", 1LL << 10}};
-    for (size_t i = 0; i < 4; i++)
-        if (b && b % units[i].m == 0) {
-            snprintf(out, n, "%" PRId64 "%s", b / units[i].m, units[i].u);
-            return;
-        }
-    snprintf(out, n, "%" PRId64, b);
+    format_units(b, size_print, out, n);
 }
 
 /* ---- did you mean ---- */
