@@ -133,15 +133,18 @@ int lp_wire_encoder_begin(struct lp_wire_encoder *e, const struct lp_wire_source
     return 0;
 }
 
+const char *const lp_wire_flag_names[LP_REC_FLAG_COUNT] = {"truncated", "partial",
+                                                        "utf8_replaced", "malformed"};
+
 static int put_flags(struct lp_buf *b, unsigned flags)
 {
-    static const char *const names[] = {"truncated", "partial", "utf8_replaced"};
+    const char *const *names = lp_wire_flag_names;
     int rc, first = 1;
     if (!flags)
         return 0;
     if ((rc = lp_buf_puts(b, ",\"logpipe.flags\":[")))
         return rc;
-    for (unsigned i = 0; i < 3; i++) {
+    for (unsigned i = 0; i < LP_REC_FLAG_COUNT; i++) {
         if (!(flags & (1u << i)))
             continue;
         if ((rc = lp_buf_appendf(b, "%s\"%s\"", first ? "" : ",", names[i])))
@@ -410,12 +413,9 @@ static int decode_record(struct dec *d, json_t *o, struct lp_wire_record *r)
             const char *fs = json_string_value(f);
             if (!fs)
                 return fail(d, LP_ECORRUPT, "%s", "logpipe.flags holds a non-string");
-            if (strcmp(fs, "truncated") == 0)
-                r->flags |= LP_REC_TRUNCATED;
-            else if (strcmp(fs, "partial") == 0)
-                r->flags |= LP_REC_PARTIAL;
-            else if (strcmp(fs, "utf8_replaced") == 0)
-                r->flags |= LP_REC_UTF8_REPLACED;
+            for (unsigned b = 0; b < LP_REC_FLAG_COUNT; b++)
+                if (strcmp(fs, lp_wire_flag_names[b]) == 0)
+                    r->flags |= 1u << b;
             /* unknown flags are ignored: newer shippers may add some */
         }
     }

@@ -46,7 +46,11 @@ enum lp_wire_flag {
     LP_REC_TRUNCATED = 1u << 0,    /* cut at max_line_bytes */
     LP_REC_PARTIAL = 1u << 1,      /* rejoined from runtime partial chunks */
     LP_REC_UTF8_REPLACED = 1u << 2, /* invalid UTF-8 replaced by U+FFFD */
+    LP_REC_MALFORMED = 1u << 3,    /* the runtime's line did not decode: kept raw */
 };
+#define LP_REC_FLAG_COUNT 4
+/* Wire name of flag bit i ("truncated", "partial", "utf8_replaced", "malformed"). */
+extern const char *const lp_wire_flag_names[LP_REC_FLAG_COUNT];
 
 /* One line. message is not NUL-terminated on input (message_len counts);
  * decoded messages are NUL-terminated too but may contain NUL bytes. */
