@@ -1,9 +1,64 @@
 /* logpipe-shipper: tails container logs and delivers them to Kafka.
- * For now: loads and validates its configuration, serves /metrics, /healthz
- * and /readyz, reloads on SIGHUP and stops cleanly on SIGTERM/SIGINT. */
+ * The loop runs on the main thread; signals are taken between steps. */
+#define LP_LOG_MODULE "main"
 #include "lp_cli.h"
+#include "lp_config.h"
+#include "lp_http.h"
+#include "lp_log.h"
+#include "lp_metrics.h"
+#include "lp_signal.h"
+#include "shipper.h"
+
+#include <signal.h>
 
 int main(int argc, char **argv)
 {
-    return lp_cli_idle_main("shipper", argc, argv);
+    lp_signals_setup();
+    struct lp_cli cli = {.section = "shipper"};
+    struct lp_config *cfg = NULL;
+    int rc = lp_cli_parse(&cli, argc, argv, NULL);
+    if (rc < 0)
+        rc = lp_cli_load(&cli, &cfg);
+    if (rc >= 0) {
+        lp_cli_release(&cli);
+        return rc;
+    }
+    struct lp_metrics *metrics = lp_metrics_new();
+    struct lp_http *http = NULL;
+    struct lp_ready *kafka_ready = NULL;
+    char err[1024];
+    if (cfg->metrics.enabled) {
+        http = lp_http_start(cfg->metrics.listen, metrics, err, sizeof(err));
+        if (!http) {
+            lp_log(LP_LOG_ERROR, "cannot start the metrics endpoint", "error=\"%s\"", err);
+            rc = 1;
+            goto out;
+        }
+        kafka_ready = lp_http_ready_check(http, "kafka");
+    }
+    struct lp_shipper *s = lp_shipper_new(cfg, metrics, kafka_ready, err, sizeof(err));
+    if (!s) {
+        lp_log(LP_LOG_ERROR, "cannot start", "error=\"%s\"", err);
+        rc = 1;
+        goto out;
+    }
+    lp_ready_set(kafka_ready, 1); /* until the client reports all brokers down */
+    for (;;) {
+        lp_shipper_step(s, 100);
+        int sig = lp_signals_wait(0);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        if (sig == SIGHUP)
+            lp_log(LP_LOG_INFO, "SIGHUP: the shipper reloads nothing yet; restart to apply "
+                   "configuration changes", "%s", "");
+    }
+    lp_log(LP_LOG_INFO, "stopping: flushing batches and saving checkpoints", "%s", "");
+    rc = lp_shipper_shutdown(s, 30000) == 0 ? 0 : 1;
+    lp_shipper_free(s);
+out:
+    lp_http_stop(http);
+    lp_metrics_free(metrics);
+    lp_config_free(cfg);
+    lp_cli_release(&cli);
+    return rc;
 }

@@ -1,0 +1,219 @@
+/* Checkpoint file: one JSON document, written temp → fsync → rename →
+ * fsync(dir) so a crash leaves the old or the new file, never a torn one. */
+#include "checkpoint.h"
+
+#include "lp_buf.h"
+#include "lp_error.h"
+#include "lp_time.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void lp_ckpt_release(struct lp_ckpt *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->e[i].path);
+    free(c->e);
+    free(c->path);
+    memset(c, 0, sizeof(*c));
+}
+
+struct lp_ckpt_entry *lp_ckpt_find(struct lp_ckpt *c, uint64_t dev, uint64_t ino)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->e[i].dev == dev && c->e[i].ino == ino)
+            return &c->e[i];
+    return NULL;
+}
+
+struct lp_ckpt_entry *lp_ckpt_put(struct lp_ckpt *c, const struct lp_ckpt_entry *e)
+{
+    struct lp_ckpt_entry *slot = lp_ckpt_find(c, e->dev, e->ino);
+    if (slot) {
+        free(slot->path);
+    } else {
+        if (c->n == c->cap) {
+            c->cap = c->cap ? c->cap * 2 : 64;
+            c->e = realloc(c->e, c->cap * sizeof(*c->e));
+            if (!c->e)
+                abort();
+        }
+        slot = &c->e[c->n++];
+    }
+    *slot = *e;
+    slot->path = strdup(e->path ? e->path : "");
+    if (!slot->path)
+        abort();
+    return slot;
+}
+
+size_t lp_ckpt_expire(struct lp_ckpt *c, int64_t cutoff_s)
+{
+    size_t w = 0, dropped = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->e[i].seen_s < cutoff_s) {
+            free(c->e[i].path);
+            dropped++;
+            continue;
+        }
+        c->e[w++] = c->e[i];
+    }
+    c->n = w;
+    return dropped;
+}
+
+static int hex64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s ? s : "", &end, 16);
+    if (!s || errno || *end || end == s)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    c->path = strdup(path);
+    if (!c->path)
+        abort();
+    json_error_t je;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    json_t *root = json_loadf(f, 0, &je);
+    fclose(f);
+    json_t *files = root ? json_object_get(root, "files") : NULL;
+    int bad = !root || json_integer_value(json_object_get(root, "version")) != 1 ||
+              !json_is_array(files);
+    size_t i;
+    json_t *it;
+    if (!bad) {
+        json_array_foreach(files, i, it)
+        {
+            struct lp_ckpt_entry e = {0};
+            const char *sid = json_string_value(json_object_get(it, "source_id"));
+            json_t *dev = json_object_get(it, "dev"), *ino = json_object_get(it, "ino"),
+                   *off = json_object_get(it, "offset"), *gen = json_object_get(it, "generation"),
+                   *hl = json_object_get(it, "head_len"), *seen = json_object_get(it, "seen");
+            if (!json_is_integer(dev) || !json_is_integer(ino) || !json_is_integer(off) ||
+                !json_is_integer(gen) || !json_is_integer(hl) || !json_is_integer(seen) ||
+                !sid || strlen(sid) != LP_ID_HEX_LEN ||
+                hex64(json_string_value(json_object_get(it, "head_hash")), &e.head.hash) ||
+                hex64(json_string_value(json_object_get(it, "tail_hash")), &e.tail_hash)) {
+                bad = 1;
+                break;
+            }
+            e.dev = (uint64_t)json_integer_value(dev);
+            e.ino = (uint64_t)json_integer_value(ino);
+            e.offset = (uint64_t)json_integer_value(off);
+            e.generation = (uint32_t)json_integer_value(gen);
+            e.head.len = (uint32_t)json_integer_value(hl);
+            e.seen_s = json_integer_value(seen);
+            memcpy(e.source_id, sid, LP_ID_HEX_LEN + 1);
+            e.path = (char *)json_string_value(json_object_get(it, "path"));
+            lp_ckpt_put(c, &e);
+        }
+    }
+    json_decref(root);
+    if (bad) {
+        for (size_t k = 0; k < c->n; k++)
+            free(c->e[k].path);
+        c->n = 0;
+        char aside[4096];
+        snprintf(aside, sizeof(aside), "%s.corrupt-%lld", path,
+                 (long long)(lp_time_real_ns() / LP_NS_PER_SEC));
+        rename(path, aside);
+        snprintf(err, errlen, "checkpoint file %s is corrupt (%s); moved to %s, files are read "
+                 "again from their start (duplicates are removed downstream)", path,
+                 root ? "unexpected content" : je.text, aside);
+        return LP_ECORRUPT;
+    }
+    return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int lp_ckpt_save(const struct lp_ckpt *c, char *err, size_t errlen)
+{
+    struct lp_buf b = LP_BUF_INIT;
+    lp_buf_puts(&b, "{\"version\":1,\"files\":[");
+    for (size_t i = 0; i < c->n; i++) {
+        const struct lp_ckpt_entry *e = &c->e[i];
+        lp_buf_appendf(&b,
+                       "%s\n{\"dev\":%" PRIu64 ",\"ino\":%" PRIu64 ",\"head_len\":%u,"
+                       "\"head_hash\":\"%016" PRIx64 "\",\"generation\":%u,\"offset\":%" PRIu64
+                       ",\"tail_hash\":\"%016" PRIx64 "\",\"source_id\":\"%s\",\"seen\":%lld,"
+                       "\"path\":",
+                       i ? "," : "", e->dev, e->ino, e->head.len, e->head.hash, e->generation,
+                       e->offset, e->tail_hash, e->source_id, (long long)e->seen_s);
+        lp_buf_append_json_string(&b, e->path ? e->path : "", e->path ? strlen(e->path) : 0);
+        lp_buf_putc(&b, '}');
+    }
+    lp_buf_puts(&b, "\n]}\n");
+
+    char tmp[4096], dir[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", c->path);
+    snprintf(dir, sizeof(dir), "%s", c->path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if ((rc = write_all(fd, b.data, b.len)) || (fsync(fd) && (rc = -errno))) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(-rc));
+        close(fd);
+        unlink(tmp);
+        goto out;
+    }
+    close(fd);
+    if (rename(tmp, c->path)) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        if (fsync(dfd))
+            rc = -errno;
+        close(dfd);
+    }
+    if (rc)
+        snprintf(err, errlen, "cannot fsync %s: %s", dir, strerror(-rc));
+out:
+    lp_buf_release(&b);
+    return rc;
+}

@@ -1,0 +1,436 @@
+/* The shipper's loop: discovery and inotify, reading under backpressure
+ * and rate limits, batching deadlines, delivery reports, rotation and
+ * truncation checks, checkpoints, graceful shutdown. */
+#define LP_LOG_MODULE "shipper"
+#include "shipper_int.h"
+
+#include "lp_config.h"
+#include "lp_error.h"
+#include "lp_http.h"
+#include "lp_log.h"
+#include "lp_time.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define READ_CHUNK (256 * 1024)
+
+static void metrics_init(struct lp_shipper *s)
+{
+    struct lp_metrics *m = s->metrics;
+    struct shipper_metrics *x = &s->m;
+    const char *lost = "logpipe_shipper_bytes_lost_total";
+    const char *lost_help = "Bytes that could not be shipped, by reason.";
+    x->files = lp_metrics_gauge(m, "logpipe_shipper_files", "Files being tailed.", NULL);
+    x->bytes_read = lp_metrics_counter(m, "logpipe_shipper_read_bytes_total", "Bytes read.", NULL);
+    x->lines_read = lp_metrics_counter(m, "logpipe_shipper_read_lines_total",
+                                       "Physical lines read.", NULL);
+    x->events = lp_metrics_counter(m, "logpipe_shipper_events_total",
+                                   "Events after partial and multiline joining.", NULL);
+    x->batches = lp_metrics_counter(m, "logpipe_shipper_batches_total", "Batches produced.", NULL);
+    x->batch_bytes = lp_metrics_counter(m, "logpipe_shipper_batch_bytes_total",
+                                        "Compressed bytes produced.", NULL);
+    x->records_produced = lp_metrics_counter(m, "logpipe_shipper_delivered_messages_total",
+                                             "Messages acknowledged by Kafka.", NULL);
+    x->replays = lp_metrics_counter(m, "logpipe_shipper_replays_total",
+                                    "Files re-read from their checkpoint after a failure.", NULL);
+    x->truncations = lp_metrics_counter(m, "logpipe_shipper_truncations_total",
+                                        "Files seen truncated (copytruncate).", NULL);
+    x->rotations = lp_metrics_counter(m, "logpipe_shipper_rotations_total",
+                                      "Files seen rotated away.", NULL);
+    x->fatal_rebuilds = lp_metrics_counter(m, "logpipe_shipper_producer_rebuilds_total",
+                                           "Producers rebuilt after a fatal error.", NULL);
+    x->lost_deleted = lp_metrics_counter(m, lost, lost_help, "reason=\"deleted\"");
+    x->lost_truncated = lp_metrics_counter(m, lost, lost_help, "reason=\"truncated\"");
+    x->lost_too_large = lp_metrics_counter(m, lost, lost_help, "reason=\"too_large\"");
+    x->lost_fd_cap = lp_metrics_counter(m, lost, lost_help, "reason=\"deleted_fd_cap\"");
+    x->malformed = lp_metrics_counter(m, "logpipe_shipper_malformed_lines_total",
+                                      "Runtime lines that did not decode (shipped raw, flagged).",
+                                      NULL);
+    x->rate_limited_ms = lp_metrics_counter(m, "logpipe_shipper_rate_limited_milliseconds_total",
+                                            "Time files waited for their rate limit.", NULL);
+    x->inflight_bytes = lp_metrics_gauge(m, "logpipe_shipper_inflight_bytes",
+                                         "Bytes produced and not yet acknowledged.", NULL);
+    x->lag_bytes = lp_metrics_gauge(m, "logpipe_shipper_lag_bytes",
+                                    "Bytes of all files not yet acknowledged.", NULL);
+    x->max_lag_bytes = lp_metrics_gauge(m, "logpipe_shipper_max_file_lag_bytes",
+                                        "Largest unacknowledged byte count of one file.", NULL);
+}
+
+static struct tail *find_tail(struct lp_shipper *s, uint64_t dev, uint64_t ino)
+{
+    for (struct tail *t = s->tails; t; t = t->next)
+        if (t->dev == dev && t->ino == ino)
+            return t;
+    return NULL;
+}
+
+static void on_discovered(void *ctx, const char *path, int input_idx)
+{
+    struct lp_shipper *s = ctx;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return;
+    struct tail *t = find_tail(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    if (t) {
+        t->dirty = 1;
+        return; /* also reached through another path (a symlink): one tail */
+    }
+    t = tail_open(s, path, input_idx);
+    if (!t)
+        return;
+    t->next = s->tails;
+    s->tails = t;
+    s->ntails++;
+    tail_identify(t);
+}
+
+static void rescan(struct lp_shipper *s)
+{
+    lp_discover(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, on_discovered, s);
+    lp_gauge_set(s->m.files, (int64_t)s->ntails);
+}
+
+static void watch_globs(struct lp_shipper *s)
+{
+    const struct lp_config_shipper *c = &s->cfg->shipper;
+    char base[PATH_MAX];
+    for (size_t i = 0; i < (c->n_inputs ? c->n_inputs : 1); i++) {
+        size_t np = c->n_inputs ? c->inputs[i].n_paths : 3;
+        for (size_t j = 0; j < np; j++) {
+            lp_glob_base(c->n_inputs ? c->inputs[i].paths[j] : lp_default_globs[j], base,
+                         sizeof(base));
+            inotify_add_watch(s->ino_fd, base, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+        }
+    }
+}
+
+struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics *metrics,
+                                  struct lp_ready *kafka_ready, char *err, size_t errlen)
+{
+    struct lp_shipper *s = calloc(1, sizeof(*s));
+    if (!s)
+        abort();
+    s->cfg = cfg;
+    s->metrics = metrics;
+    s->kafka_ready = kafka_ready;
+    s->ino_fd = -1;
+    metrics_init(s);
+    const struct lp_config_shipper *c = &cfg->shipper;
+    if (c->host_name && *c->host_name)
+        snprintf(s->host, sizeof(s->host), "%s", c->host_name);
+    else if (gethostname(s->host, sizeof(s->host) - 1) != 0)
+        snprintf(s->host, sizeof(s->host), "unknown");
+    lp_codec_parse(c->compression, &s->codec);
+    s->record_mode = strcmp(c->mode, "record") == 0;
+    /* room for one maximal line, escaped, beyond the batch size */
+    s->batch_raw_limit = (size_t)c->batch_max_bytes + (size_t)c->max_line_bytes * 6 + 65536;
+    s->rbuf_size = READ_CHUNK;
+    s->rbuf = malloc(s->rbuf_size);
+    if (!s->rbuf)
+        abort();
+    lp_buf_init(&s->scratch, (size_t)c->max_line_bytes * 2 + 65536);
+    lp_buf_init(&s->evbuf, 0);
+    if (strcmp(c->multiline.mode, "off") != 0) {
+        s->ml = lp_multiline_new(c->multiline.mode, c->multiline.start_pattern,
+                                 c->multiline.continue_pattern, (uint32_t)c->multiline.max_lines,
+                                 (size_t)c->multiline.max_bytes,
+                                 c->multiline.flush_timeout_ms * LP_NS_PER_MS, err, errlen);
+        if (!s->ml)
+            goto fail;
+    }
+    if (mkdir(c->state_dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create state_dir %s: %s", c->state_dir, strerror(errno));
+        goto fail;
+    }
+    char path[PATH_MAX], why[1024];
+    snprintf(path, sizeof(path), "%s/checkpoints.json", c->state_dir);
+    int rc = lp_ckpt_load(&s->ckpt, path, why, sizeof(why));
+    if (rc == LP_ECORRUPT)
+        lp_log(LP_LOG_ERROR, "corrupt checkpoints", "detail=\"%s\"", why);
+    else if (rc) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
+    if (produce_init(s, err, errlen))
+        goto fail;
+    s->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (s->ino_fd < 0)
+        lp_log(LP_LOG_WARN, "inotify unavailable; polling only", "error=\"%s\"", strerror(errno));
+    else
+        watch_globs(s);
+    s->startup_scan = 1;
+    rescan(s);
+    s->startup_scan = 0;
+    int64_t now = lp_time_mono_ns();
+    s->next_rescan_ns = now + c->rescan_interval_ms * LP_NS_PER_MS;
+    s->next_ckpt_ns = now + c->checkpoint_interval_ms * LP_NS_PER_MS;
+    lp_log(LP_LOG_INFO, "shipper started", "host=%s files=%zu topic=%s brokers=%s mode=%s",
+           s->host, s->ntails, cfg->kafka.topic, cfg->kafka.brokers, c->mode);
+    return s;
+fail:
+    lp_shipper_free(s);
+    return NULL;
+}
+
+static void drain_inotify(struct lp_shipper *s)
+{
+    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    for (;;) {
+        ssize_t n = read(s->ino_fd, buf, sizeof(buf));
+        if (n <= 0)
+            return;
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_Q_OVERFLOW))
+                s->next_rescan_ns = 0; /* new files: rescan now */
+            if (ev->mask & (IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_Q_OVERFLOW))
+                for (struct tail *t = s->tails; t; t = t->next)
+                    t->dirty = 1; /* check rotation soon; cheap */
+            if (ev->len && (ev->mask & (IN_MODIFY | IN_CLOSE_WRITE)))
+                for (struct tail *t = s->tails; t; t = t->next)
+                    if (t->wd == ev->wd && t->base && strcmp(t->base, ev->name) == 0)
+                        t->dirty = 1;
+            p += sizeof(*ev) + ev->len;
+        }
+    }
+}
+
+/* Bytes the tail may read now under its rate limit (token bucket, 1 s burst). */
+static size_t rate_budget(struct tail *t, int64_t now_ns)
+{
+    double rate = (double)t->s->cfg->shipper.rate_limit_bytes_per_sec;
+    if (rate <= 0)
+        return SIZE_MAX;
+    double dt = (double)(now_ns - t->tokens_ns) / 1e9;
+    t->tokens_ns = now_ns;
+    t->tokens += dt * rate;
+    if (t->tokens > rate)
+        t->tokens = rate;
+    if (t->tokens < 1) {
+        lp_counter_add(t->s->m.rate_limited_ms, (uint64_t)(dt * 1000));
+        return 0;
+    }
+    return (size_t)t->tokens;
+}
+
+static int can_read(const struct lp_shipper *s, const struct tail *t)
+{
+    return !s->stopping && t->identified && !t->replay && !t->closing &&
+           s->inflight_bytes < (size_t)s->cfg->shipper.max_inflight_bytes;
+}
+
+/* A rotated or deleted file that has been read to its end and stayed
+ * quiet for rotate_wait is flushed, then closed once its batches report. */
+static void maybe_close(struct lp_shipper *s, struct tail *t, int64_t now_ns)
+{
+    if (!t->closing) {
+        if (!(t->rotated || t->deleted) || t->dirty || !t->identified)
+            return;
+        int64_t wait = s->cfg->shipper.rotate_wait_ms * LP_NS_PER_MS;
+        if (!t->deleted && now_ns - t->last_growth_ns < wait)
+            return;
+        tail_finish_line(t, now_ns); /* a last line without a newline */
+        lp_assembler_flush(t->as, now_ns, 1, batch_on_event, t);
+        batch_close(t);
+        t->closing = 1;
+    }
+    if (t->ninflight || t->replay)
+        return;
+    tail_checkpoint(t, lp_time_real_ns() / LP_NS_PER_SEC);
+    lp_log(LP_LOG_INFO, "closed", "path=\"%s\" offset=%llu rotated=%d deleted=%d", t->path,
+           (unsigned long long)t->acked_off, t->rotated, t->deleted);
+    struct tail **pp = &s->tails;
+    while (*pp != t)
+        pp = &(*pp)->next;
+    *pp = t->next;
+    s->ntails--;
+    tail_free(t);
+    lp_gauge_set(s->m.files, (int64_t)s->ntails);
+}
+
+/* Deleted files hold disk space: beyond the cap, the oldest is dropped
+ * with its unread bytes counted as lost. */
+static void enforce_deleted_cap(struct lp_shipper *s)
+{
+    size_t held = 0;
+    for (struct tail *t = s->tails; t; t = t->next)
+        held += t->deleted && !t->closing;
+    while (held > (size_t)s->cfg->shipper.max_deleted_open_files) {
+        struct tail *oldest = NULL;
+        for (struct tail *t = s->tails; t; t = t->next)
+            if (t->deleted && !t->closing &&
+                (!oldest || t->deleted_since_ns < oldest->deleted_since_ns))
+                oldest = t;
+        if (!oldest)
+            return;
+        struct stat st;
+        uint64_t lost = fstat(oldest->fd, &st) == 0 && (uint64_t)st.st_size > oldest->read_off
+                            ? (uint64_t)st.st_size - oldest->read_off
+                            : 0;
+        lp_counter_add(s->m.lost_fd_cap, lost);
+        lp_log(LP_LOG_ERROR, "too many deleted files held open; dropping the oldest",
+               "path=\"%s\" unread_bytes_lost=%llu cap=%lld", oldest->path,
+               (unsigned long long)lost, (long long)s->cfg->shipper.max_deleted_open_files);
+        oldest->dirty = 0;
+        oldest->closing = 1;
+        held--;
+    }
+}
+
+static void save_checkpoints(struct lp_shipper *s)
+{
+    int64_t now_s = lp_time_real_ns() / LP_NS_PER_SEC;
+    for (struct tail *t = s->tails; t; t = t->next)
+        tail_checkpoint(t, now_s);
+    lp_ckpt_expire(&s->ckpt, now_s - s->cfg->shipper.checkpoint_expire_ms / 1000);
+    char err[512];
+    if (lp_ckpt_save(&s->ckpt, err, sizeof(err)))
+        lp_log(LP_LOG_ERROR, "cannot save checkpoints", "error=\"%s\"", err);
+}
+
+static void update_lag(struct lp_shipper *s)
+{
+    uint64_t total = 0, max = 0;
+    for (struct tail *t = s->tails; t; t = t->next) {
+        struct stat st;
+        if (fstat(t->fd, &st) != 0 || (uint64_t)st.st_size < t->acked_off)
+            continue;
+        uint64_t lag = (uint64_t)st.st_size - t->acked_off;
+        total += lag;
+        if (lag > max)
+            max = lag;
+    }
+    lp_gauge_set(s->m.lag_bytes, (int64_t)total);
+    lp_gauge_set(s->m.max_lag_bytes, (int64_t)max);
+}
+
+int lp_shipper_step(struct lp_shipper *s, int timeout_ms)
+{
+    const struct lp_config_shipper *c = &s->cfg->shipper;
+    int64_t now = lp_time_mono_ns();
+    int busy = 0;
+    for (struct tail *t = s->tails; t; t = t->next)
+        busy |= t->dirty && can_read(s, t);
+    if (s->ino_fd >= 0) {
+        struct pollfd pfd = {s->ino_fd, POLLIN, 0};
+        poll(&pfd, 1, busy ? 0 : timeout_ms);
+        drain_inotify(s);
+    } else if (!busy) {
+        usleep((useconds_t)timeout_ms * 1000);
+    }
+    now = lp_time_mono_ns();
+
+    if (now >= s->next_rescan_ns) {
+        rescan(s);
+        for (struct tail *t = s->tails; t; t = t->next) {
+            if (!t->identified)
+                tail_identify(t);
+            t->dirty = 1; /* stat poll: inotify misses events */
+        }
+        s->next_rescan_ns = now + c->rescan_interval_ms * LP_NS_PER_MS;
+    }
+
+    /* read: round-robin one chunk per file per pass, so one busy file
+     * cannot starve the others */
+    int progress = 1;
+    for (int pass = 0; progress && pass < 16; pass++) {
+        progress = 0;
+        for (struct tail *t = s->tails; t; t = t->next) {
+            if (!t->dirty)
+                continue;
+            tail_check(t, now);
+            if (!t->identified)
+                tail_identify(t);
+            if (!can_read(s, t))
+                continue;
+            size_t budget = rate_budget(t, now);
+            if (budget == 0)
+                continue;
+            if (tail_read(t, budget, now) > 0)
+                progress = 1;
+        }
+        produce_poll(s, 0);
+    }
+
+    for (struct tail *t = s->tails; t; t = t->next) {
+        lp_assembler_flush(t->as, now, 0, batch_on_event, t);
+        batch_tick(t, now);
+        batch_replay_if_due(t);
+    }
+    produce_poll(s, 0);
+    produce_rebuild_if_fatal(s);
+    enforce_deleted_cap(s);
+    for (struct tail *t = s->tails, *n; t; t = n) {
+        n = t->next;
+        maybe_close(s, t, now);
+    }
+    if (now >= s->next_ckpt_ns) {
+        save_checkpoints(s);
+        update_lag(s);
+        s->next_ckpt_ns = now + c->checkpoint_interval_ms * LP_NS_PER_MS;
+    }
+    return 0;
+}
+
+int lp_shipper_shutdown(struct lp_shipper *s, int timeout_ms)
+{
+    s->stopping = 1;
+    /* Send what is batched. Events still inside the assembler (an
+     * incomplete partial or multiline group) are not flushed: the
+     * checkpoint stays before them and they are read again next time. */
+    for (struct tail *t = s->tails; t; t = t->next)
+        batch_close(t);
+    int64_t deadline = lp_time_mono_ns() + (int64_t)timeout_ms * LP_NS_PER_MS;
+    while (s->rk && rd_kafka_outq_len(s->rk) > 0 && lp_time_mono_ns() < deadline)
+        rd_kafka_poll(s->rk, 100);
+    int pending = s->rk ? rd_kafka_outq_len(s->rk) : 0;
+    save_checkpoints(s);
+    lp_log(pending ? LP_LOG_WARN : LP_LOG_INFO, "shipper stopped",
+           "unacknowledged_messages=%d files=%zu", pending, s->ntails);
+    return pending ? LP_EAGAIN : 0;
+}
+
+void lp_shipper_free(struct lp_shipper *s)
+{
+    if (!s)
+        return;
+    for (struct tail *t = s->tails, *n; t; t = n) {
+        n = t->next;
+        tail_free(t);
+    }
+    s->tails = NULL;
+    produce_free(s); /* reports of detached entries free them */
+    if (s->ino_fd >= 0)
+        close(s->ino_fd);
+    lp_ckpt_release(&s->ckpt);
+    lp_multiline_free(s->ml);
+    lp_buf_release(&s->scratch);
+    lp_buf_release(&s->evbuf);
+    lp_codec_ctx_release(&s->cctx);
+    free(s->rbuf);
+    free(s);
+}
+
+size_t lp_shipper_files(const struct lp_shipper *s)
+{
+    return s->ntails;
+}
+
+uint64_t lp_shipper_lag_bytes(const struct lp_shipper *s)
+{
+    uint64_t total = 0;
+    for (const struct tail *t = s->tails; t; t = t->next) {
+        struct stat st;
+        if (fstat(t->fd, &st) == 0 && (uint64_t)st.st_size > t->acked_off)
+            total += (uint64_t)st.st_size - t->acked_off;
+    }
+    return total;
+}

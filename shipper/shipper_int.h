@@ -1,0 +1,155 @@
+/* Internals shared by the shipper's modules (tail, batch, produce, loop).
+ * Every object here belongs to the loop thread.
+ *
+ * DESIGN: a tail reads one file and feeds its assembler; events go into the
+ * tail's open batch; a closed batch becomes an in-flight entry in the
+ * tail's FIFO when produced. A delivery report marks its entry; the
+ * checkpoint (acked_off) advances over the unbroken prefix of delivered
+ * entries, each carrying the resume offset computed when its batch closed:
+ * the smallest offset from which re-reading reproduces every event not in
+ * that batch or an earlier one. A failed entry makes the tail replay from
+ * acked_off once its other entries have reported. */
+#ifndef LP_SHIPPER_INT_H
+#define LP_SHIPPER_INT_H
+
+#include "checkpoint.h"
+#include "discover.h"
+#include "identity.h"
+#include "lp_assemble.h"
+#include "lp_buf.h"
+#include "lp_codec.h"
+#include "lp_container.h"
+#include "lp_metrics.h"
+#include "lp_wire.h"
+#include "shipper.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+
+struct lp_config;
+struct lp_ready;
+
+enum entry_state { ENTRY_PENDING = 0, ENTRY_OK, ENTRY_FAILED };
+
+struct inflight {
+    struct tail *t;
+    struct inflight *next;
+    uint32_t gen;
+    uint64_t resume_off;
+    size_t bytes;
+    enum entry_state state;
+};
+
+struct tail {
+    struct lp_shipper *s;
+    struct tail *next;
+    char *path;
+    int input_idx;
+    int fd;
+    uint64_t dev, ino;
+    int identified;  /* head fingerprint known, source id assigned */
+    struct lp_head head;
+    uint32_t gen;
+    uint32_t min_gen; /* after a truncation: ids must differ from before */
+    char sid[LP_ID_HEX_LEN + 1];
+    enum lp_cfmt fmt;
+    struct lp_path_meta meta;
+    struct lp_wire_source src;
+    int wd;          /* inotify watch of the file's directory, -1 if none */
+    char *base;      /* file name within that directory (for inotify) */
+
+    uint64_t read_off;  /* next byte to read */
+    uint64_t line_off;  /* start of the incomplete line held in `line` */
+    struct lp_buf line;
+    int skipping;       /* dropping the rest of an over-long physical line */
+    struct lp_assembler *as;
+    int dirty;          /* may have unread bytes */
+    uint64_t size_seen; /* size at the last stat */
+
+    struct lp_wire_encoder enc;
+    int batch_open;
+    int64_t batch_started_ns;
+
+    struct inflight *fifo, *fifo_last;
+    size_t ninflight;
+    uint64_t acked_off;
+    int replay;
+
+    int rotated;        /* the path no longer names this file */
+    int deleted;        /* no links left */
+    int closing;        /* drained: waiting for reports before close */
+    int64_t last_growth_ns;
+    int64_t deleted_since_ns;
+
+    double tokens;      /* rate limit bucket (bytes) */
+    int64_t tokens_ns;
+};
+
+struct shipper_metrics {
+    struct lp_gauge *files;
+    struct lp_counter *bytes_read, *lines_read, *events, *batches, *batch_bytes;
+    struct lp_counter *records_produced, *replays, *truncations, *rotations, *fatal_rebuilds;
+    struct lp_counter *lost_deleted, *lost_truncated, *lost_too_large, *lost_fd_cap;
+    struct lp_counter *malformed, *rate_limited_ms;
+    struct lp_gauge *inflight_bytes, *lag_bytes, *max_lag_bytes;
+    struct lp_histogram *delivery_latency;
+};
+
+struct lp_shipper {
+    const struct lp_config *cfg;
+    struct lp_metrics *metrics;
+    struct shipper_metrics m;
+    struct lp_ready *kafka_ready;
+    char host[256];
+    enum lp_codec codec;
+    int record_mode;
+    size_t batch_raw_limit;
+    struct lp_multiline *ml;
+    struct lp_ckpt ckpt;
+    struct tail *tails;
+    size_t ntails;
+    rd_kafka_t *rk;
+    int fatal;
+    size_t inflight_bytes;
+    int stopping;
+    int ino_fd;
+    int64_t next_rescan_ns, next_ckpt_ns, next_flush_ns;
+    int startup_scan; /* the first scan applies read_from */
+    char *rbuf;
+    size_t rbuf_size;
+    struct lp_buf scratch; /* docker decode */
+    struct lp_buf evbuf;   /* record mode */
+    struct lp_codec_ctx cctx;
+};
+
+/* tail.c */
+struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx);
+void tail_free(struct tail *t);
+int tail_identify(struct tail *t);
+size_t tail_read(struct tail *t, size_t budget, int64_t now_ns);
+void tail_check(struct tail *t, int64_t now_ns);
+void tail_rewind(struct tail *t, uint64_t off);
+uint64_t tail_resume_offset(const struct tail *t);
+void tail_checkpoint(struct tail *t, int64_t now_s);
+/* Ships a last line that has no newline (the file will not grow again). */
+void tail_finish_line(struct tail *t, int64_t now_ns);
+
+/* batch.c */
+int batch_on_event(void *ctx, const struct lp_event *ev);
+void batch_close(struct tail *t);
+void batch_tick(struct tail *t, int64_t now_ns);
+void batch_replay_if_due(struct tail *t);
+void batch_delivered(struct inflight *e, rd_kafka_resp_err_t err);
+void batch_discard(struct tail *t);
+
+/* produce.c */
+int produce_init(struct lp_shipper *s, char *err, size_t errlen);
+void produce_free(struct lp_shipper *s);
+/* 0: produced (the value's bytes now belong to librdkafka); otherwise the
+ * caller replays from the checkpoint (queue full, unknown topic, ...). */
+int produce_send(struct lp_shipper *s, struct tail *t, struct lp_buf *value,
+                 const struct lp_wire_meta *meta, uint64_t resume_off);
+void produce_poll(struct lp_shipper *s, int timeout_ms);
+void produce_rebuild_if_fatal(struct lp_shipper *s);
+
+#endif

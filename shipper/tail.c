@@ -1,0 +1,359 @@
+/* Tailing one file: identity and resume, reading and line framing,
+ * rotation / deletion / truncation checks, checkpoint entries. */
+#define LP_LOG_MODULE "tail"
+#include "shipper_int.h"
+
+#include "lp_config.h"
+#include "lp_error.h"
+#include "lp_log.h"
+#include "lp_time.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        abort();
+    return p;
+}
+
+struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        lp_log_ratelimited(LP_LOG_WARN, "cannot open file", "path=\"%s\" error=\"%s\"", path,
+                           strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return NULL;
+    }
+    struct tail *t = calloc(1, sizeof(*t));
+    if (!t)
+        abort();
+    t->s = s;
+    t->path = xstrdup(path);
+    t->input_idx = input_idx;
+    t->fd = fd;
+    t->dev = (uint64_t)st.st_dev;
+    t->ino = (uint64_t)st.st_ino;
+    t->wd = -1;
+    t->size_seen = (uint64_t)st.st_size;
+    t->dirty = 1;
+    t->last_growth_ns = lp_time_mono_ns();
+    lp_buf_init(&t->line, 0);
+    lp_wire_encoder_init(&t->enc, s->batch_raw_limit);
+    t->as = lp_assembler_new(s->ml, (size_t)s->cfg->shipper.max_line_bytes,
+                             s->cfg->shipper.multiline.flush_timeout_ms * LP_NS_PER_MS);
+    const char *fmt = input_idx >= 0 ? s->cfg->shipper.inputs[input_idx].format : "auto";
+    t->fmt = (enum lp_cfmt)lp_cfmt_parse(fmt);
+    lp_path_meta(path, &t->meta);
+    t->tokens = (double)s->cfg->shipper.rate_limit_bytes_per_sec;
+    t->tokens_ns = lp_time_mono_ns();
+
+    /* watch the directory of the file itself (a /var/log/containers link
+     * points into /var/log/pods, where the writes happen) */
+    char *real = realpath(path, NULL);
+    if (real && s->ino_fd >= 0) {
+        char *slash = strrchr(real, '/');
+        if (slash) {
+            t->base = xstrdup(slash + 1);
+            *slash = '\0';
+            t->wd = inotify_add_watch(s->ino_fd, *real ? real : "/",
+                                      IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO |
+                                          IN_DELETE | IN_ATTRIB | IN_CLOSE_WRITE);
+        }
+    }
+    free(real);
+    return t;
+}
+
+void tail_free(struct tail *t)
+{
+    if (!t)
+        return;
+    if (t->fd >= 0)
+        close(t->fd);
+    struct inflight *e = t->fifo;
+    while (e) {
+        struct inflight *n = e->next;
+        e->t = NULL; /* a report may still come: it must not touch us */
+        e = n;
+    }
+    lp_assembler_free(t->as);
+    lp_wire_encoder_release(&t->enc);
+    lp_buf_release(&t->line);
+    free(t->path);
+    free(t->base);
+    free(t);
+}
+
+static void set_source(struct tail *t)
+{
+    struct lp_shipper *s = t->s;
+    lp_source_id(s->host, t->dev, t->ino, t->head.hash, t->gen, t->sid);
+    struct lp_wire_source *src = &t->src;
+    memset(src, 0, sizeof(*src));
+    src->source_id = t->sid;
+    src->host = s->host;
+    src->path = t->path;
+    src->format = lp_cfmt_name(t->fmt);
+    src->container_id = t->meta.container_id[0] ? t->meta.container_id : NULL;
+    src->container_name = t->meta.k8s_container_name[0] ? t->meta.k8s_container_name : NULL;
+    src->k8s_namespace = t->meta.k8s_namespace[0] ? t->meta.k8s_namespace : NULL;
+    src->k8s_pod_name = t->meta.k8s_pod_name[0] ? t->meta.k8s_pod_name : NULL;
+    src->k8s_pod_uid = t->meta.k8s_pod_uid[0] ? t->meta.k8s_pod_uid : NULL;
+    src->k8s_container_name = src->container_name;
+}
+
+/* Offset of the start of the last complete line at or before size. */
+static uint64_t last_line_start(int fd, uint64_t size)
+{
+    char buf[4096];
+    uint64_t end = size;
+    while (end > 0) {
+        size_t n = end < sizeof(buf) ? (size_t)end : sizeof(buf);
+        ssize_t r = pread(fd, buf, n, (off_t)(end - n));
+        if (r != (ssize_t)n)
+            return 0;
+        for (size_t i = n; i > 0; i--)
+            if (buf[i - 1] == '\n')
+                return end - n + i;
+        end -= n;
+    }
+    return 0;
+}
+
+int tail_identify(struct tail *t)
+{
+    struct lp_shipper *s = t->s;
+    if (t->identified)
+        return 0;
+    int rc = lp_head_read(t->fd, &t->head);
+    if (rc)
+        return rc; /* LP_EAGAIN: no complete first line yet */
+    struct stat st;
+    if (fstat(t->fd, &st))
+        return -errno;
+    uint64_t size = (uint64_t)st.st_size, start = 0;
+    t->gen = 0;
+    struct lp_ckpt_entry *e = lp_ckpt_find(&s->ckpt, t->dev, t->ino);
+    const char *how = "new";
+    if (e && e->head.len == t->head.len && e->head.hash == t->head.hash) {
+        uint64_t th;
+        if (size >= e->offset && lp_tail_hash(t->fd, e->offset, &th) == 0 && th == e->tail_hash) {
+            t->gen = e->generation;
+            start = e->offset;
+            how = "resumed";
+        } else {
+            /* same head, but shorter or different before the offset:
+             * truncated and rewritten while we were away */
+            t->gen = e->generation + 1;
+            lp_counter_inc(s->m.truncations);
+            how = "truncated while stopped";
+        }
+    } else if (e) {
+        /* the inode was reused by another file */
+        t->gen = e->generation + 1;
+        how = "inode reused";
+    } else if (s->startup_scan && !strcmp(s->cfg->shipper.read_from, "tail")) {
+        start = last_line_start(t->fd, size);
+        how = "new, from tail";
+    }
+    if (t->gen < t->min_gen) {
+        t->gen = t->min_gen;
+        start = 0;
+    }
+    if (t->fmt == LP_CFMT_AUTO) {
+        char head[LP_HEAD_MAX];
+        ssize_t n = pread(t->fd, head, t->head.len, 0);
+        size_t len = n > 0 ? (size_t)n : 0;
+        if (len && head[len - 1] == '\n')
+            len--;
+        t->fmt = lp_cfmt_detect(head, len);
+    }
+    t->identified = 1;
+    set_source(t);
+    tail_rewind(t, start);
+    lp_log(LP_LOG_INFO, "tailing", "path=\"%s\" source_id=%s offset=%llu format=%s how=\"%s\"",
+           t->path, t->sid, (unsigned long long)start, lp_cfmt_name(t->fmt), how);
+    return 0;
+}
+
+void tail_rewind(struct tail *t, uint64_t off)
+{
+    lseek(t->fd, (off_t)off, SEEK_SET);
+    t->read_off = off;
+    t->line_off = off;
+    t->acked_off = off;
+    t->skipping = 0;
+    lp_buf_reset(&t->line);
+    lp_assembler_reset(t->as);
+    t->dirty = 1;
+}
+
+uint64_t tail_resume_offset(const struct tail *t)
+{
+    uint64_t p = lp_assembler_pending_offset(t->as);
+    return p < t->line_off ? p : t->line_off;
+}
+
+/* One complete physical line at file offset off. */
+static void physical_line(struct tail *t, const char *p, size_t n, uint64_t off, unsigned flags,
+                          int64_t now_ns)
+{
+    struct lp_shipper *s = t->s;
+    struct lp_cline c;
+    char why[160];
+    if (n && p[n - 1] == '\r')
+        n--; /* CRLF files */
+    if (lp_cline_decode(t->fmt, p, n, &s->scratch, &c, why, sizeof(why))) {
+        flags |= LP_REC_MALFORMED;
+        lp_counter_inc(s->m.malformed);
+        lp_log_ratelimited(LP_LOG_WARN, "malformed line kept raw",
+                           "path=\"%s\" offset=%llu reason=\"%s\"", t->path,
+                           (unsigned long long)off, why);
+    }
+    if (c.ts_ns == 0)
+        c.ts_ns = lp_time_real_ns();
+    lp_counter_inc(s->m.lines_read);
+    lp_assembler_feed(t->as, &c, off, flags, now_ns, batch_on_event, t);
+}
+
+size_t tail_read(struct tail *t, size_t budget, int64_t now_ns)
+{
+    struct lp_shipper *s = t->s;
+    size_t cap = (size_t)s->cfg->shipper.max_line_bytes + 64 * 1024; /* + runtime framing */
+    size_t want = budget < s->rbuf_size ? budget : s->rbuf_size;
+    ssize_t r = read(t->fd, s->rbuf, want);
+    if (r < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            lp_log_ratelimited(LP_LOG_WARN, "read failed", "path=\"%s\" error=\"%s\"", t->path,
+                               strerror(errno));
+        t->dirty = 0;
+        return 0;
+    }
+    if (r == 0) {
+        t->dirty = 0;
+        return 0;
+    }
+    t->last_growth_ns = now_ns;
+    lp_counter_add(s->m.bytes_read, (uint64_t)r);
+    const char *p = s->rbuf, *end = s->rbuf + r;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (t->skipping) {
+            if (nl) {
+                t->skipping = 0;
+                t->line_off = t->read_off + (uint64_t)(nl + 1 - s->rbuf);
+            }
+        } else if (!nl) {
+            lp_buf_append(&t->line, p, n);
+            if (t->line.len > cap) {
+                /* an over-long physical line: ship what we hold, skip the rest */
+                physical_line(t, t->line.data, cap, t->line_off, LP_REC_TRUNCATED, now_ns);
+                lp_buf_reset(&t->line);
+                t->skipping = 1;
+            }
+        } else if (t->line.len) {
+            lp_buf_append(&t->line, p, n);
+            size_t len = t->line.len > cap ? cap : t->line.len;
+            physical_line(t, t->line.data, len, t->line_off,
+                          len < t->line.len ? LP_REC_TRUNCATED : 0, now_ns);
+            lp_buf_reset(&t->line);
+            t->line_off = t->read_off + (uint64_t)(nl + 1 - s->rbuf);
+        } else {
+            size_t len = n > cap ? cap : n;
+            physical_line(t, p, len, t->line_off, len < n ? LP_REC_TRUNCATED : 0, now_ns);
+            t->line_off = t->read_off + (uint64_t)(nl + 1 - s->rbuf);
+        }
+        p += n + (nl ? 1 : 0);
+    }
+    t->read_off += (uint64_t)r;
+    if ((size_t)r < want)
+        t->dirty = 0; /* reached the end for now */
+    return (size_t)r;
+}
+
+/* Rotation, deletion and truncation, from stat of the path and fstat. */
+void tail_check(struct tail *t, int64_t now_ns)
+{
+    struct lp_shipper *s = t->s;
+    struct stat fst, pst;
+    if (fstat(t->fd, &fst) != 0)
+        return;
+    if (!t->rotated) {
+        if (stat(t->path, &pst) != 0 || (uint64_t)pst.st_ino != t->ino ||
+            (uint64_t)pst.st_dev != t->dev) {
+            t->rotated = 1;
+            lp_counter_inc(s->m.rotations);
+            lp_log(LP_LOG_INFO, "file rotated; reading the old one to its end",
+                   "path=\"%s\" offset=%llu size=%lld", t->path,
+                   (unsigned long long)t->read_off, (long long)fst.st_size);
+        }
+    }
+    if (fst.st_nlink == 0 && !t->deleted) {
+        t->deleted = 1;
+        t->deleted_since_ns = now_ns;
+    }
+    uint64_t size = (uint64_t)fst.st_size;
+    if (size > t->read_off)
+        t->dirty = 1;
+    if (t->identified && size < t->read_off) {
+        /* copytruncate or an overwrite: what was between the last size we
+         * saw and our position is gone; restart under a new generation */
+        uint64_t lost = t->size_seen > t->read_off ? t->size_seen - t->read_off : 0;
+        lp_counter_add(s->m.lost_truncated, lost);
+        lp_counter_inc(s->m.truncations);
+        lp_log(LP_LOG_WARN, "file truncated; restarting at 0 under a new generation",
+               "path=\"%s\" offset=%llu size=%llu unread_bytes_lost=%llu", t->path,
+               (unsigned long long)t->read_off, (unsigned long long)size,
+               (unsigned long long)lost);
+        lp_assembler_flush(t->as, now_ns, 1, batch_on_event, t);
+        batch_close(t);
+        t->identified = 0;
+        t->min_gen = t->gen + 1;
+        tail_rewind(t, 0);
+        tail_identify(t); /* or later, once the first line is complete */
+        /* record the new generation at once so a restart does not reuse it */
+        tail_checkpoint(t, lp_time_real_ns() / LP_NS_PER_SEC);
+    }
+    t->size_seen = size;
+}
+
+void tail_checkpoint(struct tail *t, int64_t now_s)
+{
+    if (!t->identified)
+        return;
+    struct lp_ckpt_entry e = {0};
+    e.dev = t->dev;
+    e.ino = t->ino;
+    e.head = t->head;
+    e.generation = t->gen;
+    e.offset = t->acked_off;
+    if (lp_tail_hash(t->fd, t->acked_off, &e.tail_hash) != 0)
+        return; /* cannot prove the bytes before the offset: keep the old entry */
+    memcpy(e.source_id, t->sid, sizeof(e.source_id));
+    e.path = t->path;
+    e.seen_s = now_s;
+    lp_ckpt_put(&t->s->ckpt, &e);
+}
+
+void tail_finish_line(struct tail *t, int64_t now_ns)
+{
+    if (!t->line.len || t->skipping)
+        return;
+    physical_line(t, t->line.data, t->line.len, t->line_off, 0, now_ns);
+    lp_buf_reset(&t->line);
+    t->line_off = t->read_off;
+}
