@@ -141,3 +141,18 @@ void lp_glob_base(const char *pattern, char *out, size_t outlen)
     if (!cut)
         copy_field(out, outlen, ".", 1);
 }
+
+int lp_discover_match(const struct lp_config_input *inputs, size_t n, const char *path)
+{
+    if (n == 0) {
+        for (int i = 0; lp_default_globs[i]; i++)
+            if (fnmatch(lp_default_globs[i], path, FNM_PATHNAME) == 0)
+                return -1;
+        return -2;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < inputs[i].n_paths; j++)
+            if (fnmatch(inputs[i].paths[j], path, FNM_PATHNAME) == 0 && !excluded(&inputs[i], path))
+                return (int)i;
+    return -2;
+}

@@ -31,6 +31,10 @@ void lp_path_meta(const char *path, struct lp_path_meta *m);
 typedef void (*lp_discover_fn)(void *ctx, const char *path, int input_index);
 size_t lp_discover(const struct lp_config_input *inputs, size_t n, lp_discover_fn fn, void *ctx);
 
+/* Which input a path belongs to: its index, -1 for the default globs, or
+ * -2 when no input matches it (or an exclude does). */
+int lp_discover_match(const struct lp_config_input *inputs, size_t n, const char *path);
+
 /* The directory part of a glob before its first wildcard ("/var/log/pods/"
  * for "/var/log/pods/ * / * / *.log"), for an inotify watch. */
 void lp_glob_base(const char *pattern, char *out, size_t outlen);

@@ -7,6 +7,7 @@
 #include "lp_log.h"
 #include "lp_metrics.h"
 #include "lp_signal.h"
+#include "lp_time.h"
 #include "shipper.h"
 
 #include <signal.h>
@@ -24,6 +25,9 @@ int main(int argc, char **argv)
         return rc;
     }
     struct lp_metrics *metrics = lp_metrics_new();
+    lp_gauge_set(lp_metrics_gauge(metrics, "logpipe_shipper_start_time_seconds",
+                                  "Start time (unix seconds).", NULL),
+                 lp_time_real_ns() / LP_NS_PER_SEC);
     struct lp_http *http = NULL;
     struct lp_ready *kafka_ready = NULL;
     char err[1024];

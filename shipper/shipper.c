@@ -10,6 +10,7 @@
 #include "lp_log.h"
 #include "lp_time.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -92,10 +93,100 @@ static void on_discovered(void *ctx, const char *path, int input_idx)
     tail_identify(t);
 }
 
+/* After a restart, a file that was rotated away (renamed to a name the
+ * globs do not match) may still hold bytes that were read but never
+ * acknowledged. Find it by (dev, inode) next to its old path and drain it
+ * from its checkpoint: a rotated file is never abandoned with unread bytes. */
+static void recover_rotated(struct lp_shipper *s)
+{
+    for (size_t i = 0; i < s->ckpt.n; i++) {
+        struct lp_ckpt_entry *e = &s->ckpt.e[i];
+        if (find_tail(s, e->dev, e->ino))
+            continue;
+        struct stat st;
+        if (stat(e->path, &st) == 0 && (uint64_t)st.st_ino == e->ino &&
+            (uint64_t)st.st_dev == e->dev)
+            continue; /* still under its name, just not (or no longer) matched */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", e->path);
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            continue;
+        *slash = '\0';
+        DIR *d = opendir(*dir ? dir : "/");
+        if (!d)
+            continue;
+        struct dirent *de;
+        char found[2 * PATH_MAX] = "";
+        while ((de = readdir(d))) {
+            char p[2 * PATH_MAX];
+            snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+            if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_ino == e->ino &&
+                (uint64_t)st.st_dev == e->dev) {
+                if ((uint64_t)st.st_size > e->offset)
+                    snprintf(found, sizeof(found), "%s", p);
+                break;
+            }
+        }
+        closedir(d);
+        if (!*found)
+            continue;
+        char orig[PATH_MAX];
+        snprintf(orig, sizeof(orig), "%s", e->path); /* e moves when tails are added */
+        struct tail *t = tail_open(s, found, -1);
+        if (!t)
+            continue;
+        /* keep the original name: it carries the Kubernetes metadata and
+         * is what log.file.path said before the rotation */
+        free(t->path);
+        t->path = strdup(orig);
+        if (!t->path)
+            abort();
+        lp_path_meta(orig, &t->meta);
+        t->rotated = 1;
+        t->next = s->tails;
+        s->tails = t;
+        s->ntails++;
+        lp_log(LP_LOG_INFO, "draining a file rotated while we were stopped",
+               "path=\"%s\" now=\"%s\"", orig, found);
+        tail_identify(t);
+    }
+}
+
 static void rescan(struct lp_shipper *s)
 {
     lp_discover(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, on_discovered, s);
     lp_gauge_set(s->m.files, (int64_t)s->ntails);
+}
+
+int shipper_watch(struct lp_shipper *s, const char *dir, uint32_t mask)
+{
+    if (s->ino_fd < 0)
+        return -1;
+    /* IN_MASK_ADD: a file's watch must not drop the glob's events */
+    int wd = inotify_add_watch(s->ino_fd, dir, mask | IN_MASK_ADD);
+    if (wd < 0)
+        return -1;
+    for (size_t i = 0; i < s->nwatches; i++)
+        if (s->watches[i].wd == wd)
+            return wd;
+    s->watches = realloc(s->watches, (s->nwatches + 1) * sizeof(*s->watches));
+    if (!s->watches)
+        abort();
+    s->watches[s->nwatches].wd = wd;
+    s->watches[s->nwatches].dir = strdup(dir);
+    if (!s->watches[s->nwatches].dir)
+        abort();
+    s->nwatches++;
+    return wd;
+}
+
+static const char *watch_dir(const struct lp_shipper *s, int wd)
+{
+    for (size_t i = 0; i < s->nwatches; i++)
+        if (s->watches[i].wd == wd)
+            return s->watches[i].dir;
+    return NULL;
 }
 
 static void watch_globs(struct lp_shipper *s)
@@ -107,7 +198,67 @@ static void watch_globs(struct lp_shipper *s)
         for (size_t j = 0; j < np; j++) {
             lp_glob_base(c->n_inputs ? c->inputs[i].paths[j] : lp_default_globs[j], base,
                          sizeof(base));
-            inotify_add_watch(s->ino_fd, base, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+            size_t bl = strlen(base);
+            if (bl > 1 && base[bl - 1] == '/')
+                base[bl - 1] = '\0';
+            shipper_watch(s, base, IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR);
+        }
+    }
+}
+
+/* A matched file renamed to a name no input matches, before we ever opened
+ * it (a rotation storm outruns discovery): tail it under its old name. */
+static void adopt_moved(struct lp_shipper *s, const char *from, const char *to)
+{
+    struct stat st;
+    if (stat(to, &st) != 0 || !S_ISREG(st.st_mode) ||
+        find_tail(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino))
+        return;
+    if (lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, to) != -2)
+        return; /* still matched under its new name: discovery takes it */
+    int idx = lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, from);
+    struct tail *t = tail_open(s, to, idx < 0 ? -1 : idx);
+    if (!t)
+        return;
+    free(t->path);
+    t->path = strdup(from);
+    if (!t->path)
+        abort();
+    lp_path_meta(from, &t->meta);
+    t->rotated = 1;
+    t->next = s->tails;
+    s->tails = t;
+    s->ntails++;
+    lp_log(LP_LOG_INFO, "file rotated before it was opened; draining it", "path=\"%s\" now=\"%s\"",
+           from, to);
+    tail_identify(t);
+}
+
+static void on_move(struct lp_shipper *s, const struct inotify_event *ev)
+{
+    const char *dir = watch_dir(s, ev->wd);
+    if (!dir || !ev->len)
+        return;
+    char path[2 * PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, ev->name);
+    if (ev->mask & IN_MOVED_FROM) {
+        if (lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, path) == -2)
+            return;
+        struct move *m = &s->moves[s->move_next++ % MOVES_MAX];
+        free(m->from);
+        m->cookie = ev->cookie;
+        m->from = strdup(path);
+        if (!m->from)
+            abort();
+        return;
+    }
+    for (size_t i = 0; i < MOVES_MAX; i++) {
+        struct move *m = &s->moves[i];
+        if (m->from && m->cookie == ev->cookie) {
+            adopt_moved(s, m->from, path);
+            free(m->from);
+            m->from = NULL;
+            return;
         }
     }
 }
@@ -168,6 +319,7 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
         watch_globs(s);
     s->startup_scan = 1;
     rescan(s);
+    recover_rotated(s);
     s->startup_scan = 0;
     int64_t now = lp_time_mono_ns();
     s->next_rescan_ns = now + c->rescan_interval_ms * LP_NS_PER_MS;
@@ -191,6 +343,8 @@ static void drain_inotify(struct lp_shipper *s)
             struct inotify_event *ev = (struct inotify_event *)p;
             if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_Q_OVERFLOW))
                 s->next_rescan_ns = 0; /* new files: rescan now */
+            if (ev->mask & (IN_MOVED_FROM | IN_MOVED_TO))
+                on_move(s, ev);
             if (ev->mask & (IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_Q_OVERFLOW))
                 for (struct tail *t = s->tails; t; t = t->next)
                     t->dirty = 1; /* check rotation soon; cheap */
@@ -410,6 +564,11 @@ void lp_shipper_free(struct lp_shipper *s)
     produce_free(s); /* reports of detached entries free them */
     if (s->ino_fd >= 0)
         close(s->ino_fd);
+    for (size_t i = 0; i < s->nwatches; i++)
+        free(s->watches[i].dir);
+    free(s->watches);
+    for (size_t i = 0; i < MOVES_MAX; i++)
+        free(s->moves[i].from);
     lp_ckpt_release(&s->ckpt);
     lp_multiline_free(s->ml);
     lp_buf_release(&s->scratch);

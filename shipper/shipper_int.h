@@ -95,6 +95,17 @@ struct shipper_metrics {
     struct lp_histogram *delivery_latency;
 };
 
+/* inotify bookkeeping: watched directories, and renames in progress. */
+struct watch {
+    int wd;
+    char *dir;
+};
+struct move {
+    uint32_t cookie;
+    char *from; /* full path of a matched file being renamed */
+};
+#define MOVES_MAX 64
+
 struct lp_shipper {
     const struct lp_config *cfg;
     struct lp_metrics *metrics;
@@ -113,6 +124,10 @@ struct lp_shipper {
     size_t inflight_bytes;
     int stopping;
     int ino_fd;
+    struct watch *watches;
+    size_t nwatches;
+    struct move moves[MOVES_MAX];
+    size_t move_next;
     int64_t next_rescan_ns, next_ckpt_ns, next_flush_ns;
     int startup_scan; /* the first scan applies read_from */
     char *rbuf;
@@ -121,6 +136,10 @@ struct lp_shipper {
     struct lp_buf evbuf;   /* record mode */
     struct lp_codec_ctx cctx;
 };
+
+/* shipper.c */
+/* Adds (or extends) an inotify watch on dir; returns the wd or -1. */
+int shipper_watch(struct lp_shipper *s, const char *dir, uint32_t mask);
 
 /* tail.c */
 struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx);

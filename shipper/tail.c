@@ -63,14 +63,14 @@ struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx)
     /* watch the directory of the file itself (a /var/log/containers link
      * points into /var/log/pods, where the writes happen) */
     char *real = realpath(path, NULL);
-    if (real && s->ino_fd >= 0) {
+    if (real) {
         char *slash = strrchr(real, '/');
         if (slash) {
             t->base = xstrdup(slash + 1);
             *slash = '\0';
-            t->wd = inotify_add_watch(s->ino_fd, *real ? real : "/",
-                                      IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO |
-                                          IN_DELETE | IN_ATTRIB | IN_CLOSE_WRITE);
+            t->wd = shipper_watch(s, *real ? real : "/",
+                                  IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE |
+                                      IN_ATTRIB | IN_CLOSE_WRITE);
         }
     }
     free(real);

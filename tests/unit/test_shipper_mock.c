@@ -1,0 +1,324 @@
+/* The shipper against librdkafka's mock cluster with injected faults:
+ * produce errors, lost acks (the broker handled the request, the response
+ * was lost), a broker down, all brokers down. Every event written must be
+ * in the topic afterwards, and a saved checkpoint is never ahead of what
+ * was delivered. Files grow while the shipper runs. */
+#include "lp_buf.h"
+#include "lp_config.h"
+#include "lp_consume.h"
+#include "lp_log.h"
+#include "lp_metrics.h"
+#include "lp_test.h"
+#include "lp_time.h"
+#include "shipper.h"
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NFILES 4
+#define LINES 3000
+#define BIG_EVERY 97 /* every 97th docker line is 40 000 bytes: dockerd splits it */
+
+static char dir[64];
+static char paths[NFILES][256];
+static uint64_t written[NFILES]; /* bytes */
+static int lines_written[NFILES];
+
+/* expected events: offset and message hash per file */
+struct exp {
+    uint64_t off;
+    size_t len;
+    unsigned char first;
+    int seen;
+};
+static struct exp *ex[NFILES];
+static size_t nex[NFILES];
+
+static void expect(int f, uint64_t off, const char *msg, size_t len)
+{
+    ex[f] = realloc(ex[f], (nex[f] + 1) * sizeof(struct exp));
+    ex[f][nex[f]++] = (struct exp){off, len, len ? (unsigned char)msg[0] : 0, 0};
+}
+
+static void append(int f, const char *data, size_t n)
+{
+    FILE *fp = fopen(paths[f], "ab");
+    fwrite(data, 1, n, fp);
+    fclose(fp);
+    written[f] += n;
+}
+
+/* Writes the next chunk of lines of file f (docker for f < 3, CRI for 3). */
+static void write_some(int f, int count)
+{
+    struct lp_buf b = LP_BUF_INIT;
+    for (int k = 0; k < count && lines_written[f] < LINES; k++) {
+        int i = lines_written[f]++;
+        char msg[64];
+        int n = snprintf(msg, sizeof(msg), "file %d line %d payload %08x", f, i, i * 2654435761u);
+        uint64_t start = written[f] + b.len;
+        if (f == 3) {
+            /* CRI: every 10th message in three P/F parts */
+            if (i % 10 == 0) {
+                lp_buf_appendf(&b, "2026-11-28T07:21:00.%09dZ stdout P %.*s\n", i, 10, msg);
+                lp_buf_appendf(&b, "2026-11-28T07:21:00.%09dZ stdout P %.*s\n", i, 10, msg + 10);
+                lp_buf_appendf(&b, "2026-11-28T07:21:00.%09dZ stdout F %s\n", i, msg + 20);
+            } else {
+                lp_buf_appendf(&b, "2026-11-28T07:21:00.%09dZ %s F %s\n", i,
+                               i % 3 ? "stdout" : "stderr", msg);
+            }
+            expect(f, start, msg, (size_t)n);
+        } else if (i % BIG_EVERY == 5) {
+            static char big[40001];
+            memset(big, 'a' + f, 40000);
+            memcpy(big, msg, (size_t)n);
+            for (size_t at = 0; at < 40000; at += 16384) {
+                size_t len = 40000 - at < 16384 ? 40000 - at : 16384;
+                lp_buf_appendf(&b, "{\"log\":\"%.*s%s\",\"stream\":\"stdout\",\"time\":"
+                               "\"2026-11-28T07:21:00Z\"}\n", (int)len, big + at,
+                               at + len == 40000 ? "\\n" : "");
+            }
+            expect(f, start, big, 40000);
+        } else {
+            lp_buf_appendf(&b, "{\"log\":\"%s\\n\",\"stream\":\"%s\",\"time\":"
+                           "\"2026-11-28T07:21:00.000000001Z\"}\n", msg,
+                           i % 5 ? "stdout" : "stderr");
+            expect(f, start, msg, (size_t)n);
+        }
+    }
+    if (b.len)
+        append(f, b.data, b.len);
+    lp_buf_release(&b);
+}
+
+struct tally {
+    long records, dups, unknown;
+};
+
+static int file_of(const char *path)
+{
+    for (int f = 0; f < NFILES; f++)
+        if (path && strcmp(path, paths[f]) == 0)
+            return f;
+    return -1;
+}
+
+static void on_record(void *ctx, const struct lp_wire_source *src, const struct lp_wire_record *r)
+{
+    struct tally *t = ctx;
+    int f = file_of(src->path);
+    t->records++;
+    if (f < 0) {
+        t->unknown++;
+        return;
+    }
+    /* binary search by offset */
+    size_t lo = 0, hi = nex[f];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ex[f][mid].off < r->offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == nex[f] || ex[f][lo].off != r->offset || ex[f][lo].len != r->message_len ||
+        (r->message_len && (unsigned char)r->message[0] != ex[f][lo].first)) {
+        t->unknown++;
+        return;
+    }
+    if (ex[f][lo].seen++)
+        t->dups++;
+}
+
+static void reset_seen(void)
+{
+    for (int f = 0; f < NFILES; f++)
+        for (size_t i = 0; i < nex[f]; i++)
+            ex[f][i].seen = 0;
+}
+
+/* Checkpointed offset of each file as saved on disk (0 when absent). */
+static void saved_checkpoints(uint64_t out[NFILES])
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/state/checkpoints.json", dir);
+    memset(out, 0, NFILES * sizeof(uint64_t));
+    json_t *root = json_load_file(p, 0, NULL);
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(root, "files"), i, e)
+    {
+        int f = file_of(json_string_value(json_object_get(e, "path")));
+        if (f >= 0)
+            out[f] = (uint64_t)json_integer_value(json_object_get(e, "offset"));
+    }
+    json_decref(root);
+}
+
+/* Every expected event before a saved checkpoint must already be in Kafka. */
+static void check_checkpoint_not_ahead(const char *brokers)
+{
+    uint64_t ck[NFILES];
+    saved_checkpoints(ck);
+    reset_seen();
+    struct tally t = {0};
+    long bad = 0;
+    CU_ASSERT(lp_consume_all(brokers, "logs", 30000, on_record, &t, &bad) >= 0);
+    CU_ASSERT_EQUAL(bad, 0);
+    for (int f = 0; f < NFILES; f++) {
+        size_t missing = 0;
+        for (size_t i = 0; i < nex[f] && ex[f][i].off < ck[f]; i++)
+            missing += ex[f][i].seen == 0;
+        if (missing)
+            fprintf(stderr, "\nfile %d: checkpoint %llu ahead of delivery (%zu missing)\n", f,
+                    (unsigned long long)ck[f], missing);
+        CU_ASSERT_EQUAL(missing, 0);
+    }
+}
+
+static void test_faults(void)
+{
+    char err[512];
+    rd_kafka_conf_t *mconf = rd_kafka_conf_new();
+    rd_kafka_conf_set(mconf, "log_level", "0", err, sizeof(err)); /* it only hosts the cluster */
+    rd_kafka_t *mk = rd_kafka_new(RD_KAFKA_PRODUCER, mconf, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mk);
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mk, 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mc);
+    const char *brokers = rd_kafka_mock_cluster_bootstraps(mc);
+    rd_kafka_mock_topic_create(mc, "logs", 4, 3);
+
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml),
+             "kafka: {brokers: \"%s\", topic: logs}\n"
+             "shipper:\n  state_dir: %s/state\n  inputs: [{paths: [\"%s/logs/*.log\"]}]\n"
+             "  batch_linger: 20ms\n  batch_max_records: 150\n  checkpoint_interval: 20ms\n"
+             "  rescan_interval: 200ms\n  max_inflight_bytes: 2MiB\n"
+             "metrics: {enabled: false}\nlog: {level: warn}\n",
+             brokers, dir, dir);
+    const char *names[] = {"mock.yaml"}, *texts[] = {yaml};
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *cfg = lp_config_load_texts(names, texts, 1, NULL, &errs);
+    if (!cfg)
+        fprintf(stderr, "%s", errs.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    lp_log_setup(LP_LOG_ERROR, LP_LOG_LOGFMT);
+    for (int f = 0; f < NFILES; f++)
+        write_some(f, 200);
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_shipper *s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(lp_shipper_files(s), NFILES);
+
+    int64_t start = lp_time_mono_ns(), deadline = start + 120 * LP_NS_PER_SEC;
+    int step = 0, checks = 0;
+    while (lp_time_mono_ns() < deadline) {
+        lp_shipper_step(s, 10);
+        step++;
+        int more = 0;
+        for (int f = 0; f < NFILES; f++) {
+            if (step % 3 == 0)
+                write_some(f, 40);
+            more |= lines_written[f] < LINES;
+        }
+        switch (step) {
+        case 30: /* retriable produce errors and lost acks */
+            rd_kafka_mock_push_request_errors(mc, 0 /* Produce */, 8,
+                                              RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                              RD_KAFKA_RESP_ERR__TRANSPORT,
+                                              RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                              RD_KAFKA_RESP_ERR__TRANSPORT,
+                                              RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+                                              RD_KAFKA_RESP_ERR__TRANSPORT,
+                                              RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                              RD_KAFKA_RESP_ERR__TRANSPORT);
+            break;
+        case 80:
+            rd_kafka_mock_broker_set_down(mc, 1);
+            break;
+        case 160:
+            rd_kafka_mock_broker_set_up(mc, 1);
+            break;
+        case 200: /* everything down: reading must stop at the in-flight cap */
+            for (int b = 1; b <= 3; b++)
+                rd_kafka_mock_broker_set_down(mc, b);
+            break;
+        case 330:
+            for (int b = 1; b <= 3; b++)
+                rd_kafka_mock_broker_set_up(mc, b);
+            break;
+        }
+        if (step == 70 || step == 190 || step == 420) { /* all brokers up */
+            check_checkpoint_not_ahead(brokers);
+            checks++;
+        }
+        if (!more && step > 420 && lp_shipper_lag_bytes(s) == 0)
+            break;
+    }
+    CU_ASSERT_EQUAL(lp_shipper_lag_bytes(s), 0);
+    CU_ASSERT_EQUAL(checks, 3);
+    CU_ASSERT_EQUAL(lp_shipper_shutdown(s, 10000), 0);
+    lp_shipper_free(s);
+
+    /* everything arrived, exactly as written */
+    reset_seen();
+    struct tally t = {0};
+    long bad = 0;
+    long msgs = lp_consume_all(brokers, "logs", 30000, on_record, &t, &bad);
+    CU_ASSERT(msgs > 0);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(t.unknown, 0);
+    size_t expected = 0, missing = 0;
+    for (int f = 0; f < NFILES; f++) {
+        expected += nex[f];
+        for (size_t i = 0; i < nex[f]; i++)
+            missing += ex[f][i].seen == 0;
+    }
+    printf("\n  mock faults: events=%zu messages=%ld records=%ld missing=%zu duplicates=%ld "
+           "(%.1f s, %d steps)\n", expected, msgs, t.records, missing, t.dups,
+           (double)(lp_time_mono_ns() - start) / 1e9, step);
+    CU_ASSERT_EQUAL(missing, 0);
+    CU_ASSERT_EQUAL(expected, (size_t)NFILES * LINES);
+
+    /* the metrics saw it too */
+    struct lp_buf out = LP_BUF_INIT;
+    lp_metrics_render(m, &out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "logpipe_shipper_events_total 12000\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "logpipe_shipper_bytes_lost_total{reason=\"deleted\"} 0\n"));
+    lp_buf_release(&out);
+    lp_metrics_free(m);
+    lp_config_free(cfg);
+    lp_buf_release(&errs);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mk);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/lp-mock-XXXXXX");
+    if (!mkdtemp(dir))
+        return 2;
+    char logs[128];
+    snprintf(logs, sizeof(logs), "%s/logs", dir);
+    mkdir(logs, 0755);
+    for (int f = 0; f < NFILES; f++)
+        snprintf(paths[f], sizeof(paths[f]), "%s/logs/app-%d.log", dir, f);
+    static const struct lp_test tests[] = {
+        {"faults", test_faults},
+        {NULL, NULL},
+    };
+    int rc = lp_test_run("shipper-mock", tests);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0 && rc == 0)
+        rc = 1;
+    for (int f = 0; f < NFILES; f++)
+        free(ex[f]);
+    return rc;
+}
