@@ -469,6 +469,12 @@ static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node 
                       "shipper.batch_max_bytes is more than 64x kafka.max_message_bytes: "
                       "batches would rarely fit one message");
     }
+    if (cfg->shipper.max_line_bytes * 4 > cfg->kafka.max_message_bytes) {
+        const struct lp_node *b = lp_node_get(ship, "max_line_bytes");
+        lp_node_error(c->errs, b ? b : at,
+                      "shipper.max_line_bytes must be at most a quarter of "
+                      "kafka.max_message_bytes, so that one line always fits a message");
+    }
     const struct lp_node *inputs = lp_node_get(ship, "inputs");
     for (size_t i = 0; i < cfg->shipper.n_inputs; i++) {
         if (cfg->shipper.inputs[i].n_paths == 0)

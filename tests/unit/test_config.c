@@ -64,6 +64,7 @@ static void test_values_and_substitution(void)
 {
     const char *text = "kafka:\n"
                        "  brokers: ${BROKERS}\n"
+                       "  max_message_bytes: 8MiB\n"
                        "  topic: \"logs-${ENVNAME:-dev}\"\n"
                        "  properties:\n"
                        "    security.protocol: SASL_SSL\n"
@@ -223,6 +224,8 @@ static void test_errors(void)
     expect_error("- a\n- b\n", "test.yaml:1:1: the top level must be a mapping of sections, not a list\n");
     expect_error("base: &b {x: 1}\nkafka: *b\n", "test.yaml:2:8: YAML aliases (*b) are not supported\n");
     expect_error("kafka:\n  brokers: \"\"\n", "test.yaml:2:12: kafka.brokers must not be empty\n");
+    expect_error("shipper:\n  max_line_bytes: 512KiB\n",
+                 "test.yaml:2:19: shipper.max_line_bytes must be at most a quarter of kafka.max_message_bytes");
 
     /* every error is reported, not just the first */
     struct lp_buf errs = LP_BUF_INIT;
