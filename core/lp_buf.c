@@ -35,9 +35,10 @@ int lp_buf_reserve(struct lp_buf *b, size_t extra)
         return LP_ETOOBIG;
     if (need <= b->cap)
         return 0;
-    size_t ncap = b->cap ? b->cap : 64;
-    while (ncap < need)
-        ncap *= 2;
+    /* double, but never round a large exact request up to a power of two */
+    size_t ncap = b->cap ? b->cap * 2 : 64;
+    if (ncap < need)
+        ncap = need;
     if (b->limit && ncap > b->limit + 1)
         ncap = b->limit + 1;
     char *p = realloc(b->data, ncap);
@@ -136,64 +137,101 @@ int lp_utf8_next(const unsigned char *s, size_t n, size_t *seqlen)
     return 1;
 }
 
+/* 0: copied as is; 1: needs an escape; 2: non-ASCII (UTF-8 check). */
+static const unsigned char json_class[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
 int lp_buf_append_json_string(struct lp_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     size_t start_len = b->len;
-    /* Worst case 6 bytes per input byte; reserve a likely size up front. */
+    /* The common case (no escapes) needs n + 2 bytes; escapes grow it. */
     int rc = lp_buf_reserve(b, n + 2);
     if (rc)
         return rc;
-    if ((rc = lp_buf_putc(b, '"')))
-        goto fail;
-    size_t i = 0, run = 0; /* run: start of pending bytes copied verbatim */
+    size_t w = b->len;
+    b->data[w++] = '"';
+    size_t i = 0;
     while (i < n) {
-        unsigned char c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            i++;
-            continue;
+        /* copy the plain run in one go; skip 8 bytes at a time while none
+         * is a control byte, '"', '\\' or non-ASCII (SWAR tests) */
+        size_t run = i;
+        while (run + 8 <= n) {
+            uint64_t v;
+            memcpy(&v, p + run, 8);
+            const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+            uint64_t ctl = (v - ones * 0x20) & ~v;            /* bytes < 0x20 */
+            uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
+            uint64_t hit = (ctl | ((q - ones) & ~q) | ((bs - ones) & ~bs) | v) & high;
+            if (hit)
+                break;
+            run += 8;
         }
-        if (c >= 0x80) {
+        while (run < n && json_class[p[run]] == 0)
+            run++;
+        if (run > i) {
+            memcpy(b->data + w, p + i, run - i);
+            w += run - i;
+            i = run;
+            if (i == n)
+                break;
+        }
+        unsigned char c = p[i];
+        char esc[6];
+        size_t el, consumed = 1;
+        if (json_class[c] == 2) {
             size_t sl;
             if (lp_utf8_next(p + i, n - i, &sl)) {
-                i += sl;
-                continue;
+                memcpy(esc, p + i, sl);
+                el = sl;
+            } else {
+                memcpy(esc, "\xEF\xBF\xBD", 3);
+                el = 3;
             }
-            if ((rc = lp_buf_append(b, p + run, i - run)) ||
-                (rc = lp_buf_append(b, "\xEF\xBF\xBD", 3)))
+            consumed = sl;
+        } else {
+            esc[0] = '\\';
+            el = 2;
+            switch (c) {
+            case '"': esc[1] = '"'; break;
+            case '\\': esc[1] = '\\'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            case '\b': esc[1] = 'b'; break;
+            case '\f': esc[1] = 'f'; break;
+            default:
+                esc[1] = 'u';
+                esc[2] = '0';
+                esc[3] = '0';
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                el = 6;
+            }
+        }
+        /* an escape may be longer than what it replaces: make room for it
+         * and the rest of the input */
+        if (el > consumed) {
+            b->len = w;
+            if ((rc = lp_buf_reserve(b, (n - i) + el + 1)))
                 goto fail;
-            i += sl;
-            run = i;
-            continue;
         }
-        if ((rc = lp_buf_append(b, p + run, i - run)))
-            goto fail;
-        char esc[6] = {'\\', 0};
-        size_t el = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            el = 6;
-        }
-        if ((rc = lp_buf_append(b, esc, el)))
-            goto fail;
-        i++;
-        run = i;
+        memcpy(b->data + w, esc, el);
+        w += el;
+        i += consumed;
     }
-    if ((rc = lp_buf_append(b, p + run, n - run)) || (rc = lp_buf_putc(b, '"')))
-        goto fail;
+    b->data[w++] = '"';
+    b->data[w] = '\0';
+    b->len = w;
     return 0;
 fail:
     b->len = start_len;

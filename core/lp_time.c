@@ -4,6 +4,7 @@
 #include "lp_error.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 int64_t lp_time_mono_ns(void)
@@ -22,21 +23,34 @@ int64_t lp_time_real_ns(void)
 
 size_t lp_time_format_rfc3339(int64_t ns, int digits, char *out)
 {
+    /* Consecutive log lines share their second: cache its text per thread
+     * (strftime was a visible share of the shipper's CPU). */
+    static _Thread_local int64_t cached_sec = INT64_MIN;
+    static _Thread_local char cached[24];
+    static _Thread_local size_t cached_len;
     int64_t sec = ns / LP_NS_PER_SEC, frac = ns % LP_NS_PER_SEC;
     if (frac < 0) {
         frac += LP_NS_PER_SEC;
         sec--;
     }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    size_t n = strftime(out, LP_RFC3339_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (digits == 3)
-        n += (size_t)snprintf(out + n, LP_RFC3339_MAX - n, ".%03lld", (long long)(frac / 1000000));
-    else if (digits == 6)
-        n += (size_t)snprintf(out + n, LP_RFC3339_MAX - n, ".%06lld", (long long)(frac / 1000));
-    else if (digits == 9)
-        n += (size_t)snprintf(out + n, LP_RFC3339_MAX - n, ".%09lld", (long long)frac);
+    if (sec != cached_sec) {
+        time_t t = (time_t)sec;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        cached_len = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = sec;
+    }
+    memcpy(out, cached, cached_len);
+    size_t n = cached_len;
+    if (digits == 3 || digits == 6 || digits == 9) {
+        int64_t v = digits == 3 ? frac / 1000000 : digits == 6 ? frac / 1000 : frac;
+        out[n] = '.';
+        for (int i = digits; i > 0; i--) {
+            out[n + (size_t)i] = (char)('0' + v % 10);
+            v /= 10;
+        }
+        n += (size_t)digits + 1;
+    }
     out[n++] = 'Z';
     out[n] = '\0';
     return n;

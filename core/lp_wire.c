@@ -154,26 +154,50 @@ static int put_flags(struct lp_buf *b, unsigned flags)
     return lp_buf_putc(b, ']');
 }
 
+/* Decimal digits of v into out (no NUL); returns the length. */
+static size_t put_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 int lp_wire_encoder_add(struct lp_wire_encoder *e, const struct lp_wire_record *r)
 {
+    /* the hot path of the shipper: no printf */
     struct lp_buf *b = &e->ndjson;
     size_t start = b->len;
-    char ts[LP_RFC3339_MAX];
-    lp_time_format_rfc3339(r->ts_ns, 9, ts);
+    char head[96 + LP_RFC3339_MAX];
+    size_t h = 0;
+    memcpy(head, "{\"@timestamp\":\"", 15);
+    h = 15;
+    h += lp_time_format_rfc3339(r->ts_ns, 9, head + h);
+    head[h++] = '"';
     int rc;
-    if ((rc = lp_buf_appendf(b, "{\"@timestamp\":\"%s\"", ts)))
+    if ((rc = lp_buf_append(b, head, h)))
         goto fail;
-    if (r->stream && ((rc = lp_buf_puts(b, ",\"stream\":")) ||
+    if (r->stream && ((rc = lp_buf_append(b, ",\"stream\":", 10)) ||
                       (rc = lp_buf_append_json_string(b, r->stream, strlen(r->stream)))))
         goto fail;
-    if ((rc = lp_buf_appendf(b, ",\"log.offset\":%llu,\"message\":",
-                             (unsigned long long)r->offset)) ||
+    h = 0;
+    memcpy(head, ",\"log.offset\":", 14);
+    h = 14;
+    h += put_u64(head + h, r->offset);
+    memcpy(head + h, ",\"message\":", 11);
+    h += 11;
+    if ((rc = lp_buf_append(b, head, h)) ||
         (rc = lp_buf_append_json_string(b, r->message, r->message_len)) ||
         (rc = put_flags(b, r->flags)))
         goto fail;
     if (r->lines > 1 && (rc = lp_buf_appendf(b, ",\"log.lines\":%u", r->lines)))
         goto fail;
-    if ((rc = lp_buf_puts(b, "}\n")))
+    if ((rc = lp_buf_append(b, "}\n", 2)))
         goto fail;
     e->records++;
     return 0;

@@ -135,6 +135,13 @@ static unsigned utf8_flag(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
+    /* most log lines are ASCII: test 8 bytes at a time */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w & 0x8080808080808080ULL)
+            break;
+    }
     while (i < n) {
         if (p[i] < 0x80) {
             i++;

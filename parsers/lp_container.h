@@ -41,4 +41,10 @@ enum lp_cfmt lp_cfmt_detect(const char *line, size_t n);
 int lp_cline_decode(enum lp_cfmt fmt, const char *line, size_t n, struct lp_buf *scratch,
                     struct lp_cline *out, char *why, size_t whylen);
 
+/* The general Docker decoder (jansson) that lp_cline_decode falls back to
+ * when dockerd's fixed layout does not match; exposed for differential
+ * tests of the fast path. */
+int lp_docker_decode_slow(const char *line, size_t n, struct lp_buf *scratch,
+                          struct lp_cline *out, char *why, size_t whylen);
+
 #endif

@@ -36,6 +36,9 @@ int batch_on_event(void *ctx, const struct lp_event *ev)
         return 0;
     }
     if (!t->batch_open) {
+        /* one allocation of the batch's size (+ one line), not a doubling
+         * series that ends at twice it */
+        lp_buf_reserve(&t->enc.ndjson, (size_t)s->cfg->shipper.batch_max_bytes + ev->len * 2 + 4096);
         lp_wire_encoder_begin(&t->enc, &t->src);
         t->batch_open = 1;
         t->batch_started_ns = lp_time_mono_ns();
@@ -75,8 +78,12 @@ void batch_close(struct tail *t)
 void batch_tick(struct tail *t, int64_t now_ns)
 {
     if (t->batch_open &&
-        now_ns - t->batch_started_ns >= t->s->cfg->shipper.batch_linger_ms * LP_NS_PER_MS)
+        now_ns - t->batch_started_ns >= t->s->cfg->shipper.batch_linger_ms * LP_NS_PER_MS) {
         batch_close(t);
+        /* a batch closed by time belongs to a quiet file: give its buffer
+         * back, so a thousand idle files cost little memory */
+        lp_buf_release(&t->enc.ndjson);
+    }
 }
 
 void batch_discard(struct tail *t)

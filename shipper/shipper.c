@@ -450,14 +450,13 @@ static void save_checkpoints(struct lp_shipper *s)
         lp_log(LP_LOG_ERROR, "cannot save checkpoints", "error=\"%s\"", err);
 }
 
+/* From the sizes seen by the last checks: no syscall, so every step. */
 static void update_lag(struct lp_shipper *s)
 {
     uint64_t total = 0, max = 0;
     for (struct tail *t = s->tails; t; t = t->next) {
-        struct stat st;
-        if (fstat(t->fd, &st) != 0 || (uint64_t)st.st_size < t->acked_off)
-            continue;
-        uint64_t lag = (uint64_t)st.st_size - t->acked_off;
+        uint64_t size = t->size_seen > t->read_off ? t->size_seen : t->read_off;
+        uint64_t lag = size > t->acked_off ? size - t->acked_off : 0;
         total += lag;
         if (lag > max)
             max = lag;
@@ -526,9 +525,9 @@ int lp_shipper_step(struct lp_shipper *s, int timeout_ms)
         n = t->next;
         maybe_close(s, t, now);
     }
+    update_lag(s);
     if (now >= s->next_ckpt_ns) {
         save_checkpoints(s);
-        update_lag(s);
         s->next_ckpt_ns = now + c->checkpoint_interval_ms * LP_NS_PER_MS;
     }
     return 0;

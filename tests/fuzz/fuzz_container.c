@@ -5,6 +5,7 @@
  * final flush. */
 #include "lp_assemble.h"
 #include "lp_buf.h"
+#include "lp_buf.h"
 #include "lp_container.h"
 #include "lp_multiline.h"
 #include "lp_wire.h"
@@ -31,10 +32,43 @@ static int on_event(void *ctx, const struct lp_event *ev)
     return 0;
 }
 
+static int valid_utf8(const char *s, size_t n)
+{
+    size_t i = 0, sl;
+    while (i < n) {
+        if (!lp_utf8_next((const unsigned char *)s + i, n - i, &sl))
+            return 0;
+        i += sl;
+    }
+    return 1;
+}
+
+/* The Docker fast path must agree with jansson wherever both accept. */
+static void differential(const char *p, size_t n)
+{
+    struct lp_buf a = LP_BUF_INIT, b = LP_BUF_INIT;
+    struct lp_cline fast, slow;
+    char why[128];
+    int rf = lp_cline_decode(LP_CFMT_DOCKER, p, n, &a, &fast, why, sizeof(why));
+    int rs = lp_docker_decode_slow(p, n, &b, &slow, why, sizeof(why));
+    if (rs == 0 && (rf != 0 || fast.len != slow.len || memcmp(fast.msg, slow.msg, slow.len) ||
+                    fast.partial != slow.partial || fast.stream != slow.stream ||
+                    fast.ts_ns != slow.ts_ns))
+        __builtin_trap();
+    if (rs != 0 && rf == 0 && valid_utf8(p, n) && fast.msg != p)
+        __builtin_trap(); /* the fast path accepted what jansson rejects */
+    lp_buf_release(&a);
+    lp_buf_release(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
+    if (data[0] == 0xff) {
+        differential((const char *)data + 1, size - 1);
+        return 0;
+    }
     static const char *const modes[] = {"off", "java", "python", "go"};
     enum lp_cfmt fmt = (enum lp_cfmt)(data[0] % 4);
     char err[128];
