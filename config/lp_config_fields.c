@@ -82,7 +82,7 @@ static const struct lp_field shipper_fields[] = {
     DUR(lp_config_shipper, checkpoint_expire, "7d", 60000, 3650 * DAY,
         "Checkpoints of files not seen for this long are forgotten."),
     INT(lp_config_shipper, batch_max_records, "2000", 1, 1000000, "Most lines in one batch."),
-    SIZE(lp_config_shipper, batch_max_bytes, "512KiB", 1024, 256LL << 20,
+    SIZE(lp_config_shipper, batch_max_bytes, "256KiB", 1024, 256LL << 20,
          "Most uncompressed bytes in one batch."),
     DUR(lp_config_shipper, batch_linger, "200ms", 0, 60000,
         "How long a batch waits for more lines before it is sent."),
@@ -92,7 +92,7 @@ static const struct lp_field shipper_fields[] = {
     ENUM(lp_config_shipper, mode, "batch", "batch|record",
          "batch: the wire format's compressed NDJSON batches; record: one ECS event per "
          "message (compression by librdkafka) for consumers that cannot decode batches."),
-    SIZE(lp_config_shipper, max_inflight_bytes, "16MiB", 1 << 20, 8LL << 30,
+    SIZE(lp_config_shipper, max_inflight_bytes, "8MiB", 1 << 20, 8LL << 30,
          "Bytes produced but not yet acknowledged; beyond it reading pauses (backpressure)."),
     SIZE(lp_config_shipper, rate_limit_bytes_per_sec, "0", 0, 1LL << 40,
          "Per-container read rate limit (0 = none); slows reading, never drops."),
