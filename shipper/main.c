@@ -46,7 +46,6 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    lp_ready_set(kafka_ready, 1); /* until the client reports all brokers down */
     for (;;) {
         lp_shipper_step(s, 100);
         int sig = lp_signals_wait(0);

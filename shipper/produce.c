@@ -41,6 +41,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
             lp_counter_inc(c);
     } else {
         lp_counter_inc(s->m.records_produced);
+        s->kafka_up = 1;
         lp_ready_set(s->kafka_ready, 1);
     }
     batch_delivered(e, m->err);
@@ -58,6 +59,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        s->kafka_up = 0;
         lp_ready_set(s->kafka_ready, 0);
         lp_log_ratelimited(LP_LOG_WARN, "all brokers down; reading pauses when the in-flight "
                            "cap is reached", "reason=\"%s\"", reason);
@@ -184,6 +186,13 @@ int produce_send(struct lp_shipper *s, struct tail *t, struct lp_buf *value,
 
 void produce_poll(struct lp_shipper *s, int timeout_ms)
 {
-    if (s->rk)
-        rd_kafka_poll(s->rk, timeout_ms);
+    if (!s->rk)
+        return;
+    rd_kafka_poll(s->rk, timeout_ms);
+    /* ready once the cluster answered (a known controller), without
+     * blocking; not ready again after "all brokers down" */
+    if (!s->kafka_up && rd_kafka_controllerid(s->rk, 0) >= 0) {
+        s->kafka_up = 1;
+        lp_ready_set(s->kafka_ready, 1);
+    }
 }

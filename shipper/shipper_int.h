@@ -121,6 +121,7 @@ struct lp_shipper {
     size_t ntails;
     rd_kafka_t *rk;
     int fatal;
+    int kafka_up; /* metadata seen since the last all-brokers-down */
     size_t inflight_bytes;
     int stopping;
     int ino_fd;

@@ -167,6 +167,10 @@ for r in range(total_rounds):
         start()
 
 caught_up = wait_caught_up(120)
+try:
+    ready = urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2).status == 200
+except Exception:
+    ready = False
 lost_metric = metric('logpipe_shipper_bytes_lost_total{reason="truncated"}')
 proc.send_signal(signal.SIGTERM)
 rc = proc.wait(timeout=60)
@@ -210,6 +214,9 @@ if len(event_ids) != written:
     ok = False
 if not caught_up:
     print("the shipper did not catch up")
+    ok = False
+if not ready:
+    print("/readyz was not 200 with Kafka up")
     ok = False
 if rc != 0:
     print(f"shipper exited {rc} on SIGTERM")
