@@ -64,3 +64,19 @@ int lp_tail_hash(int fd, uint64_t offset, uint64_t *out)
     *out = XXH3_64bits(buf, want);
     return 0;
 }
+
+int lp_head_read_final(int fd, struct lp_head *out)
+{
+    int rc = lp_head_read(fd, out);
+    if (rc != LP_EAGAIN)
+        return rc;
+    char buf[LP_HEAD_MAX];
+    ssize_t n = pread_full(fd, buf, sizeof(buf), 0);
+    if (n < 0)
+        return (int)n;
+    if (n == 0)
+        return LP_EAGAIN;
+    out->len = (uint32_t)n;
+    out->hash = XXH3_64bits(buf, (size_t)n);
+    return 0;
+}

@@ -21,6 +21,10 @@ struct lp_head {
  * complete first line yet and is shorter than LP_HEAD_MAX (try later), or
  * -errno. */
 int lp_head_read(int fd, struct lp_head *out);
+/* Like lp_head_read, but accepts a file that will not grow again and has no
+ * complete first line (a rotated file ending mid-line): hashes what there
+ * is. 0, LP_EAGAIN for an empty file, or -errno. */
+int lp_head_read_final(int fd, struct lp_head *out);
 /* 1 when the first want->len bytes of fd still hash to want->hash. */
 int lp_head_matches(int fd, const struct lp_head *want);
 /* xxh3-64 of the LP_TAIL_WINDOW bytes before offset (fewer near the start).

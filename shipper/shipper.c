@@ -386,8 +386,17 @@ static int can_read(const struct lp_shipper *s, const struct tail *t)
 static void maybe_close(struct lp_shipper *s, struct tail *t, int64_t now_ns)
 {
     if (!t->closing) {
-        if (!(t->rotated || t->deleted) || t->dirty || !t->identified)
+        if (!(t->rotated || t->deleted) || t->dirty)
             return;
+        if (!t->identified && tail_identify(t) != 0) {
+            /* empty, and gone from its name: nothing to ship */
+            if (now_ns - t->last_growth_ns >= s->cfg->shipper.rotate_wait_ms * LP_NS_PER_MS)
+                t->closing = 1;
+            if (!t->closing)
+                return;
+        }
+        if (t->identified && t->read_off < t->size_seen)
+            return; /* identified just now: read it first */
         int64_t wait = s->cfg->shipper.rotate_wait_ms * LP_NS_PER_MS;
         if (!t->deleted && now_ns - t->last_growth_ns < wait)
             return;

@@ -138,7 +138,9 @@ int tail_identify(struct tail *t)
     struct lp_shipper *s = t->s;
     if (t->identified)
         return 0;
-    int rc = lp_head_read(t->fd, &t->head);
+    /* a rotated or deleted file will not grow: its only line may lack a newline */
+    int rc = (t->rotated || t->deleted) ? lp_head_read_final(t->fd, &t->head)
+                                        : lp_head_read(t->fd, &t->head);
     if (rc)
         return rc; /* LP_EAGAIN: no complete first line yet */
     struct stat st;
