@@ -141,6 +141,11 @@ for r in range(total_rounds):
     if r == 10:  # rename rotation of file 0
         os.rename(gens[0].path, gens[0].path + ".1")
         rotations += 1
+    if r == 15:  # a file rotated while its last line has no newline yet
+        with open(gens[3].path, "a") as f:
+            f.write(gens[3].line().rstrip("\n"))
+        os.rename(gens[3].path, gens[3].path + ".1")
+        rotations += 1
     if r == 20:  # kill -9 mid-stream, restart
         proc.send_signal(signal.SIGKILL)
         proc.wait()
