@@ -357,19 +357,26 @@ static void drain_inotify(struct lp_shipper *s)
     }
 }
 
-/* Bytes the tail may read now under its rate limit (token bucket, 1 s burst). */
+/* Bytes the tail may read now under its rate limit (token bucket, 1 s
+ * burst). When the bucket is nearly empty the tail sleeps until it holds a
+ * useful chunk again, so a limited file costs no busy looping. */
 static size_t rate_budget(struct tail *t, int64_t now_ns)
 {
     double rate = (double)t->s->cfg->shipper.rate_limit_bytes_per_sec;
     if (rate <= 0)
         return SIZE_MAX;
+    if (now_ns < t->limited_until_ns)
+        return 0;
     double dt = (double)(now_ns - t->tokens_ns) / 1e9;
     t->tokens_ns = now_ns;
     t->tokens += dt * rate;
     if (t->tokens > rate)
         t->tokens = rate;
-    if (t->tokens < 1) {
-        lp_counter_add(t->s->m.rate_limited_ms, (uint64_t)(dt * 1000));
+    double chunk = rate < 16384 ? rate : 16384;
+    if (t->tokens < chunk) {
+        int64_t wait_ns = (int64_t)((chunk - t->tokens) / rate * 1e9) + 1;
+        t->limited_until_ns = now_ns + wait_ns;
+        lp_counter_add(t->s->m.rate_limited_ms, (uint64_t)(wait_ns / LP_NS_PER_MS));
         return 0;
     }
     return (size_t)t->tokens;
@@ -479,8 +486,14 @@ int lp_shipper_step(struct lp_shipper *s, int timeout_ms)
     const struct lp_config_shipper *c = &s->cfg->shipper;
     int64_t now = lp_time_mono_ns();
     int busy = 0;
-    for (struct tail *t = s->tails; t; t = t->next)
-        busy |= t->dirty && can_read(s, t);
+    for (struct tail *t = s->tails; t; t = t->next) {
+        if (!t->dirty || !can_read(s, t))
+            continue;
+        if (now >= t->limited_until_ns)
+            busy = 1;
+        else if ((t->limited_until_ns - now) / LP_NS_PER_MS < timeout_ms)
+            timeout_ms = (int)((t->limited_until_ns - now) / LP_NS_PER_MS) + 1;
+    }
     if (s->ino_fd >= 0) {
         struct pollfd pfd = {s->ino_fd, POLLIN, 0};
         poll(&pfd, 1, busy ? 0 : timeout_ms);
@@ -516,8 +529,12 @@ int lp_shipper_step(struct lp_shipper *s, int timeout_ms)
             size_t budget = rate_budget(t, now);
             if (budget == 0)
                 continue;
-            if (tail_read(t, budget, now) > 0)
+            size_t got = tail_read(t, budget, now);
+            if (got > 0) {
                 progress = 1;
+                if (s->cfg->shipper.rate_limit_bytes_per_sec > 0)
+                    t->tokens -= (double)got;
+            }
         }
         produce_poll(s, 0);
     }

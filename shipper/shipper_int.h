@@ -83,6 +83,7 @@ struct tail {
 
     double tokens;      /* rate limit bucket (bytes) */
     int64_t tokens_ns;
+    int64_t limited_until_ns; /* rate limited: no reading before this */
 };
 
 struct shipper_metrics {
