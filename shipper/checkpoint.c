@@ -124,6 +124,8 @@ int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen)
             e.generation = (uint32_t)json_integer_value(gen);
             e.head.len = (uint32_t)json_integer_value(hl);
             e.seen_s = json_integer_value(seen);
+            json_t *size = json_object_get(it, "size"); /* absent in older files */
+            e.size = json_is_integer(size) ? (uint64_t)json_integer_value(size) : e.offset;
             memcpy(e.source_id, sid, LP_ID_HEX_LEN + 1);
             e.path = (char *)json_string_value(json_object_get(it, "path"));
             lp_ckpt_put(c, &e);
@@ -169,10 +171,10 @@ int lp_ckpt_save(const struct lp_ckpt *c, char *err, size_t errlen)
         lp_buf_appendf(&b,
                        "%s\n{\"dev\":%" PRIu64 ",\"ino\":%" PRIu64 ",\"head_len\":%u,"
                        "\"head_hash\":\"%016" PRIx64 "\",\"generation\":%u,\"offset\":%" PRIu64
-                       ",\"tail_hash\":\"%016" PRIx64 "\",\"source_id\":\"%s\",\"seen\":%lld,"
-                       "\"path\":",
+                       ",\"tail_hash\":\"%016" PRIx64 "\",\"size\":%" PRIu64 ",\"source_id\":\"%s\","
+                       "\"seen\":%lld,\"path\":",
                        i ? "," : "", e->dev, e->ino, e->head.len, e->head.hash, e->generation,
-                       e->offset, e->tail_hash, e->source_id, (long long)e->seen_s);
+                       e->offset, e->tail_hash, e->size, e->source_id, (long long)e->seen_s);
         lp_buf_append_json_string(&b, e->path ? e->path : "", e->path ? strlen(e->path) : 0);
         lp_buf_putc(&b, '}');
     }

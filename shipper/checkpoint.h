@@ -17,6 +17,7 @@ struct lp_ckpt_entry {
     uint32_t generation;
     uint64_t offset;    /* delivered up to here (a line start) */
     uint64_t tail_hash; /* lp_tail_hash at offset */
+    uint64_t size;      /* file size last seen (what a deletion would lose) */
     char source_id[LP_ID_HEX_LEN + 1];
     char *path;         /* last path seen (owned) */
     int64_t seen_s;     /* unix seconds of the last time the file was seen */

@@ -114,21 +114,35 @@ static void recover_rotated(struct lp_shipper *s)
             continue;
         *slash = '\0';
         DIR *d = opendir(*dir ? dir : "/");
-        if (!d)
-            continue;
+        if (!d && errno != ENOENT)
+            continue; /* unreadable: do not guess */
         struct dirent *de;
         char found[2 * PATH_MAX] = "";
-        while ((de = readdir(d))) {
+        int exists = 0;
+        while (d && (de = readdir(d))) {
             char p[2 * PATH_MAX];
             snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
             if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_ino == e->ino &&
                 (uint64_t)st.st_dev == e->dev) {
+                exists = 1;
                 if ((uint64_t)st.st_size > e->offset)
                     snprintf(found, sizeof(found), "%s", p);
                 break;
             }
         }
-        closedir(d);
+        if (d)
+            closedir(d);
+        if (!*found && !exists && e->size > e->offset) {
+            /* rotated away and deleted while we were stopped, with bytes
+             * we had seen but not shipped: gone, and said so */
+            lp_counter_add(s->m.lost_deleted, e->size - e->offset);
+            lp_log(LP_LOG_ERROR, "file deleted while stopped before it was shipped",
+                   "path=\"%s\" offset=%llu size=%llu unread_bytes_lost=%llu", e->path,
+                   (unsigned long long)e->offset, (unsigned long long)e->size,
+                   (unsigned long long)(e->size - e->offset));
+            e->size = e->offset; /* counted once */
+            continue;
+        }
         if (!*found)
             continue;
         char orig[PATH_MAX];

@@ -343,6 +343,7 @@ void tail_checkpoint(struct tail *t, int64_t now_s)
     e.head = t->head;
     e.generation = t->gen;
     e.offset = t->acked_off;
+    e.size = t->size_seen > t->read_off ? t->size_seen : t->read_off;
     if (lp_tail_hash(t->fd, t->acked_off, &e.tail_hash) != 0)
         return; /* cannot prove the bytes before the offset: keep the old entry */
     memcpy(e.source_id, t->sid, sizeof(e.source_id));

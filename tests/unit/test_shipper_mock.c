@@ -360,6 +360,46 @@ static void test_rate_limit(void)
     rd_kafka_destroy(mk);
 }
 
+/* A file that was rotated away and deleted while the shipper was stopped,
+ * with bytes it had seen but not shipped: counted and logged at start-up,
+ * once. */
+static void test_deleted_while_stopped(void)
+{
+    char err[512], state[128], ck[192], yaml[1024];
+    snprintf(state, sizeof(state), "%s/gone-state", dir);
+    mkdir(state, 0755);
+    snprintf(ck, sizeof(ck), "%s/checkpoints.json", state);
+    FILE *fp = fopen(ck, "w");
+    fprintf(fp, "{\"version\":1,\"files\":[{\"dev\":1,\"ino\":2,\"head_len\":10,"
+                "\"head_hash\":\"00000000000000aa\",\"generation\":0,\"offset\":1000,"
+                "\"tail_hash\":\"00000000000000bb\",\"size\":5096,"
+                "\"source_id\":\"0123456789abcdef0123456789abcdef\",\"seen\":%lld,"
+                "\"path\":\"%s/gone-pod/app.log\"}]}\n",
+            (long long)(lp_time_real_ns() / LP_NS_PER_SEC), dir);
+    fclose(fp);
+    snprintf(yaml, sizeof(yaml),
+             "kafka: {brokers: \"127.0.0.1:1\", topic: t}\n"
+             "shipper:\n  state_dir: %s\n  inputs: [{paths: [\"%s/gone-pod/*.log\"]}]\n"
+             "metrics: {enabled: false}\nlog: {level: error}\n", state, dir);
+    const char *names[] = {"gone.yaml"}, *texts[] = {yaml};
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *cfg = lp_config_load_texts(names, texts, 1, NULL, &errs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    for (int round = 0; round < 2; round++) {
+        struct lp_metrics *m = lp_metrics_new();
+        struct lp_shipper *s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+        struct lp_counter *lost = lp_metrics_counter(m, "logpipe_shipper_bytes_lost_total", "",
+                                                     "reason=\"deleted\"");
+        CU_ASSERT_EQUAL(lp_counter_get(lost), round == 0 ? 4096 : 0); /* once */
+        lp_shipper_shutdown(s, 100);
+        lp_shipper_free(s);
+        lp_metrics_free(m);
+    }
+    lp_config_free(cfg);
+    lp_buf_release(&errs);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/lp-mock-XXXXXX");
@@ -373,6 +413,7 @@ int main(void)
     static const struct lp_test tests[] = {
         {"faults", test_faults},
         {"rate limit", test_rate_limit},
+        {"deleted while stopped", test_deleted_while_stopped},
         {NULL, NULL},
     };
     int rc = lp_test_run("shipper-mock", tests);
