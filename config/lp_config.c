@@ -119,6 +119,9 @@ static void format_size(int64_t b, char *out, size_t n)
     format_units(b, size_print, out, n);
 }
 
+/* A field's bound in config syntax (5s, 64KiB, 12). */
+static void format_bound(const struct lp_field *f, int64_t v, char *out, size_t n);
+
 /* ---- did you mean ---- */
 
 static size_t edit_distance(const char *a, const char *b)
@@ -155,6 +158,16 @@ static const char *suggest(const struct lp_field *table, const char *key)
         }
     }
     return bestd <= maxd ? best : NULL;
+}
+
+static void format_bound(const struct lp_field *f, int64_t v, char *out, size_t n)
+{
+    if (f->type == LP_FT_DURATION)
+        format_duration(v, out, n);
+    else if (f->type == LP_FT_SIZE)
+        format_size(v, out, n);
+    else
+        snprintf(out, n, "%" PRId64, v);
 }
 
 /* ---- applying values ---- */
@@ -250,16 +263,8 @@ static int set_scalar(struct ctx *c, const struct lp_field *f, void *base, const
     }
     if (v < f->min || v > f->max) {
         char lo[32], hi[32];
-        if (f->type == LP_FT_DURATION) {
-            format_duration(f->min, lo, sizeof(lo));
-            format_duration(f->max, hi, sizeof(hi));
-        } else if (f->type == LP_FT_SIZE) {
-            format_size(f->min, lo, sizeof(lo));
-            format_size(f->max, hi, sizeof(hi));
-        } else {
-            snprintf(lo, sizeof(lo), "%" PRId64, f->min);
-            snprintf(hi, sizeof(hi), "%" PRId64, f->max);
-        }
+        format_bound(f, f->min, lo, sizeof(lo));
+        format_bound(f, f->max, hi, sizeof(hi));
         lp_node_error(c->errs, at, "%s: '%s' is out of range [%s, %s]", path, text, lo, hi);
         return -1;
     }
@@ -753,16 +758,8 @@ static void reference_rows(const struct lp_field *table, const char *prefix, str
         }
         if (f->type == LP_FT_INT || f->type == LP_FT_DURATION || f->type == LP_FT_SIZE) {
             char lo[32], hi[32];
-            if (f->type == LP_FT_DURATION) {
-                format_duration(f->min, lo, sizeof(lo));
-                format_duration(f->max, hi, sizeof(hi));
-            } else if (f->type == LP_FT_SIZE) {
-                format_size(f->min, lo, sizeof(lo));
-                format_size(f->max, hi, sizeof(hi));
-            } else {
-                snprintf(lo, sizeof(lo), "%" PRId64, f->min);
-                snprintf(hi, sizeof(hi), "%" PRId64, f->max);
-            }
+            format_bound(f, f->min, lo, sizeof(lo));
+            format_bound(f, f->max, hi, sizeof(hi));
             lp_buf_appendf(out, " Range: %s to %s.", lo, hi);
         }
         lp_buf_puts(out, " |\n");

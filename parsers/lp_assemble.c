@@ -91,20 +91,6 @@ void lp_assembler_free(struct lp_assembler *a)
     free(a);
 }
 
-uint64_t lp_assembler_pending_offset(const struct lp_assembler *a)
-{
-    uint64_t min = UINT64_MAX;
-    for (int i = 0; i < LP_STREAM_COUNT; i++) {
-        if (a->s[i].part.active && a->s[i].part.off < min)
-            min = a->s[i].part.off;
-        if (a->s[i].group.active && a->s[i].group.off < min)
-            min = a->s[i].group.off;
-    }
-    if (a->nq && a->q[0].off < min)
-        min = a->q[0].off;
-    return min;
-}
-
 /* Offset below which nothing can still appear: stages only (not the queue). */
 static uint64_t stage_min(const struct lp_assembler *a)
 {
@@ -116,6 +102,12 @@ static uint64_t stage_min(const struct lp_assembler *a)
             min = a->s[i].group.off;
     }
     return min;
+}
+
+uint64_t lp_assembler_pending_offset(const struct lp_assembler *a)
+{
+    uint64_t min = stage_min(a);
+    return a->nq && a->q[0].off < min ? a->q[0].off : min;
 }
 
 /* Longest prefix of s[0..n) that is at most cap bytes and does not split

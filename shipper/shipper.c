@@ -93,6 +93,27 @@ static void on_discovered(void *ctx, const char *path, int input_idx)
     tail_identify(t);
 }
 
+/* Tails the file at open_path as a rotated file known as orig_path (its
+ * old name carries the Kubernetes metadata and is what log.file.path said). */
+static void adopt_rotated(struct lp_shipper *s, const char *open_path, const char *orig_path,
+                          int input_idx, const char *why)
+{
+    struct tail *t = tail_open(s, open_path, input_idx);
+    if (!t)
+        return;
+    free(t->path);
+    t->path = strdup(orig_path);
+    if (!t->path)
+        abort();
+    lp_path_meta(orig_path, &t->meta);
+    t->rotated = 1;
+    t->next = s->tails;
+    s->tails = t;
+    s->ntails++;
+    lp_log(LP_LOG_INFO, why, "path=\"%s\" now=\"%s\"", orig_path, open_path);
+    tail_identify(t);
+}
+
 /* After a restart, a file that was rotated away (renamed to a name the
  * globs do not match) may still hold bytes that were read but never
  * acknowledged. Find it by (dev, inode) next to its old path and drain it
@@ -147,23 +168,7 @@ static void recover_rotated(struct lp_shipper *s)
             continue;
         char orig[PATH_MAX];
         snprintf(orig, sizeof(orig), "%s", e->path); /* e moves when tails are added */
-        struct tail *t = tail_open(s, found, -1);
-        if (!t)
-            continue;
-        /* keep the original name: it carries the Kubernetes metadata and
-         * is what log.file.path said before the rotation */
-        free(t->path);
-        t->path = strdup(orig);
-        if (!t->path)
-            abort();
-        lp_path_meta(orig, &t->meta);
-        t->rotated = 1;
-        t->next = s->tails;
-        s->tails = t;
-        s->ntails++;
-        lp_log(LP_LOG_INFO, "draining a file rotated while we were stopped",
-               "path=\"%s\" now=\"%s\"", orig, found);
-        tail_identify(t);
+        adopt_rotated(s, found, orig, -1, "draining a file rotated while we were stopped");
     }
 }
 
@@ -231,21 +236,7 @@ static void adopt_moved(struct lp_shipper *s, const char *from, const char *to)
     if (lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, to) != -2)
         return; /* still matched under its new name: discovery takes it */
     int idx = lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, from);
-    struct tail *t = tail_open(s, to, idx < 0 ? -1 : idx);
-    if (!t)
-        return;
-    free(t->path);
-    t->path = strdup(from);
-    if (!t->path)
-        abort();
-    lp_path_meta(from, &t->meta);
-    t->rotated = 1;
-    t->next = s->tails;
-    s->tails = t;
-    s->ntails++;
-    lp_log(LP_LOG_INFO, "file rotated before it was opened; draining it", "path=\"%s\" now=\"%s\"",
-           from, to);
-    tail_identify(t);
+    adopt_rotated(s, to, from, idx < 0 ? -1 : idx, "file rotated before it was opened; draining it");
 }
 
 static void on_move(struct lp_shipper *s, const struct inotify_event *ev)
