@@ -389,7 +389,8 @@ static size_t rate_budget(struct tail *t, int64_t now_ns)
 
 static int can_read(const struct lp_shipper *s, const struct tail *t)
 {
-    return !s->stopping && t->identified && !t->replay && !t->closing &&
+    /* without a producer (a rebuild failed) reading would only replay */
+    return !s->stopping && s->rk && t->identified && !t->replay && !t->closing &&
            s->inflight_bytes < (size_t)s->cfg->shipper.max_inflight_bytes;
 }
 
