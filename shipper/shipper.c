@@ -624,3 +624,11 @@ uint64_t lp_shipper_lag_bytes(const struct lp_shipper *s)
     }
     return total;
 }
+
+int lp_shipper_test_fatal(struct lp_shipper *s)
+{
+    if (!s->rk)
+        return LP_EKAFKA;
+    return rd_kafka_test_fatal_error(s->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                     "test: sequence desynchronization") ? LP_EKAFKA : 0;
+}

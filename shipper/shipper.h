@@ -31,6 +31,10 @@ int lp_shipper_shutdown(struct lp_shipper *s, int timeout_ms);
 /* Frees everything (no flush: use shutdown first for a graceful stop). */
 void lp_shipper_free(struct lp_shipper *s);
 
+/* Test hook: makes the producer fail as librdkafka 2.0.2's idempotence bug
+ * does (rd_kafka_test_fatal_error); the shipper must rebuild and replay. */
+int lp_shipper_test_fatal(struct lp_shipper *s);
+
 /* Test hooks: files tailed, and bytes still unacknowledged across them. */
 size_t lp_shipper_files(const struct lp_shipper *s);
 uint64_t lp_shipper_lag_bytes(const struct lp_shipper *s);
