@@ -13,10 +13,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void send_or_replay(struct tail *t, struct lp_buf *value, const struct lp_wire_meta *meta)
+static void send_or_replay(struct tail *t, struct lp_buf *value, const struct lp_wire_meta *meta,
+                           uint64_t resume)
 {
-    if (produce_send(t->s, t, value, meta, tail_resume_offset(t)) != 0)
+    if (produce_send(t->s, t, value, meta, resume) != 0)
         t->replay = 1;
+}
+
+/* Closes the open batch; resume is the offset from which re-reading
+ * reproduces every event not in it or an earlier batch. */
+static void close_at(struct tail *t, uint64_t resume)
+{
+    struct lp_shipper *s = t->s;
+    int had = t->batch_open && t->enc.records > 0;
+    t->batch_open = 0;
+    if (!had || t->replay)
+        return;
+    struct lp_buf value = LP_BUF_INIT;
+    struct lp_wire_meta meta;
+    lp_wire_encoder_finish(&t->enc, &s->cctx, s->codec, (int)s->cfg->shipper.compression_level,
+                           &value, &meta);
+    lp_counter_inc(s->m.batches);
+    lp_counter_add(s->m.batch_bytes, value.len);
+    send_or_replay(t, &value, &meta, resume);
+    lp_buf_release(&value);
 }
 
 int batch_on_event(void *ctx, const struct lp_event *ev)
@@ -32,7 +52,10 @@ int batch_on_event(void *ctx, const struct lp_event *ev)
         lp_buf_reset(&s->evbuf);
         lp_wire_ecs_event(&t->src, &r, &s->evbuf);
         struct lp_wire_meta meta = {LP_WIRE_FORMAT, 0, LP_CODEC_IDENTITY, 1};
-        send_or_replay(t, &s->evbuf, &meta);
+        /* the next event starts after this one; batch_after_line lifts the
+         * last message's resume offset once the line is consumed */
+        send_or_replay(t, &s->evbuf, &meta, ev->offset);
+        t->sent_in_feed = 1;
         return 0;
     }
     if (!t->batch_open) {
@@ -44,7 +67,9 @@ int batch_on_event(void *ctx, const struct lp_event *ev)
         t->batch_started_ns = lp_time_mono_ns();
     }
     if (lp_wire_encoder_add(&t->enc, &r) == LP_ETOOBIG) {
-        batch_close(t);
+        /* full in the middle of a feed: every event not in the batch starts
+         * at or after this one (events come in offset order) */
+        close_at(t, ev->offset);
         lp_wire_encoder_begin(&t->enc, &t->src);
         t->batch_open = 1;
         t->batch_started_ns = lp_time_mono_ns();
@@ -52,27 +77,26 @@ int batch_on_event(void *ctx, const struct lp_event *ev)
             lp_log(LP_LOG_ERROR, "event larger than a batch", "path=\"%s\" offset=%llu",
                    t->path, (unsigned long long)ev->offset); /* the raw limit prevents it */
     }
-    if (t->enc.records >= (uint32_t)s->cfg->shipper.batch_max_records ||
-        lp_wire_encoder_raw_size(&t->enc) >= (size_t)s->cfg->shipper.batch_max_bytes)
-        batch_close(t);
     return 0;
 }
 
 void batch_close(struct tail *t)
 {
+    close_at(t, tail_resume_offset(t));
+}
+
+void batch_after_line(struct tail *t)
+{
     struct lp_shipper *s = t->s;
-    int had = t->batch_open && t->enc.records > 0;
-    t->batch_open = 0;
-    if (!had || t->replay)
-        return;
-    struct lp_buf value = LP_BUF_INIT;
-    struct lp_wire_meta meta;
-    lp_wire_encoder_finish(&t->enc, &s->cctx, s->codec, (int)s->cfg->shipper.compression_level,
-                           &value, &meta);
-    lp_counter_inc(s->m.batches);
-    lp_counter_add(s->m.batch_bytes, value.len);
-    send_or_replay(t, &value, &meta);
-    lp_buf_release(&value);
+    if (t->sent_in_feed) {
+        t->sent_in_feed = 0;
+        uint64_t resume = tail_resume_offset(t);
+        if (t->fifo_last && t->fifo_last->gen == t->gen && resume > t->fifo_last->resume_off)
+            t->fifo_last->resume_off = resume;
+    }
+    if (t->batch_open && (t->enc.records >= (uint32_t)s->cfg->shipper.batch_max_records ||
+                          lp_wire_encoder_raw_size(&t->enc) >= (size_t)s->cfg->shipper.batch_max_bytes))
+        batch_close(t);
 }
 
 void batch_tick(struct tail *t, int64_t now_ns)

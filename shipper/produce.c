@@ -127,6 +127,29 @@ static void purge_and_destroy(struct lp_shipper *s)
     rd_kafka_poll(s->rk, 0);
     rd_kafka_destroy(s->rk);
     s->rk = NULL;
+    /* A message whose report did not come before the destroy never will:
+     * fail it here, or its tail would wait for it forever. */
+    for (struct tail *t = s->tails; t; t = t->next) {
+        size_t n = 0;
+        for (struct inflight *e = t->fifo; e; e = e->next)
+            n += e->state == ENTRY_PENDING;
+        if (!n)
+            continue;
+        struct inflight **pending = malloc(n * sizeof(*pending));
+        if (!pending)
+            abort();
+        n = 0;
+        for (struct inflight *e = t->fifo; e; e = e->next)
+            if (e->state == ENTRY_PENDING)
+                pending[n++] = e;
+        /* in FIFO order: each call frees only entries already reported */
+        for (size_t i = 0; i < n; i++) {
+            s->inflight_bytes -= pending[i]->bytes;
+            batch_delivered(pending[i], RD_KAFKA_RESP_ERR__PURGE_QUEUE);
+        }
+        free(pending);
+    }
+    lp_gauge_set(s->m.inflight_bytes, (int64_t)s->inflight_bytes);
 }
 
 void produce_free(struct lp_shipper *s)

@@ -415,6 +415,7 @@ static void maybe_close(struct lp_shipper *s, struct tail *t, int64_t now_ns)
             return;
         tail_finish_line(t, now_ns); /* a last line without a newline */
         lp_assembler_flush(t->as, now_ns, 1, batch_on_event, t);
+        batch_after_line(t);
         batch_close(t);
         t->closing = 1;
     }
@@ -547,6 +548,7 @@ int lp_shipper_step(struct lp_shipper *s, int timeout_ms)
 
     for (struct tail *t = s->tails; t; t = t->next) {
         lp_assembler_flush(t->as, now, 0, batch_on_event, t);
+        batch_after_line(t);
         batch_tick(t, now);
         batch_replay_if_due(t);
     }
@@ -631,4 +633,14 @@ int lp_shipper_test_fatal(struct lp_shipper *s)
         return LP_EKAFKA;
     return rd_kafka_test_fatal_error(s->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
                                      "test: sequence desynchronization") ? LP_EKAFKA : 0;
+}
+
+void lp_shipper_debug(const struct lp_shipper *s)
+{
+    fprintf(stderr, "rk=%p fatal=%d inflight=%zu\n", (void *)s->rk, s->fatal, s->inflight_bytes);
+    for (const struct tail *t = s->tails; t; t = t->next)
+        fprintf(stderr, "tail %s ident=%d read=%llu line=%llu acked=%llu size=%llu ninfl=%zu replay=%d dirty=%d gen=%u head_state=%d open=%d pending=%llu\n",
+                t->path, t->identified, (unsigned long long)t->read_off, (unsigned long long)t->line_off,
+                (unsigned long long)t->acked_off, (unsigned long long)t->size_seen, t->ninflight, t->replay, t->dirty, t->gen,
+                t->fifo ? (int)t->fifo->state : -1, t->batch_open, (unsigned long long)lp_assembler_pending_offset(t->as));
 }

@@ -35,6 +35,10 @@ void lp_shipper_free(struct lp_shipper *s);
  * does (rd_kafka_test_fatal_error); the shipper must rebuild and replay. */
 int lp_shipper_test_fatal(struct lp_shipper *s);
 
+/* Diagnostic: prints every tail's offsets and delivery state to stderr
+ * (tests print it when a file does not catch up). */
+void lp_shipper_debug(const struct lp_shipper *s);
+
 /* Test hooks: files tailed, and bytes still unacknowledged across them. */
 size_t lp_shipper_files(const struct lp_shipper *s);
 uint64_t lp_shipper_lag_bytes(const struct lp_shipper *s);

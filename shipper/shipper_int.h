@@ -74,6 +74,7 @@ struct tail {
     size_t ninflight;
     uint64_t acked_off;
     int replay;
+    int sent_in_feed;   /* record mode: a message was produced during this feed */
 
     int rotated;        /* the path no longer names this file */
     int deleted;        /* no links left */
@@ -157,7 +158,12 @@ void tail_finish_line(struct tail *t, int64_t now_ns);
 
 /* batch.c */
 int batch_on_event(void *ctx, const struct lp_event *ev);
+/* Closes the open batch; its resume offset is min(assembler pending,
+ * line_off): call it only between feeds (never from batch_on_event). */
 void batch_close(struct tail *t);
+/* After each physical line's feed: closes a full batch, and in record mode
+ * lifts the last message's resume offset past the line just consumed. */
+void batch_after_line(struct tail *t);
 void batch_tick(struct tail *t, int64_t now_ns);
 void batch_replay_if_due(struct tail *t);
 void batch_delivered(struct inflight *e, rd_kafka_resp_err_t err);

@@ -229,6 +229,7 @@ static void physical_line(struct tail *t, const char *p, size_t n, uint64_t off,
         c.ts_ns = lp_time_real_ns();
     lp_counter_inc(s->m.lines_read);
     lp_assembler_feed(t->as, &c, off, flags, now_ns, batch_on_event, t);
+    batch_after_line(t);
 }
 
 size_t tail_read(struct tail *t, size_t budget, int64_t now_ns)
@@ -254,10 +255,13 @@ size_t tail_read(struct tail *t, size_t budget, int64_t now_ns)
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        /* line_off moves past a line before it is fed: a batch closed
+         * after the feed resumes after it (see batch_after_line) */
+        uint64_t next = t->read_off + (uint64_t)(p + n + 1 - s->rbuf);
         if (t->skipping) {
             if (nl) {
                 t->skipping = 0;
-                t->line_off = t->read_off + (uint64_t)(nl + 1 - s->rbuf);
+                t->line_off = next;
             }
         } else if (!nl) {
             lp_buf_append(&t->line, p, n);
@@ -270,14 +274,16 @@ size_t tail_read(struct tail *t, size_t budget, int64_t now_ns)
         } else if (t->line.len) {
             lp_buf_append(&t->line, p, n);
             size_t len = t->line.len > cap ? cap : t->line.len;
-            physical_line(t, t->line.data, len, t->line_off,
-                          len < t->line.len ? LP_REC_TRUNCATED : 0, now_ns);
+            uint64_t off = t->line_off;
+            t->line_off = next;
+            physical_line(t, t->line.data, len, off, len < t->line.len ? LP_REC_TRUNCATED : 0,
+                          now_ns);
             lp_buf_reset(&t->line);
-            t->line_off = t->read_off + (uint64_t)(nl + 1 - s->rbuf);
         } else {
             size_t len = n > cap ? cap : n;
-            physical_line(t, p, len, t->line_off, len < n ? LP_REC_TRUNCATED : 0, now_ns);
-            t->line_off = t->read_off + (uint64_t)(nl + 1 - s->rbuf);
+            uint64_t off = t->line_off;
+            t->line_off = next;
+            physical_line(t, p, len, off, len < n ? LP_REC_TRUNCATED : 0, now_ns);
         }
         p += n + (nl ? 1 : 0);
     }
@@ -322,6 +328,7 @@ void tail_check(struct tail *t, int64_t now_ns)
                (unsigned long long)t->read_off, (unsigned long long)size,
                (unsigned long long)lost);
         lp_assembler_flush(t->as, now_ns, 1, batch_on_event, t);
+        batch_after_line(t);
         batch_close(t);
         t->identified = 0;
         t->min_gen = t->gen + 1;
@@ -356,7 +363,8 @@ void tail_finish_line(struct tail *t, int64_t now_ns)
 {
     if (!t->line.len || t->skipping)
         return;
-    physical_line(t, t->line.data, t->line.len, t->line_off, 0, now_ns);
-    lp_buf_reset(&t->line);
+    uint64_t off = t->line_off;
     t->line_off = t->read_off;
+    physical_line(t, t->line.data, t->line.len, off, 0, now_ns);
+    lp_buf_reset(&t->line);
 }

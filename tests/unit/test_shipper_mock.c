@@ -216,7 +216,7 @@ static void test_faults(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_EQUAL(lp_shipper_files(s), NFILES);
 
-    int64_t start = lp_time_mono_ns(), deadline = start + 120 * LP_NS_PER_SEC;
+    int64_t start = lp_time_mono_ns(), deadline = start + 60 * LP_NS_PER_SEC;
     int step = 0, checks = 0;
     while (lp_time_mono_ns() < deadline) {
         lp_shipper_step(s, 10);
@@ -265,6 +265,8 @@ static void test_faults(void)
             break;
     }
     CU_ASSERT_EQUAL(lp_shipper_lag_bytes(s), 0);
+    if (lp_shipper_lag_bytes(s))
+        lp_shipper_debug(s);
     CU_ASSERT_EQUAL(checks, 3);
     CU_ASSERT_EQUAL(lp_shipper_shutdown(s, 10000), 0);
     lp_shipper_free(s);
@@ -364,6 +366,65 @@ static void test_rate_limit(void)
     rd_kafka_destroy(mk);
 }
 
+/* Record mode (one ECS event per message): the same file, the same events,
+ * and the checkpoint reaches the end of the file. */
+static void test_record_mode(void)
+{
+    char err[512];
+    rd_kafka_conf_t *mconf = rd_kafka_conf_new();
+    rd_kafka_conf_set(mconf, "log_level", "0", err, sizeof(err));
+    rd_kafka_t *mk = rd_kafka_new(RD_KAFKA_PRODUCER, mconf, err, sizeof(err));
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mk, 1);
+    const char *brokers = rd_kafka_mock_cluster_bootstraps(mc);
+    rd_kafka_mock_topic_create(mc, "records", 2, 1);
+    char logdir[128], path[192], yaml[1024];
+    snprintf(logdir, sizeof(logdir), "%s/rec", dir);
+    mkdir(logdir, 0755);
+    snprintf(path, sizeof(path), "%s/app.log", logdir);
+    FILE *fp = fopen(path, "w");
+    for (int i = 0; i < 500; i++) {
+        if (i % 10 == 0) /* a partial pair */
+            fprintf(fp, "2026-11-28T07:21:00Z stdout P part-a-%d \n2026-11-28T07:21:00Z stdout F part-b\n", i);
+        else
+            fprintf(fp, "2026-11-28T07:21:00Z %s F record %d\n", i % 2 ? "stdout" : "stderr", i);
+    }
+    fclose(fp);
+    snprintf(yaml, sizeof(yaml),
+             "kafka: {brokers: \"%s\", topic: records}\n"
+             "shipper:\n  state_dir: %s/rec-state\n  inputs: [{paths: [\"%s/*.log\"]}]\n"
+             "  mode: record\n"
+             "metrics: {enabled: false}\nlog: {level: warn}\n",
+             brokers, dir, logdir);
+    const char *names[] = {"rec.yaml"}, *texts[] = {yaml};
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *cfg = lp_config_load_texts(names, texts, 1, NULL, &errs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_shipper *s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int64_t deadline = lp_time_mono_ns() + 30 * LP_NS_PER_SEC;
+    struct lp_counter *delivered =
+        lp_metrics_counter(m, "logpipe_shipper_delivered_messages_total", "", NULL);
+    while (lp_time_mono_ns() < deadline &&
+           (lp_counter_get(delivered) < 500 || lp_shipper_lag_bytes(s) > 0))
+        lp_shipper_step(s, 10);
+    CU_ASSERT_EQUAL(lp_counter_get(delivered), 500);
+    CU_ASSERT_EQUAL(lp_shipper_lag_bytes(s), 0); /* the last message lifted the checkpoint */
+    lp_shipper_shutdown(s, 5000);
+    lp_shipper_free(s);
+    struct tally t = {0};
+    long bad = 0;
+    reset_seen();
+    CU_ASSERT_EQUAL(lp_consume_all(brokers, "records", 30000, on_record, &t, &bad), 500);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(t.records, 500);
+    lp_metrics_free(m);
+    lp_config_free(cfg);
+    lp_buf_release(&errs);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mk);
+}
+
 /* A file that was rotated away and deleted while the shipper was stopped,
  * with bytes it had seen but not shipped: counted and logged at start-up,
  * once. */
@@ -417,6 +478,7 @@ int main(void)
     static const struct lp_test tests[] = {
         {"faults", test_faults},
         {"rate limit", test_rate_limit},
+        {"record mode", test_record_mode},
         {"deleted while stopped", test_deleted_while_stopped},
         {NULL, NULL},
     };
