@@ -136,22 +136,28 @@ int lp_wire_encoder_begin(struct lp_wire_encoder *e, const struct lp_wire_source
 const char *const lp_wire_flag_names[LP_REC_FLAG_COUNT] = {"truncated", "partial",
                                                         "utf8_replaced", "malformed"};
 
-static int put_flags(struct lp_buf *b, unsigned flags)
+/* ["truncated","partial",...] for the set bits of flags. */
+static int put_flag_array(struct lp_buf *b, unsigned flags)
 {
-    const char *const *names = lp_wire_flag_names;
-    int rc, first = 1;
-    if (!flags)
-        return 0;
-    if ((rc = lp_buf_puts(b, ",\"logpipe.flags\":[")))
-        return rc;
-    for (unsigned i = 0; i < LP_REC_FLAG_COUNT; i++) {
+    int rc = lp_buf_putc(b, '[');
+    const char *sep = "";
+    for (unsigned i = 0; !rc && i < LP_REC_FLAG_COUNT; i++) {
         if (!(flags & (1u << i)))
             continue;
-        if ((rc = lp_buf_appendf(b, "%s\"%s\"", first ? "" : ",", names[i])))
-            return rc;
-        first = 0;
+        rc = lp_buf_appendf(b, "%s\"%s\"", sep, lp_wire_flag_names[i]);
+        sep = ",";
     }
-    return lp_buf_putc(b, ']');
+    return rc ? rc : lp_buf_putc(b, ']');
+}
+
+static int put_flags(struct lp_buf *b, unsigned flags)
+{
+    int rc;
+    if (!flags)
+        return 0;
+    if ((rc = lp_buf_puts(b, ",\"logpipe.flags\":")))
+        return rc;
+    return put_flag_array(b, flags);
 }
 
 /* Decimal digits of v into out (no NUL); returns the length. */
@@ -289,13 +295,8 @@ int lp_wire_ecs_event(const struct lp_wire_source *s, const struct lp_wire_recor
         TRY(lp_buf_append_json_string(b, s->format, strlen(s->format)));
     }
     if (r->flags) {
-        /* put_flags writes ,"logpipe.flags":[..]; inside the object we want "flags" */
-        struct lp_buf tmp = LP_BUF_INIT;
-        put_flags(&tmp, r->flags);
-        rc = lp_buf_appendf(b, ",\"flags\"%s", strchr(tmp.data, ':'));
-        lp_buf_release(&tmp);
-        if (rc)
-            return rc;
+        TRY(lp_buf_puts(b, ",\"flags\":"));
+        TRY(put_flag_array(b, r->flags));
     }
     if (r->lines > 1)
         TRY(lp_buf_appendf(b, ",\"lines\":%u", r->lines));
