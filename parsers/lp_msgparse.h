@@ -1,0 +1,57 @@
+/* Message parsers for the aggregator: they read an event's message and add
+ * structured fields to the event (a jansson object, ECS names as nested
+ * objects: "http.response.status_code" → {"http":{"response":{...}}}).
+ *
+ *   json    the message is a JSON object: merged into the event, or put
+ *           under `target`
+ *   logfmt  key=value pairs (quoted values, bare keys = true)
+ *   regex   PCRE2 (JIT) named groups; "__" in a group name stands for "."
+ *           (PCRE2 names cannot contain dots): (?<http__request__method>\S+)
+ *   syslog  RFC 5424 and RFC 3164 (PRI optional)
+ *   access  common / combined access logs (nginx, apache)
+ *
+ * A parser is immutable once built and may be shared by worker threads.
+ * A failed parse changes nothing in the event and returns a reason: the
+ * caller keeps the raw message and records error.message / event.original
+ * (lp_msgparse_mark_failed) — an event is never dropped. */
+#ifndef LP_MSGPARSE_H
+#define LP_MSGPARSE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct lp_msgparser_config {
+    const char *kind;        /* json | logfmt | regex | syslog | access */
+    const char *pattern;     /* regex: the PCRE2 pattern */
+    const char *target;      /* json/logfmt: put fields under this key (NULL: merge) */
+    const char *time_field;  /* field holding the event time (NULL: the kind's default) */
+    const char *time_format; /* lp_timestamp format (NULL: the kind's default) */
+};
+
+struct lp_msgparser;
+
+/* Returns a parser or NULL with the reason (unknown kind, a PCRE2 error
+ * with its offset, an unsupported time format) in err. */
+struct lp_msgparser *lp_msgparser_new(const struct lp_msgparser_config *cfg, char *err,
+                                      size_t errlen);
+void lp_msgparser_free(struct lp_msgparser *p);
+
+/* Parses msg[0..len) into ev. A time found in time_field and parsed with
+ * time_format sets "@timestamp" (RFC 3339, ns). now_ns resolves year-less
+ * times. Returns 0, or LP_ECORRUPT with a one-line reason in why. */
+int lp_msgparse(const struct lp_msgparser *p, const char *msg, size_t len, json_t *ev,
+                int64_t now_ns, char *why, size_t whylen);
+
+/* Records a failed parse in ev: error.message = "<parser>: <why>" and
+ * event.original = the raw message. */
+void lp_msgparse_mark_failed(const struct lp_msgparser *p, json_t *ev, const char *msg,
+                             size_t len, const char *why);
+
+/* Sets a dotted path in obj, creating intermediate objects; an existing
+ * non-object on the way is replaced. Takes a reference to value. */
+void lp_json_set_path(json_t *obj, const char *path, json_t *value);
+/* The value at a dotted path (nested objects, or a literal dotted key) or NULL. */
+json_t *lp_json_get_path(json_t *obj, const char *path);
+
+#endif
