@@ -1,0 +1,516 @@
+/* NDJSON segment files with per-source watermarks and crash recovery. */
+#define LP_LOG_MODULE "segfile"
+#include "lp_segfile.h"
+
+#include "lp_buf.h"
+#include "lp_error.h"
+#include "lp_eventid.h"
+#include "lp_log.h"
+#include "lp_msgparse.h"
+#include "lp_time.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define WBUF_FLUSH (256 * 1024)
+#define BASE_MAX 1024 /* <root>/<route>; longer roots are refused */
+#define WM_EXPIRE_S (30LL * 86400) /* forget sources quiet for this long */
+
+struct wm {
+    char sid[LP_ID_HEX_LEN + 1]; /* "" = empty slot */
+    uint64_t off;
+    int64_t seen_s;
+};
+
+struct lp_segfile {
+    char base[BASE_MAX];  /* <root>/<route> */
+    size_t max_bytes;
+    int64_t max_age_ns;
+    int32_t partition;
+    int fd;
+    char path[BASE_MAX + 128]; /* the open segment (".open") */
+    char dir[BASE_MAX + 64];   /* its directory */
+    size_t size;
+    int64_t opened_ns;
+    int dir_new;          /* directory entries to fsync at the next sync */
+    struct lp_buf wbuf;
+    struct wm *tab;
+    size_t cap, n;
+    int wm_dirty;
+};
+
+/* ---- watermark table (open addressing on the source id's hash) ---- */
+
+static struct wm *wm_slot(struct wm *tab, size_t cap, const char *sid)
+{
+    size_t i = (size_t)XXH3_64bits(sid, strlen(sid)) & (cap - 1);
+    while (tab[i].sid[0] && strcmp(tab[i].sid, sid) != 0)
+        i = (i + 1) & (cap - 1);
+    return &tab[i];
+}
+
+static struct wm *wm_get(struct lp_segfile *s, const char *sid, int create)
+{
+    if (strlen(sid) > LP_ID_HEX_LEN)
+        return NULL;
+    if (create && (s->n + 1) * 10 > s->cap * 7) {
+        size_t ncap = s->cap ? s->cap * 2 : 256;
+        struct wm *nt = calloc(ncap, sizeof(*nt));
+        if (!nt)
+            abort();
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->tab[i].sid[0])
+                *wm_slot(nt, ncap, s->tab[i].sid) = s->tab[i];
+        free(s->tab);
+        s->tab = nt;
+        s->cap = ncap;
+    }
+    if (!s->cap)
+        return NULL;
+    struct wm *w = wm_slot(s->tab, s->cap, sid);
+    if (!w->sid[0]) {
+        if (!create)
+            return NULL;
+        snprintf(w->sid, sizeof(w->sid), "%s", sid);
+        w->off = 0;
+        w->seen_s = 0;
+        s->n++;
+        w->off = UINT64_MAX; /* "nothing yet" until set */
+    }
+    return w;
+}
+
+static void wm_raise(struct lp_segfile *s, const char *sid, uint64_t off, int64_t seen_s)
+{
+    struct wm *w = wm_get(s, sid, 1);
+    if (!w)
+        return;
+    if (w->off == UINT64_MAX || off > w->off)
+        w->off = off;
+    if (seen_s > w->seen_s)
+        w->seen_s = seen_s;
+    s->wm_dirty = 1;
+}
+
+/* ---- files ---- */
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+static int mkdirs(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(path, 0755);
+        *p = '/';
+        if (rc && errno != EEXIST)
+            return -errno;
+    }
+    if (mkdir(path, 0755) && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void wm_file(const struct lp_segfile *s, char *out, size_t n)
+{
+    snprintf(out, n, "%s/.state/%d.watermarks.json", s->base, (int)s->partition);
+}
+
+static int save_watermarks(struct lp_segfile *s)
+{
+    if (!s->wm_dirty)
+        return 0;
+    char path[BASE_MAX + 64], tmp[BASE_MAX + 80], dir[BASE_MAX + 16];
+    wm_file(s, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    snprintf(dir, sizeof(dir), "%s/.state", s->base);
+    int rc = mkdirs(dir);
+    if (rc)
+        return rc;
+    int64_t now_s = lp_time_real_ns() / LP_NS_PER_SEC;
+    struct lp_buf b = LP_BUF_INIT;
+    lp_buf_puts(&b, "{\"version\":1,\"sources\":{");
+    const char *sep = "";
+    for (size_t i = 0; i < s->cap; i++) {
+        const struct wm *w = &s->tab[i];
+        if (!w->sid[0] || w->off == UINT64_MAX || w->seen_s < now_s - WM_EXPIRE_S)
+            continue;
+        lp_buf_appendf(&b, "%s\n\"%s\":[%" PRIu64 ",%lld]", sep, w->sid, w->off,
+                       (long long)w->seen_s);
+        sep = ",";
+    }
+    lp_buf_puts(&b, "\n}}\n");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if ((rc = write_all(fd, b.data, b.len)) || (fsync(fd) && (rc = -errno))) {
+        close(fd);
+        unlink(tmp);
+        goto out;
+    }
+    close(fd);
+    if (rename(tmp, path)) {
+        rc = -errno;
+        unlink(tmp);
+        goto out;
+    }
+    rc = fsync_dir(dir);
+    if (!rc)
+        s->wm_dirty = 0;
+out:
+    lp_buf_release(&b);
+    return rc;
+}
+
+static int load_watermarks(struct lp_segfile *s, char *err, size_t errlen)
+{
+    char path[BASE_MAX + 64];
+    wm_file(s, path, sizeof(path));
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) {
+        if (access(path, F_OK) != 0)
+            return 0; /* a new partition */
+        snprintf(err, errlen, "%s is corrupt (%s); remove it to rebuild from the segments "
+                 "(lines may then be written twice)", path, je.text);
+        return LP_ECORRUPT;
+    }
+    const char *sid;
+    json_t *v;
+    json_object_foreach(json_object_get(root, "sources"), sid, v)
+    {
+        json_t *off = json_array_get(v, 0), *seen = json_array_get(v, 1);
+        if (json_is_integer(off) && json_is_integer(seen))
+            wm_raise(s, sid, (uint64_t)json_integer_value(off), json_integer_value(seen));
+    }
+    json_decref(root);
+    s->wm_dirty = 0;
+    return 0;
+}
+
+/* "<dir>/<p>-<koff>.ndjson.open" → "<dir>/<p>-<koff>.ndjson" */
+static int finalize(const char *open_path)
+{
+    char final[PATH_MAX];
+    size_t n = strlen(open_path);
+    if (n < 5 || n - 5 >= sizeof(final))
+        return LP_EINVAL;
+    memcpy(final, open_path, n - 5);
+    final[n - 5] = '\0';
+    if (rename(open_path, final))
+        return -errno;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", open_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    return fsync_dir(dir);
+}
+
+/* Cuts a torn last line, raises watermarks from the lines, closes it. */
+static int recover_segment(struct lp_segfile *s, const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st)) {
+        close(fd);
+        return -errno;
+    }
+    size_t n = (size_t)st.st_size;
+    char *data = malloc(n ? n : 1);
+    if (!data)
+        abort();
+    ssize_t r = n ? pread(fd, data, n, 0) : 0;
+    if (r != (ssize_t)n) {
+        free(data);
+        close(fd);
+        return -EIO;
+    }
+    size_t keep = n;
+    while (keep && data[keep - 1] != '\n')
+        keep--;
+    if (keep != n) {
+        lp_log(LP_LOG_WARN, "cutting a torn last line from a segment after a crash",
+               "path=\"%s\" bytes=%zu", path, n - keep);
+        if (ftruncate(fd, (off_t)keep) || fsync(fd)) {
+            free(data);
+            close(fd);
+            return -errno;
+        }
+    }
+    close(fd);
+    int64_t now_s = lp_time_real_ns() / LP_NS_PER_SEC;
+    size_t lines = 0, unknown = 0;
+    for (size_t i = 0; i < keep;) {
+        char *nl = memchr(data + i, '\n', keep - i);
+        size_t len = (size_t)(nl - (data + i));
+        json_t *o = json_loadb(data + i, len, JSON_ALLOW_NUL, NULL);
+        json_t *sid = lp_json_get_path(o, "logpipe.source_id");
+        json_t *off = lp_json_get_path(o, "log.offset");
+        if (json_is_string(sid) && json_is_integer(off))
+            wm_raise(s, json_string_value(sid), (uint64_t)json_integer_value(off), now_s);
+        else
+            unknown++;
+        json_decref(o);
+        lines++;
+        i += len + 1;
+    }
+    free(data);
+    if (unknown)
+        lp_log(LP_LOG_WARN, "segment lines without logpipe.source_id/log.offset: their "
+               "replays cannot be recognised", "path=\"%s\" lines=%zu", path, unknown);
+    lp_log(LP_LOG_INFO, "recovered an open segment", "path=\"%s\" lines=%zu", path, lines);
+    return finalize(path);
+}
+
+/* Finds this partition's ".open" segments under <base>/<day>/<hour>/. */
+static int recover_all(struct lp_segfile *s, char *err, size_t errlen)
+{
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "%d-", (int)s->partition);
+    DIR *days = opendir(s->base);
+    if (!days)
+        return 0;
+    struct dirent *d;
+    int rc = 0;
+    while (!rc && (d = readdir(days))) {
+        if (d->d_name[0] == '.')
+            continue;
+        char dp[BASE_MAX + 80];
+        snprintf(dp, sizeof(dp), "%s/%.64s", s->base, d->d_name);
+        DIR *hours = opendir(dp);
+        if (!hours)
+            continue;
+        struct dirent *h;
+        while (!rc && (h = readdir(hours))) {
+            if (h->d_name[0] == '.')
+                continue;
+            char hp[BASE_MAX + 100];
+            snprintf(hp, sizeof(hp), "%s/%.16s", dp, h->d_name);
+            DIR *files = opendir(hp);
+            if (!files)
+                continue;
+            struct dirent *f;
+            while (!rc && (f = readdir(files))) {
+                size_t l = strlen(f->d_name);
+                if (strncmp(f->d_name, prefix, strlen(prefix)) || l < 12 ||
+                    strcmp(f->d_name + l - 12, ".ndjson.open"))
+                    continue;
+                char fp[BASE_MAX + 320];
+                snprintf(fp, sizeof(fp), "%s/%.200s", hp, f->d_name);
+                rc = recover_segment(s, fp);
+                if (rc)
+                    snprintf(err, errlen, "cannot recover %s: %s", fp, lp_strerror(rc));
+            }
+            closedir(files);
+        }
+        closedir(hours);
+    }
+    closedir(days);
+    return rc;
+}
+
+struct lp_segfile *lp_segfile_open(const struct lp_segfile_config *cfg, int32_t partition,
+                                   char *err, size_t errlen)
+{
+    struct lp_segfile *s = calloc(1, sizeof(*s));
+    if (!s)
+        abort();
+    s->fd = -1;
+    s->partition = partition;
+    s->max_bytes = cfg->max_bytes ? cfg->max_bytes : 128u << 20;
+    s->max_age_ns = cfg->max_age_ns ? cfg->max_age_ns : 3600 * LP_NS_PER_SEC;
+    lp_buf_init(&s->wbuf, 0);
+    if (strlen(cfg->root) + strlen(cfg->route) + 2 > sizeof(s->base)) {
+        snprintf(err, errlen, "output path too long (%zu bytes, at most %d): %.80s/...",
+                 strlen(cfg->root) + strlen(cfg->route) + 1, BASE_MAX - 1, cfg->root);
+        goto fail;
+    }
+    size_t rl = strlen(cfg->root);
+    memcpy(s->base, cfg->root, rl);
+    s->base[rl] = '/';
+    memcpy(s->base + rl + 1, cfg->route, strlen(cfg->route) + 1);
+    int rc = mkdirs(s->base);
+    if (rc) {
+        snprintf(err, errlen, "cannot create %s: %s", s->base, lp_strerror(rc));
+        goto fail;
+    }
+    if (load_watermarks(s, err, errlen) || recover_all(s, err, errlen))
+        goto fail;
+    if ((rc = save_watermarks(s))) {
+        snprintf(err, errlen, "cannot save watermarks under %s: %s", s->base, lp_strerror(rc));
+        goto fail;
+    }
+    return s;
+fail:
+    lp_segfile_abandon(s);
+    return NULL;
+}
+
+static int open_segment(struct lp_segfile *s, int64_t kafka_offset, int64_t now_ns)
+{
+    time_t t = (time_t)(now_ns / LP_NS_PER_SEC);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(s->dir, sizeof(s->dir), "%s/%04d-%02d-%02d/%02d", s->base,
+             (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100,
+             tm.tm_hour % 100);
+    int rc = mkdirs(s->dir);
+    if (rc)
+        return rc;
+    snprintf(s->path, sizeof(s->path), "%s/%d-%lld.ndjson.open", s->dir, (int)s->partition,
+             (long long)kafka_offset);
+    s->fd = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (s->fd < 0)
+        return -errno;
+    struct stat st;
+    s->size = fstat(s->fd, &st) == 0 ? (size_t)st.st_size : 0;
+    s->opened_ns = now_ns;
+    s->dir_new = 1;
+    return 0;
+}
+
+int lp_segfile_write(struct lp_segfile *s, const char *source_id, uint64_t offset,
+                     int64_t kafka_offset, const char *line, size_t len, int64_t now_ns)
+{
+    struct wm *w = wm_get(s, source_id, 0);
+    if (w && w->off != UINT64_MAX && offset <= w->off)
+        return 0; /* already in the files: a replay */
+    if (s->fd < 0) {
+        int rc = open_segment(s, kafka_offset, now_ns);
+        if (rc)
+            return rc;
+    }
+    lp_buf_append(&s->wbuf, line, len);
+    lp_buf_putc(&s->wbuf, '\n');
+    s->size += len + 1;
+    wm_raise(s, source_id, offset, now_ns / LP_NS_PER_SEC);
+    if (s->wbuf.len >= WBUF_FLUSH) {
+        int rc = write_all(s->fd, s->wbuf.data, s->wbuf.len);
+        lp_buf_reset(&s->wbuf);
+        if (rc)
+            return rc;
+    }
+    return 1;
+}
+
+int lp_segfile_sync(struct lp_segfile *s)
+{
+    int rc = 0;
+    if (s->fd >= 0) {
+        if (s->wbuf.len) {
+            rc = write_all(s->fd, s->wbuf.data, s->wbuf.len);
+            lp_buf_reset(&s->wbuf);
+            if (rc)
+                return rc;
+        }
+        if (fsync(s->fd))
+            return -errno;
+        if (s->dir_new) {
+            /* the new file's entry, and the day/hour directories above it */
+            if ((rc = fsync_dir(s->dir)))
+                return rc;
+            char up[sizeof(s->dir)];
+            snprintf(up, sizeof(up), "%s", s->dir);
+            char *slash = strrchr(up, '/');
+            if (slash) {
+                *slash = '\0';
+                fsync_dir(up);
+                slash = strrchr(up, '/');
+                if (slash) {
+                    *slash = '\0';
+                    fsync_dir(up);
+                }
+            }
+            s->dir_new = 0;
+        }
+    }
+    return save_watermarks(s);
+}
+
+static int roll(struct lp_segfile *s)
+{
+    int rc = lp_segfile_sync(s);
+    if (rc || s->fd < 0)
+        return rc;
+    close(s->fd);
+    s->fd = -1;
+    return finalize(s->path);
+}
+
+int lp_segfile_tick(struct lp_segfile *s, int64_t now_ns)
+{
+    if (s->fd >= 0 && (s->size >= s->max_bytes || now_ns - s->opened_ns >= s->max_age_ns))
+        return roll(s);
+    return 0;
+}
+
+int lp_segfile_close(struct lp_segfile *s)
+{
+    if (!s)
+        return 0;
+    int rc = roll(s);
+    lp_segfile_abandon(s);
+    return rc;
+}
+
+void lp_segfile_abandon(struct lp_segfile *s)
+{
+    if (!s)
+        return;
+    if (s->fd >= 0)
+        close(s->fd);
+    lp_buf_release(&s->wbuf);
+    free(s->tab);
+    free(s);
+}
+
+uint64_t lp_segfile_watermark(const struct lp_segfile *s, const char *source_id, int *found)
+{
+    struct wm *w = wm_get((struct lp_segfile *)s, source_id, 0);
+    *found = w && w->off != UINT64_MAX;
+    return *found ? w->off : 0;
+}
+
+const char *lp_segfile_current_path(const struct lp_segfile *s)
+{
+    return s->fd >= 0 ? s->path : NULL;
+}

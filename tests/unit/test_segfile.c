@@ -1,0 +1,179 @@
+/* File-output segments: layout, rolling, watermark dedup of replays, and
+ * recovery after a crash (torn last line, .open segments, lost in-memory
+ * watermarks). */
+#include "lp_segfile.h"
+#include "lp_test.h"
+#include "lp_time.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char root[64];
+static const int64_t NOW = 1795850460LL * 1000000000LL; /* 2026-11-28T07:21:00Z */
+#define SID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static int put(struct lp_segfile *s, const char *sid, uint64_t off, int64_t koff)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line),
+                     "{\"message\":\"m %llu\",\"log\":{\"offset\":%llu},\"logpipe\":{\"source_id\":\"%s\"}}",
+                     (unsigned long long)off, (unsigned long long)off, sid);
+    return lp_segfile_write(s, sid, off, koff, line, (size_t)n, NOW);
+}
+
+static size_t count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return (size_t)-1;
+    size_t n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static void test_write_dedup_roll(void)
+{
+    struct lp_segfile_config cfg = {root, "default", 400, 3600 * LP_NS_PER_SEC};
+    char err[256];
+    struct lp_segfile *s = lp_segfile_open(&cfg, 3, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(put(s, SID_A, 0, 100), 1);
+    CU_ASSERT_EQUAL(put(s, SID_A, 50, 101), 1);
+    CU_ASSERT_EQUAL(put(s, SID_B, 0, 102), 1);
+    CU_ASSERT_EQUAL(put(s, SID_A, 50, 103), 0); /* a replay: skipped */
+    CU_ASSERT_EQUAL(put(s, SID_A, 10, 104), 0); /* older: skipped */
+    char expect[256];
+    snprintf(expect, sizeof(expect), "%s/default/2026-11-28/07/3-100.ndjson.open", root);
+    CU_ASSERT_STRING_EQUAL(lp_segfile_current_path(s), expect);
+    CU_ASSERT_EQUAL(lp_segfile_sync(s), 0);
+    CU_ASSERT_EQUAL(count_lines(expect), 3);
+    /* ~90 bytes per line: the 5th line passes 400 bytes and the tick rolls */
+    CU_ASSERT_EQUAL(put(s, SID_A, 100, 105), 1);
+    CU_ASSERT_EQUAL(put(s, SID_B, 100, 106), 1);
+    CU_ASSERT_EQUAL(lp_segfile_tick(s, NOW), 0);
+    CU_ASSERT_PTR_NULL(lp_segfile_current_path(s));
+    snprintf(expect, sizeof(expect), "%s/default/2026-11-28/07/3-100.ndjson", root);
+    CU_ASSERT_EQUAL(count_lines(expect), 5);
+    CU_ASSERT_EQUAL(put(s, SID_B, 200, 107), 1);
+    snprintf(expect, sizeof(expect), "%s/default/2026-11-28/07/3-107.ndjson.open", root);
+    CU_ASSERT_STRING_EQUAL(lp_segfile_current_path(s), expect);
+    /* age roll */
+    CU_ASSERT_EQUAL(lp_segfile_tick(s, NOW + 3600 * LP_NS_PER_SEC), 0);
+    CU_ASSERT_PTR_NULL(lp_segfile_current_path(s));
+    CU_ASSERT_EQUAL(lp_segfile_close(s), 0);
+
+    /* reopened (another owner of partition 3): the watermarks came along */
+    s = lp_segfile_open(&cfg, 3, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int found;
+    CU_ASSERT_EQUAL(lp_segfile_watermark(s, SID_A, &found), 100);
+    CU_ASSERT(found);
+    CU_ASSERT_EQUAL(lp_segfile_watermark(s, SID_B, &found), 200);
+    CU_ASSERT_EQUAL(put(s, SID_B, 200, 108), 0);
+    CU_ASSERT_EQUAL(put(s, SID_B, 201, 109), 1);
+    CU_ASSERT_EQUAL(lp_segfile_close(s), 0);
+}
+
+static void test_crash_recovery(void)
+{
+    struct lp_segfile_config cfg = {root, "crash", 1 << 20, 3600 * LP_NS_PER_SEC};
+    char err[256];
+    struct lp_segfile *s = lp_segfile_open(&cfg, 0, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    for (uint64_t i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(put(s, SID_A, i * 10, (int64_t)(500 + i)), 1);
+    CU_ASSERT_EQUAL(lp_segfile_sync(s), 0); /* watermark A=90 saved */
+    for (uint64_t i = 10; i < 15; i++)
+        CU_ASSERT_EQUAL(put(s, SID_A, i * 10, (int64_t)(500 + i)), 1);
+    CU_ASSERT_EQUAL(lp_segfile_sync(s), 0);
+    char open_path[256];
+    snprintf(open_path, sizeof(open_path), "%s", lp_segfile_current_path(s));
+    /* kill -9 in the middle of the next write: half a line on disk, and the
+     * watermark file older than the segment */
+    int fd = open(open_path, O_WRONLY | O_APPEND);
+    CU_ASSERT(write(fd, "{\"message\":\"torn", 16) == 16);
+    close(fd);
+    char wm[256];
+    snprintf(wm, sizeof(wm), "%s/crash/.state/0.watermarks.json", root);
+    FILE *f = fopen(wm, "w");
+    fprintf(f, "{\"version\":1,\"sources\":{\"%s\":[90,%lld]}}\n", SID_A,
+            (long long)(NOW / LP_NS_PER_SEC));
+    fclose(f);
+    lp_segfile_abandon(s);
+
+    s = lp_segfile_open(&cfg, 0, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    char final_path[256];
+    snprintf(final_path, sizeof(final_path), "%s/crash/2026-11-28/07/0-500.ndjson", root);
+    CU_ASSERT_EQUAL(access(open_path, F_OK), -1); /* recovered and closed */
+    CU_ASSERT_EQUAL(count_lines(final_path), 15);  /* the torn line is gone */
+    struct stat st;
+    CU_ASSERT_EQUAL(stat(final_path, &st), 0);
+    int found;
+    CU_ASSERT_EQUAL(lp_segfile_watermark(s, SID_A, &found), 140); /* from the segment */
+    /* the consumer resumes at its last committed offset and replays 5 lines */
+    for (uint64_t i = 10; i < 15; i++)
+        CU_ASSERT_EQUAL(put(s, SID_A, i * 10, (int64_t)(500 + i)), 0);
+    CU_ASSERT_EQUAL(put(s, SID_A, 150, 515), 1);
+    CU_ASSERT_EQUAL(lp_segfile_close(s), 0);
+    /* every line of source A is in the files exactly once */
+    size_t total = count_lines(final_path);
+    char second[256];
+    snprintf(second, sizeof(second), "%s/crash/2026-11-28/07/0-515.ndjson", root);
+    total += count_lines(second);
+    CU_ASSERT_EQUAL(total, 16);
+}
+
+static void test_errors(void)
+{
+    char err[256], longroute[1100];
+    memset(longroute, 'r', sizeof(longroute) - 1);
+    longroute[sizeof(longroute) - 1] = '\0';
+    struct lp_segfile_config cfg = {root, longroute, 0, 0};
+    CU_ASSERT_PTR_NULL(lp_segfile_open(&cfg, 0, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "too long"));
+    struct lp_segfile_config bad = {"/proc/nope", "r", 0, 0};
+    CU_ASSERT_PTR_NULL(lp_segfile_open(&bad, 0, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot create"));
+    /* a corrupt watermark file is an error, not a silent reset */
+    char dir[256], wm[300];
+    snprintf(dir, sizeof(dir), "%s/corrupt/.state", root);
+    char mk[320];
+    snprintf(mk, sizeof(mk), "mkdir -p %s", dir);
+    CU_ASSERT_EQUAL(system(mk), 0);
+    snprintf(wm, sizeof(wm), "%s/0.watermarks.json", dir);
+    FILE *f = fopen(wm, "w");
+    fputs("{not json", f);
+    fclose(f);
+    struct lp_segfile_config c2 = {root, "corrupt", 0, 0};
+    CU_ASSERT_PTR_NULL(lp_segfile_open(&c2, 0, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "is corrupt"));
+}
+
+int main(void)
+{
+    snprintf(root, sizeof(root), "/tmp/lp-seg-XXXXXX");
+    if (!mkdtemp(root))
+        return 2;
+    static const struct lp_test tests[] = {
+        {"write, dedup, roll", test_write_dedup_roll},
+        {"crash recovery", test_crash_recovery},
+        {"errors", test_errors},
+        {NULL, NULL},
+    };
+    int rc = lp_test_run("segfile", tests);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+    if (system(cmd) != 0 && rc == 0)
+        rc = 1;
+    return rc;
+}
