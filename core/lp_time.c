@@ -73,7 +73,7 @@ static int digits_at(const char *s, size_t n, size_t pos, int count, int *val)
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
  * (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+int64_t lp_time_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -125,7 +125,7 @@ int lp_time_parse_rfc3339(const char *s, size_t n, int64_t *ns)
     }
     if (i != n)
         return LP_EINVAL;
-    int64_t days = days_from_civil(Y, M, D);
+    int64_t days = lp_time_days_from_civil(Y, M, D);
     int64_t secs = days * 86400 + h * 3600 + m * 60 + (sec == 60 ? 59 : sec) - off;
     *ns = secs * LP_NS_PER_SEC + frac;
     return 0;

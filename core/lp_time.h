@@ -22,4 +22,7 @@ size_t lp_time_format_rfc3339(int64_t ns, int digits, char *out);
  * since the epoch. 0 or LP_EINVAL. s need not be NUL-terminated. */
 int lp_time_parse_rfc3339(const char *s, size_t n, int64_t *ns);
 
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+int64_t lp_time_days_from_civil(int64_t y, int m, int d);
+
 #endif

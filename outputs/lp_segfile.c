@@ -5,6 +5,7 @@
 #include "lp_buf.h"
 #include "lp_error.h"
 #include "lp_eventid.h"
+#include "lp_file.h"
 #include "lp_log.h"
 #include "lp_msgparse.h"
 #include "lp_time.h"
@@ -105,16 +106,6 @@ static void wm_raise(struct lp_segfile *s, const char *sid, uint64_t off, int64_
 
 /* ---- files ---- */
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
 static int mkdirs(char *path)
 {
     for (char *p = path + 1; *p; p++) {
@@ -131,20 +122,6 @@ static int mkdirs(char *path)
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void wm_file(const struct lp_segfile *s, char *out, size_t n)
 {
     snprintf(out, n, "%s/.state/%d.watermarks.json", s->base, (int)s->partition);
@@ -154,9 +131,8 @@ static int save_watermarks(struct lp_segfile *s)
 {
     if (!s->wm_dirty)
         return 0;
-    char path[BASE_MAX + 64], tmp[BASE_MAX + 80], dir[BASE_MAX + 16];
+    char path[BASE_MAX + 64], dir[BASE_MAX + 16];
     wm_file(s, path, sizeof(path));
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     snprintf(dir, sizeof(dir), "%s/.state", s->base);
     int rc = mkdirs(dir);
     if (rc)
@@ -174,26 +150,9 @@ static int save_watermarks(struct lp_segfile *s)
         sep = ",";
     }
     lp_buf_puts(&b, "\n}}\n");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if ((rc = write_all(fd, b.data, b.len)) || (fsync(fd) && (rc = -errno))) {
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    close(fd);
-    if (rename(tmp, path)) {
-        rc = -errno;
-        unlink(tmp);
-        goto out;
-    }
-    rc = fsync_dir(dir);
+    rc = lp_file_replace(path, b.data, b.len, 0644);
     if (!rc)
         s->wm_dirty = 0;
-out:
     lp_buf_release(&b);
     return rc;
 }
@@ -240,7 +199,7 @@ static int finalize(const char *open_path)
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = '\0';
-    return fsync_dir(dir);
+    return lp_fsync_dir(dir);
 }
 
 /* Cuts a torn last line, raises watermarks from the lines, closes it. */
@@ -424,7 +383,7 @@ int lp_segfile_write(struct lp_segfile *s, const char *source_id, uint64_t offse
     s->size += len + 1;
     wm_raise(s, source_id, offset, now_ns / LP_NS_PER_SEC);
     if (s->wbuf.len >= WBUF_FLUSH) {
-        int rc = write_all(s->fd, s->wbuf.data, s->wbuf.len);
+        int rc = lp_write_all(s->fd, s->wbuf.data, s->wbuf.len);
         lp_buf_reset(&s->wbuf);
         if (rc)
             return rc;
@@ -437,7 +396,7 @@ int lp_segfile_sync(struct lp_segfile *s)
     int rc = 0;
     if (s->fd >= 0) {
         if (s->wbuf.len) {
-            rc = write_all(s->fd, s->wbuf.data, s->wbuf.len);
+            rc = lp_write_all(s->fd, s->wbuf.data, s->wbuf.len);
             lp_buf_reset(&s->wbuf);
             if (rc)
                 return rc;
@@ -446,18 +405,18 @@ int lp_segfile_sync(struct lp_segfile *s)
             return -errno;
         if (s->dir_new) {
             /* the new file's entry, and the day/hour directories above it */
-            if ((rc = fsync_dir(s->dir)))
+            if ((rc = lp_fsync_dir(s->dir)))
                 return rc;
             char up[sizeof(s->dir)];
             snprintf(up, sizeof(up), "%s", s->dir);
             char *slash = strrchr(up, '/');
             if (slash) {
                 *slash = '\0';
-                fsync_dir(up);
+                lp_fsync_dir(up);
                 slash = strrchr(up, '/');
                 if (slash) {
                     *slash = '\0';
-                    fsync_dir(up);
+                    lp_fsync_dir(up);
                 }
             }
             s->dir_new = 0;

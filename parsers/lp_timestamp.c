@@ -10,16 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int parse_epoch(const char *fmt, const char *s, size_t n, int64_t *out)
 {
     char buf[48];
@@ -173,7 +163,7 @@ static int parse_pattern(const char *fmt, const char *s, size_t n, int64_t now_n
         int64_t now_s = now_ns / LP_NS_PER_SEC, best = 0;
         int64_t y0 = 1970 + (now_s / 86400) / 365 + 1; /* at or just after this year */
         for (int64_t y = y0 + 1; y >= y0 - 3; y--) {
-            int64_t t = days_from_civil(y, M, D) * 86400 + secs_of_day;
+            int64_t t = lp_time_days_from_civil(y, M, D) * 86400 + secs_of_day;
             if (t <= now_s + 2 * 86400) {
                 best = t;
                 break;
@@ -182,7 +172,7 @@ static int parse_pattern(const char *fmt, const char *s, size_t n, int64_t now_n
         *out = best * LP_NS_PER_SEC + frac;
         return 0;
     }
-    *out = (days_from_civil(Y, M, D) * 86400 + secs_of_day) * LP_NS_PER_SEC + frac;
+    *out = (lp_time_days_from_civil(Y, M, D) * 86400 + secs_of_day) * LP_NS_PER_SEC + frac;
     return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include "lp_buf.h"
 #include "lp_error.h"
+#include "lp_file.h"
 #include "lp_time.h"
 
 #include <errno.h>
@@ -148,20 +149,6 @@ int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen)
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int lp_ckpt_save(const struct lp_ckpt *c, char *err, size_t errlen)
 {
     struct lp_buf b = LP_BUF_INIT;
@@ -180,42 +167,9 @@ int lp_ckpt_save(const struct lp_ckpt *c, char *err, size_t errlen)
     }
     lp_buf_puts(&b, "\n]}\n");
 
-    char tmp[4096], dir[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", c->path);
-    snprintf(dir, sizeof(dir), "%s", c->path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    else
-        snprintf(dir, sizeof(dir), ".");
-    int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if ((rc = write_all(fd, b.data, b.len)) || (fsync(fd) && (rc = -errno))) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(-rc));
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    close(fd);
-    if (rename(tmp, c->path)) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd))
-            rc = -errno;
-        close(dfd);
-    }
+    int rc = lp_file_replace(c->path, b.data, b.len, 0640);
     if (rc)
-        snprintf(err, errlen, "cannot fsync %s: %s", dir, strerror(-rc));
-out:
+        snprintf(err, errlen, "cannot write %s: %s", c->path, strerror(-rc));
     lp_buf_release(&b);
     return rc;
 }
