@@ -124,6 +124,9 @@ void batch_replay_if_due(struct tail *t)
     lp_log(LP_LOG_WARN, "replaying from the checkpoint", "path=\"%s\" offset=%llu read_offset=%llu",
            t->path, (unsigned long long)t->acked_off, (unsigned long long)t->read_off);
     t->replay = 0;
+    /* a drained rotated file being closed must be read again, not closed
+     * with its unacknowledged tail */
+    t->closing = 0;
     batch_discard(t);
     uint64_t off = t->acked_off;
     tail_rewind(t, off);
