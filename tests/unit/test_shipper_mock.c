@@ -425,6 +425,69 @@ static void test_record_mode(void)
     rd_kafka_destroy(mk);
 }
 
+/* A rotated file drained and waiting for its last acknowledgements when
+ * the producer dies: its replay must read it again, not close it short. */
+static void test_rotated_replay(void)
+{
+    char err[512];
+    rd_kafka_conf_t *mconf = rd_kafka_conf_new();
+    rd_kafka_conf_set(mconf, "log_level", "0", err, sizeof(err));
+    rd_kafka_t *mk = rd_kafka_new(RD_KAFKA_PRODUCER, mconf, err, sizeof(err));
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mk, 1);
+    const char *brokers = rd_kafka_mock_cluster_bootstraps(mc);
+    rd_kafka_mock_topic_create(mc, "rot", 1, 1);
+    char logdir[128], path[192], rotated[200], yaml[1024];
+    snprintf(logdir, sizeof(logdir), "%s/rot", dir);
+    mkdir(logdir, 0755);
+    snprintf(path, sizeof(path), "%s/app.log", logdir);
+    snprintf(rotated, sizeof(rotated), "%s/app.log.1", logdir);
+    FILE *fp = fopen(path, "w");
+    for (int i = 0; i < 300; i++)
+        fprintf(fp, "2026-11-28T07:21:00Z stdout F rotated line %d\n", i);
+    fclose(fp);
+    snprintf(yaml, sizeof(yaml),
+             "kafka: {brokers: \"%s\", topic: rot}\n"
+             "shipper:\n  state_dir: %s/rot-state\n  inputs: [{paths: [\"%s/*.log\"]}]\n"
+             "  rotate_wait: 0s\n  batch_linger: 10ms\n  rescan_interval: 100ms\n"
+             "metrics: {enabled: false}\nlog: {level: error}\n",
+             brokers, dir, logdir);
+    const char *names[] = {"rot.yaml"}, *texts[] = {yaml};
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *cfg = lp_config_load_texts(names, texts, 1, NULL, &errs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    rd_kafka_mock_broker_set_down(mc, 1); /* batches stay in flight */
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_shipper *s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    for (int i = 0; i < 30; i++)
+        lp_shipper_step(s, 10); /* read it all, produce, wait */
+    CU_ASSERT_EQUAL(rename(path, rotated), 0);
+    for (int i = 0; i < 50; i++)
+        lp_shipper_step(s, 10); /* rotation seen, drained, closing */
+    CU_ASSERT_EQUAL(lp_shipper_test_fatal(s), 0); /* in-flight batches fail */
+    for (int i = 0; i < 30; i++)
+        lp_shipper_step(s, 10);
+    rd_kafka_mock_broker_set_up(mc, 1);
+    int64_t deadline = lp_time_mono_ns() + 30 * LP_NS_PER_SEC;
+    struct lp_counter *delivered =
+        lp_metrics_counter(m, "logpipe_shipper_delivered_messages_total", "", NULL);
+    while (lp_time_mono_ns() < deadline && lp_shipper_files(s) > 0)
+        lp_shipper_step(s, 10);
+    CU_ASSERT_EQUAL(lp_shipper_files(s), 0); /* closed, after delivery */
+    CU_ASSERT(lp_counter_get(delivered) > 0);
+    lp_shipper_shutdown(s, 5000);
+    lp_shipper_free(s);
+    struct tally t = {0};
+    long bad = 0;
+    CU_ASSERT(lp_consume_all(brokers, "rot", 30000, on_record, &t, &bad) > 0);
+    CU_ASSERT_EQUAL(t.records, 300); /* every line, none lost to the early close */
+    lp_metrics_free(m);
+    lp_config_free(cfg);
+    lp_buf_release(&errs);
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(mk);
+}
+
 /* A file that was rotated away and deleted while the shipper was stopped,
  * with bytes it had seen but not shipped: counted and logged at start-up,
  * once. */
@@ -479,6 +542,7 @@ int main(void)
         {"faults", test_faults},
         {"rate limit", test_rate_limit},
         {"record mode", test_record_mode},
+        {"rotated replay", test_rotated_replay},
         {"deleted while stopped", test_deleted_while_stopped},
         {NULL, NULL},
     };
