@@ -1,6 +1,6 @@
 /* json, logfmt, regex, syslog and access-log message parsers. */
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "lp_msgparse.h"
+#include "lp_regex.h"
 
 #include "lp_buf.h"
 #include "lp_error.h"
@@ -8,7 +8,6 @@
 #include "lp_timestamp.h"
 
 #include <ctype.h>
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,22 +39,6 @@ static char *dup_or_null(const char *s)
     if (!p)
         abort();
     return p;
-}
-
-static pcre2_code *compile(const char *pattern, char *err, size_t errlen)
-{
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &off, NULL);
-    if (!re) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(code, msg, sizeof(msg));
-        snprintf(err, errlen, "regex: %s at offset %zu", (const char *)msg, (size_t)off);
-        return NULL;
-    }
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
-    return re;
 }
 
 struct lp_msgparser *lp_msgparser_new(const struct lp_msgparser_config *cfg, char *err,
@@ -97,7 +80,7 @@ struct lp_msgparser *lp_msgparser_new(const struct lp_msgparser_config *cfg, cha
             snprintf(err, errlen, "the regex parser needs a pattern");
             goto fail;
         }
-        if (!(p->re = compile(pat, err, errlen)))
+        if (!(p->re = lp_regex_compile(pat, "regex", err, errlen)))
             goto fail;
         pcre2_pattern_info(p->re, PCRE2_INFO_NAMECOUNT, &p->ngroups);
         if (p->ngroups == 0) {

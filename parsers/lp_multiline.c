@@ -1,8 +1,7 @@
 /* Built-in stack-trace rules and custom PCRE2 (JIT) patterns. */
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "lp_multiline.h"
+#include "lp_regex.h"
 
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,22 +15,6 @@ static int starts(const char *s, size_t n, const char *prefix)
 static int indented(const char *s, size_t n)
 {
     return n > 0 && (s[0] == ' ' || s[0] == '\t');
-}
-
-static pcre2_code *compile(const char *pattern, const char *what, char *err, size_t errlen)
-{
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF |
-                                   PCRE2_MATCH_INVALID_UTF, &code, &off, NULL);
-    if (!re) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(code, msg, sizeof(msg));
-        snprintf(err, errlen, "%s: %s at offset %zu", what, (const char *)msg, (size_t)off);
-        return NULL;
-    }
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter if JIT is off */
-    return re;
 }
 
 struct lp_multiline *lp_multiline_new(const char *mode, const char *start_pattern,
@@ -59,10 +42,10 @@ struct lp_multiline *lp_multiline_new(const char *mode, const char *start_patter
             snprintf(err, errlen, "multiline mode custom needs start_pattern");
             goto fail;
         }
-        if (!(m->start = compile(start_pattern, "start_pattern", err, errlen)))
+        if (!(m->start = lp_regex_compile(start_pattern, "start_pattern", err, errlen)))
             goto fail;
         if (continue_pattern && *continue_pattern &&
-            !(m->cont = compile(continue_pattern, "continue_pattern", err, errlen)))
+            !(m->cont = lp_regex_compile(continue_pattern, "continue_pattern", err, errlen)))
             goto fail;
     }
     return m;
