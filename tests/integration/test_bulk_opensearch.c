@@ -6,6 +6,7 @@
 #include "lp_bulk.h"
 #include "lp_codec.h"
 #include "lp_test.h"
+#include "lp_test_http.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -16,44 +17,12 @@
 static const char *es;
 static char index_name[64];
 
-static size_t collect(char *p, size_t sz, size_t n, void *ud)
-{
-    lp_buf_append(ud, p, sz * n);
-    return sz * n;
-}
-
 static long http(const char *method, const char *path, const char *ctype, const char *encoding,
                  const void *body, size_t len, struct lp_buf *out)
 {
     char url[512];
     snprintf(url, sizeof(url), "%s%s", es, path);
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdr = NULL;
-    char line[128];
-    snprintf(line, sizeof(line), "Content-Type: %s", ctype);
-    hdr = curl_slist_append(hdr, line);
-    if (encoding) {
-        snprintf(line, sizeof(line), "Content-Encoding: %s", encoding);
-        hdr = curl_slist_append(hdr, line);
-    }
-    lp_buf_reset(out);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)len);
-    }
-    long status = 0;
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(h);
-    return status;
+    return lp_test_http(method, url, ctype, encoding, body, len, out);
 }
 
 static void send_and_classify(struct lp_bulk *b, int gzip, struct lp_bulk_item *items,

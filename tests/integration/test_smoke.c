@@ -10,6 +10,7 @@
 #include "lp_eventid.h"
 #include "lp_kafka.h"
 #include "lp_test.h"
+#include "lp_test_http.h"
 #include "lp_time.h"
 #include "lp_wire.h"
 
@@ -225,37 +226,11 @@ static void test_kafka_round_trip(void)
     lp_kvlist_release(&cprops);
 }
 
-static size_t collect(char *p, size_t sz, size_t n, void *ud)
-{
-    lp_buf_append(ud, p, sz * n);
-    return sz * n;
-}
-
-/* One HTTP request; returns the status (or -1) and the body in out. */
+/* A JSON request to OpenSearch; the status, the body in out. */
 static long http(const char *method, const char *url, const char *body, struct lp_buf *out)
 {
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    lp_buf_reset(out);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    long status = -1;
-    CURLcode rc = curl_easy_perform(h);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    else
-        fprintf(stderr, "%s %s: %s\n", method, url, curl_easy_strerror(rc));
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(h);
-    return status;
+    return lp_test_http(method, url, "application/json", NULL, body, body ? strlen(body) : 0,
+                        out);
 }
 
 static void test_opensearch_index_and_search(void)
