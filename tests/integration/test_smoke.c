@@ -88,6 +88,9 @@ static void test_kafka_round_trip(void)
     lp_kvlist_set(&props, "bootstrap.servers", brokers);
     lp_kvlist_set(&props, "acks", "all");
     lp_kvlist_set(&props, "enable.idempotence", "false"); /* see delivery-semantics notes */
+    /* order within a partition survives retries (a just-created topic answers
+     * NOT_LEADER at first) only with one request in flight, as the shipper runs */
+    lp_kvlist_set(&props, "max.in.flight.requests.per.connection", "1");
     lp_kvlist_set(&props, "message.timeout.ms", "30000");
     rd_kafka_conf_t *conf = lp_kafka_conf_new(&props, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(conf);
