@@ -1,9 +1,71 @@
-/* logpipe-aggregator: consumes batches from Kafka and routes them to outputs.
- * For now: loads and validates its configuration, serves /metrics, /healthz
- * and /readyz, reloads on SIGHUP and stops cleanly on SIGTERM/SIGINT. */
+/* logpipe-aggregator: consumes batches from Kafka, parses, enriches and
+ * routes them to Elasticsearch/OpenSearch, files and stdout, storing offsets
+ * only for what every output made durable. The consumer runs on the main
+ * thread; signals are taken between steps. */
+#define LP_LOG_MODULE "main"
+#include "aggregator.h"
 #include "lp_cli.h"
+#include "lp_config.h"
+#include "lp_http.h"
+#include "lp_log.h"
+#include "lp_metrics.h"
+#include "lp_signal.h"
+#include "lp_time.h"
+
+#include <curl/curl.h>
+#include <signal.h>
 
 int main(int argc, char **argv)
 {
-    return lp_cli_idle_main("aggregator", argc, argv);
+    lp_signals_setup();
+    struct lp_cli cli = {.section = "aggregator"};
+    struct lp_config *cfg = NULL;
+    int rc = lp_cli_parse(&cli, argc, argv, NULL);
+    if (rc < 0)
+        rc = lp_cli_load(&cli, &cfg);
+    if (rc >= 0) {
+        lp_cli_release(&cli);
+        return rc;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct lp_metrics *metrics = lp_metrics_new();
+    lp_gauge_set(lp_metrics_gauge(metrics, "logpipe_aggregator_start_time_seconds",
+                                  "Start time (unix seconds).", NULL),
+                 lp_time_real_ns() / LP_NS_PER_SEC);
+    struct lp_http *http = NULL;
+    struct lp_aggregator *a = NULL;
+    char err[1024];
+    if (cfg->metrics.enabled) {
+        http = lp_http_start(cfg->metrics.listen, metrics, err, sizeof(err));
+        if (!http) {
+            lp_log(LP_LOG_ERROR, "cannot start the metrics endpoint", "error=\"%s\"", err);
+            rc = 1;
+            goto out;
+        }
+    }
+    a = lp_aggregator_new(cfg, metrics, http, err, sizeof(err));
+    if (!a) {
+        lp_log(LP_LOG_ERROR, "cannot start", "error=\"%s\"", err);
+        rc = 1;
+        goto out;
+    }
+    for (;;) {
+        lp_aggregator_step(a, 100);
+        int sig = lp_signals_wait(0);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        if (sig == SIGHUP)
+            lp_log(LP_LOG_INFO, "SIGHUP: the aggregator reloads nothing yet; restart to apply "
+                   "configuration changes", "%s", "");
+    }
+    lp_log(LP_LOG_INFO, "stopping: draining outputs and committing offsets", "%s", "");
+    rc = lp_aggregator_shutdown(a) == 0 ? 0 : 1;
+out:
+    lp_aggregator_free(a);
+    lp_http_stop(http);
+    lp_metrics_free(metrics);
+    lp_config_free(cfg);
+    lp_cli_release(&cli);
+    curl_global_cleanup();
+    return rc;
 }

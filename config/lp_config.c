@@ -6,9 +6,13 @@
 #include "lp_fields.h"
 #include "lp_node.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,6 +462,174 @@ void lp_config_free(struct lp_config *cfg)
     free(cfg);
 }
 
+/* The node of list `key` item i under map (or a fallback), for positions. */
+static const struct lp_node *item_at(const struct lp_node *map, const char *key, size_t i,
+                                     const struct lp_node *fallback)
+{
+    const struct lp_node *l = lp_node_get(map, key);
+    if (l && l->type == LP_NODE_SEQ && i < l->n)
+        return l->items[i];
+    return l ? l : fallback;
+}
+
+static const struct lp_node *key_at(const struct lp_node *map, const char *key,
+                                    const struct lp_node *fallback)
+{
+    const struct lp_node *n = lp_node_get(map, key);
+    return n ? n : fallback;
+}
+
+static void check_regex(struct ctx *c, const struct lp_node *at, const char *what,
+                        const char *pattern)
+{
+    int code;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code,
+                                   &off, NULL);
+    if (re) {
+        pcre2_code_free(re);
+        return;
+    }
+    PCRE2_UCHAR msg[160];
+    pcre2_get_error_message(code, msg, sizeof(msg));
+    lp_node_error(c->errs, at, "%s: bad pattern at offset %zu: %s", what, (size_t)off,
+                  (const char *)msg);
+}
+
+static int name_ok(const char *s)
+{
+    if (!s || !*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+            return 0;
+    return 1;
+}
+
+static int find_name(const void *arr, size_t n, size_t elem, size_t name_off, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *x = *(char *const *)((const char *)arr + i * elem + name_off);
+        if (x && name && strcmp(x, name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+#define FIND_PARSER(a, nm) \
+    find_name((a)->parsers, (a)->n_parsers, sizeof(*(a)->parsers), \
+              offsetof(struct lp_config_parser, name), nm)
+#define FIND_OUTPUT(a, nm) \
+    find_name((a)->outputs, (a)->n_outputs, sizeof(*(a)->outputs), \
+              offsetof(struct lp_config_output, name), nm)
+
+static void check_refs(struct ctx *c, const struct lp_config_aggregator *a,
+                       const struct lp_node *at, const char *what, const char *parser,
+                       char *const *outputs, size_t n_outputs)
+{
+    if (parser && FIND_PARSER(a, parser) < 0)
+        lp_node_error(c->errs, key_at(at, "parser", at), "%s: no parser named '%s'", what,
+                      parser);
+    for (size_t k = 0; k < n_outputs; k++)
+        if (FIND_OUTPUT(a, outputs[k]) < 0 &&
+            !(a->n_outputs == 0 && strcmp(outputs[k], "files") == 0))
+            lp_node_error(c->errs, item_at(at, "outputs", k, at), "%s: no output named '%s'",
+                          what, outputs[k]);
+}
+
+static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator *a,
+                                const struct lp_node *agg)
+{
+    for (size_t i = 0; i < a->n_parsers; i++) {
+        const struct lp_config_parser *p = &a->parsers[i];
+        const struct lp_node *at = item_at(agg, "parsers", i, agg);
+        char what[64];
+        snprintf(what, sizeof(what), "aggregator.parsers[%zu]", i);
+        if (!name_ok(p->name))
+            lp_node_error(c->errs, key_at(at, "name", at),
+                          "%s: needs a name of letters, digits, '-', '_', '.'", what);
+        else if (FIND_PARSER(a, p->name) != (int)i)
+            lp_node_error(c->errs, key_at(at, "name", at), "%s: parser '%s' is defined twice",
+                          what, p->name);
+        if (strcmp(p->kind, "regex") == 0) {
+            if (!p->pattern || !*p->pattern)
+                lp_node_error(c->errs, at, "%s: kind regex needs a pattern", what);
+            else
+                check_regex(c, key_at(at, "pattern", at), what, p->pattern);
+        }
+    }
+    for (size_t i = 0; i < a->n_outputs; i++) {
+        const struct lp_config_output *o = &a->outputs[i];
+        const struct lp_node *at = item_at(agg, "outputs", i, agg);
+        char what[64];
+        snprintf(what, sizeof(what), "aggregator.outputs[%zu]", i);
+        if (!name_ok(o->name))
+            lp_node_error(c->errs, key_at(at, "name", at),
+                          "%s: needs a name of letters, digits, '-', '_', '.'", what);
+        else if (FIND_OUTPUT(a, o->name) != (int)i)
+            lp_node_error(c->errs, key_at(at, "name", at), "%s: output '%s' is defined twice",
+                          what, o->name);
+        if (!o->type) {
+            lp_node_error(c->errs, at, "%s: needs a type (elasticsearch, file or stdout)", what);
+            continue;
+        }
+        if (strcmp(o->type, "elasticsearch") == 0) {
+            if (!o->url || (strncmp(o->url, "http://", 7) != 0 &&
+                            strncmp(o->url, "https://", 8) != 0))
+                lp_node_error(c->errs, key_at(at, "url", at),
+                              "%s: elasticsearch needs a url starting with http:// or https://",
+                              what);
+            if (!o->index || !*o->index)
+                lp_node_error(c->errs, key_at(at, "index", at), "%s: needs an index", what);
+            if (o->password && !o->username)
+                lp_node_error(c->errs, key_at(at, "password", at),
+                              "%s: password without username", what);
+            if (o->retry_initial_ms > o->retry_max_ms)
+                lp_node_error(c->errs, key_at(at, "retry_initial", at),
+                              "%s: retry_initial is longer than retry_max", what);
+        } else if (strcmp(o->type, "file") == 0) {
+            if (!o->path || !*o->path)
+                lp_node_error(c->errs, at, "%s: type file needs a path", what);
+        }
+    }
+    for (size_t i = 0; i < a->n_routes; i++) {
+        const struct lp_config_route *r = &a->routes[i];
+        const struct lp_node *at = item_at(agg, "routes", i, agg);
+        char what[64];
+        snprintf(what, sizeof(what), "aggregator.routes[%zu]", i);
+        int dup = 0;
+        for (size_t j = 0; j < i; j++)
+            dup |= r->name && a->routes[j].name && strcmp(r->name, a->routes[j].name) == 0;
+        if (!name_ok(r->name) || strcmp(r->name, "default") == 0)
+            lp_node_error(c->errs, key_at(at, "name", at),
+                          "%s: needs a name of letters, digits, '-', '_', '.' other than "
+                          "'default'", what);
+        else if (dup)
+            lp_node_error(c->errs, key_at(at, "name", at), "%s: route '%s' is defined twice",
+                          what, r->name);
+        if (r->n_outputs == 0)
+            lp_node_error(c->errs, at, "%s: needs at least one output", what);
+        check_refs(c, a, at, what, r->parser, r->outputs, r->n_outputs);
+        for (size_t k = 0; k < r->n_match; k++) {
+            const struct lp_config_match *m = &r->match[k];
+            const struct lp_node *mat = item_at(at, "match", k, at);
+            char mw[96];
+            snprintf(mw, sizeof(mw), "%s.match[%zu]", what, k);
+            if (!m->field || !*m->field)
+                lp_node_error(c->errs, mat, "%s: needs a field", mw);
+            int ops = (m->equals != NULL) + (m->prefix != NULL) + (m->regex != NULL) + m->exists;
+            if (ops != 1)
+                lp_node_error(c->errs, mat,
+                              "%s: needs exactly one of equals, prefix, regex, exists", mw);
+            if (m->regex)
+                check_regex(c, key_at(mat, "regex", mat), mw, m->regex);
+        }
+    }
+    const struct lp_node *dr = key_at(agg, "default_route", agg);
+    check_refs(c, a, dr, "aggregator.default_route", a->default_route.parser,
+               a->default_route.outputs, a->default_route.n_outputs);
+}
+
 /* Cross-field checks that a single row cannot express. */
 static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node *root)
 {
@@ -486,6 +658,8 @@ static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node 
             lp_node_error(c->errs, inputs && i < inputs->n ? inputs->items[i] : at,
                           "shipper.inputs[%zu]: needs at least one path", i);
     }
+    const struct lp_node *agg = lp_node_get(root, "aggregator");
+    validate_aggregator(c, &cfg->aggregator, agg ? agg : &whole);
     if (!cfg->kafka.brokers || !*cfg->kafka.brokers) {
         const struct lp_node *k = lp_node_get(lp_node_get(root, "kafka"), "brokers");
         lp_node_error(c->errs, k ? k : &whole, "kafka.brokers must not be empty");

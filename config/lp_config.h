@@ -64,13 +64,97 @@ struct lp_config_shipper {
     struct lp_config_multiline multiline;
 };
 
+/* One routing condition on the event field `field` (a dotted path): one of
+ * equals / prefix / regex / exists, negated by `not`. */
+struct lp_config_match {
+    char *field;
+    char *equals;
+    char *prefix;
+    char *regex;
+    int exists;
+    int negate; /* `not: true` */
+};
+
+struct lp_config_route {
+    char *name;
+    struct lp_config_match *match; /* all must hold; none = every event */
+    size_t n_match;
+    char *parser; /* name in aggregator.parsers, or NULL */
+    char **outputs;
+    size_t n_outputs;
+};
+
+struct lp_config_parser {
+    char *name;
+    char *kind; /* json | logfmt | regex | syslog | access */
+    char *pattern;
+    char *target;
+    char *time_field;
+    char *time_format;
+};
+
+struct lp_config_enrich {
+    struct lp_kvlist add_fields; /* field → static value */
+    struct lp_kvlist env_fields; /* field → environment variable */
+    struct lp_kvlist rename;     /* from → to */
+    struct lp_kvlist copy;       /* from → to */
+    char **remove;
+    size_t n_remove;
+    int normalize_level;
+    int ingest_time;
+};
+
+struct lp_config_output {
+    char *name;
+    char *type; /* elasticsearch | file | stdout */
+    /* elasticsearch */
+    char *url;
+    char *index;
+    int data_stream;
+    char *username;
+    char *password;
+    char *api_key;
+    char *ca_file;
+    int tls_verify;
+    char *compression; /* gzip | none */
+    int64_t max_inflight_requests;
+    int64_t bulk_max_bytes;
+    int64_t bulk_max_actions;
+    int64_t flush_interval_ms;
+    int64_t request_timeout_ms;
+    int64_t retry_initial_ms;
+    int64_t retry_max_ms;
+    int install_template;
+    char *template_name;
+    /* file */
+    char *path;
+    int64_t max_segment_bytes;
+    int64_t max_segment_age_ms;
+};
+
+struct lp_config_default_route {
+    char *parser;
+    char **outputs;
+    size_t n_outputs;
+};
+
 struct lp_config_aggregator {
     char *group_id;
     int64_t workers;
     int64_t max_decompressed_bytes;
     int64_t max_pending_bytes;
+    int64_t commit_interval_ms;
+    int64_t drain_timeout_ms;
     char *dead_letter_dir;
     char *dead_letter_topic;
+    struct lp_config_parser *parsers;
+    size_t n_parsers;
+    struct lp_config_route *routes;
+    size_t n_routes;
+    struct lp_config_default_route default_route;
+    struct lp_config_enrich enrich;
+    struct lp_config_output *outputs; /* none: one file output "files" (see docs) */
+    size_t n_outputs;
 };
 
 struct lp_config_retention {

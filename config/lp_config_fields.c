@@ -101,6 +101,111 @@ static const struct lp_field shipper_fields[] = {
     END,
 };
 
+static const struct lp_field match_fields[] = {
+    STR(lp_config_match, field, NULL, "Event field (dotted path, e.g. kubernetes.namespace)."),
+    STR(lp_config_match, equals, NULL, "The field's value equals this string."),
+    STR(lp_config_match, prefix, NULL, "The field's value starts with this string."),
+    STR(lp_config_match, regex, NULL, "The field's value matches this PCRE2 pattern."),
+    BOOL(lp_config_match, exists, "false", "The field is present (with any value)."),
+    {"not", LP_FT_BOOL, OFF(lp_config_match, negate), "false", 0, 1, NULL, 0, NULL, 0, 0,
+     "Negates the condition."},
+    END,
+};
+
+static const struct lp_field route_fields[] = {
+    STR(lp_config_route, name, NULL, "Route name: used in metrics and in file output paths."),
+    {"match", LP_FT_LIST, OFF(lp_config_route, match), NULL, 0, 0, NULL, 0, match_fields,
+     sizeof(struct lp_config_match), OFF(lp_config_route, n_match),
+     "Conditions that must all hold (none: every event). Exactly one of equals, prefix, "
+     "regex, exists per condition."},
+    STR(lp_config_route, parser, NULL, "Parser (a name in aggregator.parsers) for the message."),
+    STRLIST(lp_config_route, outputs, NULL, "Outputs (names in aggregator.outputs)."),
+    END,
+};
+
+static const struct lp_field parser_fields[] = {
+    STR(lp_config_parser, name, NULL, "Parser name, referenced by routes."),
+    ENUM(lp_config_parser, kind, "json", "json|logfmt|regex|syslog|access",
+         "json: a JSON object message; logfmt: key=value pairs; regex: PCRE2 named groups "
+         "(\"__\" in a group name stands for \".\"); syslog: RFC 5424 / 3164; access: "
+         "common/combined access logs (nginx, apache)."),
+    STR(lp_config_parser, pattern, NULL, "regex: the PCRE2 pattern."),
+    STR(lp_config_parser, target, NULL,
+        "json/logfmt: put the fields under this key instead of merging them into the event."),
+    STR(lp_config_parser, time_field, NULL,
+        "Field holding the event time, moved to @timestamp (default: the kind's own)."),
+    STR(lp_config_parser, time_format, NULL,
+        "rfc3339, epoch_s, epoch_ms, epoch_ns or a strptime-style format such as "
+        "%d/%b/%Y:%H:%M:%S %z."),
+    END,
+};
+
+#define MAP(s, m, doc) {#m, LP_FT_MAP, OFF(s, m), NULL, 0, 0, NULL, 0, NULL, 0, 0, doc}
+
+static const struct lp_field enrich_fields[] = {
+    MAP(lp_config_enrich, add_fields, "Static fields set on every event (dotted path: value)."),
+    MAP(lp_config_enrich, env_fields,
+        "Fields set from environment variables read at start (dotted path: VARIABLE)."),
+    MAP(lp_config_enrich, rename, "Fields moved (from: to), after parsing."),
+    MAP(lp_config_enrich, copy, "Fields copied (from: to), after parsing."),
+    STRLIST(lp_config_enrich, remove, NULL, "Fields removed, after renames and copies."),
+    BOOL(lp_config_enrich, normalize_level, "true",
+         "log.level (or level, severity) mapped to one of trace, debug, info, warn, error, "
+         "fatal."),
+    BOOL(lp_config_enrich, ingest_time, "true", "Sets event.ingested to the processing time."),
+    END,
+};
+
+static const struct lp_field output_fields[] = {
+    STR(lp_config_output, name, NULL, "Output name, referenced by routes."),
+    ENUM(lp_config_output, type, NULL, "elasticsearch|file|stdout",
+         "elasticsearch (also OpenSearch), file (NDJSON segments) or stdout (debugging)."),
+    STR(lp_config_output, url, NULL, "elasticsearch: base URL, e.g. https://es:9200."),
+    STR(lp_config_output, index, "logs-%Y.%m.%d",
+        "elasticsearch: index name template: {field.path} takes an event value, %Y %m %d %H "
+        "the event time (UTC). With data_stream, the stream name."),
+    BOOL(lp_config_output, data_stream, "false",
+         "elasticsearch: index is a data stream (the template declares it)."),
+    STR(lp_config_output, username, NULL, "elasticsearch: basic auth user."),
+    {"password", LP_FT_STRING, OFF(lp_config_output, password), NULL, 0, 0, NULL, LP_F_SECRET,
+     NULL, 0, 0, "elasticsearch: basic auth password (use ${file:...})."},
+    {"api_key", LP_FT_STRING, OFF(lp_config_output, api_key), NULL, 0, 0, NULL, LP_F_SECRET,
+     NULL, 0, 0, "elasticsearch: API key (the base64 id:key), sent as Authorization: ApiKey."},
+    STR(lp_config_output, ca_file, NULL, "elasticsearch: CA bundle for TLS."),
+    BOOL(lp_config_output, tls_verify, "true", "elasticsearch: verify the server certificate."),
+    ENUM(lp_config_output, compression, "gzip", "gzip|none", "elasticsearch: request bodies."),
+    INT(lp_config_output, max_inflight_requests, "4", 1, 64,
+        "elasticsearch: bulk requests in flight at once."),
+    SIZE(lp_config_output, bulk_max_bytes, "5MiB", 4096, 512LL << 20,
+         "elasticsearch: most uncompressed bytes in one bulk request."),
+    INT(lp_config_output, bulk_max_actions, "5000", 1, 1000000,
+        "elasticsearch: most documents in one bulk request."),
+    DUR(lp_config_output, flush_interval, "500ms", 1, 60000,
+        "elasticsearch: a partly filled bulk request is sent after this long."),
+    DUR(lp_config_output, request_timeout, "60s", 100, 3600000,
+        "elasticsearch: a request without an answer for this long is retried."),
+    DUR(lp_config_output, retry_initial, "200ms", 1, 3600000,
+        "elasticsearch: first retry delay; doubles per attempt, with jitter."),
+    DUR(lp_config_output, retry_max, "30s", 1, 3600000,
+        "elasticsearch: longest retry delay. Retries never stop; consumption pauses instead."),
+    BOOL(lp_config_output, install_template, "true",
+         "elasticsearch: install an index template with ECS mappings at start."),
+    STR(lp_config_output, template_name, "logpipe", "elasticsearch: the template's name."),
+    STR(lp_config_output, path, NULL, "file: root directory of the segments."),
+    SIZE(lp_config_output, max_segment_bytes, "128MiB", 4096, 64LL << 30,
+         "file: a segment is closed at this size."),
+    DUR(lp_config_output, max_segment_age, "5m", 1000, DAY,
+        "file: a segment is closed at this age."),
+    END,
+};
+
+static const struct lp_field default_route_fields[] = {
+    STR(lp_config_default_route, parser, NULL, "Parser for events no route matched."),
+    STRLIST(lp_config_default_route, outputs, NULL,
+            "Outputs for events no route matched (empty: every output)."),
+    END,
+};
+
 static const struct lp_field aggregator_fields[] = {
     STR(lp_config_aggregator, group_id, "logpipe-aggregator", "Kafka consumer group."),
     INT(lp_config_aggregator, workers, "2", 1, 256,
@@ -108,11 +213,31 @@ static const struct lp_field aggregator_fields[] = {
     SIZE(lp_config_aggregator, max_decompressed_bytes, "64MiB", 1 << 20, 1LL << 30,
          "Cap on one batch's decompressed size; larger batches go to the dead letter."),
     SIZE(lp_config_aggregator, max_pending_bytes, "256MiB", 1 << 20, 64LL << 30,
-         "Bytes waiting for outputs; beyond it partitions are paused (backpressure)."),
+         "Bytes consumed but not yet durable in every output; a partition holding more than "
+         "its share is paused (backpressure) until it drains to half."),
+    DUR(lp_config_aggregator, commit_interval, "1s", 10, 600000,
+        "How often stored offsets are committed."),
+    DUR(lp_config_aggregator, drain_timeout, "30s", 0, 3600000,
+        "On a rebalance or shutdown, how long to wait for in-flight records to become durable "
+        "before committing what is done (the rest is read again by the next owner)."),
     STR(lp_config_aggregator, dead_letter_dir, "/var/lib/logpipe/dead-letter",
         "Where records that cannot be delivered are kept, with the stage and reason."),
     STR(lp_config_aggregator, dead_letter_topic, NULL,
         "Optional Kafka topic that also receives dead letters."),
+    {"parsers", LP_FT_LIST, OFF(lp_config_aggregator, parsers), NULL, 0, 0, NULL, 0,
+     parser_fields, sizeof(struct lp_config_parser), OFF(lp_config_aggregator, n_parsers),
+     "Named message parsers."},
+    {"routes", LP_FT_LIST, OFF(lp_config_aggregator, routes), NULL, 0, 0, NULL, 0,
+     route_fields, sizeof(struct lp_config_route), OFF(lp_config_aggregator, n_routes),
+     "Ordered routing rules; the first whose conditions hold takes the event."},
+    {"default_route", LP_FT_SECTION, OFF(lp_config_aggregator, default_route), NULL, 0, 0,
+     NULL, 0, default_route_fields, 0, 0, "Events no route matched (route name \"default\")."},
+    {"enrich", LP_FT_SECTION, OFF(lp_config_aggregator, enrich), NULL, 0, 0, NULL, 0,
+     enrich_fields, 0, 0, "Enrichment applied to every event after parsing."},
+    {"outputs", LP_FT_LIST, OFF(lp_config_aggregator, outputs), NULL, 0, 0, NULL, 0,
+     output_fields, sizeof(struct lp_config_output), OFF(lp_config_aggregator, n_outputs),
+     "Named outputs. None configured means one file output named \"files\" with path "
+     "/var/lib/logpipe/segments."},
     END,
 };
 

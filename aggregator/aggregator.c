@@ -1,0 +1,1148 @@
+/* logpipe-aggregator's engine (aggregator.h). */
+#define LP_LOG_MODULE "aggregator"
+#include "aggregator.h"
+
+#include "deadletter.h"
+#include "lp_arena.h"
+#include "lp_buf.h"
+#include "lp_bulk.h"
+#include "lp_codec.h"
+#include "lp_config.h"
+#include "lp_eventid.h"
+#include "lp_http.h"
+#include "lp_kafka.h"
+#include "lp_log.h"
+#include "lp_metrics.h"
+#include "lp_segfile.h"
+#include "lp_time.h"
+#include "lp_wire.h"
+#include "out_es.h"
+#include "pipeline.h"
+#include "tracker.h"
+
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum out_type { OUT_ES, OUT_FILE, OUT_STDOUT };
+
+struct output {
+    enum out_type type;
+    char *name;
+    const struct lp_config_output *cfg; /* NULL for the implicit "files" output */
+    char *path;                         /* file */
+    size_t max_bytes;
+    int64_t max_age_ns;
+    struct agg_es *es;
+    struct lp_ready *ready;
+    struct lp_counter *c_skipped; /* file: replayed lines skipped */
+};
+
+enum item_kind { IT_MSG, IT_OPEN, IT_CLOSE, IT_ABANDON };
+
+struct item {
+    struct item *next;
+    enum item_kind kind;
+    rd_kafka_message_t *rkm;
+    struct agg_msg *m;
+    int32_t partition;
+    volatile int *done; /* IT_CLOSE / IT_ABANDON: set when handled */
+};
+
+struct seg {
+    size_t output, route;
+    int32_t partition;
+    struct lp_segfile *sf;
+    int dirty;
+};
+
+struct unsynced {
+    rd_kafka_message_t *rkm;
+    struct agg_msg *m;
+};
+
+struct worker {
+    struct lp_aggregator *a;
+    size_t index;
+    int started;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct item *head, *tail;
+    int stop;
+    /* worker thread only */
+    struct lp_arena arena;
+    struct lp_buf scratch;
+    struct lp_codec_ctx codec;
+    struct seg *segs;
+    size_t n_segs, cap_segs;
+    struct unsynced *uns;
+    size_t n_uns, cap_uns;
+    size_t uns_bytes;
+    int64_t first_uns; /* monotonic time of the oldest unsynced message */
+    int64_t last_seg_tick;
+    int file_broken;
+    struct agg_es_doc **es_head, **es_tail;
+    size_t *es_n;
+};
+
+struct lp_aggregator {
+    const struct lp_config *cfg;
+    struct lp_metrics *metrics;
+    rd_kafka_t *rk;
+    char *topic;
+    struct output *outs;
+    size_t n_outs;
+    const char **out_names;
+    struct agg_pipeline *pipe;
+    struct agg_dlq *dlq;
+    struct worker *workers;
+    size_t n_workers;
+    struct agg_part **parts; /* by partition number; NULL = not ours */
+    size_t n_parts;
+    size_t n_assigned;
+    struct agg_part *detached;
+    volatile int stopping;
+    int64_t last_tick, last_commit, commit_started;
+    int stored_since_commit;
+    struct lp_ready *kafka_ready;
+    pthread_mutex_t stdout_mu;
+    /* metrics */
+    struct lp_counter *c_messages, *c_records, *c_bytes;
+    struct lp_counter **c_route;     /* [route] */
+    struct lp_counter **c_route_out; /* [route * n_outs + output] */
+    struct lp_counter **c_parse_fail; /* [route] */
+    struct lp_counter *c_decode_fail, *c_commits, *c_commit_errors, *c_pauses, *c_rebalances;
+    struct lp_gauge *g_paused, *g_pending, *g_assigned;
+    struct lp_histogram *h_commit;
+};
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+/* ---- workers ---- */
+
+static void worker_push(struct worker *w, struct item *it)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->tail)
+        w->tail->next = it;
+    else
+        w->head = it;
+    w->tail = it;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static struct seg *get_seg(struct worker *w, size_t out, size_t route, int32_t partition)
+{
+    for (size_t i = 0; i < w->n_segs; i++) {
+        struct seg *s = &w->segs[i];
+        if (s->output == out && s->route == route && s->partition == partition && s->sf)
+            return s;
+    }
+    struct output *o = &w->a->outs[out];
+    struct lp_segfile_config sc = {o->path, agg_pipeline_route(w->a->pipe, route)->name,
+                                   o->max_bytes, o->max_age_ns};
+    char err[512];
+    struct lp_segfile *sf = lp_segfile_open(&sc, partition, err, sizeof(err));
+    if (!sf) {
+        lp_log_ratelimited(LP_LOG_ERROR, "cannot open the segment store; retrying",
+                           "output=%s partition=%d error=\"%s\"", o->name, (int)partition, err);
+        return NULL;
+    }
+    struct seg *s = NULL;
+    for (size_t i = 0; i < w->n_segs && !s; i++)
+        if (!w->segs[i].sf)
+            s = &w->segs[i];
+    if (!s) {
+        if (w->n_segs == w->cap_segs) {
+            w->cap_segs = w->cap_segs ? w->cap_segs * 2 : 8;
+            w->segs = realloc(w->segs, w->cap_segs * sizeof(*w->segs));
+            if (!w->segs)
+                abort();
+        }
+        s = &w->segs[w->n_segs++];
+    }
+    *s = (struct seg){out, route, partition, sf, 0};
+    return s;
+}
+
+static int64_t event_time_ns(json_t *ev, int64_t fallback)
+{
+    json_t *ts = json_object_get(ev, "@timestamp");
+    int64_t ns;
+    if (json_is_string(ts) &&
+        lp_time_parse_rfc3339(json_string_value(ts), json_string_length(ts), &ns) == 0)
+        return ns;
+    return fallback;
+}
+
+/* Runs one message through decode, pipeline and outputs. files_only: a
+ * replay after a file error (everything else was already handed over). */
+static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m,
+                    int files_only)
+{
+    struct lp_aggregator *a = w->a;
+    char why[512];
+    struct lp_wire_meta meta;
+    struct lp_wire_batch batch;
+    lp_arena_reset(&w->arena);
+    int rc = lp_kafka_wire_meta(rkm, &meta, why, sizeof(why));
+    if (!rc)
+        rc = lp_wire_decode(&meta, rkm->payload, rkm->len,
+                            (size_t)a->cfg->aggregator.max_decompressed_bytes, &w->codec,
+                            &w->scratch, &w->arena, &batch, why, sizeof(why));
+    if (rc) {
+        if (files_only)
+            return;
+        lp_counter_inc(a->c_decode_fail);
+        lp_log_ratelimited(LP_LOG_WARN, "undecodable message; dead-lettered",
+                           "partition=%d offset=%lld reason=\"%s\"", (int)rkm->partition,
+                           (long long)rkm->offset, why);
+        struct agg_dlq_entry e = {"decode", why, NULL, a->topic, rkm->partition, rkm->offset,
+                                  NULL, 0, rkm->payload ? rkm->payload : "", rkm->len};
+        agg_dlq_write(a->dlq, &e, &w->stop);
+        return;
+    }
+    int64_t now = lp_time_real_ns();
+    for (size_t i = 0; i < batch.n; i++) {
+        const struct lp_wire_record *r = &batch.recs[i];
+        size_t route;
+        int failed;
+        json_t *ev = agg_pipeline_event(a->pipe, &batch.src, r, now, &w->scratch, &route,
+                                        &failed);
+        if (!ev) {
+            /* the record could not be rendered as an event (out of memory):
+             * keep its message, raw */
+            if (!files_only) {
+                struct agg_dlq_entry e = {"parse", "the record could not be rendered as an event",
+                                          NULL, a->topic, rkm->partition, rkm->offset,
+                                          NULL, 0, r->message, r->message_len};
+                agg_dlq_write(a->dlq, &e, &w->stop);
+            }
+            continue;
+        }
+        if (!files_only) {
+            lp_counter_inc(a->c_records);
+            lp_counter_inc(a->c_route[route]);
+            if (failed)
+                lp_counter_inc(a->c_parse_fail[route]);
+        }
+        char *text = json_dumps(ev, JSON_COMPACT);
+        if (!text)
+            abort();
+        size_t len = strlen(text);
+        const struct agg_route_info *ri = agg_pipeline_route(a->pipe, route);
+        char id[LP_ID_HEX_LEN + 1];
+        lp_event_id(batch.src.source_id, strlen(batch.src.source_id), r->offset, id);
+        for (size_t k = 0; k < ri->n_outputs; k++) {
+            size_t oi = ri->outputs[k];
+            struct output *o = &a->outs[oi];
+            if (o->type == OUT_FILE) {
+                if (w->file_broken)
+                    continue;
+                struct seg *s = get_seg(w, oi, route, rkm->partition);
+                int wr = s ? lp_segfile_write(s->sf, batch.src.source_id, r->offset, rkm->offset,
+                                              text, len, now)
+                           : -EIO;
+                if (wr < 0) {
+                    if (s)
+                        lp_log_ratelimited(LP_LOG_ERROR,
+                                           "segment write failed; will retry the batch",
+                                           "output=%s error=\"%s\"", o->name, strerror(-wr));
+                    w->file_broken = 1;
+                    continue;
+                }
+                s->dirty = 1;
+                if (wr == 0)
+                    lp_counter_inc(o->c_skipped);
+                else if (!files_only)
+                    lp_counter_inc(a->c_route_out[route * a->n_outs + oi]);
+            } else if (files_only) {
+                continue;
+            } else if (o->type == OUT_ES) {
+                char index[256];
+                if (lp_index_name(o->cfg->index, ev, event_time_ns(ev, r->ts_ns), index,
+                                  sizeof(index)))
+                    snprintf(index, sizeof(index), "logpipe-index-name-too-long");
+                struct agg_es_doc *d =
+                    agg_es_doc_new(m, rkm->partition, rkm->offset, index, id, text, len);
+                agg_es_doc_link(&w->es_head[oi], &w->es_tail[oi], d);
+                w->es_n[oi]++;
+                lp_counter_inc(a->c_route_out[route * a->n_outs + oi]);
+            } else {
+                pthread_mutex_lock(&a->stdout_mu);
+                fwrite(text, 1, len, stdout);
+                fputc('\n', stdout);
+                pthread_mutex_unlock(&a->stdout_mu);
+                lp_counter_inc(a->c_route_out[route * a->n_outs + oi]);
+            }
+        }
+        free(text);
+        json_decref(ev);
+    }
+    for (size_t oi = 0; oi < a->n_outs; oi++) {
+        if (w->es_head[oi]) {
+            agg_es_submit(a->outs[oi].es, w->es_head[oi], w->es_tail[oi], w->es_n[oi]);
+            w->es_head[oi] = w->es_tail[oi] = NULL;
+            w->es_n[oi] = 0;
+        }
+    }
+}
+
+static void abandon_segs(struct worker *w, int32_t partition, int all)
+{
+    for (size_t i = 0; i < w->n_segs; i++) {
+        struct seg *s = &w->segs[i];
+        if (s->sf && (all || s->partition == partition)) {
+            lp_segfile_abandon(s->sf);
+            s->sf = NULL;
+        }
+    }
+}
+
+static int sync_segs(struct worker *w, int32_t partition, int all)
+{
+    int rc = 0;
+    for (size_t i = 0; i < w->n_segs; i++) {
+        struct seg *s = &w->segs[i];
+        if (s->sf && s->dirty && (all || s->partition == partition)) {
+            int r = lp_segfile_sync(s->sf);
+            if (r) {
+                lp_log_ratelimited(LP_LOG_ERROR, "segment fsync failed; will retry",
+                                   "output=%s partition=%d error=\"%s\"",
+                                   w->a->outs[s->output].name, (int)s->partition,
+                                   strerror(-r));
+                rc = r;
+            } else {
+                s->dirty = 0;
+            }
+        }
+    }
+    return rc;
+}
+
+/* Makes every unsynced message durable in the files (retrying through disk
+ * errors: the segments are reopened, which recovers them, and the messages
+ * written since the last sync are written again — the watermarks skip what
+ * made it), then releases the worker's holds. */
+static void flush_unsynced(struct worker *w)
+{
+    int64_t backoff_ns = 0;
+    for (;;) {
+        if (!w->file_broken && sync_segs(w, 0, 1) == 0)
+            break;
+        if (w->stop)
+            return; /* keep the holds: not durable, not stored */
+        abandon_segs(w, 0, 1);
+        w->file_broken = 0;
+        backoff_ns = backoff_ns ? backoff_ns * 2 : 100 * LP_NS_PER_MS;
+        if (backoff_ns > 5 * LP_NS_PER_SEC)
+            backoff_ns = 5 * LP_NS_PER_SEC;
+        struct timespec ts = {backoff_ns / LP_NS_PER_SEC, backoff_ns % LP_NS_PER_SEC};
+        nanosleep(&ts, NULL);
+        for (size_t i = 0; i < w->n_uns && !w->file_broken; i++)
+            process(w, w->uns[i].rkm, w->uns[i].m, 1);
+    }
+    for (size_t i = 0; i < w->n_uns; i++) {
+        rd_kafka_message_destroy(w->uns[i].rkm);
+        agg_msg_release(w->uns[i].m);
+    }
+    w->n_uns = 0;
+    w->uns_bytes = 0;
+}
+
+/* Drops the unsynced messages of a lost partition: their holds are released
+ * (the partition is detached: nothing of it is stored). */
+static void drop_unsynced(struct worker *w, int32_t partition)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < w->n_uns; i++) {
+        if (w->uns[i].rkm->partition == partition) {
+            rd_kafka_message_destroy(w->uns[i].rkm);
+            agg_msg_release(w->uns[i].m);
+        } else {
+            w->uns[k++] = w->uns[i];
+        }
+    }
+    w->n_uns = k;
+}
+
+static void open_segs(struct worker *w, int32_t partition);
+
+static void handle(struct worker *w, struct item *it)
+{
+    switch (it->kind) {
+    case IT_MSG:
+        if (w->n_uns == w->cap_uns) {
+            w->cap_uns = w->cap_uns ? w->cap_uns * 2 : 64;
+            w->uns = realloc(w->uns, w->cap_uns * sizeof(*w->uns));
+            if (!w->uns)
+                abort();
+        }
+        if (w->n_uns == 0)
+            w->first_uns = lp_time_mono_ns();
+        w->uns[w->n_uns++] = (struct unsynced){it->rkm, it->m};
+        w->uns_bytes += it->rkm->len;
+        process(w, it->rkm, it->m, 0);
+        break;
+    case IT_OPEN:
+        open_segs(w, it->partition);
+        break;
+    case IT_CLOSE:
+        flush_unsynced(w);
+        for (size_t i = 0; i < w->n_segs; i++) {
+            struct seg *s = &w->segs[i];
+            if (s->sf && s->partition == it->partition) {
+                if (lp_segfile_close(s->sf))
+                    lp_log(LP_LOG_ERROR, "closing a segment failed; the next owner recovers it",
+                           "partition=%d", (int)s->partition);
+                s->sf = NULL;
+            }
+        }
+        break;
+    case IT_ABANDON:
+        drop_unsynced(w, it->partition);
+        abandon_segs(w, it->partition, 0);
+        break;
+    }
+    if (it->done)
+        *(volatile int *)it->done = 1;
+    free(it);
+}
+
+/* Rolls segments that are too old (or too big). Unsynced messages are made
+ * durable first: a roll fsyncs and renames the segment they were written to. */
+static void tick_segs(struct worker *w)
+{
+    flush_unsynced(w);
+    int64_t now = lp_time_real_ns();
+    for (size_t i = 0; i < w->n_segs; i++)
+        if (w->segs[i].sf && lp_segfile_tick(w->segs[i].sf, now)) {
+            lp_log_ratelimited(LP_LOG_ERROR, "rolling a segment failed; reopening it",
+                               "output=%s partition=%d", w->a->outs[w->segs[i].output].name,
+                               (int)w->segs[i].partition);
+            lp_segfile_abandon(w->segs[i].sf);
+            w->segs[i].sf = NULL;
+        }
+}
+
+/* Opens (and so recovers: torn lines cut, watermarks raised, left-over open
+ * segments closed) every segment store of a newly assigned partition. */
+static void open_segs(struct worker *w, int32_t partition)
+{
+    struct lp_aggregator *a = w->a;
+    size_t nr = agg_pipeline_routes(a->pipe);
+    for (size_t r = 0; r < nr; r++) {
+        const struct agg_route_info *ri = agg_pipeline_route(a->pipe, r);
+        for (size_t k = 0; k < ri->n_outputs; k++)
+            if (a->outs[ri->outputs[k]].type == OUT_FILE)
+                get_seg(w, ri->outputs[k], r, partition);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    const int64_t sync_ns = 200 * LP_NS_PER_MS;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->head && !w->stop) {
+            if (w->n_uns) {
+                pthread_mutex_unlock(&w->mu);
+                int64_t now = lp_time_mono_ns();
+                if (now - w->first_uns >= sync_ns) {
+                    flush_unsynced(w);
+                } else {
+                    struct timespec ts = {0, 20 * 1000 * 1000};
+                    nanosleep(&ts, NULL);
+                }
+                pthread_mutex_lock(&w->mu);
+                continue;
+            }
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_sec += 1;
+            pthread_cond_timedwait(&w->cv, &w->mu, &dl);
+            if (!w->head) {
+                pthread_mutex_unlock(&w->mu);
+                tick_segs(w);
+                pthread_mutex_lock(&w->mu);
+            }
+        }
+        if (!w->head && w->stop)
+            break;
+        struct item *it = w->head;
+        w->head = it->next;
+        if (!w->head)
+            w->tail = NULL;
+        pthread_mutex_unlock(&w->mu);
+        handle(w, it);
+        int64_t now = lp_time_mono_ns();
+        if (w->n_uns && (now - w->first_uns >= sync_ns || w->uns_bytes >= (8u << 20)))
+            flush_unsynced(w);
+        if (now - w->last_seg_tick >= LP_NS_PER_SEC) {
+            w->last_seg_tick = now;
+            tick_segs(w);
+        }
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* ---- consumer side ---- */
+
+static struct agg_part *part_of(struct lp_aggregator *a, int32_t p)
+{
+    return p >= 0 && (size_t)p < a->n_parts ? a->parts[p] : NULL;
+}
+
+static struct worker *worker_of(struct lp_aggregator *a, int32_t p)
+{
+    return &a->workers[(size_t)p % a->n_workers];
+}
+
+static void set_part(struct lp_aggregator *a, int32_t p, struct agg_part *v)
+{
+    if ((size_t)p >= a->n_parts) {
+        size_t n = (size_t)p + 16;
+        a->parts = realloc(a->parts, n * sizeof(*a->parts));
+        if (!a->parts)
+            abort();
+        memset(a->parts + a->n_parts, 0, (n - a->n_parts) * sizeof(*a->parts));
+        a->n_parts = n;
+    }
+    a->parts[p] = v;
+}
+
+static void detach(struct lp_aggregator *a, struct agg_part *p)
+{
+    agg_part_advance(p);
+    if (agg_part_idle(p)) {
+        agg_part_free(p);
+        return;
+    }
+    p->next = a->detached;
+    a->detached = p;
+}
+
+static void sweep_detached(struct lp_aggregator *a)
+{
+    struct agg_part **pp = &a->detached;
+    while (*pp) {
+        struct agg_part *p = *pp;
+        agg_part_advance(p);
+        if (agg_part_idle(p)) {
+            *pp = p->next;
+            agg_part_free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+}
+
+/* Stores the offsets that moved. */
+static void store_offsets(struct lp_aggregator *a)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    for (size_t i = 0; i < a->n_parts; i++) {
+        struct agg_part *p = a->parts[i];
+        if (!p)
+            continue;
+        agg_part_advance(p);
+        if (p->next_store >= 0 && p->next_store != p->stored) {
+            if (!l)
+                l = rd_kafka_topic_partition_list_new(8);
+            rd_kafka_topic_partition_list_add(l, a->topic, p->partition)->offset = p->next_store;
+            p->stored = p->next_store;
+        }
+    }
+    if (!l)
+        return;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(a->rk, l);
+    if (err)
+        lp_log_ratelimited(LP_LOG_WARN, "storing offsets failed", "error=\"%s\"",
+                           rd_kafka_err2str(err));
+    a->stored_since_commit = 1;
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void pause_resume(struct lp_aggregator *a)
+{
+    size_t limit = (size_t)a->cfg->aggregator.max_pending_bytes /
+                   (a->n_assigned ? a->n_assigned : 1);
+    int64_t paused = 0, pending = 0;
+    for (size_t i = 0; i < a->n_parts; i++) {
+        struct agg_part *p = a->parts[i];
+        if (!p)
+            continue;
+        pending += (int64_t)p->pending_bytes;
+        int want = p->paused ? p->pending_bytes > limit / 2 : p->pending_bytes > limit;
+        if (want != p->paused) {
+            rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(l, a->topic, p->partition);
+            rd_kafka_resp_err_t err =
+                want ? rd_kafka_pause_partitions(a->rk, l) : rd_kafka_resume_partitions(a->rk, l);
+            rd_kafka_topic_partition_list_destroy(l);
+            if (!err) {
+                p->paused = want;
+                if (want)
+                    lp_counter_inc(a->c_pauses);
+                lp_log(LP_LOG_INFO, want ? "partition paused: outputs are behind"
+                                         : "partition resumed",
+                       "partition=%d pending_bytes=%zu", (int)p->partition, p->pending_bytes);
+            }
+        }
+        paused += p->paused;
+    }
+    lp_gauge_set(a->g_paused, paused);
+    lp_gauge_set(a->g_pending, pending);
+}
+
+static void update_lag(struct lp_aggregator *a)
+{
+    for (size_t i = 0; i < a->n_parts; i++) {
+        struct agg_part *p = a->parts[i];
+        if (!p)
+            continue;
+        int64_t lo, hi;
+        if (rd_kafka_get_watermark_offsets(a->rk, a->topic, p->partition, &lo, &hi) ||
+            hi < 0)
+            continue;
+        int64_t pos = p->next_store >= 0 ? p->next_store : lo;
+        char l[48];
+        snprintf(l, sizeof(l), "partition=\"%d\"", (int)p->partition);
+        lp_gauge_set(lp_metrics_gauge(a->metrics, "logpipe_aggregator_consumer_lag",
+                                      "Messages between the high watermark and the offset "
+                                      "stored (durable), per partition.",
+                                      l),
+                     hi > pos ? hi - pos : 0);
+    }
+}
+
+static void tick(struct lp_aggregator *a, int force_commit)
+{
+    int64_t now = lp_time_mono_ns();
+    if (!force_commit && now - a->last_tick < 20 * LP_NS_PER_MS)
+        return;
+    a->last_tick = now;
+    store_offsets(a);
+    sweep_detached(a);
+    pause_resume(a);
+    if (a->stored_since_commit &&
+        (force_commit || now - a->last_commit >= a->cfg->aggregator.commit_interval_ms *
+                                                       LP_NS_PER_MS)) {
+        a->last_commit = now;
+        a->commit_started = now;
+        a->stored_since_commit = 0;
+        rd_kafka_commit(a->rk, NULL, 1);
+        update_lag(a);
+    }
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    struct lp_aggregator *a = opaque;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return;
+    if (err) {
+        lp_counter_inc(a->c_commit_errors);
+        lp_log_ratelimited(LP_LOG_WARN, "offset commit failed (retried with the next one)",
+                           "error=\"%s\"", rd_kafka_err2str(err));
+        return;
+    }
+    lp_counter_inc(a->c_commits);
+    if (a->commit_started)
+        lp_histogram_observe(a->h_commit,
+                             (double)(lp_time_mono_ns() - a->commit_started) / 1e9);
+}
+
+/* Waits until the partitions in l have no work in flight (their workers
+ * closed their segments first), or the drain timeout. */
+static void drain(struct lp_aggregator *a, rd_kafka_topic_partition_list_t *l)
+{
+    int64_t deadline = lp_time_mono_ns() + a->cfg->aggregator.drain_timeout_ms * LP_NS_PER_MS;
+    volatile int *done = calloc((size_t)l->cnt + 1, sizeof(int));
+    if (!done)
+        abort();
+    for (int i = 0; i < l->cnt; i++) {
+        if (!part_of(a, l->elems[i].partition)) {
+            done[i] = 1;
+            continue;
+        }
+        struct item *it = calloc(1, sizeof(*it));
+        if (!it)
+            abort();
+        it->kind = IT_CLOSE;
+        it->partition = l->elems[i].partition;
+        it->done = &done[i];
+        worker_push(worker_of(a, it->partition), it);
+    }
+    for (;;) {
+        int busy = 0;
+        for (int i = 0; i < l->cnt; i++) {
+            struct agg_part *p = part_of(a, l->elems[i].partition);
+            if (!done[i])
+                busy = 1;
+            else if (p) {
+                agg_part_advance(p);
+                busy |= !agg_part_idle(p);
+            }
+        }
+        if (!busy)
+            break;
+        if (lp_time_mono_ns() >= deadline) {
+            lp_log(LP_LOG_WARN,
+                   "drain timeout: committing what is durable; the rest is read again by the "
+                   "next owner (deduplicated downstream)",
+                   "partitions=%d", l->cnt);
+            break;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    int all = 1;
+    for (int i = 0; i < l->cnt; i++)
+        all &= done[i];
+    if (all)
+        free((void *)done);
+    else /* a worker stuck on a failing disk writes to done[] later: leave it */
+        lp_log(LP_LOG_ERROR, "a worker could not close its segments in time (disk errors?)",
+               "partitions=%d", l->cnt);
+}
+
+static void revoke_parts(struct lp_aggregator *a, rd_kafka_topic_partition_list_t *l, int lost)
+{
+    if (lost) {
+        lp_log(LP_LOG_WARN, "assignment lost: discarding in-flight work (read again by the "
+                            "next owner)", "partitions=%d", l->cnt);
+        for (int i = 0; i < l->cnt; i++) {
+            struct agg_part *p = part_of(a, l->elems[i].partition);
+            if (!p)
+                continue;
+            struct item *it = calloc(1, sizeof(*it));
+            if (!it)
+                abort();
+            it->kind = IT_ABANDON;
+            it->partition = p->partition;
+            worker_push(worker_of(a, p->partition), it);
+        }
+    } else {
+        drain(a, l);
+        store_offsets(a);
+        rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_new(l->cnt);
+        for (int i = 0; i < l->cnt; i++) {
+            struct agg_part *p = part_of(a, l->elems[i].partition);
+            if (p && p->next_store >= 0)
+                rd_kafka_topic_partition_list_add(c, a->topic, p->partition)->offset =
+                    p->next_store;
+        }
+        if (c->cnt) {
+            int64_t t0 = lp_time_mono_ns();
+            rd_kafka_resp_err_t err = rd_kafka_commit(a->rk, c, 0);
+            if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+                lp_counter_inc(a->c_commit_errors);
+                lp_log(LP_LOG_WARN, "commit on revoke failed; the next owner reads again",
+                       "error=\"%s\"", rd_kafka_err2str(err));
+            } else {
+                lp_counter_inc(a->c_commits);
+                lp_histogram_observe(a->h_commit, (double)(lp_time_mono_ns() - t0) / 1e9);
+            }
+        }
+        rd_kafka_topic_partition_list_destroy(c);
+    }
+    for (int i = 0; i < l->cnt; i++) {
+        struct agg_part *p = part_of(a, l->elems[i].partition);
+        if (!p)
+            continue;
+        set_part(a, p->partition, NULL);
+        a->n_assigned--;
+        detach(a, p);
+    }
+    lp_gauge_set(a->g_assigned, (int64_t)a->n_assigned);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *l, void *opaque)
+{
+    struct lp_aggregator *a = opaque;
+    lp_counter_inc(a->c_rebalances);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < l->cnt; i++) {
+            if (strcmp(l->elems[i].topic, a->topic) != 0)
+                continue;
+            int32_t p = l->elems[i].partition;
+            if (!part_of(a, p)) {
+                set_part(a, p, agg_part_new(p));
+                a->n_assigned++;
+                struct item *it = calloc(1, sizeof(*it));
+                if (!it)
+                    abort();
+                it->kind = IT_OPEN;
+                it->partition = p;
+                worker_push(worker_of(a, p), it);
+            }
+        }
+        lp_gauge_set(a->g_assigned, (int64_t)a->n_assigned);
+        lp_log(LP_LOG_INFO, "partitions assigned", "count=%d", l->cnt);
+        rd_kafka_assign(rk, l);
+        lp_ready_set(a->kafka_ready, 1);
+    } else {
+        int lost = rd_kafka_assignment_lost(rk);
+        lp_log(LP_LOG_INFO, lost ? "partitions lost" : "partitions revoked", "count=%d",
+               l->cnt);
+        revoke_parts(a, l, lost);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL)
+        lp_log(LP_LOG_ERROR, "fatal consumer error", "error=\"%s\"", reason);
+    else
+        lp_log_ratelimited(LP_LOG_WARN, "kafka client error", "error=\"%s\"", reason);
+}
+
+static void dispatch(struct lp_aggregator *a, rd_kafka_message_t *rkm)
+{
+    struct agg_part *p = part_of(a, rkm->partition);
+    if (!p || strcmp(rd_kafka_topic_name(rkm->rkt), a->topic) != 0) {
+        rd_kafka_message_destroy(rkm); /* not ours any more: read again by the owner */
+        return;
+    }
+    lp_counter_inc(a->c_messages);
+    lp_counter_add(a->c_bytes, rkm->len);
+    struct item *it = calloc(1, sizeof(*it));
+    if (!it)
+        abort();
+    it->kind = IT_MSG;
+    it->rkm = rkm;
+    it->partition = rkm->partition;
+    it->m = agg_part_push(p, rkm->offset, rkm->len + 64, 1);
+    worker_push(worker_of(a, rkm->partition), it);
+}
+
+void lp_aggregator_step(struct lp_aggregator *a, int timeout_ms)
+{
+    int64_t until = lp_time_mono_ns() + (int64_t)timeout_ms * LP_NS_PER_MS;
+    for (int n = 0; n < 10000 && !a->stopping; n++) {
+        int64_t left = (until - lp_time_mono_ns()) / LP_NS_PER_MS;
+        if (left < 0)
+            left = 0;
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(a->rk, (int)(left < 20 ? left : 20));
+        if (!rkm) {
+            tick(a, 0);
+            if (lp_time_mono_ns() >= until)
+                break;
+            continue;
+        }
+        if (rkm->err) {
+            if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                lp_log_ratelimited(LP_LOG_WARN, "consumer error", "error=\"%s\"",
+                                   rd_kafka_message_errstr(rkm));
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        dispatch(a, rkm);
+        if ((n & 63) == 63)
+            tick(a, 0);
+    }
+    tick(a, 0);
+}
+
+/* ---- life cycle ---- */
+
+static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *err,
+                         size_t errlen)
+{
+    const struct lp_config_aggregator *ac = &a->cfg->aggregator;
+    a->n_outs = ac->n_outputs ? ac->n_outputs : 1;
+    a->outs = calloc(a->n_outs, sizeof(*a->outs));
+    a->out_names = calloc(a->n_outs, sizeof(char *));
+    if (!a->outs || !a->out_names)
+        abort();
+    for (size_t i = 0; i < a->n_outs; i++) {
+        struct output *o = &a->outs[i];
+        const struct lp_config_output *c = ac->n_outputs ? &ac->outputs[i] : NULL;
+        o->cfg = c;
+        o->name = xstrdup(c ? c->name : "files");
+        a->out_names[i] = o->name;
+        o->type = !c || strcmp(c->type, "file") == 0 ? OUT_FILE
+                  : strcmp(c->type, "elasticsearch") == 0 ? OUT_ES
+                                                          : OUT_STDOUT;
+        char l[160];
+        snprintf(l, sizeof(l), "output:%s", o->name);
+        o->ready = http ? lp_http_ready_check(http, l) : NULL;
+        snprintf(l, sizeof(l), "output=\"%s\"", o->name);
+        if (o->type == OUT_FILE) {
+            o->path = xstrdup(c ? c->path : "/var/lib/logpipe/segments");
+            o->max_bytes = c ? (size_t)c->max_segment_bytes : 128u << 20;
+            o->max_age_ns = (c ? c->max_segment_age_ms : 300000) * LP_NS_PER_MS;
+            o->c_skipped = lp_metrics_counter(
+                a->metrics, "logpipe_aggregator_file_replays_skipped_total",
+                "Lines not written because the files already hold them (a replay).", l);
+            lp_ready_set(o->ready, 1);
+        } else if (o->type == OUT_ES) {
+            o->es = agg_es_new(c, a->topic, a->dlq, a->metrics, o->ready, err, errlen);
+            if (!o->es)
+                return -1;
+        } else {
+            lp_ready_set(o->ready, 1);
+        }
+    }
+    return 0;
+}
+
+struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_metrics *metrics,
+                                        struct lp_http *http, char *err, size_t errlen)
+{
+    struct lp_aggregator *a = calloc(1, sizeof(*a));
+    if (!a)
+        abort();
+    a->cfg = cfg;
+    a->metrics = metrics;
+    a->topic = xstrdup(cfg->kafka.topic);
+    pthread_mutex_init(&a->stdout_mu, NULL);
+    a->kafka_ready = http ? lp_http_ready_check(http, "kafka") : NULL;
+    a->dlq = agg_dlq_new(cfg, metrics, err, errlen);
+    if (!a->dlq)
+        goto fail;
+    if (setup_outputs(a, http, err, errlen))
+        goto fail;
+    a->pipe = agg_pipeline_new(&cfg->aggregator, a->out_names, a->n_outs, err, errlen);
+    if (!a->pipe)
+        goto fail;
+
+    /* metrics */
+    struct lp_metrics *m = metrics;
+    a->c_messages = lp_metrics_counter(m, "logpipe_aggregator_messages_total",
+                                       "Kafka messages consumed.", NULL);
+    a->c_bytes = lp_metrics_counter(m, "logpipe_aggregator_message_bytes_total",
+                                    "Kafka message bytes consumed (compressed).", NULL);
+    a->c_records = lp_metrics_counter(m, "logpipe_aggregator_records_in_total",
+                                      "Records decoded from consumed messages.", NULL);
+    a->c_decode_fail = lp_metrics_counter(m, "logpipe_aggregator_decode_failures_total",
+                                          "Messages that could not be decoded (dead letter).",
+                                          NULL);
+    a->c_commits = lp_metrics_counter(m, "logpipe_aggregator_commits_total",
+                                      "Offset commits that succeeded.", NULL);
+    a->c_commit_errors = lp_metrics_counter(m, "logpipe_aggregator_commit_errors_total",
+                                            "Offset commits that failed.", NULL);
+    a->c_pauses = lp_metrics_counter(m, "logpipe_aggregator_partition_pauses_total",
+                                     "Times a partition was paused (backpressure).", NULL);
+    a->c_rebalances = lp_metrics_counter(m, "logpipe_aggregator_rebalances_total",
+                                         "Rebalance callbacks (assign and revoke).", NULL);
+    a->g_paused = lp_metrics_gauge(m, "logpipe_aggregator_paused_partitions",
+                                   "Partitions paused because outputs are behind.", NULL);
+    a->g_pending = lp_metrics_gauge(m, "logpipe_aggregator_pending_bytes",
+                                    "Message bytes consumed but not yet durable everywhere.",
+                                    NULL);
+    a->g_assigned = lp_metrics_gauge(m, "logpipe_aggregator_assigned_partitions",
+                                     "Partitions assigned to this aggregator.", NULL);
+    static const double cb[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+    a->h_commit = lp_metrics_histogram(m, "logpipe_aggregator_commit_latency_seconds",
+                                       "Offset commit latency.", NULL, cb,
+                                       sizeof(cb) / sizeof(cb[0]));
+    size_t nr = agg_pipeline_routes(a->pipe);
+    a->c_route = calloc(nr, sizeof(*a->c_route));
+    a->c_parse_fail = calloc(nr, sizeof(*a->c_parse_fail));
+    a->c_route_out = calloc(nr * a->n_outs, sizeof(*a->c_route_out));
+    if (!a->c_route || !a->c_parse_fail || !a->c_route_out)
+        abort();
+    for (size_t r = 0; r < nr; r++) {
+        const char *rn = agg_pipeline_route(a->pipe, r)->name;
+        const char *pn = agg_pipeline_route_parser(a->pipe, r);
+        char l[256];
+        snprintf(l, sizeof(l), "route=\"%s\"", rn);
+        a->c_route[r] = lp_metrics_counter(m, "logpipe_aggregator_route_records_total",
+                                           "Records taken by each route.", l);
+        snprintf(l, sizeof(l), "parser=\"%s\",route=\"%s\"", pn ? pn : "none", rn);
+        a->c_parse_fail[r] = lp_metrics_counter(
+            m, "logpipe_aggregator_parse_failures_total",
+            "Records whose parser failed (kept raw, with error.message).", l);
+        for (size_t o = 0; o < a->n_outs; o++) {
+            snprintf(l, sizeof(l), "output=\"%s\",route=\"%s\"", a->outs[o].name, rn);
+            a->c_route_out[r * a->n_outs + o] =
+                lp_metrics_counter(m, "logpipe_aggregator_records_out_total",
+                                   "Records handed to an output, per route.", l);
+        }
+    }
+
+    /* workers */
+    a->n_workers = (size_t)cfg->aggregator.workers;
+    a->workers = calloc(a->n_workers, sizeof(*a->workers));
+    if (!a->workers)
+        abort();
+    for (size_t i = 0; i < a->n_workers; i++) {
+        struct worker *w = &a->workers[i];
+        w->a = a;
+        w->index = i;
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        lp_arena_init(&w->arena, 1u << 20,
+                      (size_t)cfg->aggregator.max_decompressed_bytes * 2 + (16u << 20));
+        lp_buf_init(&w->scratch, (size_t)cfg->aggregator.max_decompressed_bytes + (1u << 20));
+        w->es_head = calloc(a->n_outs, sizeof(*w->es_head));
+        w->es_tail = calloc(a->n_outs, sizeof(*w->es_tail));
+        w->es_n = calloc(a->n_outs, sizeof(*w->es_n));
+        if (!w->es_head || !w->es_tail || !w->es_n)
+            abort();
+    }
+
+    /* consumer */
+    rd_kafka_conf_t *kc = lp_kafka_conf_new(&cfg->kafka.properties, err, errlen);
+    if (!kc)
+        goto fail;
+    char rc_max[32];
+    snprintf(rc_max, sizeof(rc_max), "%lld",
+             (long long)(cfg->aggregator.max_decompressed_bytes > (64 << 20)
+                             ? cfg->aggregator.max_decompressed_bytes
+                             : (64 << 20)));
+    if (lp_kafka_conf_set(kc, "bootstrap.servers", cfg->kafka.brokers, err, errlen) ||
+        lp_kafka_conf_set(kc, "client.id", cfg->kafka.client_id, err, errlen) ||
+        lp_kafka_conf_set(kc, "group.id", cfg->aggregator.group_id, err, errlen) ||
+        lp_kafka_conf_set(kc, "partition.assignment.strategy", "range", err, errlen) ||
+        lp_kafka_conf_set(kc, "enable.auto.commit", "false", err, errlen) ||
+        lp_kafka_conf_set(kc, "enable.auto.offset.store", "false", err, errlen) ||
+        lp_kafka_conf_set(kc, "auto.offset.reset", "earliest", err, errlen) ||
+        lp_kafka_conf_set(kc, "queued.max.messages.kbytes", "32768", err, errlen)) {
+        rd_kafka_conf_destroy(kc);
+        goto fail;
+    }
+    rd_kafka_conf_set_opaque(kc, a);
+    rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(kc, commit_cb);
+    rd_kafka_conf_set_error_cb(kc, error_cb);
+    char kerr[512];
+    a->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr));
+    if (!a->rk) {
+        snprintf(err, errlen, "kafka consumer: %s", kerr);
+        rd_kafka_conf_destroy(kc);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(a->rk);
+
+    for (size_t i = 0; i < a->n_outs; i++)
+        if (a->outs[i].es && agg_es_start(a->outs[i].es)) {
+            snprintf(err, errlen, "cannot start the sender of output %s", a->outs[i].name);
+            goto fail;
+        }
+    for (size_t i = 0; i < a->n_workers; i++) {
+        if (pthread_create(&a->workers[i].thread, NULL, worker_main, &a->workers[i])) {
+            snprintf(err, errlen, "cannot start worker threads");
+            goto fail;
+        }
+        a->workers[i].started = 1;
+    }
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, a->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(a->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e) {
+        snprintf(err, errlen, "subscribe to %s: %s", a->topic, rd_kafka_err2str(e));
+        goto fail;
+    }
+    lp_log(LP_LOG_INFO, "consuming", "topic=%s group=%s workers=%zu outputs=%zu", a->topic,
+           cfg->aggregator.group_id, a->n_workers, a->n_outs);
+    return a;
+fail:
+    lp_aggregator_free(a);
+    return NULL;
+}
+
+int lp_aggregator_shutdown(struct lp_aggregator *a)
+{
+    a->stopping = 1;
+    /* leaving the group runs the revoke callback: drain, store, commit */
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(a->rk);
+    if (err)
+        lp_log(LP_LOG_WARN, "leaving the consumer group failed", "error=\"%s\"",
+               rd_kafka_err2str(err));
+    int rc = err ? -1 : 0;
+    return rc;
+}
+
+void lp_aggregator_free(struct lp_aggregator *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->n_workers; i++) {
+        struct worker *w = &a->workers[i];
+        if (!w->started)
+            continue;
+        pthread_mutex_lock(&w->mu);
+        w->stop = 1;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+    }
+    for (size_t i = 0; i < a->n_outs; i++)
+        if (a->outs && a->outs[i].es)
+            agg_es_stop(a->outs[i].es, lp_time_mono_ns() + LP_NS_PER_SEC);
+    if (a->rk)
+        rd_kafka_destroy(a->rk);
+    for (size_t i = 0; i < a->n_workers; i++) {
+        struct worker *w = &a->workers[i];
+        while (w->head) {
+            struct item *it = w->head;
+            w->head = it->next;
+            if (it->rkm)
+                rd_kafka_message_destroy(it->rkm);
+            free(it);
+        }
+        for (size_t k = 0; k < w->n_uns; k++)
+            rd_kafka_message_destroy(w->uns[k].rkm);
+        abandon_segs(w, 0, 1);
+        free(w->uns);
+        free(w->segs);
+        free(w->es_head);
+        free(w->es_tail);
+        free(w->es_n);
+        lp_arena_release(&w->arena);
+        lp_buf_release(&w->scratch);
+        lp_codec_ctx_release(&w->codec);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+    }
+    free(a->workers);
+    for (size_t i = 0; i < a->n_parts; i++)
+        agg_part_free(a->parts[i]);
+    free(a->parts);
+    while (a->detached) {
+        struct agg_part *p = a->detached;
+        a->detached = p->next;
+        agg_part_free(p);
+    }
+    for (size_t i = 0; i < a->n_outs; i++) {
+        free(a->outs[i].name);
+        free(a->outs[i].path);
+    }
+    free(a->outs);
+    free(a->out_names);
+    agg_pipeline_free(a->pipe);
+    agg_dlq_free(a->dlq);
+    free(a->c_route);
+    free(a->c_parse_fail);
+    free(a->c_route_out);
+    pthread_mutex_destroy(&a->stdout_mu);
+    free(a->topic);
+    free(a);
+}

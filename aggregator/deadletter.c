@@ -1,0 +1,234 @@
+/* The dead letter (deadletter.h). */
+#define LP_LOG_MODULE "deadletter"
+#include "deadletter.h"
+
+#include "lp_buf.h"
+#include "lp_config.h"
+#include "lp_file.h"
+#include "lp_kafka.h"
+#include "lp_log.h"
+#include "lp_metrics.h"
+#include "lp_time.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct agg_dlq {
+    pthread_mutex_t mu;
+    char *dir;
+    char host[128];
+    char day[16]; /* of the open file */
+    int fd;
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    struct lp_metrics *metrics;
+    uint64_t count;
+};
+
+static int mkdirs(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0750) && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0750) && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+struct agg_dlq *agg_dlq_new(const struct lp_config *cfg, struct lp_metrics *metrics, char *err,
+                            size_t errlen)
+{
+    const struct lp_config_aggregator *a = &cfg->aggregator;
+    int rc = mkdirs(a->dead_letter_dir);
+    if (rc) {
+        snprintf(err, errlen, "dead letter directory %s: %s", a->dead_letter_dir, strerror(-rc));
+        return NULL;
+    }
+    struct agg_dlq *d = calloc(1, sizeof(*d));
+    if (!d)
+        abort();
+    pthread_mutex_init(&d->mu, NULL);
+    d->dir = strdup(a->dead_letter_dir);
+    d->fd = -1;
+    d->metrics = metrics;
+    if (gethostname(d->host, sizeof(d->host) - 1))
+        snprintf(d->host, sizeof(d->host), "localhost");
+    for (char *p = d->host; *p; p++)
+        if (*p == '/')
+            *p = '_';
+    if (a->dead_letter_topic && *a->dead_letter_topic) {
+        rd_kafka_conf_t *kc = lp_kafka_conf_new(&cfg->kafka.properties, err, errlen);
+        if (!kc || lp_kafka_conf_set(kc, "bootstrap.servers", cfg->kafka.brokers, err, errlen) ||
+            lp_kafka_conf_set(kc, "client.id", cfg->kafka.client_id, err, errlen)) {
+            if (kc)
+                rd_kafka_conf_destroy(kc);
+            agg_dlq_free(d);
+            return NULL;
+        }
+        char kerr[512];
+        d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerr, sizeof(kerr));
+        if (!d->rk) {
+            snprintf(err, errlen, "dead letter producer: %s", kerr);
+            rd_kafka_conf_destroy(kc);
+            agg_dlq_free(d);
+            return NULL;
+        }
+        d->rkt = rd_kafka_topic_new(d->rk, a->dead_letter_topic, NULL);
+    }
+    return d;
+}
+
+void agg_dlq_free(struct agg_dlq *d)
+{
+    if (!d)
+        return;
+    if (d->rk) {
+        rd_kafka_flush(d->rk, 5000);
+        if (d->rkt)
+            rd_kafka_topic_destroy(d->rkt);
+        rd_kafka_destroy(d->rk);
+    }
+    if (d->fd >= 0)
+        close(d->fd);
+    pthread_mutex_destroy(&d->mu);
+    free(d->dir);
+    free(d);
+}
+
+static void base64(struct lp_buf *b, const unsigned char *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    lp_buf_putc(b, '"');
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        char q[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63],
+                     i + 1 < n ? tab[(v >> 6) & 63] : '=', i + 2 < n ? tab[v & 63] : '='};
+        lp_buf_append(b, q, 4);
+    }
+    lp_buf_putc(b, '"');
+}
+
+static int open_today(struct agg_dlq *d, int64_t now_ns)
+{
+    char day[16];
+    time_t t = (time_t)(now_ns / LP_NS_PER_SEC);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+    if (d->fd >= 0 && strcmp(day, d->day) == 0)
+        return 0;
+    if (d->fd >= 0)
+        close(d->fd);
+    d->fd = -1;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/dead-letter-%s-%s.ndjson", d->dir, day, d->host);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -errno;
+    int rc = lp_fsync_dir(d->dir);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    d->fd = fd;
+    memcpy(d->day, day, sizeof(day));
+    return 0;
+}
+
+int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const volatile int *stop)
+{
+    int64_t now = lp_time_real_ns();
+    char ts[LP_RFC3339_MAX];
+    lp_time_format_rfc3339(now, 3, ts);
+    struct lp_buf line, *b = &line;
+    lp_buf_init(b, 0);
+    lp_buf_appendf(b, "{\"@timestamp\":\"%s\",\"stage\":", ts);
+    lp_buf_append_json_string(b, e->stage, strlen(e->stage));
+    lp_buf_puts(b, ",\"reason\":");
+    lp_buf_append_json_string(b, e->reason, strlen(e->reason));
+    if (e->output) {
+        lp_buf_puts(b, ",\"output\":");
+        lp_buf_append_json_string(b, e->output, strlen(e->output));
+    }
+    lp_buf_puts(b, ",\"kafka\":{\"topic\":");
+    lp_buf_append_json_string(b, e->topic ? e->topic : "", e->topic ? strlen(e->topic) : 0);
+    lp_buf_appendf(b, ",\"partition\":%d,\"offset\":%lld}", (int)e->partition,
+                   (long long)e->offset);
+    if (e->event) {
+        lp_buf_puts(b, ",\"event\":");
+        lp_buf_append(b, e->event, e->event_len);
+    } else if (e->raw) {
+        lp_buf_puts(b, ",\"raw_base64\":");
+        base64(b, e->raw, e->raw_len);
+    }
+    lp_buf_puts(b, "}\n");
+    int rc;
+    int64_t last_log = 0;
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        rc = open_today(d, now);
+        if (!rc)
+            rc = lp_write_all(d->fd, b->data, b->len);
+        if (!rc)
+            rc = fsync(d->fd) ? -errno : 0;
+        if (!rc) {
+            d->count++;
+            if (d->rkt)
+                rd_kafka_produce(d->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, b->data,
+                                 b->len - 1, NULL, 0, NULL);
+        } else if (d->fd >= 0) {
+            /* a failed write may have left part of a line; O_APPEND puts the
+             * retry after it, so a reader skips at most one torn line */
+            close(d->fd);
+            d->fd = -1;
+        }
+        pthread_mutex_unlock(&d->mu);
+        if (!rc || (stop && *stop))
+            break;
+        if (lp_time_mono_ns() - last_log > 10 * LP_NS_PER_SEC) {
+            lp_log(LP_LOG_ERROR, "cannot write the dead letter; retrying (records wait)",
+                   "dir=\"%s\" error=\"%s\"", d->dir, strerror(-rc));
+            last_log = lp_time_mono_ns();
+        }
+        sleep(1);
+    }
+    lp_buf_release(b);
+    if (!rc) {
+        char labels[96];
+        snprintf(labels, sizeof(labels), "stage=\"%s\"", e->stage);
+        lp_counter_inc(lp_metrics_counter(d->metrics, "logpipe_aggregator_dead_letters_total",
+                                          "Records written to the dead letter, by stage.",
+                                          labels));
+        if (d->rk)
+            rd_kafka_poll(d->rk, 0);
+    }
+    return rc;
+}
+
+uint64_t agg_dlq_count(struct agg_dlq *d)
+{
+    pthread_mutex_lock(&d->mu);
+    uint64_t n = d->count;
+    pthread_mutex_unlock(&d->mu);
+    return n;
+}

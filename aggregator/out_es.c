@@ -1,0 +1,850 @@
+/* The Elasticsearch/OpenSearch output (out_es.h). */
+#define LP_LOG_MODULE "es"
+#include "out_es.h"
+
+#include "deadletter.h"
+#include "lp_buf.h"
+#include "lp_bulk.h"
+#include "lp_codec.h"
+#include "lp_config.h"
+#include "lp_error.h"
+#include "lp_http.h"
+#include "lp_log.h"
+#include "lp_metrics.h"
+#include "lp_time.h"
+#include "tracker.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct agg_es_doc {
+    struct agg_es_doc *next;
+    struct agg_msg *m;
+    int32_t partition;
+    int64_t kafka_offset;
+    int64_t not_before; /* monotonic ns: retry not before */
+    uint32_t attempts;
+    char id[40];
+    char *index;
+    size_t len;
+    char data[]; /* index NUL, doc NUL */
+};
+
+struct list {
+    struct agg_es_doc *head, *tail;
+    size_t n;
+    size_t bytes;
+};
+
+static void list_push(struct list *l, struct agg_es_doc *d)
+{
+    d->next = NULL;
+    if (l->tail)
+        l->tail->next = d;
+    else
+        l->head = d;
+    l->tail = d;
+    l->n++;
+    l->bytes += d->len;
+}
+
+static struct agg_es_doc *list_pop(struct list *l)
+{
+    struct agg_es_doc *d = l->head;
+    if (!d)
+        return NULL;
+    l->head = d->next;
+    if (!l->head)
+        l->tail = NULL;
+    l->n--;
+    l->bytes -= d->len;
+    d->next = NULL;
+    return d;
+}
+
+/* Appends b to the front of a. */
+static void list_prepend(struct list *a, struct list *b)
+{
+    if (!b->head)
+        return;
+    b->tail->next = a->head;
+    if (!a->tail)
+        a->tail = b->tail;
+    a->head = b->head;
+    a->n += b->n;
+    a->bytes += b->bytes;
+    b->head = b->tail = NULL;
+    b->n = 0;
+    b->bytes = 0;
+}
+
+struct request {
+    struct agg_es *es;
+    CURL *easy;
+    struct curl_slist *headers;
+    struct agg_es_doc **docs;
+    size_t n;
+    size_t raw_bytes;
+    struct lp_buf body;
+    struct lp_buf resp;
+    int64_t started;
+    int in_use;
+};
+
+struct agg_es {
+    char *name;
+    char *url_bulk;
+    char *url_template;
+    char *index;
+    char *template_name;
+    int data_stream;
+    int gzip;
+    int install_template;
+    char *userpwd;
+    char *api_key_header;
+    char *ca_file;
+    int tls_verify;
+    size_t max_inflight;
+    size_t bulk_max_bytes;
+    size_t cur_max_bytes; /* halved on 413, grows back on success */
+    size_t bulk_max_actions;
+    int64_t flush_ns;
+    int64_t timeout_ms;
+    int64_t retry_initial_ns, retry_max_ns;
+    const char *topic;
+    struct agg_dlq *dlq;
+    struct lp_ready *ready;
+    /* metrics */
+    struct lp_counter *c_items[6]; /* created, conflict(409), retried, dead, ok_other */
+    struct lp_counter *c_requests, *c_request_errors, *c_retries, *c_bytes;
+    struct lp_gauge *g_queued, *g_up;
+    struct lp_histogram *h_latency;
+    struct lp_metrics *metrics;
+
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    struct list in; /* from workers, under mu */
+    volatile int stop;
+    int64_t stop_deadline;
+    atomic_size_t queued;
+
+    /* sender thread only */
+    CURLM *multi;
+    struct request *reqs;
+    size_t inflight;
+    struct list ready_docs;
+    struct list retry; /* per-item retries, not_before set */
+    int64_t retry_min;
+    int64_t hold_until; /* output-wide backoff after a request failure */
+    uint32_t fail_streak;
+    int halted;
+    int template_done;
+    int64_t oldest_ready; /* when the first doc of ready_docs arrived */
+    struct lp_codec_ctx codec;
+    struct lp_bulk bulk;
+    struct lp_bulk_item *items;
+    size_t items_cap;
+    uint64_t rng;
+};
+
+enum { IT_CREATED, IT_CONFLICT, IT_RETRY, IT_DEAD, IT_OK };
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        abort();
+    return d;
+}
+
+/* a sep b, newly allocated */
+static char *join3(const char *a, const char *sep, const char *b)
+{
+    size_t n = strlen(a) + strlen(sep) + strlen(b) + 1;
+    char *s = malloc(n);
+    if (!s)
+        abort();
+    snprintf(s, n, "%s%s%s", a, sep, b);
+    return s;
+}
+
+struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
+                          struct agg_dlq *dlq, struct lp_metrics *metrics,
+                          struct lp_ready *ready, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    struct agg_es *es = calloc(1, sizeof(*es));
+    if (!es)
+        abort();
+    es->name = xstrdup(cfg->name);
+    char base[2048];
+    snprintf(base, sizeof(base), "%s", cfg->url);
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/')
+        base[--bl] = '\0';
+    es->url_bulk = join3(base, "/_bulk", "");
+    es->url_template = join3(base, "/_index_template/", cfg->template_name);
+    es->index = xstrdup(cfg->index);
+    es->template_name = xstrdup(cfg->template_name);
+    es->data_stream = cfg->data_stream;
+    es->gzip = strcmp(cfg->compression, "gzip") == 0;
+    es->install_template = cfg->install_template;
+    if (cfg->username)
+        es->userpwd = join3(cfg->username, ":", cfg->password ? cfg->password : "");
+    if (cfg->api_key)
+        es->api_key_header = join3("Authorization: ApiKey ", cfg->api_key, "");
+    if (cfg->ca_file)
+        es->ca_file = xstrdup(cfg->ca_file);
+    es->tls_verify = cfg->tls_verify;
+    es->max_inflight = (size_t)cfg->max_inflight_requests;
+    es->bulk_max_bytes = es->cur_max_bytes = (size_t)cfg->bulk_max_bytes;
+    es->bulk_max_actions = (size_t)cfg->bulk_max_actions;
+    es->flush_ns = cfg->flush_interval_ms * LP_NS_PER_MS;
+    es->timeout_ms = cfg->request_timeout_ms;
+    es->retry_initial_ns = cfg->retry_initial_ms * LP_NS_PER_MS;
+    es->retry_max_ns = cfg->retry_max_ms * LP_NS_PER_MS;
+    es->topic = topic;
+    es->dlq = dlq;
+    es->ready = ready;
+    es->metrics = metrics;
+    char l[256];
+    static const char *const item_names[] = {"created", "conflict", "retried", "dead_letter",
+                                             "ok"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(l, sizeof(l), "output=\"%s\",result=\"%s\"", es->name, item_names[i]);
+        es->c_items[i] = lp_metrics_counter(
+            metrics, "logpipe_aggregator_bulk_items_total",
+            "Bulk items by outcome: created, conflict (409: already indexed), retried, "
+            "dead_letter, ok.",
+            l);
+    }
+    snprintf(l, sizeof(l), "output=\"%s\"", es->name);
+    es->c_requests = lp_metrics_counter(metrics, "logpipe_aggregator_bulk_requests_total",
+                                        "Bulk requests sent.", l);
+    es->c_request_errors =
+        lp_metrics_counter(metrics, "logpipe_aggregator_bulk_request_errors_total",
+                           "Bulk requests that failed as a whole (retried).", l);
+    es->c_retries = lp_metrics_counter(metrics, "logpipe_aggregator_output_retries_total",
+                                       "Documents sent again after a failure.", l);
+    es->c_bytes = lp_metrics_counter(metrics, "logpipe_aggregator_bulk_bytes_total",
+                                     "Uncompressed bulk body bytes sent.", l);
+    es->g_queued = lp_metrics_gauge(metrics, "logpipe_aggregator_output_queued",
+                                    "Documents queued or in flight in an output.", l);
+    es->g_up = lp_metrics_gauge(metrics, "logpipe_aggregator_output_up",
+                                "1 when the output's last request succeeded.", l);
+    static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    es->h_latency = lp_metrics_histogram(metrics, "logpipe_aggregator_bulk_latency_seconds",
+                                         "Bulk request latency.", l, bounds,
+                                         sizeof(bounds) / sizeof(bounds[0]));
+    pthread_mutex_init(&es->mu, NULL);
+    atomic_init(&es->queued, 0);
+    es->reqs = calloc(es->max_inflight, sizeof(*es->reqs));
+    if (!es->reqs)
+        abort();
+    for (size_t i = 0; i < es->max_inflight; i++) {
+        es->reqs[i].es = es;
+        lp_buf_init(&es->reqs[i].body, 0);
+        lp_buf_init(&es->reqs[i].resp, 64u << 20);
+    }
+    lp_bulk_init(&es->bulk, es->bulk_max_bytes);
+    es->rng = (uint64_t)lp_time_mono_ns() | 1;
+    return es;
+}
+
+struct agg_es_doc *agg_es_doc_new(struct agg_msg *m, int32_t partition, int64_t kafka_offset,
+                                  const char *index, const char *id, const char *doc,
+                                  size_t len)
+{
+    size_t il = strlen(index);
+    struct agg_es_doc *d = malloc(sizeof(*d) + il + 1 + len + 1);
+    if (!d)
+        abort();
+    memset(d, 0, sizeof(*d));
+    d->m = m;
+    d->partition = partition;
+    d->kafka_offset = kafka_offset;
+    snprintf(d->id, sizeof(d->id), "%s", id);
+    memcpy(d->data, doc, len);
+    d->data[len] = '\0';
+    d->len = len;
+    d->index = d->data + len + 1;
+    memcpy(d->index, index, il + 1);
+    agg_msg_hold(m, 1);
+    return d;
+}
+
+void agg_es_doc_link(struct agg_es_doc **head, struct agg_es_doc **tail, struct agg_es_doc *d)
+{
+    d->next = NULL;
+    if (*tail)
+        (*tail)->next = d;
+    else
+        *head = d;
+    *tail = d;
+}
+
+void agg_es_submit(struct agg_es *es, struct agg_es_doc *head, struct agg_es_doc *tail,
+                   size_t n)
+{
+    size_t bytes = 0;
+    for (struct agg_es_doc *d = head; d; d = d->next)
+        bytes += d->len;
+    if (!head)
+        return;
+    pthread_mutex_lock(&es->mu);
+    if (es->in.tail)
+        es->in.tail->next = head;
+    else
+        es->in.head = head;
+    es->in.tail = tail;
+    es->in.n += n;
+    es->in.bytes += bytes;
+    pthread_mutex_unlock(&es->mu);
+    atomic_fetch_add(&es->queued, n);
+}
+
+size_t agg_es_queued(struct agg_es *es)
+{
+    return atomic_load(&es->queued);
+}
+
+static void doc_final(struct agg_es *es, struct agg_es_doc *d)
+{
+    agg_msg_release(d->m);
+    free(d);
+    atomic_fetch_sub(&es->queued, 1);
+}
+
+static uint64_t rnd(struct agg_es *es)
+{
+    es->rng ^= es->rng << 13;
+    es->rng ^= es->rng >> 7;
+    es->rng ^= es->rng << 17;
+    return es->rng;
+}
+
+/* Capped exponential backoff with full jitter in [d/2, d). */
+static int64_t backoff(struct agg_es *es, uint32_t attempt)
+{
+    int64_t d = es->retry_initial_ns;
+    for (uint32_t i = 1; i < attempt && d < es->retry_max_ns; i++)
+        d *= 2;
+    if (d > es->retry_max_ns)
+        d = es->retry_max_ns;
+    int64_t half = d / 2 > 0 ? d / 2 : 1;
+    return half + (int64_t)(rnd(es) % (uint64_t)half);
+}
+
+/* ---- the index template ---- */
+
+char *agg_es_template_body(const char *index, int data_stream)
+{
+    char prefix[256];
+    size_t n = strcspn(index, "{%");
+    if (n >= sizeof(prefix) - 2)
+        n = sizeof(prefix) - 2;
+    memcpy(prefix, index, n);
+    prefix[n] = '*';
+    prefix[n + 1] = '\0';
+    json_t *t = json_pack(
+        "{s:[s], s:i, s:{s:{s:{s:s}}, s:{s:[{s:{s:s, s:{s:s, s:i}}}], s:{"
+        "s:{s:s}, s:{s:s}, s:{s:s}, "
+        "s:{s:{s:{s:s}, s:{s:s}, s:{s:s, s:b, s:b}, s:{s:s}}}, "
+        "s:{s:{s:{s:s}, s:{s:s}, s:{s:{s:{s:s}}}}}, "
+        "s:{s:{s:{s:s}}}}}}, s:{s:s, s:s}}",
+        "index_patterns", prefix, "priority", 200,
+        "template",
+        "settings", "index", "codec", "best_compression",
+        "mappings",
+        "dynamic_templates", "strings_as_keyword", "match_mapping_type", "string", "mapping",
+        "type", "keyword", "ignore_above", 1024,
+        "properties",
+        "@timestamp", "type", "date_nanos",
+        "message", "type", "text",
+        "stream", "type", "keyword",
+        "event", "properties", "id", "type", "keyword", "ingested", "type", "date",
+        "original", "type", "keyword", "index", 0, "doc_values", 0,
+        "dataset", "type", "keyword",
+        "log", "properties", "level", "type", "keyword", "offset", "type", "long", "file",
+        "properties", "path", "type", "keyword",
+        "error", "properties", "message", "type", "text",
+        "_meta", "description", "logpipe: ECS mappings for container logs", "managed_by",
+        "logpipe-aggregator");
+    if (!t)
+        return NULL;
+    if (data_stream)
+        json_object_set_new(t, "data_stream", json_object());
+    char *s = json_dumps(t, JSON_COMPACT);
+    json_decref(t);
+    return s;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct lp_buf *b = ud;
+    return lp_buf_append(b, p, size * n) ? 0 : size * n;
+}
+
+static void easy_common(struct agg_es *es, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)es->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    if (es->userpwd) {
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+        curl_easy_setopt(e, CURLOPT_USERPWD, es->userpwd);
+    }
+    if (es->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, es->ca_file);
+    if (!es->tls_verify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
+/* PUT the template (blocking; before any document is sent). 1 done, 0 retry. */
+static int install_template(struct agg_es *es)
+{
+    char *body = agg_es_template_body(es->index, es->data_stream);
+    CURL *e = curl_easy_init();
+    struct lp_buf resp;
+    lp_buf_init(&resp, 1u << 20);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (es->api_key_header)
+        h = curl_slist_append(h, es->api_key_header);
+    easy_common(es, e);
+    curl_easy_setopt(e, CURLOPT_URL, es->url_template);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
+    CURLcode cc = curl_easy_perform(e);
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    int done = 0;
+    if (cc != CURLE_OK) {
+        lp_log_ratelimited(LP_LOG_WARN, "cannot install the index template; retrying",
+                           "output=%s error=\"%s\"", es->name, curl_easy_strerror(cc));
+    } else if (status >= 200 && status < 300) {
+        lp_log(LP_LOG_INFO, "index template installed", "output=%s template=%s", es->name,
+               es->template_name);
+        done = 1;
+    } else if (status == 401 || status == 403) {
+        lp_log_ratelimited(LP_LOG_ERROR,
+                           "not allowed to install the index template: check the credentials "
+                           "(or set install_template: false); documents wait",
+                           "output=%s status=%ld", es->name, status);
+    } else if (status >= 400 && status < 500) {
+        lp_log(LP_LOG_ERROR,
+               "the cluster refused the index template; continuing without it (Kibana may "
+               "see text fields instead of keywords)",
+               "output=%s status=%ld response=\"%.300s\"", es->name, status,
+               resp.data ? resp.data : "");
+        done = 1;
+    } else {
+        lp_log_ratelimited(LP_LOG_WARN, "cannot install the index template; retrying",
+                           "output=%s status=%ld", es->name, status);
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(e);
+    lp_buf_release(&resp);
+    free(body);
+    return done;
+}
+
+/* ---- requests ---- */
+
+static struct request *free_request(struct agg_es *es)
+{
+    for (size_t i = 0; i < es->max_inflight; i++)
+        if (!es->reqs[i].in_use)
+            return &es->reqs[i];
+    return NULL;
+}
+
+/* Builds and starts one request from the head of ready_docs. */
+static void send_request(struct agg_es *es, struct request *r, int64_t now)
+{
+    lp_bulk_reset(&es->bulk);
+    size_t cap = es->cur_max_bytes;
+    size_t n = 0;
+    r->docs = realloc(r->docs, es->bulk_max_actions * sizeof(*r->docs));
+    if (!r->docs)
+        abort();
+    while (es->ready_docs.head && n < es->bulk_max_actions) {
+        struct agg_es_doc *d = es->ready_docs.head;
+        if (n > 0 && es->bulk.body.len + d->len + strlen(d->index) + 80 > cap)
+            break;
+        int rc = lp_bulk_add(&es->bulk, d->index, d->id, d->data, d->len);
+        if (rc == LP_ETOOBIG && n > 0)
+            break;
+        list_pop(&es->ready_docs);
+        if (rc) {
+            char why[160];
+            snprintf(why, sizeof(why), "cannot build the bulk action: %s", lp_strerror(rc));
+            struct agg_dlq_entry e = {"output", why, es->name, es->topic, d->partition,
+                                      d->kafka_offset, d->data, d->len, NULL, 0};
+            agg_dlq_write(es->dlq, &e, &es->stop);
+            lp_counter_inc(es->c_items[IT_DEAD]);
+            doc_final(es, d);
+            continue;
+        }
+        r->docs[n++] = d;
+    }
+    if (n == 0)
+        return;
+    es->oldest_ready = es->ready_docs.head ? now : 0;
+    r->n = n;
+    r->raw_bytes = es->bulk.body.len;
+    lp_buf_reset(&r->body);
+    lp_buf_reset(&r->resp);
+    if (r->headers)
+        curl_slist_free_all(r->headers);
+    r->headers = curl_slist_append(NULL, "Content-Type: application/x-ndjson");
+    if (es->api_key_header)
+        r->headers = curl_slist_append(r->headers, es->api_key_header);
+    const char *body = es->bulk.body.data;
+    size_t blen = es->bulk.body.len;
+    if (es->gzip && lp_codec_compress(&es->codec, LP_CODEC_GZIP, 1, body, blen, &r->body) == 0) {
+        r->headers = curl_slist_append(r->headers, "Content-Encoding: gzip");
+        body = r->body.data;
+        blen = r->body.len;
+    } else {
+        lp_buf_reset(&r->body);
+        lp_buf_append(&r->body, body, blen);
+        body = r->body.data;
+    }
+    if (!r->easy)
+        r->easy = curl_easy_init();
+    else
+        curl_easy_reset(r->easy);
+    CURL *e = r->easy;
+    easy_common(es, e);
+    curl_easy_setopt(e, CURLOPT_URL, es->url_bulk);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->resp);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    r->in_use = 1;
+    r->started = now;
+    es->inflight++;
+    lp_counter_inc(es->c_requests);
+    lp_counter_add(es->c_bytes, r->raw_bytes);
+    curl_multi_add_handle(es->multi, e);
+}
+
+static void retry_doc(struct agg_es *es, struct agg_es_doc *d, int64_t now)
+{
+    d->attempts++;
+    d->not_before = now + backoff(es, d->attempts);
+    if (!es->retry.head || d->not_before < es->retry_min)
+        es->retry_min = d->not_before;
+    list_push(&es->retry, d);
+    lp_counter_inc(es->c_retries);
+    lp_counter_inc(es->c_items[IT_RETRY]);
+}
+
+static void dead_doc(struct agg_es *es, struct agg_es_doc *d, const char *why)
+{
+    struct agg_dlq_entry e = {"output", why, es->name, es->topic, d->partition,
+                              d->kafka_offset, d->data, d->len, NULL, 0};
+    if (agg_dlq_write(es->dlq, &e, &es->stop) == 0) {
+        lp_counter_inc(es->c_items[IT_DEAD]);
+        doc_final(es, d);
+    } else {
+        free(d); /* stopping with the dead letter unwritable: the hold stays */
+        atomic_fetch_sub(&es->queued, 1);
+    }
+}
+
+/* The whole request goes back to the front of the queue, after a pause. */
+static void request_again(struct agg_es *es, struct request *r, int64_t now, int64_t pause)
+{
+    struct list l = {0};
+    for (size_t i = 0; i < r->n; i++)
+        list_push(&l, r->docs[i]);
+    list_prepend(&es->ready_docs, &l);
+    if (!es->oldest_ready)
+        es->oldest_ready = now;
+    es->hold_until = now + pause;
+    lp_counter_add(es->c_retries, r->n);
+}
+
+static void set_up(struct agg_es *es, int up)
+{
+    lp_gauge_set(es->g_up, up);
+    if (es->ready)
+        lp_ready_set(es->ready, up);
+}
+
+static void finish_request(struct agg_es *es, struct request *r, CURLcode cc, int64_t now)
+{
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_multi_remove_handle(es->multi, r->easy);
+    r->in_use = 0;
+    es->inflight--;
+    lp_histogram_observe(es->h_latency, (double)(now - r->started) / 1e9);
+    if (cc != CURLE_OK) {
+        es->fail_streak++;
+        lp_counter_inc(es->c_request_errors);
+        lp_log_ratelimited(LP_LOG_WARN, "bulk request failed; retrying", "output=%s error=\"%s\" docs=%zu",
+                           es->name, curl_easy_strerror(cc), r->n);
+        set_up(es, 0);
+        request_again(es, r, now, backoff(es, es->fail_streak));
+        return;
+    }
+    if (es->items_cap < r->n) {
+        es->items = realloc(es->items, r->n * sizeof(*es->items));
+        if (!es->items)
+            abort();
+        es->items_cap = r->n;
+    }
+    char why[300];
+    enum lp_bulk_verdict v = lp_bulk_classify(status, r->resp.data ? r->resp.data : "",
+                                              r->resp.len, r->n, es->items, why, sizeof(why));
+    switch (v) {
+    case LP_BULK_ITEMS: {
+        es->fail_streak = 0;
+        if (es->halted)
+            lp_log(LP_LOG_INFO, "output accepted requests again", "output=%s", es->name);
+        es->halted = 0;
+        set_up(es, 1);
+        if (es->cur_max_bytes < es->bulk_max_bytes) {
+            es->cur_max_bytes *= 2;
+            if (es->cur_max_bytes > es->bulk_max_bytes)
+                es->cur_max_bytes = es->bulk_max_bytes;
+        }
+        for (size_t i = 0; i < r->n; i++) {
+            struct agg_es_doc *d = r->docs[i];
+            struct lp_bulk_item *it = &es->items[i];
+            if (it->verdict == LP_ITEM_OK) {
+                lp_counter_inc(es->c_items[it->status == 201   ? IT_CREATED
+                                           : it->status == 409 ? IT_CONFLICT
+                                                               : IT_OK]);
+                doc_final(es, d);
+            } else if (it->verdict == LP_ITEM_RETRY) {
+                lp_log_ratelimited(LP_LOG_WARN, "bulk item rejected for now; retrying",
+                                   "output=%s status=%d reason=\"%s\"", es->name, it->status,
+                                   it->reason);
+                retry_doc(es, d, now);
+            } else {
+                char w[300];
+                snprintf(w, sizeof(w), "HTTP %d: %s", it->status, it->reason);
+                lp_log_ratelimited(LP_LOG_WARN, "bulk item refused; dead-lettered",
+                                   "output=%s status=%d reason=\"%s\"", es->name, it->status,
+                                   it->reason);
+                dead_doc(es, d, w);
+            }
+        }
+        break;
+    }
+    case LP_BULK_SPLIT:
+        if (r->n == 1) {
+            dead_doc(es, r->docs[0], "HTTP 413: the document is larger than the cluster accepts "
+                                     "(http.max_content_length)");
+        } else {
+            es->cur_max_bytes = r->raw_bytes / 2 > 1024 ? r->raw_bytes / 2 : 1024;
+            lp_log(LP_LOG_WARN, "bulk request too large (413); sending smaller requests",
+                   "output=%s bytes=%zu next_max=%zu", es->name, r->raw_bytes,
+                   es->cur_max_bytes);
+            request_again(es, r, now, 0);
+        }
+        break;
+    case LP_BULK_HALT:
+        es->halted = 1;
+        set_up(es, 0);
+        lp_counter_inc(es->c_request_errors);
+        lp_log(LP_LOG_ERROR,
+               "output halted: the cluster refuses our credentials or permissions; fix them "
+               "(retrying every minute, documents wait, partitions pause)",
+               "output=%s status=%ld reason=\"%s\"", es->name, status, why);
+        request_again(es, r, now, 60 * LP_NS_PER_SEC);
+        break;
+    case LP_BULK_FAIL:
+        lp_counter_inc(es->c_request_errors);
+        for (size_t i = 0; i < r->n; i++)
+            dead_doc(es, r->docs[i], why);
+        break;
+    case LP_BULK_RETRY:
+    default:
+        es->fail_streak++;
+        lp_counter_inc(es->c_request_errors);
+        set_up(es, 0);
+        lp_log_ratelimited(LP_LOG_WARN, "bulk request failed; retrying",
+                           "output=%s status=%ld reason=\"%s\"", es->name, status, why);
+        request_again(es, r, now, backoff(es, es->fail_streak));
+        break;
+    }
+    r->n = 0;
+}
+
+static void take_input(struct agg_es *es, int64_t now)
+{
+    pthread_mutex_lock(&es->mu);
+    struct list in = es->in;
+    es->in.head = es->in.tail = NULL;
+    es->in.n = 0;
+    es->in.bytes = 0;
+    pthread_mutex_unlock(&es->mu);
+    if (!in.head)
+        return;
+    if (!es->ready_docs.head)
+        es->oldest_ready = now;
+    if (es->ready_docs.tail)
+        es->ready_docs.tail->next = in.head;
+    else
+        es->ready_docs.head = in.head;
+    es->ready_docs.tail = in.tail;
+    es->ready_docs.n += in.n;
+    es->ready_docs.bytes += in.bytes;
+}
+
+static void take_retries(struct agg_es *es, int64_t now)
+{
+    if (!es->retry.head || now < es->retry_min)
+        return;
+    struct list keep = {0};
+    int64_t min = INT64_MAX;
+    struct agg_es_doc *d;
+    while ((d = list_pop(&es->retry))) {
+        if (d->not_before <= now) {
+            if (!es->ready_docs.head)
+                es->oldest_ready = now;
+            list_push(&es->ready_docs, d);
+        } else {
+            if (d->not_before < min)
+                min = d->not_before;
+            list_push(&keep, d);
+        }
+    }
+    es->retry = keep;
+    es->retry_min = min;
+}
+
+static void *sender(void *arg)
+{
+    struct agg_es *es = arg;
+    es->multi = curl_multi_init();
+    int64_t next_template = 0;
+    for (;;) {
+        int64_t now = lp_time_mono_ns();
+        int stopping = es->stop;
+        if (stopping && now >= es->stop_deadline)
+            break;
+        if (es->install_template && !es->template_done) {
+            if (now >= next_template) {
+                es->template_done = install_template(es);
+                if (!es->template_done) {
+                    set_up(es, 0);
+                    next_template = now + 5 * LP_NS_PER_SEC;
+                }
+            }
+            if (!es->template_done) {
+                if (stopping)
+                    break;
+                struct timespec ts = {0, 100 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            set_up(es, 1);
+        }
+        take_input(es, now);
+        take_retries(es, now);
+        if (stopping && es->inflight == 0 && !es->ready_docs.head && !es->retry.head)
+            break;
+        while (es->inflight < es->max_inflight && es->ready_docs.head && now >= es->hold_until) {
+            int full = es->ready_docs.n >= es->bulk_max_actions ||
+                       es->ready_docs.bytes >= es->cur_max_bytes;
+            int due = stopping || now - es->oldest_ready >= es->flush_ns;
+            if (!full && !due)
+                break; /* wait for more */
+            send_request(es, free_request(es), now);
+        }
+        lp_gauge_set(es->g_queued, (int64_t)atomic_load(&es->queued));
+        int timeout_ms = 50;
+        int running = 0;
+        curl_multi_perform(es->multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(es->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            struct request *r = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+            finish_request(es, r, msg->data.result, lp_time_mono_ns());
+        }
+        curl_multi_poll(es->multi, NULL, 0, timeout_ms, NULL);
+    }
+    return NULL;
+}
+
+int agg_es_start(struct agg_es *es)
+{
+    if (pthread_create(&es->thread, NULL, sender, es))
+        return -1;
+    es->started = 1;
+    return 0;
+}
+
+static void free_docs(struct agg_es_doc *d)
+{
+    while (d) {
+        struct agg_es_doc *n = d->next;
+        free(d);
+        d = n;
+    }
+}
+
+void agg_es_stop(struct agg_es *es, int64_t deadline_ns)
+{
+    if (!es)
+        return;
+    es->stop_deadline = deadline_ns;
+    es->stop = 1;
+    if (es->started)
+        pthread_join(es->thread, NULL);
+    /* whatever is left keeps its holds: those offsets are not stored */
+    for (size_t i = 0; i < es->max_inflight; i++) {
+        struct request *r = &es->reqs[i];
+        if (r->in_use)
+            curl_multi_remove_handle(es->multi, r->easy);
+        for (size_t k = 0; r->in_use && k < r->n; k++)
+            free(r->docs[k]);
+        if (r->easy)
+            curl_easy_cleanup(r->easy);
+        curl_slist_free_all(r->headers);
+        free(r->docs);
+        lp_buf_release(&r->body);
+        lp_buf_release(&r->resp);
+    }
+    free_docs(es->in.head);
+    free_docs(es->ready_docs.head);
+    free_docs(es->retry.head);
+    if (es->multi)
+        curl_multi_cleanup(es->multi);
+    lp_codec_ctx_release(&es->codec);
+    lp_bulk_release(&es->bulk);
+    pthread_mutex_destroy(&es->mu);
+    free(es->items);
+    free(es->reqs);
+    free(es->name);
+    free(es->url_bulk);
+    free(es->url_template);
+    free(es->index);
+    free(es->template_name);
+    free(es->userpwd);
+    free(es->api_key_header);
+    free(es->ca_file);
+    free(es);
+}

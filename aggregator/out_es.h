@@ -1,0 +1,62 @@
+/* The Elasticsearch/OpenSearch output: a sender thread per output that
+ * batches documents into _bulk requests (op_type create, _id = event id,
+ * gzip bodies) and keeps up to max_inflight_requests in flight with libcurl
+ * multi.
+ *
+ *   item 200/201/409     done (409: a replay of a document already there)
+ *   item 429/5xx         retried alone, capped exponential backoff with
+ *                        jitter, without limit (consumption pauses instead)
+ *   item 400/404/...     dead letter with the reason, then done
+ *   request failure      (connect, timeout, 429, 5xx, garbled) every item
+ *                        again after a backoff; readiness false meanwhile
+ *   413                  the request cap is halved and the items resent; a
+ *                        single document over the cluster's limit is dead-
+ *                        lettered
+ *   401/403              the output halts with a clear error, readiness
+ *                        false; it tries again every minute
+ *
+ * On start it installs an index template with ECS mappings (unless
+ * install_template is false), before sending any document. */
+#ifndef AGG_OUT_ES_H
+#define AGG_OUT_ES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct agg_es;
+struct agg_msg;
+struct agg_dlq;
+struct lp_config_output;
+struct lp_metrics;
+struct lp_ready;
+
+struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
+                          struct agg_dlq *dlq, struct lp_metrics *metrics,
+                          struct lp_ready *ready, char *err, size_t errlen);
+/* Starts the sender thread. 0 or -1. */
+int agg_es_start(struct agg_es *es);
+/* Stops the sender: keeps sending until nothing is queued or deadline_ns
+ * (monotonic) passes, then returns; documents not indexed by then keep
+ * their holds (their offsets are not stored). Frees everything. */
+void agg_es_stop(struct agg_es *es, int64_t deadline_ns);
+
+/* A document built by a worker, handed over with agg_es_submit. */
+struct agg_es_doc;
+/* Builds a document of message m (takes one hold of m, released when the
+ * document is final). index and doc are copied. */
+struct agg_es_doc *agg_es_doc_new(struct agg_msg *m, int32_t partition, int64_t kafka_offset,
+                                  const char *index, const char *id, const char *doc,
+                                  size_t len);
+/* Hands a chain of documents (linked by agg_es_doc_link) to the sender. */
+void agg_es_doc_link(struct agg_es_doc **head, struct agg_es_doc **tail, struct agg_es_doc *d);
+void agg_es_submit(struct agg_es *es, struct agg_es_doc *head, struct agg_es_doc *tail,
+                   size_t n);
+
+/* The index template for `index` (pattern, ECS mappings) as JSON: for tests
+ * and for operators who install it themselves. The caller frees. */
+char *agg_es_template_body(const char *index, int data_stream);
+
+/* Documents queued or in flight (tests, metrics). */
+size_t agg_es_queued(struct agg_es *es);
+
+#endif

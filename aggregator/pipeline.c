@@ -1,0 +1,444 @@
+/* The per-event pipeline: ECS event, route, parse, enrich (pipeline.h). */
+#include "pipeline.h"
+
+#include "lp_buf.h"
+#include "lp_config.h"
+#include "lp_msgparse.h"
+#include "lp_regex.h"
+#include "lp_time.h"
+#include "lp_wire.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum match_op { OP_EQUALS, OP_PREFIX, OP_REGEX, OP_EXISTS };
+
+struct cond {
+    char *field;
+    enum match_op op;
+    char *value;
+    size_t value_len;
+    pcre2_code *re;
+    int negate;
+};
+
+struct route {
+    struct agg_route_info info;
+    char *name;
+    struct cond *conds;
+    size_t n_conds;
+    const struct lp_msgparser *parser; /* borrowed from the pipeline's list */
+    const char *parser_name;
+    size_t *outputs;
+};
+
+struct named_parser {
+    char *name;
+    struct lp_msgparser *p;
+};
+
+struct agg_pipeline {
+    struct named_parser *parsers;
+    size_t n_parsers;
+    struct route *routes; /* n_routes + 1: the default route last */
+    size_t n_routes;
+    struct lp_kvlist add;     /* field → value (env already resolved) */
+    struct lp_kvlist rename;
+    struct lp_kvlist copy;
+    char **remove;
+    size_t n_remove;
+    int normalize_level;
+    int ingest_time;
+};
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d)
+        abort();
+    return d;
+}
+
+static const struct lp_msgparser *find_parser(const struct agg_pipeline *p, const char *name,
+                                              const char **canon)
+{
+    for (size_t i = 0; name && i < p->n_parsers; i++)
+        if (strcmp(p->parsers[i].name, name) == 0) {
+            *canon = p->parsers[i].name;
+            return p->parsers[i].p;
+        }
+    *canon = NULL;
+    return NULL;
+}
+
+static int resolve_outputs(struct route *r, char *const *names, size_t n,
+                           const char *const *output_names, size_t n_outputs, char *err,
+                           size_t errlen)
+{
+    size_t count = n ? n : n_outputs;
+    r->outputs = calloc(count ? count : 1, sizeof(size_t));
+    if (!r->outputs)
+        abort();
+    for (size_t i = 0; i < count; i++) {
+        if (!n) {
+            r->outputs[i] = i;
+            continue;
+        }
+        size_t k = 0;
+        while (k < n_outputs && strcmp(output_names[k], names[i]) != 0)
+            k++;
+        if (k == n_outputs) {
+            snprintf(err, errlen, "route %s: no output named '%s'", r->name, names[i]);
+            return -1;
+        }
+        r->outputs[i] = k;
+    }
+    r->info.outputs = r->outputs;
+    r->info.n_outputs = count;
+    return 0;
+}
+
+struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
+                                      const char *const *output_names, size_t n_outputs,
+                                      char *err, size_t errlen)
+{
+    struct agg_pipeline *p = calloc(1, sizeof(*p));
+    if (!p)
+        abort();
+    p->parsers = calloc(cfg->n_parsers + 1, sizeof(*p->parsers));
+    p->routes = calloc(cfg->n_routes + 1, sizeof(*p->routes));
+    if (!p->parsers || !p->routes)
+        abort();
+    for (size_t i = 0; i < cfg->n_parsers; i++) {
+        const struct lp_config_parser *c = &cfg->parsers[i];
+        struct lp_msgparser_config pc = {c->kind, c->pattern, c->target, c->time_field,
+                                         c->time_format};
+        char why[256];
+        struct lp_msgparser *mp = lp_msgparser_new(&pc, why, sizeof(why));
+        if (!mp) {
+            snprintf(err, errlen, "parser %s: %s", c->name, why);
+            goto fail;
+        }
+        p->parsers[p->n_parsers].name = xstrdup(c->name);
+        p->parsers[p->n_parsers++].p = mp;
+    }
+    for (size_t i = 0; i <= cfg->n_routes; i++) {
+        struct route *r = &p->routes[i];
+        p->n_routes = i + 1;
+        int is_default = i == cfg->n_routes;
+        const char *pname = is_default ? cfg->default_route.parser : cfg->routes[i].parser;
+        r->name = xstrdup(is_default ? "default" : cfg->routes[i].name);
+        r->info.name = r->name;
+        r->parser = find_parser(p, pname, &r->parser_name);
+        if (pname && !r->parser) {
+            snprintf(err, errlen, "route %s: no parser named '%s'", r->name, pname);
+            goto fail;
+        }
+        if (is_default) {
+            if (resolve_outputs(r, cfg->default_route.outputs, cfg->default_route.n_outputs,
+                                output_names, n_outputs, err, errlen))
+                goto fail;
+            continue;
+        }
+        const struct lp_config_route *cr = &cfg->routes[i];
+        if (resolve_outputs(r, cr->outputs, cr->n_outputs, output_names, n_outputs, err,
+                            errlen))
+            goto fail;
+        r->conds = calloc(cr->n_match + 1, sizeof(*r->conds));
+        if (!r->conds)
+            abort();
+        for (size_t k = 0; k < cr->n_match; k++) {
+            const struct lp_config_match *m = &cr->match[k];
+            struct cond *c = &r->conds[r->n_conds++];
+            c->field = xstrdup(m->field);
+            c->negate = m->negate;
+            if (m->equals) {
+                c->op = OP_EQUALS;
+                c->value = xstrdup(m->equals);
+            } else if (m->prefix) {
+                c->op = OP_PREFIX;
+                c->value = xstrdup(m->prefix);
+            } else if (m->regex) {
+                char what[128];
+                snprintf(what, sizeof(what), "route %s match %zu", r->name, k);
+                c->op = OP_REGEX;
+                c->re = lp_regex_compile(m->regex, what, err, errlen);
+                if (!c->re)
+                    goto fail;
+            } else {
+                c->op = OP_EXISTS;
+            }
+            c->value_len = c->value ? strlen(c->value) : 0;
+        }
+    }
+    const struct lp_config_enrich *e = &cfg->enrich;
+    for (size_t i = 0; i < e->add_fields.n; i++)
+        lp_kvlist_set(&p->add, e->add_fields.items[i].key, e->add_fields.items[i].value);
+    for (size_t i = 0; i < e->env_fields.n; i++) {
+        const char *v = getenv(e->env_fields.items[i].value);
+        if (v)
+            lp_kvlist_set(&p->add, e->env_fields.items[i].key, v);
+    }
+    for (size_t i = 0; i < e->rename.n; i++)
+        lp_kvlist_set(&p->rename, e->rename.items[i].key, e->rename.items[i].value);
+    for (size_t i = 0; i < e->copy.n; i++)
+        lp_kvlist_set(&p->copy, e->copy.items[i].key, e->copy.items[i].value);
+    p->remove = calloc(e->n_remove + 1, sizeof(char *));
+    if (!p->remove)
+        abort();
+    for (size_t i = 0; i < e->n_remove; i++)
+        p->remove[p->n_remove++] = xstrdup(e->remove[i]);
+    p->normalize_level = e->normalize_level;
+    p->ingest_time = e->ingest_time;
+    return p;
+fail:
+    agg_pipeline_free(p);
+    return NULL;
+}
+
+void agg_pipeline_free(struct agg_pipeline *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_parsers; i++) {
+        free(p->parsers[i].name);
+        lp_msgparser_free(p->parsers[i].p);
+    }
+    free(p->parsers);
+    for (size_t i = 0; i < p->n_routes; i++) {
+        struct route *r = &p->routes[i];
+        for (size_t k = 0; k < r->n_conds; k++) {
+            free(r->conds[k].field);
+            free(r->conds[k].value);
+            if (r->conds[k].re)
+                pcre2_code_free(r->conds[k].re);
+        }
+        free(r->conds);
+        free(r->outputs);
+        free(r->name);
+    }
+    free(p->routes);
+    lp_kvlist_release(&p->add);
+    lp_kvlist_release(&p->rename);
+    lp_kvlist_release(&p->copy);
+    for (size_t i = 0; i < p->n_remove; i++)
+        free(p->remove[i]);
+    free(p->remove);
+    free(p);
+}
+
+size_t agg_pipeline_routes(const struct agg_pipeline *p)
+{
+    return p->n_routes;
+}
+
+const struct agg_route_info *agg_pipeline_route(const struct agg_pipeline *p, size_t i)
+{
+    return &p->routes[i].info;
+}
+
+const char *agg_pipeline_route_parser(const struct agg_pipeline *p, size_t i)
+{
+    return p->routes[i].parser_name;
+}
+
+/* The text of a scalar value for matching: strings as they are, numbers and
+ * booleans as JSON writes them. 0 when v is not a scalar. */
+static int scalar_text(json_t *v, const char **s, size_t *n, char *tmp, size_t tmplen)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        *s = json_string_value(v);
+        *n = json_string_length(v);
+        return 1;
+    case JSON_INTEGER:
+        *n = (size_t)snprintf(tmp, tmplen, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        *n = (size_t)snprintf(tmp, tmplen, "%.17g", json_real_value(v));
+        break;
+    case JSON_TRUE: *n = (size_t)snprintf(tmp, tmplen, "true"); break;
+    case JSON_FALSE: *n = (size_t)snprintf(tmp, tmplen, "false"); break;
+    default: return 0;
+    }
+    *s = tmp;
+    return 1;
+}
+
+static int cond_holds(const struct cond *c, json_t *ev)
+{
+    json_t *v = lp_json_get_path(ev, c->field);
+    int r;
+    if (c->op == OP_EXISTS) {
+        r = v != NULL && !json_is_null(v);
+    } else {
+        const char *s;
+        size_t n;
+        char tmp[64];
+        if (!v || !scalar_text(v, &s, &n, tmp, sizeof(tmp))) {
+            r = 0;
+        } else if (c->op == OP_EQUALS) {
+            r = n == c->value_len && memcmp(s, c->value, n) == 0;
+        } else if (c->op == OP_PREFIX) {
+            r = n >= c->value_len && memcmp(s, c->value, c->value_len) == 0;
+        } else {
+            pcre2_match_data *md = pcre2_match_data_create_from_pattern(c->re, NULL);
+            if (!md)
+                abort();
+            r = pcre2_match(c->re, (PCRE2_SPTR)s, n, 0, 0, md, NULL) >= 0;
+            pcre2_match_data_free(md);
+        }
+    }
+    return c->negate ? !r : r;
+}
+
+size_t agg_pipeline_match(const struct agg_pipeline *p, json_t *ev)
+{
+    for (size_t i = 0; i + 1 < p->n_routes; i++) {
+        const struct route *r = &p->routes[i];
+        size_t k = 0;
+        while (k < r->n_conds && cond_holds(&r->conds[k], ev))
+            k++;
+        if (k == r->n_conds)
+            return i;
+    }
+    return p->n_routes - 1;
+}
+
+const char *agg_level_normalize(const char *s)
+{
+    static const struct {
+        const char *in, *out;
+    } map[] = {
+        {"trace", "trace"}, {"trc", "trace"},     {"finest", "trace"}, {"finer", "trace"},
+        {"debug", "debug"}, {"dbg", "debug"},     {"fine", "debug"},   {"d", "debug"},
+        {"info", "info"},   {"inf", "info"},      {"information", "info"},
+        {"informational", "info"}, {"notice", "info"}, {"i", "info"}, {"config", "info"},
+        {"warn", "warn"},   {"warning", "warn"},  {"wrn", "warn"},     {"w", "warn"},
+        {"error", "error"}, {"err", "error"},     {"e", "error"},      {"severe", "error"},
+        {"fatal", "fatal"}, {"critical", "fatal"}, {"crit", "fatal"},  {"alert", "fatal"},
+        {"emerg", "fatal"}, {"emergency", "fatal"}, {"panic", "fatal"}, {"f", "fatal"},
+    };
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcasecmp(s, map[i].in) == 0)
+            return map[i].out;
+    /* syslog severities as numbers */
+    if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0') {
+        static const char *const sev[] = {"fatal", "fatal", "fatal", "error",
+                                          "warn",  "info",  "info",  "debug"};
+        return sev[s[0] - '0'];
+    }
+    return NULL;
+}
+
+/* Removes a dotted path from obj (nested objects or a literal dotted key). */
+static void del_path(json_t *obj, const char *path)
+{
+    if (json_object_get(obj, path)) {
+        json_object_del(obj, path);
+        return;
+    }
+    const char *dot = strchr(path, '.');
+    if (!dot)
+        return;
+    char head[256];
+    size_t n = (size_t)(dot - path);
+    if (n >= sizeof(head))
+        return;
+    memcpy(head, path, n);
+    head[n] = '\0';
+    json_t *sub = json_object_get(obj, head);
+    if (json_is_object(sub)) {
+        del_path(sub, dot + 1);
+        if (json_object_size(sub) == 0)
+            json_object_del(obj, head);
+    }
+}
+
+static void normalize_level(json_t *ev)
+{
+    json_t *lvl = lp_json_get_path(ev, "log.level");
+    const char *from = NULL;
+    if (!lvl) {
+        static const char *const alt[] = {"level", "severity", "loglevel", "lvl"};
+        for (size_t i = 0; i < sizeof(alt) / sizeof(alt[0]) && !lvl; i++) {
+            json_t *v = json_object_get(ev, alt[i]);
+            if (json_is_string(v)) {
+                lvl = v;
+                from = alt[i];
+            }
+        }
+        if (!lvl)
+            return;
+    }
+    char tmp[32];
+    const char *s;
+    size_t n;
+    if (!scalar_text(lvl, &s, &n, tmp, sizeof(tmp)))
+        return;
+    const char *canon = agg_level_normalize(s);
+    if (!canon)
+        return; /* unknown: leave it as it is */
+    lp_json_set_path(ev, "log.level", json_string(canon));
+    if (from)
+        json_object_del(ev, from);
+}
+
+void agg_pipeline_enrich(const struct agg_pipeline *p, json_t *ev, int64_t now_ns)
+{
+    for (size_t i = 0; i < p->add.n; i++)
+        lp_json_set_path(ev, p->add.items[i].key, json_string(p->add.items[i].value));
+    for (size_t i = 0; i < p->rename.n; i++) {
+        json_t *v = lp_json_get_path(ev, p->rename.items[i].key);
+        if (!v)
+            continue;
+        json_incref(v);
+        del_path(ev, p->rename.items[i].key);
+        lp_json_set_path(ev, p->rename.items[i].value, v);
+    }
+    for (size_t i = 0; i < p->copy.n; i++) {
+        json_t *v = lp_json_get_path(ev, p->copy.items[i].key);
+        if (v)
+            lp_json_set_path(ev, p->copy.items[i].value, json_deep_copy(v));
+    }
+    for (size_t i = 0; i < p->n_remove; i++)
+        del_path(ev, p->remove[i]);
+    if (p->normalize_level)
+        normalize_level(ev);
+    if (p->ingest_time) {
+        char ts[LP_RFC3339_MAX];
+        lp_time_format_rfc3339(now_ns, 3, ts);
+        lp_json_set_path(ev, "event.ingested", json_string(ts));
+    }
+}
+
+json_t *agg_pipeline_event(const struct agg_pipeline *p, const struct lp_wire_source *src,
+                           const struct lp_wire_record *r, int64_t now_ns,
+                           struct lp_buf *scratch, size_t *route, int *parse_failed)
+{
+    lp_buf_reset(scratch);
+    *parse_failed = 0;
+    if (lp_wire_ecs_event(src, r, scratch))
+        return NULL;
+    json_error_t je;
+    json_t *ev = json_loadb(scratch->data, scratch->len, JSON_ALLOW_NUL, &je);
+    if (!ev)
+        return NULL;
+    size_t ri = agg_pipeline_match(p, ev);
+    *route = ri;
+    const struct route *rt = &p->routes[ri];
+    if (rt->parser) {
+        char why[256];
+        if (lp_msgparse(rt->parser, r->message, r->message_len, ev, now_ns, why, sizeof(why))) {
+            lp_msgparse_mark_failed(rt->parser, ev, r->message, r->message_len, why);
+            *parse_failed = 1;
+        }
+    }
+    agg_pipeline_enrich(p, ev, now_ns);
+    return ev;
+}

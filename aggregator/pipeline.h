@@ -1,0 +1,67 @@
+/* The aggregator's per-event pipeline: a decoded wire record becomes a full
+ * ECS event (jansson object), is matched against the ordered routes, parsed
+ * with the route's parser and enriched.
+ *
+ *   route   the first route whose conditions all hold on the unparsed event
+ *           (source metadata, stream, message) takes it; none → "default"
+ *   parse   the route's parser on `message`; a failure keeps the raw message
+ *           and adds error.message / event.original — never a drop
+ *   enrich  static fields, fields from env (read once at build), rename,
+ *           copy, remove, log.level normalisation, event.ingested
+ *
+ * Built once from the configuration, immutable afterwards and shared by the
+ * worker threads. */
+#ifndef AGG_PIPELINE_H
+#define AGG_PIPELINE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct lp_config_aggregator;
+struct lp_wire_source;
+struct lp_wire_record;
+struct lp_buf;
+
+/* What a route sends to: indexes into the aggregator's output array. */
+struct agg_route_info {
+    const char *name;
+    const size_t *outputs;
+    size_t n_outputs;
+};
+
+struct agg_pipeline;
+
+/* output_names[0..n_outputs) are the outputs in the aggregator's order
+ * (a route's output list is resolved against it). NULL with err filled. */
+struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
+                                      const char *const *output_names, size_t n_outputs,
+                                      char *err, size_t errlen);
+void agg_pipeline_free(struct agg_pipeline *p);
+
+size_t agg_pipeline_routes(const struct agg_pipeline *p); /* including "default", last */
+const struct agg_route_info *agg_pipeline_route(const struct agg_pipeline *p, size_t i);
+
+/* The index of the route that takes ev. */
+size_t agg_pipeline_match(const struct agg_pipeline *p, json_t *ev);
+
+/* Builds the event of one record: ECS fields, route, parse, enrich. Returns
+ * the event (a new reference) and the route index in *route; *parse_failed
+ * is set when the route's parser failed (the event then carries
+ * error.message and event.original). scratch is a reusable buffer. NULL only
+ * when out of memory. */
+json_t *agg_pipeline_event(const struct agg_pipeline *p, const struct lp_wire_source *src,
+                           const struct lp_wire_record *r, int64_t now_ns,
+                           struct lp_buf *scratch, size_t *route, int *parse_failed);
+
+/* The parser name of route i (NULL: none), for metrics labels. */
+const char *agg_pipeline_route_parser(const struct agg_pipeline *p, size_t i);
+
+/* Applies only the enrichment step (exposed for tests). */
+void agg_pipeline_enrich(const struct agg_pipeline *p, json_t *ev, int64_t now_ns);
+
+/* Canonical level name for a level string ("WARNING" → "warn"), or NULL
+ * when it is not recognised. */
+const char *agg_level_normalize(const char *s);
+
+#endif

@@ -1,0 +1,71 @@
+/* The commit tracker (tracker.h). */
+#include "tracker.h"
+
+#include <stdlib.h>
+
+struct agg_part *agg_part_new(int32_t partition)
+{
+    struct agg_part *p = calloc(1, sizeof(*p));
+    if (!p)
+        abort();
+    p->partition = partition;
+    p->next_store = -1;
+    p->stored = -1;
+    return p;
+}
+
+void agg_part_free(struct agg_part *p)
+{
+    if (!p)
+        return;
+    struct agg_msg *m = p->head;
+    while (m) {
+        struct agg_msg *n = m->next;
+        free(m);
+        m = n;
+    }
+    free(p);
+}
+
+struct agg_msg *agg_part_push(struct agg_part *p, int64_t offset, size_t bytes, int holds)
+{
+    struct agg_msg *m = calloc(1, sizeof(*m));
+    if (!m)
+        abort();
+    m->part = p;
+    m->offset = offset;
+    m->bytes = bytes;
+    atomic_init(&m->pending, holds);
+    if (p->tail)
+        p->tail->next = m;
+    else
+        p->head = m;
+    p->tail = m;
+    p->in_flight++;
+    p->pending_bytes += bytes;
+    return m;
+}
+
+void agg_msg_release(struct agg_msg *m)
+{
+    /* after the last release the consumer thread may free m at any moment:
+     * touch nothing of it afterwards */
+    atomic_fetch_sub_explicit(&m->pending, 1, memory_order_acq_rel);
+}
+
+int agg_part_advance(struct agg_part *p)
+{
+    int moved = 0;
+    while (p->head && atomic_load_explicit(&p->head->pending, memory_order_acquire) == 0) {
+        struct agg_msg *m = p->head;
+        p->next_store = m->offset + 1;
+        p->head = m->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->in_flight--;
+        p->pending_bytes -= m->bytes;
+        free(m);
+        moved = 1;
+    }
+    return moved;
+}

@@ -1,0 +1,65 @@
+/* The commit tracker: which Kafka offsets may be stored.
+ *
+ * Each consumed message becomes an agg_msg in its partition's list, in
+ * offset order. Whoever holds part of the message's work (the worker until
+ * its file writes are fsynced, each bulk item until it is final, the dead
+ * letter until it is written) holds one count of `pending`; the last
+ * release makes the message done. Completions arrive in any order from any
+ * thread; only the consumer thread walks the lists: agg_part_advance pops
+ * the done messages at the head and returns the offset to store — the
+ * unbroken run of done messages, never past a message still in flight.
+ *
+ * A partition that is revoked or lost while work is in flight is detached:
+ * its list is kept (other threads still hold its messages) until every
+ * message is done, then freed. */
+#ifndef AGG_TRACKER_H
+#define AGG_TRACKER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct agg_part;
+
+struct agg_msg {
+    struct agg_part *part;
+    int64_t offset;
+    size_t bytes;
+    atomic_int pending;
+    struct agg_msg *next;
+};
+
+struct agg_part {
+    int32_t partition;
+    struct agg_msg *head, *tail; /* consumer thread only */
+    int64_t next_store;          /* offset after the last done message popped; -1 none */
+    int64_t stored;              /* last offset handed to rd_kafka_offsets_store; -1 none */
+    size_t pending_bytes;        /* bytes of messages in the list (consumer thread) */
+    size_t in_flight;            /* messages in the list (consumer thread) */
+    int paused;                  /* consumer thread: our view of the pause state */
+    struct agg_part *next;       /* detached list */
+};
+
+struct agg_part *agg_part_new(int32_t partition);
+/* Frees the partition; every message must be done (agg_part_idle). */
+void agg_part_free(struct agg_part *p);
+
+/* Appends a message at offset with `holds` counts held (>= 1). */
+struct agg_msg *agg_part_push(struct agg_part *p, int64_t offset, size_t bytes, int holds);
+/* Adds n holds to a message that is not yet done (the caller holds one). */
+static inline void agg_msg_hold(struct agg_msg *m, int n)
+{
+    atomic_fetch_add_explicit(&m->pending, n, memory_order_relaxed);
+}
+/* Releases one hold; any thread. */
+void agg_msg_release(struct agg_msg *m);
+
+/* Pops done messages at the head. Returns 1 when next_store moved. */
+int agg_part_advance(struct agg_part *p);
+/* 1 when no message is in flight (after agg_part_advance). */
+static inline int agg_part_idle(const struct agg_part *p)
+{
+    return p->head == NULL;
+}
+
+#endif
