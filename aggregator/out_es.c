@@ -112,6 +112,7 @@ struct agg_es {
     size_t bulk_max_bytes;
     size_t cur_max_bytes; /* halved on 413, grows back on success */
     size_t bulk_max_actions;
+    size_t cur_max_actions; /* likewise */
     int64_t flush_ns;
     int64_t timeout_ms;
     int64_t retry_initial_ns, retry_max_ns;
@@ -204,7 +205,7 @@ struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
     es->tls_verify = cfg->tls_verify;
     es->max_inflight = (size_t)cfg->max_inflight_requests;
     es->bulk_max_bytes = es->cur_max_bytes = (size_t)cfg->bulk_max_bytes;
-    es->bulk_max_actions = (size_t)cfg->bulk_max_actions;
+    es->bulk_max_actions = es->cur_max_actions = (size_t)cfg->bulk_max_actions;
     es->flush_ns = cfg->flush_interval_ms * LP_NS_PER_MS;
     es->timeout_ms = cfg->request_timeout_ms;
     es->retry_initial_ns = cfg->retry_initial_ms * LP_NS_PER_MS;
@@ -478,7 +479,7 @@ static void send_request(struct agg_es *es, struct request *r, int64_t now)
     r->docs = realloc(r->docs, es->bulk_max_actions * sizeof(*r->docs));
     if (!r->docs)
         abort();
-    while (es->ready_docs.head && n < es->bulk_max_actions) {
+    while (es->ready_docs.head && n < es->cur_max_actions) {
         struct agg_es_doc *d = es->ready_docs.head;
         if (n > 0 && es->bulk.body.len + d->len + strlen(d->index) + 80 > cap)
             break;
@@ -625,6 +626,11 @@ static void finish_request(struct agg_es *es, struct request *r, CURLcode cc, in
             if (es->cur_max_bytes > es->bulk_max_bytes)
                 es->cur_max_bytes = es->bulk_max_bytes;
         }
+        if (es->cur_max_actions < es->bulk_max_actions) {
+            es->cur_max_actions *= 2;
+            if (es->cur_max_actions > es->bulk_max_actions)
+                es->cur_max_actions = es->bulk_max_actions;
+        }
         for (size_t i = 0; i < r->n; i++) {
             struct agg_es_doc *d = r->docs[i];
             struct lp_bulk_item *it = &es->items[i];
@@ -654,10 +660,11 @@ static void finish_request(struct agg_es *es, struct request *r, CURLcode cc, in
             dead_doc(es, r->docs[0], "HTTP 413: the document is larger than the cluster accepts "
                                      "(http.max_content_length)");
         } else {
-            es->cur_max_bytes = r->raw_bytes / 2 > 1024 ? r->raw_bytes / 2 : 1024;
+            es->cur_max_bytes = r->raw_bytes / 2 ? r->raw_bytes / 2 : 1;
+            es->cur_max_actions = r->n / 2;
             lp_log(LP_LOG_WARN, "bulk request too large (413); sending smaller requests",
-                   "output=%s bytes=%zu next_max=%zu", es->name, r->raw_bytes,
-                   es->cur_max_bytes);
+                   "output=%s bytes=%zu docs=%zu next_max_bytes=%zu", es->name, r->raw_bytes,
+                   r->n, es->cur_max_bytes);
             request_again(es, r, now, 0);
         }
         break;
@@ -667,9 +674,9 @@ static void finish_request(struct agg_es *es, struct request *r, CURLcode cc, in
         lp_counter_inc(es->c_request_errors);
         lp_log(LP_LOG_ERROR,
                "output halted: the cluster refuses our credentials or permissions; fix them "
-               "(retrying every minute, documents wait, partitions pause)",
+               "(tried again every retry_max; documents wait, partitions pause)",
                "output=%s status=%ld reason=\"%s\"", es->name, status, why);
-        request_again(es, r, now, 60 * LP_NS_PER_SEC);
+        request_again(es, r, now, es->retry_max_ns);
         break;
     case LP_BULK_FAIL:
         lp_counter_inc(es->c_request_errors);
@@ -764,7 +771,7 @@ static void *sender(void *arg)
         if (stopping && es->inflight == 0 && !es->ready_docs.head && !es->retry.head)
             break;
         while (es->inflight < es->max_inflight && es->ready_docs.head && now >= es->hold_until) {
-            int full = es->ready_docs.n >= es->bulk_max_actions ||
+            int full = es->ready_docs.n >= es->cur_max_actions ||
                        es->ready_docs.bytes >= es->cur_max_bytes;
             int due = stopping || now - es->oldest_ready >= es->flush_ns;
             if (!full && !due)

@@ -13,7 +13,7 @@
  *                        single document over the cluster's limit is dead-
  *                        lettered
  *   401/403              the output halts with a clear error, readiness
- *                        false; it tries again every minute
+ *                        false; it tries again every retry_max
  *
  * On start it installs an index template with ECS mappings (unless
  * install_template is false), before sending any document. */
