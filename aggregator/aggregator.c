@@ -108,7 +108,7 @@ struct lp_aggregator {
     size_t n_assigned;
     struct agg_part *detached;
     volatile int stopping;
-    int64_t last_tick, last_commit, commit_started;
+    int64_t last_tick, last_commit, commit_started, last_lag;
     int stored_since_commit;
     struct lp_ready *kafka_ready;
     pthread_mutex_t stdout_mu;
@@ -621,7 +621,7 @@ static void update_lag(struct lp_aggregator *a)
         if (rd_kafka_get_watermark_offsets(a->rk, a->topic, p->partition, &lo, &hi) ||
             hi < 0)
             continue;
-        int64_t pos = p->next_store >= 0 ? p->next_store : lo;
+        int64_t pos = p->next_store >= 0 ? p->next_store : p->committed >= 0 ? p->committed : lo;
         char l[48];
         snprintf(l, sizeof(l), "partition=\"%d\"", (int)p->partition);
         lp_gauge_set(lp_metrics_gauge(a->metrics, "logpipe_aggregator_consumer_lag",
@@ -648,6 +648,9 @@ static void tick(struct lp_aggregator *a, int force_commit)
         a->commit_started = now;
         a->stored_since_commit = 0;
         rd_kafka_commit(a->rk, NULL, 1);
+    }
+    if (force_commit || now - a->last_lag >= LP_NS_PER_SEC) {
+        a->last_lag = now;
         update_lag(a);
     }
 }
@@ -799,6 +802,16 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             }
         }
         lp_gauge_set(a->g_assigned, (int64_t)a->n_assigned);
+        /* where each partition starts (for the lag metric until something is
+         * stored); a failure only leaves the lag unknown */
+        rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
+        if (rd_kafka_committed(rk, c, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            for (int i = 0; i < c->cnt; i++) {
+                struct agg_part *p = part_of(a, c->elems[i].partition);
+                if (p && !c->elems[i].err && c->elems[i].offset >= 0)
+                    p->committed = c->elems[i].offset;
+            }
+        rd_kafka_topic_partition_list_destroy(c);
         lp_log(LP_LOG_INFO, "partitions assigned", "count=%d", l->cnt);
         rd_kafka_assign(rk, l);
         lp_ready_set(a->kafka_ready, 1);

@@ -344,6 +344,37 @@ static int64_t backoff(struct agg_es *es, uint32_t attempt)
 
 /* ---- the index template ---- */
 
+/* ECS mappings for what logpipe writes; other strings become keywords. */
+static const char template_json[] =
+    "{\"priority\":200,"
+    "\"_meta\":{\"description\":\"logpipe: ECS mappings for container logs\","
+    "\"managed_by\":\"logpipe-aggregator\"},"
+    "\"template\":{\"settings\":{\"index\":{\"codec\":\"best_compression\"}},"
+    "\"mappings\":{"
+    "\"dynamic_templates\":[{\"strings_as_keyword\":{\"match_mapping_type\":\"string\","
+    "\"mapping\":{\"type\":\"keyword\",\"ignore_above\":1024}}}],"
+    "\"properties\":{"
+    "\"@timestamp\":{\"type\":\"date_nanos\"},"
+    "\"message\":{\"type\":\"text\"},"
+    "\"stream\":{\"type\":\"keyword\"},"
+    "\"event\":{\"properties\":{\"id\":{\"type\":\"keyword\"},"
+    "\"ingested\":{\"type\":\"date\"},"
+    "\"original\":{\"type\":\"keyword\",\"index\":false,\"doc_values\":false},"
+    "\"dataset\":{\"type\":\"keyword\"}}},"
+    "\"log\":{\"properties\":{\"level\":{\"type\":\"keyword\"},"
+    "\"offset\":{\"type\":\"long\"},"
+    "\"file\":{\"properties\":{\"path\":{\"type\":\"keyword\"}}}}},"
+    "\"error\":{\"properties\":{\"message\":{\"type\":\"text\"}}},"
+    "\"http\":{\"properties\":{\"response\":{\"properties\":{"
+    "\"status_code\":{\"type\":\"long\"},"
+    "\"body\":{\"properties\":{\"bytes\":{\"type\":\"long\"}}}}}}},"
+    "\"host\":{\"properties\":{\"name\":{\"type\":\"keyword\"}}},"
+    "\"kubernetes\":{\"properties\":{\"namespace\":{\"type\":\"keyword\"},"
+    "\"pod\":{\"properties\":{\"name\":{\"type\":\"keyword\"},"
+    "\"uid\":{\"type\":\"keyword\"}}},"
+    "\"container\":{\"properties\":{\"name\":{\"type\":\"keyword\"}}}}}"
+    "}}}}";
+
 char *agg_es_template_body(const char *index, int data_stream)
 {
     char prefix[256];
@@ -353,32 +384,10 @@ char *agg_es_template_body(const char *index, int data_stream)
     memcpy(prefix, index, n);
     prefix[n] = '*';
     prefix[n + 1] = '\0';
-    json_t *t = json_pack(
-        "{s:[s], s:i, s:{s:{s:{s:s}}, s:{s:[{s:{s:s, s:{s:s, s:i}}}], s:{"
-        "s:{s:s}, s:{s:s}, s:{s:s}, "
-        "s:{s:{s:{s:s}, s:{s:s}, s:{s:s, s:b, s:b}, s:{s:s}}}, "
-        "s:{s:{s:{s:s}, s:{s:s}, s:{s:{s:{s:s}}}}}, "
-        "s:{s:{s:{s:s}}}}}}, s:{s:s, s:s}}",
-        "index_patterns", prefix, "priority", 200,
-        "template",
-        "settings", "index", "codec", "best_compression",
-        "mappings",
-        "dynamic_templates", "strings_as_keyword", "match_mapping_type", "string", "mapping",
-        "type", "keyword", "ignore_above", 1024,
-        "properties",
-        "@timestamp", "type", "date_nanos",
-        "message", "type", "text",
-        "stream", "type", "keyword",
-        "event", "properties", "id", "type", "keyword", "ingested", "type", "date",
-        "original", "type", "keyword", "index", 0, "doc_values", 0,
-        "dataset", "type", "keyword",
-        "log", "properties", "level", "type", "keyword", "offset", "type", "long", "file",
-        "properties", "path", "type", "keyword",
-        "error", "properties", "message", "type", "text",
-        "_meta", "description", "logpipe: ECS mappings for container logs", "managed_by",
-        "logpipe-aggregator");
+    json_t *t = json_loads(template_json, 0, NULL);
     if (!t)
         return NULL;
+    json_object_set_new(t, "index_patterns", json_pack("[s]", prefix));
     if (data_stream)
         json_object_set_new(t, "data_stream", json_object());
     char *s = json_dumps(t, JSON_COMPACT);

@@ -11,6 +11,7 @@ struct agg_part *agg_part_new(int32_t partition)
     p->partition = partition;
     p->next_store = -1;
     p->stored = -1;
+    p->committed = -1;
     return p;
 }
 

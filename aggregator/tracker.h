@@ -34,6 +34,7 @@ struct agg_part {
     struct agg_msg *head, *tail; /* consumer thread only */
     int64_t next_store;          /* offset after the last done message popped; -1 none */
     int64_t stored;              /* last offset handed to rd_kafka_offsets_store; -1 none */
+    int64_t committed;           /* committed offset when assigned; -1 none */
     size_t pending_bytes;        /* bytes of messages in the list (consumer thread) */
     size_t in_flight;            /* messages in the list (consumer thread) */
     int paused;                  /* consumer thread: our view of the pause state */
