@@ -55,11 +55,11 @@ int main(int argc, char **argv)
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (sig == SIGHUP)
-            lp_log(LP_LOG_INFO, "SIGHUP: the aggregator reloads nothing yet; restart to apply "
-                   "configuration changes", "%s", "");
+            lp_cli_reload_log(&cli, metrics);
     }
     lp_log(LP_LOG_INFO, "stopping: draining outputs and committing offsets", "%s", "");
     rc = lp_aggregator_shutdown(a) == 0 ? 0 : 1;
+    lp_log(LP_LOG_INFO, "aggregator stopped", "status=%d", rc);
 out:
     lp_aggregator_free(a);
     lp_http_stop(http);

@@ -140,6 +140,33 @@ int lp_cli_load(struct lp_cli *cli, struct lp_config **out)
     return -1;
 }
 
+int lp_cli_reload_log(struct lp_cli *cli, struct lp_metrics *metrics)
+{
+    char name[128];
+    snprintf(name, sizeof(name), "logpipe_%s_config_reloads_total", cli->section);
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *n = lp_config_load(cli->files, cli->n_files, NULL, &errs);
+    int rc = 0;
+    if (!n) {
+        lp_counter_inc(lp_metrics_counter(metrics, name, "SIGHUP configuration reloads.",
+                                          "result=\"error\""));
+        lp_log(LP_LOG_ERROR, "reload failed; keeping the running configuration", "%s", "");
+        for (char *line = strtok(errs.data, "\n"); line; line = strtok(NULL, "\n"))
+            lp_log(LP_LOG_ERROR, line, "%s", "");
+        rc = -1;
+    } else {
+        lp_counter_inc(lp_metrics_counter(metrics, name, "SIGHUP configuration reloads.",
+                                          "result=\"ok\""));
+        apply_log(n);
+        lp_config_free(n);
+        lp_log(LP_LOG_INFO,
+               "configuration reloaded: log settings applied; other changes need a restart",
+               "%s", "");
+    }
+    lp_buf_release(&errs);
+    return rc;
+}
+
 int lp_cli_idle_loop(struct lp_cli *cli, struct lp_config *cfg)
 {
     struct lp_metrics *metrics = lp_metrics_new();

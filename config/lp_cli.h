@@ -37,6 +37,14 @@ void lp_cli_release(struct lp_cli *cli);
  * reference printed) or 2 (errors printed as FILE:LINE:COL: message). */
 int lp_cli_load(struct lp_cli *cli, struct lp_config **out);
 
+/* SIGHUP in a running daemon: loads the configuration files again; when
+ * valid, applies the log settings (level, format) and counts
+ * logpipe_<section>_config_reloads_total{result="ok"}; otherwise logs every
+ * FILE:LINE:COL error and counts result="error". Other settings need a
+ * restart. 0 or -1. */
+struct lp_metrics;
+int lp_cli_reload_log(struct lp_cli *cli, struct lp_metrics *metrics);
+
 /* The thin daemon loop used until a daemon has real work: serves metrics
  * and health (ready = configuration valid), reloads on SIGHUP (log level
  * and format; a bad file keeps the old config), and returns 0 on

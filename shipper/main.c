@@ -52,8 +52,7 @@ int main(int argc, char **argv)
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (sig == SIGHUP)
-            lp_log(LP_LOG_INFO, "SIGHUP: the shipper reloads nothing yet; restart to apply "
-                   "configuration changes", "%s", "");
+            lp_cli_reload_log(&cli, metrics);
     }
     lp_log(LP_LOG_INFO, "stopping: flushing batches and saving checkpoints", "%s", "");
     rc = lp_shipper_shutdown(s, 30000) == 0 ? 0 : 1;
