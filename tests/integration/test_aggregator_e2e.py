@@ -57,7 +57,7 @@ def free_port():
     return p
 
 
-ship_port, agg_port = free_port(), free_port()
+ship_port, agg_port, agg2_port = free_port(), free_port(), free_port()
 ship_cfg = os.path.join(tmp, "shipper.yaml")
 with open(ship_cfg, "w") as f:
     f.write(f"""kafka: {{brokers: "{BROKERS}", topic: {topic}}}
@@ -115,6 +115,12 @@ metrics: {{listen: 127.0.0.1:{agg_port}}}
 """)
 
 
+# a second aggregator in the same group (scaling out and back in)
+agg2_cfg = os.path.join(tmp, "aggregator2.yaml")
+with open(agg_cfg) as f, open(agg2_cfg, "w") as g:
+    g.write(f.read().replace(f"listen: 127.0.0.1:{agg_port}", f"listen: 127.0.0.1:{agg2_port}"))
+
+
 def http(method, url, body=None, timeout=30):
     req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
                                  headers={"Content-Type": "application/json"})
@@ -140,11 +146,13 @@ def metric_sum(port, name, text=None):
 
 procs = {}
 logfiles = {"shipper": open(os.path.join(tmp, "shipper.log"), "ab"),
-            "aggregator": open(os.path.join(tmp, "aggregator.log"), "ab")}
+            "aggregator": open(os.path.join(tmp, "aggregator.log"), "ab"),
+            "aggregator2": open(os.path.join(tmp, "aggregator2.log"), "ab")}
 
 
 def start(name):
-    exe, cfg, port = (SHIPPER, ship_cfg, ship_port) if name == "shipper" else (AGG, agg_cfg, agg_port)
+    exe, cfg, port = {"shipper": (SHIPPER, ship_cfg, ship_port), "aggregator": (AGG, agg_cfg, agg_port),
+                      "aggregator2": (AGG, agg2_cfg, agg2_port)}[name]
     procs[name] = subprocess.Popen([exe, "-c", cfg], stderr=logfiles[name])
     for _ in range(200):
         try:
@@ -260,6 +268,18 @@ for frac in (0.3, 0.7):
         print(f"kill {kills} came after the end of the stream ({c} documents)")
         ok = False
     start("aggregator")
+# scale out to two aggregators, then back to one (graceful revoke: drain, commit)
+start("aggregator2")
+deadline = time.time() + 120
+while time.time() < deadline and es_count() < 0.85 * total1:
+    time.sleep(0.2)
+t2 = metrics_text(agg2_port)
+agg2_records = metric_sum(agg2_port, "logpipe_aggregator_records_in_total", t2)
+rc2 = stop("aggregator2")
+notes.append(f"scale-in@{es_count()}")
+if rc2 != 0 or not agg2_records:
+    print(f"second aggregator: exit {rc2}, records {agg2_records}")
+    ok = False
 
 
 def wait_drained(timeout):
