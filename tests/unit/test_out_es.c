@@ -36,6 +36,7 @@ static struct {
     int n_ids;
     int seen_429[512]; /* by doc number: answered 429 once already */
     int template_puts;
+    char auth[256]; /* Authorization of the last bulk request */
 } fake = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 struct upload {
@@ -146,6 +147,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         out = strdup("{\"acknowledged\":true}");
     } else {
         fake.requests++;
+        const char *au = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        snprintf(fake.auth, sizeof(fake.auth), "%s", au ? au : "");
         struct lp_buf plain;
         lp_buf_init(&plain, 0);
         if (u->gzip) {
@@ -417,6 +420,27 @@ static void test_503_and_refused(void)
     rig_stop(&r2);
 }
 
+static void test_auth_headers(void)
+{
+    reset_fake(M_NORMAL);
+    struct rig r;
+    rig_start(&r, port, "      username: logpipe\n      password: s3cret\n");
+    submit(&r, 500, 1, NULL);
+    CU_ASSERT_TRUE(wait_idle(&r, 5000));
+    pthread_mutex_lock(&fake.mu);
+    CU_ASSERT_STRING_EQUAL(fake.auth, "Basic bG9ncGlwZTpzM2NyZXQ="); /* logpipe:s3cret */
+    pthread_mutex_unlock(&fake.mu);
+    rig_stop(&r);
+    reset_fake(M_NORMAL);
+    rig_start(&r, port, "      api_key: aWQ6a2V5\n");
+    submit(&r, 600, 1, NULL);
+    CU_ASSERT_TRUE(wait_idle(&r, 5000));
+    pthread_mutex_lock(&fake.mu);
+    CU_ASSERT_STRING_EQUAL(fake.auth, "ApiKey aWQ6a2V5");
+    pthread_mutex_unlock(&fake.mu);
+    rig_stop(&r);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -430,6 +454,7 @@ int main(void)
         {"413 splits the request", test_413_split},
         {"401 halts, readiness false, recovers", test_401_halts_then_recovers},
         {"503 and connection refused are retried", test_503_and_refused},
+        {"basic auth and API key", test_auth_headers},
         {NULL, NULL},
     };
     int rc = lp_test_run("out_es", tests);
