@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,30 @@
 #include <unistd.h>
 
 enum out_type { OUT_ES, OUT_FILE, OUT_STDOUT };
+
+/* What an index name template needs of a fast-path event: nothing (no
+ * {field}), the batch's source-level fields (and stream), or the event. */
+enum index_mode { IDX_NONE, IDX_BATCH, IDX_RECORD };
+
+static enum index_mode index_mode_of(const char *tmpl)
+{
+    static const char *const per_record[] = {"message", "@timestamp", "log.offset",
+                                             "event", "logpipe.flags", "logpipe.lines"};
+    enum index_mode m = IDX_NONE;
+    for (const char *p = strchr(tmpl, '{'); p; p = strchr(p + 1, '{')) {
+        const char *e = strchr(p, '}');
+        if (!e)
+            break;
+        m = IDX_BATCH;
+        size_t n = (size_t)(e - p - 1);
+        for (size_t i = 0; i < sizeof(per_record) / sizeof(per_record[0]); i++) {
+            size_t k = strlen(per_record[i]);
+            if (n >= k && strncmp(p + 1, per_record[i], k) == 0 && (n == k || p[1 + k] == '.'))
+                return IDX_RECORD;
+        }
+    }
+    return m;
+}
 
 struct output {
     enum out_type type;
@@ -40,6 +65,7 @@ struct output {
     int64_t max_age_ns;
     struct agg_es *es;
     struct lp_ready *ready;
+    enum index_mode index_mode;
     struct lp_counter *c_skipped; /* file: replayed lines skipped */
 };
 
@@ -78,6 +104,7 @@ struct worker {
     /* worker thread only */
     struct lp_arena arena;
     struct lp_buf scratch;
+    struct lp_buf doc; /* the event being written */
     struct lp_codec_ctx codec;
     struct seg *segs;
     size_t n_segs, cap_segs;
@@ -216,22 +243,48 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
         return;
     }
     int64_t now = lp_time_real_ns();
+    char ingested_buf[LP_RFC3339_MAX];
+    const char *ingested = agg_pipeline_ingested(a->pipe, now, ingested_buf);
+    json_t *batch_ev = NULL; /* source-level fields, for index names (fast path) */
     for (size_t i = 0; i < batch.n; i++) {
         const struct lp_wire_record *r = &batch.recs[i];
-        size_t route;
-        int failed;
-        json_t *ev = agg_pipeline_event(a->pipe, &batch.src, r, now, &w->scratch, &route,
-                                        &failed);
-        if (!ev) {
-            /* the record could not be rendered as an event (out of memory):
-             * keep its message, raw */
-            if (!files_only) {
-                struct agg_dlq_entry e = {"parse", "the record could not be rendered as an event",
-                                          NULL, a->topic, rkm->partition, rkm->offset,
-                                          NULL, 0, r->message, r->message_len};
-                agg_dlq_write(a->dlq, &e, &w->stop);
+        char id[LP_ID_HEX_LEN + 1];
+        lp_event_id(batch.src.source_id, strlen(batch.src.source_id), r->offset, id);
+        size_t route = agg_pipeline_match_record(a->pipe, &batch.src, r);
+        int failed = 0;
+        json_t *ev = NULL;
+        char *text;
+        size_t len;
+        if (route != SIZE_MAX && agg_pipeline_route_fast(a->pipe, route)) {
+            lp_buf_reset(&w->doc);
+            if (agg_pipeline_render(a->pipe, &batch.src, r, id, ingested, &w->doc))
+                abort(); /* out of memory: the buffer has no limit */
+            text = w->doc.data;
+            len = w->doc.len;
+        } else {
+            ev = agg_pipeline_event(a->pipe, &batch.src, r, now, &w->doc, &route, &failed);
+            if (!ev) {
+                /* the record could not be rendered as an event (out of memory):
+                 * keep its message, raw */
+                if (!files_only) {
+                    struct agg_dlq_entry e = {"parse",
+                                              "the record could not be rendered as an event",
+                                              NULL,
+                                              a->topic,
+                                              rkm->partition,
+                                              rkm->offset,
+                                              NULL,
+                                              0,
+                                              r->message,
+                                              r->message_len};
+                    agg_dlq_write(a->dlq, &e, &w->stop);
+                }
+                continue;
             }
-            continue;
+            text = json_dumps(ev, JSON_COMPACT);
+            if (!text)
+                abort();
+            len = strlen(text);
         }
         if (!files_only) {
             lp_counter_inc(a->c_records);
@@ -239,13 +292,7 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
             if (failed)
                 lp_counter_inc(a->c_parse_fail[route]);
         }
-        char *text = json_dumps(ev, JSON_COMPACT);
-        if (!text)
-            abort();
-        size_t len = strlen(text);
         const struct agg_route_info *ri = agg_pipeline_route(a->pipe, route);
-        char id[LP_ID_HEX_LEN + 1];
-        lp_event_id(batch.src.source_id, strlen(batch.src.source_id), r->offset, id);
         for (size_t k = 0; k < ri->n_outputs; k++) {
             size_t oi = ri->outputs[k];
             struct output *o = &a->outs[oi];
@@ -273,8 +320,18 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
                 continue;
             } else if (o->type == OUT_ES) {
                 char index[256];
-                if (lp_index_name(o->cfg->index, ev, event_time_ns(ev, r->ts_ns), index,
-                                  sizeof(index)))
+                json_t *iev = ev;
+                int64_t its = ev ? event_time_ns(ev, r->ts_ns) : r->ts_ns;
+                if (!iev && o->index_mode == IDX_BATCH) {
+                    if (!batch_ev)
+                        batch_ev = json_loadb(text, len, 0, NULL);
+                    if (batch_ev && r->stream)
+                        json_object_set_new(batch_ev, "stream", json_string(r->stream));
+                    iev = batch_ev;
+                } else if (!iev && o->index_mode == IDX_RECORD) {
+                    iev = ev = json_loadb(text, len, 0, NULL);
+                }
+                if (lp_index_name(o->cfg->index, iev, its, index, sizeof(index)))
                     snprintf(index, sizeof(index), "logpipe-index-name-too-long");
                 struct agg_es_doc *d =
                     agg_es_doc_new(m, rkm->partition, rkm->offset, index, id, text, len);
@@ -289,9 +346,11 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
                 lp_counter_inc(a->c_route_out[route * a->n_outs + oi]);
             }
         }
-        free(text);
+        if (text != w->doc.data)
+            free(text);
         json_decref(ev);
     }
+    json_decref(batch_ev);
     for (size_t oi = 0; oi < a->n_outs; oi++) {
         if (w->es_head[oi]) {
             agg_es_submit(a->outs[oi].es, w->es_head[oi], w->es_tail[oi], w->es_n[oi]);
@@ -914,6 +973,7 @@ static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *er
                 "Lines not written because the files already hold them (a replay).", l);
             lp_ready_set(o->ready, 1);
         } else if (o->type == OUT_ES) {
+            o->index_mode = index_mode_of(c->index);
             o->es = agg_es_new(c, a->topic, a->dlq, a->metrics, o->ready, err, errlen);
             if (!o->es)
                 return -1;
@@ -1013,6 +1073,7 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
         lp_arena_init(&w->arena, 1u << 20,
                       (size_t)cfg->aggregator.max_decompressed_bytes * 2 + (16u << 20));
         lp_buf_init(&w->scratch, (size_t)cfg->aggregator.max_decompressed_bytes + (1u << 20));
+        lp_buf_init(&w->doc, 0);
         w->es_head = calloc(a->n_outs, sizeof(*w->es_head));
         w->es_tail = calloc(a->n_outs, sizeof(*w->es_tail));
         w->es_n = calloc(a->n_outs, sizeof(*w->es_n));
@@ -1131,6 +1192,7 @@ void lp_aggregator_free(struct lp_aggregator *a)
         free(w->es_n);
         lp_arena_release(&w->arena);
         lp_buf_release(&w->scratch);
+        lp_buf_release(&w->doc);
         lp_codec_ctx_release(&w->codec);
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);

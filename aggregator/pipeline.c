@@ -9,6 +9,7 @@
 #include "lp_wire.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct route {
     const struct lp_msgparser *parser; /* borrowed from the pipeline's list */
     const char *parser_name;
     size_t *outputs;
+    int fast; /* rendered straight from the record (no parser, no object edits) */
 };
 
 struct named_parser {
@@ -52,6 +54,9 @@ struct agg_pipeline {
     size_t n_remove;
     int normalize_level;
     int ingest_time;
+    int match_fast;  /* every condition can be decided on the record */
+    char *extra;     /* the static fields, rendered once: `"k":v,...` */
+    size_t extra_len;
 };
 
 static char *xstrdup(const char *s)
@@ -99,6 +104,202 @@ static int resolve_outputs(struct route *r, char *const *names, size_t n,
     r->info.outputs = r->outputs;
     r->info.n_outputs = count;
     return 0;
+}
+
+/* ---- the fast path ----
+ * Most events need no parser and no object-level edits: they are the ECS
+ * rendering of the record plus event.ingested and the static fields. Those
+ * are written straight from the record (no JSON object built, parsed or
+ * dumped), and routes whose conditions name the record's own fields are
+ * decided on the record. The result is the event the general path produces,
+ * member for member and in the same order (tests/unit/test_pipeline.c
+ * compares them; only the letter case of \u escapes may differ). */
+
+/* The members lp_wire_ecs_event writes at the top level. */
+static const char *const ecs_top[] = {"@timestamp", "message", "stream",     "event",  "log",
+                                      "host",       "container", "kubernetes", "logpipe"};
+
+/* Fields whose value is a plain scalar of the record. */
+enum rec_field {
+    RF_NONE = -1,
+    RF_MESSAGE,
+    RF_STREAM,
+    RF_PATH,
+    RF_OFFSET,
+    RF_HOST,
+    RF_CONTAINER_ID,
+    RF_CONTAINER_NAME,
+    RF_K8S_NS,
+    RF_K8S_POD,
+    RF_K8S_UID,
+    RF_K8S_CONTAINER,
+    RF_SOURCE_ID,
+    RF_FORMAT,
+};
+
+static const char *const rec_field_names[] = {
+    "message",        "stream",         "log.file.path",       "log.offset",
+    "host.name",      "container.id",   "container.name",      "kubernetes.namespace",
+    "kubernetes.pod.name", "kubernetes.pod.uid", "kubernetes.container.name",
+    "logpipe.source_id",   "logpipe.input_format"};
+
+static int rec_field_of(const char *f)
+{
+    for (size_t i = 0; i < sizeof(rec_field_names) / sizeof(rec_field_names[0]); i++)
+        if (strcmp(f, rec_field_names[i]) == 0)
+            return (int)i;
+    return RF_NONE;
+}
+
+/* 1 when a condition on f can be decided on the record: a scalar of it, or a
+ * path the ECS event never has (always missing). Objects and the computed
+ * members (@timestamp, event.id, logpipe.flags, logpipe.lines) need the event. */
+static int field_decidable(const char *f)
+{
+    if (rec_field_of(f) != RF_NONE)
+        return 1;
+    static const char *const needs_event[] = {
+        "@timestamp", "event", "event.id", "log", "log.file", "host", "container",
+        "kubernetes", "kubernetes.pod", "kubernetes.container", "logpipe", "logpipe.flags",
+        "logpipe.lines"};
+    for (size_t i = 0; i < sizeof(needs_event) / sizeof(needs_event[0]); i++)
+        if (strcmp(f, needs_event[i]) == 0)
+            return 0;
+    return 1;
+}
+
+static void plan_fast_path(struct agg_pipeline *p)
+{
+    int object_edits = p->rename.n || p->copy.n || p->n_remove;
+    json_t *extra = json_object();
+    for (size_t i = 0; i < p->add.n && !object_edits; i++) {
+        const char *k = p->add.items[i].key;
+        size_t top = strcspn(k, ".");
+        for (size_t t = 0; t < sizeof(ecs_top) / sizeof(ecs_top[0]); t++)
+            if (strlen(ecs_top[t]) == top && strncmp(k, ecs_top[t], top) == 0)
+                object_edits = 1; /* merges into a rendered object */
+        static const char *const levels[] = {"level", "severity", "loglevel", "lvl"};
+        for (size_t t = 0; p->normalize_level && t < sizeof(levels) / sizeof(levels[0]); t++)
+            if (strcmp(k, levels[t]) == 0)
+                object_edits = 1; /* would be normalised into log.level */
+        lp_json_set_path(extra, k, json_string(p->add.items[i].value));
+    }
+    if (!object_edits && json_object_size(extra)) {
+        char *s = json_dumps(extra, JSON_COMPACT);
+        if (!s)
+            abort();
+        size_t n = strlen(s);
+        p->extra_len = n - 2; /* without the braces */
+        p->extra = malloc(n);
+        if (!p->extra)
+            abort();
+        memcpy(p->extra, s + 1, p->extra_len);
+        free(s);
+    }
+    json_decref(extra);
+    p->match_fast = 1;
+    for (size_t i = 0; i < p->n_routes; i++) {
+        struct route *r = &p->routes[i];
+        r->fast = !r->parser && !object_edits;
+        for (size_t k = 0; k < r->n_conds; k++)
+            p->match_fast &= field_decidable(r->conds[k].field);
+    }
+}
+
+static int rec_value(const struct lp_wire_source *s, const struct lp_wire_record *r, int f,
+                     const char **v, size_t *n, char *tmp, size_t tmplen)
+{
+    const char *x = NULL;
+    switch (f) {
+    case RF_MESSAGE:
+        *v = r->message;
+        *n = r->message_len;
+        return 1;
+    case RF_OFFSET:
+        *n = (size_t)snprintf(tmp, tmplen, "%llu", (unsigned long long)r->offset);
+        *v = tmp;
+        return 1;
+    case RF_STREAM: x = r->stream; break;
+    case RF_PATH: x = s->path; break;
+    case RF_HOST: x = s->host; break;
+    case RF_CONTAINER_ID: x = s->container_id; break;
+    case RF_CONTAINER_NAME: x = s->container_name; break;
+    case RF_K8S_NS: x = s->k8s_namespace; break;
+    case RF_K8S_POD: x = s->k8s_pod_name; break;
+    case RF_K8S_UID: x = s->k8s_pod_uid; break;
+    case RF_K8S_CONTAINER: x = s->k8s_container_name; break;
+    case RF_SOURCE_ID: x = s->source_id; break;
+    case RF_FORMAT: x = s->format; break;
+    default: return 0;
+    }
+    if (!x)
+        return 0;
+    *v = x;
+    *n = strlen(x);
+    return 1;
+}
+
+static int cond_holds_rec(const struct cond *c, const struct lp_wire_source *s,
+                          const struct lp_wire_record *r)
+{
+    const char *v;
+    size_t n;
+    char tmp[32];
+    int found = rec_value(s, r, rec_field_of(c->field), &v, &n, tmp, sizeof(tmp));
+    int res;
+    if (c->op == OP_EXISTS)
+        res = found;
+    else if (!found)
+        res = 0;
+    else if (c->op == OP_EQUALS)
+        res = n == c->value_len && memcmp(v, c->value, n) == 0;
+    else if (c->op == OP_PREFIX)
+        res = n >= c->value_len && memcmp(v, c->value, c->value_len) == 0;
+    else {
+        pcre2_match_data *md = pcre2_match_data_create_from_pattern(c->re, NULL);
+        if (!md)
+            abort();
+        res = pcre2_match(c->re, (PCRE2_SPTR)v, n, 0, 0, md, NULL) >= 0;
+        pcre2_match_data_free(md);
+    }
+    return c->negate ? !res : res;
+}
+
+size_t agg_pipeline_match_record(const struct agg_pipeline *p, const struct lp_wire_source *s,
+                                 const struct lp_wire_record *r)
+{
+    if (!p->match_fast)
+        return SIZE_MAX;
+    for (size_t i = 0; i + 1 < p->n_routes; i++) {
+        const struct route *rt = &p->routes[i];
+        size_t k = 0;
+        while (k < rt->n_conds && cond_holds_rec(&rt->conds[k], s, r))
+            k++;
+        if (k == rt->n_conds)
+            return i;
+    }
+    return p->n_routes - 1;
+}
+
+int agg_pipeline_route_fast(const struct agg_pipeline *p, size_t route)
+{
+    return p->routes[route].fast;
+}
+
+const char *agg_pipeline_ingested(const struct agg_pipeline *p, int64_t now_ns,
+                                  char buf[LP_RFC3339_MAX])
+{
+    if (!p->ingest_time)
+        return NULL;
+    lp_time_format_rfc3339(now_ns, 3, buf);
+    return buf;
+}
+
+int agg_pipeline_render(const struct agg_pipeline *p, const struct lp_wire_source *src,
+                        const struct lp_wire_record *r, const char *event_id,
+                        const char *ingested, struct lp_buf *out)
+{
+    return lp_wire_ecs_event_ext(src, r, event_id, ingested, p->extra, p->extra_len, out);
 }
 
 struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
@@ -193,6 +394,7 @@ struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
         p->remove[p->n_remove++] = xstrdup(e->remove[i]);
     p->normalize_level = e->normalize_level;
     p->ingest_time = e->ingest_time;
+    plan_fast_path(p);
     return p;
 fail:
     agg_pipeline_free(p);
@@ -227,6 +429,7 @@ void agg_pipeline_free(struct agg_pipeline *p)
     for (size_t i = 0; i < p->n_remove; i++)
         free(p->remove[i]);
     free(p->remove);
+    free(p->extra);
     free(p);
 }
 

@@ -54,6 +54,21 @@ json_t *agg_pipeline_event(const struct agg_pipeline *p, const struct lp_wire_so
                            const struct lp_wire_record *r, int64_t now_ns,
                            struct lp_buf *scratch, size_t *route, int *parse_failed);
 
+/* The fast path (most events: no parser, no object-level enrichment).
+ * agg_pipeline_match_record decides the route on the record itself, or
+ * returns SIZE_MAX when a condition needs the event object (then use
+ * agg_pipeline_event). For a route where agg_pipeline_route_fast is 1,
+ * agg_pipeline_render appends the finished event (what
+ * agg_pipeline_event + json_dumps would give) to out; event_id may be NULL
+ * (computed), ingested comes from agg_pipeline_ingested (NULL when off). */
+size_t agg_pipeline_match_record(const struct agg_pipeline *p, const struct lp_wire_source *src,
+                                 const struct lp_wire_record *r);
+int agg_pipeline_route_fast(const struct agg_pipeline *p, size_t route);
+const char *agg_pipeline_ingested(const struct agg_pipeline *p, int64_t now_ns, char buf[40]);
+int agg_pipeline_render(const struct agg_pipeline *p, const struct lp_wire_source *src,
+                        const struct lp_wire_record *r, const char *event_id,
+                        const char *ingested, struct lp_buf *out);
+
 /* The parser name of route i (NULL: none), for metrics labels. */
 const char *agg_pipeline_route_parser(const struct agg_pipeline *p, size_t i);
 

@@ -127,6 +127,9 @@ int lp_time_parse_rfc3339(const char *s, size_t n, int64_t *ns)
         return LP_EINVAL;
     int64_t days = lp_time_days_from_civil(Y, M, D);
     int64_t secs = days * 86400 + h * 3600 + m * 60 + (sec == 60 ? 59 : sec) - off;
+    /* nanoseconds since 1970 in 64 bits: years 1678 to 2261 */
+    if (secs > INT64_MAX / LP_NS_PER_SEC - 1 || secs < INT64_MIN / LP_NS_PER_SEC + 1)
+        return LP_EINVAL;
     *ns = secs * LP_NS_PER_SEC + frac;
     return 0;
 }

@@ -19,7 +19,8 @@ int64_t lp_time_real_ns(void);
  * out (at least LP_RFC3339_MAX bytes). */
 size_t lp_time_format_rfc3339(int64_t ns, int digits, char *out);
 /* Parses RFC 3339 (fraction up to 9 digits, 'Z' or +hh:mm offset) into ns
- * since the epoch. 0 or LP_EINVAL. s need not be NUL-terminated. */
+ * since the epoch (years 1678 to 2261: what fits 64-bit nanoseconds). 0 or
+ * LP_EINVAL. s need not be NUL-terminated. */
 int lp_time_parse_rfc3339(const char *s, size_t n, int64_t *ns);
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */

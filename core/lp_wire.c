@@ -232,23 +232,52 @@ int lp_wire_encoder_finish(struct lp_wire_encoder *e, struct lp_codec_ctx *ctx,
 int lp_wire_ecs_event(const struct lp_wire_source *s, const struct lp_wire_record *r,
                       struct lp_buf *b)
 {
-    char ts[LP_RFC3339_MAX], id[LP_ID_HEX_LEN + 1];
+    return lp_wire_ecs_event_ext(s, r, NULL, NULL, NULL, 0, b);
+}
+
+int lp_wire_ecs_event_ext(const struct lp_wire_source *s, const struct lp_wire_record *r,
+                          const char *event_id, const char *ingested, const char *extra,
+                          size_t extra_len, struct lp_buf *b)
+{
+    char ts[LP_RFC3339_MAX], idbuf[LP_ID_HEX_LEN + 1];
+    const char *id = event_id;
     lp_time_format_rfc3339(r->ts_ns, 9, ts);
-    lp_event_id(s->source_id, strlen(s->source_id), r->offset, id);
+    if (!id) {
+        lp_event_id(s->source_id, strlen(s->source_id), r->offset, idbuf);
+        id = idbuf;
+    }
     int rc, first;
 #define TRY(x)            \
     do {                  \
         if ((rc = (x)))   \
             return rc;    \
     } while (0)
-    TRY(lp_buf_appendf(b, "{\"@timestamp\":\"%s\",\"message\":", ts));
+    TRY(lp_buf_puts(b, "{\"@timestamp\":\""));
+    TRY(lp_buf_puts(b, ts));
+    TRY(lp_buf_puts(b, "\",\"message\":"));
     TRY(lp_buf_append_json_string(b, r->message, r->message_len));
     if (r->stream) {
         TRY(lp_buf_puts(b, ",\"stream\":"));
         TRY(lp_buf_append_json_string(b, r->stream, strlen(r->stream)));
     }
-    TRY(lp_buf_appendf(b, ",\"event\":{\"id\":\"%s\"}", id));
-    TRY(lp_buf_appendf(b, ",\"log\":{\"offset\":%llu", (unsigned long long)r->offset));
+    TRY(lp_buf_puts(b, ",\"event\":{\"id\":\""));
+    TRY(lp_buf_puts(b, id));
+    if (ingested) {
+        TRY(lp_buf_puts(b, "\",\"ingested\":\""));
+        TRY(lp_buf_puts(b, ingested));
+    }
+    TRY(lp_buf_puts(b, "\"}"));
+    {
+        char num[24];
+        size_t k = sizeof(num);
+        uint64_t v = r->offset;
+        do {
+            num[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        TRY(lp_buf_puts(b, ",\"log\":{\"offset\":"));
+        TRY(lp_buf_append(b, num + k, sizeof(num) - k));
+    }
     if (s->path) {
         TRY(lp_buf_puts(b, ",\"file\":{\"path\":"));
         TRY(lp_buf_append_json_string(b, s->path, strlen(s->path)));
@@ -300,7 +329,12 @@ int lp_wire_ecs_event(const struct lp_wire_source *s, const struct lp_wire_recor
     }
     if (r->lines > 1)
         TRY(lp_buf_appendf(b, ",\"lines\":%u", r->lines));
-    TRY(lp_buf_puts(b, "}}"));
+    TRY(lp_buf_putc(b, '}'));
+    if (extra_len) {
+        TRY(lp_buf_putc(b, ','));
+        TRY(lp_buf_append(b, extra, extra_len));
+    }
+    TRY(lp_buf_putc(b, '}'));
 #undef TRY
     return 0;
 }
@@ -456,6 +490,199 @@ static int decode_record(struct dec *d, json_t *o, struct lp_wire_record *r)
     return 0;
 }
 
+/* ---- the fast path for record lines ----
+ * Lines written by lp_wire_encoder_add have one fixed shape:
+ *   {"@timestamp":"..","stream":"..","log.offset":N,"message":"..",
+ *    "logpipe.flags":[..],"log.lines":N}   (stream, flags, lines optional)
+ * They are decoded here without building a JSON object (jansson was most of
+ * the aggregator's time). Anything else — other key order, whitespace,
+ * unusual escapes, invalid UTF-8, an error of any kind — returns 0 and the
+ * line goes through jansson, which decides and explains. The fuzz target
+ * checks that both paths agree. */
+
+int lp_wire_fast_decode = 1;
+
+static int lit(const char **p, const char *end, const char *s, size_t n)
+{
+    if ((size_t)(end - *p) < n || memcmp(*p, s, n) != 0)
+        return 0;
+    *p += n;
+    return 1;
+}
+
+/* A string without escapes or non-ASCII bytes, after its opening quote. */
+static int plain_string(const char **p, const char *end, const char **s, size_t *n)
+{
+    const char *q = *p;
+    while (q < end && *q != '"') {
+        unsigned char c = (unsigned char)*q;
+        if (c == '\\' || c < 0x20 || c >= 0x80)
+            return 0;
+        q++;
+    }
+    if (q == end)
+        return 0;
+    *s = *p;
+    *n = (size_t)(q - *p);
+    *p = q + 1;
+    return 1;
+}
+
+static int uint_value(const char **p, const char *end, uint64_t max, uint64_t *out)
+{
+    const char *q = *p;
+    uint64_t v = 0;
+    if (q == end || *q < '0' || *q > '9' || (*q == '0' && q + 1 < end && q[1] >= '0' && q[1] <= '9'))
+        return 0;
+    for (; q < end && *q >= '0' && *q <= '9'; q++) {
+        if (v > (max - (uint64_t)(*q - '0')) / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(*q - '0');
+    }
+    *p = q;
+    *out = v;
+    return 1;
+}
+
+static int hex4(const char *q, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = q[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* A JSON string after its opening quote, unescaped into the arena. */
+static int json_string_fast(struct dec *d, const char **p, const char *end, const char **s,
+                            size_t *n)
+{
+    const char *q = *p;
+    /* the unescaped string is never longer than the escaped one */
+    const char *close = q;
+    while (close < end && *close != '"')
+        close += *close == '\\' ? 2 : 1;
+    if (close >= end)
+        return 0;
+    char *out = lp_arena_alloc(d->arena, (size_t)(close - q) + 1);
+    if (!out)
+        return 0;
+    size_t k = 0;
+    while (q < close) {
+        unsigned char c = (unsigned char)*q;
+        if (c >= 0x20 && c < 0x80 && c != '\\') {
+            out[k++] = (char)c;
+            q++;
+        } else if (c >= 0x80) {
+            size_t len;
+            if (!lp_utf8_next((const unsigned char *)q, (size_t)(close - q), &len))
+                return 0;
+            memcpy(out + k, q, len);
+            k += len;
+            q += len;
+        } else if (c < 0x20) {
+            return 0;
+        } else {
+            if (q + 1 >= close)
+                return 0;
+            char e = q[1];
+            q += 2;
+            switch (e) {
+            case '"': out[k++] = '"'; break;
+            case '\\': out[k++] = '\\'; break;
+            case '/': out[k++] = '/'; break;
+            case 'b': out[k++] = '\b'; break;
+            case 'f': out[k++] = '\f'; break;
+            case 'n': out[k++] = '\n'; break;
+            case 'r': out[k++] = '\r'; break;
+            case 't': out[k++] = '\t'; break;
+            case 'u': {
+                unsigned u;
+                if (close - q < 4 || !hex4(q, &u) || (u >= 0xD800 && u <= 0xDFFF))
+                    return 0; /* surrogates: jansson's business */
+                q += 4;
+                if (u < 0x80) {
+                    out[k++] = (char)u;
+                } else if (u < 0x800) {
+                    out[k++] = (char)(0xC0 | (u >> 6));
+                    out[k++] = (char)(0x80 | (u & 0x3F));
+                } else {
+                    out[k++] = (char)(0xE0 | (u >> 12));
+                    out[k++] = (char)(0x80 | ((u >> 6) & 0x3F));
+                    out[k++] = (char)(0x80 | (u & 0x3F));
+                }
+                break;
+            }
+            default: return 0;
+            }
+        }
+    }
+    out[k] = '\0';
+    *s = out;
+    *n = k;
+    *p = close + 1;
+    return 1;
+}
+
+/* 1 decoded, 0 not this shape (use jansson). */
+static int fast_record(struct dec *d, const char *p, size_t n, struct lp_wire_record *r)
+{
+    const char *end = p + n, *s;
+    size_t len;
+    uint64_t v;
+    memset(r, 0, sizeof(*r));
+    if (!lit(&p, end, "{\"@timestamp\":\"", 15) || !plain_string(&p, end, &s, &len) ||
+        lp_time_parse_rfc3339(s, len, &r->ts_ns))
+        return 0;
+    if (lit(&p, end, ",\"stream\":\"", 11)) {
+        if (!plain_string(&p, end, &s, &len))
+            return 0;
+        char *st = lp_arena_strndup(d->arena, s, len);
+        if (!st)
+            return 0;
+        r->stream = st;
+    }
+    if (!lit(&p, end, ",\"log.offset\":", 14) || !uint_value(&p, end, INT64_MAX, &v))
+        return 0;
+    r->offset = v;
+    if (!lit(&p, end, ",\"message\":\"", 12) ||
+        !json_string_fast(d, &p, end, &r->message, &r->message_len))
+        return 0;
+    if (lit(&p, end, ",\"logpipe.flags\":[", 17)) {
+        if (lit(&p, end, "]", 1))
+            goto flags_done;
+        for (;;) {
+            if (!lit(&p, end, "\"", 1) || !plain_string(&p, end, &s, &len))
+                return 0;
+            for (unsigned b = 0; b < LP_REC_FLAG_COUNT; b++)
+                if (strlen(lp_wire_flag_names[b]) == len &&
+                    memcmp(s, lp_wire_flag_names[b], len) == 0)
+                    r->flags |= 1u << b;
+            if (lit(&p, end, "]", 1))
+                break;
+            if (!lit(&p, end, ",", 1))
+                return 0;
+        }
+    }
+flags_done:
+    if (lit(&p, end, ",\"log.lines\":", 13)) {
+        if (!uint_value(&p, end, UINT32_MAX, &v))
+            return 0;
+        r->lines = (uint32_t)v;
+    }
+    return lit(&p, end, "}", 1) && p == end;
+}
+
 static json_t *parse_object(struct dec *d, const char *p, size_t n, int *rc)
 {
     json_error_t err;
@@ -526,6 +753,11 @@ int lp_wire_decode(const struct lp_wire_meta *meta, const void *value, size_t le
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         d.line = i + 1;
+        if (i > 0 && lp_wire_fast_decode && fast_record(&d, p, n, &out->recs[i - 1])) {
+            out->n++;
+            p += n + (nl ? 1 : 0);
+            continue;
+        }
         if (!(o = parse_object(&d, p, n, &rc)))
             return rc;
         rc = i == 0 ? decode_source(&d, o, &out->src, 1) : decode_record(&d, o, &out->recs[i - 1]);

@@ -108,6 +108,13 @@ int lp_wire_encoder_finish(struct lp_wire_encoder *e, struct lp_codec_ctx *ctx,
  * logpipe.source_id / format / flags / lines. */
 int lp_wire_ecs_event(const struct lp_wire_source *src, const struct lp_wire_record *r,
                       struct lp_buf *out);
+/* The same with what the aggregator adds without parsing the event: the
+ * event id when already computed (NULL: computed here), event.ingested (an
+ * RFC 3339 string or NULL) and extra top-level members (extra[0..extra_len):
+ * `"k":v,...` without braces, rendered once) appended last. */
+int lp_wire_ecs_event_ext(const struct lp_wire_source *src, const struct lp_wire_record *r,
+                          const char *event_id, const char *ingested, const char *extra,
+                          size_t extra_len, struct lp_buf *out);
 
 /* A decoded message: strings and records in the caller's arena. */
 struct lp_wire_batch {
@@ -115,6 +122,10 @@ struct lp_wire_batch {
     struct lp_wire_record *recs;
     size_t n;
 };
+
+/* 1 (default): record lines of the encoder's own shape are decoded without
+ * jansson; 0: every line goes through jansson (tests compare the two). */
+extern int lp_wire_fast_decode;
 
 /* Decodes one message value given its header meta. Decompression stops at
  * cap bytes. scratch is a reusable work buffer. On error returns LP_ETOOBIG

@@ -20,8 +20,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lp_arena_init(&arena, 0, 8 << 20);
     struct lp_wire_batch b;
     char why[256];
-    if (lp_wire_decode(&meta, data + 1, size - 1, 1 << 20, NULL, &scratch, &arena, &b, why,
-                       sizeof(why)) == 0) {
+    lp_wire_fast_decode = 1;
+    int rc_fast = lp_wire_decode(&meta, data + 1, size - 1, 1 << 20, NULL, &scratch, &arena, &b,
+                                 why, sizeof(why));
+    {
+        /* the fast path for record lines must agree with jansson exactly */
+        struct lp_arena a2;
+        lp_arena_init(&a2, 0, 8 << 20);
+        struct lp_buf s2 = LP_BUF_INIT;
+        struct lp_wire_batch bj;
+        char why2[256];
+        lp_wire_fast_decode = 0;
+        int rc_json = lp_wire_decode(&meta, data + 1, size - 1, 1 << 20, NULL, &s2, &a2, &bj,
+                                     why2, sizeof(why2));
+        lp_wire_fast_decode = 1;
+        if ((rc_fast == 0) != (rc_json == 0))
+            __builtin_trap();
+        if (rc_fast == 0) {
+            if (bj.n != b.n)
+                __builtin_trap();
+            for (size_t i = 0; i < b.n; i++) {
+                const struct lp_wire_record *x = &b.recs[i], *y = &bj.recs[i];
+                if (x->ts_ns != y->ts_ns || x->offset != y->offset || x->flags != y->flags ||
+                    x->lines != y->lines || x->message_len != y->message_len ||
+                    memcmp(x->message, y->message, x->message_len) != 0 ||
+                    (!x->stream) != (!y->stream) ||
+                    (x->stream && strcmp(x->stream, y->stream) != 0))
+                    __builtin_trap();
+            }
+        }
+        lp_buf_release(&s2);
+        lp_arena_release(&a2);
+    }
+    if (rc_fast == 0) {
         /* whatever decodes must re-encode and decode to the same records */
         struct lp_wire_encoder e;
         lp_wire_encoder_init(&e, 0);

@@ -11,6 +11,7 @@
 #include "tracker.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +337,113 @@ static void test_template_body(void)
     free(s);
 }
 
+/* The fast path renders exactly what the general path produces. */
+static void check_fast_equals_slow(const char *yaml, int expect_fast)
+{
+    struct lp_config *c = load(yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    char err[256];
+    const char *outs[] = {"files"};
+    struct agg_pipeline *p = agg_pipeline_new(&c->aggregator, outs, 1, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    struct lp_wire_source srcs[] = {
+        {.source_id = "0123456789abcdef0123456789abcdef", .host = "node-1",
+         .path = "/var/log/containers/web_shop_nginx-1.log", .format = "docker",
+         .container_id = "c0ffee", .k8s_namespace = "shop", .k8s_pod_name = "web",
+         .k8s_pod_uid = "uid-1", .k8s_container_name = "nginx"},
+        {.source_id = "fedcba9876543210fedcba9876543210", .path = "/x/raw.log"},
+    };
+    static const char msg3[] = "ctl \x01\x1f \"quoted\" \\ tab\t nl\n uni \xc3\xa9 \xe2\x82\xac / end";
+    struct lp_wire_record recs[] = {
+        {.ts_ns = 1795860000LL * LP_NS_PER_SEC + 123456789, .stream = "stdout", .offset = 0,
+         .message = "GET /x 200", .message_len = 10},
+        {.ts_ns = 1, .stream = "stderr", .offset = 1844674407370955161ULL,
+         .message = "boom", .message_len = 4, .flags = LP_REC_TRUNCATED | LP_REC_PARTIAL,
+         .lines = 3},
+        {.ts_ns = 1795860000LL * LP_NS_PER_SEC, .offset = 77, .message = msg3,
+         .message_len = sizeof(msg3) - 1, .flags = LP_REC_UTF8_REPLACED},
+    };
+    int64_t now = 1795860000LL * LP_NS_PER_SEC + 5 * LP_NS_PER_MS;
+    struct lp_buf a, b;
+    lp_buf_init(&a, 0);
+    lp_buf_init(&b, 0);
+    int compared = 0;
+    for (size_t si = 0; si < 2; si++)
+        for (size_t ri = 0; ri < 3; ri++) {
+            size_t route_fast = agg_pipeline_match_record(p, &srcs[si], &recs[ri]);
+            size_t route;
+            int failed;
+            json_t *ev = agg_pipeline_event(p, &srcs[si], &recs[ri], now, &b, &route, &failed);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+            if (route_fast != SIZE_MAX) /* SIZE_MAX: decided on the event instead */
+                CU_ASSERT_EQUAL(route_fast, route);
+            if (!agg_pipeline_route_fast(p, route)) {
+                json_decref(ev);
+                continue;
+            }
+            char *slow = json_dumps(ev, JSON_COMPACT);
+            char ib[40];
+            lp_buf_reset(&a);
+            CU_ASSERT_EQUAL(agg_pipeline_render(p, &srcs[si], &recs[ri], NULL,
+                                                agg_pipeline_ingested(p, now, ib), &a),
+                            0);
+            /* the same members in the same order with the same values (jansson
+             * writes \u001F where the fast path writes \u001f) */
+            json_t *fast_ev = json_loads(a.data, 0, NULL);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(fast_ev);
+            char *again = json_dumps(fast_ev, JSON_COMPACT);
+            CU_ASSERT_STRING_EQUAL(again, slow);
+            if (strcmp(again, slow) != 0)
+                fprintf(stderr, "\nfast: %s\nslow: %s\n", a.data, slow);
+            free(again);
+            json_decref(fast_ev);
+            compared++;
+            free(slow);
+            json_decref(ev);
+        }
+    CU_ASSERT_EQUAL(compared > 0, expect_fast);
+    lp_buf_release(&a);
+    lp_buf_release(&b);
+    agg_pipeline_free(p);
+    lp_config_free(c);
+}
+
+static void test_fast_path(void)
+{
+    /* defaults: ingest time, no static fields */
+    check_fast_equals_slow("", 1);
+    /* static fields and routes on record fields */
+    check_fast_equals_slow("aggregator:\n"
+                           "  routes:\n"
+                           "    - {name: web, match: [{field: kubernetes.container.name, equals: nginx}],"
+                           " outputs: [files]}\n"
+                           "    - {name: errs, match: [{field: stream, equals: stderr}, {field: log.offset,"
+                           " prefix: '1844'}], outputs: [files]}\n"
+                           "    - {name: raw, match: [{field: logpipe.input_format, exists: true, not: true},"
+                           " {field: message, regex: 'end$'}], outputs: [files]}\n"
+                           "  enrich:\n"
+                           "    ingest_time: false\n"
+                           "    add_fields: {cluster.name: prod, service.environment: eu, tier: \"1\"}\n"
+                           "  outputs: [{name: files, type: file, path: /tmp/x}]\n",
+                           1);
+    /* a route on an object path needs the event: still the same result */
+    check_fast_equals_slow("aggregator:\n"
+                           "  routes:\n"
+                           "    - {name: k8s, match: [{field: kubernetes, exists: true}], outputs: [files]}\n"
+                           "  outputs: [{name: files, type: file, path: /tmp/x}]\n",
+                           1);
+    /* static fields merging into rendered objects: general path only */
+    check_fast_equals_slow("aggregator:\n"
+                           "  enrich: {add_fields: {host.region: eu}}\n",
+                           0);
+    check_fast_equals_slow("aggregator:\n"
+                           "  enrich: {rename: {message: msg}}\n",
+                           0);
+    check_fast_equals_slow("aggregator:\n"
+                           "  enrich: {add_fields: {level: WARNING}}\n",
+                           0);
+}
+
 /* ---- the commit tracker ---- */
 
 static void test_tracker_out_of_order(void)
@@ -432,6 +540,7 @@ int main(void)
         {"level normalisation", test_levels},
         {"aggregator config errors with positions", test_config_errors},
         {"index template body", test_template_body},
+        {"fast path renders what the general path does", test_fast_path},
         {"tracker: out-of-order completions", test_tracker_out_of_order},
         {"tracker: completions from threads", test_tracker_threads},
         {NULL, NULL},

@@ -33,10 +33,14 @@ static void test_parse(void)
     expect("2025-11-28T09:21:00.123+02:00", 1764314460123000000LL);
     expect("2025-11-28T07:21:00.1234567891Z", 1764314460123456789LL); /* extra digits dropped */
     expect("2024-02-29T00:00:00Z", 1709164800000000000LL);
+    expect("2261-12-31T23:59:59Z", 9214646399000000000LL);
+    expect("1678-01-01T00:00:00Z", -9214560000000000000LL);
     int64_t ns;
+    /* found by fuzzing: years outside 64-bit nanoseconds overflowed */
     const char *bad[] = {"", "2025-11-28", "2025-13-01T00:00:00Z", "2025-11-28T07:21:00",
                          "2025-11-28T07:21:00.Z", "2025-11-28T07:21:00Zjunk",
-                         "2025-11-28T25:00:00Z", NULL};
+                         "2025-11-28T25:00:00Z", "2826-02-08T00:00:00Z",
+                         "9999-12-31T23:59:59.999999999Z", "0000-01-01T00:00:00Z", NULL};
     for (int i = 0; bad[i]; i++)
         CU_ASSERT_EQUAL(lp_time_parse_rfc3339(bad[i], strlen(bad[i]), &ns), LP_EINVAL);
 }
