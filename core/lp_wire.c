@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 void lp_wire_meta_init(struct lp_wire_meta *m)
@@ -501,6 +502,7 @@ static int decode_record(struct dec *d, json_t *o, struct lp_wire_record *r)
  * checks that both paths agree. */
 
 int lp_wire_fast_decode = 1;
+atomic_ulong lp_wire_slow_lines;
 
 static int lit(const char **p, const char *end, const char *s, size_t n)
 {
@@ -563,88 +565,94 @@ static int hex4(const char *q, unsigned *out)
     return 1;
 }
 
-/* A JSON string after its opening quote, unescaped into the arena. */
+/* Bytes that end a plain run inside a JSON string: '"', '\\', controls and
+ * non-ASCII (checked as UTF-8). */
+static const unsigned char str_special[256] = {
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
+};
+
+/* A JSON string after its opening quote, unescaped into the arena (one
+ * pass; the unescaped string is never longer than the rest of the line). */
 static int json_string_fast(struct dec *d, const char **p, const char *end, const char **s,
                             size_t *n)
 {
     const char *q = *p;
-    /* the unescaped string is never longer than the escaped one */
-    const char *close = q;
-    while (close < end && *close != '"')
-        close += *close == '\\' ? 2 : 1;
-    if (close >= end)
-        return 0;
-    char *out = lp_arena_alloc(d->arena, (size_t)(close - q) + 1);
+    char *out = lp_arena_alloc(d->arena, (size_t)(end - q) + 1);
     if (!out)
         return 0;
     size_t k = 0;
-    while (q < close) {
-        unsigned char c = (unsigned char)*q;
-        if (c >= 0x20 && c < 0x80 && c != '\\') {
-            out[k++] = (char)c;
+    for (;;) {
+        const char *run = q;
+        while (q < end && !str_special[(unsigned char)*q])
             q++;
-        } else if (c >= 0x80) {
+        memcpy(out + k, run, (size_t)(q - run));
+        k += (size_t)(q - run);
+        if (q == end)
+            return 0; /* no closing quote */
+        unsigned char c = (unsigned char)*q;
+        if (c == '"')
+            break;
+        if (c >= 0x80) {
             size_t len;
-            if (!lp_utf8_next((const unsigned char *)q, (size_t)(close - q), &len))
+            if (!lp_utf8_next((const unsigned char *)q, (size_t)(end - q), &len))
                 return 0;
             memcpy(out + k, q, len);
             k += len;
             q += len;
-        } else if (c < 0x20) {
+            continue;
+        }
+        if (c < 0x20 || end - q < 2)
             return 0;
-        } else {
-            if (q + 1 >= close)
-                return 0;
-            char e = q[1];
-            q += 2;
-            switch (e) {
-            case '"': out[k++] = '"'; break;
-            case '\\': out[k++] = '\\'; break;
-            case '/': out[k++] = '/'; break;
-            case 'b': out[k++] = '\b'; break;
-            case 'f': out[k++] = '\f'; break;
-            case 'n': out[k++] = '\n'; break;
-            case 'r': out[k++] = '\r'; break;
-            case 't': out[k++] = '\t'; break;
-            case 'u': {
-                unsigned u;
-                if (close - q < 4 || !hex4(q, &u) || (u >= 0xD800 && u <= 0xDFFF))
-                    return 0; /* surrogates: jansson's business */
-                q += 4;
-                if (u < 0x80) {
-                    out[k++] = (char)u;
-                } else if (u < 0x800) {
-                    out[k++] = (char)(0xC0 | (u >> 6));
-                    out[k++] = (char)(0x80 | (u & 0x3F));
-                } else {
-                    out[k++] = (char)(0xE0 | (u >> 12));
-                    out[k++] = (char)(0x80 | ((u >> 6) & 0x3F));
-                    out[k++] = (char)(0x80 | (u & 0x3F));
-                }
-                break;
+        char e = q[1];
+        q += 2;
+        switch (e) {
+        case '"': out[k++] = '"'; break;
+        case '\\': out[k++] = '\\'; break;
+        case '/': out[k++] = '/'; break;
+        case 'b': out[k++] = '\b'; break;
+        case 'f': out[k++] = '\f'; break;
+        case 'n': out[k++] = '\n'; break;
+        case 'r': out[k++] = '\r'; break;
+        case 't': out[k++] = '\t'; break;
+        case 'u': {
+            unsigned u;
+            if (end - q < 4 || !hex4(q, &u) || (u >= 0xD800 && u <= 0xDFFF))
+                return 0; /* surrogates: jansson's business */
+            q += 4;
+            if (u < 0x80) {
+                out[k++] = (char)u;
+            } else if (u < 0x800) {
+                out[k++] = (char)(0xC0 | (u >> 6));
+                out[k++] = (char)(0x80 | (u & 0x3F));
+            } else {
+                out[k++] = (char)(0xE0 | (u >> 12));
+                out[k++] = (char)(0x80 | ((u >> 6) & 0x3F));
+                out[k++] = (char)(0x80 | (u & 0x3F));
             }
-            default: return 0;
-            }
+            break;
+        }
+        default: return 0;
         }
     }
     out[k] = '\0';
     *s = out;
     *n = k;
-    *p = close + 1;
+    *p = q + 1;
     return 1;
 }
 
-/* 1 decoded, 0 not this shape (use jansson). */
+#define LIT(s) lit(&p, end, s, sizeof(s) - 1)
+
 static int fast_record(struct dec *d, const char *p, size_t n, struct lp_wire_record *r)
 {
     const char *end = p + n, *s;
     size_t len;
     uint64_t v;
     memset(r, 0, sizeof(*r));
-    if (!lit(&p, end, "{\"@timestamp\":\"", 15) || !plain_string(&p, end, &s, &len) ||
+    if (!LIT("{\"@timestamp\":\"") || !plain_string(&p, end, &s, &len) ||
         lp_time_parse_rfc3339(s, len, &r->ts_ns))
         return 0;
-    if (lit(&p, end, ",\"stream\":\"", 11)) {
+    if (LIT(",\"stream\":\"")) {
         if (!plain_string(&p, end, &s, &len))
             return 0;
         char *st = lp_arena_strndup(d->arena, s, len);
@@ -652,36 +660,38 @@ static int fast_record(struct dec *d, const char *p, size_t n, struct lp_wire_re
             return 0;
         r->stream = st;
     }
-    if (!lit(&p, end, ",\"log.offset\":", 14) || !uint_value(&p, end, INT64_MAX, &v))
+    if (!LIT(",\"log.offset\":") || !uint_value(&p, end, INT64_MAX, &v))
         return 0;
     r->offset = v;
-    if (!lit(&p, end, ",\"message\":\"", 12) ||
+    if (!LIT(",\"message\":\"") ||
         !json_string_fast(d, &p, end, &r->message, &r->message_len))
         return 0;
-    if (lit(&p, end, ",\"logpipe.flags\":[", 17)) {
-        if (lit(&p, end, "]", 1))
+    if (LIT(",\"logpipe.flags\":[")) {
+        if (LIT("]"))
             goto flags_done;
         for (;;) {
-            if (!lit(&p, end, "\"", 1) || !plain_string(&p, end, &s, &len))
+            if (!LIT("\"") || !plain_string(&p, end, &s, &len))
                 return 0;
             for (unsigned b = 0; b < LP_REC_FLAG_COUNT; b++)
                 if (strlen(lp_wire_flag_names[b]) == len &&
                     memcmp(s, lp_wire_flag_names[b], len) == 0)
                     r->flags |= 1u << b;
-            if (lit(&p, end, "]", 1))
+            if (LIT("]"))
                 break;
-            if (!lit(&p, end, ",", 1))
+            if (!LIT(","))
                 return 0;
         }
     }
 flags_done:
-    if (lit(&p, end, ",\"log.lines\":", 13)) {
+    if (LIT(",\"log.lines\":")) {
         if (!uint_value(&p, end, UINT32_MAX, &v))
             return 0;
         r->lines = (uint32_t)v;
     }
-    return lit(&p, end, "}", 1) && p == end;
+    return LIT("}") && p == end;
 }
+
+#undef LIT
 
 static json_t *parse_object(struct dec *d, const char *p, size_t n, int *rc)
 {
@@ -758,6 +768,8 @@ int lp_wire_decode(const struct lp_wire_meta *meta, const void *value, size_t le
             p += n + (nl ? 1 : 0);
             continue;
         }
+        if (i > 0)
+            atomic_fetch_add_explicit(&lp_wire_slow_lines, 1, memory_order_relaxed);
         if (!(o = parse_object(&d, p, n, &rc)))
             return rc;
         rc = i == 0 ? decode_source(&d, o, &out->src, 1) : decode_record(&d, o, &out->recs[i - 1]);

@@ -12,6 +12,7 @@
 #include "lp_buf.h"
 #include "lp_codec.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -126,6 +127,9 @@ struct lp_wire_batch {
 /* 1 (default): record lines of the encoder's own shape are decoded without
  * jansson; 0: every line goes through jansson (tests compare the two). */
 extern int lp_wire_fast_decode;
+/* Record lines that went through jansson (test hook: the encoder's own
+ * lines never should). */
+extern atomic_ulong lp_wire_slow_lines;
 
 /* Decodes one message value given its header meta. Decompression stops at
  * cap bytes. scratch is a reusable work buffer. On error returns LP_ETOOBIG

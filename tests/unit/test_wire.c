@@ -92,8 +92,19 @@ static void test_round_trip(void)
         lp_arena_init(&a, 0, 0);
         struct lp_wire_batch b;
         char why[256];
+        unsigned long slow = atomic_load(&lp_wire_slow_lines);
         CU_ASSERT_EQUAL_FATAL(decode(&meta, value.data, value.len, 1 << 20, &a, &b, why), 0);
+        /* the encoder's lines take the fast path */
+        CU_ASSERT_EQUAL(atomic_load(&lp_wire_slow_lines), slow);
         same_source(&b.src);
+        CU_ASSERT_EQUAL_FATAL(b.n, NV);
+        for (size_t i = 0; i < NV; i++)
+            same_record(&b.recs[i], &vrecs[i]);
+        /* and jansson reads them the same */
+        lp_wire_fast_decode = 0;
+        CU_ASSERT_EQUAL_FATAL(decode(&meta, value.data, value.len, 1 << 20, &a, &b, why), 0);
+        lp_wire_fast_decode = 1;
+        CU_ASSERT_EQUAL(atomic_load(&lp_wire_slow_lines), slow + NV);
         CU_ASSERT_EQUAL_FATAL(b.n, NV);
         for (size_t i = 0; i < NV; i++)
             same_record(&b.recs[i], &vrecs[i]);
