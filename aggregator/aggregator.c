@@ -246,10 +246,11 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
     char ingested_buf[LP_RFC3339_MAX];
     const char *ingested = agg_pipeline_ingested(a->pipe, now, ingested_buf);
     json_t *batch_ev = NULL; /* source-level fields, for index names (fast path) */
+    size_t sid_len = strlen(batch.src.source_id);
     for (size_t i = 0; i < batch.n; i++) {
         const struct lp_wire_record *r = &batch.recs[i];
         char id[LP_ID_HEX_LEN + 1];
-        lp_event_id(batch.src.source_id, strlen(batch.src.source_id), r->offset, id);
+        lp_event_id(batch.src.source_id, sid_len, r->offset, id);
         size_t route = agg_pipeline_match_record(a->pipe, &batch.src, r);
         int failed = 0;
         json_t *ev = NULL;

@@ -14,8 +14,13 @@ static void put_le64(unsigned char *p, uint64_t v)
 
 static void hex128(XXH128_hash_t h, char out[LP_ID_HEX_LEN + 1])
 {
-    snprintf(out, LP_ID_HEX_LEN + 1, "%016llx%016llx", (unsigned long long)h.high64,
-             (unsigned long long)h.low64);
+    /* one per record in the aggregator: no printf */
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[i] = digits[(h.high64 >> (60 - 4 * i)) & 15];
+        out[16 + i] = digits[(h.low64 >> (60 - 4 * i)) & 15];
+    }
+    out[32] = '\0';
 }
 
 /* One-shot xxh3-128 over a || b (the library's streaming state is only

@@ -103,7 +103,7 @@ static int put_str(struct lp_buf *b, int *first, const char *key, const char *v)
     if (!*first && (rc = lp_buf_putc(b, ',')))
         return rc;
     *first = 0;
-    if ((rc = lp_buf_appendf(b, "\"%s\":", key)))
+    if ((rc = lp_buf_putc(b, '"')) || (rc = lp_buf_puts(b, key)) || (rc = lp_buf_puts(b, "\":")))
         return rc;
     return lp_buf_append_json_string(b, v, strlen(v));
 }
@@ -583,6 +583,19 @@ static int json_string_fast(struct dec *d, const char **p, const char *end, cons
     size_t k = 0;
     for (;;) {
         const char *run = q;
+        /* 8 bytes at a time while none is special ('"', '\\', < 0x20,
+         * >= 0x80; a false alarm only drops to the byte loop) */
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        while (end - q >= 8) {
+            uint64_t v;
+            memcpy(&v, q, 8);
+            uint64_t quote = v ^ (ones * '"'), bslash = v ^ (ones * '\\');
+            uint64_t m = ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) |
+                         ((v - ones * 0x20) & ~v) | v;
+            if (m & highs)
+                break;
+            q += 8;
+        }
         while (q < end && !str_special[(unsigned char)*q])
             q++;
         memcpy(out + k, run, (size_t)(q - run));
