@@ -917,15 +917,16 @@ void lp_aggregator_step(struct lp_aggregator *a, int timeout_ms)
 {
     int64_t until = lp_time_mono_ns() + (int64_t)timeout_ms * LP_NS_PER_MS;
     for (int n = 0; n < 10000 && !a->stopping; n++) {
-        int64_t left = (until - lp_time_mono_ns()) / LP_NS_PER_MS;
-        if (left < 0)
-            left = 0;
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(a->rk, (int)(left < 20 ? left : 20));
+        /* messages in the queue come back at once; only an empty queue waits */
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(a->rk, 0);
         if (!rkm) {
             tick(a, 0);
-            if (lp_time_mono_ns() >= until)
+            int64_t left = (until - lp_time_mono_ns()) / LP_NS_PER_MS;
+            if (left <= 0)
                 break;
-            continue;
+            rkm = rd_kafka_consumer_poll(a->rk, (int)(left < 20 ? left : 20));
+            if (!rkm)
+                continue;
         }
         if (rkm->err) {
             if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)

@@ -212,9 +212,11 @@ static const struct lp_field aggregator_fields[] = {
         "Worker threads; partitions are spread over them, each keeps its order."),
     SIZE(lp_config_aggregator, max_decompressed_bytes, "64MiB", 1 << 20, 1LL << 30,
          "Cap on one batch's decompressed size; larger batches go to the dead letter."),
-    SIZE(lp_config_aggregator, max_pending_bytes, "256MiB", 1 << 20, 64LL << 30,
-         "Bytes consumed but not yet durable in every output; a partition holding more than "
-         "its share is paused (backpressure) until it drains to half."),
+    SIZE(lp_config_aggregator, max_pending_bytes, "32MiB", 1 << 20, 64LL << 30,
+         "Kafka message bytes (compressed) consumed but not yet durable in every output; a "
+         "partition holding more than its share is paused (backpressure) until it drains to "
+         "half. Documents waiting for Elasticsearch are held in memory decompressed: expect "
+         "up to about the compression ratio times this."),
     DUR(lp_config_aggregator, commit_interval, "1s", 10, 600000,
         "How often stored offsets are committed."),
     DUR(lp_config_aggregator, drain_timeout, "30s", 0, 3600000,

@@ -256,7 +256,13 @@ int lp_wire_ecs_event_ext(const struct lp_wire_source *s, const struct lp_wire_r
     TRY(lp_buf_puts(b, "{\"@timestamp\":\""));
     TRY(lp_buf_puts(b, ts));
     TRY(lp_buf_puts(b, "\",\"message\":"));
-    TRY(lp_buf_append_json_string(b, r->message, r->message_len));
+    if (r->message_json) {
+        TRY(lp_buf_putc(b, '"'));
+        TRY(lp_buf_append(b, r->message_json, r->message_json_len));
+        TRY(lp_buf_putc(b, '"'));
+    } else {
+        TRY(lp_buf_append_json_string(b, r->message, r->message_len));
+    }
     if (r->stream) {
         TRY(lp_buf_puts(b, ",\"stream\":"));
         TRY(lp_buf_append_json_string(b, r->stream, strlen(r->stream)));
@@ -574,9 +580,10 @@ static const unsigned char str_special[256] = {
 /* A JSON string after its opening quote, unescaped into the arena (one
  * pass; the unescaped string is never longer than the rest of the line). */
 static int json_string_fast(struct dec *d, const char **p, const char *end, const char **s,
-                            size_t *n)
+                            size_t *n, int *canonical)
 {
     const char *q = *p;
+    *canonical = 1;
     char *out = lp_arena_alloc(d->arena, (size_t)(end - q) + 1);
     if (!out)
         return 0;
@@ -621,7 +628,7 @@ static int json_string_fast(struct dec *d, const char **p, const char *end, cons
         switch (e) {
         case '"': out[k++] = '"'; break;
         case '\\': out[k++] = '\\'; break;
-        case '/': out[k++] = '/'; break;
+        case '/': out[k++] = '/'; *canonical = 0; break;
         case 'b': out[k++] = '\b'; break;
         case 'f': out[k++] = '\f'; break;
         case 'n': out[k++] = '\n'; break;
@@ -631,6 +638,13 @@ static int json_string_fast(struct dec *d, const char **p, const char *end, cons
             unsigned u;
             if (end - q < 4 || !hex4(q, &u) || (u >= 0xD800 && u <= 0xDFFF))
                 return 0; /* surrogates: jansson's business */
+            /* our escaper writes \u00xx (lowercase) only for controls
+             * without a short form */
+            if (u >= 0x20 || u == '\n' || u == '\r' || u == '\t' || u == '\b' || u == '\f')
+                *canonical = 0;
+            for (int h = 0; h < 4; h++)
+                if (q[h] >= 'A' && q[h] <= 'F')
+                    *canonical = 0;
             q += 4;
             if (u < 0x80) {
                 out[k++] = (char)u;
@@ -676,9 +690,15 @@ static int fast_record(struct dec *d, const char *p, size_t n, struct lp_wire_re
     if (!LIT(",\"log.offset\":") || !uint_value(&p, end, INT64_MAX, &v))
         return 0;
     r->offset = v;
+    const char *raw = p + 12;
+    int canonical;
     if (!LIT(",\"message\":\"") ||
-        !json_string_fast(d, &p, end, &r->message, &r->message_len))
+        !json_string_fast(d, &p, end, &r->message, &r->message_len, &canonical))
         return 0;
+    if (canonical) {
+        r->message_json = raw;
+        r->message_json_len = (size_t)(p - 1 - raw);
+    }
     if (LIT(",\"logpipe.flags\":[")) {
         if (LIT("]"))
             goto flags_done;

@@ -63,6 +63,13 @@ struct lp_wire_record {
     size_t message_len;
     unsigned flags;  /* lp_wire_flag */
     uint32_t lines;  /* physical lines joined by multiline (0 or 1 = one) */
+    /* Decoder only: the message as it stood in the batch, JSON-escaped
+     * without the quotes, when that is exactly what lp_buf_append_json_string
+     * writes for message (the shipper's own lines); NULL otherwise. Points
+     * into the decoder's scratch buffer: valid until it is reused. Lets the
+     * aggregator copy the message instead of escaping it again. */
+    const char *message_json;
+    size_t message_json_len;
 };
 
 /* Header values of a message, parsed or to be written. */

@@ -47,7 +47,7 @@ int batch_on_event(void *ctx, const struct lp_event *ev)
     if (t->replay)
         return 0; /* everything after the checkpoint will be read again */
     struct lp_wire_record r = {ev->ts_ns, lp_stream_name(ev->stream), ev->offset, ev->msg,
-                               ev->len, ev->flags, ev->lines};
+                               ev->len, ev->flags, ev->lines, NULL, 0};
     if (s->record_mode) {
         lp_buf_reset(&s->evbuf);
         lp_wire_ecs_event(&t->src, &r, &s->evbuf);

@@ -47,6 +47,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     (!x->stream) != (!y->stream) ||
                     (x->stream && strcmp(x->stream, y->stream) != 0))
                     __builtin_trap();
+                if (x->message_json) {
+                    /* the raw slice must be exactly our escaping of the message */
+                    struct lp_buf e = LP_BUF_INIT;
+                    lp_buf_append_json_string(&e, x->message, x->message_len);
+                    if (e.len != x->message_json_len + 2 ||
+                        memcmp(e.data + 1, x->message_json, x->message_json_len) != 0)
+                        __builtin_trap();
+                    lp_buf_release(&e);
+                }
             }
         }
         lp_buf_release(&s2);

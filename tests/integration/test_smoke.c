@@ -115,7 +115,7 @@ static void test_kafka_round_trip(void)
         for (int i = 0; i < PER_BATCH; i++) {
             char msg[64];
             int n = snprintf(msg, sizeof(msg), "smoke line %d of batch %d", i, b);
-            struct lp_wire_record r = {lp_time_real_ns(), "stdout", next_off[s], msg, (size_t)n, 0, 0};
+            struct lp_wire_record r = {lp_time_real_ns(), "stdout", next_off[s], msg, (size_t)n, 0, 0, NULL, 0};
             next_off[s] += (uint64_t)n + 1;
             CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_add(&enc, &r), 0);
         }
@@ -241,7 +241,7 @@ static void test_opensearch_index_and_search(void)
     char sid[LP_ID_HEX_LEN + 1], id[LP_ID_HEX_LEN + 1], url[512], index[160];
     struct lp_wire_source src;
     source_of(0, sid, &src);
-    struct lp_wire_record r = {lp_time_real_ns(), "stdout", 4242, "smoke document for search", 25, 0, 0};
+    struct lp_wire_record r = {lp_time_real_ns(), "stdout", 4242, "smoke document for search", 25, 0, 0, NULL, 0};
     lp_event_id(sid, strlen(sid), r.offset, id);
     struct lp_buf doc = LP_BUF_INIT, out = LP_BUF_INIT;
     CU_ASSERT_EQUAL_FATAL(lp_wire_ecs_event(&src, &r, &doc), 0);

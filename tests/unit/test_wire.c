@@ -25,10 +25,10 @@ static const struct lp_wire_source vsrc = {
 
 #define MSG3 "caf\xc3\xa9 \"quoted\" \\ tab\t"
 static const struct lp_wire_record vrecs[] = {
-    {1795850460123456789LL, "stdout", 0, "GET /cart 200", 13, 0, 0},
-    {1795850460200000000LL, "stderr", 98, "panic: boom\n\tat main.go:12", 26, 0, 2},
+    {1795850460123456789LL, "stdout", 0, "GET /cart 200", 13, 0, 0, NULL, 0},
+    {1795850460200000000LL, "stderr", 98, "panic: boom\n\tat main.go:12", 26, 0, 2, NULL, 0},
     {1795850461000000000LL, "stdout", 230, MSG3, sizeof(MSG3) - 1,
-     LP_REC_TRUNCATED | LP_REC_PARTIAL, 0},
+     LP_REC_TRUNCATED | LP_REC_PARTIAL, 0, NULL, 0},
 };
 #define NV (sizeof(vrecs) / sizeof(vrecs[0]))
 
@@ -94,8 +94,17 @@ static void test_round_trip(void)
         char why[256];
         unsigned long slow = atomic_load(&lp_wire_slow_lines);
         CU_ASSERT_EQUAL_FATAL(decode(&meta, value.data, value.len, 1 << 20, &a, &b, why), 0);
-        /* the encoder's lines take the fast path */
+        /* the encoder's lines take the fast path, and their escaped messages
+         * are kept for copying */
         CU_ASSERT_EQUAL(atomic_load(&lp_wire_slow_lines), slow);
+        for (size_t i = 0; i < b.n; i++) {
+            struct lp_buf e = LP_BUF_INIT;
+            lp_buf_append_json_string(&e, vrecs[i].message, vrecs[i].message_len);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(b.recs[i].message_json);
+            CU_ASSERT_EQUAL(b.recs[i].message_json_len + 2, e.len);
+            CU_ASSERT_EQUAL(memcmp(b.recs[i].message_json, e.data + 1, e.len - 2), 0);
+            lp_buf_release(&e);
+        }
         same_source(&b.src);
         CU_ASSERT_EQUAL_FATAL(b.n, NV);
         for (size_t i = 0; i < NV; i++)
