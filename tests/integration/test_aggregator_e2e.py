@@ -2,10 +2,12 @@
 """logpipe-aggregator end to end against the real Kafka (127.0.0.1:9092) and
 OpenSearch (127.0.0.1:9200) started by scripts/services.
 
-Phase 1: three containers (nginx access logs in Docker json-file, JSON app
-logs in CRI, plain lines in Docker json-file) are shipped by the real shipper;
-the aggregator indexes them into OpenSearch and writes file segments, and is
-killed with SIGKILL twice mid-stream and restarted.
+Phase 1: six containers (nginx access logs in Docker json-file, JSON app
+logs in CRI, plain lines in Docker json-file from four pods) are shipped by
+the real shipper; the aggregator indexes them into OpenSearch and writes file
+segments, and is killed with SIGKILL twice mid-stream and restarted; a
+second aggregator joins the group after the first kill and leaves with
+SIGTERM later (scale out and in).
 Phase 2: OpenSearch is stopped; more lines are shipped, with a mapping
 conflict and a line its parser cannot read, and a corrupt batch is produced
 by hand; the aggregator keeps writing files, pauses its partitions when the
@@ -38,7 +40,7 @@ BROKERS = os.environ.get("LP_KAFKA_BROKERS", "127.0.0.1:9092")
 ES = os.environ.get("LP_OPENSEARCH_URL", "http://127.0.0.1:9200")
 SEED = int(os.environ.get("LP_SEED", "4242"))
 PHASE1 = int(os.environ.get("LP_LINES", "12000"))  # per container
-PHASE2 = PHASE1 // 2
+PHASE2 = PHASE1  # enough to fill the partitions' share of max_pending_bytes during the outage
 OUTAGE_S = int(os.environ.get("LP_OUTAGE_SECONDS", "30"))
 rng = random.Random(SEED)
 tmp = tempfile.mkdtemp(prefix="lp-agg-e2e-")
@@ -72,7 +74,11 @@ metrics: {{listen: 127.0.0.1:{ship_port}}}
 """)
 agg_cfg = os.path.join(tmp, "aggregator.yaml")
 with open(agg_cfg, "w") as f:
-    f.write(f"""kafka: {{brokers: "{BROKERS}", topic: {topic}}}
+    f.write(f"""kafka:
+  brokers: "{BROKERS}"
+  topic: {topic}
+  # a member killed with -9 holds its partitions until its session times out
+  properties: {{session.timeout.ms: "6000", heartbeat.interval.ms: "1000"}}
 aggregator:
   group_id: {topic}
   workers: 2
@@ -191,8 +197,10 @@ HEX = "%064x"
 files = {
     "web": os.path.join(logs, "web-7d9f_shop_nginx-" + HEX % 1 + ".log"),
     "api": os.path.join(logs, "api-55c2_payments_api-" + HEX % 2 + ".log"),
-    "job": os.path.join(logs, "job-1_batch_worker-" + HEX % 3 + ".log"),
 }
+# four pods of the batch job: more sources, spread over more partitions
+for i in range(4):
+    files[f"job{i}"] = os.path.join(logs, f"job-{i}_batch_worker-" + HEX % (3 + i) + ".log")
 expected = {}  # tag -> kind
 special = {}   # name -> tag
 
@@ -207,8 +215,10 @@ def cri(msg, stream, ts):
 
 def write(n, phase, extra=None):
     noise = lambda: "%016x" % rng.getrandbits(64)
-    with open(files["web"], "a") as w, open(files["api"], "a") as a, open(files["job"], "a") as j:
+    jobs = [open(files[f"job{i}"], "a") for i in range(4)]
+    with open(files["web"], "a") as w, open(files["api"], "a") as a:
         for k in range(n):
+            j = jobs[k % 4]
             ts = "2026-11-28T08:%02d:%02d.%06dZ" % (k // 3600 % 60, k // 60 % 60, k)
             t = f"web-{phase}-{k}"
             expected[t] = "web"
@@ -221,9 +231,11 @@ def write(n, phase, extra=None):
                                     "http": {"response": {"status_code": 200 + k % 5}}}), "stderr", ts))
             t = f"job-{phase}-{k}"
             expected[t] = "job"
-            j.write(docker(f"{t} processed {noise()}{noise()}", "stdout", ts))
+            j.write(docker(f"{t} processed {noise()}{noise()}{noise()}{noise()}", "stdout", ts))
         if extra:
-            extra(w, a, j)
+            extra(w, a, jobs[0])
+    for f in jobs:
+        f.close()
 
 
 def phase2_extra(w, a, j):
@@ -255,6 +267,7 @@ ship_all()
 total1 = len(expected)
 start("aggregator")
 kills = 0
+agg2_assigned = 0
 for frac in (0.3, 0.7):
     deadline = time.time() + 120
     while time.time() < deadline and es_count() < frac * total1:
@@ -267,18 +280,26 @@ for frac in (0.3, 0.7):
     if c >= total1:
         print(f"kill {kills} came after the end of the stream ({c} documents)")
         ok = False
+    if kills == 1:
+        # scale out: a second member takes over first, then shares the
+        # partitions with the restarted one (and sees its next kill -9 from
+        # inside the group)
+        start("aggregator2")
+        deadline = time.time() + 60
+        while time.time() < deadline and not agg2_assigned:
+            time.sleep(0.2)
+            agg2_assigned = metric_sum(agg2_port, "logpipe_aggregator_assigned_partitions") or 0
     start("aggregator")
-# scale out to two aggregators, then back to one (graceful revoke: drain, commit)
-start("aggregator2")
+# scale back in: a graceful revoke (drain, commit) hands its partitions back
 deadline = time.time() + 120
 while time.time() < deadline and es_count() < 0.85 * total1:
     time.sleep(0.2)
 t2 = metrics_text(agg2_port)
 agg2_records = metric_sum(agg2_port, "logpipe_aggregator_records_in_total", t2)
 rc2 = stop("aggregator2")
-notes.append(f"scale-in@{es_count()}")
-if rc2 != 0 or not agg2_records:
-    print(f"second aggregator: exit {rc2}, records {agg2_records}")
+notes.append(f"agg2_partitions={agg2_assigned} agg2_records={agg2_records} scale-in@{es_count()}")
+if rc2 != 0 or not agg2_assigned or not agg2_records:
+    print(f"second aggregator: exit {rc2}, partitions {agg2_assigned}, records {agg2_records}")
     ok = False
 
 
