@@ -86,6 +86,7 @@ aggregator:
   commit_interval: 200ms
   drain_timeout: 5s
   dead_letter_dir: {tmp}/dead-letter
+  dead_letter_topic: {topic}-dead-letter
   parsers:
     - {{name: nginx, kind: access}}
     - {{name: app-json, kind: json}}
@@ -428,12 +429,17 @@ for path in glob.glob(f"{tmp}/dead-letter/*.ndjson"):
     with open(path) as f:
         dead += [json.loads(l) for l in f]
 stages = sorted((d["stage"], d.get("event", {}).get("msg", "")) for d in dead)
+# the dead-letter topic holds the same entries (kcat, installed by scripts/test)
+kc = subprocess.run(["kcat", "-b", BROKERS, "-C", "-t", f"{topic}-dead-letter", "-e", "-q"],
+                    capture_output=True, text=True, timeout=60)
+dead_topic = sorted((d["stage"], d.get("event", {}).get("msg", ""))
+                    for d in map(json.loads, kc.stdout.splitlines()))
 
 elapsed = time.time() - t0
 print(f"lines={lines} indexed={es_total} distinct_ids={len(ids)} es_missing={len(es_missing)} "
       f"es_duplicated={es_dups} file_lines={sum(len(v) for v in seg_lines.values())} "
       f"file_missing={len(file_missing)} file_duplicated={file_dups} segments={seg_count} "
-      f"open_segments={open_segments} dead_letter={len(dead)} kills={kills} ({' '.join(notes)}) "
+      f"open_segments={open_segments} dead_letter={len(dead)} dead_letter_topic={len(dead_topic)} kills={kills} ({' '.join(notes)}) "
       f"outage={outage:.0f}s pauses={pauses} paused_during={paused_during} "
       f"ready_during={ready_during} mismatched={mismatch} elapsed={elapsed:.0f}s seed={SEED}")
 if es_missing:
@@ -460,6 +466,8 @@ if not template_ok:
     print("index template not installed"); ok = False
 if stages != [("decode", ""), ("output", special["conflict"])]:
     print("dead letter:", json.dumps(dead)[:800]); ok = False
+if dead_topic != stages:
+    print("dead-letter topic:", dead_topic, kc.stderr[-300:]); ok = False
 if not pauses or not paused_during:
     print(f"partitions were not paused during the outage (pauses={pauses} paused={paused_during})"); ok = False
 if paused_after:
