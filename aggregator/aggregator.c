@@ -94,7 +94,6 @@ struct unsynced {
 
 struct worker {
     struct lp_aggregator *a;
-    size_t index;
     int started;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -1069,7 +1068,6 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
     for (size_t i = 0; i < a->n_workers; i++) {
         struct worker *w = &a->workers[i];
         w->a = a;
-        w->index = i;
         pthread_mutex_init(&w->mu, NULL);
         pthread_cond_init(&w->cv, NULL);
         lp_arena_init(&w->arena, 1u << 20,

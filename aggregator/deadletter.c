@@ -33,29 +33,11 @@ struct agg_dlq {
     uint64_t count;
 };
 
-static int mkdirs(const char *path)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0750) && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0750) && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 struct agg_dlq *agg_dlq_new(const struct lp_config *cfg, struct lp_metrics *metrics, char *err,
                             size_t errlen)
 {
     const struct lp_config_aggregator *a = &cfg->aggregator;
-    int rc = mkdirs(a->dead_letter_dir);
+    int rc = lp_mkdirs(a->dead_letter_dir, 0750);
     if (rc) {
         snprintf(err, errlen, "dead letter directory %s: %s", a->dead_letter_dir, strerror(-rc));
         return NULL;

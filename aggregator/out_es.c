@@ -120,7 +120,7 @@ struct agg_es {
     struct agg_dlq *dlq;
     struct lp_ready *ready;
     /* metrics */
-    struct lp_counter *c_items[6]; /* created, conflict(409), retried, dead, ok_other */
+    struct lp_counter *c_items[5]; /* created, conflict (409), retried, dead letter, ok */
     struct lp_counter *c_requests, *c_request_errors, *c_retries, *c_bytes;
     struct lp_gauge *g_queued, *g_up;
     struct lp_histogram *h_latency;

@@ -239,13 +239,10 @@ static int rec_value(const struct lp_wire_source *s, const struct lp_wire_record
     return 1;
 }
 
-static int cond_holds_rec(const struct cond *c, const struct lp_wire_source *s,
-                          const struct lp_wire_record *r)
+/* A condition on a field's scalar text v[0..n) (found = 0: the field is
+ * missing), shared by the record and the event paths. */
+static int cond_test(const struct cond *c, int found, const char *v, size_t n)
 {
-    const char *v;
-    size_t n;
-    char tmp[32];
-    int found = rec_value(s, r, rec_field_of(c->field), &v, &n, tmp, sizeof(tmp));
     int res;
     if (c->op == OP_EXISTS)
         res = found;
@@ -263,6 +260,16 @@ static int cond_holds_rec(const struct cond *c, const struct lp_wire_source *s,
         pcre2_match_data_free(md);
     }
     return c->negate ? !res : res;
+}
+
+static int cond_holds_rec(const struct cond *c, const struct lp_wire_source *s,
+                          const struct lp_wire_record *r)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    char tmp[32];
+    int found = rec_value(s, r, rec_field_of(c->field), &v, &n, tmp, sizeof(tmp));
+    return cond_test(c, found, v, n);
 }
 
 size_t agg_pipeline_match_record(const struct agg_pipeline *p, const struct lp_wire_source *s,
@@ -474,28 +481,13 @@ static int scalar_text(json_t *v, const char **s, size_t *n, char *tmp, size_t t
 static int cond_holds(const struct cond *c, json_t *ev)
 {
     json_t *v = lp_json_get_path(ev, c->field);
-    int r;
-    if (c->op == OP_EXISTS) {
-        r = v != NULL && !json_is_null(v);
-    } else {
-        const char *s;
-        size_t n;
-        char tmp[64];
-        if (!v || !scalar_text(v, &s, &n, tmp, sizeof(tmp))) {
-            r = 0;
-        } else if (c->op == OP_EQUALS) {
-            r = n == c->value_len && memcmp(s, c->value, n) == 0;
-        } else if (c->op == OP_PREFIX) {
-            r = n >= c->value_len && memcmp(s, c->value, c->value_len) == 0;
-        } else {
-            pcre2_match_data *md = pcre2_match_data_create_from_pattern(c->re, NULL);
-            if (!md)
-                abort();
-            r = pcre2_match(c->re, (PCRE2_SPTR)s, n, 0, 0, md, NULL) >= 0;
-            pcre2_match_data_free(md);
-        }
-    }
-    return c->negate ? !r : r;
+    if (c->op == OP_EXISTS)
+        return cond_test(c, v != NULL && !json_is_null(v), NULL, 0);
+    const char *s = NULL;
+    size_t n = 0;
+    char tmp[64];
+    int found = v && scalar_text(v, &s, &n, tmp, sizeof(tmp)); /* before s, n are read */
+    return cond_test(c, found, s, n);
 }
 
 size_t agg_pipeline_match(const struct agg_pipeline *p, json_t *ev)

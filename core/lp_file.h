@@ -9,6 +9,8 @@
 
 /* Writes all of p[0..n) (retrying short writes and EINTR). 0 or -errno. */
 int lp_write_all(int fd, const void *p, size_t n);
+/* Creates dir and its missing parents with mode (like mkdir -p). 0 or -errno. */
+int lp_mkdirs(const char *dir, mode_t mode);
 /* fsyncs a directory (to persist entries created or renamed in it). */
 int lp_fsync_dir(const char *dir);
 /* Replaces path with data atomically and durably ("<path>.tmp" is the

@@ -106,22 +106,6 @@ static void wm_raise(struct lp_segfile *s, const char *sid, uint64_t off, int64_
 
 /* ---- files ---- */
 
-static int mkdirs(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        int rc = mkdir(path, 0755);
-        *p = '/';
-        if (rc && errno != EEXIST)
-            return -errno;
-    }
-    if (mkdir(path, 0755) && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 static void wm_file(const struct lp_segfile *s, char *out, size_t n)
 {
     snprintf(out, n, "%s/.state/%d.watermarks.json", s->base, (int)s->partition);
@@ -134,7 +118,7 @@ static int save_watermarks(struct lp_segfile *s)
     char path[BASE_MAX + 64], dir[BASE_MAX + 16];
     wm_file(s, path, sizeof(path));
     snprintf(dir, sizeof(dir), "%s/.state", s->base);
-    int rc = mkdirs(dir);
+    int rc = lp_mkdirs(dir, 0755);
     if (rc)
         return rc;
     int64_t now_s = lp_time_real_ns() / LP_NS_PER_SEC;
@@ -327,7 +311,7 @@ struct lp_segfile *lp_segfile_open(const struct lp_segfile_config *cfg, int32_t 
     memcpy(s->base, cfg->root, rl);
     s->base[rl] = '/';
     memcpy(s->base + rl + 1, cfg->route, strlen(cfg->route) + 1);
-    int rc = mkdirs(s->base);
+    int rc = lp_mkdirs(s->base, 0755);
     if (rc) {
         snprintf(err, errlen, "cannot create %s: %s", s->base, lp_strerror(rc));
         goto fail;
@@ -352,7 +336,7 @@ static int open_segment(struct lp_segfile *s, int64_t kafka_offset, int64_t now_
     snprintf(s->dir, sizeof(s->dir), "%s/%04d-%02d-%02d/%02d", s->base,
              (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100,
              tm.tm_hour % 100);
-    int rc = mkdirs(s->dir);
+    int rc = lp_mkdirs(s->dir, 0755);
     if (rc)
         return rc;
     snprintf(s->path, sizeof(s->path), "%s/%d-%lld.ndjson.open", s->dir, (int)s->partition,

@@ -30,24 +30,6 @@ int lp_archive_name(const char *src, const char *dst_dir, enum lp_codec codec, c
     return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
-static int mkdirs(const char *path)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0750) && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0750) && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 static int dir_of(const char *path, char *out, size_t outlen)
 {
     const char *slash = strrchr(path, '/');
@@ -306,7 +288,7 @@ int lp_archive_file(const char *src, const char *dst_dir, enum lp_codec codec, i
         }
         return lp_fsync_dir(sdir);
     }
-    if ((rc = mkdirs(dst_dir))) {
+    if ((rc = lp_mkdirs(dst_dir, 0750))) {
         snprintf(err, errlen, "%s: %s", dst_dir, strerror(-rc));
         return rc;
     }
