@@ -966,7 +966,7 @@ static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *er
         o->ready = http ? lp_http_ready_check(http, l) : NULL;
         snprintf(l, sizeof(l), "output=\"%s\"", o->name);
         if (o->type == OUT_FILE) {
-            o->path = xstrdup(c ? c->path : "/var/lib/logpipe/segments");
+            o->path = xstrdup(c ? c->path : LP_DEFAULT_SEGMENTS_DIR);
             o->max_bytes = c ? (size_t)c->max_segment_bytes : 128u << 20;
             o->max_age_ns = (c ? c->max_segment_age_ms : 300000) * LP_NS_PER_MS;
             o->c_skipped = lp_metrics_counter(

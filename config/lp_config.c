@@ -4,6 +4,7 @@
 
 #include "lp_buf.h"
 #include "lp_fields.h"
+#include "lp_glob.h"
 #include "lp_node.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -630,6 +631,275 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
                a->default_route.outputs, a->default_route.n_outputs);
 }
 
+const char *lp_config_policy_root(const struct lp_config *c,
+                                  const struct lp_config_retention_policy *p)
+{
+    if (p->path && *p->path)
+        return p->path;
+    if (!p->output)
+        return NULL;
+    const struct lp_config_aggregator *a = &c->aggregator;
+    if (a->n_outputs == 0)
+        return strcmp(p->output, "files") == 0 ? LP_DEFAULT_SEGMENTS_DIR : NULL;
+    int i = FIND_OUTPUT(a, p->output);
+    if (i < 0 || !a->outputs[i].type || strcmp(a->outputs[i].type, "file") != 0)
+        return NULL;
+    return a->outputs[i].path;
+}
+
+/* dir without trailing slashes into out. */
+static void norm_dir(const char *dir, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s", dir);
+    size_t n = strlen(out);
+    while (n > 1 && out[n - 1] == '/')
+        out[--n] = '\0';
+}
+
+/* 1 when a is b or lies below it (lexically). */
+static int dir_within(const char *a, const char *b)
+{
+    size_t n = strlen(b);
+    if (strncmp(a, b, n) != 0)
+        return 0;
+    return a[n] == '\0' || a[n] == '/' || strcmp(b, "/") == 0;
+}
+
+/* The absolute patterns of policy p for route index r (-1: no routes): the
+ * root's tree, the glob under it, the route's subtree. Returns how many. */
+static size_t policy_patterns(const char *root, const struct lp_config_retention_policy *p,
+                              long r, char pats[3][4200])
+{
+    char er[4096];
+    size_t n = 0;
+    if (lp_glob_escape(root, er, sizeof(er)) < 0)
+        return 0;
+    if (strcmp(er, "/") == 0)
+        er[0] = '\0';
+    snprintf(pats[n++], 4200, "%s/*", er);
+    if (p->glob && *p->glob)
+        snprintf(pats[n++], 4200, "%s/%s", er, p->glob);
+    if (r >= 0) {
+        char rr[256];
+        if (lp_glob_escape(p->routes[r], rr, sizeof(rr)) < 0)
+            return 0;
+        snprintf(pats[n++], 4200, "%s/%s/*", er, rr);
+    }
+    return n;
+}
+
+/* 1 (witness set) when policies a and b can select the same path. */
+static int policies_overlap(const char *ra, const struct lp_config_retention_policy *a,
+                            const char *rb, const struct lp_config_retention_policy *b,
+                            char *witness, size_t wlen)
+{
+    long na = a->n_routes ? (long)a->n_routes : 1, nb = b->n_routes ? (long)b->n_routes : 1;
+    for (long i = 0; i < na; i++)
+        for (long j = 0; j < nb; j++) {
+            char pa[3][4200], pb[3][4200];
+            size_t ka = policy_patterns(ra, a, a->n_routes ? i : -1, pa);
+            size_t kb = policy_patterns(rb, b, b->n_routes ? j : -1, pb);
+            if (!ka || !kb)
+                return 1;
+            /* root patterns are implied by the others when present: keep at
+             * most four (the glob and route ones, else the root's) */
+            const char *v[LP_GLOB_MAX_PATTERNS];
+            size_t k = 0;
+            for (size_t x = ka > 1 ? 1 : 0; x < ka; x++)
+                v[k++] = pa[x];
+            for (size_t x = kb > 1 ? 1 : 0; x < kb; x++)
+                v[k++] = pb[x];
+            int rc = lp_glob_intersect(v, k, witness, wlen);
+            if (rc != 0) {
+                if (rc < 0)
+                    snprintf(witness, wlen, "(patterns too complex to tell apart)");
+                return 1;
+            }
+        }
+    return 0;
+}
+
+static void validate_retention(struct ctx *c, const struct lp_config *cfg,
+                               const struct lp_node *ret)
+{
+    const struct lp_config_retention *r = &cfg->retention;
+    char roots[64][4096];
+    int root_ok[64] = {0};
+    for (size_t i = 0; i < r->n_policies; i++) {
+        const struct lp_config_retention_policy *p = &r->policies[i];
+        const struct lp_node *at = item_at(ret, "policies", i, ret);
+        char what[64];
+        snprintf(what, sizeof(what), "retention.policies[%zu]", i);
+        int dup = 0;
+        for (size_t j = 0; j < i; j++)
+            dup |= p->name && r->policies[j].name && strcmp(p->name, r->policies[j].name) == 0;
+        if (!name_ok(p->name))
+            lp_node_error(c->errs, key_at(at, "name", at),
+                          "%s: needs a name of letters, digits, '-', '_', '.'", what);
+        else if (dup)
+            lp_node_error(c->errs, key_at(at, "name", at), "%s: policy '%s' is defined twice",
+                          what, p->name);
+        if (!!(p->output && *p->output) == !!(p->path && *p->path))
+            lp_node_error(c->errs, at, "%s: needs exactly one of output (an aggregator file "
+                          "output) and path (a directory)", what);
+        else if (!lp_config_policy_root(cfg, p))
+            lp_node_error(c->errs, key_at(at, "output", at),
+                          "%s: no aggregator output of type file named '%s'", what, p->output);
+        else if (i < 64) {
+            norm_dir(lp_config_policy_root(cfg, p), roots[i], sizeof(roots[i]));
+            root_ok[i] = 1;
+        }
+        if (!p->archive_after_ms && !p->delete_after_ms && !p->max_total_bytes &&
+            !p->min_free_bytes)
+            lp_node_error(c->errs, at, "%s: does nothing; set archive_after, delete_after, "
+                          "max_total_bytes or min_free_bytes", what);
+        if (!p->archive_after_ms) {
+            static const char *const needs[] = {"archive_codec", "archive_level", "archive_root"};
+            for (size_t k = 0; k < 3; k++)
+                if (lp_node_get(at, needs[k]))
+                    lp_node_error(c->errs, key_at(at, needs[k], at),
+                                  "%s: %s without archive_after", what, needs[k]);
+        }
+        if (p->archive_after_ms && p->delete_after_ms && p->delete_after_ms <= p->archive_after_ms)
+            lp_node_error(c->errs, key_at(at, "delete_after", at),
+                          "%s: delete_after must be longer than archive_after: segments would "
+                          "be deleted before they are archived", what);
+        if (strcmp(p->archive_codec, "gzip") == 0 && p->archive_level > 9)
+            lp_node_error(c->errs, key_at(at, "archive_level", at),
+                          "%s: gzip levels are 1-9", what);
+        for (size_t k = 0; k < p->n_routes; k++)
+            if (!name_ok(p->routes[k]))
+                lp_node_error(c->errs, item_at(at, "routes", k, at),
+                              "%s: '%s' is not a route name", what, p->routes[k]);
+        if (p->archive_root && *p->archive_root && root_ok[i < 64 ? i : 0] && i < 64) {
+            char ar[4096];
+            norm_dir(p->archive_root, ar, sizeof(ar));
+            if (strcmp(ar, roots[i]) != 0 && dir_within(ar, roots[i]))
+                lp_node_error(c->errs, key_at(at, "archive_root", at),
+                              "%s: archive_root lies inside the policy's own root; its "
+                              "archives would be selected again", what);
+        }
+    }
+    if (r->n_policies > 64) {
+        lp_node_error(c->errs, item_at(ret, "policies", 64, ret),
+                      "retention.policies: at most 64 policies");
+        return;
+    }
+    /* pairs: overlapping selections, archive roots that collide */
+    for (size_t i = 0; i < r->n_policies; i++) {
+        for (size_t j = 0; j < r->n_policies; j++) {
+            if (i == j || !root_ok[i] || !root_ok[j])
+                continue;
+            const struct lp_config_retention_policy *a = &r->policies[i], *b = &r->policies[j];
+            const struct lp_node *atj = item_at(ret, "policies", j, ret);
+            const struct lp_node *ati = item_at(ret, "policies", i, ret);
+            char w[512];
+            if (i < j && policies_overlap(roots[i], a, roots[j], b, w, sizeof(w)))
+                lp_node_error(c->errs, atj,
+                              "retention.policies[%zu] '%s' overlaps policy '%s' (%s:%d:%d): "
+                              "both select e.g. '%s'; narrow routes or glob so that each file "
+                              "has one policy",
+                              j, b->name ? b->name : "", a->name ? a->name : "", ati->file,
+                              ati->line, ati->col, w);
+            char ar[4096];
+            if (!a->archive_root || !*a->archive_root)
+                continue;
+            norm_dir(a->archive_root, ar, sizeof(ar));
+            if (strcmp(ar, roots[i]) == 0)
+                continue; /* the same as next to the segment */
+            if (dir_within(ar, roots[j]) || dir_within(roots[j], ar))
+                lp_node_error(c->errs, key_at(ati, "archive_root", ati),
+                              "retention.policies[%zu]: archive_root '%s' overlaps the root of "
+                              "policy '%s' ('%s')", i, a->archive_root, b->name ? b->name : "",
+                              roots[j]);
+            if (i < j && b->archive_root && *b->archive_root) {
+                char br[4096];
+                norm_dir(b->archive_root, br, sizeof(br));
+                if (dir_within(ar, br) || dir_within(br, ar))
+                    lp_node_error(c->errs, key_at(atj, "archive_root", atj),
+                                  "retention.policies[%zu]: archive_root '%s' is shared with "
+                                  "policy '%s'; give each policy its own",
+                                  j, b->archive_root, a->name ? a->name : "");
+            }
+        }
+    }
+    for (size_t i = 0; i < r->n_elasticsearch; i++) {
+        const struct lp_config_index_policy *p = &r->elasticsearch[i];
+        const struct lp_node *at = item_at(ret, "elasticsearch", i, ret);
+        char what[64];
+        snprintf(what, sizeof(what), "retention.elasticsearch[%zu]", i);
+        int dup = 0;
+        for (size_t j = 0; j < i; j++)
+            dup |= p->name && r->elasticsearch[j].name &&
+                   strcmp(p->name, r->elasticsearch[j].name) == 0;
+        for (size_t j = 0; j < r->n_policies; j++)
+            dup |= p->name && r->policies[j].name && strcmp(p->name, r->policies[j].name) == 0;
+        if (!name_ok(p->name))
+            lp_node_error(c->errs, key_at(at, "name", at),
+                          "%s: needs a name of letters, digits, '-', '_', '.'", what);
+        else if (dup)
+            lp_node_error(c->errs, key_at(at, "name", at), "%s: policy '%s' is defined twice",
+                          what, p->name);
+        if (!p->url || (strncmp(p->url, "http://", 7) != 0 && strncmp(p->url, "https://", 8) != 0))
+            lp_node_error(c->errs, key_at(at, "url", at),
+                          "%s: needs a url starting with http:// or https://", what);
+        if (!p->delete_after_ms)
+            lp_node_error(c->errs, at, "%s: needs delete_after", what);
+        if (p->password && !p->username)
+            lp_node_error(c->errs, key_at(at, "password", at), "%s: password without username",
+                          what);
+        if (!p->index_pattern || !*p->index_pattern) {
+            lp_node_error(c->errs, at, "%s: needs an index_pattern", what);
+            continue;
+        }
+        char pat[1024];
+        snprintf(pat, sizeof(pat), "%s", p->index_pattern);
+        for (char *sv = NULL, *t = strtok_r(pat, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
+            while (*t == ' ')
+                t++;
+            if (!*t || *t == '-' || strpbrk(t, "?[]\\/ ") || strcmp(t, "_all") == 0)
+                lp_node_error(c->errs, key_at(at, "index_pattern", at),
+                              "%s: '%s' is not an index name or '*' pattern (no exclusions, "
+                              "'?', '[', '/', spaces or _all)", what, t);
+        }
+        /* overlap with an earlier policy on the same cluster */
+        for (size_t j = 0; j < i; j++) {
+            const struct lp_config_index_policy *q = &r->elasticsearch[j];
+            if (!q->url || !p->url || !q->index_pattern)
+                continue;
+            char u1[1024], u2[1024];
+            norm_dir(p->url, u1, sizeof(u1));
+            norm_dir(q->url, u2, sizeof(u2));
+            if (strcmp(u1, u2) != 0)
+                continue;
+            char a1[1024], a2[1024];
+            snprintf(a1, sizeof(a1), "%s", p->index_pattern);
+            int hit = 0;
+            char w[256] = "";
+            for (char *s1 = NULL, *t1 = strtok_r(a1, ",", &s1); t1 && !hit;
+                 t1 = strtok_r(NULL, ",", &s1)) {
+                snprintf(a2, sizeof(a2), "%s", q->index_pattern);
+                for (char *s2 = NULL, *t2 = strtok_r(a2, ",", &s2); t2 && !hit;
+                     t2 = strtok_r(NULL, ",", &s2)) {
+                    while (*t1 == ' ')
+                        t1++;
+                    while (*t2 == ' ')
+                        t2++;
+                    const char *v[2] = {t1, t2};
+                    hit = lp_glob_intersect(v, 2, w, sizeof(w)) != 0;
+                }
+            }
+            if (hit) {
+                const struct lp_node *atj = item_at(ret, "elasticsearch", j, ret);
+                lp_node_error(c->errs, key_at(at, "index_pattern", at),
+                              "%s: index_pattern overlaps policy '%s' (%s:%d:%d) on the same "
+                              "cluster: both select e.g. '%s'", what, q->name ? q->name : "",
+                              atj->file, atj->line, atj->col, w);
+            }
+        }
+    }
+}
+
 /* Cross-field checks that a single row cannot express. */
 static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node *root)
 {
@@ -660,6 +930,8 @@ static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node 
     }
     const struct lp_node *agg = lp_node_get(root, "aggregator");
     validate_aggregator(c, &cfg->aggregator, agg ? agg : &whole);
+    const struct lp_node *ret = lp_node_get(root, "retention");
+    validate_retention(c, cfg, ret ? ret : &whole);
     if (!cfg->kafka.brokers || !*cfg->kafka.brokers) {
         const struct lp_node *k = lp_node_get(lp_node_get(root, "kafka"), "brokers");
         lp_node_error(c->errs, k ? k : &whole, "kafka.brokers must not be empty");

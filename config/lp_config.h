@@ -157,9 +157,47 @@ struct lp_config_aggregator {
     size_t n_outputs;
 };
 
+/* One retention policy over the file output's segments (and their
+ * archives). Durations/sizes of 0 mean "not set". */
+struct lp_config_retention_policy {
+    char *name;
+    char *output; /* an aggregator file output: its path is the root */
+    char *path;   /* or the root directory itself */
+    char **routes; /* first directory level under the root; none = all */
+    size_t n_routes;
+    char *glob; /* fnmatch pattern on the path under the root ('*' crosses '/') */
+    int64_t archive_after_ms;
+    char *archive_codec; /* zstd | gzip */
+    int64_t archive_level; /* 0 = the codec's default */
+    char *archive_root;    /* NULL: next to the segment */
+    int64_t delete_after_ms;
+    int64_t max_total_bytes;
+    int64_t min_free_bytes;
+};
+
+/* Index retention on an Elasticsearch/OpenSearch cluster. */
+struct lp_config_index_policy {
+    char *name;
+    char *url;
+    char *username;
+    char *password;
+    char *api_key;
+    char *ca_file;
+    int tls_verify;
+    char *index_pattern;
+    int64_t delete_after_ms;
+    char *date_from; /* auto | name | creation */
+    int64_t request_timeout_ms;
+};
+
 struct lp_config_retention {
     int64_t interval_ms;
     char *audit_log;
+    int verify_before_delete;
+    struct lp_config_retention_policy *policies; /* none: see docs (per file output) */
+    size_t n_policies;
+    struct lp_config_index_policy *elasticsearch;
+    size_t n_elasticsearch;
 };
 
 struct lp_config_metrics {
@@ -180,6 +218,14 @@ struct lp_config {
     struct lp_config_metrics metrics;
     struct lp_config_log log;
 };
+
+/* Where the default file output (no aggregator.outputs) writes. */
+#define LP_DEFAULT_SEGMENTS_DIR "/var/lib/logpipe/segments"
+
+/* The root directory of a retention policy: its path, or the path of the
+ * aggregator file output it names (NULL when that does not resolve). */
+const char *lp_config_policy_root(const struct lp_config *c,
+                                  const struct lp_config_retention_policy *p);
 
 /* Environment lookup for substitution; NULL means getenv. */
 typedef const char *(*lp_config_getenv_fn)(const char *name);

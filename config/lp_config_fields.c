@@ -243,10 +243,80 @@ static const struct lp_field aggregator_fields[] = {
     END,
 };
 
+static const struct lp_field retention_policy_fields[] = {
+    STR(lp_config_retention_policy, name, NULL, "Policy name (audit log, metrics, --dry-run)."),
+    STR(lp_config_retention_policy, output, NULL,
+        "An aggregator output of type file (in the same configuration): its path is the "
+        "root. Give output or path."),
+    STR(lp_config_retention_policy, path, NULL, "Root directory of the segments."),
+    STRLIST(lp_config_retention_policy, routes, NULL,
+            "Routes (the first directory level under the root) this policy covers; empty: all."),
+    STR(lp_config_retention_policy, glob, NULL,
+        "fnmatch pattern on the path under the root, e.g. \"nginx/2026-*/*\" ('*' also "
+        "matches '/'); empty: every path."),
+    DUR(lp_config_retention_policy, archive_after, NULL, 1000, 3650 * DAY,
+        "Archive closed segments older than this (by modification time, the segment's last "
+        "write)."),
+    ENUM(lp_config_retention_policy, archive_codec, "zstd", "zstd|gzip", "Archive format."),
+    INT(lp_config_retention_policy, archive_level, "0", 0, 19,
+        "Compression level; 0 = the codec's default (zstd 3, gzip 6). gzip takes 1-9."),
+    STR(lp_config_retention_policy, archive_root, NULL,
+        "Directory (possibly another filesystem) that receives the archives, mirroring the "
+        "tree under the root; empty: next to the segment."),
+    DUR(lp_config_retention_policy, delete_after, NULL, 1000, 36500 * DAY,
+        "Delete archives (or, without archive_after, closed segments) older than this. "
+        "Archives keep their segment's modification time, so ages count from the last write."),
+    SIZE(lp_config_retention_policy, max_total_bytes, NULL, 1, 1LL << 60,
+         "Most bytes (closed segments and archives) this policy keeps; the oldest are deleted "
+         "first."),
+    SIZE(lp_config_retention_policy, min_free_bytes, NULL, 1, 1LL << 60,
+         "Emergency pruning: while the root's filesystem has less free space, the policy's "
+         "oldest files are deleted (logged at error level)."),
+    END,
+};
+
+static const struct lp_field index_policy_fields[] = {
+    STR(lp_config_index_policy, name, NULL, "Policy name (audit log, metrics, --dry-run)."),
+    STR(lp_config_index_policy, url, NULL, "Base URL of the cluster, e.g. https://es:9200."),
+    STR(lp_config_index_policy, username, NULL, "Basic auth user."),
+    {"password", LP_FT_STRING, OFF(lp_config_index_policy, password), NULL, 0, 0, NULL,
+     LP_F_SECRET, NULL, 0, 0, "Basic auth password (use ${file:...})."},
+    {"api_key", LP_FT_STRING, OFF(lp_config_index_policy, api_key), NULL, 0, 0, NULL,
+     LP_F_SECRET, NULL, 0, 0, "API key (the base64 id:key), sent as Authorization: ApiKey."},
+    STR(lp_config_index_policy, ca_file, NULL, "CA bundle for TLS."),
+    BOOL(lp_config_index_policy, tls_verify, "true", "Verify the server certificate."),
+    STR(lp_config_index_policy, index_pattern, NULL,
+        "Index or data stream names, '*' wildcards, comma-separated (e.g. \"logs-*\"). "
+        "Indices whose name starts with '.' are only touched as backing indices of a "
+        "matching data stream; a data stream's write index is never deleted."),
+    DUR(lp_config_index_policy, delete_after, NULL, 1000, 36500 * DAY,
+        "Delete indices whose data is older than this."),
+    ENUM(lp_config_index_policy, date_from, "auto", "auto|name|creation",
+         "An index's date: name (a %Y.%m.%d or %Y-%m-%d date in the name; the index holds "
+         "that day), creation (its creation date; for a data stream's backing index, the "
+         "creation of the next one, when it stopped taking writes), or auto (name when it "
+         "has a date, else creation)."),
+    DUR(lp_config_index_policy, request_timeout, "30s", 100, 3600000,
+        "Timeout of one request to the cluster."),
+    END,
+};
+
 static const struct lp_field retention_fields[] = {
     DUR(lp_config_retention, interval, "5m", 1000, DAY, "Daemon mode: time between runs."),
     STR(lp_config_retention, audit_log, "/var/lib/logpipe/retention-audit.ndjson",
-        "NDJSON log of every action taken or skipped."),
+        "NDJSON log of every action taken or skipped (not written by --dry-run). Also the "
+        "lock that keeps two workers from running at once."),
+    BOOL(lp_config_retention, verify_before_delete, "true",
+         "Decompress an archive before deleting it for age; a corrupt one is reported and "
+         "kept."),
+    {"policies", LP_FT_LIST, OFF(lp_config_retention, policies), NULL, 0, 0, NULL, 0,
+     retention_policy_fields, sizeof(struct lp_config_retention_policy),
+     OFF(lp_config_retention, n_policies),
+     "Segment policies; no two may select the same file. None configured: one policy per "
+     "aggregator file output, archiving (zstd) after 1d and deleting nothing."},
+    {"elasticsearch", LP_FT_LIST, OFF(lp_config_retention, elasticsearch), NULL, 0, 0, NULL, 0,
+     index_policy_fields, sizeof(struct lp_config_index_policy),
+     OFF(lp_config_retention, n_elasticsearch), "Index retention policies."},
     END,
 };
 

@@ -1,0 +1,28 @@
+/* Glob patterns as fnmatch(3) reads them with no flags: '*' matches any
+ * sequence (including '/'), '?' any one character, "[...]" a class (with
+ * '!' or '^' negation and ranges), '\' escapes the next character.
+ *
+ * lp_glob_intersect decides whether some string matches every pattern at
+ * once — how the configuration proves two retention policies can never
+ * select the same file. Exact for ASCII; every byte >= 0x80 is treated as
+ * one character class (conservative: may report an overlap that needs a
+ * particular non-ASCII byte). */
+#ifndef LP_GLOB_H
+#define LP_GLOB_H
+
+#include <stddef.h>
+
+#define LP_GLOB_MAX_PATTERNS 4
+
+/* 1 when some string matches all n (1..LP_GLOB_MAX_PATTERNS) patterns, with
+ * a shortest such string in witness (NUL-terminated, truncated to
+ * witness_len); 0 when none does; -1 when the search passed its state
+ * bound (callers should treat that as an overlap). */
+int lp_glob_intersect(const char *const *patterns, size_t n, char *witness, size_t witness_len);
+
+/* Appends s to out with glob metacharacters escaped, so that the pattern
+ * matches s literally. Returns the length written (excluding the NUL), or
+ * -1 when out is too small. */
+int lp_glob_escape(const char *s, char *out, size_t outlen);
+
+#endif
