@@ -92,8 +92,8 @@ int lp_archive_hash_file(const char *path, uint64_t *hash, uint64_t *size)
 
 /* ---- compression (streaming) ---- */
 
-static int compress_to(int in, int out, enum lp_codec codec, int level, XXH3_state_t *hs,
-                       uint64_t *bytes_in, uint64_t *bytes_out)
+static int compress_to(int in, int out, enum lp_codec codec, int level, uint64_t pledged,
+                       XXH3_state_t *hs, uint64_t *bytes_in, uint64_t *bytes_out)
 {
     unsigned char *ibuf = malloc(CHUNK), *obuf = malloc(CHUNK);
     if (!ibuf || !obuf)
@@ -109,6 +109,9 @@ static int compress_to(int in, int out, enum lp_codec codec, int level, XXH3_sta
             abort();
         ZSTD_CCtx_setParameter(zc, ZSTD_c_compressionLevel, level ? level : 3);
         ZSTD_CCtx_setParameter(zc, ZSTD_c_checksumFlag, 1);
+        /* the frame header then records the content size (a closed
+         * segment does not change; if it did, compression fails) */
+        ZSTD_CCtx_setPledgedSrcSize(zc, pledged);
     } else if (deflateInit2(&zs, level ? level : 6, Z_DEFLATED, 15 + 16, 8,
                             Z_DEFAULT_STRATEGY) != Z_OK) {
         abort();
@@ -309,10 +312,21 @@ int lp_archive_file(const char *src, const char *dst_dir, enum lp_codec codec, i
     if (!hs)
         abort();
     XXH3_64bits_reset(hs);
-    rc = compress_to(in, out, codec, level, hs, &st->bytes_in, &st->bytes_out);
+    struct stat ss;
+    rc = fstat(in, &ss) ? -errno : 0;
+    if (!rc)
+        rc = compress_to(in, out, codec, level, (uint64_t)ss.st_size, hs, &st->bytes_in,
+                         &st->bytes_out);
     uint64_t src_hash = XXH3_64bits_digest(hs);
     XXH3_freeState(hs);
     close(in);
+    /* the archive keeps the segment's modification time (ages count from
+     * the last write, as with gzip) */
+    if (!rc) {
+        struct timespec ts[2] = {ss.st_atim, ss.st_mtim};
+        if (futimens(out, ts))
+            rc = -errno;
+    }
     if (!rc && fsync(out))
         rc = -errno;
     if (close(out) && !rc)
@@ -349,6 +363,33 @@ int lp_archive_file(const char *src, const char *dst_dir, enum lp_codec codec, i
         return rc;
     }
     return lp_fsync_dir(sdir);
+}
+
+int lp_archive_content_size(const char *archive, enum lp_codec codec, uint64_t *size)
+{
+    int fd = open(archive, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    unsigned char b[32];
+    int rc = 0;
+    *size = 0;
+    if (codec == LP_CODEC_ZSTD) {
+        ssize_t n = pread(fd, b, sizeof(b), 0);
+        unsigned long long cs = n > 0 ? ZSTD_getFrameContentSize(b, (size_t)n) : ZSTD_CONTENTSIZE_ERROR;
+        if (cs == ZSTD_CONTENTSIZE_ERROR)
+            rc = LP_ECORRUPT;
+        else if (cs != ZSTD_CONTENTSIZE_UNKNOWN)
+            *size = cs;
+    } else {
+        struct stat sb;
+        if (fstat(fd, &sb) || sb.st_size < 18 || pread(fd, b, 4, sb.st_size - 4) != 4)
+            rc = LP_ECORRUPT;
+        else
+            *size = (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 |
+                    (uint64_t)b[3] << 24; /* ISIZE: the size mod 2^32 */
+    }
+    close(fd);
+    return rc;
 }
 
 int lp_archive_clean_temps(const char *dir)

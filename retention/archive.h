@@ -1,6 +1,7 @@
 /* Archiving one closed segment, crash-safely (DESIGN.md, "Retention"):
  *
  *   1. compress the source to "<dst>.archiving" while hashing it (xxh3-64)
+ *      (keeping the source's modification time)
  *   2. fsync the temp file, then read it back, decompress and hash: the two
  *      hashes and sizes must match, or the temp file is removed and the
  *      source kept (LP_ECORRUPT)
@@ -47,6 +48,11 @@ int lp_archive_verify(const char *archive, enum lp_codec codec, uint64_t *hash, 
 
 /* xxh3-64 and size of a plain file. 0 or -errno. */
 int lp_archive_hash_file(const char *path, uint64_t *hash, uint64_t *size);
+
+/* The content size an archive declares (zstd frame header; gzip ISIZE, mod
+ * 2^32) without decompressing it; 0 when it does not say. 0, -errno or
+ * LP_ECORRUPT. */
+int lp_archive_content_size(const char *archive, enum lp_codec codec, uint64_t *size);
 
 /* Removes "*.archiving" files left by interrupted archiving under dir (recursively).
  * Returns how many were removed, or -errno. */
