@@ -665,27 +665,30 @@ static int dir_within(const char *a, const char *b)
     return a[n] == '\0' || a[n] == '/' || strcmp(b, "/") == 0;
 }
 
-/* The absolute patterns of policy p for route index r (-1: no routes): the
- * root's tree, the glob under it, the route's subtree. Returns how many. */
-static size_t policy_patterns(const char *root, const struct lp_config_retention_policy *p,
-                              long r, char pats[3][4200])
+/* The absolute patterns of policy p: [0] its root's tree, [1] its route
+ * r's tree (r >= 0), [2] its glob as a file, [3] its glob as a directory.
+ * Returns 0 or -1 (too long). */
+static int policy_patterns(const char *root, const struct lp_config_retention_policy *p,
+                           long r, char pats[4][4200])
 {
     char er[4096];
-    size_t n = 0;
+    memset(pats, 0, 4 * sizeof(pats[0]));
     if (lp_glob_escape(root, er, sizeof(er)) < 0)
-        return 0;
+        return -1;
     if (strcmp(er, "/") == 0)
         er[0] = '\0';
-    snprintf(pats[n++], 4200, "%s/*", er);
-    if (p->glob && *p->glob)
-        snprintf(pats[n++], 4200, "%s/%s", er, p->glob);
+    snprintf(pats[0], 4200, "%s/**", er);
     if (r >= 0) {
         char rr[256];
         if (lp_glob_escape(p->routes[r], rr, sizeof(rr)) < 0)
-            return 0;
-        snprintf(pats[n++], 4200, "%s/%s/*", er, rr);
+            return -1;
+        snprintf(pats[1], 4200, "%s/%s/**", er, rr);
     }
-    return n;
+    if (p->glob && *p->glob) {
+        snprintf(pats[2], 4200, "%s/%s", er, p->glob);
+        snprintf(pats[3], 4200, "%s/%s/**", er, p->glob);
+    }
+    return 0;
 }
 
 /* 1 (witness set) when policies a and b can select the same path. */
@@ -694,27 +697,32 @@ static int policies_overlap(const char *ra, const struct lp_config_retention_pol
                             char *witness, size_t wlen)
 {
     long na = a->n_routes ? (long)a->n_routes : 1, nb = b->n_routes ? (long)b->n_routes : 1;
+    int ga = a->glob && *a->glob, gb = b->glob && *b->glob;
     for (long i = 0; i < na; i++)
         for (long j = 0; j < nb; j++) {
-            char pa[3][4200], pb[3][4200];
-            size_t ka = policy_patterns(ra, a, a->n_routes ? i : -1, pa);
-            size_t kb = policy_patterns(rb, b, b->n_routes ? j : -1, pb);
-            if (!ka || !kb)
+            char pa[4][4200], pb[4][4200];
+            if (policy_patterns(ra, a, a->n_routes ? i : -1, pa) ||
+                policy_patterns(rb, b, b->n_routes ? j : -1, pb))
                 return 1;
-            /* root patterns are implied by the others when present: keep at
-             * most four (the glob and route ones, else the root's) */
-            const char *v[LP_GLOB_MAX_PATTERNS];
-            size_t k = 0;
-            for (size_t x = ka > 1 ? 1 : 0; x < ka; x++)
-                v[k++] = pa[x];
-            for (size_t x = kb > 1 ? 1 : 0; x < kb; x++)
-                v[k++] = pb[x];
-            int rc = lp_glob_intersect(v, k, witness, wlen);
-            if (rc != 0) {
-                if (rc < 0)
-                    snprintf(witness, wlen, "(patterns too complex to tell apart)");
-                return 1;
-            }
+            /* per side: the route's tree (else the root's) and, with a glob,
+             * the glob as a file or as a directory */
+            for (int va = 0; va < (ga ? 2 : 1); va++)
+                for (int vb = 0; vb < (gb ? 2 : 1); vb++) {
+                    const char *v[LP_GLOB_MAX_PATTERNS];
+                    size_t k = 0;
+                    v[k++] = a->n_routes ? pa[1] : pa[0];
+                    if (ga)
+                        v[k++] = pa[2 + va];
+                    v[k++] = b->n_routes ? pb[1] : pb[0];
+                    if (gb)
+                        v[k++] = pb[2 + vb];
+                    int rc = lp_glob_intersect(v, k, witness, wlen);
+                    if (rc != 0) {
+                        if (rc < 0)
+                            snprintf(witness, wlen, "(patterns too complex to tell apart)");
+                        return 1;
+                    }
+                }
         }
     return 0;
 }

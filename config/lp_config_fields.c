@@ -252,8 +252,9 @@ static const struct lp_field retention_policy_fields[] = {
     STRLIST(lp_config_retention_policy, routes, NULL,
             "Routes (the first directory level under the root) this policy covers; empty: all."),
     STR(lp_config_retention_policy, glob, NULL,
-        "fnmatch pattern on the path under the root, e.g. \"nginx/2026-*/*\" ('*' also "
-        "matches '/'); empty: every path."),
+        "Pattern on the path under the root; it selects a file when it matches the path or "
+        "one of its directories, e.g. \"nginx/2026-11-*\" (the segments of those days). '*' "
+        "and '?' stay within a directory, '**' crosses them; empty: every path."),
     DUR(lp_config_retention_policy, archive_after, NULL, 1000, 3650 * DAY,
         "Archive closed segments older than this (by modification time, the segment's last "
         "write)."),

@@ -13,8 +13,8 @@
 #define MAX_STATES 400000
 
 struct tok {
-    int star;
-    uint8_t set[32]; /* bytes matched (not for star) */
+    int star; /* 1: '*' (not '/'), 2: '**' (anything) */
+    uint8_t set[32]; /* bytes matched (not for stars) */
 };
 
 struct pat {
@@ -82,16 +82,24 @@ static int compile(const char *pattern, struct pat *out)
     for (size_t i = 0; p[i];) {
         struct tok *t = &out->t[out->n];
         if (p[i] == '*') {
-            i++;
-            if (out->n && out->t[out->n - 1].star)
-                continue; /* "**" = "*" */
-            t->star = 1;
+            int two = p[i + 1] == '*';
+            i += two ? 2 : 1;
+            while (p[i] == '*')
+                i++;
+            if (out->n && out->t[out->n - 1].star) {
+                if (two)
+                    out->t[out->n - 1].star = 2;
+                continue;
+            }
+            t->star = two ? 2 : 1;
         } else if (p[i] == '?') {
             memset(t->set, 0xff, sizeof(t->set));
             t->set[0] &= (uint8_t)~1u;
+            t->set['/' >> 3] &= (uint8_t)~(1u << ('/' & 7));
             i++;
         } else if (p[i] == '[' && parse_class(p, i + 1, t->set)) {
             i = parse_class(p, i + 1, t->set);
+            t->set['/' >> 3] &= (uint8_t)~(1u << ('/' & 7));
         } else {
             if (p[i] == '\\' && p[i + 1])
                 i++;
@@ -194,7 +202,8 @@ static size_t alphabet(const struct pat *p, size_t k, unsigned char *out)
         uint64_t h = 1469598103934665603ULL;
         for (size_t i = 0; i < k; i++)
             for (size_t j = 0; j < p[i].n; j++) {
-                h ^= p[i].t[j].star ? 2u : (uint64_t)set_has(p[i].t[j].set, cand[ci]);
+                h ^= p[i].t[j].star ? 2u + (cand[ci] == '/')
+                                    : (uint64_t)set_has(p[i].t[j].set, cand[ci]);
                 h *= 1099511628211ULL;
             }
         sig[ci] = h;
@@ -206,8 +215,9 @@ static size_t alphabet(const struct pat *p, size_t k, unsigned char *out)
             int same = 1;
             for (size_t i = 0; i < k && same; i++)
                 for (size_t j = 0; j < p[i].n && same; j++)
-                    if (!p[i].t[j].star &&
-                        set_has(p[i].t[j].set, cand[ci]) != set_has(p[i].t[j].set, cand[e]))
+                    if (p[i].t[j].star ? (cand[ci] == '/') != (cand[e] == '/')
+                                       : set_has(p[i].t[j].set, cand[ci]) !=
+                                             set_has(p[i].t[j].set, cand[e]))
                         same = 0;
             dup = same;
         }
@@ -265,8 +275,11 @@ int lp_glob_intersect(const char *const *patterns, size_t k, char *witness, size
             for (size_t i = 0; i < k && ok; i++) {
                 if (pos[i] >= p[i].n)
                     ok = 0;
-                else if (p[i].t[pos[i]].star)
+                else if (p[i].t[pos[i]].star == 2 ||
+                         (p[i].t[pos[i]].star == 1 && alpha[a] != '/'))
                     np[i] = pos[i];
+                else if (p[i].t[pos[i]].star)
+                    ok = 0;
                 else if (set_has(p[i].t[pos[i]].set, alpha[a]))
                     np[i] = (uint16_t)(pos[i] + 1);
                 else
@@ -301,6 +314,46 @@ int lp_glob_intersect(const char *const *patterns, size_t k, char *witness, size
     free(s.st);
     free(s.table);
     return rc;
+}
+
+int lp_glob_match(const char *pattern, const char *s)
+{
+    struct pat p;
+    if (compile(pattern, &p))
+        return 0;
+    /* the set of pattern positions alive after each character */
+    size_t n = p.n;
+    unsigned char *cur = calloc(n + 1, 1), *nxt = calloc(n + 1, 1);
+    if (!cur || !nxt)
+        abort();
+    cur[0] = 1;
+    for (const unsigned char *c = (const unsigned char *)s;; c++) {
+        for (size_t i = 0; i < n; i++) /* epsilon: leave a star */
+            if (cur[i] && p.t[i].star)
+                cur[i + 1] = 1;
+        if (!*c)
+            break;
+        memset(nxt, 0, n + 1);
+        int any = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!cur[i])
+                continue;
+            if (p.t[i].star == 2 || (p.t[i].star == 1 && *c != '/'))
+                nxt[i] = any = 1;
+            else if (!p.t[i].star && set_has(p.t[i].set, *c))
+                nxt[i + 1] = any = 1;
+        }
+        unsigned char *t = cur;
+        cur = nxt;
+        nxt = t;
+        if (!any)
+            break;
+    }
+    int ok = cur[n];
+    free(cur);
+    free(nxt);
+    free(p.t);
+    return ok;
 }
 
 int lp_glob_escape(const char *s, char *out, size_t outlen)

@@ -1,6 +1,7 @@
-/* Glob patterns as fnmatch(3) reads them with no flags: '*' matches any
- * sequence (including '/'), '?' any one character, "[...]" a class (with
- * '!' or '^' negation and ranges), '\' escapes the next character.
+/* Path glob patterns: '*' matches any sequence without '/', '**' any
+ * sequence (across directories), '?' one character but '/', "[...]" a class
+ * (with '!' or '^' negation and ranges; never '/'), '\' escapes the next
+ * character. (fnmatch(3) with FNM_PATHNAME, plus '**'.)
  *
  * lp_glob_intersect decides whether some string matches every pattern at
  * once — how the configuration proves two retention policies can never
@@ -19,6 +20,9 @@
  * witness_len); 0 when none does; -1 when the search passed its state
  * bound (callers should treat that as an overlap). */
 int lp_glob_intersect(const char *const *patterns, size_t n, char *witness, size_t witness_len);
+
+/* 1 when s matches the whole pattern. */
+int lp_glob_match(const char *pattern, const char *s);
 
 /* Appends s to out with glob metacharacters escaped, so that the pattern
  * matches s literally. Returns the length written (excluding the NUL), or

@@ -17,6 +17,7 @@
 #include <zstd.h>
 
 void (*lp_archive_step_hook)(int step);
+int (*lp_archive_write_hook)(void);
 
 enum { CHUNK = 1 << 17 };
 
@@ -92,6 +93,16 @@ int lp_archive_hash_file(const char *path, uint64_t *hash, uint64_t *size)
 
 /* ---- compression (streaming) ---- */
 
+static int write_out(int fd, const void *p, size_t n)
+{
+    if (lp_archive_write_hook) {
+        int rc = lp_archive_write_hook();
+        if (rc)
+            return rc;
+    }
+    return lp_write_all(fd, p, n);
+}
+
 static int compress_to(int in, int out, enum lp_codec codec, int level, uint64_t pledged,
                        XXH3_state_t *hs, uint64_t *bytes_in, uint64_t *bytes_out)
 {
@@ -133,7 +144,7 @@ static int compress_to(int in, int out, enum lp_codec codec, int level, uint64_t
                     rc = LP_ECORRUPT;
                     break;
                 }
-                if ((rc = lp_write_all(out, obuf, ob.pos)))
+                if ((rc = write_out(out, obuf, ob.pos)))
                     break;
                 *bytes_out += ob.pos;
                 if (done ? left == 0 : ib.pos == ib.size)
@@ -152,7 +163,7 @@ static int compress_to(int in, int out, enum lp_codec codec, int level, uint64_t
                     break;
                 }
                 size_t n = CHUNK - zs.avail_out;
-                if ((rc = lp_write_all(out, obuf, n)))
+                if ((rc = write_out(out, obuf, n)))
                     break;
                 *bytes_out += n;
             } while (zs.avail_out == 0);

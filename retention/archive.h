@@ -62,5 +62,8 @@ int lp_archive_clean_temps(const char *dir);
  * number (1 after compressing, 2 after verifying, 3 after the rename); the
  * crash tests kill the process there. */
 extern void (*lp_archive_step_hook)(int step);
+/* Test hook: when set, called before each write to the temp file; a
+ * nonzero return (e.g. -ENOSPC) is taken as that write's error. */
+extern int (*lp_archive_write_hook)(void);
 
 #endif

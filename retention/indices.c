@@ -4,11 +4,11 @@
 
 #include "lp_buf.h"
 #include "lp_config.h"
+#include "lp_glob.h"
 #include "lp_time.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
-#include <fnmatch.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,7 +145,7 @@ static int pattern_match(const char *patterns, const char *name)
     for (char *sv = NULL, *t = strtok_r(buf, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
         while (*t == ' ')
             t++;
-        if (fnmatch(t, name, 0) == 0)
+        if (lp_glob_match(t, name))
             return 1;
     }
     return 0;

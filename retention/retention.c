@@ -35,6 +35,7 @@ struct pmetrics {
 struct lp_retention {
     const struct lp_config *cfg;
     struct lp_metrics *m;
+    struct lp_metrics *own_metrics;
     struct lp_rt_policy *pols;
     struct lp_rt_select *sel;
     char **roots; /* owned, normalised */
@@ -255,8 +256,6 @@ static char *norm(const char *dir)
 static struct pmetrics policy_metrics(struct lp_metrics *m, const char *name)
 {
     struct pmetrics p = {0};
-    if (!m)
-        return p;
     char l[256];
     snprintf(l, sizeof(l), "policy=\"%s\"", name);
     static const double ratio_bounds[] = {1, 2, 4, 8, 12, 16, 24, 32, 64};
@@ -290,8 +289,6 @@ static struct pmetrics policy_metrics(struct lp_metrics *m, const char *name)
 static void count_deleted(struct lp_retention *r, const char *policy, const char *reason,
                           uint64_t bytes, int index)
 {
-    if (!r->m)
-        return;
     char l[300];
     snprintf(l, sizeof(l), "policy=\"%s\",reason=\"%s\"", policy, reason);
     lp_counter_inc(lp_metrics_counter(r->m,
@@ -313,6 +310,8 @@ struct lp_retention *lp_retention_new(const struct lp_config *cfg, struct lp_met
     if (!r)
         abort();
     r->cfg = cfg;
+    if (!metrics) /* counted all the same, seen by no one */
+        metrics = r->own_metrics = lp_metrics_new();
     r->m = metrics;
     const struct lp_config_retention *rc = &cfg->retention;
     const struct lp_config_aggregator *ag = &cfg->aggregator;
@@ -378,7 +377,7 @@ struct lp_retention *lp_retention_new(const struct lp_config *cfg, struct lp_met
         r->pm[i] = policy_metrics(metrics, r->pols[i].name);
     for (size_t i = 0; i < rc->n_elasticsearch; i++)
         r->im[i] = policy_metrics(metrics, rc->elasticsearch[i].name);
-    if (metrics) {
+    {
         r->runs_ok = lp_metrics_counter(metrics, "logpipe_retention_runs_total", "Runs.",
                                         "result=\"ok\"");
         r->runs_err = lp_metrics_counter(metrics, "logpipe_retention_runs_total", "Runs.",
@@ -406,6 +405,7 @@ void lp_retention_free(struct lp_retention *r)
     free(r->sel);
     free(r->pm);
     free(r->im);
+    lp_metrics_free(r->own_metrics);
     free(r);
 }
 

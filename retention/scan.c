@@ -2,11 +2,11 @@
 #include "scan.h"
 
 #include "archive.h"
+#include "lp_glob.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +40,23 @@ int lp_rt_selected(const struct lp_rt_select *sel, const char *rel)
         if (!hit || !slash)
             return 0;
     }
-    return !sel->glob || !*sel->glob || fnmatch(sel->glob, rel, 0) == 0;
+    if (!sel->glob || !*sel->glob)
+        return 1;
+    /* the glob matches the path or one of its leading directories */
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", rel);
+    for (char *s = buf;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            int hit = lp_glob_match(sel->glob, buf);
+            *s = c;
+            if (hit)
+                return 1;
+            if (!c)
+                return 0;
+        }
+    }
 }
 
 /* The volume of path (or of its nearest existing parent). */

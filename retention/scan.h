@@ -52,7 +52,9 @@ int lp_rt_scan(struct lp_rt_scan *s, struct lp_rt_policy *pols, const struct lp_
                size_t n_pols);
 void lp_rt_scan_release(struct lp_rt_scan *s);
 
-/* 1 when rel (a segment's path under the root) is selected. */
+/* 1 when rel (a segment's path under the root) is selected: its first
+ * directory is one of the routes (if any), and the glob (if any, lp_glob.h)
+ * matches rel or one of its leading directories. */
 int lp_rt_selected(const struct lp_rt_select *sel, const char *rel);
 
 #endif
