@@ -677,17 +677,18 @@ static int policy_patterns(const char *root, const struct lp_config_retention_po
         return -1;
     if (strcmp(er, "/") == 0)
         er[0] = '\0';
-    snprintf(pats[0], 4200, "%s/**", er);
+    if (snprintf(pats[0], 4200, "%s/**", er) >= 4200)
+        return -1;
     if (r >= 0) {
         char rr[256];
-        if (lp_glob_escape(p->routes[r], rr, sizeof(rr)) < 0)
+        if (lp_glob_escape(p->routes[r], rr, sizeof(rr)) < 0 ||
+            snprintf(pats[1], 4200, "%s/%s/**", er, rr) >= 4200)
             return -1;
-        snprintf(pats[1], 4200, "%s/%s/**", er, rr);
     }
-    if (p->glob && *p->glob) {
-        snprintf(pats[2], 4200, "%s/%s", er, p->glob);
-        snprintf(pats[3], 4200, "%s/%s/**", er, p->glob);
-    }
+    if (p->glob && *p->glob &&
+        (snprintf(pats[2], 4200, "%s/%s", er, p->glob) >= 4200 ||
+         snprintf(pats[3], 4200, "%s/%s/**", er, p->glob) >= 4200))
+        return -1;
     return 0;
 }
 
