@@ -313,8 +313,9 @@ static const struct lp_field retention_fields[] = {
     {"policies", LP_FT_LIST, OFF(lp_config_retention, policies), NULL, 0, 0, NULL, 0,
      retention_policy_fields, sizeof(struct lp_config_retention_policy),
      OFF(lp_config_retention, n_policies),
-     "Segment policies; no two may select the same file. None configured: one policy per "
-     "aggregator file output, archiving (zstd) after 1d and deleting nothing."},
+     "Segment policies; no two may select the same file. With neither policies nor "
+     "elasticsearch configured: one policy per aggregator file output (named after it), "
+     "archiving with zstd after 1d and deleting nothing."},
     {"elasticsearch", LP_FT_LIST, OFF(lp_config_retention, elasticsearch), NULL, 0, 0, NULL, 0,
      index_policy_fields, sizeof(struct lp_config_index_policy),
      OFF(lp_config_retention, n_elasticsearch), "Index retention policies."},

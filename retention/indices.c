@@ -218,7 +218,7 @@ int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indi
         size_t l = strlen(dpat);
         snprintf(dpat + l, sizeof(dpat) - l, "%s%s", l ? "," : "", t);
     }
-    snprintf(path, sizeof(path), "/_data_stream/%s?expand_wildcards=all", dpat);
+    snprintf(path, sizeof(path), "/_data_stream/%s", dpat);
     if (request(p, "GET", path, &status, &b, err, errlen))
         goto out;
     if (status == 200) {

@@ -317,7 +317,7 @@ struct lp_retention *lp_retention_new(const struct lp_config *cfg, struct lp_met
     const struct lp_config_aggregator *ag = &cfg->aggregator;
     size_t n = rc->n_policies;
     size_t n_default = 0;
-    if (n == 0) {
+    if (n == 0 && rc->n_elasticsearch == 0) {
         if (ag->n_outputs == 0)
             n_default = 1;
         for (size_t i = 0; i < ag->n_outputs; i++)
@@ -332,7 +332,7 @@ struct lp_retention *lp_retention_new(const struct lp_config *cfg, struct lp_met
     if (!r->pols || !r->sel || !r->roots || !r->pm || !r->im)
         abort();
     r->n = n;
-    if (rc->n_policies) {
+    if (rc->n_policies || rc->n_elasticsearch) {
         for (size_t i = 0; i < n; i++) {
             const struct lp_config_retention_policy *c = &rc->policies[i];
             struct lp_rt_policy *p = &r->pols[i];
