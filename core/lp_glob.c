@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define MAX_TOKENS 512
-#define MAX_STATES 400000
+#define MAX_STATES 100000
 
 struct tok {
     int star; /* 1: '*' (not '/'), 2: '**' (anything) */
