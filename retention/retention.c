@@ -689,21 +689,26 @@ static void run_files(struct run *u)
         s->kept_n = 0;
         s->kept_bytes = 0;
     }
-    unsigned char *gone = calloc(sc.n_files ? sc.n_files : 1, 1);
-    if (!gone)
+    /* a dry run keeps what it would not delete, archives at their estimate */
+    uint64_t *after = malloc((sc.n_files ? sc.n_files : 1) * sizeof(*after));
+    if (!after)
         abort();
-    if (u->o->dry_run)
-        for (size_t i = 0; i < plan.n; i++)
-            if (plan.a[i].act == LP_RT_DO_DELETE)
-                gone[plan.a[i].file] = 1;
+    for (size_t i = 0; i < sc.n_files; i++)
+        after[i] = sc.files[i].size;
+    for (size_t i = 0; u->o->dry_run && i < plan.n; i++) {
+        if (plan.a[i].act == LP_RT_DO_DELETE)
+            after[plan.a[i].file] = UINT64_MAX;
+        else if (plan.a[i].est_out)
+            after[plan.a[i].file] = plan.a[i].est_out;
+    }
     for (size_t i = 0; i < sc.n_files; i++) {
-        if (gone[i])
+        if (after[i] == UINT64_MAX)
             continue;
         struct summary *s = summary_of(u, r->pols[sc.files[i].policy].name, "files");
         s->kept_n++;
-        s->kept_bytes += sc.files[i].size;
+        s->kept_bytes += after[i];
     }
-    free(gone);
+    free(after);
     tally(u, &sc);
     lp_rt_plan_release(&plan);
     lp_rt_scan_release(&sc);
