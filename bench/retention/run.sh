@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Retention benchmark (not a test): archiving closed segments with the
-# retention worker's code path (compress + verify by decompressing and
-# hashing + fsync + rename + unlink) against `zstd -T1` at the same level on
-# the same files (compress only), and gzip against `gzip`. Prints MB/s of
-# segments in, CPU seconds per GB, compression ratio and the ratios.
+# Retention benchmark (not a test): `logpipe-retention --once` archiving
+# closed segments laid out as the file output writes them (scan, plan,
+# compress + verify by decompressing and hashing + fsync + rename + unlink,
+# audit log) against `zstd -T1` at the same level on the same files
+# (compress only), and gzip against `gzip`. Prints MB/s of segments in, CPU
+# seconds per GB, compression ratio and the ratios.
 #
 #   bench/retention/run.sh [MB] [LEVEL]      (default 1024 MB, zstd level 3)
 # Needs: a build in build/, zstd, gzip.
@@ -12,7 +13,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 mb=${1:-1024}
 level=${2:-3}
 build=${LP_BUILD:-$repo/build}
-tool=$build/bench/lp-archive-files
+tool=$build/retention/logpipe-retention
 work=$(mktemp -d /tmp/lp-bench-ret-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -68,13 +69,39 @@ printf '%-34s %8s %9s %8s\n' tool "MB/s" "CPU s/GB" "CPU s"
 measure "zstd -$level -T1 (compress only)" sh -c "for f in $work/seg/*.ndjson; do zstd -$level -T1 -q -c \"\$f\" > \"\$f.zst.ref\"; done"
 zcpu=$cpu
 zout=$(cat "$work"/seg/*.zst.ref | wc -c); rm -f "$work"/seg/*.zst.ref
-cp -r "$work/seg" "$work/seg-gz"
-measure "logpipe archive zstd-$level (+verify)" "$tool" zstd "$level" "$work/arch" "$work"/seg/*.ndjson
+# the file output's tree, segments closed two days ago
+tree() { # DIR: moves the flat segments into DIR/app/<day>/<hour>/
+  local i=0 f d
+  for f in "$work"/seg/*.ndjson; do
+    d="$1/app/2026-11-26/$(printf %02d $((i % 24)))"
+    mkdir -p "$d"
+    cp "$f" "$d/"
+    i=$((i + 1))
+  done
+  find "$1" -name '*.ndjson' -exec touch -d '-2 days' {} +
+}
+config() { # NAME CODEC LEVEL
+  cat >"$work/$1.yaml" <<YAML
+retention:
+  audit_log: $work/$1-audit.ndjson
+  policies:
+    - {name: $1, path: $work/$1, archive_after: 1d, archive_codec: $2, archive_level: $3}
+metrics: {enabled: false}
+log: {level: warn}
+YAML
+}
+tree "$work/zst"; config zst zstd "$level"
+tree "$work/gz"; config gz gzip 6
+rm -rf "$work/seg"; mkdir "$work/seg"
+cat "$work"/zst/app/*/*/*.ndjson >/dev/null
+measure "logpipe-retention zstd-$level (+verify)" "$tool" -c "$work/zst.yaml" --once --output json
 lcpu=$cpu
-read -r _ lin lout <"$work/out"
-measure "gzip -6 (compress only)" sh -c "for f in $work/seg-gz/*.ndjson; do gzip -6 -c \"\$f\" > \"\$f.gz.ref\"; done"
-gcpu=$cpu; rm -f "$work"/seg-gz/*.gz.ref
-measure "logpipe archive gzip-6 (+verify)" "$tool" gzip 6 "$work/arch-gz" "$work"/seg-gz/*.ndjson
+read -r lin lout < <(python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["policies"][0]; print(p["archive_bytes"], p["archive_bytes_after"])' "$work/out")
+[ "$(find "$work/zst" -name '*.ndjson' | wc -l)" -eq 0 ] || { echo "segments left unarchived"; exit 1; }
+cat "$work"/gz/app/*/*/*.ndjson >/dev/null
+measure "gzip -6 (compress only)" sh -c "for f in $work/gz/app/*/*/*.ndjson; do gzip -6 -c \"\$f\" > \"\$f.gz.ref\"; done"
+gcpu=$cpu; find "$work/gz" -name '*.gz.ref' -delete
+measure "logpipe-retention gzip-6 (+verify)" "$tool" -c "$work/gz.yaml" --once --output json
 lgcpu=$cpu
 echo
 printf 'zstd ratio: logpipe %.2f, zstd CLI %.2f\n' "$(echo "$lin / $lout" | bc -l)" "$(echo "$bytes / $zout" | bc -l)"

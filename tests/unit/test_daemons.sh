@@ -67,8 +67,8 @@ YAML
   # run: endpoint up, SIGTERM stops it with status 0
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   mkdir -p "$tmp/logs"
-  printf 'metrics:\n  listen: 127.0.0.1:%s\nshipper:\n  state_dir: %s/state\n  inputs:\n    - paths: [%s/logs/*.log]\nkafka:\n  brokers: 127.0.0.1:1\naggregator:\n  dead_letter_dir: %s/dlq\n' \
-    "$port" "$tmp" "$tmp" "$tmp" >"$tmp/run.yaml"
+  printf 'metrics:\n  listen: 127.0.0.1:%s\nshipper:\n  state_dir: %s/state\n  inputs:\n    - paths: [%s/logs/*.log]\nkafka:\n  brokers: 127.0.0.1:1\naggregator:\n  dead_letter_dir: %s/dlq\n  outputs: [{name: files, type: file, path: %s/segments}]\nretention:\n  audit_log: %s/audit.ndjson\n' \
+    "$port" "$tmp" "$tmp" "$tmp" "$tmp" "$tmp" >"$tmp/run.yaml"
   "$bin" -c "$tmp/run.yaml" 2>"$tmp/$name.log" &
   pid=$!
   up=1
@@ -83,6 +83,13 @@ YAML
     [ "$code" = 503 ] && grep -q "not ready: kafka" "$tmp/ready"; check "$name /readyz false without Kafka" $?
   else
     curl -fsS -m 2 "http://127.0.0.1:$port/readyz" | grep -q ready; check "$name /readyz" $?
+    # the daemon runs at once: the run is counted and audited in place
+    ok=1
+    for _ in $(seq 1 30); do
+      if curl -fsS -m 2 "http://127.0.0.1:$port/metrics" | grep -q 'logpipe_retention_runs_total{result="ok"} 1'; then ok=0; break; fi
+      sleep 0.1
+    done
+    check "$name counts its first run" $ok
   fi
   curl -fsS -m 2 "http://127.0.0.1:$port/metrics" | grep -q "^# TYPE logpipe_.*_start_time_seconds gauge"
   check "$name /metrics" $?

@@ -550,6 +550,36 @@ static void test_corrupt_and_full(void)
     lp_config_free(c);
 }
 
+/* An unreadable directory is reported and the rest proceeds (root reads
+ * everything: then there is nothing to show). */
+static void test_unreadable(void)
+{
+    if (geteuid() == 0) {
+        fprintf(stderr, "(unreadable: skipped as root, permissions do not apply)\n");
+        return;
+    }
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "retention:\n  audit_log: %s/audit3.ndjson\n  policies:\n"
+             "    - {name: u, path: %s/seg3, delete_after: 1d}\n", root, root);
+    struct lp_config *c = config(yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    write_file("seg3/a/locked/x.ndjson", 1, 5 * DAY);
+    write_file("seg3/b/y.ndjson", 1, 5 * DAY);
+    char p[512];
+    snprintf(p, sizeof(p), "%s/seg3/a/locked", root);
+    chmod(p, 0);
+    char *rep;
+    CU_ASSERT_EQUAL(run(c, 0, &rep), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(rep, "\"action\":\"skip\",\"result\":\"error\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(rep, "Permission denied"));
+    free(rep);
+    CU_ASSERT_FALSE(exists("seg3/b/y.ndjson"));
+    chmod(p, 0755);
+    CU_ASSERT(exists("seg3/a/locked/x.ndjson"));
+    lp_config_free(c);
+}
+
 static void test_scan_select(void)
 {
     char *const routes[] = {"app"};
@@ -580,6 +610,7 @@ int main(void)
         {"scan_select", test_scan_select},
         {"runs", test_runs},
         {"corrupt_and_full", test_corrupt_and_full},
+        {"unreadable", test_unreadable},
         {NULL, NULL},
     };
     int rc = lp_test_run("retention", tests);
