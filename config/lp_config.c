@@ -517,6 +517,18 @@ static int find_name(const void *arr, size_t n, size_t elem, size_t name_off, co
     return -1;
 }
 
+/* Reports a bad or repeated name of list item `what` (a `kind`). */
+static void check_item_name(struct ctx *c, const struct lp_node *at, const char *what,
+                            const char *kind, const char *name, int first_index, size_t index)
+{
+    if (!name_ok(name))
+        lp_node_error(c->errs, key_at(at, "name", at),
+                      "%s: needs a name of letters, digits, '-', '_', '.'", what);
+    else if (first_index != (int)index)
+        lp_node_error(c->errs, key_at(at, "name", at), "%s: %s '%s' is defined twice", what,
+                      kind, name);
+}
+
 #define FIND_PARSER(a, nm) \
     find_name((a)->parsers, (a)->n_parsers, sizeof(*(a)->parsers), \
               offsetof(struct lp_config_parser, name), nm)
@@ -546,12 +558,7 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
         const struct lp_node *at = item_at(agg, "parsers", i, agg);
         char what[64];
         snprintf(what, sizeof(what), "aggregator.parsers[%zu]", i);
-        if (!name_ok(p->name))
-            lp_node_error(c->errs, key_at(at, "name", at),
-                          "%s: needs a name of letters, digits, '-', '_', '.'", what);
-        else if (FIND_PARSER(a, p->name) != (int)i)
-            lp_node_error(c->errs, key_at(at, "name", at), "%s: parser '%s' is defined twice",
-                          what, p->name);
+        check_item_name(c, at, what, "parser", p->name, FIND_PARSER(a, p->name), i);
         if (strcmp(p->kind, "regex") == 0) {
             if (!p->pattern || !*p->pattern)
                 lp_node_error(c->errs, at, "%s: kind regex needs a pattern", what);
@@ -564,12 +571,7 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
         const struct lp_node *at = item_at(agg, "outputs", i, agg);
         char what[64];
         snprintf(what, sizeof(what), "aggregator.outputs[%zu]", i);
-        if (!name_ok(o->name))
-            lp_node_error(c->errs, key_at(at, "name", at),
-                          "%s: needs a name of letters, digits, '-', '_', '.'", what);
-        else if (FIND_OUTPUT(a, o->name) != (int)i)
-            lp_node_error(c->errs, key_at(at, "name", at), "%s: output '%s' is defined twice",
-                          what, o->name);
+        check_item_name(c, at, what, "output", o->name, FIND_OUTPUT(a, o->name), i);
         if (!o->type) {
             lp_node_error(c->errs, at, "%s: needs a type (elasticsearch, file or stdout)", what);
             continue;
@@ -739,15 +741,10 @@ static void validate_retention(struct ctx *c, const struct lp_config *cfg,
         const struct lp_node *at = item_at(ret, "policies", i, ret);
         char what[64];
         snprintf(what, sizeof(what), "retention.policies[%zu]", i);
-        int dup = 0;
-        for (size_t j = 0; j < i; j++)
-            dup |= p->name && r->policies[j].name && strcmp(p->name, r->policies[j].name) == 0;
-        if (!name_ok(p->name))
-            lp_node_error(c->errs, key_at(at, "name", at),
-                          "%s: needs a name of letters, digits, '-', '_', '.'", what);
-        else if (dup)
-            lp_node_error(c->errs, key_at(at, "name", at), "%s: policy '%s' is defined twice",
-                          what, p->name);
+        check_item_name(c, at, what, "policy", p->name,
+                        find_name(r->policies, r->n_policies, sizeof(*p),
+                                  offsetof(struct lp_config_retention_policy, name), p->name),
+                        i);
         if (!!(p->output && *p->output) == !!(p->path && *p->path))
             lp_node_error(c->errs, at, "%s: needs exactly one of output (an aggregator file "
                           "output) and path (a directory)", what);
@@ -837,18 +834,13 @@ static void validate_retention(struct ctx *c, const struct lp_config *cfg,
         const struct lp_node *at = item_at(ret, "elasticsearch", i, ret);
         char what[64];
         snprintf(what, sizeof(what), "retention.elasticsearch[%zu]", i);
-        int dup = 0;
-        for (size_t j = 0; j < i; j++)
-            dup |= p->name && r->elasticsearch[j].name &&
-                   strcmp(p->name, r->elasticsearch[j].name) == 0;
-        for (size_t j = 0; j < r->n_policies; j++)
-            dup |= p->name && r->policies[j].name && strcmp(p->name, r->policies[j].name) == 0;
-        if (!name_ok(p->name))
-            lp_node_error(c->errs, key_at(at, "name", at),
-                          "%s: needs a name of letters, digits, '-', '_', '.'", what);
-        else if (dup)
-            lp_node_error(c->errs, key_at(at, "name", at), "%s: policy '%s' is defined twice",
-                          what, p->name);
+        /* one namespace with the segment policies (metrics, audit log) */
+        int first = find_name(r->policies, r->n_policies, sizeof(*r->policies),
+                              offsetof(struct lp_config_retention_policy, name), p->name) >= 0
+                        ? -1
+                        : find_name(r->elasticsearch, r->n_elasticsearch, sizeof(*p),
+                                    offsetof(struct lp_config_index_policy, name), p->name);
+        check_item_name(c, at, what, "policy", p->name, first, i);
         if (!p->url || (strncmp(p->url, "http://", 7) != 0 && strncmp(p->url, "https://", 8) != 0))
             lp_node_error(c->errs, key_at(at, "url", at),
                           "%s: needs a url starting with http:// or https://", what);

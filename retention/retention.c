@@ -164,6 +164,33 @@ static struct summary *summary_of(struct run *u, const char *policy, const char 
     return s;
 }
 
+/* One row as a JSON object: the audit log's lines and the report's actions. */
+static void row_json(struct lp_buf *b, const struct row *w)
+{
+    lp_buf_puts(b, "\"policy\":");
+    lp_buf_append_json_string(b, w->policy, strlen(w->policy));
+    lp_buf_appendf(b, ",\"action\":\"%s\",\"result\":\"%s\",\"target\":", w->action, w->result);
+    lp_buf_append_json_string(b, w->target, strlen(w->target));
+    if (w->dest) {
+        lp_buf_puts(b, ",\"archive\":");
+        lp_buf_append_json_string(b, w->dest, strlen(w->dest));
+    }
+    lp_buf_appendf(b, ",\"bytes\":%" PRIu64, w->bytes);
+    if (w->bytes_out)
+        lp_buf_appendf(b, ",\"bytes_out\":%" PRIu64 ",\"ratio\":%.3f", w->bytes_out,
+                       (double)w->bytes / (double)w->bytes_out);
+    if (w->age_ns >= 0)
+        lp_buf_appendf(b, ",\"age_seconds\":%" PRId64, (int64_t)(w->age_ns / LP_NS_PER_SEC));
+    if (w->reason) {
+        lp_buf_puts(b, ",\"reason\":");
+        lp_buf_append_json_string(b, w->reason, strlen(w->reason));
+    }
+    if (w->error) {
+        lp_buf_puts(b, ",\"error\":");
+        lp_buf_append_json_string(b, w->error, strlen(w->error));
+    }
+}
+
 static void audit(struct run *u, const struct row *w)
 {
     if (u->audit_fd < 0)
@@ -171,28 +198,8 @@ static void audit(struct run *u, const struct row *w)
     struct lp_buf b = LP_BUF_INIT;
     char ts[LP_RFC3339_MAX];
     lp_time_format_rfc3339(lp_time_real_ns(), 3, ts);
-    lp_buf_appendf(&b, "{\"@timestamp\":\"%s\",\"run_id\":\"%s\",\"policy\":", ts, u->run_id);
-    lp_buf_append_json_string(&b, w->policy, strlen(w->policy));
-    lp_buf_appendf(&b, ",\"action\":\"%s\",\"result\":\"%s\",\"target\":", w->action, w->result);
-    lp_buf_append_json_string(&b, w->target, strlen(w->target));
-    if (w->dest) {
-        lp_buf_puts(&b, ",\"archive\":");
-        lp_buf_append_json_string(&b, w->dest, strlen(w->dest));
-    }
-    lp_buf_appendf(&b, ",\"bytes\":%" PRIu64, w->bytes);
-    if (w->bytes_out)
-        lp_buf_appendf(&b, ",\"bytes_out\":%" PRIu64 ",\"ratio\":%.3f", w->bytes_out,
-                       (double)w->bytes / (double)w->bytes_out);
-    if (w->age_ns >= 0)
-        lp_buf_appendf(&b, ",\"age_seconds\":%" PRId64, (int64_t)(w->age_ns / LP_NS_PER_SEC));
-    if (w->reason) {
-        lp_buf_puts(&b, ",\"reason\":");
-        lp_buf_append_json_string(&b, w->reason, strlen(w->reason));
-    }
-    if (w->error) {
-        lp_buf_puts(&b, ",\"error\":");
-        lp_buf_append_json_string(&b, w->error, strlen(w->error));
-    }
+    lp_buf_appendf(&b, "{\"@timestamp\":\"%s\",\"run_id\":\"%s\",", ts, u->run_id);
+    row_json(&b, w);
     lp_buf_puts(&b, "}\n");
     int rc = lp_write_all(u->audit_fd, b.data, b.len);
     if (rc) {
@@ -827,29 +834,8 @@ static void report_json(struct run *u, FILE *out)
     lp_buf_appendf(&b, "{\"dry_run\":%s,\"now\":\"%s\",\"run_id\":\"%s\",\"ok\":%s,\"actions\":[",
                    u->o->dry_run ? "true" : "false", ts, u->run_id, u->failed ? "false" : "true");
     for (size_t i = 0; i < u->n_rows; i++) {
-        const struct row *w = &u->rows[i];
-        lp_buf_appendf(&b, "%s{\"policy\":", i ? "," : "");
-        lp_buf_append_json_string(&b, w->policy, strlen(w->policy));
-        lp_buf_appendf(&b, ",\"action\":\"%s\",\"result\":\"%s\",\"target\":", w->action,
-                       w->result);
-        lp_buf_append_json_string(&b, w->target, strlen(w->target));
-        if (w->dest) {
-            lp_buf_puts(&b, ",\"archive\":");
-            lp_buf_append_json_string(&b, w->dest, strlen(w->dest));
-        }
-        lp_buf_appendf(&b, ",\"bytes\":%" PRIu64, w->bytes);
-        if (w->bytes_out)
-            lp_buf_appendf(&b, ",\"bytes_after\":%" PRIu64, w->bytes_out);
-        if (w->age_ns >= 0)
-            lp_buf_appendf(&b, ",\"age_seconds\":%" PRId64, (int64_t)(w->age_ns / LP_NS_PER_SEC));
-        if (w->reason) {
-            lp_buf_puts(&b, ",\"reason\":");
-            lp_buf_append_json_string(&b, w->reason, strlen(w->reason));
-        }
-        if (w->error) {
-            lp_buf_puts(&b, ",\"error\":");
-            lp_buf_append_json_string(&b, w->error, strlen(w->error));
-        }
+        lp_buf_puts(&b, i ? ",{" : "{");
+        row_json(&b, &u->rows[i]);
         lp_buf_puts(&b, "}");
     }
     lp_buf_puts(&b, "],\"policies\":[");
