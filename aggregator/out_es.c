@@ -196,9 +196,10 @@ struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
     es->data_stream = cfg->data_stream;
     es->gzip = strcmp(cfg->compression, "gzip") == 0;
     es->install_template = cfg->install_template;
-    if (cfg->username)
+    /* empty means unset (a ${VAR:-} left empty in a shared config) */
+    if (cfg->username && *cfg->username)
         es->userpwd = join3(cfg->username, ":", cfg->password ? cfg->password : "");
-    if (cfg->api_key)
+    if (cfg->api_key && *cfg->api_key)
         es->api_key_header = join3("Authorization: ApiKey ", cfg->api_key, "");
     if (cfg->ca_file)
         es->ca_file = xstrdup(cfg->ca_file);

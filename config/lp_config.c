@@ -584,7 +584,7 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
                               what);
             if (!o->index || !*o->index)
                 lp_node_error(c->errs, key_at(at, "index", at), "%s: needs an index", what);
-            if (o->password && !o->username)
+            if (o->password && *o->password && (!o->username || !*o->username))
                 lp_node_error(c->errs, key_at(at, "password", at),
                               "%s: password without username", what);
             if (o->retry_initial_ms > o->retry_max_ms)
@@ -846,7 +846,7 @@ static void validate_retention(struct ctx *c, const struct lp_config *cfg,
                           "%s: needs a url starting with http:// or https://", what);
         if (!p->delete_after_ms)
             lp_node_error(c->errs, at, "%s: needs delete_after", what);
-        if (p->password && !p->username)
+        if (p->password && *p->password && (!p->username || !*p->username))
             lp_node_error(c->errs, key_at(at, "password", at), "%s: password without username",
                           what);
         if (!p->index_pattern || !*p->index_pattern) {

@@ -3,7 +3,7 @@
 packages=(build-essential cmake pkg-config clang valgrind curl kcat zstd python3
   librdkafka-dev libzstd-dev zlib1g-dev libjansson-dev libyaml-dev libcunit1-dev
   libcurl4-openssl-dev libmicrohttpd-dev libpcre2-dev libxxhash-dev
-  openjdk-17-jdk-headless maven)
+  python3-yaml openjdk-17-jdk-headless maven)
 
 step() { printf '\n==> %s\n' "$*"; }
 
