@@ -118,7 +118,7 @@ static int save_watermarks(struct lp_segfile *s)
     char path[BASE_MAX + 64], dir[BASE_MAX + 16];
     wm_file(s, path, sizeof(path));
     snprintf(dir, sizeof(dir), "%s/.state", s->base);
-    int rc = lp_mkdirs(dir, 0755);
+    int rc = lp_mkdirs(dir, 0750);
     if (rc)
         return rc;
     int64_t now_s = lp_time_real_ns() / LP_NS_PER_SEC;
@@ -134,7 +134,7 @@ static int save_watermarks(struct lp_segfile *s)
         sep = ",";
     }
     lp_buf_puts(&b, "\n}}\n");
-    rc = lp_file_replace(path, b.data, b.len, 0644);
+    rc = lp_file_replace(path, b.data, b.len, 0640);
     if (!rc)
         s->wm_dirty = 0;
     lp_buf_release(&b);
@@ -311,7 +311,7 @@ struct lp_segfile *lp_segfile_open(const struct lp_segfile_config *cfg, int32_t 
     memcpy(s->base, cfg->root, rl);
     s->base[rl] = '/';
     memcpy(s->base + rl + 1, cfg->route, strlen(cfg->route) + 1);
-    int rc = lp_mkdirs(s->base, 0755);
+    int rc = lp_mkdirs(s->base, 0750);
     if (rc) {
         snprintf(err, errlen, "cannot create %s: %s", s->base, lp_strerror(rc));
         goto fail;
@@ -336,12 +336,12 @@ static int open_segment(struct lp_segfile *s, int64_t kafka_offset, int64_t now_
     snprintf(s->dir, sizeof(s->dir), "%s/%04d-%02d-%02d/%02d", s->base,
              (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100,
              tm.tm_hour % 100);
-    int rc = lp_mkdirs(s->dir, 0755);
+    int rc = lp_mkdirs(s->dir, 0750);
     if (rc)
         return rc;
     snprintf(s->path, sizeof(s->path), "%s/%d-%lld.ndjson.open", s->dir, (int)s->partition,
              (long long)kafka_offset);
-    s->fd = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    s->fd = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (s->fd < 0)
         return -errno;
     struct stat st;
