@@ -133,6 +133,22 @@ static uint64_t last_line_start(int fd, uint64_t size)
     return 0;
 }
 
+/* The bytes a checkpoint entry had seen but not shipped when its file
+ * vanished while we were stopped (deleted, its inode reused; or truncated):
+ * counted and logged once (the entry forgets them). */
+static void count_gone(struct lp_shipper *s, struct lp_ckpt_entry *e, struct lp_counter *c,
+                       const char *reason)
+{
+    if (e->size <= e->offset)
+        return;
+    lp_counter_add(c, e->size - e->offset);
+    lp_log(LP_LOG_ERROR, "file gone while stopped before it was shipped", "path=\"%s\" reason=%s "
+           "offset=%llu size=%llu unread_bytes_lost=%llu", e->path ? e->path : "", reason,
+           (unsigned long long)e->offset, (unsigned long long)e->size,
+           (unsigned long long)(e->size - e->offset));
+    e->size = e->offset;
+}
+
 int tail_identify(struct tail *t)
 {
     struct lp_shipper *s = t->s;
@@ -162,11 +178,14 @@ int tail_identify(struct tail *t)
             t->gen = e->generation + 1;
             lp_counter_inc(s->m.truncations);
             how = "truncated while stopped";
+            count_gone(s, e, s->m.lost_truncated, "truncated");
         }
     } else if (e) {
-        /* the inode was reused by another file */
+        /* the inode was reused by another file: the one we knew was
+         * deleted while we were away */
         t->gen = e->generation + 1;
         how = "inode reused";
+        count_gone(s, e, s->m.lost_deleted, "deleted");
     } else if (s->startup_scan && !strcmp(s->cfg->shipper.read_from, "tail")) {
         start = last_line_start(t->fd, size);
         how = "new, from tail";
