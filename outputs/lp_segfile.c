@@ -41,6 +41,8 @@ struct lp_segfile {
     int32_t partition;
     int fd;
     char path[BASE_MAX + 128]; /* the open segment (".open") */
+    char **recovered;          /* open segments recovered, closed once watermarks are saved */
+    size_t n_recovered;
     char dir[BASE_MAX + 64];   /* its directory */
     size_t size;
     int64_t opened_ns;
@@ -186,7 +188,17 @@ static int finalize(const char *open_path)
     return lp_fsync_dir(dir);
 }
 
-/* Cuts a torn last line, raises watermarks from the lines, closes it. */
+static void free_recovered(struct lp_segfile *s)
+{
+    for (size_t i = 0; i < s->n_recovered; i++)
+        free(s->recovered[i]);
+    free(s->recovered);
+    s->recovered = NULL;
+    s->n_recovered = 0;
+}
+
+/* Cuts a torn last line, raises watermarks from the lines, and lists it
+ * for closing. */
 static int recover_segment(struct lp_segfile *s, const char *path)
 {
     int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -241,7 +253,14 @@ static int recover_segment(struct lp_segfile *s, const char *path)
         lp_log(LP_LOG_WARN, "segment lines without logpipe.source_id/log.offset: their "
                "replays cannot be recognised", "path=\"%s\" lines=%zu", path, unknown);
     lp_log(LP_LOG_INFO, "recovered an open segment", "path=\"%s\" lines=%zu", path, lines);
-    return finalize(path);
+    /* renamed to its final name only once the watermarks it raised are
+     * saved (lp_segfile_open): a closed segment is never rescanned, so
+     * closing it first could lose its lines from the watermarks */
+    s->recovered = realloc(s->recovered, (s->n_recovered + 1) * sizeof(*s->recovered));
+    if (!s->recovered || !(s->recovered[s->n_recovered] = strdup(path)))
+        abort();
+    s->n_recovered++;
+    return 0;
 }
 
 /* Finds this partition's ".open" segments under <base>/<day>/<hour>/. */
@@ -322,6 +341,11 @@ struct lp_segfile *lp_segfile_open(const struct lp_segfile_config *cfg, int32_t 
         snprintf(err, errlen, "cannot save watermarks under %s: %s", s->base, lp_strerror(rc));
         goto fail;
     }
+    for (size_t i = 0; i < s->n_recovered; i++)
+        if ((rc = finalize(s->recovered[i])))
+            lp_log(LP_LOG_WARN, "cannot close a recovered segment; it is recovered again later",
+                   "path=\"%s\" error=\"%s\"", s->recovered[i], lp_strerror(rc));
+    free_recovered(s);
     return s;
 fail:
     lp_segfile_abandon(s);
@@ -339,11 +363,34 @@ static int open_segment(struct lp_segfile *s, int64_t kafka_offset, int64_t now_
     int rc = lp_mkdirs(s->dir, 0750);
     if (rc)
         return rc;
-    snprintf(s->path, sizeof(s->path), "%s/%d-%lld.ndjson.open", s->dir, (int)s->partition,
-             (long long)kafka_offset);
-    s->fd = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (s->fd < 0)
-        return -errno;
+    /* "<p>-<first offset>.ndjson", or "<p>-<offset>-<n>.ndjson" when a
+     * segment (or its archive) of that name exists: after a rollback to the
+     * same committed offset a new segment must not replace an old one */
+    for (int n = 0;; n++) {
+        char stem[BASE_MAX + 100];
+        if (n == 0)
+            snprintf(stem, sizeof(stem), "%s/%d-%lld.ndjson", s->dir, (int)s->partition,
+                     (long long)kafka_offset);
+        else
+            snprintf(stem, sizeof(stem), "%s/%d-%lld-%d.ndjson", s->dir, (int)s->partition,
+                     (long long)kafka_offset, n);
+        static const char *const taken[] = {"", ".zst", ".gz", ".zst.archiving", ".gz.archiving"};
+        int exists = 0;
+        for (size_t k = 0; k < sizeof(taken) / sizeof(*taken) && !exists; k++) {
+            char p[BASE_MAX + 128];
+            struct stat sb;
+            snprintf(p, sizeof(p), "%s%s", stem, taken[k]);
+            exists = stat(p, &sb) == 0;
+        }
+        if (exists)
+            continue;
+        snprintf(s->path, sizeof(s->path), "%s.open", stem);
+        s->fd = open(s->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
+        if (s->fd >= 0)
+            break;
+        if (errno != EEXIST || n > 10000)
+            return -errno;
+    }
     struct stat st;
     s->size = fstat(s->fd, &st) == 0 ? (size_t)st.st_size : 0;
     s->opened_ns = now_ns;
@@ -439,6 +486,7 @@ void lp_segfile_abandon(struct lp_segfile *s)
 {
     if (!s)
         return;
+    free_recovered(s);
     if (s->fd >= 0)
         close(s->fd);
     lp_buf_release(&s->wbuf);

@@ -2,6 +2,7 @@
  * recovery after a crash (torn last line, .open segments, lost in-memory
  * watermarks). */
 #include "lp_segfile.h"
+#include "lp_file.h"
 #include "lp_test.h"
 #include "lp_time.h"
 
@@ -159,6 +160,62 @@ static void test_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "is corrupt"));
 }
 
+/* A recovered segment is closed only after the watermarks it raised are
+ * saved: when saving fails (a full disk), it stays open and is recovered
+ * again, so its lines are never forgotten (found by the chaos suite). */
+static void test_recovery_save_fails(void)
+{
+    struct lp_segfile_config cfg = {root, "nospace", 1 << 20, 3600 * LP_NS_PER_SEC};
+    char err[256];
+    struct lp_segfile *s = lp_segfile_open(&cfg, 0, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    for (uint64_t i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(put(s, SID_A, i * 10, (int64_t)(700 + i)), 1);
+    CU_ASSERT_EQUAL(lp_segfile_sync(s), 0);
+    char open_path[256];
+    snprintf(open_path, sizeof(open_path), "%s", lp_segfile_current_path(s));
+    lp_segfile_abandon(s); /* a crash; the watermark file says nothing newer */
+    char wm[256], tmp[300];
+    snprintf(wm, sizeof(wm), "%s/nospace/.state/0.watermarks.json", root);
+    CU_ASSERT_EQUAL(unlink(wm), 0);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", wm);
+    CU_ASSERT_EQUAL(mkdir(tmp, 0700), 0); /* saving the watermarks fails */
+    CU_ASSERT_PTR_NULL(lp_segfile_open(&cfg, 0, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot save watermarks"));
+    CU_ASSERT_EQUAL(access(open_path, F_OK), 0); /* still open: recovered again later */
+    CU_ASSERT_EQUAL(rmdir(tmp), 0);
+    s = lp_segfile_open(&cfg, 0, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(access(open_path, F_OK), -1);
+    int found;
+    CU_ASSERT_EQUAL(lp_segfile_watermark(s, SID_A, &found), 40);
+    for (uint64_t i = 0; i < 5; i++) /* the replay writes nothing */
+        CU_ASSERT_EQUAL(put(s, SID_A, i * 10, (int64_t)(700 + i)), 0);
+    CU_ASSERT_EQUAL(lp_segfile_close(s), 0);
+}
+
+/* After a rollback to the same committed offset, a new segment never takes
+ * the name of an existing one or of its archive. */
+static void test_unique_names(void)
+{
+    struct lp_segfile_config cfg = {root, "names", 1 << 20, 3600 * LP_NS_PER_SEC};
+    char err[256], p[256];
+    snprintf(p, sizeof(p), "%s/names/2026-11-28/07", root);
+    CU_ASSERT_EQUAL(lp_mkdirs(p, 0750), 0);
+    snprintf(p, sizeof(p), "%s/names/2026-11-28/07/2-40.ndjson.zst", root);
+    FILE *f = fopen(p, "w");
+    fclose(f);
+    snprintf(p, sizeof(p), "%s/names/2026-11-28/07/2-40-1.ndjson", root);
+    f = fopen(p, "w");
+    fclose(f);
+    struct lp_segfile *s = lp_segfile_open(&cfg, 2, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(put(s, SID_B, 1, 40), 1);
+    snprintf(p, sizeof(p), "%s/names/2026-11-28/07/2-40-2.ndjson.open", root);
+    CU_ASSERT_STRING_EQUAL(lp_segfile_current_path(s), p);
+    CU_ASSERT_EQUAL(lp_segfile_close(s), 0);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "/tmp/lp-seg-XXXXXX");
@@ -168,6 +225,8 @@ int main(void)
         {"write, dedup, roll", test_write_dedup_roll},
         {"crash recovery", test_crash_recovery},
         {"errors", test_errors},
+        {"recovery when watermarks cannot be saved", test_recovery_save_fails},
+        {"unique segment names", test_unique_names},
         {NULL, NULL},
     };
     int rc = lp_test_run("segfile", tests);
