@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 struct agg_dlq {
     pthread_mutex_t mu;
@@ -31,7 +32,104 @@ struct agg_dlq {
     rd_kafka_topic_t *rkt;
     struct lp_metrics *metrics;
     uint64_t count;
+    /* keys (stage + event id, or stage + Kafka position for raw messages)
+     * of the entries in today's file: a record read again after a crash or
+     * a rebalance is not dead-lettered twice */
+    uint64_t *seen;
+    size_t n_seen, cap_seen;
 };
+
+/* The entry's identity: its stage and the event id, or for a raw message
+ * its Kafka position. 0 when the line is not one of ours. */
+static uint64_t entry_key(const char *line, size_t n)
+{
+    const char *end = line + n;
+    const char *st = memmem(line, n, "\"stage\":\"", 9);
+    if (!st)
+        return 0;
+    st += 9;
+    const char *sq = memchr(st, '"', (size_t)(end - st));
+    if (!sq)
+        return 0;
+    char key[512];
+    size_t kl = (size_t)(sq - st) < 64 ? (size_t)(sq - st) : 64;
+    memcpy(key, st, kl);
+    const char *ev = memmem(sq, (size_t)(end - sq), ",\"event\":{", 10);
+    const char *id = ev ? memmem(ev, (size_t)(end - ev), "\"event\":{\"id\":\"", 15) : NULL;
+    if (id && end - id >= 15 + 32) {
+        memcpy(key + kl, "|id|", 4);
+        memcpy(key + kl + 4, id + 15, 32);
+        kl += 36;
+    } else {
+        const char *k = memmem(sq, (size_t)(end - sq), "\"kafka\":{", 9);
+        const char *ke = k ? memchr(k, '}', (size_t)(end - k)) : NULL;
+        if (!ke || (size_t)(ke - k) > sizeof(key) - kl - 8)
+            return 0;
+        memcpy(key + kl, "|kafka|", 7);
+        memcpy(key + kl + 7, k, (size_t)(ke - k));
+        kl += 7 + (size_t)(ke - k);
+    }
+    uint64_t v = XXH3_64bits(key, kl);
+    return v ? v : 1;
+}
+
+static int seen_has(const struct agg_dlq *d, uint64_t k)
+{
+    if (!d->cap_seen)
+        return 0;
+    for (size_t i = k & (d->cap_seen - 1);; i = (i + 1) & (d->cap_seen - 1)) {
+        if (d->seen[i] == k)
+            return 1;
+        if (!d->seen[i])
+            return 0;
+    }
+}
+
+static void seen_add(struct agg_dlq *d, uint64_t k)
+{
+    if (!k || seen_has(d, k))
+        return;
+    if ((d->n_seen + 1) * 2 > d->cap_seen) {
+        size_t nc = d->cap_seen ? d->cap_seen * 2 : 1024;
+        uint64_t *ns = calloc(nc, sizeof(*ns));
+        if (!ns)
+            abort();
+        for (size_t i = 0; i < d->cap_seen; i++) {
+            if (!d->seen[i])
+                continue;
+            size_t j = d->seen[i] & (nc - 1);
+            while (ns[j])
+                j = (j + 1) & (nc - 1);
+            ns[j] = d->seen[i];
+        }
+        free(d->seen);
+        d->seen = ns;
+        d->cap_seen = nc;
+    }
+    size_t j = k & (d->cap_seen - 1);
+    while (d->seen[j])
+        j = (j + 1) & (d->cap_seen - 1);
+    d->seen[j] = k;
+    d->n_seen++;
+}
+
+/* Loads the keys of the entries already in the file at path. */
+static void seen_load(struct agg_dlq *d, const char *path)
+{
+    d->n_seen = 0;
+    if (d->cap_seen)
+        memset(d->seen, 0, d->cap_seen * sizeof(*d->seen));
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0)
+        seen_add(d, entry_key(line, (size_t)n));
+    free(line);
+    fclose(f);
+}
 
 struct agg_dlq *agg_dlq_new(const struct lp_config *cfg, struct lp_metrics *metrics, char *err,
                             size_t errlen)
@@ -90,6 +188,7 @@ void agg_dlq_free(struct agg_dlq *d)
         close(d->fd);
     pthread_mutex_destroy(&d->mu);
     free(d->dir);
+    free(d->seen);
     free(d);
 }
 
@@ -127,6 +226,8 @@ static int open_today(struct agg_dlq *d, int64_t now_ns)
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0)
         return -errno;
+    if (strcmp(day, d->day) != 0 || !d->cap_seen)
+        seen_load(d, path);
     int rc = lp_fsync_dir(d->dir);
     if (rc) {
         close(fd);
@@ -166,15 +267,23 @@ int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const volati
     lp_buf_puts(b, "}\n");
     int rc;
     int64_t last_log = 0;
+    uint64_t key = entry_key(b->data, b->len);
+    int dup = 0;
     for (;;) {
         pthread_mutex_lock(&d->mu);
         rc = open_today(d, now);
+        if (!rc && key && seen_has(d, key)) {
+            dup = 1; /* already dead-lettered (a replay): once is enough */
+            pthread_mutex_unlock(&d->mu);
+            break;
+        }
         if (!rc)
             rc = lp_write_all(d->fd, b->data, b->len);
         if (!rc)
             rc = fsync(d->fd) ? -errno : 0;
         if (!rc) {
             d->count++;
+            seen_add(d, key);
             if (d->rkt)
                 rd_kafka_produce(d->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, b->data,
                                  b->len - 1, NULL, 0, NULL);
@@ -195,6 +304,13 @@ int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const volati
         sleep(1);
     }
     lp_buf_release(b);
+    if (dup) {
+        lp_counter_inc(lp_metrics_counter(d->metrics,
+                                          "logpipe_aggregator_dead_letter_replays_skipped_total",
+                                          "Records not dead-lettered again (already there).",
+                                          NULL));
+        return 0;
+    }
     if (!rc) {
         char labels[96];
         snprintf(labels, sizeof(labels), "stage=\"%s\"", e->stage);

@@ -606,7 +606,7 @@ if file_missing:
     problems.append("missing in files: %s" % file_missing[:10])
 if docs != len(ids):
     problems.append("documents %d != distinct event ids %d" % (docs, len(ids)))
-if dead_tags != conflicts or len(dead_ids) != len(conflicts):
+if dead_tags != conflicts or len(dead_ids) != len(conflicts) or len(dead) != len(conflicts):
     problems.append("dead letter %s != conflicts %s" % (sorted(dead_tags)[:10], sorted(conflicts)[:10]))
 if any(t in es_tags for t in conflicts):
     problems.append("a mapping conflict was indexed")

@@ -441,6 +441,50 @@ static void test_auth_headers(void)
     rig_stop(&r);
 }
 
+/* A record dead-lettered again (a replay, also after a restart) is written
+ * once: keyed by stage and event id (raw messages: their Kafka position). */
+static void test_dead_letter_once(void)
+{
+    char yaml[512];
+    snprintf(yaml, sizeof(yaml), "aggregator:\n  dead_letter_dir: %s/dlq-once\n", tmpdir);
+    const char *names[] = {"dl.yaml"};
+    const char *texts[] = {yaml};
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *cfg = lp_config_load_texts(names, texts, 1, NULL, &errs);
+    lp_buf_release(&errs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    struct lp_metrics *m = lp_metrics_new();
+    char err[256];
+    const char *ev1 = "{\"message\":\"a\",\"event\":{\"id\":\"0123456789abcdef0123456789abcdef\"}}";
+    const char *ev2 = "{\"message\":\"b\",\"event\":{\"id\":\"fedcba9876543210fedcba9876543210\"}}";
+    for (int run = 0; run < 2; run++) { /* the second run is a restart */
+        struct agg_dlq *d = agg_dlq_new(cfg, m, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+        for (int k = 0; k < 2; k++) { /* the same event at two Kafka offsets */
+            struct agg_dlq_entry e = {"output", "HTTP 400: conflict", "es", "t", 0, 10 + k,
+                                      ev1, strlen(ev1), NULL, 0};
+            CU_ASSERT_EQUAL(agg_dlq_write(d, &e, NULL), 0);
+        }
+        struct agg_dlq_entry e2 = {"output", "HTTP 400", "es", "t", 0, 12, ev2, strlen(ev2), NULL, 0};
+        CU_ASSERT_EQUAL(agg_dlq_write(d, &e2, NULL), 0);
+        struct agg_dlq_entry raw = {"decode", "corrupt", NULL, "t", 1, 7, NULL, 0, "xyz", 3};
+        CU_ASSERT_EQUAL(agg_dlq_write(d, &raw, NULL), 0);
+        struct agg_dlq_entry raw2 = {"decode", "corrupt", NULL, "t", 1, 8, NULL, 0, "xyz", 3};
+        CU_ASSERT_EQUAL(agg_dlq_write(d, &raw2, NULL), 0); /* another message */
+        CU_ASSERT_EQUAL(agg_dlq_count(d), run == 0 ? 4 : 0);
+        agg_dlq_free(d);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "cat %s/dlq-once/*.ndjson | wc -l", tmpdir);
+    FILE *p = popen(cmd, "r");
+    int lines = -1;
+    CU_ASSERT_EQUAL(fscanf(p, "%d", &lines), 1);
+    pclose(p);
+    CU_ASSERT_EQUAL(lines, 4);
+    lp_metrics_free(m);
+    lp_config_free(cfg);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -455,6 +499,7 @@ int main(void)
         {"401 halts, readiness false, recovers", test_401_halts_then_recovers},
         {"503 and connection refused are retried", test_503_and_refused},
         {"basic auth and API key", test_auth_headers},
+        {"a dead letter is written once", test_dead_letter_once},
         {NULL, NULL},
     };
     int rc = lp_test_run("out_es", tests);
