@@ -93,6 +93,10 @@ def script_for(cmds, tmp, config):
     return "\n".join(lines) + "\n"
 
 
+if subprocess.run(["unshare", "--mount", "--map-root-user", "true"], stderr=subprocess.DEVNULL).returncode != 0:
+    print("FAIL: the doc test needs unprivileged user and mount namespaces (unshare --mount "
+          "--map-root-user); enable them (sysctl kernel.unprivileged_userns_clone=1) or run as root")
+    sys.exit(1)
 tmp = tempfile.mkdtemp(prefix="lp-docs-")
 port = free_port()
 with open(os.path.join(tmp, "logpipe.yaml"), "w") as f:
