@@ -38,6 +38,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from lptest import free_port
 
 def _can_unshare():
     try:
@@ -90,13 +92,6 @@ t0 = time.time()
 def log(msg):
     print("[%6.1f] %s" % (time.time() - t0, msg), flush=True)
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 ports = {"shipper": free_port(), "aggregator": free_port()}

@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from lptest import free_port
 
 SHIPPER, AGG, PRODUCE, SERVICES = sys.argv[1:5]
 BROKERS = os.environ.get("LP_KAFKA_BROKERS", "127.0.0.1:9092")
@@ -50,13 +52,6 @@ run = "%d%d" % (os.getpid(), int(time.time()) % 100000)
 topic = "lp-agg-e2e-" + run
 index_prefix = "lpe2e-" + run
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 ship_port, agg_port, agg2_port = free_port(), free_port(), free_port()

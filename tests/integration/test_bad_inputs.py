@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from lptest import free_port, Checks
 
 BUILD, PRODUCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -35,16 +37,9 @@ BIN = {d: os.path.join(BUILD, d.split("-")[1], d) for d in
        ("logpipe-shipper", "logpipe-aggregator", "logpipe-retention")}
 BROKERS = "127.0.0.1:9092"
 expect = json.load(open(os.path.join(FIX, "expect.json")))
-failures = []
-checks = 0
+check = Checks()
+failures = check.failures
 
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
 
 
 # ---- configuration ----
@@ -85,13 +80,6 @@ with open(big, "w") as f:
     f.write("2026-11-28T10:00:00.000000000Z stdout F " + "x" * (10 << 20) + "\n")
     f.write("2026-11-28T10:00:00.000000000Z stdout F after\n")
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 topic = "lp-bad-%d" % os.getpid()
@@ -197,7 +185,7 @@ for name, want in sorted(expect["kafka"].items()):
     check(any(d["stage"] == "decode" and want in d["reason"] for d in dl),
           "kafka %s: dead letter with reason containing %r (got %s)" % (name, want, [d["reason"] for d in dl]))
 print("bad inputs: %d config files, %d log files (%d events), %d Kafka messages; %d checks, %d failed"
-      % (len(expect["config"]), len(expect["logs"]), len(evs), len(expect["kafka"]), checks, len(failures)))
+      % (len(expect["config"]), len(expect["logs"]), len(evs), len(expect["kafka"]), check.count, len(failures)))
 if failures:
     print("kept:", tmp)
     sys.exit(1)

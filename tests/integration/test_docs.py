@@ -22,16 +22,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from lptest import free_port, Checks
 
 src, build = sys.argv[1], sys.argv[2]
-failures = []
+check = Checks()
+failures = check.failures
 ran = skipped = 0
 
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
 
 
 def blocks(path):
@@ -40,13 +38,6 @@ def blocks(path):
         line = text.count("\n", 0, m.start()) + 1
         yield m.group(1).strip(), m.group(2), line
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 ONE_SHOT = ("--check-config", "--once", "--dry-run", "--help", "--version", "--config-reference")

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from lptest import free_port
 
 SHIPPER, DUMP = sys.argv[1], sys.argv[2]
 BROKERS = os.environ.get("LP_KAFKA_BROKERS", "127.0.0.1:9092")
@@ -32,13 +34,6 @@ logs = os.path.join(tmp, "logs")
 os.makedirs(logs)
 topic = "lp-e2e-%d-%d" % (os.getpid(), int(time.time()))
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 port = free_port()

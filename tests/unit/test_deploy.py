@@ -19,20 +19,15 @@ import sys
 import tempfile
 
 import yaml
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from lptest import Checks
 
 src, SHIP, AGG, RET = sys.argv[1:5]
 BIN = {"logpipe-shipper": SHIP, "logpipe-aggregator": AGG, "logpipe-retention": RET}
 deploy = os.path.join(src, "deploy")
-failures = []
-checks = 0
+check = Checks()
+failures = check.failures
 
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, flush=True)
 
 
 def load_all(path):
@@ -282,5 +277,5 @@ check(any(o["type"] == "index-pattern" and o["attributes"]["timeFieldName"] == "
       "a data view on @timestamp")
 
 shutil.rmtree(work)
-print("deploy/: %d checks, %d failed" % (checks, len(failures)))
+print("deploy/: %d checks, %d failed" % (check.count, len(failures)))
 sys.exit(1 if failures else 0)
