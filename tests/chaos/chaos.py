@@ -72,6 +72,7 @@ KILLS = {"shipper": 9 if LONG else 4, "aggregator": 9 if LONG else 4, "retention
 BROKER_RESTARTS = 3 if LONG else 1
 OS_OUTAGE = 60 if LONG else 30
 ROTATE_BYTES = 4 << 20
+PARTITIONS = 4  # scripts/services creates topics with num.partitions=4
 
 run_id = "%d%d" % (SEED, os.getpid() % 1000)
 topic = "lp-chaos-" + run_id
@@ -518,9 +519,14 @@ while time.time() < deadline:
     st = metrics("shipper")
     ag = metrics("aggregator")
     ship_lag = msum(st, "logpipe_shipper_lag_bytes")
-    cons_lag = msum(ag, "logpipe_aggregator_consumer_lag")
+    # every partition must be assigned to the (one) aggregator with no lag:
+    # a partition still held by a killed member's stale session shows no
+    # lag series at all
+    lags = [float(x) for x in re.findall(r"^logpipe_aggregator_consumer_lag\{[^}]*\} (\S+)$", ag, re.M)]
+    cons_lag = sum(lags) if len(lags) == PARTITIONS else None
     if ship_lag == 0 and msum(st, "logpipe_shipper_inflight_bytes") == 0 and cons_lag == 0 and \
-            (msum(ag, "logpipe_aggregator_pending_bytes") or 0) == 0 and len(faults) >= 0:
+            msum(ag, "logpipe_aggregator_assigned_partitions") == PARTITIONS and \
+            (msum(ag, "logpipe_aggregator_pending_bytes") or 0) == 0:
         break
     time.sleep(1)
 else:
