@@ -29,19 +29,12 @@ int main(int argc, char **argv)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct lp_metrics *metrics = lp_metrics_new();
-    lp_gauge_set(lp_metrics_gauge(metrics, "logpipe_aggregator_start_time_seconds",
-                                  "Start time (unix seconds).", NULL),
-                 lp_time_real_ns() / LP_NS_PER_SEC);
     struct lp_http *http = NULL;
     struct lp_aggregator *a = NULL;
     char err[1024];
-    if (cfg->metrics.enabled) {
-        http = lp_http_start(cfg->metrics.listen, metrics, err, sizeof(err));
-        if (!http) {
-            lp_log(LP_LOG_ERROR, "cannot start the metrics endpoint", "error=\"%s\"", err);
-            rc = 1;
-            goto out;
-        }
+    if (lp_cli_start_metrics(&cli, cfg, metrics, &http)) {
+        rc = 1;
+        goto out;
     }
     a = lp_aggregator_new(cfg, metrics, http, err, sizeof(err));
     if (!a) {

@@ -167,75 +167,21 @@ int lp_cli_reload_log(struct lp_cli *cli, struct lp_metrics *metrics)
     return rc;
 }
 
-int lp_cli_idle_loop(struct lp_cli *cli, struct lp_config *cfg)
+int lp_cli_start_metrics(const struct lp_cli *cli, const struct lp_config *cfg,
+                         struct lp_metrics *metrics, struct lp_http **http)
 {
-    struct lp_metrics *metrics = lp_metrics_new();
-    struct lp_http *http = NULL;
     char name[128];
     snprintf(name, sizeof(name), "logpipe_%s_start_time_seconds", cli->section);
-    struct lp_gauge *started = lp_metrics_gauge(metrics, name, "Start time (unix seconds).", NULL);
-    snprintf(name, sizeof(name), "logpipe_%s_config_reloads_total", cli->section);
-    struct lp_counter *reload_ok =
-        lp_metrics_counter(metrics, name, "SIGHUP configuration reloads.", "result=\"ok\"");
-    struct lp_counter *reload_bad =
-        lp_metrics_counter(metrics, name, "SIGHUP configuration reloads.", "result=\"error\"");
-    lp_gauge_set(started, lp_time_real_ns() / LP_NS_PER_SEC);
-    if (cfg->metrics.enabled) {
-        char err[256];
-        http = lp_http_start(cfg->metrics.listen, metrics, err, sizeof(err));
-        if (!http) {
-            lp_log(LP_LOG_ERROR, "cannot start the metrics endpoint", "error=\"%s\"", err);
-            lp_config_free(cfg);
-            lp_metrics_free(metrics);
-            return 1;
-        }
-        lp_ready_set(lp_http_ready_check(http, "config"), 1);
+    lp_gauge_set(lp_metrics_gauge(metrics, name, "Start time (unix seconds).", NULL),
+                 lp_time_real_ns() / LP_NS_PER_SEC);
+    *http = NULL;
+    if (!cfg->metrics.enabled)
+        return 0;
+    char err[256];
+    *http = lp_http_start(cfg->metrics.listen, metrics, err, sizeof(err));
+    if (!*http) {
+        lp_log(LP_LOG_ERROR, "cannot start the metrics endpoint", "error=\"%s\"", err);
+        return -1;
     }
-    lp_log(LP_LOG_INFO, "started", "daemon=%s version=%s config_files=%zu", cli->prog,
-           LP_VERSION, cli->n_files);
-    for (;;) {
-        int sig = lp_signals_wait(1000);
-        if (sig == SIGTERM || sig == SIGINT) {
-            lp_log(LP_LOG_INFO, "stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
-            break;
-        }
-        if (sig == SIGHUP) {
-            struct lp_buf errs = LP_BUF_INIT;
-            struct lp_config *n = lp_config_load(cli->files, cli->n_files, NULL, &errs);
-            if (!n) {
-                lp_counter_inc(reload_bad);
-                lp_log(LP_LOG_ERROR, "reload failed; keeping the running configuration", "%s",
-                       "");
-                /* one log line per FILE:LINE:COL error */
-                for (char *line = strtok(errs.data, "\n"); line; line = strtok(NULL, "\n"))
-                    lp_log(LP_LOG_ERROR, line, "%s", "");
-            } else {
-                lp_counter_inc(reload_ok);
-                apply_log(n);
-                lp_config_free(cfg);
-                cfg = n;
-                lp_log(LP_LOG_INFO, "configuration reloaded", "%s", "");
-            }
-            lp_buf_release(&errs);
-        }
-    }
-    lp_http_stop(http);
-    lp_metrics_free(metrics);
-    lp_config_free(cfg);
-    lp_log(LP_LOG_INFO, "stopped", "daemon=%s", cli->prog);
     return 0;
-}
-
-int lp_cli_idle_main(const char *section, int argc, char **argv)
-{
-    lp_signals_setup();
-    struct lp_cli cli = {.section = section};
-    struct lp_config *cfg;
-    int rc = lp_cli_parse(&cli, argc, argv, NULL);
-    if (rc < 0)
-        rc = lp_cli_load(&cli, &cfg);
-    if (rc < 0)
-        rc = lp_cli_idle_loop(&cli, cfg);
-    lp_cli_release(&cli);
-    return rc;
 }

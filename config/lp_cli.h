@@ -45,14 +45,11 @@ int lp_cli_load(struct lp_cli *cli, struct lp_config **out);
 struct lp_metrics;
 int lp_cli_reload_log(struct lp_cli *cli, struct lp_metrics *metrics);
 
-/* The thin daemon loop used until a daemon has real work: serves metrics
- * and health (ready = configuration valid), reloads on SIGHUP (log level
- * and format; a bad file keeps the old config), and returns 0 on
- * SIGTERM/SIGINT. Takes ownership of cfg. */
-int lp_cli_idle_loop(struct lp_cli *cli, struct lp_config *cfg);
-
-/* The whole main() of a daemon that has only the idle loop so far:
- * signals, command line, config, loop. Returns the exit status. */
-int lp_cli_idle_main(const char *section, int argc, char **argv);
+struct lp_http;
+/* Sets logpipe_<section>_start_time_seconds and, when metrics.enabled,
+ * starts the /metrics /healthz /readyz endpoint (*http; NULL when
+ * disabled). 0, or -1 after logging why it could not start. */
+int lp_cli_start_metrics(const struct lp_cli *cli, const struct lp_config *cfg,
+                         struct lp_metrics *metrics, struct lp_http **http);
 
 #endif

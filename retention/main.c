@@ -97,18 +97,12 @@ int main(int argc, char **argv)
         goto out;
     }
     /* daemon */
-    if (cfg->metrics.enabled) {
-        http = lp_http_start(cfg->metrics.listen, metrics, err, sizeof(err));
-        if (!http) {
-            lp_log(LP_LOG_ERROR, "cannot start the metrics endpoint", "error=\"%s\"", err);
-            rc = 1;
-            goto out;
-        }
-        lp_ready_set(lp_http_ready_check(http, "config"), 1);
+    if (lp_cli_start_metrics(&cli, cfg, metrics, &http)) {
+        rc = 1;
+        goto out;
     }
-    lp_gauge_set(lp_metrics_gauge(metrics, "logpipe_retention_start_time_seconds",
-                                  "Start time (unix seconds).", NULL),
-                 lp_time_real_ns() / LP_NS_PER_SEC);
+    if (http)
+        lp_ready_set(lp_http_ready_check(http, "config"), 1);
     lp_log(LP_LOG_INFO, "started", "daemon=logpipe-retention interval_ms=%lld",
            (long long)cfg->retention.interval_ms);
     o.report = NULL; /* the log and the audit log tell */

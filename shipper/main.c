@@ -25,21 +25,13 @@ int main(int argc, char **argv)
         return rc;
     }
     struct lp_metrics *metrics = lp_metrics_new();
-    lp_gauge_set(lp_metrics_gauge(metrics, "logpipe_shipper_start_time_seconds",
-                                  "Start time (unix seconds).", NULL),
-                 lp_time_real_ns() / LP_NS_PER_SEC);
     struct lp_http *http = NULL;
-    struct lp_ready *kafka_ready = NULL;
     char err[1024];
-    if (cfg->metrics.enabled) {
-        http = lp_http_start(cfg->metrics.listen, metrics, err, sizeof(err));
-        if (!http) {
-            lp_log(LP_LOG_ERROR, "cannot start the metrics endpoint", "error=\"%s\"", err);
-            rc = 1;
-            goto out;
-        }
-        kafka_ready = lp_http_ready_check(http, "kafka");
+    if (lp_cli_start_metrics(&cli, cfg, metrics, &http)) {
+        rc = 1;
+        goto out;
     }
+    struct lp_ready *kafka_ready = http ? lp_http_ready_check(http, "kafka") : NULL;
     struct lp_shipper *s = lp_shipper_new(cfg, metrics, kafka_ready, err, sizeof(err));
     if (!s) {
         lp_log(LP_LOG_ERROR, "cannot start", "error=\"%s\"", err);
