@@ -976,6 +976,8 @@ static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *er
         } else if (o->type == OUT_ES) {
             o->index_mode = index_mode_of(c->index);
             o->es = agg_es_new(c, a->topic, a->dlq, a->metrics, o->ready, err, errlen);
+            if (o->es && ac->content.kept_field)
+                agg_es_set_kept_field(o->es, ac->content.kept_field);
             if (!o->es)
                 return -1;
         } else {
@@ -1004,6 +1006,7 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
     a->pipe = agg_pipeline_new(&cfg->aggregator, a->out_names, a->n_outs, err, errlen);
     if (!a->pipe)
         goto fail;
+    agg_pipeline_set_metrics(a->pipe, a->metrics);
 
     /* metrics */
     struct lp_metrics *m = metrics;

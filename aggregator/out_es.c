@@ -17,6 +17,9 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include "lp_ecs.h"
+#include "pipeline.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +31,13 @@ struct agg_es_doc {
     int64_t kafka_offset;
     int64_t not_before; /* monotonic ns: retry not before */
     uint32_t attempts;
+    int healed; /* sent again once after a mapping conflict */
     char id[40];
     char *index;
     size_t len;
-    char data[]; /* index NUL, doc NUL */
+    const char *orig; /* healed: the document as first sent (the dead letter's) */
+    size_t orig_len;
+    char data[]; /* doc NUL, index NUL[, original doc NUL] */
 };
 
 struct list {
@@ -121,6 +127,8 @@ struct agg_es {
     struct lp_ready *ready;
     /* metrics */
     struct lp_counter *c_items[5]; /* created, conflict (409), retried, dead letter, ok */
+    struct lp_counter *c_healed;
+    char *kept_field; /* where a conflicting value goes (aggregator.content.kept_field) */
     struct lp_counter *c_requests, *c_request_errors, *c_retries, *c_bytes;
     struct lp_gauge *g_queued, *g_up;
     struct lp_histogram *h_latency;
@@ -241,6 +249,12 @@ struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
     es->g_up = lp_metrics_gauge(metrics, "logpipe_aggregator_output_up",
                                 "1 when the output's last request succeeded.", l);
     static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    es->c_healed = lp_metrics_counter(
+        metrics, "logpipe_aggregator_mapping_healed_total",
+        "Documents the cluster refused for a mapping conflict and accepted after the "
+        "offending field moved to the kept field as a string.",
+        l);
+    es->kept_field = xstrdup(LP_ECS_KEPT_DEFAULT);
     es->h_latency = lp_metrics_histogram(metrics, "logpipe_aggregator_bulk_latency_seconds",
                                          "Bulk request latency.", l, bounds,
                                          sizeof(bounds) / sizeof(bounds[0]));
@@ -353,29 +367,10 @@ static const char template_json[] =
     "\"template\":{\"mappings\":{"
     "\"dynamic_templates\":[{\"strings_as_keyword\":{\"match_mapping_type\":\"string\","
     "\"mapping\":{\"type\":\"keyword\",\"ignore_above\":1024}}}],"
-    "\"properties\":{"
-    "\"@timestamp\":{\"type\":\"date_nanos\"},"
-    "\"message\":{\"type\":\"text\"},"
-    "\"stream\":{\"type\":\"keyword\"},"
-    "\"event\":{\"properties\":{\"id\":{\"type\":\"keyword\"},"
-    "\"ingested\":{\"type\":\"date\"},"
-    "\"original\":{\"type\":\"keyword\",\"index\":false,\"doc_values\":false},"
-    "\"dataset\":{\"type\":\"keyword\"}}},"
-    "\"log\":{\"properties\":{\"level\":{\"type\":\"keyword\"},"
-    "\"offset\":{\"type\":\"long\"},"
-    "\"file\":{\"properties\":{\"path\":{\"type\":\"keyword\"}}}}},"
-    "\"error\":{\"properties\":{\"message\":{\"type\":\"text\"}}},"
-    "\"http\":{\"properties\":{\"response\":{\"properties\":{"
-    "\"status_code\":{\"type\":\"long\"},"
-    "\"body\":{\"properties\":{\"bytes\":{\"type\":\"long\"}}}}}}},"
-    "\"host\":{\"properties\":{\"name\":{\"type\":\"keyword\"}}},"
-    "\"kubernetes\":{\"properties\":{\"namespace\":{\"type\":\"keyword\"},"
-    "\"pod\":{\"properties\":{\"name\":{\"type\":\"keyword\"},"
-    "\"uid\":{\"type\":\"keyword\"}}},"
-    "\"container\":{\"properties\":{\"name\":{\"type\":\"keyword\"}}}}}"
-    "}}}}";
+    "\"properties\":{}"
+    "}}}";
 
-char *agg_es_template_body(const char *index, int data_stream)
+char *agg_es_template_body(const char *index, int data_stream, const char *kept)
 {
     char prefix[256];
     size_t n = strcspn(index, "{%");
@@ -388,6 +383,9 @@ char *agg_es_template_body(const char *index, int data_stream)
     if (!t)
         return NULL;
     json_object_set_new(t, "index_patterns", json_pack("[s]", prefix));
+    /* the mapped fields come from the one table of fields (core/lp_ecs.c) */
+    json_object_set_new(json_object_get(json_object_get(t, "template"), "mappings"), "properties",
+                        lp_ecs_template_properties(kept));
     if (data_stream)
         json_object_set_new(t, "data_stream", json_object());
     char *s = json_dumps(t, JSON_COMPACT);
@@ -421,7 +419,7 @@ static void easy_common(struct agg_es *es, CURL *e)
 /* PUT the template (blocking; before any document is sent). 1 done, 0 retry. */
 static int install_template(struct agg_es *es)
 {
-    char *body = agg_es_template_body(es->index, es->data_stream);
+    char *body = agg_es_template_body(es->index, es->data_stream, es->kept_field);
     CURL *e = curl_easy_init();
     struct lp_buf resp;
     lp_buf_init(&resp, 1u << 20);
@@ -564,10 +562,113 @@ static void retry_doc(struct agg_es *es, struct agg_es_doc *d, int64_t now)
     lp_counter_inc(es->c_items[IT_RETRY]);
 }
 
+void agg_es_set_kept_field(struct agg_es *es, const char *kept_field)
+{
+    free(es->kept_field);
+    es->kept_field = xstrdup(kept_field);
+}
+
+/* The field a mapping error names: "failed to parse field [x]", "object
+ * mapping for [x] tried to parse ...", "mapper [x] cannot be changed ...",
+ * "Can't merge a non object mapping [x] ...". 0 when none is named. */
+int agg_es_conflict_field(const char *reason, char *field, size_t len)
+{
+    static const char *const marks[] = {"failed to parse field [", "object mapping for [",
+                                        "mapper [", "non object mapping [", "field ["};
+    if (!strstr(reason, "mapper_parsing_exception") &&
+        !strstr(reason, "illegal_argument_exception") &&
+        !strstr(reason, "document_parsing_exception"))
+        return 0;
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+        const char *s = strstr(reason, marks[i]);
+        if (!s)
+            continue;
+        s += strlen(marks[i]);
+        const char *e = strchr(s, ']');
+        if (!e || e == s || (size_t)(e - s) >= len)
+            continue;
+        memcpy(field, s, (size_t)(e - s));
+        field[e - s] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
+/* A mapping conflict heals by moving the value the cluster refused to the
+ * kept field as a string (always a keyword there), so the line is indexed
+ * rather than dead-lettered. When the reason names no field the document
+ * has (a total-fields or depth limit), every top-level field logpipe does
+ * not own moves. Returns the new document (d is consumed), or NULL when
+ * nothing could be moved (d untouched). */
+static struct agg_es_doc *heal_doc(struct agg_es *es, struct agg_es_doc *d, const char *reason,
+                                   char *field, size_t flen)
+{
+    if (d->healed)
+        return NULL;
+    int named = agg_es_conflict_field(reason, field, flen);
+    if (!named && !strstr(reason, "Limit of"))
+        return NULL;
+    json_t *doc = json_loadb(d->data, d->len, JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return NULL;
+    }
+    size_t moved = 0;
+    json_t *v = named && !lp_ecs_owned(field) ? lp_ecs_take(doc, field) : NULL;
+    if (v) {
+        lp_ecs_keep(doc, es->kept_field, field, v, "mapping");
+        json_decref(v);
+        moved = 1;
+    } else {
+        const char *k;
+        void *tmp;
+        json_t *x;
+        json_object_foreach_safe(doc, tmp, k, x)
+        {
+            if (lp_ecs_lookup(k))
+                continue; /* logpipe's own and template-mapped fields */
+            lp_ecs_keep(doc, es->kept_field, k, x, "mapping");
+            json_object_del(doc, k);
+            moved++;
+        }
+        if (!named)
+            snprintf(field, flen, "(all content fields)");
+    }
+    if (!moved) {
+        json_decref(doc);
+        return NULL;
+    }
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!text)
+        return NULL;
+    size_t len = strlen(text), il = strlen(d->index);
+    struct agg_es_doc *n = malloc(sizeof(*n) + len + 1 + il + 1 + d->len + 1);
+    if (!n)
+        abort();
+    *n = *d;
+    n->next = NULL;
+    n->healed = 1;
+    memcpy(n->data, text, len + 1);
+    n->len = len;
+    n->index = n->data + len + 1;
+    memcpy(n->index, d->index, il + 1);
+    char *orig = n->index + il + 1;
+    memcpy(orig, d->data, d->len);
+    orig[d->len] = '\0';
+    n->orig = orig;
+    n->orig_len = d->len;
+    free(text);
+    free(d); /* its hold passed to n */
+    return n;
+}
+
 static void dead_doc(struct agg_es *es, struct agg_es_doc *d, const char *why)
 {
+    /* a healed document goes there as it was first sent: the record, not our edit */
     struct agg_dlq_entry e = {"output", why, es->name, es->topic, d->partition,
-                              d->kafka_offset, d->data, d->len, NULL, 0};
+                              d->kafka_offset, d->orig ? d->orig : d->data,
+                              d->orig ? d->orig_len : d->len, NULL, 0};
     if (agg_dlq_write(es->dlq, &e, &es->stop) == 0) {
         lp_counter_inc(es->c_items[IT_DEAD]);
         doc_final(es, d);
@@ -643,16 +744,35 @@ static void finish_request(struct agg_es *es, struct request *r, CURLcode cc, in
         for (size_t i = 0; i < r->n; i++) {
             struct agg_es_doc *d = r->docs[i];
             struct lp_bulk_item *it = &es->items[i];
+            char field[256];
+            struct agg_es_doc *h;
             if (it->verdict == LP_ITEM_OK) {
                 lp_counter_inc(es->c_items[it->status == 201   ? IT_CREATED
                                            : it->status == 409 ? IT_CONFLICT
                                                                : IT_OK]);
+                if (d->healed)
+                    lp_counter_inc(es->c_healed);
                 doc_final(es, d);
             } else if (it->verdict == LP_ITEM_RETRY) {
                 lp_log_ratelimited(LP_LOG_WARN, "bulk item rejected for now; retrying",
                                    "output=%s status=%d reason=\"%s\"", es->name, it->status,
                                    it->reason);
                 retry_doc(es, d, now);
+            } else if (it->status == 400 &&
+                       (h = heal_doc(es, r->docs[i], it->reason, field, sizeof(field)))) {
+                agg_count_field(es->metrics, "logpipe_aggregator_mapping_conflicts_total",
+                                "Documents the cluster refused for a mapping conflict, by the "
+                                "field it refused (moved to the kept field and sent again).",
+                                field);
+                lp_log_ratelimited(LP_LOG_INFO,
+                                   "mapping conflict; the field moves to the kept field and the "
+                                   "document is sent again",
+                                   "output=%s field=\"%s\" kept=%s", es->name, field,
+                                   es->kept_field);
+                h->not_before = now;
+                if (!es->retry.head || h->not_before < es->retry_min)
+                    es->retry_min = h->not_before;
+                list_push(&es->retry, h);
             } else {
                 char w[300];
                 snprintf(w, sizeof(w), "HTTP %d: %s", it->status, it->reason);
@@ -859,6 +979,7 @@ void agg_es_stop(struct agg_es *es, int64_t deadline_ns)
     free(es->url_template);
     free(es->index);
     free(es->template_name);
+    free(es->kept_field);
     free(es->userpwd);
     free(es->api_key_header);
     free(es->ca_file);

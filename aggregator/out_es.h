@@ -6,6 +6,11 @@
  *   item 200/201/409     done (409: a replay of a document already there)
  *   item 429/5xx         retried alone, capped exponential backoff with
  *                        jitter, without limit (consumption pauses instead)
+ *   item 400 mapping     a mapping conflict (mapper_parsing_exception,
+ *                        illegal_argument_exception, document_parsing_
+ *                        exception): the refused field moves to the kept
+ *                        field as a string and the document is sent again
+ *                        once; only a second refusal dead-letters it
  *   item 400/404/...     dead letter with the reason, then done
  *   request failure      (connect, timeout, 429, 5xx, garbled) every item
  *                        again after a backoff; readiness false meanwhile
@@ -53,8 +58,17 @@ void agg_es_submit(struct agg_es *es, struct agg_es_doc *head, struct agg_es_doc
                    size_t n);
 
 /* The index template for `index` (pattern, ECS mappings) as JSON: for tests
- * and for operators who install it themselves. The caller frees. */
-char *agg_es_template_body(const char *index, int data_stream);
+ * and for operators who install it themselves; kept is where the kept list
+ * is mapped (NULL: logpipe.kept). The caller frees. */
+char *agg_es_template_body(const char *index, int data_stream, const char *kept);
+
+/* Where healed conflicts keep the refused value (default logpipe.kept).
+ * Before agg_es_start. */
+void agg_es_set_kept_field(struct agg_es *es, const char *kept_field);
+
+/* The field a mapping error reason names, into field[0..len): 1, or 0 when
+ * the reason is not a mapping error or names none (exposed for tests). */
+int agg_es_conflict_field(const char *reason, char *field, size_t len);
 
 /* Documents queued or in flight (tests, metrics). */
 size_t agg_es_queued(struct agg_es *es);

@@ -3,12 +3,15 @@
 
 #include "lp_buf.h"
 #include "lp_config.h"
+#include "lp_ecs.h"
+#include "lp_metrics.h"
 #include "lp_msgparse.h"
 #include "lp_regex.h"
 #include "lp_time.h"
 #include "lp_wire.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,12 +29,15 @@ struct cond {
     int negate;
 };
 
+struct named_parser;
+
 struct route {
     struct agg_route_info info;
     char *name;
     struct cond *conds;
     size_t n_conds;
     const struct lp_msgparser *parser; /* borrowed from the pipeline's list */
+    const struct named_parser *np;
     const char *parser_name;
     size_t *outputs;
     int fast; /* rendered straight from the record (no parser, no object edits) */
@@ -40,6 +46,10 @@ struct route {
 struct named_parser {
     char *name;
     struct lp_msgparser *p;
+    char **message_keys;
+    size_t n_message_keys;
+    int keep_original;
+    int mark_failures;
 };
 
 struct agg_pipeline {
@@ -57,6 +67,14 @@ struct agg_pipeline {
     int match_fast;  /* every condition can be decided on the record */
     char *extra;     /* the static fields, rendered once: `"k":v,...` */
     size_t extra_len;
+    /* what content may do (aggregator.content) */
+    struct lp_ecs_merge_opts merge;
+    char *kept_field;
+    int64_t max_future_skew_ns;
+    int64_t max_age_ns; /* 0: none */
+    struct lp_metrics *metrics; /* NULL: not counted */
+    struct lp_counter *c_kept_reason[5];
+    struct lp_counter *c_time_refused[3]; /* future, past, unparsable */
 };
 
 static char *xstrdup(const char *s)
@@ -67,15 +85,11 @@ static char *xstrdup(const char *s)
     return d;
 }
 
-static const struct lp_msgparser *find_parser(const struct agg_pipeline *p, const char *name,
-                                              const char **canon)
+static const struct named_parser *find_parser(const struct agg_pipeline *p, const char *name)
 {
     for (size_t i = 0; name && i < p->n_parsers; i++)
-        if (strcmp(p->parsers[i].name, name) == 0) {
-            *canon = p->parsers[i].name;
-            return p->parsers[i].p;
-        }
-    *canon = NULL;
+        if (strcmp(p->parsers[i].name, name) == 0)
+            return &p->parsers[i];
     return NULL;
 }
 
@@ -330,8 +344,19 @@ struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
             snprintf(err, errlen, "parser %s: %s", c->name, why);
             goto fail;
         }
-        p->parsers[p->n_parsers].name = xstrdup(c->name);
-        p->parsers[p->n_parsers++].p = mp;
+        struct named_parser *np = &p->parsers[p->n_parsers++];
+        np->name = xstrdup(c->name);
+        np->p = mp;
+        static const char *const def_keys[] = LP_DEFAULT_MESSAGE_KEYS;
+        size_t nk = c->n_message_keys ? c->n_message_keys : sizeof(def_keys) / sizeof(def_keys[0]);
+        np->message_keys = calloc(nk, sizeof(char *));
+        if (!np->message_keys)
+            abort();
+        for (size_t k = 0; k < nk; k++)
+            np->message_keys[k] = xstrdup(c->n_message_keys ? c->message_keys[k] : def_keys[k]);
+        np->n_message_keys = nk;
+        np->keep_original = c->keep_original;
+        np->mark_failures = c->on_failure && strcmp(c->on_failure, "mark") == 0;
     }
     for (size_t i = 0; i <= cfg->n_routes; i++) {
         struct route *r = &p->routes[i];
@@ -340,7 +365,9 @@ struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
         const char *pname = is_default ? cfg->default_route.parser : cfg->routes[i].parser;
         r->name = xstrdup(is_default ? "default" : cfg->routes[i].name);
         r->info.name = r->name;
-        r->parser = find_parser(p, pname, &r->parser_name);
+        r->np = find_parser(p, pname);
+        r->parser = r->np ? r->np->p : NULL;
+        r->parser_name = r->np ? r->np->name : NULL;
         if (pname && !r->parser) {
             snprintf(err, errlen, "route %s: no parser named '%s'", r->name, pname);
             goto fail;
@@ -401,6 +428,13 @@ struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
         p->remove[p->n_remove++] = xstrdup(e->remove[i]);
     p->normalize_level = e->normalize_level;
     p->ingest_time = e->ingest_time;
+    const struct lp_config_content *ct = &cfg->content;
+    p->kept_field = xstrdup(ct->kept_field ? ct->kept_field : "logpipe.kept");
+    p->merge.kept = p->kept_field;
+    p->merge.max_fields = ct->max_fields > 0 ? (size_t)ct->max_fields : 1000;
+    p->merge.max_depth = ct->max_depth > 0 ? (size_t)ct->max_depth : 20;
+    p->max_future_skew_ns = ct->max_future_skew_ms * 1000000;
+    p->max_age_ns = ct->max_age_ms * 1000000;
     plan_fast_path(p);
     return p;
 fail:
@@ -415,7 +449,11 @@ void agg_pipeline_free(struct agg_pipeline *p)
     for (size_t i = 0; i < p->n_parsers; i++) {
         free(p->parsers[i].name);
         lp_msgparser_free(p->parsers[i].p);
+        for (size_t k = 0; k < p->parsers[i].n_message_keys; k++)
+            free(p->parsers[i].message_keys[k]);
+        free(p->parsers[i].message_keys);
     }
+    free(p->kept_field);
     free(p->parsers);
     for (size_t i = 0; i < p->n_routes; i++) {
         struct route *r = &p->routes[i];
@@ -612,6 +650,10 @@ void agg_pipeline_enrich(const struct agg_pipeline *p, json_t *ev, int64_t now_n
     }
 }
 
+static void apply_parser(const struct agg_pipeline *p, const struct named_parser *np,
+                         const struct lp_wire_record *r, json_t *ev, int64_t now_ns,
+                         int *parse_failed);
+
 json_t *agg_pipeline_event(const struct agg_pipeline *p, const struct lp_wire_source *src,
                            const struct lp_wire_record *r, int64_t now_ns,
                            struct lp_buf *scratch, size_t *route, int *parse_failed)
@@ -627,13 +669,145 @@ json_t *agg_pipeline_event(const struct agg_pipeline *p, const struct lp_wire_so
     size_t ri = agg_pipeline_match(p, ev);
     *route = ri;
     const struct route *rt = &p->routes[ri];
-    if (rt->parser) {
-        char why[256];
-        if (lp_msgparse(rt->parser, r->message, r->message_len, ev, now_ns, why, sizeof(why))) {
-            lp_msgparse_mark_failed(rt->parser, ev, r->message, r->message_len, why);
-            *parse_failed = 1;
-        }
-    }
+    if (rt->parser)
+        apply_parser(p, rt->np, r, ev, now_ns, parse_failed);
     agg_pipeline_enrich(p, ev, now_ns);
     return ev;
+}
+
+/* ---- content ---- */
+
+static const char *const kept_reasons[] = {"owned", "type", "depth", "fields", "name"};
+
+void agg_pipeline_set_metrics(struct agg_pipeline *p, struct lp_metrics *m)
+{
+    p->metrics = m;
+    for (size_t i = 0; i < 5; i++) {
+        char l[64];
+        snprintf(l, sizeof(l), "reason=\"%s\"", kept_reasons[i]);
+        p->c_kept_reason[i] = lp_metrics_counter(
+            m, "logpipe_aggregator_content_kept_total",
+            "Values of log content kept under the kept field instead of where the line put "
+            "them, by reason (owned field, mapped type, depth, field count, invalid name).",
+            l);
+    }
+    static const char *const tr[] = {"future", "past", "unparsable"};
+    for (size_t i = 0; i < 3; i++) {
+        char l[64];
+        snprintf(l, sizeof(l), "reason=\"%s\"", tr[i]);
+        p->c_time_refused[i] = lp_metrics_counter(
+            m, "logpipe_aggregator_time_refused_total",
+            "Times from a parser's time_field not used for @timestamp (the runtime's time "
+            "stays; the value is kept).",
+            l);
+    }
+}
+
+/* Label values for content field paths: the logpipe table's own paths, a
+ * bounded number of others by their first component, then "other". */
+static _Atomic unsigned field_labels;
+
+void agg_count_field(struct lp_metrics *m, const char *metric, const char *help,
+                     const char *path)
+{
+    if (!m)
+        return;
+    char v[80];
+    const struct lp_ecs_field *d = lp_ecs_nearest(path);
+    size_t n = 0;
+    const char *src = d ? d->path : path;
+    size_t lim = d ? strlen(src) : strcspn(src, ".");
+    for (; n < lim && n + 1 < sizeof(v); n++) {
+        char ch = src[n];
+        v[n] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                       ch == '_' || ch == '.' || ch == '@' || ch == '-'
+                   ? ch
+                   : '_';
+    }
+    v[n] = '\0';
+    if (!d && atomic_fetch_add_explicit(&field_labels, 1, memory_order_relaxed) >= 100)
+        snprintf(v, sizeof(v), "other");
+    char l[112];
+    snprintf(l, sizeof(l), "field=\"%s\"", v);
+    struct lp_counter *c = lp_metrics_counter(m, metric, help, l);
+    if (c)
+        lp_counter_inc(c);
+}
+
+struct kept_ctx {
+    const struct agg_pipeline *p;
+};
+
+static void on_kept(void *ud, const char *path, const char *reason)
+{
+    const struct agg_pipeline *p = ((struct kept_ctx *)ud)->p;
+    if (!p->metrics)
+        return;
+    for (size_t i = 0; i < 5; i++)
+        if (strcmp(reason, kept_reasons[i]) == 0)
+            lp_counter_inc(p->c_kept_reason[i]);
+    agg_count_field(p->metrics, "logpipe_aggregator_content_kept_by_field_total",
+                    "Values of log content kept under the kept field, by the field the line "
+                    "wanted (logpipe's own fields by path, others by their first component).",
+                    path);
+}
+
+/* Parses the line with the route's parser and lets what it found join the
+ * event under the content rules (lp_ecs.h): time only through time_field and
+ * within bounds of the runtime's time of the line (deterministic: a replay
+ * gets the same @timestamp, so the same index), message from the message
+ * keys, everything else merged key by key around what the pipeline owns. */
+static void apply_parser(const struct agg_pipeline *p, const struct named_parser *np,
+                         const struct lp_wire_record *r, json_t *ev, int64_t now_ns,
+                         int *parse_failed)
+{
+    char why[256];
+    json_t *fields = NULL;
+    if (lp_msgparse_fields(np->p, r->message, r->message_len, now_ns, &fields, why,
+                           sizeof(why))) {
+        *parse_failed = 1;
+        if (np->mark_failures)
+            lp_msgparse_mark_failed(np->p, ev, r->message, r->message_len, why);
+        return;
+    }
+    int64_t ns;
+    int trc = lp_msgparse_time(np->p, fields, now_ns, &ns);
+    int refused = -1; /* 0 future, 1 past, 2 unparsable */
+    if (trc == 0) {
+        if (p->max_future_skew_ns && ns > r->ts_ns && ns - r->ts_ns > p->max_future_skew_ns)
+            refused = 0;
+        else if (p->max_age_ns && ns < r->ts_ns && r->ts_ns - ns > p->max_age_ns)
+            refused = 1;
+    } else if (trc < 0) {
+        refused = 2;
+    }
+    if (trc == 0 || trc < 0) {
+        /* the time field has done its work (or cannot): it leaves the fields */
+        const char *tf = lp_msgparser_time_field(np->p);
+        json_t *tv = lp_ecs_take(fields, tf);
+        if (refused < 0) {
+            char ts[LP_RFC3339_MAX];
+            lp_time_format_rfc3339(ns, 9, ts);
+            json_object_set_new(ev, "@timestamp", json_string(ts));
+        } else {
+            /* the runtime's time stays; the line's is recorded */
+            lp_ecs_keep(ev, p->kept_field, tf, tv, "time");
+            if (p->metrics)
+                lp_counter_inc(p->c_time_refused[refused]);
+        }
+        json_decref(tv);
+    }
+    for (size_t k = 0; k < np->n_message_keys; k++) {
+        json_t *m = json_object_get(fields, np->message_keys[k]);
+        if (json_is_string(m)) {
+            json_object_set(ev, "message", m);
+            json_object_del(fields, np->message_keys[k]);
+            break;
+        }
+    }
+    if (np->keep_original)
+        lp_json_set_path(ev, "event.original", json_stringn(r->message, r->message_len));
+    struct kept_ctx kc = {p};
+    lp_ecs_merge(ev, fields, &p->merge, on_kept, &kc);
+    json_decref(fields);
 }

@@ -4,8 +4,13 @@
  *
  *   route   the first route whose conditions all hold on the unparsed event
  *           (source metadata, stream, message) takes it; none → "default"
- *   parse   the route's parser on `message`; a failure keeps the raw message
- *           and adds error.message / event.original — never a drop
+ *   parse   the route's parser on `message`; what it finds joins the event
+ *           under the content rules (core/lp_ecs.h: owned fields out of
+ *           reach, deep merge, type conflicts and caps kept as strings,
+ *           time only from time_field within bounds, message from the
+ *           message keys); a line it cannot read stays a plain event
+ *           (on_failure: mark adds error.message / event.original) — never
+ *           a drop
  *   enrich  static fields, fields from env (read once at build), rename,
  *           copy, remove, log.level normalisation, event.ingested
  *
@@ -71,6 +76,17 @@ int agg_pipeline_render(const struct agg_pipeline *p, const struct lp_wire_sourc
 
 /* The parser name of route i (NULL: none), for metrics labels. */
 const char *agg_pipeline_route_parser(const struct agg_pipeline *p, size_t i);
+
+/* Counts the content rules' work in m (kept values by reason and field,
+ * refused times). Call once, before the workers start. */
+struct lp_metrics;
+void agg_pipeline_set_metrics(struct agg_pipeline *p, struct lp_metrics *m);
+
+/* Increments metric{field=...} for a content field path: logpipe's own
+ * fields by their table path, up to 100 others by their first component,
+ * then "other" (bounded cardinality). Any thread. */
+void agg_count_field(struct lp_metrics *m, const char *metric, const char *help,
+                     const char *path);
 
 /* Applies only the enrichment step (exposed for tests). */
 void agg_pipeline_enrich(const struct agg_pipeline *p, json_t *ev, int64_t now_ns);

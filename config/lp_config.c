@@ -1,6 +1,7 @@
 /* The table-driven configuration engine: node tree → typed structs with
  * defaults and validation; dump (with redaction); Markdown reference. */
 #include "lp_config.h"
+#include "lp_ecs.h"
 
 #include "lp_buf.h"
 #include "lp_fields.h"
@@ -536,6 +537,36 @@ static void check_item_name(struct ctx *c, const struct lp_node *at, const char 
     find_name((a)->outputs, (a)->n_outputs, sizeof(*(a)->outputs), \
               offsetof(struct lp_config_output, name), nm)
 
+/* An index name's {field} placeholders may name owned fields (a line cannot
+ * set them) or fields aggregator.content.index_fields allows: no log line
+ * chooses an index otherwise. */
+static void check_index_fields(struct ctx *c, const struct lp_config_aggregator *a,
+                               const struct lp_node *at, const char *what, const char *index)
+{
+    const char *s = index;
+    while ((s = strchr(s, '{')) != NULL) {
+        const char *e = strchr(s, '}');
+        if (!e)
+            break;
+        char f[128];
+        size_t n = (size_t)(e - s - 1);
+        if (n >= sizeof(f))
+            n = sizeof(f) - 1;
+        memcpy(f, s + 1, n);
+        f[n] = '\0';
+        int ok = lp_ecs_owned(f);
+        for (size_t i = 0; !ok && i < a->content.n_index_fields; i++)
+            ok = strcmp(a->content.index_fields[i], f) == 0;
+        if (!ok)
+            lp_node_error(c->errs, at,
+                          "%s: index uses {%s}, which a log line can set; use owned fields "
+                          "(kubernetes.namespace, container.name, host.name, ...) or allow it "
+                          "in aggregator.content.index_fields",
+                          what, f);
+        s = e + 1;
+    }
+}
+
 static void check_refs(struct ctx *c, const struct lp_config_aggregator *a,
                        const struct lp_node *at, const char *what, const char *parser,
                        char *const *outputs, size_t n_outputs)
@@ -584,6 +615,8 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
                               what);
             if (!o->index || !*o->index)
                 lp_node_error(c->errs, key_at(at, "index", at), "%s: needs an index", what);
+            else
+                check_index_fields(c, a, key_at(at, "index", at), what, o->index);
             if (o->password && *o->password && (!o->username || !*o->username))
                 lp_node_error(c->errs, key_at(at, "password", at),
                               "%s: password without username", what);
@@ -627,6 +660,16 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
             if (m->regex)
                 check_regex(c, key_at(mat, "regex", mat), mw, m->regex);
         }
+    }
+    {
+        const char *k = a->content.kept_field;
+        const struct lp_node *cat = key_at(agg, "content", agg);
+        if (!k || strncmp(k, "logpipe.", 8) != 0 || !k[8] || strstr(k, "..") ||
+            k[strlen(k) - 1] == '.' || (lp_ecs_lookup(k) && lp_ecs_lookup(k)->type != LP_ECS_OBJECT))
+            lp_node_error(c->errs, key_at(cat, "kept_field", cat),
+                          "aggregator.content.kept_field: '%s' must be a path under logpipe. "
+                          "(e.g. logpipe.kept) that logpipe does not use otherwise",
+                          k ? k : "");
     }
     const struct lp_node *dr = key_at(agg, "default_route", agg);
     check_refs(c, a, dr, "aggregator.default_route", a->default_route.parser,

@@ -91,6 +91,24 @@ struct lp_config_parser {
     char *target;
     char *time_field;
     char *time_format;
+    char **message_keys; /* none: the built-in list (LP_DEFAULT_MESSAGE_KEYS) */
+    size_t n_message_keys;
+    int keep_original;
+    char *on_failure; /* keep | mark */
+};
+
+/* The keys a structured line's message is taken from when a parser names none. */
+#define LP_DEFAULT_MESSAGE_KEYS {"message", "msg", "@m", "log", "event"}
+
+/* What a log line's content may do to its event (aggregator.content). */
+struct lp_config_content {
+    char *kept_field;
+    int64_t max_fields;
+    int64_t max_depth;
+    int64_t max_future_skew_ms;
+    int64_t max_age_ms;
+    char **index_fields; /* content fields index names may use besides owned ones */
+    size_t n_index_fields;
 };
 
 struct lp_config_enrich {
@@ -153,6 +171,7 @@ struct lp_config_aggregator {
     size_t n_routes;
     struct lp_config_default_route default_route;
     struct lp_config_enrich enrich;
+    struct lp_config_content content;
     struct lp_config_output *outputs; /* none: one file output "files" (see docs) */
     size_t n_outputs;
 };

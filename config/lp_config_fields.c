@@ -137,6 +137,36 @@ static const struct lp_field parser_fields[] = {
     STR(lp_config_parser, time_format, NULL,
         "rfc3339, epoch_s, epoch_ms, epoch_ns or a strptime-style format such as "
         "%d/%b/%Y:%H:%M:%S %z."),
+    STRLIST(lp_config_parser, message_keys, NULL,
+            "json/logfmt/regex/syslog: the first of these keys holding a string becomes the "
+            "event's message (and leaves the fields). Empty: message, msg, @m, log, event. A "
+            "line with none of them keeps the raw line as its message."),
+    BOOL(lp_config_parser, keep_original, "false",
+         "Keep the raw line in event.original (stored, not indexed) when it parsed."),
+    ENUM(lp_config_parser, on_failure, "keep", "keep|mark",
+         "A line the parser cannot read (plain text on a json route): keep it as a plain "
+         "event, or mark it with error.message and event.original. Counted either way."),
+    END,
+};
+
+static const struct lp_field content_fields[] = {
+    STR(lp_config_content, kept_field, "logpipe.kept",
+        "Where values a line cannot put where it wants are kept (an owned field, a type "
+        "the index template maps differently, over a cap, a mapping conflict, a time out of "
+        "bounds): a list of {field, value, reason}, values as strings. Must be under logpipe."),
+    INT(lp_config_content, max_fields, "1000", 1, 100000,
+        "Most fields one line's content adds; the rest is kept as strings."),
+    INT(lp_config_content, max_depth, "20", 1, 100,
+        "Deepest object nesting one line's content adds; deeper values are kept as strings."),
+    DUR(lp_config_content, max_future_skew, "1d", 0, 3650 * DAY,
+        "A time_field value further than this ahead of the runtime's time of the line is "
+        "refused: @timestamp stays the runtime's, the value is kept."),
+    DUR(lp_config_content, max_age, "7d", 0, 36500 * DAY,
+        "A time_field value older than this before the runtime's time of the line is refused "
+        "the same way (0: no limit)."),
+    STRLIST(lp_config_content, index_fields, NULL,
+            "Content fields an elasticsearch index name may use as {field}; owned fields "
+            "(kubernetes.*, container.*, host.name, stream, ...) are always allowed."),
     END,
 };
 
@@ -236,6 +266,10 @@ static const struct lp_field aggregator_fields[] = {
      NULL, 0, default_route_fields, 0, 0, "Events no route matched (route name \"default\")."},
     {"enrich", LP_FT_SECTION, OFF(lp_config_aggregator, enrich), NULL, 0, 0, NULL, 0,
      enrich_fields, 0, 0, "Enrichment applied to every event after parsing."},
+    {"content", LP_FT_SECTION, OFF(lp_config_aggregator, content), NULL, 0, 0, NULL, 0,
+     content_fields, 0, 0,
+     "What a line's content may do to its event: owned fields are out of its reach "
+     "(docs/fields.md)."},
     {"outputs", LP_FT_LIST, OFF(lp_config_aggregator, outputs), NULL, 0, 0, NULL, 0,
      output_fields, sizeof(struct lp_config_output), OFF(lp_config_aggregator, n_outputs),
      "Named outputs. None configured means one file output named \"files\" with path "

@@ -68,6 +68,11 @@ struct lp_msgparser *lp_msgparser_new(const struct lp_msgparser_config *cfg, cha
         if (!p->time_format)
             p->time_format = dup_or_null("%d/%b/%Y:%H:%M:%S %z");
     }
+    if (p->kind == K_SYSLOG && !p->time_field) {
+        /* the parser writes the line's own time as RFC 3339 */
+        p->time_field = dup_or_null("@timestamp");
+        p->time_format = dup_or_null("rfc3339");
+    }
     if (p->time_field && !p->time_format)
         p->time_format = dup_or_null("rfc3339");
     if (p->time_format && !lp_timestamp_format_valid(p->time_format)) {
@@ -146,16 +151,14 @@ static int fail(char *why, size_t whylen, const char *msg)
     return LP_ECORRUPT;
 }
 
-/* Sets @timestamp from the configured field of `fields` (removed from it
- * when it was only a transport for the time, i.e. for access logs). */
-static int apply_time(const struct lp_msgparser *p, json_t *fields, json_t *ev, int64_t now_ns,
-                      char *why, size_t whylen)
+int lp_msgparse_time(const struct lp_msgparser *p, json_t *fields, int64_t now_ns,
+                     int64_t *ns)
 {
     if (!p->time_field)
-        return 0;
+        return 1;
     json_t *v = lp_json_get_path(fields, p->time_field);
     if (!v)
-        return 0; /* no time in this message: keep the runtime's */
+        return 1; /* no time in this message: keep the runtime's */
     char buf[64];
     const char *s;
     size_t n;
@@ -168,40 +171,20 @@ static int apply_time(const struct lp_msgparser *p, json_t *fields, json_t *ev, 
     } else if (json_is_real(v)) {
         n = (size_t)snprintf(buf, sizeof(buf), "%.9f", json_real_value(v));
         s = buf;
+        if (n >= sizeof(buf))
+            return LP_ECORRUPT;
     } else {
-        return fail(why, whylen, "time field is neither a string nor a number");
-    }
-    int64_t ns;
-    if (lp_timestamp_parse(p->time_format, s, n, now_ns, &ns)) {
-        snprintf(why, whylen, "time '%.40s' does not match format '%s'", s, p->time_format);
         return LP_ECORRUPT;
     }
-    char ts[LP_RFC3339_MAX];
-    lp_time_format_rfc3339(ns, 9, ts);
-    json_object_set_new(ev, "@timestamp", json_string(ts));
-    return 0;
+    return lp_timestamp_parse(p->time_format, s, n, now_ns, ns) ? LP_ECORRUPT : 0;
 }
 
-/* Merges fields into ev (or under target), dotted keys as nested paths. */
-static void merge(const struct lp_msgparser *p, json_t *ev, json_t *fields)
+const char *lp_msgparser_time_field(const struct lp_msgparser *p)
 {
-    if (p->target) {
-        lp_json_set_path(ev, p->target, json_incref(fields));
-        return;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(fields, k, v)
-    {
-        if (!strcmp(k, "message") && json_is_string(v))
-            json_object_set(ev, "message", v); /* the inner message replaces the raw line */
-        else
-            lp_json_set_path(ev, k, json_incref(v));
-    }
+    return p->time_field;
 }
 
-static int parse_json(const struct lp_msgparser *p, const char *msg, size_t len, json_t *ev,
-                      int64_t now_ns, char *why, size_t whylen)
+static int parse_json(const char *msg, size_t len, json_t **out, char *why, size_t whylen)
 {
     json_error_t err;
     json_t *o = json_loadb(msg, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &err);
@@ -213,11 +196,8 @@ static int parse_json(const struct lp_msgparser *p, const char *msg, size_t len,
         json_decref(o);
         return fail(why, whylen, "JSON message is not an object");
     }
-    int rc = apply_time(p, o, ev, now_ns, why, whylen);
-    if (rc == 0)
-        merge(p, ev, o);
-    json_decref(o);
-    return rc;
+    *out = o;
+    return 0;
 }
 
 static json_t *typed_value(const char *s, size_t n)
@@ -238,8 +218,7 @@ static json_t *typed_value(const char *s, size_t n)
     return json_stringn(s, n);
 }
 
-static int parse_logfmt(const struct lp_msgparser *p, const char *msg, size_t len, json_t *ev,
-                        int64_t now_ns, char *why, size_t whylen)
+static int parse_logfmt(const char *msg, size_t len, json_t **out, char *why, size_t whylen)
 {
     json_t *fields = json_object();
     const char *s = msg, *end = msg + len;
@@ -297,13 +276,7 @@ static int parse_logfmt(const struct lp_msgparser *p, const char *msg, size_t le
         rc = fail(why, whylen, "logfmt: no key=value pairs");
         goto out;
     }
-    if (!p->target && json_object_get(fields, "msg") && !json_object_get(fields, "message")) {
-        /* logfmt's conventional msg= is the event's message */
-        json_object_set(fields, "message", json_object_get(fields, "msg"));
-        json_object_del(fields, "msg");
-    }
-    if ((rc = apply_time(p, fields, ev, now_ns, why, whylen)) == 0)
-        merge(p, ev, fields);
+    *out = json_incref(fields);
 out:
     lp_buf_release(&val);
     json_decref(fields);
@@ -346,8 +319,8 @@ static void groups_to_fields(const struct lp_msgparser *p, pcre2_match_data *md,
     }
 }
 
-static int parse_regex(const struct lp_msgparser *p, const char *msg, size_t len, json_t *ev,
-                       int64_t now_ns, char *why, size_t whylen)
+static int parse_regex(const struct lp_msgparser *p, const char *msg, size_t len, json_t **out,
+                       char *why, size_t whylen)
 {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(p->re, NULL);
     int m = pcre2_match(p->re, (PCRE2_SPTR)msg, len, 0, 0, md, NULL);
@@ -358,16 +331,8 @@ static int parse_regex(const struct lp_msgparser *p, const char *msg, size_t len
     json_t *fields = json_object();
     groups_to_fields(p, md, msg, fields);
     pcre2_match_data_free(md);
-    int rc = apply_time(p, fields, ev, now_ns, why, whylen);
-    if (rc == 0) {
-        if (p->kind == K_ACCESS)
-            json_object_del(fields, "time"); /* now in @timestamp */
-        const char *k;
-        json_t *v;
-        json_object_foreach(fields, k, v) lp_json_set_path(ev, k, json_incref(v));
-    }
-    json_decref(fields);
-    return rc;
+    *out = fields;
+    return 0;
 }
 
 static int parse_pri(const char **s, const char *end, int *pri)
@@ -405,8 +370,8 @@ static void set_str(json_t *ev, const char *path, const char *s, size_t n)
         lp_json_set_path(ev, path, json_stringn(s, n));
 }
 
-static int parse_syslog(const struct lp_msgparser *p, const char *msg, size_t len, json_t *ev,
-                        int64_t now_ns, char *why, size_t whylen)
+static int parse_syslog(const char *msg, size_t len, int64_t now_ns, json_t **out, char *why,
+                        size_t whylen)
 {
     const char *s = msg, *end = msg + len;
     int pri = -1;
@@ -505,27 +470,64 @@ static int parse_syslog(const struct lp_msgparser *p, const char *msg, size_t le
         lp_json_set_path(f, "log.syslog.severity.code", json_integer(pri % 8));
     }
     json_object_set_new(f, "message", json_stringn(s, (size_t)(end - s)));
-    {
-        const char *k;
-        json_t *v;
-        json_object_foreach(f, k, v) lp_json_set_path(ev, k, json_incref(v));
-    }
+    *out = json_incref(f);
 out:
     json_decref(f);
     return rc;
 }
 
+int lp_msgparse_fields(const struct lp_msgparser *p, const char *msg, size_t len,
+                       int64_t now_ns, json_t **fields, char *why, size_t whylen)
+{
+    json_t *f = NULL;
+    int rc = LP_EINVAL;
+    *fields = NULL;
+    switch (p->kind) {
+    case K_JSON: rc = parse_json(msg, len, &f, why, whylen); break;
+    case K_LOGFMT: rc = parse_logfmt(msg, len, &f, why, whylen); break;
+    case K_REGEX:
+    case K_ACCESS: rc = parse_regex(p, msg, len, &f, why, whylen); break;
+    case K_SYSLOG: rc = parse_syslog(msg, len, now_ns, &f, why, whylen); break;
+    }
+    if (rc)
+        return rc;
+    if (p->target) {
+        json_t *w = json_object();
+        lp_json_set_path(w, p->target, f);
+        f = w;
+    }
+    *fields = f;
+    return 0;
+}
+
 int lp_msgparse(const struct lp_msgparser *p, const char *msg, size_t len, json_t *ev,
                 int64_t now_ns, char *why, size_t whylen)
 {
-    switch (p->kind) {
-    case K_JSON: return parse_json(p, msg, len, ev, now_ns, why, whylen);
-    case K_LOGFMT: return parse_logfmt(p, msg, len, ev, now_ns, why, whylen);
-    case K_REGEX:
-    case K_ACCESS: return parse_regex(p, msg, len, ev, now_ns, why, whylen);
-    case K_SYSLOG: return parse_syslog(p, msg, len, ev, now_ns, why, whylen);
+    json_t *f;
+    int rc = lp_msgparse_fields(p, msg, len, now_ns, &f, why, whylen);
+    if (rc)
+        return rc;
+    int64_t ns;
+    int trc = lp_msgparse_time(p, f, now_ns, &ns);
+    if (trc < 0) {
+        json_t *v = lp_json_get_path(f, p->time_field);
+        snprintf(why, whylen, "time '%.40s' does not match format '%s'",
+                 json_is_string(v) ? json_string_value(v) : "?", p->time_format);
+        json_decref(f);
+        return LP_ECORRUPT;
     }
-    return LP_EINVAL;
+    if (trc == 0) {
+        char ts[LP_RFC3339_MAX];
+        lp_time_format_rfc3339(ns, 9, ts);
+        json_object_set_new(ev, "@timestamp", json_string(ts));
+        if (p->kind == K_ACCESS || !strcmp(p->time_field, "@timestamp"))
+            json_object_del(f, p->time_field);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(f, k, v) lp_json_set_path(ev, k, json_incref(v));
+    json_decref(f);
+    return 0;
 }
 
 void lp_msgparse_mark_failed(const struct lp_msgparser *p, json_t *ev, const char *msg,

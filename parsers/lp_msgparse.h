@@ -37,9 +37,26 @@ struct lp_msgparser *lp_msgparser_new(const struct lp_msgparser_config *cfg, cha
                                       size_t errlen);
 void lp_msgparser_free(struct lp_msgparser *p);
 
-/* Parses msg[0..len) into ev. A time found in time_field and parsed with
- * time_format sets "@timestamp" (RFC 3339, ns). now_ns resolves year-less
- * times. Returns 0, or LP_ECORRUPT with a one-line reason in why. */
+/* Parses msg[0..len) into a new object of fields (*fields, a new
+ * reference; under `target` when configured). The parser writes nothing
+ * else: the caller decides what of it joins the event (the aggregator's
+ * content merge keeps pipeline-owned fields out of reach). now_ns resolves
+ * year-less times. Returns 0, or LP_ECORRUPT with a one-line reason in why
+ * (and *fields NULL). */
+int lp_msgparse_fields(const struct lp_msgparser *p, const char *msg, size_t len,
+                       int64_t now_ns, json_t **fields, char *why, size_t whylen);
+
+/* The time in the parser's time field of fields: 0 with *ns set, 1 when the
+ * parser has no time field or the message none, LP_ECORRUPT when it does
+ * not parse with the time format. The syslog parser's time field is
+ * "@timestamp" (it writes the line's own time there as RFC 3339). */
+int lp_msgparse_time(const struct lp_msgparser *p, json_t *fields, int64_t now_ns, int64_t *ns);
+/* The parser's time field (dotted path) or NULL. */
+const char *lp_msgparser_time_field(const struct lp_msgparser *p);
+
+/* The parser's view without the aggregator's rules, for tests and tools:
+ * fields set into ev by path, a time sets @timestamp (an unparsable time
+ * fails). A failure changes nothing in ev. */
 int lp_msgparse(const struct lp_msgparser *p, const char *msg, size_t len, json_t *ev,
                 int64_t now_ns, char *why, size_t whylen);
 

@@ -34,7 +34,7 @@ static const char *const OUTS[] = {"es", "files", "debug"};
 static const char *ROUTES_YAML =
     "aggregator:\n"
     "  parsers:\n"
-    "    - {name: nginx, kind: access}\n"
+    "    - {name: nginx, kind: access, on_failure: mark}\n"
     "    - {name: js, kind: json}\n"
     "  routes:\n"
     "    - name: web\n"
@@ -196,6 +196,18 @@ static void test_event_parse_and_fail(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(lp_json_get_path(ev, "error.message")),
                                   "access"));
     json_decref(ev);
+
+    /* a plain line on a json route (on_failure: keep, the default): a plain
+     * event, counted as a failed parse but not marked */
+    src.k8s_container_name = "shop-api";
+    ev = agg_pipeline_event(p, &src, &r, lp_time_real_ns(), &scratch, &route, &failed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_EQUAL(route, 1);
+    CU_ASSERT_EQUAL(failed, 1);
+    CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(ev, "message")), bad);
+    CU_ASSERT_PTR_NULL(lp_json_get_path(ev, "event.original"));
+    CU_ASSERT_PTR_NULL(lp_json_get_path(ev, "error"));
+    json_decref(ev);
     lp_buf_release(&scratch);
     agg_pipeline_free(p);
     lp_config_free(c);
@@ -314,7 +326,7 @@ static void test_config_errors(void)
 
 static void test_template_body(void)
 {
-    char *s = agg_es_template_body("logs-{kubernetes.namespace}-%Y.%m.%d", 0);
+    char *s = agg_es_template_body("logs-{kubernetes.namespace}-%Y.%m.%d", 0, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     json_error_t e;
     json_t *t = json_loads(s, 0, &e);
@@ -328,7 +340,7 @@ static void test_template_body(void)
     CU_ASSERT_PTR_NULL(json_object_get(t, "data_stream"));
     json_decref(t);
     free(s);
-    s = agg_es_template_body("logs-app", 1);
+    s = agg_es_template_body("logs-app", 1, NULL);
     t = json_loads(s, 0, &e);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(t, "index_patterns"), 0)),
                            "logs-app*");
