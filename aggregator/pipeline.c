@@ -11,7 +11,7 @@
 #include "lp_wire.h"
 
 #include <inttypes.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -703,16 +703,34 @@ void agg_pipeline_set_metrics(struct agg_pipeline *p, struct lp_metrics *m)
     }
 }
 
-/* Label values for content field paths: the logpipe table's own paths, a
- * bounded number of others by their first component, then "other". */
-static _Atomic unsigned field_labels;
+/* Label values for content field paths: the field table's own paths, the
+ * first component of up to FIELD_LABELS_MAX others (the first seen), then
+ * "other": a line cannot grow the metrics without bound. */
+#define FIELD_LABELS_MAX 100
+static pthread_mutex_t field_labels_mu = PTHREAD_MUTEX_INITIALIZER;
+static char field_labels[FIELD_LABELS_MAX][64];
+static size_t n_field_labels;
+
+static int field_label_admitted(const char *v)
+{
+    int ok = 0;
+    pthread_mutex_lock(&field_labels_mu);
+    for (size_t i = 0; i < n_field_labels && !ok; i++)
+        ok = strcmp(field_labels[i], v) == 0;
+    if (!ok && n_field_labels < FIELD_LABELS_MAX) {
+        snprintf(field_labels[n_field_labels++], sizeof(field_labels[0]), "%s", v);
+        ok = 1;
+    }
+    pthread_mutex_unlock(&field_labels_mu);
+    return ok;
+}
 
 void agg_count_field(struct lp_metrics *m, const char *metric, const char *help,
                      const char *path)
 {
     if (!m)
         return;
-    char v[80];
+    char v[64];
     const struct lp_ecs_field *d = lp_ecs_nearest(path);
     size_t n = 0;
     const char *src = d ? d->path : path;
@@ -725,9 +743,9 @@ void agg_count_field(struct lp_metrics *m, const char *metric, const char *help,
                    : '_';
     }
     v[n] = '\0';
-    if (!d && atomic_fetch_add_explicit(&field_labels, 1, memory_order_relaxed) >= 100)
+    if (!d && !field_label_admitted(v))
         snprintf(v, sizeof(v), "other");
-    char l[112];
+    char l[96];
     snprintf(l, sizeof(l), "field=\"%s\"", v);
     struct lp_counter *c = lp_metrics_counter(m, metric, help, l);
     if (c)
