@@ -31,7 +31,7 @@ struct agg_es_doc {
     int64_t kafka_offset;
     int64_t not_before; /* monotonic ns: retry not before */
     uint32_t attempts;
-    int healed; /* sent again once after a mapping conflict */
+    int healed; /* times sent again after a mapping conflict (heal_doc) */
     char id[40];
     char *index;
     size_t len;
@@ -595,19 +595,26 @@ int agg_es_conflict_field(const char *reason, char *field, size_t len)
 }
 
 /* A mapping conflict heals by moving the value the cluster refused to the
- * kept field as a string (always a keyword there), so the line is indexed
- * rather than dead-lettered. When the reason names no field the document
- * has (a total-fields or depth limit), every top-level field logpipe does
- * not own moves. Returns the new document (d is consumed), or NULL when
+ * kept list as a string, so the line is indexed rather than dead-lettered.
+ * The cluster names one field per refusal, so a document with several
+ * conflicts takes several rounds: up to HEAL_NAMED rounds move the named
+ * field; then (or at once when the reason names no field the document has:
+ * a total-fields or depth limit) one round moves every top-level field the
+ * template does not map. A refusal after that dead-letters the document as
+ * it was first sent. Returns the new document (d is consumed), or NULL when
  * nothing could be moved (d untouched). */
+#define HEAL_NAMED 4
+
 static struct agg_es_doc *heal_doc(struct agg_es *es, struct agg_es_doc *d, const char *reason,
                                    char *field, size_t flen)
 {
-    if (d->healed)
+    if (d->healed > HEAL_NAMED)
         return NULL;
     int named = agg_es_conflict_field(reason, field, flen);
     if (!named && !strstr(reason, "Limit of"))
         return NULL;
+    if (d->healed == HEAL_NAMED)
+        named = 0; /* the last round: everything the template does not map */
     json_t *doc = json_loadb(d->data, d->len, JSON_ALLOW_NUL, NULL);
     if (!json_is_object(doc)) {
         json_decref(doc);
@@ -631,8 +638,7 @@ static struct agg_es_doc *heal_doc(struct agg_es *es, struct agg_es_doc *d, cons
             json_object_del(doc, k);
             moved++;
         }
-        if (!named)
-            snprintf(field, flen, "(all content fields)");
+        snprintf(field, flen, "(all content fields)");
     }
     if (!moved) {
         json_decref(doc);
@@ -643,21 +649,25 @@ static struct agg_es_doc *heal_doc(struct agg_es *es, struct agg_es_doc *d, cons
     if (!text)
         return NULL;
     size_t len = strlen(text), il = strlen(d->index);
-    struct agg_es_doc *n = malloc(sizeof(*n) + len + 1 + il + 1 + d->len + 1);
+    struct agg_es_doc *n =
+        malloc(sizeof(*n) + len + 1 + il + 1 + (d->orig ? d->orig_len : d->len) + 1);
     if (!n)
         abort();
     *n = *d;
     n->next = NULL;
-    n->healed = 1;
+    n->healed = d->healed + 1;
     memcpy(n->data, text, len + 1);
     n->len = len;
     n->index = n->data + len + 1;
     memcpy(n->index, d->index, il + 1);
+    /* the document as first sent, kept for the dead letter */
+    const char *first = d->orig ? d->orig : d->data;
+    size_t first_len = d->orig ? d->orig_len : d->len;
     char *orig = n->index + il + 1;
-    memcpy(orig, d->data, d->len);
-    orig[d->len] = '\0';
+    memcpy(orig, first, first_len);
+    orig[first_len] = '\0';
     n->orig = orig;
-    n->orig_len = d->len;
+    n->orig_len = first_len;
     free(text);
     free(d); /* its hold passed to n */
     return n;

@@ -9,8 +9,10 @@
  *   item 400 mapping     a mapping conflict (mapper_parsing_exception,
  *                        illegal_argument_exception, document_parsing_
  *                        exception): the refused field moves to the kept
- *                        field as a string and the document is sent again
- *                        once; only a second refusal dead-letters it
+ *                        list as a string and the document is sent again
+ *                        (a few rounds, one field each, then every field
+ *                        the template does not map); only a refusal after
+ *                        that dead-letters it, as it was first sent
  *   item 400/404/...     dead letter with the reason, then done
  *   request failure      (connect, timeout, 429, 5xx, garbled) every item
  *                        again after a backoff; readiness false meanwhile

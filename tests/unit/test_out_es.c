@@ -8,6 +8,7 @@
 #include "lp_config.h"
 #include "lp_http.h"
 #include "lp_metrics.h"
+#include "lp_msgparse.h"
 #include "lp_test.h"
 #include "lp_time.h"
 #include "out_es.h"
@@ -35,6 +36,8 @@ static struct {
     char ids[512][40];
     int n_ids;
     int seen_429[512]; /* by doc number: answered 429 once already */
+    int refused[512];  /* by doc number: answered 400 once, refused whatever it holds */
+    int healed;        /* documents accepted after a mapping conflict */
     int template_puts;
     char auth[256]; /* Authorization of the last bulk request */
 } fake = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -86,10 +89,17 @@ static char *answer_bulk(const char *body, size_t len, unsigned *status)
         const char *want = json_string_value(json_object_get(doc, "want"));
         int st;
         json_t *err = NULL;
-        if (want && strcmp(want, "400") == 0) {
+        if ((want && strcmp(want, "400") == 0) || (num < 512 && fake.refused[num])) {
+            /* a mapping error that no move of a field cures */
+            fake.refused[num] = 1;
             st = 400;
             err = json_pack("{s:s, s:s}", "type", "mapper_parsing_exception", "reason",
                             "failed to parse field [n] of type [long]");
+        } else if (want && strcmp(want, "heal") == 0) {
+            /* a conflict on the field "want" itself: cured by moving it */
+            st = 400;
+            err = json_pack("{s:s, s:s}", "type", "mapper_parsing_exception", "reason",
+                            "failed to parse field [want] of type [long] in document");
         } else if (want && strcmp(want, "429") == 0 && num < 512 && !fake.seen_429[num]) {
             fake.seen_429[num] = 1;
             st = 429;
@@ -103,6 +113,14 @@ static char *answer_bulk(const char *body, size_t len, unsigned *status)
             st = 201;
             snprintf(fake.ids[fake.n_ids++], sizeof(fake.ids[0]), "%s", id);
             fake.created++;
+            json_t *kept = lp_json_get_path(doc, "logpipe.kept");
+            if (json_array_size(kept) == 1 &&
+                !strcmp(json_string_value(json_object_get(json_array_get(kept, 0), "field")),
+                        "want") &&
+                !strcmp(json_string_value(json_object_get(json_array_get(kept, 0), "value")),
+                        "heal") &&
+                !json_object_get(doc, "want"))
+                fake.healed++;
         }
         errors |= st >= 300;
         json_t *res = json_pack("{s:s, s:i}", "_id", id, "status", st);
@@ -307,6 +325,8 @@ static void reset_fake(enum mode m)
     fake.mode = m;
     fake.requests = fake.gzip_requests = fake.created = fake.n_ids = 0;
     memset(fake.seen_429, 0, sizeof(fake.seen_429));
+    memset(fake.refused, 0, sizeof(fake.refused));
+    fake.healed = 0;
     pthread_mutex_unlock(&fake.mu);
 }
 
@@ -318,12 +338,13 @@ static void test_items_mixed(void)
     reset_fake(M_NORMAL);
     struct rig r;
     rig_start(&r, port, "");
-    const char *want[] = {NULL, "429", NULL, "400", NULL, "429"};
+    const char *want[] = {NULL, "429", NULL, "400", "heal", "429"};
     submit(&r, 0, 6, want);
     CU_ASSERT_TRUE(wait_idle(&r, 5000));
     CU_ASSERT_EQUAL(r.part->next_store, 6);
     pthread_mutex_lock(&fake.mu);
     CU_ASSERT_EQUAL(fake.created, 5); /* every doc but the 400 */
+    CU_ASSERT_EQUAL(fake.healed, 1);  /* the conflict, sent again with its field kept */
     CU_ASSERT(fake.requests >= 2);     /* the 429s went again, alone */
     CU_ASSERT_EQUAL(fake.gzip_requests, fake.requests);
     CU_ASSERT_EQUAL(fake.template_puts, 1);
