@@ -96,7 +96,7 @@ aggregator:
   group_id: {topic}
   max_decompressed_bytes: 1MiB
   dead_letter_dir: {tmp}/dead-letter
-  parsers: [{{name: json, kind: json}}]
+  parsers: [{{name: json, kind: json, on_failure: mark}}]  # parse failures marked with error.message
   routes: [{{name: app, match: [{{field: kubernetes.container.name, equals: app}}], parser: json, outputs: [files]}}]
   default_route: {{outputs: [files]}}
   outputs: [{{name: files, type: file, path: {tmp}/segments, max_segment_age: 1s}}]

@@ -462,6 +462,53 @@ static void test_template_and_conflicts(void)
                     0);
 }
 
+static const char *type_name(enum lp_ecs_type t)
+{
+    switch (t) {
+    case LP_ECS_OBJECT: return "object";
+    case LP_ECS_KEYWORD: return "keyword";
+    case LP_ECS_TEXT: return "text";
+    case LP_ECS_LONG: return "long";
+    case LP_ECS_DATE: return "date";
+    case LP_ECS_DATE_NANOS: return "date_nanos";
+    case LP_ECS_STORED: return "keyword, not indexed";
+    }
+    return "?";
+}
+
+/* docs/fields.md's table is the field table: same fields, types, owners. */
+static void test_fields_doc(void)
+{
+    struct lp_buf want;
+    lp_buf_init(&want, 0);
+    lp_buf_puts(&want, "| field | mapping | set by | what |\n|---|---|---|---|\n");
+    for (size_t i = 0; i < lp_ecs_count; i++) {
+        const struct lp_ecs_field *d = &lp_ecs_table[i];
+        if (!d->doc)
+            continue;
+        char row[1024];
+        snprintf(row, sizeof(row), "| `%s` | %s | %s | %s |\n", d->path, type_name(d->type),
+                 lp_ecs_owned(d->path) ? "logpipe" : "application", d->doc);
+        lp_buf_puts(&want, row);
+    }
+    lp_buf_putc(&want, '\0');
+    size_t len;
+    char *doc = lp_test_read_source("docs/fields.md", &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    const char *b = strstr(doc, "<!-- field table: begin -->\n");
+    const char *e = strstr(doc, "<!-- field table: end -->");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    b += strlen("<!-- field table: begin -->\n");
+    int same = (size_t)(e - b) == strlen(want.data) && memcmp(b, want.data, (size_t)(e - b)) == 0;
+    if (!same)
+        fprintf(stderr, "docs/fields.md's field table differs from core/lp_ecs.c; it should be:\n%s",
+                want.data);
+    CU_ASSERT_TRUE(same);
+    free(doc);
+    lp_buf_release(&want);
+}
+
 int main(void)
 {
     static const struct lp_test tests[] = {
@@ -473,6 +520,7 @@ int main(void)
         {"depth, field and name caps", test_caps},
         {"index names use owned or allowed fields", test_index_fields_checked},
         {"template from the table; conflict fields", test_template_and_conflicts},
+        {"docs/fields.md is the field table", test_fields_doc},
         {NULL, NULL},
     };
     return lp_test_run("content", tests);
