@@ -638,7 +638,7 @@ static struct agg_es_doc *heal_doc(struct agg_es *es, struct agg_es_doc *d, cons
             json_object_del(doc, k);
             moved++;
         }
-        snprintf(field, flen, "(all content fields)");
+        snprintf(field, flen, "all_content_fields");
     }
     if (!moved) {
         json_decref(doc);

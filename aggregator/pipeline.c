@@ -764,9 +764,14 @@ static void on_kept(void *ud, const char *path, const char *reason)
     for (size_t i = 0; i < 5; i++)
         if (strcmp(reason, kept_reasons[i]) == 0)
             lp_counter_inc(p->c_kept_reason[i]);
+    /* over a cap or an invalid name: the field is whatever the line made
+     * up (10,000 of them in one line), a label would say nothing */
+    if (strcmp(reason, "owned") != 0 && strcmp(reason, "type") != 0)
+        return;
     agg_count_field(p->metrics, "logpipe_aggregator_content_kept_by_field_total",
-                    "Values of log content kept under the kept field, by the field the line "
-                    "wanted (logpipe's own fields by path, others by their first component).",
+                    "Values of log content kept because they collided with an owned field or "
+                    "the template's mapping, by the field the line wanted (the field table's "
+                    "paths, up to 100 others by their first component, then other).",
                     path);
 }
 
