@@ -6,6 +6,8 @@
 #include "lp_time.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,14 +20,22 @@ static int parse_epoch(const char *fmt, const char *s, size_t n, int64_t *out)
     memcpy(buf, s, n);
     buf[n] = '\0';
     char *end;
+    errno = 0;
     long long whole = strtoll(buf, &end, 10);
-    if (end == buf || whole < 0)
+    if (end == buf || whole < 0 || errno == ERANGE || !isdigit((unsigned char)buf[0]))
         return LP_EINVAL;
-    double frac = 0;
+    /* the fraction: digits only (no exponent: "1.5e300" is no time), up to
+     * nanoseconds of the unit */
+    int64_t frac = 0, frac_den = 1;
     if (*end == '.') {
-        char *fe;
-        frac = strtod(end, &fe);
-        end = fe;
+        end++;
+        if (!isdigit((unsigned char)*end))
+            return LP_EINVAL;
+        for (; isdigit((unsigned char)*end); end++)
+            if (frac_den < 1000000000) {
+                frac = frac * 10 + (*end - '0');
+                frac_den *= 10;
+            }
     }
     if (*end)
         return LP_EINVAL;
@@ -44,7 +54,12 @@ static int parse_epoch(const char *fmt, const char *s, size_t n, int64_t *out)
                 : whole < 100000000000000000LL ? 1000 : 1;
     if (whole > INT64_MAX / scale)
         return LP_EINVAL;
-    *out = (int64_t)whole * scale + (int64_t)(frac * (double)scale);
+    int64_t ns = (int64_t)whole * scale;
+    /* frac/frac_den of a unit in ns; both at most 1e9: no overflow */
+    int64_t frac_ns = frac * scale / frac_den;
+    if (frac_ns > INT64_MAX - ns)
+        return LP_EINVAL;
+    *out = ns + frac_ns;
     return 0;
 }
 
@@ -157,6 +172,8 @@ static int parse_pattern(const char *fmt, const char *s, size_t n, int64_t now_n
     if (p != end || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
         return LP_EINVAL;
     int64_t secs_of_day = h * 3600 + m * 60 + (sec == 60 ? 59 : sec) - off;
+    /* nanoseconds since 1970 in 64 bits reach years 1678 to 2261 */
+    const int64_t max_s = INT64_MAX / LP_NS_PER_SEC - 1, min_s = INT64_MIN / LP_NS_PER_SEC + 1;
     if (Y < 0) {
         /* no year: logs describe the past, so take the latest year that
          * puts the time no later than now (plus two days of clock skew) */
@@ -169,10 +186,15 @@ static int parse_pattern(const char *fmt, const char *s, size_t n, int64_t now_n
                 break;
             }
         }
+        if (best > max_s || best < min_s)
+            return LP_EINVAL;
         *out = best * LP_NS_PER_SEC + frac;
         return 0;
     }
-    *out = (lp_time_days_from_civil(Y, M, D) * 86400 + secs_of_day) * LP_NS_PER_SEC + frac;
+    int64_t t = lp_time_days_from_civil(Y, M, D) * 86400 + secs_of_day;
+    if (t > max_s || t < min_s)
+        return LP_EINVAL;
+    *out = t * LP_NS_PER_SEC + frac;
     return 0;
 }
 

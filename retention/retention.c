@@ -243,10 +243,13 @@ static void record(struct run *u, const char *policy, const char *kind, const ch
     int lvl = strcmp(result, "error") == 0 ? LP_LOG_ERROR
               : strcmp(result, "skipped") == 0 ? LP_LOG_WARN
                                                : LP_LOG_INFO;
-    if (!u->o->dry_run)
-        lp_log(lvl, action, "policy=%s target=\"%s\" bytes=%" PRIu64 " result=%s reason=\"%s\"%s%s%s",
-               policy, target, bytes, result, reason ? reason : "", error ? " error=\"" : "",
-               error ? error : "", error ? "\"" : "");
+    if (!u->o->dry_run && error)
+        lp_log(lvl, action,
+               "policy=%s target=\"%s\" bytes=%" PRIu64 " result=%s reason=\"%s\" error=\"%s\"",
+               policy, target, bytes, result, reason ? reason : "", error);
+    else if (!u->o->dry_run)
+        lp_log(lvl, action, "policy=%s target=\"%s\" bytes=%" PRIu64 " result=%s reason=\"%s\"",
+               policy, target, bytes, result, reason ? reason : "");
 }
 
 /* ---- policies ---- */

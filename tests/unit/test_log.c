@@ -82,6 +82,41 @@ static void test_json(void)
     free(out);
 }
 
+/* what an OpenSearch reason echoing a log line's field could hold */
+static const char *const HOSTILE = "x\" forged=1\nts=2026 level=error msg=\"fake\"\t\x01\\";
+
+static void emit_hostile(void)
+{
+    lp_log_setup(LP_LOG_INFO, LP_LOG_LOGFMT);
+    lp_log(LP_LOG_WARN, "refused", "reason=\"%s\" path=%s n=%zu id=%lld c=%c w=%5d", HOSTILE,
+           "/var/log/a b.log", (size_t)7, -3LL, 'q', 42);
+    lp_log_setup(LP_LOG_INFO, LP_LOG_JSON);
+    lp_log(LP_LOG_WARN, "refused", "reason=\"%s\" path=%s", HOSTILE, "/var/log/a b.log");
+    lp_log_setup(LP_LOG_INFO, LP_LOG_LOGFMT);
+}
+
+static void test_values_escaped(void)
+{
+    char *out = capture(emit_hostile);
+    /* two lines, whatever the values hold */
+    char *nl = strchr(out, '\n');
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nl);
+    CU_ASSERT_PTR_NOT_NULL(strchr(nl + 1, '\n'));
+    CU_ASSERT_PTR_NULL(strchr(strchr(nl + 1, '\n') + 1, '\n'));
+    *nl = '\0';
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "reason=\"x\\\" forged=1\\nts=2026 level=error "
+                                       "msg=\\\"fake\\\"\\t\\u0001\\\\\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, " path=\"/var/log/a b.log\" n=7 id=-3 c=q w=   42"));
+    json_error_t e;
+    json_t *o = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, &e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "reason")), HOSTILE);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "path")), "/var/log/a b.log");
+    CU_ASSERT_PTR_NULL(json_object_get(o, "forged"));
+    json_decref(o);
+    free(out);
+}
+
 static void emit_many(void)
 {
     for (int i = 0; i < 25; i++)
@@ -122,6 +157,7 @@ int main(void)
     static const struct lp_test tests[] = {
         {"logfmt", test_logfmt},
         {"json", test_json},
+        {"values escaped: no forged lines or keys", test_values_escaped},
         {"ratelimit", test_ratelimit},
         {"level names", test_level_names},
         {NULL, NULL},

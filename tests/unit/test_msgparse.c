@@ -229,6 +229,20 @@ static void test_timestamps(void)
     CU_ASSERT_EQUAL(lp_timestamp_parse("epoch", "12x", 3, NOW, &ns), LP_EINVAL);
     CU_ASSERT_EQUAL(lp_timestamp_parse("%Y-%m-%d", "2026-13-01", 10, NOW, &ns), LP_EINVAL);
     CU_ASSERT_EQUAL(lp_timestamp_parse("%Y-%m-%d", "2026-11-28 trailing", 19, NOW, &ns), LP_EINVAL);
+    expect_ts("epoch_ms", "1795850460001.5", s + 1000000 + 500000);
+    expect_ts("epoch_s", "1795850460.123456789999", s + 123456789);
+    /* what UBSan saw overflow: no time, not undefined behaviour */
+    static const char *const absurd[][2] = {
+        {"epoch", "1.5e300"},          {"epoch_s", "1.5e300"},
+        {"epoch_s", "9223372036.9"},   {"epoch_s", "99999999999999999999"},
+        {"epoch_ns", "9223372036854775808"}, {"epoch", "1."},
+        {"epoch", ".5"},               {"%Y-%m-%d", "9999-12-31"},
+        {"%Y-%m-%d", "0001-01-01"},    {"rfc3339", "9999-12-31T23:59:59Z"},
+    };
+    for (size_t i = 0; i < sizeof(absurd) / sizeof(absurd[0]); i++)
+        CU_ASSERT_EQUAL(lp_timestamp_parse(absurd[i][0], absurd[i][1], strlen(absurd[i][1]), NOW,
+                                           &ns),
+                        LP_EINVAL);
     CU_ASSERT(lp_timestamp_format_valid("%d/%b/%Y:%H:%M:%S %z"));
     CU_ASSERT(lp_timestamp_format_valid("epoch_ms"));
     CU_ASSERT(!lp_timestamp_format_valid("%Q"));
