@@ -17,6 +17,7 @@
 #include "lp_time.h"
 #include "lp_wire.h"
 #include "out_es.h"
+#include "lp_regex.h"
 #include "pipeline.h"
 #include "tracker.h"
 
@@ -1003,6 +1004,14 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
         goto fail;
     if (setup_outputs(a, http, err, errlen))
         goto fail;
+    /* before any worker matches */
+    lp_regex_setup((uint32_t)cfg->aggregator.content.regex_match_limit,
+                   (uint32_t)cfg->aggregator.content.regex_depth_limit,
+                   lp_metrics_counter(metrics, "logpipe_aggregator_regex_limited_total",
+                                      "Regex parses and route conditions given up at the PCRE2 "
+                                      "match or depth limit (the event is kept unparsed; the "
+                                      "condition does not hold).",
+                                      NULL));
     a->pipe = agg_pipeline_new(&cfg->aggregator, a->out_names, a->n_outs, err, errlen);
     if (!a->pipe)
         goto fail;

@@ -267,11 +267,7 @@ static int cond_test(const struct cond *c, int found, const char *v, size_t n)
     else if (c->op == OP_PREFIX)
         res = n >= c->value_len && memcmp(v, c->value, c->value_len) == 0;
     else {
-        pcre2_match_data *md = pcre2_match_data_create_from_pattern(c->re, NULL);
-        if (!md)
-            abort();
-        res = pcre2_match(c->re, (PCRE2_SPTR)v, n, 0, 0, md, NULL) >= 0;
-        pcre2_match_data_free(md);
+        res = lp_regex_match(c->re, v, n, NULL) >= 0; /* over the limit: no match */
     }
     return c->negate ? !res : res;
 }

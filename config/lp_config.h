@@ -39,6 +39,8 @@ struct lp_config_multiline {
     int64_t flush_timeout_ms;
     int64_t max_lines;
     int64_t max_bytes;
+    int64_t match_limit;
+    int64_t depth_limit;
 };
 
 struct lp_config_shipper {
@@ -107,6 +109,8 @@ struct lp_config_content {
     int64_t max_depth;
     int64_t max_future_skew_ms;
     int64_t max_age_ms;
+    int64_t regex_match_limit;
+    int64_t regex_depth_limit;
     char **index_fields; /* content fields index names may use besides owned ones */
     size_t n_index_fields;
 };

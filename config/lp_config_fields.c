@@ -51,6 +51,11 @@ static const struct lp_field multiline_fields[] = {
     DUR(lp_config_multiline, flush_timeout, "2s", 10, 600000,
         "An event with no further line for this long is complete."),
     INT(lp_config_multiline, max_lines, "500", 1, 100000, "Most lines joined into one event."),
+    INT(lp_config_multiline, match_limit, "100000", 1000, 100000000,
+        "PCRE2 match limit of the custom patterns (backtracking steps per line): a line that "
+        "costs more counts as not matching, and is counted."),
+    INT(lp_config_multiline, depth_limit, "10000", 100, 10000000,
+        "PCRE2 depth limit of the custom patterns (nested backtracking per line)."),
     SIZE(lp_config_multiline, max_bytes, "1MiB", 1024, 64LL << 20,
          "Most bytes joined into one event."),
     END,
@@ -164,6 +169,12 @@ static const struct lp_field content_fields[] = {
     DUR(lp_config_content, max_age, "7d", 0, 36500 * DAY,
         "A time_field value older than this before the runtime's time of the line is refused "
         "the same way (0: no limit)."),
+    INT(lp_config_content, regex_match_limit, "100000", 1000, 100000000,
+        "PCRE2 match limit of regex parsers and route conditions (backtracking steps per "
+        "line): a line that costs more is kept unparsed (or does not match), and is counted."),
+    INT(lp_config_content, regex_depth_limit, "10000", 100, 10000000,
+        "PCRE2 depth limit of regex parsers and route conditions (nested backtracking per "
+        "line)."),
     STRLIST(lp_config_content, index_fields, NULL,
             "Content fields an elasticsearch index name may use as {field}; owned fields "
             "(kubernetes.*, container.*, host.name, stream, ...) are always allowed."),

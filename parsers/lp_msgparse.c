@@ -323,10 +323,13 @@ static int parse_regex(const struct lp_msgparser *p, const char *msg, size_t len
                        char *why, size_t whylen)
 {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(p->re, NULL);
-    int m = pcre2_match(p->re, (PCRE2_SPTR)msg, len, 0, 0, md, NULL);
+    int m = lp_regex_match(p->re, msg, len, md);
     if (m < 0) {
         pcre2_match_data_free(md);
-        return fail(why, whylen, m == PCRE2_ERROR_NOMATCH ? "no match" : "regex match error");
+        return fail(why, whylen,
+                    m == PCRE2_ERROR_NOMATCH ? "no match"
+                    : m == LP_REGEX_LIMITED  ? "regex match limit reached (the line is kept unparsed)"
+                                             : "regex match error");
     }
     json_t *fields = json_object();
     groups_to_fields(p, md, msg, fields);

@@ -65,10 +65,9 @@ void lp_multiline_free(struct lp_multiline *m)
 
 static int matches(void *re, const char *s, size_t n)
 {
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, NULL);
-    pcre2_match_data_free(md);
-    return rc >= 0;
+    /* a line that costs the pattern more than the match limit counts as
+     * not matching (counted by lp_regex): it is kept either way */
+    return lp_regex_match(re, s, n, NULL) >= 0;
 }
 
 /* "main.main()" or "net/http.(*conn).serve(0xc000, {0x7f..})": a Go frame. */

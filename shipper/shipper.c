@@ -10,6 +10,8 @@
 #include "lp_log.h"
 #include "lp_time.h"
 
+#include "lp_regex.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -280,6 +282,12 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
     s->ino_fd = -1;
     metrics_init(s);
     const struct lp_config_shipper *c = &cfg->shipper;
+    /* before the tails (and their multiline patterns) exist */
+    lp_regex_setup((uint32_t)c->multiline.match_limit, (uint32_t)c->multiline.depth_limit,
+                   lp_metrics_counter(metrics, "logpipe_shipper_regex_limited_total",
+                                      "Lines a multiline pattern gave up on (PCRE2 match or "
+                                      "depth limit): they count as not matching.",
+                                      NULL));
     if (c->host_name && *c->host_name)
         snprintf(s->host, sizeof(s->host), "%s", c->host_name);
     else if (gethostname(s->host, sizeof(s->host) - 1) != 0)

@@ -1,7 +1,9 @@
 /* Message parsers (json, logfmt, regex, syslog, access) and timestamp
  * formats: fields as nested ECS objects, failures that change nothing. */
 #include "lp_error.h"
+#include "lp_metrics.h"
 #include "lp_msgparse.h"
+#include "lp_regex.h"
 #include "lp_test.h"
 #include "lp_time.h"
 #include "lp_timestamp.h"
@@ -115,6 +117,27 @@ static void test_regex(void)
     ev = run(p, "lowercase line", LP_ECORRUPT, why);
     CU_ASSERT_STRING_EQUAL(why, "no match");
     json_decref(ev);
+    /* a line crafted against a backtracking pattern: the match limit stops
+     * it (kept unparsed by the caller, counted) instead of a worker
+     * spending seconds on it */
+    struct lp_metrics *mx = lp_metrics_new();
+    struct lp_counter *limited = lp_metrics_counter(mx, "t_limited_total", "t", NULL);
+    lp_regex_setup(LP_REGEX_MATCH_LIMIT, LP_REGEX_DEPTH_LIMIT, limited);
+    struct lp_msgparser *bt = mk("regex", "^(?<k>(a|aa)+)+$", NULL, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bt);
+    char evil[64];
+    memset(evil, 'a', 48);
+    memcpy(evil + 48, "!", 2);
+    ev = run(bt, evil, LP_ECORRUPT, why);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "match limit"));
+    CU_ASSERT_EQUAL(lp_counter_get(limited), 1);
+    json_decref(ev);
+    ev = run(bt, "aaaa", 0, why); /* an ordinary line still matches */
+    CU_ASSERT_STRING_EQUAL(str(ev, "k"), "aaaa");
+    json_decref(ev);
+    lp_msgparser_free(bt);
+    lp_regex_setup(LP_REGEX_MATCH_LIMIT, LP_REGEX_DEPTH_LIMIT, NULL);
+    lp_metrics_free(mx);
     lp_msgparser_free(p);
     struct lp_msgparser_config bad = {"regex", "(?<x>[", NULL, NULL, NULL};
     CU_ASSERT_PTR_NULL(lp_msgparser_new(&bad, err, sizeof(err)));
