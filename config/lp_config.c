@@ -4,6 +4,7 @@
 #include "lp_ecs.h"
 
 #include "lp_buf.h"
+#include "lp_redact.h"
 #include "lp_fields.h"
 #include "lp_glob.h"
 #include "lp_node.h"
@@ -1040,18 +1041,25 @@ struct lp_config *lp_config_load_texts(const char *const *names, const char *con
 
 int lp_config_key_is_secret(const char *key)
 {
-    static const char *const words[] = {"password", "secret", "token", "key", "passphrase",
-                                        "credentials"};
+    /* anywhere in the name: librdkafka's ssl.key.password,
+     * ssl.keystore.password, sasl.oauthbearer.client.secret, ... */
+    static const char *const anywhere[] = {"password", "passwd", "secret", "token",
+                                           "passphrase", "credential"};
     if (strncmp(key, "sasl.", 5) == 0)
         return 1;
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-        size_t kl = strlen(key), wl = strlen(words[i]);
-        if (kl < wl || strcasecmp(key + kl - wl, words[i]) != 0)
-            continue;
-        if (kl == wl || key[kl - wl - 1] == '.' || key[kl - wl - 1] == '_' ||
-            key[kl - wl - 1] == '-')
+    for (size_t i = 0; i < sizeof(anywhere) / sizeof(anywhere[0]); i++)
+        if (strcasestr(key, anywhere[i]))
             return 1;
-    }
+    /* the name's last part: api_key, ssl_key, apikey; ssl.key.pem (the key
+     * itself; ssl.key.location, a path, stays visible) */
+    size_t kl = strlen(key);
+    if (kl >= 3 && strcasecmp(key + kl - 3, "pem") == 0)
+        return 1;
+    if (kl >= 6 && strcasecmp(key + kl - 6, "apikey") == 0)
+        return 1;
+    if (kl >= 3 && strcasecmp(key + kl - 3, "key") == 0 &&
+        (kl == 3 || strchr("._-", key[kl - 4])))
+        return 1;
     return 0;
 }
 
@@ -1095,7 +1103,13 @@ static void dump_value(const struct lp_field *f, const void *base, int depth, in
             lp_buf_puts(out, " null\n");
         else {
             lp_buf_putc(out, ' ');
-            yaml_string(out, secret && *s ? "<redacted>" : s);
+            char url[2048];
+            if (secret && *s)
+                yaml_string(out, "<redacted>");
+            else if (redact && strlen(s) < sizeof(url) && lp_redact_url(s, url, sizeof(url)))
+                yaml_string(out, url); /* https://user:pass@host: the userinfo */
+            else
+                yaml_string(out, s);
             lp_buf_putc(out, '\n');
         }
         break;
@@ -1142,7 +1156,11 @@ static void dump_value(const struct lp_field *f, const void *base, int depth, in
             yaml_string(out, kv->items[i].key);
             lp_buf_puts(out, ": ");
             int s = redact && lp_config_key_is_secret(kv->items[i].key);
-            yaml_string(out, s ? "<redacted>" : kv->items[i].value);
+            char url[2048];
+            const char *v = kv->items[i].value;
+            if (!s && redact && strlen(v) < sizeof(url) && lp_redact_url(v, url, sizeof(url)))
+                v = url; /* sasl-less brokers lists do not have userinfo, URLs might */
+            yaml_string(out, s ? "<redacted>" : v);
             lp_buf_putc(out, '\n');
         }
         break;

@@ -5,6 +5,7 @@
 #include "lp_buf.h"
 #include "lp_config.h"
 #include "lp_glob.h"
+#include "lp_redact.h"
 #include "lp_time.h"
 
 #include <ctype.h>
@@ -73,10 +74,13 @@ static int request(const struct lp_config_index_policy *p, const char *method, c
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     CURLcode rc = curl_easy_perform(e);
-    if (rc == CURLE_OK)
+    if (rc == CURLE_OK) {
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
-    else
-        snprintf(err, errlen, "%s %s: %s", method, url, curl_easy_strerror(rc));
+    } else {
+        char shown[4096];
+        lp_redact_url(url, shown, sizeof(shown)); /* never the userinfo in a log */
+        snprintf(err, errlen, "%s %s: %s", method, shown, curl_easy_strerror(rc));
+    }
     curl_slist_free_all(h);
     free(auth);
     curl_easy_cleanup(e);

@@ -2,6 +2,7 @@
  * with its FILE:LINE:COL, redaction, and docs/config.md freshness. */
 #include "lp_buf.h"
 #include "lp_config.h"
+#include "lp_redact.h"
 #include "lp_test.h"
 
 #include <stdio.h>
@@ -300,6 +301,47 @@ static void test_secret_names(void)
     CU_ASSERT(!lp_config_key_is_secret("ssl.key.location"));
     CU_ASSERT(!lp_config_key_is_secret("monkey"));
     CU_ASSERT(!lp_config_key_is_secret("brokers"));
+    /* librdkafka's TLS material and passwords, whatever the case */
+    CU_ASSERT(lp_config_key_is_secret("ssl.key.pem"));
+    CU_ASSERT(lp_config_key_is_secret("ssl.keystore.password"));
+    CU_ASSERT(lp_config_key_is_secret("ssl.certificate.pem"));
+    CU_ASSERT(lp_config_key_is_secret("ssl_key"));
+    CU_ASSERT(lp_config_key_is_secret("sasl.oauthbearer.client.secret"));
+    CU_ASSERT(lp_config_key_is_secret("SSL.KEY.PASSWORD"));
+    CU_ASSERT(!lp_config_key_is_secret("ssl.keystore.location"));
+    CU_ASSERT(!lp_config_key_is_secret("ssl.ca.location"));
+    char u[128];
+    CU_ASSERT_EQUAL(lp_redact_url("https://elastic:s3cr@t@es.example:9200/x?y", u, sizeof(u)), 1);
+    CU_ASSERT_STRING_EQUAL(u, "https://<redacted>@es.example:9200/x?y");
+    CU_ASSERT_EQUAL(lp_redact_url("http://127.0.0.1:9200/a@b", u, sizeof(u)), 0);
+    CU_ASSERT_STRING_EQUAL(u, "http://127.0.0.1:9200/a@b");
+    CU_ASSERT_EQUAL(lp_redact_url("not a url", u, sizeof(u)), 0);
+}
+
+/* --check-config's dump hides TLS keys and URL userinfo */
+static void test_dump_redacts(void)
+{
+    struct lp_buf errs = LP_BUF_INIT, out = LP_BUF_INIT;
+    const char *names[] = {"x.yaml"};
+    const char *texts[] = {
+        "kafka:\n"
+        "  properties: {ssl.key.pem: \"-----BEGIN PRIVATE KEY-----MIIE\", ssl.key.password: pw1,"
+        " ssl.ca.location: /etc/ca.pem}\n"
+        "aggregator:\n"
+        "  outputs:\n"
+        "    - {name: es, type: elasticsearch, url: 'https://elastic:hunter2@es:9200'}\n"};
+    struct lp_config *c = lp_config_load_texts(names, texts, 1, NULL, &errs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(lp_config_dump(c, NULL, 1, &out), 0);
+    lp_buf_putc(&out, '\0');
+    CU_ASSERT_PTR_NULL(strstr(out.data, "BEGIN PRIVATE KEY"));
+    CU_ASSERT_PTR_NULL(strstr(out.data, "pw1"));
+    CU_ASSERT_PTR_NULL(strstr(out.data, "hunter2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "https://<redacted>@es:9200"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "/etc/ca.pem"));
+    lp_config_free(c);
+    lp_buf_release(&errs);
+    lp_buf_release(&out);
 }
 
 static void test_reference_is_fresh(void)
@@ -326,6 +368,7 @@ int main(void)
         {"file substitution", test_file_substitution},
         {"units", test_units},
         {"secret names", test_secret_names},
+        {"dump redacts keys and URL userinfo", test_dump_redacts},
         {"reference is fresh", test_reference_is_fresh},
         {NULL, NULL},
     };
