@@ -33,6 +33,8 @@
 
 enum out_type { OUT_ES, OUT_FILE, OUT_STDOUT };
 
+#define ES_CHUNK 512 /* documents of one message handed to an output at a time */
+
 /* What an index name template needs of a fast-path event: nothing (no
  * {field}), the batch's source-level fields (and stream), or the event. */
 enum index_mode { IDX_NONE, IDX_BATCH, IDX_RECORD };
@@ -135,6 +137,7 @@ struct lp_aggregator {
     size_t n_assigned;
     struct agg_part *detached;
     volatile int stopping;
+    _Atomic size_t held_total; /* bytes the outputs hold, decoded and rendered (agg_part_held) */
     int64_t last_tick, last_commit, commit_started, last_lag;
     int stored_since_commit;
     struct lp_ready *kafka_ready;
@@ -145,7 +148,8 @@ struct lp_aggregator {
     struct lp_counter **c_route_out; /* [route * n_outs + output] */
     struct lp_counter **c_parse_fail; /* [route] */
     struct lp_counter *c_decode_fail, *c_commits, *c_commit_errors, *c_pauses, *c_rebalances;
-    struct lp_gauge *g_paused, *g_pending, *g_assigned;
+    struct lp_gauge *g_paused, *g_pending, *g_assigned, *g_held;
+    struct lp_counter *c_budget_waits;
     struct lp_histogram *h_commit;
 };
 
@@ -217,6 +221,32 @@ static int64_t event_time_ns(json_t *ev, int64_t fallback)
 
 /* Runs one message through decode, pipeline and outputs. files_only: a
  * replay after a file error (everything else was already handed over). */
+/* While the outputs hold more than the memory budget (max_pending_bytes,
+ * counted in rendered bytes), the worker waits before rendering more: one
+ * Kafka message can decode into a million documents, and pausing the
+ * partitions only stops the next ones. It gives up waiting (and the budget
+ * is exceeded for a moment) when it must stop or a partition is being
+ * closed, so a rebalance during an outage is not held up. */
+static void wait_for_budget(struct worker *w)
+{
+    struct lp_aggregator *a = w->a;
+    size_t budget = (size_t)a->cfg->aggregator.max_pending_bytes;
+    int counted = 0;
+    while (atomic_load_explicit(&a->held_total, memory_order_relaxed) > budget) {
+        pthread_mutex_lock(&w->mu);
+        int leave = w->stop || a->stopping;
+        for (struct item *it = w->head; it && !leave; it = it->next)
+            leave = it->kind == IT_CLOSE || it->kind == IT_ABANDON;
+        pthread_mutex_unlock(&w->mu);
+        if (leave)
+            return;
+        if (!counted++)
+            lp_counter_inc(a->c_budget_waits);
+        struct timespec ts = {0, 5 * LP_NS_PER_MS};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m,
                     int files_only)
 {
@@ -339,6 +369,14 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
                 agg_es_doc_link(&w->es_head[oi], &w->es_tail[oi], d);
                 w->es_n[oi]++;
                 lp_counter_inc(a->c_route_out[route * a->n_outs + oi]);
+                if (w->es_n[oi] >= ES_CHUNK) {
+                    /* hand over what this message made so far, and render
+                     * more only within the memory budget */
+                    agg_es_submit(o->es, w->es_head[oi], w->es_tail[oi], w->es_n[oi]);
+                    w->es_head[oi] = w->es_tail[oi] = NULL;
+                    w->es_n[oi] = 0;
+                    wait_for_budget(w);
+                }
             } else {
                 pthread_mutex_lock(&a->stdout_mu);
                 fwrite(text, 1, len, stdout);
@@ -648,8 +686,11 @@ static void pause_resume(struct lp_aggregator *a)
         struct agg_part *p = a->parts[i];
         if (!p)
             continue;
-        pending += (int64_t)p->pending_bytes;
-        int want = p->paused ? p->pending_bytes > limit / 2 : p->pending_bytes > limit;
+        /* what this partition costs: its compressed messages in flight and
+         * the documents rendered from them that the outputs still hold */
+        size_t cost = p->pending_bytes + atomic_load_explicit(&p->held_bytes, memory_order_relaxed);
+        pending += (int64_t)cost;
+        int want = p->paused ? cost > limit / 2 : cost > limit;
         if (want != p->paused) {
             rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
             rd_kafka_topic_partition_list_add(l, a->topic, p->partition);
@@ -662,13 +703,14 @@ static void pause_resume(struct lp_aggregator *a)
                     lp_counter_inc(a->c_pauses);
                 lp_log(LP_LOG_INFO, want ? "partition paused: outputs are behind"
                                          : "partition resumed",
-                       "partition=%d pending_bytes=%zu", (int)p->partition, p->pending_bytes);
+                       "partition=%d pending_bytes=%zu", (int)p->partition, cost);
             }
         }
         paused += p->paused;
     }
     lp_gauge_set(a->g_paused, paused);
     lp_gauge_set(a->g_pending, pending);
+    lp_gauge_set(a->g_held, (int64_t)atomic_load_explicit(&a->held_total, memory_order_relaxed));
 }
 
 static void update_lag(struct lp_aggregator *a)
@@ -851,7 +893,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 continue;
             int32_t p = l->elems[i].partition;
             if (!part_of(a, p)) {
-                set_part(a, p, agg_part_new(p));
+                struct agg_part *np = agg_part_new(p);
+                np->total_held = &a->held_total;
+                set_part(a, p, np);
                 a->n_assigned++;
                 struct item *it = calloc(1, sizeof(*it));
                 if (!it)
@@ -1038,6 +1082,15 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
                                          "Rebalance callbacks (assign and revoke).", NULL);
     a->g_paused = lp_metrics_gauge(m, "logpipe_aggregator_paused_partitions",
                                    "Partitions paused because outputs are behind.", NULL);
+    a->g_held = lp_metrics_gauge(m, "logpipe_aggregator_held_bytes",
+                                 "Bytes the outputs hold, decoded and rendered (documents "
+                                 "waiting for the cluster).",
+                                 NULL);
+    a->c_budget_waits = lp_metrics_counter(
+        m, "logpipe_aggregator_memory_budget_waits_total",
+        "Times a worker waited before rendering more because the outputs held more than "
+        "max_pending_bytes.",
+        NULL);
     a->g_pending = lp_metrics_gauge(m, "logpipe_aggregator_pending_bytes",
                                     "Message bytes consumed but not yet durable everywhere.",
                                     NULL);

@@ -32,6 +32,7 @@ struct agg_es_doc {
     int64_t not_before; /* monotonic ns: retry not before */
     uint32_t attempts;
     int healed; /* times sent again after a mapping conflict (heal_doc) */
+    size_t acct; /* bytes counted as held for the message's partition (agg_part_held) */
     char id[40];
     char *index;
     size_t len;
@@ -292,6 +293,8 @@ struct agg_es_doc *agg_es_doc_new(struct agg_msg *m, int32_t partition, int64_t 
     d->index = d->data + len + 1;
     memcpy(d->index, index, il + 1);
     agg_msg_hold(m, 1);
+    d->acct = sizeof(*d) + il + 1 + len + 1 + 32; /* + malloc's own */
+    agg_part_held(m->part, d->acct, 1);
     return d;
 }
 
@@ -332,6 +335,7 @@ size_t agg_es_queued(struct agg_es *es)
 
 static void doc_final(struct agg_es *es, struct agg_es_doc *d)
 {
+    agg_part_held(d->m->part, d->acct, 0); /* before the release: after it m may be gone */
     agg_msg_release(d->m);
     free(d);
     atomic_fetch_sub(&es->queued, 1);
@@ -669,6 +673,9 @@ static struct agg_es_doc *heal_doc(struct agg_es *es, struct agg_es_doc *d, cons
     n->orig = orig;
     n->orig_len = first_len;
     free(text);
+    n->acct = sizeof(*n) + len + 1 + il + 1 + n->orig_len + 1 + 32;
+    agg_part_held(d->m->part, n->acct, 1);
+    agg_part_held(d->m->part, d->acct, 0);
     free(d); /* its hold passed to n */
     return n;
 }
@@ -683,6 +690,7 @@ static void dead_doc(struct agg_es *es, struct agg_es_doc *d, const char *why)
         lp_counter_inc(es->c_items[IT_DEAD]);
         doc_final(es, d);
     } else {
+        agg_part_held(d->m->part, d->acct, 0); /* the memory goes, the hold stays */
         free(d); /* stopping with the dead letter unwritable: the hold stays */
         atomic_fetch_sub(&es->queued, 1);
     }
@@ -947,6 +955,7 @@ static void free_docs(struct agg_es_doc *d)
 {
     while (d) {
         struct agg_es_doc *n = d->next;
+        agg_part_held(d->m->part, d->acct, 0); /* the holds stay: not stored */
         free(d);
         d = n;
     }
@@ -965,8 +974,10 @@ void agg_es_stop(struct agg_es *es, int64_t deadline_ns)
         struct request *r = &es->reqs[i];
         if (r->in_use)
             curl_multi_remove_handle(es->multi, r->easy);
-        for (size_t k = 0; r->in_use && k < r->n; k++)
+        for (size_t k = 0; r->in_use && k < r->n; k++) {
+            agg_part_held(r->docs[k]->m->part, r->docs[k]->acct, 0);
             free(r->docs[k]);
+        }
         if (r->easy)
             curl_easy_cleanup(r->easy);
         curl_slist_free_all(r->headers);

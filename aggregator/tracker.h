@@ -39,7 +39,30 @@ struct agg_part {
     size_t in_flight;            /* messages in the list (consumer thread) */
     int paused;                  /* consumer thread: our view of the pause state */
     struct agg_part *next;       /* detached list */
+    /* Bytes the outputs hold for this partition's messages, decoded and
+     * rendered (documents waiting for the cluster): any thread adds and
+     * subtracts (agg_part_held), the consumer reads it for pausing. A
+     * compressed message of a million tiny records is 6 KB in
+     * pending_bytes and hundreds of MB here. */
+    _Atomic size_t held_bytes;
+    _Atomic size_t *total_held;  /* the aggregator's sum over partitions, or NULL */
 };
+
+/* Adds (add = 1) or removes n bytes held for p; any thread, while the
+ * caller holds one of p's messages (so p is alive). */
+static inline void agg_part_held(struct agg_part *p, size_t n, int add)
+{
+    if (add)
+        atomic_fetch_add_explicit(&p->held_bytes, n, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&p->held_bytes, n, memory_order_relaxed);
+    if (p->total_held) {
+        if (add)
+            atomic_fetch_add_explicit(p->total_held, n, memory_order_relaxed);
+        else
+            atomic_fetch_sub_explicit(p->total_held, n, memory_order_relaxed);
+    }
+}
 
 struct agg_part *agg_part_new(int32_t partition);
 /* Frees the partition; every message must be done (agg_part_idle). */

@@ -253,11 +253,13 @@ static const struct lp_field aggregator_fields[] = {
         "Worker threads; partitions are spread over them, each keeps its order."),
     SIZE(lp_config_aggregator, max_decompressed_bytes, "64MiB", 1 << 20, 1LL << 30,
          "Cap on one batch's decompressed size; larger batches go to the dead letter."),
-    SIZE(lp_config_aggregator, max_pending_bytes, "32MiB", 1 << 20, 64LL << 30,
-         "Kafka message bytes (compressed) consumed but not yet durable in every output; a "
-         "partition holding more than its share is paused (backpressure) until it drains to "
-         "half. Documents waiting for Elasticsearch are held in memory decompressed: expect "
-         "up to about the compression ratio times this."),
+    SIZE(lp_config_aggregator, max_pending_bytes, "256MiB", 1 << 20, 64LL << 30,
+         "The memory budget for what is consumed but not yet durable in every output, in "
+         "real bytes: the compressed Kafka messages plus the documents rendered from them "
+         "that the outputs hold (waiting for Elasticsearch). A partition over its share is "
+         "paused (backpressure) until it drains to half; a worker renders no more of a "
+         "message while the outputs hold more than this. Set it to about a third of the "
+         "container's memory limit."),
     DUR(lp_config_aggregator, commit_interval, "1s", 10, 600000,
         "How often stored offsets are committed."),
     DUR(lp_config_aggregator, drain_timeout, "30s", 0, 3600000,

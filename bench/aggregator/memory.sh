@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Aggregator memory during an OpenSearch outage (not a test). Tiny, highly
+# compressible container lines (about 100x under zstd: what makes the
+# compressed Kafka bytes a poor measure of memory) are shipped into a topic
+# first; then OpenSearch is stopped, logpipe-aggregator starts consuming
+# them into an elasticsearch output with max_pending_bytes = BUDGET, runs
+# OUTAGE seconds with nowhere to send, OpenSearch comes back and everything
+# drains. Prints the aggregator's RSS every 5 s, its peak RSS (VmHWM)
+# against the budget, the compression ratio of the input, and whether every
+# line was indexed once afterwards.
+#
+#   bench/aggregator/memory.sh [LINES] [BUDGET_MIB] [OUTAGE_S]   (default 3000000 128 60)
+# Needs: a build in build/, Kafka and OpenSearch (scripts/services up).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+lines=${1:-3000000}
+budget_mib=${2:-128}
+outage=${3:-60}
+brokers=${LP_KAFKA_BROKERS:-127.0.0.1:9092}
+es=${LP_OPENSEARCH_URL:-http://127.0.0.1:9200}
+build=${LP_BUILD:-$repo/build}
+work=$(mktemp -d /tmp/lp-bench-mem-XXXXXX)
+restart_es() { "$repo/scripts/services" start opensearch >/dev/null 2>&1 || true; }
+trap 'pkill -P $$ 2>/dev/null || true; restart_es; rm -rf "$work"' EXIT
+run_id="$$$(date +%s)"
+topic=lp-bench-mem-$run_id
+index=lp-bench-mem-$run_id
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+metric() { { curl -fsS -m 2 "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } | awk -v n="$2" '$1 == n { s += $2; f = 1 } END { printf "%d", s }'; }
+rss_of() { awk '/VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+hwm_of() { awk '/VmHWM/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+es_count() {
+  curl -fsS -m 10 -XPOST "$es/$index/_refresh" >/dev/null 2>&1 || true
+  { curl -fsS -m 10 "$es/$index/_count" 2>/dev/null || true; } | sed -n 's/.*"count":\([0-9]*\).*/\1/p'
+}
+
+# ---- input: one container writing tiny lines, shipped once
+mkdir -p "$work/log"
+python3 - "$work/log/tiny-0_bench_app-$(printf '%064x' 1).log" "$lines" <<'PY'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+with open(path, "w") as f:
+    line = "2026-12-01T00:00:00.000000000Z stdout F ok\n"
+    for _ in range(n // 1000):
+        f.write(line * 1000)
+    f.write(line * (n % 1000))
+PY
+raw=$(stat -c %s "$work/log/"*.log)
+sp=$(free_port)
+cat >"$work/ship.yaml" <<YAML
+kafka: {brokers: "$brokers", topic: $topic}
+shipper: {state_dir: $work/ship-state, inputs: [{paths: ["$work/log/*.log"]}], batch_max_records: 100000, batch_max_bytes: 4MiB}
+metrics: {listen: "127.0.0.1:$sp"}
+YAML
+"$build/shipper/logpipe-shipper" -c "$work/ship.yaml" 2>"$work/ship.log" &
+ship_pid=$!
+deadline=$(($(date +%s) + 300))
+while [ "$(metric "$sp" logpipe_shipper_events_total)" -lt "$lines" ] ||
+      [ "$(metric "$sp" logpipe_shipper_delivered_messages_total)" -lt "$(metric "$sp" logpipe_shipper_batches_total)" ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || { echo "shipping timed out"; exit 1; }
+  sleep 1
+done
+shipped=$(metric "$sp" logpipe_shipper_batch_bytes_total)
+kill -TERM $ship_pid; wait $ship_pid || true
+echo "input: $lines lines, $((raw / 1048576)) MiB of log files, $((shipped / 1024)) KiB compressed in Kafka (ratio $(python3 -c "print(f'{$raw/max($shipped,1):.0f}x')"))"
+
+# ---- the outage
+"$repo/scripts/services" down opensearch >/dev/null
+ap=$(free_port)
+cat >"$work/agg.yaml" <<YAML
+kafka: {brokers: "$brokers", topic: $topic}
+aggregator:
+  group_id: $topic
+  max_pending_bytes: ${budget_mib}MiB
+  dead_letter_dir: $work/dead-letter
+  default_route: {outputs: [search]}
+  outputs:
+    - {name: search, type: elasticsearch, url: "$es", index: "$index", template_name: $index, retry_max: 2s}
+metrics: {listen: "127.0.0.1:$ap"}
+YAML
+"$build/aggregator/logpipe-aggregator" -c "$work/agg.yaml" 2>"$work/agg.log" &
+agg_pid=$!
+echo "OpenSearch down; aggregator consuming with max_pending_bytes = ${budget_mib} MiB"
+printf '%6s %10s %12s %12s %8s\n' secs "rss MiB" "held MiB" "records in" waits
+peak_held=0
+for s in $(seq 1 "$outage"); do
+  sleep 1
+  held=$(metric "$ap" logpipe_aggregator_held_bytes)
+  [ "$held" -gt "$peak_held" ] && peak_held=$held
+  if [ $((s % 5)) -eq 0 ]; then
+    printf '%6d %10d %12d %12d %8d\n' "$s" $(($(rss_of $agg_pid) / 1024)) $((held / 1048576)) \
+      "$(metric "$ap" logpipe_aggregator_records_in_total)" "$(metric "$ap" logpipe_aggregator_memory_budget_waits_total)"
+  fi
+done
+hwm=$(hwm_of $agg_pid)
+echo "OpenSearch back"
+"$repo/scripts/services" start opensearch >/dev/null
+deadline=$(($(date +%s) + 600))
+while [ "$(es_count)" != "$lines" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 2; done
+indexed=$(es_count)
+hwm_after=$(hwm_of $agg_pid)
+kill -TERM $agg_pid; wait $agg_pid || true
+curl -fsS -m 30 -XDELETE "$es/$index" >/dev/null 2>&1 || true
+curl -fsS -m 30 -XDELETE "$es/_index_template/$index" >/dev/null 2>&1 || true
+echo
+echo "budget (max_pending_bytes)     ${budget_mib} MiB"
+echo "peak held by the outputs       $((peak_held / 1048576)) MiB (rendered documents, as counted)"
+echo "peak RSS during the outage     $((hwm / 1024)) MiB ($(python3 -c "print(f'{$hwm/1024/$budget_mib:.2f}')") x the budget)"
+echo "peak RSS over the whole run    $((hwm_after / 1024)) MiB"
+echo "indexed afterwards             ${indexed:-0} of $lines"
