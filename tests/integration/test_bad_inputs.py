@@ -82,6 +82,14 @@ with open(big, "w") as f:
 
 
 
+# lines crafted against a backtracking pattern (~40 ms each under PCRE2's
+# default match limit): kept unparsed at the configured limit, counted
+bt = os.path.join(logs, "regex-backtrack_bad_backtrack-%064x.log" % 9)
+with open(bt, "w") as f:
+    for i in range(300):
+        f.write("2026-11-28T10:00:00.000000000Z stdout F %s!\n" % ("a" * 48))
+    f.write("2026-11-28T10:00:00.000000000Z stdout F aaaa\n")
+
 topic = "lp-bad-%d" % os.getpid()
 cfg = os.path.join(tmp, "logpipe.yaml")
 ports = {"shipper": free_port(), "aggregator": free_port()}
@@ -96,8 +104,12 @@ aggregator:
   group_id: {topic}
   max_decompressed_bytes: 1MiB
   dead_letter_dir: {tmp}/dead-letter
-  parsers: [{{name: json, kind: json, on_failure: mark}}]  # parse failures marked with error.message
-  routes: [{{name: app, match: [{{field: kubernetes.container.name, equals: app}}], parser: json, outputs: [files]}}]
+  parsers:
+    - {{name: json, kind: json, on_failure: mark}}  # parse failures marked with error.message
+    - {{name: backtracking, kind: regex, pattern: '^(?<k>(a|aa)+)+$', on_failure: mark}}
+  routes:
+    - {{name: app, match: [{{field: kubernetes.container.name, equals: app}}], parser: json, outputs: [files]}}
+    - {{name: bt, match: [{{field: kubernetes.container.name, equals: backtrack}}], parser: backtracking, outputs: [files]}}
   default_route: {{outputs: [files]}}
   outputs: [{{name: files, type: file, path: {tmp}/segments, max_segment_age: 1s}}]
 """)
@@ -146,7 +158,7 @@ def dead():
     return out
 
 
-want_events = sum(c["events"] for c in expect["logs"].values())
+want_events = sum(c["events"] for c in expect["logs"].values()) + 301
 produced = False
 deadline = time.time() + 120
 while time.time() < deadline:
@@ -157,6 +169,12 @@ while time.time() < deadline:
     if len(events()) >= want_events and len(dead()) >= len(expect["kafka"]):
         time.sleep(2)  # anything more (a duplicate) would show now
         break
+try:
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % ports["aggregator"], timeout=5) as r:
+        limited = sum(float(l.split()[-1]) for l in r.read().decode().splitlines()
+                      if l.startswith("logpipe_aggregator_regex_limited_total"))
+except OSError:
+    limited = -1
 for p in procs.values():
     p.send_signal(signal.SIGTERM)
 for name, p in procs.items():
@@ -179,6 +197,12 @@ for case, want in sorted(expect["logs"].items()):
     if "max_message_bytes" in want:
         check(all(len(e.get("message", "").encode()) <= want["max_message_bytes"] for e in got),
               "%s: messages at most %d bytes" % (case, want["max_message_bytes"]))
+got = by_case.get("regex-backtrack", [])
+check(len(got) == 301, "regex-backtrack: %d events (want 301)" % len(got))
+check(sum(1 for e in got if "match limit" in json.dumps(e.get("error", {}))) == 300,
+      "regex-backtrack: 300 lines kept unparsed at the match limit")
+check(sum(1 for e in got if e.get("k") == "aaaa") == 1, "regex-backtrack: the ordinary line parsed")
+check(limited >= 300, "regex_limited_total counts them (%d)" % limited)
 dl = dead()
 check(len(dl) == len(expect["kafka"]), "dead letter entries %d (want %d)" % (len(dl), len(expect["kafka"])))
 for name, want in sorted(expect["kafka"].items()):
