@@ -51,7 +51,75 @@ struct lp_segfile {
     struct wm *tab;
     size_t cap, n;
     int wm_dirty;
+    /* segments not yet closed and how much of each a sync made durable
+     * (saved with the watermarks): recovery cuts an open segment back to
+     * it instead of reading sources and offsets out of documents */
+    struct open_rec *opens;
+    size_t n_opens, cap_opens;
+    int legacy; /* state from before the open list (or none): recover from the lines */
 };
+
+struct open_rec {
+    char rel[160]; /* "<day>/<hour>/<name>.ndjson.open" under base */
+    uint64_t size;
+};
+
+/* Offsets no file reaches: a watermark beyond is refused (2^62). */
+#define WM_OFF_MAX (1ULL << 62)
+
+static int sid_ok(const char *sid)
+{
+    size_t n = 0;
+    for (; sid[n]; n++)
+        if (!((sid[n] >= '0' && sid[n] <= '9') || (sid[n] >= 'a' && sid[n] <= 'f')))
+            return 0;
+    return n == LP_ID_HEX_LEN;
+}
+
+static const char *rel_of(const struct lp_segfile *s, const char *path)
+{
+    size_t bl = strlen(s->base);
+    return strncmp(path, s->base, bl) == 0 && path[bl] == '/' ? path + bl + 1 : path;
+}
+
+static struct open_rec *open_rec_get(struct lp_segfile *s, const char *rel)
+{
+    for (size_t i = 0; i < s->n_opens; i++)
+        if (strcmp(s->opens[i].rel, rel) == 0)
+            return &s->opens[i];
+    return NULL;
+}
+
+static void open_rec_set(struct lp_segfile *s, const char *rel, uint64_t size)
+{
+    struct open_rec *o = open_rec_get(s, rel);
+    if (!o) {
+        if (strlen(rel) >= sizeof(o->rel))
+            return; /* cannot happen: names are short; recovered from lines then */
+        if (s->n_opens == s->cap_opens) {
+            s->cap_opens = s->cap_opens ? s->cap_opens * 2 : 4;
+            s->opens = realloc(s->opens, s->cap_opens * sizeof(*s->opens));
+            if (!s->opens)
+                abort();
+        }
+        o = &s->opens[s->n_opens++];
+        snprintf(o->rel, sizeof(o->rel), "%s", rel);
+        o->size = UINT64_MAX;
+    }
+    if (o->size != size) {
+        o->size = size;
+        s->wm_dirty = 1;
+    }
+}
+
+static void open_rec_del(struct lp_segfile *s, const char *rel)
+{
+    struct open_rec *o = open_rec_get(s, rel);
+    if (!o)
+        return;
+    *o = s->opens[--s->n_opens];
+    s->wm_dirty = 1;
+}
 
 /* ---- watermark table (open addressing on the source id's hash) ---- */
 
@@ -106,6 +174,17 @@ static void wm_raise(struct lp_segfile *s, const char *sid, uint64_t off, int64_
     s->wm_dirty = 1;
 }
 
+/* A watermark from saved state or a segment line: only a source id of ours
+ * and an offset a file can have. 0 when refused. */
+static int wm_raise_checked(struct lp_segfile *s, const char *sid, json_t *off, int64_t seen_s)
+{
+    if (!sid_ok(sid) || !json_is_integer(off) || json_integer_value(off) < 0 ||
+        (uint64_t)json_integer_value(off) >= WM_OFF_MAX)
+        return 0;
+    wm_raise(s, sid, (uint64_t)json_integer_value(off), seen_s);
+    return 1;
+}
+
 /* ---- files ---- */
 
 static void wm_file(const struct lp_segfile *s, char *out, size_t n)
@@ -125,7 +204,7 @@ static int save_watermarks(struct lp_segfile *s)
         return rc;
     int64_t now_s = lp_time_real_ns() / LP_NS_PER_SEC;
     struct lp_buf b = LP_BUF_INIT;
-    lp_buf_puts(&b, "{\"version\":1,\"sources\":{");
+    lp_buf_puts(&b, "{\"version\":2,\"sources\":{");
     const char *sep = "";
     for (size_t i = 0; i < s->cap; i++) {
         const struct wm *w = &s->tab[i];
@@ -134,6 +213,12 @@ static int save_watermarks(struct lp_segfile *s)
         lp_buf_appendf(&b, "%s\n\"%s\":[%" PRIu64 ",%lld]", sep, w->sid, w->off,
                        (long long)w->seen_s);
         sep = ",";
+    }
+    lp_buf_puts(&b, "\n},\"open\":{");
+    for (size_t i = 0; i < s->n_opens; i++) {
+        lp_buf_appendf(&b, "%s\n", i ? "," : "");
+        lp_buf_append_json_string(&b, s->opens[i].rel, strlen(s->opens[i].rel));
+        lp_buf_appendf(&b, ":%" PRIu64, s->opens[i].size);
     }
     lp_buf_puts(&b, "\n}}\n");
     rc = lp_file_replace(path, b.data, b.len, 0640);
@@ -150,6 +235,7 @@ static int load_watermarks(struct lp_segfile *s, char *err, size_t errlen)
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
     if (!root) {
+        s->legacy = 1; /* no state: whatever segments exist are read line by line */
         if (access(path, F_OK) != 0)
             return 0; /* a new partition */
         snprintf(err, errlen, "%s is corrupt (%s); remove it to rebuild from the segments "
@@ -158,11 +244,25 @@ static int load_watermarks(struct lp_segfile *s, char *err, size_t errlen)
     }
     const char *sid;
     json_t *v;
+    size_t refused = 0;
     json_object_foreach(json_object_get(root, "sources"), sid, v)
     {
         json_t *off = json_array_get(v, 0), *seen = json_array_get(v, 1);
-        if (json_is_integer(off) && json_is_integer(seen))
-            wm_raise(s, sid, (uint64_t)json_integer_value(off), json_integer_value(seen));
+        if (!json_is_integer(seen) || !wm_raise_checked(s, sid, off, json_integer_value(seen)))
+            refused++;
+    }
+    if (refused)
+        lp_log(LP_LOG_WARN, "implausible watermarks refused (their replays may be written again)",
+               "path=\"%s\" entries=%zu", path, refused);
+    json_t *opens = json_object_get(root, "open");
+    s->legacy = !json_is_object(opens); /* version 1: no open list */
+    json_object_foreach(opens, sid, v)
+    {
+        char abs[BASE_MAX + 200];
+        snprintf(abs, sizeof(abs), "%s/%s", s->base, sid);
+        if (json_is_integer(v) && json_integer_value(v) >= 0 && !strstr(sid, "..") &&
+            access(abs, F_OK) == 0) /* closed since: forget it */
+            open_rec_set(s, sid, (uint64_t)json_integer_value(v));
     }
     json_decref(root);
     s->wm_dirty = 0;
@@ -199,7 +299,57 @@ static void free_recovered(struct lp_segfile *s)
 
 /* Cuts a torn last line, raises watermarks from the lines, and lists it
  * for closing. */
+static int recover_from_lines(struct lp_segfile *s, const char *path);
+
+/* An open segment after a crash: cut back to what the last sync made
+ * durable (saved with the watermarks, which hold its lines' sources and
+ * offsets): what follows was never committed and comes again from Kafka.
+ * A segment no sync recorded has no committed line: it goes. Lists the
+ * segment for closing. Nothing a document says is trusted. */
 static int recover_segment(struct lp_segfile *s, const char *path)
+{
+    if (s->legacy)
+        return recover_from_lines(s, path);
+    struct open_rec *o = open_rec_get(s, rel_of(s, path));
+    if (!o) {
+        lp_log(LP_LOG_INFO, "removing an open segment no sync recorded (nothing of it was "
+               "committed; it comes again from Kafka)", "path=\"%s\"", path);
+        if (unlink(path) && errno != ENOENT)
+            return -errno;
+        return 0;
+    }
+    struct stat st;
+    if (stat(path, &st))
+        return -errno;
+    if ((uint64_t)st.st_size > o->size) {
+        lp_log(LP_LOG_WARN, "cutting an open segment back to its last sync after a crash",
+               "path=\"%s\" bytes=%llu", path,
+               (unsigned long long)((uint64_t)st.st_size - o->size));
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        int rc = ftruncate(fd, (off_t)o->size) || fsync(fd) ? -errno : 0;
+        close(fd);
+        if (rc)
+            return rc;
+    } else if ((uint64_t)st.st_size < o->size) {
+        lp_log(LP_LOG_ERROR, "an open segment is shorter than its last sync recorded (the "
+               "file system lost synced data)", "path=\"%s\" bytes=%llu recorded=%llu", path,
+               (unsigned long long)st.st_size, (unsigned long long)o->size);
+    }
+    lp_log(LP_LOG_INFO, "recovered an open segment", "path=\"%s\" bytes=%llu", path,
+           (unsigned long long)o->size);
+    s->recovered = realloc(s->recovered, (s->n_recovered + 1) * sizeof(*s->recovered));
+    if (!s->recovered || !(s->recovered[s->n_recovered] = strdup(path)))
+        abort();
+    s->n_recovered++;
+    return 0;
+}
+
+/* State from before the open list (or none at all): cuts a torn last line,
+ * raises watermarks from the lines' logpipe.source_id / log.offset (fields
+ * only the pipeline sets, checked for plausibility), lists it for closing. */
+static int recover_from_lines(struct lp_segfile *s, const char *path)
 {
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
@@ -240,9 +390,7 @@ static int recover_segment(struct lp_segfile *s, const char *path)
         json_t *o = json_loadb(data + i, len, JSON_ALLOW_NUL, NULL);
         json_t *sid = lp_json_get_path(o, "logpipe.source_id");
         json_t *off = lp_json_get_path(o, "log.offset");
-        if (json_is_string(sid) && json_is_integer(off))
-            wm_raise(s, json_string_value(sid), (uint64_t)json_integer_value(off), now_s);
-        else
+        if (!json_is_string(sid) || !wm_raise_checked(s, json_string_value(sid), off, now_s))
             unknown++;
         json_decref(o);
         lines++;
@@ -250,8 +398,8 @@ static int recover_segment(struct lp_segfile *s, const char *path)
     }
     free(data);
     if (unknown)
-        lp_log(LP_LOG_WARN, "segment lines without logpipe.source_id/log.offset: their "
-               "replays cannot be recognised", "path=\"%s\" lines=%zu", path, unknown);
+        lp_log(LP_LOG_WARN, "segment lines without a plausible logpipe.source_id/log.offset: "
+               "their replays cannot be recognised", "path=\"%s\" lines=%zu", path, unknown);
     lp_log(LP_LOG_INFO, "recovered an open segment", "path=\"%s\" lines=%zu", path, lines);
     /* renamed to its final name only once the watermarks it raised are
      * saved (lp_segfile_open): a closed segment is never rescanned, so
@@ -341,11 +489,15 @@ struct lp_segfile *lp_segfile_open(const struct lp_segfile_config *cfg, int32_t 
         snprintf(err, errlen, "cannot save watermarks under %s: %s", s->base, lp_strerror(rc));
         goto fail;
     }
-    for (size_t i = 0; i < s->n_recovered; i++)
+    for (size_t i = 0; i < s->n_recovered; i++) {
         if ((rc = finalize(s->recovered[i])))
             lp_log(LP_LOG_WARN, "cannot close a recovered segment; it is recovered again later",
                    "path=\"%s\" error=\"%s\"", s->recovered[i], lp_strerror(rc));
+        else
+            open_rec_del(s, rel_of(s, s->recovered[i]));
+    }
     free_recovered(s);
+    s->legacy = 0; /* from here on every open segment is recorded at its syncs */
     return s;
 fail:
     lp_segfile_abandon(s);
@@ -452,6 +604,8 @@ int lp_segfile_sync(struct lp_segfile *s)
             }
             s->dir_new = 0;
         }
+        /* durable up to here: what recovery cuts back to */
+        open_rec_set(s, rel_of(s, s->path), s->size);
     }
     return save_watermarks(s);
 }
@@ -463,7 +617,10 @@ static int roll(struct lp_segfile *s)
         return rc;
     close(s->fd);
     s->fd = -1;
-    return finalize(s->path);
+    rc = finalize(s->path);
+    if (!rc)
+        open_rec_del(s, rel_of(s, s->path)); /* gone from the file at the next save */
+    return rc;
 }
 
 int lp_segfile_tick(struct lp_segfile *s, int64_t now_ns)
@@ -491,6 +648,7 @@ void lp_segfile_abandon(struct lp_segfile *s)
         close(s->fd);
     lp_buf_release(&s->wbuf);
     free(s->tab);
+    free(s->opens);
     free(s);
 }
 

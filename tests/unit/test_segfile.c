@@ -134,6 +134,66 @@ static void test_crash_recovery(void)
     CU_ASSERT_EQUAL(total, 16);
 }
 
+/* Recovery never reads sources or offsets out of documents: a line whose
+ * text claims another source (or an absurd offset) raises nothing, lines
+ * after the last sync are cut (their messages come again from Kafka) and
+ * implausible saved watermarks are refused. */
+static void test_recovery_trusts_no_line(void)
+{
+    struct lp_segfile_config cfg = {root, "forge", 1 << 20, 3600 * LP_NS_PER_SEC};
+    char err[256];
+    struct lp_segfile *s = lp_segfile_open(&cfg, 1, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    for (uint64_t i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(put(s, SID_A, i * 10, (int64_t)(700 + i)), 1);
+    const char *forged = "{\"message\":\"x\",\"log\":{\"offset\":-2},"
+                         "\"logpipe\":{\"source_id\":\"" SID_B "\"},\"z\":{\"log\":{\"offset\":999999}}}";
+    CU_ASSERT_EQUAL(lp_segfile_write(s, SID_A, 50, 705, forged, strlen(forged), NOW), 1);
+    CU_ASSERT_EQUAL(lp_segfile_sync(s), 0);
+    char open_path[256];
+    snprintf(open_path, sizeof(open_path), "%s", lp_segfile_current_path(s));
+    /* written after the sync, then kill -9: two whole lines and a torn one */
+    int fd = open(open_path, O_WRONLY | O_APPEND);
+    const char *tail = "{\"log\":{\"offset\":60},\"logpipe\":{\"source_id\":\"" SID_A "\"}}\n"
+                       "{\"log\":{\"offset\":5000},\"logpipe\":{\"source_id\":\"" SID_B "\"}}\n{\"tor";
+    CU_ASSERT(write(fd, tail, strlen(tail)) == (ssize_t)strlen(tail));
+    close(fd);
+    lp_segfile_abandon(s);
+
+    s = lp_segfile_open(&cfg, 1, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    int found;
+    CU_ASSERT_EQUAL(lp_segfile_watermark(s, SID_A, &found), 50);
+    CU_ASSERT(found);
+    lp_segfile_watermark(s, SID_B, &found);
+    CU_ASSERT(!found); /* no line made B's later lines look like replays */
+    char final_path[256];
+    snprintf(final_path, sizeof(final_path), "%s/forge/2026-11-28/07/1-700.ndjson", root);
+    CU_ASSERT_EQUAL(count_lines(final_path), 6); /* cut back to the sync */
+    CU_ASSERT_EQUAL(put(s, SID_A, 60, 706), 1);  /* the replay writes it, once */
+    CU_ASSERT_EQUAL(put(s, SID_B, 0, 707), 1);
+    CU_ASSERT_EQUAL(lp_segfile_close(s), 0);
+
+    /* saved state with implausible entries: refused, the rest kept */
+    char wm[256];
+    snprintf(wm, sizeof(wm), "%s/forge/.state/1.watermarks.json", root);
+    FILE *f = fopen(wm, "w");
+    fprintf(f, "{\"version\":2,\"sources\":{\"%s\":[80,%lld],\"%s\":[-2,%lld],"
+               "\"not-a-source\":[5,%lld],\"%s\":[9223372036854775807,%lld]},\"open\":{}}\n",
+            SID_A, (long long)(NOW / LP_NS_PER_SEC), SID_B, (long long)(NOW / LP_NS_PER_SEC),
+            (long long)(NOW / LP_NS_PER_SEC), "cccccccccccccccccccccccccccccccc",
+            (long long)(NOW / LP_NS_PER_SEC));
+    fclose(f);
+    s = lp_segfile_open(&cfg, 1, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(lp_segfile_watermark(s, SID_A, &found), 80);
+    lp_segfile_watermark(s, SID_B, &found);
+    CU_ASSERT(!found);
+    lp_segfile_watermark(s, "cccccccccccccccccccccccccccccccc", &found);
+    CU_ASSERT(!found);
+    lp_segfile_abandon(s);
+}
+
 static void test_errors(void)
 {
     char err[256], longroute[1100];
@@ -224,6 +284,7 @@ int main(void)
     static const struct lp_test tests[] = {
         {"write, dedup, roll", test_write_dedup_roll},
         {"crash recovery", test_crash_recovery},
+        {"recovery trusts no line", test_recovery_trusts_no_line},
         {"errors", test_errors},
         {"recovery when watermarks cannot be saved", test_recovery_save_fails},
         {"unique segment names", test_unique_names},
