@@ -37,7 +37,7 @@ import tempfile
 import time
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port
+from lptest import free_port, http
 
 SHIPPER, AGG, PRODUCE, SERVICES = sys.argv[1:5]
 BROKERS = os.environ.get("LP_KAFKA_BROKERS", "127.0.0.1:9092")
@@ -123,16 +123,6 @@ metrics: {{listen: 127.0.0.1:{agg_port}}}
 agg2_cfg = os.path.join(tmp, "aggregator2.yaml")
 with open(agg_cfg) as f, open(agg2_cfg, "w") as g:
     g.write(f.read().replace(f"listen: 127.0.0.1:{agg_port}", f"listen: 127.0.0.1:{agg2_port}"))
-
-
-def http(method, url, body=None, timeout=30):
-    req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def metrics_text(port):

@@ -31,7 +31,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, Checks
+from lptest import free_port, http, Checks
 
 SHIPPER, AGGREGATOR = map(os.path.abspath, sys.argv[1:3])
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -40,16 +40,6 @@ BROKERS = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "9092")
 ES = "http://127.0.0.1:" + os.environ.get("OPENSEARCH_PORT", "9200")
 HOST = "content-node-1"
 check = Checks()
-
-
-def http(method, url, body=None, timeout=30):
-    req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def get(doc, path):

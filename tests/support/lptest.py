@@ -1,5 +1,7 @@
 """Helpers shared by the Python tests (integration, chaos, deploy, docs)."""
 import socket
+import urllib.error
+import urllib.request
 
 
 def free_port():
@@ -24,3 +26,14 @@ class Checks:
             self.failures.append(what)
             print("FAIL:", what, flush=True)
         return cond
+
+
+def http(method, url, body=None, timeout=30):
+    """(status, body text) of one JSON request; HTTP errors are answers too."""
+    req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
