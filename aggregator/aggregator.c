@@ -918,6 +918,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_topic_partition_list_destroy(c);
         lp_log(LP_LOG_INFO, "partitions assigned", "count=%d", l->cnt);
         rd_kafka_assign(rk, l);
+        /* librdkafka keeps a partition's pause across a rebalance (2.0.2),
+         * while a new assignment starts unpaused in our view: a partition
+         * paused just before a revoke would never be resumed. Start every
+         * assigned partition resumed, as our view says. */
+        rd_kafka_resume_partitions(rk, l);
         lp_ready_set(a->kafka_ready, 1);
     } else {
         int lost = rd_kafka_assignment_lost(rk);

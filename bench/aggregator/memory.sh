@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Aggregator memory during an OpenSearch outage (not a test). Tiny, highly
+# Aggregator memory during an OpenSearch outage (not a test). Small, highly
 # compressible container lines (about 100x under zstd: what makes the
 # compressed Kafka bytes a poor measure of memory) are shipped into a topic
 # first; then OpenSearch is stopped, logpipe-aggregator starts consuming
@@ -40,7 +40,10 @@ python3 - "$work/log/tiny-0_bench_app-$(printf '%064x' 1).log" "$lines" <<'PY'
 import sys
 path, n = sys.argv[1], int(sys.argv[2])
 with open(path, "w") as f:
-    line = "2026-12-01T00:00:00.000000000Z stdout F ok\n"
+    # a health-check access line, the same every time: ~100x under zstd
+    line = ("2026-12-01T00:00:00.000000000Z stdout F 10.0.0.1 - - [01/Dec/2026:00:00:00 +0000] "
+            "\"GET /healthz HTTP/1.1\" 200 2 \"-\" \"kube-probe/1.31\" upstream=127.0.0.1:8080 "
+            "request_time=0.000 upstream_response_time=0.000 request_id=-\n")
     for _ in range(n // 1000):
         f.write(line * 1000)
     f.write(line * (n % 1000))
