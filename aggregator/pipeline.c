@@ -675,28 +675,30 @@ json_t *agg_pipeline_event(const struct agg_pipeline *p, const struct lp_wire_so
 
 static const char *const kept_reasons[] = {"owned", "type", "depth", "fields", "name"};
 
+/* One counter per reason label of a metric, into out[0..n). */
+static void reason_counters(struct lp_metrics *m, const char *name, const char *help,
+                            const char *const *reasons, size_t n, struct lp_counter **out)
+{
+    for (size_t i = 0; i < n; i++) {
+        char l[64];
+        snprintf(l, sizeof(l), "reason=\"%s\"", reasons[i]);
+        out[i] = lp_metrics_counter(m, name, help, l);
+    }
+}
+
 void agg_pipeline_set_metrics(struct agg_pipeline *p, struct lp_metrics *m)
 {
     p->metrics = m;
-    for (size_t i = 0; i < 5; i++) {
-        char l[64];
-        snprintf(l, sizeof(l), "reason=\"%s\"", kept_reasons[i]);
-        p->c_kept_reason[i] = lp_metrics_counter(
-            m, "logpipe_aggregator_content_kept_total",
-            "Values of log content kept under the kept field instead of where the line put "
-            "them, by reason (owned field, mapped type, depth, field count, invalid name).",
-            l);
-    }
+    reason_counters(m, "logpipe_aggregator_content_kept_total",
+                    "Values of log content kept under the kept field instead of where the line "
+                    "put them, by reason (owned field, mapped type, depth, field count, invalid "
+                    "name).",
+                    kept_reasons, 5, p->c_kept_reason);
     static const char *const tr[] = {"future", "past", "unparsable"};
-    for (size_t i = 0; i < 3; i++) {
-        char l[64];
-        snprintf(l, sizeof(l), "reason=\"%s\"", tr[i]);
-        p->c_time_refused[i] = lp_metrics_counter(
-            m, "logpipe_aggregator_time_refused_total",
-            "Times from a parser's time_field not used for @timestamp (the runtime's time "
-            "stays; the value is kept).",
-            l);
-    }
+    reason_counters(m, "logpipe_aggregator_time_refused_total",
+                    "Times from a parser's time_field not used for @timestamp (the runtime's "
+                    "time stays; the value is kept).",
+                    tr, 3, p->c_time_refused);
 }
 
 /* Label values for content field paths: the field table's own paths, the

@@ -28,7 +28,7 @@ import tempfile
 import time
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, Checks
+from lptest import free_port, ndjson_lines, Checks
 
 BUILD, PRODUCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -152,10 +152,7 @@ def events():
 
 
 def dead():
-    out = []
-    for p in glob.glob(os.path.join(tmp, "dead-letter", "*.ndjson")):
-        out += [json.loads(l) for l in open(p) if l.strip()]
-    return out
+    return ndjson_lines(os.path.join(tmp, "dead-letter", "*.ndjson"))
 
 
 want_events = sum(c["events"] for c in expect["logs"].values()) + 301

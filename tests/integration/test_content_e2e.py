@@ -31,7 +31,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, http, Checks
+from lptest import free_port, http, ndjson_lines, Checks
 
 SHIPPER, AGGREGATOR = map(os.path.abspath, sys.argv[1:3])
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -172,10 +172,7 @@ def metrics():
 
 
 def dead():
-    out = []
-    for p in glob.glob(os.path.join(tmp, "dead-letter", "*.ndjson")):
-        out += [json.loads(l) for l in open(p) if l.strip()]
-    return out
+    return ndjson_lines(os.path.join(tmp, "dead-letter", "*.ndjson"))
 
 
 deadline = time.time() + 180

@@ -37,3 +37,14 @@ def http(method, url, body=None, timeout=30):
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def ndjson_lines(pattern):
+    """Every JSON line of the files matching a glob (dead letters, segments)."""
+    import glob
+    import json
+    out = []
+    for p in sorted(glob.glob(pattern, recursive=True)):
+        with open(p) as f:
+            out += [json.loads(l) for l in f if l.strip()]
+    return out
