@@ -108,6 +108,7 @@ struct worker {
     struct lp_buf scratch;
     struct lp_buf doc; /* the event being written */
     struct lp_codec_ctx codec;
+    size_t decode_held; /* what this worker counts in decode_total now */
     struct seg *segs;
     size_t n_segs, cap_segs;
     struct unsynced *uns;
@@ -138,6 +139,7 @@ struct lp_aggregator {
     struct agg_part *detached;
     volatile int stopping;
     _Atomic size_t held_total; /* bytes the outputs hold, decoded and rendered (agg_part_held) */
+    _Atomic size_t decode_total; /* the workers' decode working sets (count_decode) */
     int64_t last_tick, last_commit, commit_started, last_lag;
     int stored_since_commit;
     struct lp_ready *kafka_ready;
@@ -148,7 +150,7 @@ struct lp_aggregator {
     struct lp_counter **c_route_out; /* [route * n_outs + output] */
     struct lp_counter **c_parse_fail; /* [route] */
     struct lp_counter *c_decode_fail, *c_commits, *c_commit_errors, *c_pauses, *c_rebalances;
-    struct lp_gauge *g_paused, *g_pending, *g_assigned, *g_held;
+    struct lp_gauge *g_paused, *g_pending, *g_assigned, *g_held, *g_decode;
     struct lp_counter *c_budget_waits;
     struct lp_histogram *h_commit;
 };
@@ -219,20 +221,27 @@ static int64_t event_time_ns(json_t *ev, int64_t fallback)
     return fallback;
 }
 
-/* Runs one message through decode, pipeline and outputs. files_only: a
- * replay after a file error (everything else was already handed over). */
-/* While the outputs hold more than the memory budget (max_pending_bytes,
- * counted in rendered bytes), the worker waits before rendering more: one
+/* The memory budget (max_pending_bytes) covers what the outputs hold,
+ * rendered (held_total), and the workers' decode working sets
+ * (decode_total: one decompressed message and its record array each, up
+ * to about max_decompressed_bytes x 2). While the two exceed the budget and
+ * the outputs hold anything, the worker waits before rendering more: one
  * Kafka message can decode into a million documents, and pausing the
- * partitions only stops the next ones. It gives up waiting (and the budget
- * is exceeded for a moment) when it must stop or a partition is being
- * closed, so a rebalance during an outage is not held up. */
+ * partitions only stops the next ones. When the outputs hold nothing the
+ * worker goes on even over the budget (a single message bigger than the
+ * budget is still processed; nothing else is rendered meanwhile). It also
+ * gives up waiting when it must stop or a partition is being closed, so a
+ * rebalance during an outage is not held up. */
 static void wait_for_budget(struct worker *w)
 {
     struct lp_aggregator *a = w->a;
     size_t budget = (size_t)a->cfg->aggregator.max_pending_bytes;
     int counted = 0;
-    while (atomic_load_explicit(&a->held_total, memory_order_relaxed) > budget) {
+    for (;;) {
+        size_t held = atomic_load_explicit(&a->held_total, memory_order_relaxed);
+        size_t dec = atomic_load_explicit(&a->decode_total, memory_order_relaxed);
+        if (held == 0 || held + dec <= budget)
+            return;
         pthread_mutex_lock(&w->mu);
         int leave = w->stop || a->stopping;
         for (struct item *it = w->head; it && !leave; it = it->next)
@@ -247,6 +256,35 @@ static void wait_for_budget(struct worker *w)
     }
 }
 
+/* Counts the worker's decode working set (the decompressed message, the
+ * decoded records, the render buffer) in decode_total: bytes = what it
+ * holds now, 0 when the message is done. */
+static void count_decode(struct worker *w, size_t bytes)
+{
+    struct lp_aggregator *a = w->a;
+    if (bytes > w->decode_held)
+        atomic_fetch_add_explicit(&a->decode_total, bytes - w->decode_held, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&a->decode_total, w->decode_held - bytes, memory_order_relaxed);
+    w->decode_held = bytes;
+}
+
+/* After a message: buffers grown past this are given back, so one huge
+ * message does not keep its working set for the life of the worker. */
+#define KEEP_BUF_BYTES (8u << 20)
+
+static void trim_buffers(struct worker *w)
+{
+    if (w->scratch.cap > KEEP_BUF_BYTES)
+        lp_buf_release(&w->scratch);
+    if (w->doc.cap > KEEP_BUF_BYTES)
+        lp_buf_release(&w->doc);
+    lp_arena_reset(&w->arena);
+    count_decode(w, w->scratch.cap + w->doc.cap + lp_arena_bytes(&w->arena));
+}
+
+/* Runs one message through decode, pipeline and outputs. files_only: a
+ * replay after a file error (everything else was already handed over). */
 static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m,
                     int files_only)
 {
@@ -260,7 +298,9 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
         rc = lp_wire_decode(&meta, rkm->payload, rkm->len,
                             (size_t)a->cfg->aggregator.max_decompressed_bytes, &w->codec,
                             &w->scratch, &w->arena, &batch, why, sizeof(why));
+    count_decode(w, w->scratch.cap + w->doc.cap + lp_arena_bytes(&w->arena));
     if (rc) {
+        trim_buffers(w);
         if (files_only)
             return;
         lp_counter_inc(a->c_decode_fail);
@@ -397,6 +437,7 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
             w->es_n[oi] = 0;
         }
     }
+    trim_buffers(w);
 }
 
 static void abandon_segs(struct worker *w, int32_t partition, int all)
@@ -711,6 +752,8 @@ static void pause_resume(struct lp_aggregator *a)
     lp_gauge_set(a->g_paused, paused);
     lp_gauge_set(a->g_pending, pending);
     lp_gauge_set(a->g_held, (int64_t)atomic_load_explicit(&a->held_total, memory_order_relaxed));
+    lp_gauge_set(a->g_decode,
+                 (int64_t)atomic_load_explicit(&a->decode_total, memory_order_relaxed));
 }
 
 static void update_lag(struct lp_aggregator *a)
@@ -1091,10 +1134,15 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
                                  "Bytes the outputs hold, decoded and rendered (documents "
                                  "waiting for the cluster).",
                                  NULL);
+    a->g_decode = lp_metrics_gauge(m, "logpipe_aggregator_decode_bytes",
+                                   "Bytes the workers hold decoding messages (decompressed "
+                                   "messages, their records and render buffers); counted in "
+                                   "the memory budget with held_bytes.",
+                                   NULL);
     a->c_budget_waits = lp_metrics_counter(
         m, "logpipe_aggregator_memory_budget_waits_total",
-        "Times a worker waited before rendering more because the outputs held more than "
-        "max_pending_bytes.",
+        "Times a worker waited before rendering more because the outputs and the decode "
+        "working sets held more than max_pending_bytes.",
         NULL);
     a->g_pending = lp_metrics_gauge(m, "logpipe_aggregator_pending_bytes",
                                     "Message bytes consumed but not yet durable everywhere.",

@@ -256,10 +256,11 @@ static const struct lp_field aggregator_fields[] = {
     SIZE(lp_config_aggregator, max_pending_bytes, "256MiB", 1 << 20, 64LL << 30,
          "The memory budget for what is consumed but not yet durable in every output, in "
          "real bytes: the compressed Kafka messages plus the documents rendered from them "
-         "that the outputs hold (waiting for Elasticsearch). A partition over its share is "
+         "that the outputs hold (waiting for Elasticsearch), and the workers' decode working "
+         "sets (a decompressed message and its records). A partition over its share is "
          "paused (backpressure) until it drains to half; a worker renders no more of a "
-         "message while the outputs hold more than this. Set it to about a third of the "
-         "container's memory limit."),
+         "message while the outputs and decode working sets hold more than this. Set it to "
+         "about a third of the container's memory limit."),
     DUR(lp_config_aggregator, commit_interval, "1s", 10, 600000,
         "How often stored offsets are committed."),
     DUR(lp_config_aggregator, drain_timeout, "30s", 0, 3600000,

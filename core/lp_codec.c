@@ -5,13 +5,19 @@
 #include "lp_buf.h"
 #include "lp_error.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
-#define ZSTD_WINDOW_LOG_MAX 27 /* 128 MiB: refuse frames that want more memory */
+/* Frames that do not say their size are decoded through a window buffer
+ * the decoder allocates (and keeps): refuse windows over 8 MiB (what zstd
+ * uses up to level 19 without --long). Frames that say their size, as
+ * logpipe's encoder writes them, are decoded straight into the output with
+ * no window buffer at all. */
+#define ZSTD_WINDOW_LOG_MAX 23
 
 const char *lp_codec_name(enum lp_codec c)
 {
@@ -143,6 +149,26 @@ static size_t grow(struct lp_buf *out, size_t produced, size_t cap, size_t hint)
     return step;
 }
 
+/* The decompressed size of src when every frame says its size (the sum),
+ * else ZSTD_CONTENTSIZE_UNKNOWN (also for anything malformed: the
+ * streaming path then tells what is wrong). */
+static unsigned long long sized_total(const void *src, size_t n)
+{
+    unsigned long long total = 0;
+    const char *p = src;
+    while (n > 0) {
+        unsigned long long fcs = ZSTD_getFrameContentSize(p, n);
+        size_t fz = ZSTD_findFrameCompressedSize(p, n);
+        if (fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs == ZSTD_CONTENTSIZE_ERROR || ZSTD_isError(fz) ||
+            fz > n || fcs > ULLONG_MAX - total)
+            return ZSTD_CONTENTSIZE_UNKNOWN;
+        total += fcs;
+        p += fz;
+        n -= fz;
+    }
+    return total;
+}
+
 static int zstd_decompress(struct lp_codec_ctx *ctx, const void *src, size_t n, size_t cap,
                            struct lp_buf *out)
 {
@@ -166,6 +192,21 @@ static int zstd_decompress(struct lp_codec_ctx *ctx, const void *src, size_t n, 
                       : n * 4;
     if (n == 0) {
         rc = LP_ECORRUPT;
+        goto out;
+    }
+    unsigned long long total = sized_total(src, n);
+    if (total != ZSTD_CONTENTSIZE_UNKNOWN) {
+        /* every frame says its size: one pass into the output, or refused
+         * before any work when over the cap */
+        if (total > cap || lp_buf_reserve(out, (size_t)total)) { /* + its NUL */
+            rc = LP_ETOOBIG;
+            goto out;
+        }
+        size_t w = ZSTD_decompressDCtx(zd, out->data + out->len, (size_t)total, src, n);
+        if (ZSTD_isError(w) || w != total)
+            rc = LP_ECORRUPT;
+        else
+            out->len += w;
         goto out;
     }
     while (in.pos < in.size || last != 0) {

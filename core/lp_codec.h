@@ -32,7 +32,8 @@ int lp_codec_compress(struct lp_codec_ctx *ctx, enum lp_codec c, int level, cons
 
 /* Appends the decompressed form of src[0..n) to out, producing at most cap
  * bytes. Concatenated frames/members are accepted. Returns 0, LP_ETOOBIG
- * (more than cap bytes, or a zstd window over 128 MiB), or LP_ECORRUPT
+ * (more than cap bytes, or a zstd frame of unknown size with a window over
+ * 8 MiB), or LP_ECORRUPT
  * (invalid, truncated, trailing garbage). On error out is restored to its
  * length on entry. */
 int lp_codec_decompress(struct lp_codec_ctx *ctx, enum lp_codec c, const void *src, size_t n,

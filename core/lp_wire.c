@@ -682,10 +682,13 @@ static int fast_record(struct dec *d, const char *p, size_t n, struct lp_wire_re
     if (LIT(",\"stream\":\"")) {
         if (!plain_string(&p, end, &s, &len))
             return 0;
-        char *st = lp_arena_strndup(d->arena, s, len);
-        if (!st)
+        /* the two streams there are need no copy per record */
+        if (len == 6 && memcmp(s, "stdout", 6) == 0)
+            r->stream = "stdout";
+        else if (len == 6 && memcmp(s, "stderr", 6) == 0)
+            r->stream = "stderr";
+        else if (!(r->stream = lp_arena_strndup(d->arena, s, len)))
             return 0;
-        r->stream = st;
     }
     if (!LIT(",\"log.offset\":") || !uint_value(&p, end, INT64_MAX, &v))
         return 0;

@@ -7,10 +7,15 @@
  *
  * Durability: lp_segfile_sync fsyncs the segment and then saves the
  * watermarks atomically; only after it returns 0 may the caller store the
- * Kafka offsets of what it wrote. After a crash, lp_segfile_open cuts a torn
- * last line off each .open segment of its partition, raises the watermarks
- * from their lines and closes them, so nothing written before the crash is
- * written again.
+ * Kafka offsets of what it wrote. The saved state also records how many
+ * bytes of each .open segment a sync made durable. After a crash,
+ * lp_segfile_open cuts each .open segment of its partition back to that
+ * size (what lies beyond was never synced, so its Kafka offsets were never
+ * stored and it comes again), removes .open segments the state does not
+ * know, and closes them: the watermarks come from the file output's own
+ * state, never from document content a log line could forge. Only state
+ * from before that record (version 1) is recovered from the lines, with
+ * implausible offsets refused.
  *
  * Kept per partition, so a partition's next owner (after a rebalance or a
  * crash) continues its predecessor's state where aggregators share the

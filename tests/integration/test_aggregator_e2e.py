@@ -37,7 +37,7 @@ import tempfile
 import time
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, http
+from lptest import free_port, http, metric_sum, metrics_text
 
 SHIPPER, AGG, PRODUCE, SERVICES = sys.argv[1:5]
 BROKERS = os.environ.get("LP_KAFKA_BROKERS", "127.0.0.1:9092")
@@ -123,19 +123,6 @@ metrics: {{listen: 127.0.0.1:{agg_port}}}
 agg2_cfg = os.path.join(tmp, "aggregator2.yaml")
 with open(agg_cfg) as f, open(agg2_cfg, "w") as g:
     g.write(f.read().replace(f"listen: 127.0.0.1:{agg_port}", f"listen: 127.0.0.1:{agg2_port}"))
-
-
-def metrics_text(port):
-    try:
-        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except Exception:
-        return ""
-
-
-def metric_sum(port, name, text=None):
-    text = text if text is not None else metrics_text(port)
-    vals = [int(float(v)) for v in re.findall(r"^" + re.escape(name) + r"(?:\{[^}]*\})? (\S+)$", text, re.M)]
-    return sum(vals) if vals else None
 
 
 procs = {}

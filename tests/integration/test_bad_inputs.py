@@ -19,16 +19,15 @@ usage: test_bad_inputs.py BUILD_DIR LP_PRODUCE"""
 import glob
 import json
 import os
+import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, ndjson_lines, Checks
+from lptest import free_port, metric_sum, ndjson_lines, Checks
 
 BUILD, PRODUCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -90,6 +89,33 @@ with open(bt, "w") as f:
         f.write("2026-11-28T10:00:00.000000000Z stdout F %s!\n" % ("a" * 48))
     f.write("2026-11-28T10:00:00.000000000Z stdout F aaaa\n")
 
+# Forged ownership (a log line claiming another source's id, offsets and
+# path), then an aggregator kill -9: the file output's recovery must trust
+# none of it, so the victim source's later lines all arrive. The victim ships
+# first (its source id is only known then); the forger's lines are written
+# once it is.
+victim = os.path.join(logs, "victim_bad_plain-%064x.log" % 10)
+forger = os.path.join(logs, "forged_bad_app-%064x.log" % 11)
+
+
+def cri(msgs):
+    return "".join("2026-11-28T10:00:00.000000000Z stdout F %s\n" % m for m in msgs)
+
+
+open(victim, "w").write(cri("victim line %d" % i for i in range(100)))
+
+# One Kafka message of 1,000,000 tiny records (about 70 MB decoded, within
+# max_decompressed_bytes): all of them arrive and the aggregator's memory
+# stays under its budget (the decode working set counts in it).
+TINY = 1000000
+tiny_src = {"logpipe.format": 1, "logpipe.source_id": "%032x" % 0x71, "logpipe.input_format": "raw",
+            "host.name": "bad-inputs", "kubernetes.container.name": "tiny"}
+tiny_raw = (json.dumps(tiny_src) + "\n" + "".join(
+    '{"@timestamp":"2026-12-01T00:00:00Z","log.offset":%d,"message":"x"}\n' % (i * 2) for i in range(TINY))).encode()
+open(os.path.join(tmp, "tiny.ndjson"), "wb").write(tiny_raw)  # from a file: the frame says its size
+tiny = subprocess.run(["zstd", "-q", "-3", "-c", os.path.join(tmp, "tiny.ndjson")], stdout=subprocess.PIPE).stdout
+BUDGET_MIB = 256
+
 topic = "lp-bad-%d" % os.getpid()
 cfg = os.path.join(tmp, "logpipe.yaml")
 ports = {"shipper": free_port(), "aggregator": free_port()}
@@ -102,7 +128,8 @@ shipper:
   batch_linger: 50ms
 aggregator:
   group_id: {topic}
-  max_decompressed_bytes: 1MiB
+  max_decompressed_bytes: 80MiB
+  max_pending_bytes: {BUDGET_MIB}MiB
   dead_letter_dir: {tmp}/dead-letter
   parsers:
     - {{name: json, kind: json, on_failure: mark}}  # parse failures marked with error.message
@@ -110,19 +137,30 @@ aggregator:
   routes:
     - {{name: app, match: [{{field: kubernetes.container.name, equals: app}}], parser: json, outputs: [files]}}
     - {{name: bt, match: [{{field: kubernetes.container.name, equals: backtrack}}], parser: backtracking, outputs: [files]}}
+    - {{name: tiny, match: [{{field: kubernetes.container.name, equals: tiny}}], outputs: [tiny]}}
   default_route: {{outputs: [files]}}
-  outputs: [{{name: files, type: file, path: {tmp}/segments, max_segment_age: 1s}}]
+  outputs:
+    # segments stay open for the whole run: the kill -9 below leaves them
+    # for recovery, forged lines included
+    - {{name: files, type: file, path: {tmp}/segments, max_segment_age: 1h}}
+    - {{name: tiny, type: file, path: {tmp}/tiny-segments, max_segment_age: 1h}}
 """)
 procs = {}
-for name in ("aggregator", "shipper"):
+
+
+def start(name):
     extra = os.path.join(tmp, name + ".yaml")
     open(extra, "w").write('metrics: {listen: "127.0.0.1:%d"}\n' % ports[name])
     procs[name] = subprocess.Popen([BIN["logpipe-" + name], "-c", cfg, "-c", extra],
-                                   stderr=open(os.path.join(tmp, name + ".log"), "wb"))
+                                   stderr=open(os.path.join(tmp, name + ".log"), "ab"))
+
+
+for name in ("aggregator", "shipper"):
+    start(name)
 
 # Kafka messages made by hand, produced once the topic exists
 kafka_cases = {}
-zeros = subprocess.run(["zstd", "-q", "-19", "-c"], input=b"\0" * (20 << 20), stdout=subprocess.PIPE).stdout
+zeros = subprocess.run(["zstd", "-q", "-19", "-c"], input=b"\0" * (100 << 20), stdout=subprocess.PIPE).stdout
 kafka_cases["zstd-bomb"] = (zeros, {"content-encoding": "zstd"})
 good = subprocess.run(["zstd", "-q", "-c"], input=(json.dumps({"logpipe": {"format": 1}}) + "\n").encode() * 50,
                       stdout=subprocess.PIPE).stdout
@@ -131,47 +169,94 @@ kafka_cases["unknown-format"] = (b"{}\n", {"content-encoding": "identity", "logp
 kafka_cases["garbage"] = (os.urandom(300), {"content-encoding": "zstd"})
 
 
-def produce():
-    for name, (value, headers) in kafka_cases.items():
-        p = os.path.join(tmp, name + ".bin")
-        open(p, "wb").write(value)
-        hs = ["logpipe-format=%s" % headers.get("logpipe-format", "1"),
-              "content-type=application/x-ndjson", "content-encoding=%s" % headers["content-encoding"],
-              "logpipe-records=1"]
-        r = subprocess.run([PRODUCE, BROKERS, topic, "0", p] + hs, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, timeout=60)
-        check(r.returncode == 0, "produce %s: %s" % (name, r.stderr[-300:]))
+def produce(name, value, headers):
+    p = os.path.join(tmp, name + ".bin")
+    open(p, "wb").write(value)
+    hs = ["logpipe-format=%s" % headers.get("logpipe-format", "1"),
+          "content-type=application/x-ndjson", "content-encoding=%s" % headers["content-encoding"],
+          "logpipe-records=%d" % headers.get("records", 1)]
+    r = subprocess.run([PRODUCE, BROKERS, topic, "0", p] + hs, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=60)
+    check(r.returncode == 0, "produce %s: %s" % (name, r.stderr[-300:]))
+
+
+def segment_lines(root):
+    """The complete lines of the segments under root (an open segment's
+    line being written is left for the next look)."""
+    out = []
+    for p in glob.glob(os.path.join(root, "**", "*.ndjson*"), recursive=True):
+        with open(p, "rb") as f:
+            out += [l for l in f if l.endswith(b"\n")]
+    return out
 
 
 def events():
-    out = []
-    for p in glob.glob(os.path.join(tmp, "segments", "**", "*.ndjson*"), recursive=True):
-        for line in open(p, "rb"):
-            out.append(json.loads(line))
-    return out
+    return [json.loads(l) for l in segment_lines(os.path.join(tmp, "segments"))]
+
+
+def case_of(e):
+    return os.path.basename(e["log"]["file"]["path"]).split("_")[0]
+
+
+def tiny_offsets():
+    return [int(m) for l in segment_lines(os.path.join(tmp, "tiny-segments"))
+            for m in re.findall(rb'"offset":(\d+)', l)[:1]]
 
 
 def dead():
     return ndjson_lines(os.path.join(tmp, "dead-letter", "*.ndjson"))
 
 
-want_events = sum(c["events"] for c in expect["logs"].values()) + 301
-produced = False
-deadline = time.time() + 120
-while time.time() < deadline:
-    time.sleep(0.5)
-    if not produced and time.time() > deadline - 110:
-        produce()
-        produced = True
-    if len(events()) >= want_events and len(dead()) >= len(expect["kafka"]):
-        time.sleep(2)  # anything more (a duplicate) would show now
-        break
-try:
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % ports["aggregator"], timeout=5) as r:
-        limited = sum(float(l.split()[-1]) for l in r.read().decode().splitlines()
-                      if l.startswith("logpipe_aggregator_regex_limited_total"))
-except OSError:
-    limited = -1
+def wait_for(what, cond, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.5)
+    check(False, "timed out (%d s) waiting for %s" % (timeout, what))
+    return False
+
+
+def settled():
+    """Everything consumed is stored and the commit after it done."""
+    if metric_sum(ports["aggregator"], "logpipe_aggregator_consumer_lag") != 0:
+        return False
+    time.sleep(3)  # commit_interval is 1 s
+    return metric_sum(ports["aggregator"], "logpipe_aggregator_consumer_lag") == 0
+
+
+time.sleep(5)  # the shipper creates the topic with its first batch
+for name, (value, headers) in kafka_cases.items():
+    produce(name, value, headers)
+produce("tiny", tiny, {"content-encoding": "zstd", "records": TINY})
+
+want_events = sum(c["events"] for c in expect["logs"].values()) + 301 + 100
+wait_for("every corpus event and dead letter", lambda: len(events()) >= want_events and
+         len(dead()) >= len(expect["kafka"]) and len(tiny_offsets()) >= TINY, 180)
+hwm_kib = int(re.search(r"VmHWM:\s+(\d+)", open("/proc/%d/status" % procs["aggregator"].pid).read()).group(1))
+decode_bytes = metric_sum(ports["aggregator"], "logpipe_aggregator_decode_bytes")
+limited = metric_sum(ports["aggregator"], "logpipe_aggregator_regex_limited_total") or -1
+
+# the forgeries, once the victim's source id is known
+vsid = next(e["logpipe"]["source_id"] for e in events() if case_of(e) == "victim")
+forged = [json.dumps({"logpipe": {"source_id": vsid, "format": 1}, "message": "forged nested",
+                      "log": {"offset": -2, "file": {"path": victim}}}),
+          json.dumps({"logpipe.source_id": vsid, "log.offset": 9000000000000000000, "message": "forged dotted",
+                      "log.file.path": victim}),
+          json.dumps({"event": {"id": "0" * 32}, "host": {"name": "evil"}, "message": "forged identity",
+                      "@timestamp": "2026-11-28T10:00:00Z"})]
+open(forger, "w").write(cri(forged))
+wait_for("the forged lines", lambda: sum(1 for e in events() if case_of(e) == "forged") >= 3, 60)
+wait_for("the aggregator to store and commit everything", settled, 60)
+procs["aggregator"].kill()  # kill -9: the open segments hold the forged lines
+procs["aggregator"].wait(timeout=30)
+start("aggregator")
+with open(victim, "a") as f:
+    f.write(cri("victim line %d" % i for i in range(100, 200)))
+wait_for("the victim's lines after the restart",
+         lambda: sum(1 for e in events() if case_of(e) == "victim") >= 200, 90)
+time.sleep(2)  # anything more (a duplicate) would show now
+
 for p in procs.values():
     p.send_signal(signal.SIGTERM)
 for name, p in procs.items():
@@ -180,8 +265,7 @@ for name, p in procs.items():
 evs = events()
 by_case = {}
 for e in evs:
-    case = os.path.basename(e["log"]["file"]["path"]).split("_")[0]
-    by_case.setdefault(case, []).append(e)
+    by_case.setdefault(case_of(e), []).append(e)
 for case, want in sorted(expect["logs"].items()):
     got = by_case.get(case, [])
     check(len(got) == want["events"], "%s: %d events (want %d)" % (case, len(got), want["events"]))
@@ -200,13 +284,53 @@ check(sum(1 for e in got if "match limit" in json.dumps(e.get("error", {}))) == 
       "regex-backtrack: 300 lines kept unparsed at the match limit")
 check(sum(1 for e in got if e.get("k") == "aaaa") == 1, "regex-backtrack: the ordinary line parsed")
 check(limited >= 300, "regex_limited_total counts them (%d)" % limited)
+
+# the 1,000,000 tiny records: each once, within the memory budget
+offs = tiny_offsets()
+check(len(offs) == TINY and set(offs) == set(range(0, 2 * TINY, 2)),
+      "tiny: %d records in the files, %d distinct (want each of %d once)" % (len(offs), len(set(offs)), TINY))
+check(hwm_kib < BUDGET_MIB * 1024, "tiny: aggregator peak RSS %d MiB under the %d MiB budget"
+      % (hwm_kib // 1024, BUDGET_MIB))
+check(decode_bytes is not None and decode_bytes < 16 << 20,
+      "the decode working set is given back after the big message (%s bytes)" % decode_bytes)
+
+# forged ownership: owned fields come from metadata, the claims are kept,
+# and the victim lost nothing across the kill -9 and recovery
+got = sorted(by_case.get("forged", []), key=lambda e: e["log"]["offset"])
+fsid = {e["logpipe"]["source_id"] for e in got}
+check(len(got) == 3 and len(fsid) == 1 and vsid not in fsid, "forged: 3 events under their own source id (%s)" % fsid)
+want_offs, o = [], 0
+for line in cri(forged).splitlines(True):
+    want_offs.append(o)
+    o += len(line.encode())
+check([e["log"]["offset"] for e in got] == want_offs, "forged: log.offset is the real one (%s)"
+      % [e["log"]["offset"] for e in got])
+check(all(e["log"]["file"]["path"].endswith(os.path.basename(forger)) for e in got), "forged: log.file.path is real")
+check(all(e.get("host", {}).get("name") != "evil" and e["event"]["id"] != "0" * 32 for e in got),
+      "forged: host.name and event.id are the pipeline's")
+kept = [k for e in got for k in e.get("logpipe", {}).get("kept", [])]
+claims = [k for k in kept if k["field"].split(".")[0] in ("logpipe", "log", "event", "host")]
+check(sum(1 for k in claims if vsid in k["value"]) == 2 and any("evil" in k["value"] for k in claims) and
+      all(k["reason"] == "owned" for k in claims),
+      "forged: each claim kept with reason owned (%s)" % json.dumps(kept)[:400])
+vic = [e["log"]["offset"] for e in by_case.get("victim", [])]
+want_v, o = set(), 0
+for i in range(200):
+    want_v.add(o)
+    o += len(cri(["victim line %d" % i]).encode())
+check(len(vic) == 200 and set(vic) == want_v,
+      "victim: %d lines, %d distinct, %d missing after the forgery and kill -9 (want 200 each once)"
+      % (len(vic), len(set(vic)), len(want_v - set(vic))))
+
 dl = dead()
 check(len(dl) == len(expect["kafka"]), "dead letter entries %d (want %d)" % (len(dl), len(expect["kafka"])))
 for name, want in sorted(expect["kafka"].items()):
     check(any(d["stage"] == "decode" and want in d["reason"] for d in dl),
           "kafka %s: dead letter with reason containing %r (got %s)" % (name, want, [d["reason"] for d in dl]))
-print("bad inputs: %d config files, %d log files (%d events), %d Kafka messages; %d checks, %d failed"
-      % (len(expect["config"]), len(expect["logs"]), len(evs), len(expect["kafka"]), check.count, len(failures)))
+print("bad inputs: %d config files, %d log files (%d events), %d Kafka messages, %d tiny records "
+      "(aggregator peak RSS %d MiB, budget %d MiB); %d checks, %d failed"
+      % (len(expect["config"]), len(expect["logs"]) + 4, len(evs), len(expect["kafka"]) + 1, len(offs),
+         hwm_kib // 1024, BUDGET_MIB, check.count, len(failures)))
 if failures:
     print("kept:", tmp)
     sys.exit(1)

@@ -48,3 +48,21 @@ def ndjson_lines(pattern):
         with open(p) as f:
             out += [json.loads(l) for l in f if l.strip()]
     return out
+
+
+def metrics_text(port):
+    """The text of 127.0.0.1:port/metrics, or "" when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            return r.read().decode()
+    except OSError:
+        return ""
+
+
+def metric_sum(port, name, text=None):
+    """The sum of one metric's series (any labels), from text or scraped now;
+    None when it is not there."""
+    import re
+    text = text if text is not None else metrics_text(port)
+    vals = [float(v) for v in re.findall(r"^" + re.escape(name) + r"(?:\{[^}]*\})? (\S+)$", text, re.M)]
+    return sum(vals) if vals else None

@@ -149,6 +149,57 @@ static void test_zstd_window_too_large(void)
     lp_buf_release(&out);
 }
 
+/* A frame of windowLog wlog, with or without its content size. */
+static size_t zstd_frame(int wlog, int sized, const char *src, size_t n, char *dst, size_t cap)
+{
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, wlog);
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+    if (sized)
+        ZSTD_CCtx_setPledgedSrcSize(cc, n);
+    ZSTD_outBuffer ob = {dst, cap, 0};
+    ZSTD_inBuffer ib = {src, n, 0};
+    if (!sized) /* all input at once with e_end would let it write the size */
+        ZSTD_compressStream2(cc, &ob, &ib, ZSTD_e_continue);
+    size_t r = ZSTD_compressStream2(cc, &ob, &ib, ZSTD_e_end);
+    ZSTD_freeCCtx(cc);
+    return r == 0 ? ob.pos : 0;
+}
+
+static void test_zstd_window_sized(void)
+{
+    /* Unknown size: the window is what the decoder must allocate, so 16 MiB
+     * (windowLog 24) is refused while 8 MiB is fine; a frame that says its
+     * size is decoded into the output without a window, whatever it says. */
+    enum { N = 200000 };
+    char *src = malloc(N), *dst = malloc(N);
+    for (size_t i = 0; i < N; i++)
+        src[i] = (char)('a' + (i * 7 + i / 13) % 26);
+    struct lp_buf out = LP_BUF_INIT;
+    size_t z = zstd_frame(24, 0, src, N, dst, N);
+    CU_ASSERT_FATAL(z > 0);
+    CU_ASSERT_EQUAL(lp_codec_decompress(NULL, LP_CODEC_ZSTD, dst, z, 1 << 20, &out), LP_ETOOBIG);
+    z = zstd_frame(23, 0, src, N, dst, N);
+    CU_ASSERT_EQUAL(lp_codec_decompress(NULL, LP_CODEC_ZSTD, dst, z, 1 << 20, &out), 0);
+    CU_ASSERT(out.len == N && memcmp(out.data, src, N) == 0);
+    lp_buf_reset(&out);
+    z = zstd_frame(27, 1, src, N, dst, N);
+    CU_ASSERT_EQUAL(lp_codec_decompress(NULL, LP_CODEC_ZSTD, dst, z, 1 << 20, &out), 0);
+    CU_ASSERT(out.len == N && memcmp(out.data, src, N) == 0);
+    lp_buf_reset(&out);
+    /* a frame that says it is over the cap is refused before any work */
+    CU_ASSERT_EQUAL(lp_codec_decompress(NULL, LP_CODEC_ZSTD, dst, z, N - 1, &out), LP_ETOOBIG);
+    CU_ASSERT_EQUAL(out.len, 0);
+    /* a damaged frame of known size is corrupt */
+    z = zstd_frame(20, 1, src, N, dst, N);
+    CU_ASSERT_FATAL(z > 8);
+    dst[z - 1] ^= 0x55; /* the checksum */
+    CU_ASSERT_EQUAL(lp_codec_decompress(NULL, LP_CODEC_ZSTD, dst, z, 1 << 20, &out), LP_ECORRUPT);
+    lp_buf_release(&out);
+    free(src);
+    free(dst);
+}
+
 static void test_identity_cap(void)
 {
     struct lp_buf out = LP_BUF_INIT;
@@ -167,6 +218,7 @@ int main(void)
         {"truncated and corrupt", test_truncated_and_corrupt},
         {"concatenated and trailing", test_concatenated_and_trailing},
         {"zstd window too large", test_zstd_window_too_large},
+        {"zstd window, sized frames", test_zstd_window_sized},
         {"identity cap", test_identity_cap},
         {NULL, NULL},
     };
