@@ -140,6 +140,8 @@ struct lp_aggregator {
     volatile int stopping;
     _Atomic size_t held_total; /* bytes the outputs hold, decoded and rendered (agg_part_held) */
     _Atomic size_t decode_total; /* the workers' decode working sets (count_decode) */
+    size_t prefetch_bytes; /* librdkafka's prefetch queue (queued.max.messages.kbytes) */
+    size_t work_budget;    /* max_pending_bytes less the prefetch and the baseline */
     int64_t last_tick, last_commit, commit_started, last_lag;
     int stored_since_commit;
     struct lp_ready *kafka_ready;
@@ -235,7 +237,7 @@ static int64_t event_time_ns(json_t *ev, int64_t fallback)
 static void wait_for_budget(struct worker *w)
 {
     struct lp_aggregator *a = w->a;
-    size_t budget = (size_t)a->cfg->aggregator.max_pending_bytes;
+    size_t budget = a->work_budget;
     int counted = 0;
     for (;;) {
         size_t held = atomic_load_explicit(&a->held_total, memory_order_relaxed);
@@ -254,6 +256,23 @@ static void wait_for_budget(struct worker *w)
         struct timespec ts = {0, 5 * LP_NS_PER_MS};
         nanosleep(&ts, NULL);
     }
+}
+
+/* The memory budget is the whole process's: what it holds for outputs and
+ * decoding gets max_pending_bytes less librdkafka's prefetch queue (an
+ * eighth of the budget, at most 32 MiB) and a baseline for the rest
+ * (libraries, thread stacks, metrics, bulk bodies in flight, the
+ * allocator's slack), never less than half of the budget. */
+#define BASELINE_BYTES (16u << 20)
+
+static void set_budget(struct lp_aggregator *a)
+{
+    size_t budget = (size_t)a->cfg->aggregator.max_pending_bytes;
+    a->prefetch_bytes = budget / 8 < (32u << 20) ? budget / 8 : (32u << 20);
+    if (a->prefetch_bytes < (1u << 20))
+        a->prefetch_bytes = 1u << 20;
+    size_t reserve = a->prefetch_bytes + BASELINE_BYTES;
+    a->work_budget = reserve < budget / 2 ? budget - reserve : budget - budget / 2;
 }
 
 /* Counts the worker's decode working set (the decompressed message, the
@@ -720,8 +739,7 @@ static void store_offsets(struct lp_aggregator *a)
 
 static void pause_resume(struct lp_aggregator *a)
 {
-    size_t limit = (size_t)a->cfg->aggregator.max_pending_bytes /
-                   (a->n_assigned ? a->n_assigned : 1);
+    size_t limit = a->work_budget / (a->n_assigned ? a->n_assigned : 1);
     int64_t paused = 0, pending = 0;
     for (size_t i = 0; i < a->n_parts; i++) {
         struct agg_part *p = a->parts[i];
@@ -1178,6 +1196,7 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
         }
     }
 
+    set_budget(a);
     /* workers */
     a->n_workers = (size_t)cfg->aggregator.workers;
     a->workers = calloc(a->n_workers, sizeof(*a->workers));
@@ -1203,11 +1222,8 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
     rd_kafka_conf_t *kc = lp_kafka_conf_new(&cfg->kafka.properties, err, errlen);
     if (!kc)
         goto fail;
-    char rc_max[32];
-    snprintf(rc_max, sizeof(rc_max), "%lld",
-             (long long)(cfg->aggregator.max_decompressed_bytes > (64 << 20)
-                             ? cfg->aggregator.max_decompressed_bytes
-                             : (64 << 20)));
+    char prefetch_kb[32];
+    snprintf(prefetch_kb, sizeof(prefetch_kb), "%zu", a->prefetch_bytes >> 10);
     if (lp_kafka_conf_set(kc, "bootstrap.servers", cfg->kafka.brokers, err, errlen) ||
         lp_kafka_conf_set(kc, "client.id", cfg->kafka.client_id, err, errlen) ||
         lp_kafka_conf_set(kc, "group.id", cfg->aggregator.group_id, err, errlen) ||
@@ -1215,7 +1231,7 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
         lp_kafka_conf_set(kc, "enable.auto.commit", "false", err, errlen) ||
         lp_kafka_conf_set(kc, "enable.auto.offset.store", "false", err, errlen) ||
         lp_kafka_conf_set(kc, "auto.offset.reset", "earliest", err, errlen) ||
-        lp_kafka_conf_set(kc, "queued.max.messages.kbytes", "32768", err, errlen)) {
+        lp_kafka_conf_set(kc, "queued.max.messages.kbytes", prefetch_kb, err, errlen)) {
         rd_kafka_conf_destroy(kc);
         goto fail;
     }

@@ -5,16 +5,17 @@
 # first; then OpenSearch is stopped, logpipe-aggregator starts consuming
 # them into an elasticsearch output with max_pending_bytes = BUDGET, runs
 # OUTAGE seconds with nowhere to send, OpenSearch comes back and everything
-# drains. Prints the aggregator's RSS every 5 s, its peak RSS (VmHWM)
+# drains. Besides the shipped lines, one hand-made message of 1,000,000
+# tiny records is in the topic. Prints the aggregator's RSS every 5 s, its peak RSS (VmHWM)
 # against the budget, the compression ratio of the input, and whether every
 # line was indexed once afterwards.
 #
-#   bench/aggregator/memory.sh [LINES] [BUDGET_MIB] [OUTAGE_S]   (default 3000000 128 60)
+#   bench/aggregator/memory.sh [LINES] [BUDGET_MIB] [OUTAGE_S]   (default 3000000 256 60)
 # Needs: a build in build/, Kafka and OpenSearch (scripts/services up).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 lines=${1:-3000000}
-budget_mib=${2:-128}
+budget_mib=${2:-256}
 outage=${3:-60}
 brokers=${LP_KAFKA_BROKERS:-127.0.0.1:9092}
 es=${LP_OPENSEARCH_URL:-http://127.0.0.1:9200}
@@ -40,10 +41,12 @@ python3 - "$work/log/tiny-0_bench_app-$(printf '%064x' 1).log" "$lines" <<'PY'
 import sys
 path, n = sys.argv[1], int(sys.argv[2])
 with open(path, "w") as f:
-    # a health-check access line, the same every time: ~100x under zstd
+    # a health-check access line, the same every time: over 100x under zstd
     line = ("2026-12-01T00:00:00.000000000Z stdout F 10.0.0.1 - - [01/Dec/2026:00:00:00 +0000] "
-            "\"GET /healthz HTTP/1.1\" 200 2 \"-\" \"kube-probe/1.31\" upstream=127.0.0.1:8080 "
-            "request_time=0.000 upstream_response_time=0.000 request_id=-\n")
+            "\"GET /healthz?probe=liveness&component=frontend HTTP/1.1\" 200 2 \"-\" "
+            "\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) kube-probe/1.31\" "
+            "upstream=127.0.0.1:8080 request_time=0.000 upstream_response_time=0.000 "
+            "upstream_status=200 request_id=- trace_id=- span_id=-\n")
     for _ in range(n // 1000):
         f.write(line * 1000)
     f.write(line * (n % 1000))
@@ -67,6 +70,25 @@ shipped=$(metric "$sp" logpipe_shipper_batch_bytes_total)
 kill -TERM $ship_pid; wait $ship_pid || true
 echo "input: $lines lines, $((raw / 1048576)) MiB of log files, $((shipped / 1024)) KiB compressed in Kafka (ratio $(python3 -c "print(f'{$raw/max($shipped,1):.0f}x')"))"
 
+# and one hand-made message of 1,000,000 tiny records (about 70 MB decoded
+# from under 1 MB): what held 677 MiB in the outputs before the budget
+# counted rendered documents
+tiny=1000000
+python3 - "$work/tiny.ndjson" "$tiny" <<'PY'
+import json, sys
+path, n = sys.argv[1], int(sys.argv[2])
+with open(path, "w") as f:
+    f.write(json.dumps({"logpipe.format": 1, "logpipe.source_id": "%032x" % 0x7e, "logpipe.input_format": "raw",
+                        "host.name": "bench", "kubernetes.container.name": "tiny"}) + "\n")
+    for i in range(n):
+        f.write('{"@timestamp":"2026-12-01T00:00:00Z","log.offset":%d,"message":"x"}\n' % (i * 2))
+PY
+zstd -q -3 "$work/tiny.ndjson" -o "$work/tiny.zst"
+"$build/tests/integration/lp-produce" "$brokers" "$topic" 0 "$work/tiny.zst" logpipe-format=1 \
+  content-type=application/x-ndjson content-encoding=zstd logpipe-records=$tiny >/dev/null
+echo "       + 1 message of $tiny tiny records: $(($(stat -c %s "$work/tiny.ndjson") / 1048576)) MiB decoded, $(($(stat -c %s "$work/tiny.zst") / 1024)) KiB in Kafka"
+lines=$((lines + tiny))
+
 # ---- the outage
 "$repo/scripts/services" down opensearch >/dev/null
 ap=$(free_port)
@@ -75,6 +97,7 @@ kafka: {brokers: "$brokers", topic: $topic}
 aggregator:
   group_id: $topic
   max_pending_bytes: ${budget_mib}MiB
+  max_decompressed_bytes: 80MiB
   dead_letter_dir: $work/dead-letter
   default_route: {outputs: [search]}
   outputs:
@@ -84,14 +107,15 @@ YAML
 "$build/aggregator/logpipe-aggregator" -c "$work/agg.yaml" 2>"$work/agg.log" &
 agg_pid=$!
 echo "OpenSearch down; aggregator consuming with max_pending_bytes = ${budget_mib} MiB"
-printf '%6s %10s %12s %12s %8s\n' secs "rss MiB" "held MiB" "records in" waits
+printf '%6s %10s %12s %12s %12s %8s\n' secs "rss MiB" "held MiB" "decode MiB" "records in" waits
 peak_held=0
 for s in $(seq 1 "$outage"); do
   sleep 1
   held=$(metric "$ap" logpipe_aggregator_held_bytes)
   [ "$held" -gt "$peak_held" ] && peak_held=$held
   if [ $((s % 5)) -eq 0 ]; then
-    printf '%6d %10d %12d %12d %8d\n' "$s" $(($(rss_of $agg_pid) / 1024)) $((held / 1048576)) \
+    printf '%6d %10d %12d %12d %12d %8d\n' "$s" $(($(rss_of $agg_pid) / 1024)) $((held / 1048576)) \
+      $(($(metric "$ap" logpipe_aggregator_decode_bytes) / 1048576)) \
       "$(metric "$ap" logpipe_aggregator_records_in_total)" "$(metric "$ap" logpipe_aggregator_memory_budget_waits_total)"
   fi
 done
