@@ -152,7 +152,7 @@ struct lp_aggregator {
     struct lp_counter **c_route_out; /* [route * n_outs + output] */
     struct lp_counter **c_parse_fail; /* [route] */
     struct lp_counter *c_decode_fail, *c_commits, *c_commit_errors, *c_pauses, *c_rebalances;
-    struct lp_gauge *g_paused, *g_pending, *g_assigned, *g_held, *g_decode;
+    struct lp_gauge *g_paused, *g_pending, *g_assigned, *g_held, *g_decode, *g_out_buffers;
     struct lp_counter *c_budget_waits;
     struct lp_histogram *h_commit;
 };
@@ -226,7 +226,8 @@ static int64_t event_time_ns(json_t *ev, int64_t fallback)
 /* The memory budget (max_pending_bytes) covers what the outputs hold,
  * rendered (held_total), and the workers' decode working sets
  * (decode_total: one decompressed message and its record array each, up
- * to about max_decompressed_bytes x 2). While the two exceed the budget and
+ * to about max_decompressed_bytes x 2), and the outputs' request buffers
+ * (out_buffers). While they exceed the budget and
  * the outputs hold anything, the worker waits before rendering more: one
  * Kafka message can decode into a million documents, and pausing the
  * partitions only stops the next ones. When the outputs hold nothing the
@@ -234,7 +235,17 @@ static int64_t event_time_ns(json_t *ev, int64_t fallback)
  * budget is still processed; nothing else is rendered meanwhile). It also
  * gives up waiting when it must stop or a partition is being closed, so a
  * rebalance during an outage is not held up. */
-static void wait_for_budget(struct worker *w)
+/* What the outputs' request and response buffers hold. */
+static size_t out_buffers(struct lp_aggregator *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n_outs; i++)
+        if (a->outs[i].es)
+            n += agg_es_buffer_bytes(a->outs[i].es);
+    return n;
+}
+
+static void wait_for_budget(struct worker *w, size_t extra)
 {
     struct lp_aggregator *a = w->a;
     size_t budget = a->work_budget;
@@ -242,7 +253,7 @@ static void wait_for_budget(struct worker *w)
     for (;;) {
         size_t held = atomic_load_explicit(&a->held_total, memory_order_relaxed);
         size_t dec = atomic_load_explicit(&a->decode_total, memory_order_relaxed);
-        if (held == 0 || held + dec <= budget)
+        if (held == 0 || held + dec + out_buffers(a) + extra <= budget)
             return;
         pthread_mutex_lock(&w->mu);
         int leave = w->stop || a->stopping;
@@ -288,6 +299,10 @@ static void count_decode(struct worker *w, size_t bytes)
     w->decode_held = bytes;
 }
 
+/* A worker's decode arena holds a message's records and strings: up to
+ * twice the decompressed cap plus this. */
+#define ARENA_SLACK (16u << 20)
+
 /* After a message: buffers grown past this are given back, so one huge
  * message does not keep its working set for the life of the worker. */
 #define KEEP_BUF_BYTES (8u << 20)
@@ -313,10 +328,24 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
     struct lp_wire_batch batch;
     lp_arena_reset(&w->arena);
     int rc = lp_kafka_wire_meta(rkm, &meta, why, sizeof(why));
-    if (!rc)
+    if (!rc) {
+        /* room for what the message will decode into, before decoding it:
+         * the size its frames state (else a guess) and its records */
+        size_t cap = (size_t)a->cfg->aggregator.max_decompressed_bytes;
+        size_t expect = lp_codec_stated_size(meta.encoding, rkm->payload, rkm->len);
+        if (!expect)
+            expect = rkm->len * 4;
+        if (expect > cap)
+            expect = cap;
+        /* the record count is the header's claim: at most what the arena allows */
+        size_t recs = (size_t)(meta.batch ? meta.records : 1) * sizeof(struct lp_wire_record);
+        expect += recs < 2 * cap + ARENA_SLACK ? recs : 2 * cap + ARENA_SLACK;
+        wait_for_budget(w, expect > w->decode_held ? expect - w->decode_held : 0);
+        count_decode(w, w->decode_held > expect ? w->decode_held : expect);
         rc = lp_wire_decode(&meta, rkm->payload, rkm->len,
                             (size_t)a->cfg->aggregator.max_decompressed_bytes, &w->codec,
                             &w->scratch, &w->arena, &batch, why, sizeof(why));
+    }
     count_decode(w, w->scratch.cap + w->doc.cap + lp_arena_bytes(&w->arena));
     if (rc) {
         trim_buffers(w);
@@ -434,7 +463,7 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
                     agg_es_submit(o->es, w->es_head[oi], w->es_tail[oi], w->es_n[oi]);
                     w->es_head[oi] = w->es_tail[oi] = NULL;
                     w->es_n[oi] = 0;
-                    wait_for_budget(w);
+                    wait_for_budget(w, 0);
                 }
             } else {
                 pthread_mutex_lock(&a->stdout_mu);
@@ -772,6 +801,7 @@ static void pause_resume(struct lp_aggregator *a)
     lp_gauge_set(a->g_held, (int64_t)atomic_load_explicit(&a->held_total, memory_order_relaxed));
     lp_gauge_set(a->g_decode,
                  (int64_t)atomic_load_explicit(&a->decode_total, memory_order_relaxed));
+    lp_gauge_set(a->g_out_buffers, (int64_t)out_buffers(a));
 }
 
 static void update_lag(struct lp_aggregator *a)
@@ -1157,10 +1187,14 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
                                    "messages, their records and render buffers); counted in "
                                    "the memory budget with held_bytes.",
                                    NULL);
+    a->g_out_buffers = lp_metrics_gauge(m, "logpipe_aggregator_output_buffer_bytes",
+                                        "Bytes the outputs' bulk request bodies and response "
+                                        "buffers hold; counted in the memory budget.",
+                                        NULL);
     a->c_budget_waits = lp_metrics_counter(
         m, "logpipe_aggregator_memory_budget_waits_total",
-        "Times a worker waited before rendering more because the outputs and the decode "
-        "working sets held more than max_pending_bytes.",
+        "Times a worker waited before decoding or rendering more because the outputs, their "
+        "buffers and the decode working sets held more than max_pending_bytes.",
         NULL);
     a->g_pending = lp_metrics_gauge(m, "logpipe_aggregator_pending_bytes",
                                     "Message bytes consumed but not yet durable everywhere.",
@@ -1208,7 +1242,7 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
         pthread_mutex_init(&w->mu, NULL);
         pthread_cond_init(&w->cv, NULL);
         lp_arena_init(&w->arena, 1u << 20,
-                      (size_t)cfg->aggregator.max_decompressed_bytes * 2 + (16u << 20));
+                      (size_t)cfg->aggregator.max_decompressed_bytes * 2 + ARENA_SLACK);
         lp_buf_init(&w->scratch, (size_t)cfg->aggregator.max_decompressed_bytes + (1u << 20));
         lp_buf_init(&w->doc, 0);
         w->es_head = calloc(a->n_outs, sizeof(*w->es_head));

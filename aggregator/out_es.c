@@ -20,6 +20,9 @@
 #include "lp_ecs.h"
 #include "pipeline.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +145,8 @@ struct agg_es {
     volatile int stop;
     int64_t stop_deadline;
     atomic_size_t queued;
+    atomic_size_t freed_since_trim; /* document bytes freed since the last malloc_trim */
+    atomic_size_t buffer_bytes; /* request and response buffers (account_buffers) */
 
     /* sender thread only */
     CURLM *multi;
@@ -333,12 +338,26 @@ size_t agg_es_queued(struct agg_es *es)
     return atomic_load(&es->queued);
 }
 
+/* Documents are many small blocks allocated by the workers and freed here:
+ * glibc keeps freed heap memory in its arenas, so after an outage drains the
+ * process would keep its peak RSS while new decode buffers come on top.
+ * Every TRIM_BYTES freed, the free pages go back to the system. */
+#define TRIM_BYTES (32u << 20)
+
 static void doc_final(struct agg_es *es, struct agg_es_doc *d)
 {
-    agg_part_held(d->m->part, d->acct, 0); /* before the release: after it m may be gone */
+    size_t acct = d->acct;
+    agg_part_held(d->m->part, acct, 0); /* before the release: after it m may be gone */
     agg_msg_release(d->m);
     free(d);
     atomic_fetch_sub(&es->queued, 1);
+    size_t freed = atomic_fetch_add_explicit(&es->freed_since_trim, acct, memory_order_relaxed);
+    if (freed < TRIM_BYTES && freed + acct >= TRIM_BYTES) {
+        atomic_store_explicit(&es->freed_since_trim, 0, memory_order_relaxed);
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+    }
 }
 
 static uint64_t rnd(struct agg_es *es)
@@ -482,6 +501,22 @@ static struct request *free_request(struct agg_es *es)
 }
 
 /* Builds and starts one request from the head of ready_docs. */
+/* Publishes what the bulk bodies and responses hold (their capacity: they
+ * are reused), which counts in the aggregator's memory budget. Sender
+ * thread. */
+static void account_buffers(struct agg_es *es)
+{
+    size_t n = es->bulk.body.cap;
+    for (size_t i = 0; i < es->max_inflight; i++)
+        n += es->reqs[i].body.cap + es->reqs[i].resp.cap;
+    atomic_store_explicit(&es->buffer_bytes, n, memory_order_relaxed);
+}
+
+size_t agg_es_buffer_bytes(struct agg_es *es)
+{
+    return atomic_load_explicit(&es->buffer_bytes, memory_order_relaxed);
+}
+
 static void send_request(struct agg_es *es, struct request *r, int64_t now)
 {
     lp_bulk_reset(&es->bulk);
@@ -553,6 +588,7 @@ static void send_request(struct agg_es *es, struct request *r, int64_t now)
     lp_counter_inc(es->c_requests);
     lp_counter_add(es->c_bytes, r->raw_bytes);
     curl_multi_add_handle(es->multi, e);
+    account_buffers(es);
 }
 
 static void retry_doc(struct agg_es *es, struct agg_es_doc *d, int64_t now)
@@ -937,6 +973,7 @@ static void *sender(void *arg)
             struct request *r = NULL;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
             finish_request(es, r, msg->data.result, lp_time_mono_ns());
+            account_buffers(es);
         }
         curl_multi_poll(es->multi, NULL, 0, timeout_ms, NULL);
     }

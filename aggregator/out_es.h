@@ -37,6 +37,9 @@ struct lp_config_output;
 struct lp_metrics;
 struct lp_ready;
 
+/* Bytes the output's request bodies and response buffers hold (counted in
+ * the memory budget with the documents). Any thread. */
+size_t agg_es_buffer_bytes(struct agg_es *es);
 struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
                           struct agg_dlq *dlq, struct lp_metrics *metrics,
                           struct lp_ready *ready, char *err, size_t errlen);

@@ -309,6 +309,16 @@ out:
     return rc;
 }
 
+size_t lp_codec_stated_size(enum lp_codec c, const void *src, size_t n)
+{
+    if (c == LP_CODEC_IDENTITY)
+        return n;
+    if (c != LP_CODEC_ZSTD || n == 0)
+        return 0;
+    unsigned long long total = sized_total(src, n);
+    return total == ZSTD_CONTENTSIZE_UNKNOWN || total > SIZE_MAX ? 0 : (size_t)total;
+}
+
 int lp_codec_decompress(struct lp_codec_ctx *ctx, enum lp_codec c, const void *src, size_t n,
                         size_t cap, struct lp_buf *out)
 {

@@ -39,4 +39,10 @@ int lp_codec_compress(struct lp_codec_ctx *ctx, enum lp_codec c, int level, cons
 int lp_codec_decompress(struct lp_codec_ctx *ctx, enum lp_codec c, const void *src, size_t n,
                         size_t cap, struct lp_buf *out);
 
+/* The decompressed size of src[0..n) as the data states it (zstd frames
+ * that all say their size; identity: n), or 0 when it does not say (gzip,
+ * zstd streamed without a size, or not decodable). Cheap: reads headers
+ * only. A stated size is a claim: lp_codec_decompress still enforces it. */
+size_t lp_codec_stated_size(enum lp_codec c, const void *src, size_t n);
+
 #endif

@@ -22,6 +22,7 @@ toolchain=(
   "curl|cmd|curl"
   "kcat|cmd|kcat"
   "zstd|cmd|zstd"
+  "openssl|cmd|openssl"
   "python3|cmd|python3"
   "python3-yaml|py|yaml"
   "openjdk-17-jdk-headless|cmd|java"

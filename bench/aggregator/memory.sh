@@ -122,8 +122,14 @@ done
 hwm=$(hwm_of $agg_pid)
 echo "OpenSearch back"
 "$repo/scripts/services" start opensearch >/dev/null
-deadline=$(($(date +%s) + 600))
-while [ "$(es_count)" != "$lines" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 2; done
+deadline=$(($(date +%s) + 900))
+t0=$(date +%s)
+while [ "$(es_count)" != "$lines" ] && [ "$(date +%s)" -lt "$deadline" ]; do
+  sleep 10
+  printf '%6s %10d %12d %12d %12d  (draining)\n' "+$(($(date +%s) - t0))" $(($(rss_of $agg_pid) / 1024)) \
+    $(($(metric "$ap" logpipe_aggregator_held_bytes) / 1048576)) \
+    $(($(metric "$ap" logpipe_aggregator_decode_bytes) / 1048576)) "$(es_count)"
+done
 indexed=$(es_count)
 hwm_after=$(hwm_of $agg_pid)
 kill -TERM $agg_pid; wait $agg_pid || true

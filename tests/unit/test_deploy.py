@@ -122,7 +122,10 @@ for name, s in services.items():
         check(b.get("target") in stages, "%s: build target is a Dockerfile stage" % name)
 for fname, doc in compose.items():
     for name, s in doc.get("services", {}).items():
-        check(name in services, "%s: service %s is defined in compose.yaml" % (fname, name))
+        # an overlay may add a service of its own (compose.prod.yaml's
+        # kafka-setup) when it says what image runs it
+        check(name in services or "image" in s,
+              "%s: service %s is defined in compose.yaml or has an image" % (fname, name))
         for v in s.get("volumes", []) or []:
             source = v.split(":")[0]
             if source.startswith("."):
@@ -134,8 +137,10 @@ for fname, doc in compose.items():
         for n in s.get("networks", []) or []:
             check(n in base.get("networks", {}), "%s/%s: network %s declared" % (fname, name, n))
         for dep in (s.get("depends_on") or {}):
-            check(dep in services, "%s/%s: depends on %s, a service" % (fname, name, dep))
+            check(dep in services or dep in doc.get("services", {}),
+                  "%s/%s: depends on %s, a service" % (fname, name, dep))
         for sec in s.get("secrets", []) or []:
+            sec = sec["source"] if isinstance(sec, dict) else sec  # long form: source + target
             check(sec in doc.get("secrets", {}), "%s/%s: secret %s declared" % (fname, name, sec))
     for sec, spec in (doc.get("secrets") or {}).items():
         check(spec["file"].startswith("./secrets/"), "%s: secret %s lives in deploy/secrets/" % (fname, sec))
