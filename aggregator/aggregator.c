@@ -337,8 +337,9 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
             expect = rkm->len * 4;
         if (expect > cap)
             expect = cap;
-        /* the record count is the header's claim: at most what the arena allows */
-        size_t recs = (size_t)(meta.batch ? meta.records : 1) * sizeof(struct lp_wire_record);
+        /* the record count is the header's claim: at most what the arena
+         * allows; each record and its smallest string copy */
+        size_t recs = (size_t)(meta.batch ? meta.records : 1) * (sizeof(struct lp_wire_record) + 16);
         expect += recs < 2 * cap + ARENA_SLACK ? recs : 2 * cap + ARENA_SLACK;
         wait_for_budget(w, expect > w->decode_held ? expect - w->decode_held : 0);
         count_decode(w, w->decode_held > expect ? w->decode_held : expect);
