@@ -143,7 +143,9 @@ struct lp_http *lp_http_start(const char *addr, struct lp_metrics *metrics, char
     if (!h)
         abort();
     h->metrics = metrics;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    /* epoll (or poll), never select(): on a node with thousands of open log
+     * files the endpoint's sockets are far above FD_SETSIZE */
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,

@@ -6,9 +6,11 @@
 #include "lp_test.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -176,6 +178,45 @@ static void test_http_endpoint(void)
     lp_metrics_free(m);
 }
 
+/* The endpoint keeps answering when the process has thousands of files
+ * open (a busy node's shipper): its sockets are then above FD_SETSIZE, where
+ * select() cannot go. */
+static void test_http_many_fds(void)
+{
+    enum { WANT = 5000 };
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < WANT + 100 && rl.rlim_max >= WANT + 100) {
+        rl.rlim_cur = WANT + 100;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    static int fds[WANT];
+    int n = 0;
+    while (n < WANT && (fds[n] = open("/dev/null", O_RDONLY)) >= 0)
+        n++;
+    if (n < WANT) {
+        /* valgrind keeps the limit it started with */
+        printf("(only %d files could be opened: %d wanted; skipped)\n", n, WANT);
+        while (n > 0)
+            close(fds[--n]);
+        return;
+    }
+    struct lp_metrics *m = lp_metrics_new();
+    char err[256];
+    struct lp_http *h = lp_http_start("127.0.0.1:0", m, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    struct lp_buf body = LP_BUF_INIT;
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(http_get(lp_http_port(h), "/healthz", &body), 200);
+        CU_ASSERT_EQUAL(http_get(lp_http_port(h), "/metrics", &body), 200);
+    }
+    lp_buf_release(&body);
+    lp_http_stop(h);
+    lp_metrics_free(m);
+    while (n > 0)
+        close(fds[--n]);
+}
+
 int main(void)
 {
     static const struct lp_test tests[] = {
@@ -183,6 +224,7 @@ int main(void)
         {"histogram", test_histogram},
         {"concurrent updates", test_concurrent_updates},
         {"http endpoint", test_http_endpoint},
+        {"http endpoint with 5,000 open files", test_http_many_fds},
         {NULL, NULL},
     };
     return lp_test_run("metrics", tests);
