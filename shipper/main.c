@@ -11,6 +11,21 @@
 #include "shipper.h"
 
 #include <signal.h>
+#include <sys/resource.h>
+
+/* A node can have thousands of container log files open at once: the soft
+ * limit on open files (often 1024) goes up to the hard one. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        lp_log(LP_LOG_INFO, "open file limit raised", "from=%llu to=%llu", (unsigned long long)was,
+               (unsigned long long)rl.rlim_cur);
+}
 
 int main(int argc, char **argv)
 {
@@ -24,6 +39,7 @@ int main(int argc, char **argv)
         lp_cli_release(&cli);
         return rc;
     }
+    raise_fd_limit();
     struct lp_metrics *metrics = lp_metrics_new();
     struct lp_http *http = NULL;
     char err[1024];
