@@ -51,6 +51,8 @@ struct tail {
     struct lp_head head;
     uint32_t gen;
     uint32_t min_gen; /* after a truncation: ids must differ from before */
+    int truncated_running; /* truncation seen while running, loss already counted:
+                            * the next identification counts nothing */
     char sid[LP_ID_HEX_LEN + 1];
     enum lp_cfmt fmt;
     struct lp_path_meta meta;

@@ -135,7 +135,9 @@ static uint64_t last_line_start(int fd, uint64_t size)
 
 /* The bytes a checkpoint entry had seen but not shipped when its file
  * vanished while we were stopped (deleted, its inode reused; or truncated):
- * counted and logged once (the entry forgets them). */
+ * counted and logged once (the entry forgets them). Exact for what the
+ * checkpoint saw; what the file gained after our last checkpoint and before
+ * it went cannot be known, and the log line says so. */
 static void count_gone(struct lp_shipper *s, struct lp_ckpt_entry *e, struct lp_counter *c,
                        const char *reason)
 {
@@ -143,10 +145,23 @@ static void count_gone(struct lp_shipper *s, struct lp_ckpt_entry *e, struct lp_
         return;
     lp_counter_add(c, e->size - e->offset);
     lp_log(LP_LOG_ERROR, "file gone while stopped before it was shipped", "path=\"%s\" reason=%s "
-           "offset=%llu size=%llu unread_bytes_lost=%llu", e->path ? e->path : "", reason,
+           "offset=%llu size=%llu unread_bytes_lost=%llu "
+           "note=\"what it gained after the last checkpoint is not known\"",
+           e->path ? e->path : "", reason,
            (unsigned long long)e->offset, (unsigned long long)e->size,
            (unsigned long long)(e->size - e->offset));
     e->size = e->offset;
+}
+
+/* 1 when the open file was created at or before when_s (so it is the file a
+ * checkpoint entry saw then, rewritten since), 0 when after (a new file on a
+ * reused inode), -1 when the file system does not say. */
+static int born_by(int fd, int64_t when_s)
+{
+    struct statx sx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &sx) != 0 || !(sx.stx_mask & STATX_BTIME))
+        return -1;
+    return (int64_t)sx.stx_btime.tv_sec <= when_s;
 }
 
 int tail_identify(struct tail *t)
@@ -166,7 +181,12 @@ int tail_identify(struct tail *t)
     t->gen = 0;
     struct lp_ckpt_entry *e = lp_ckpt_find(&s->ckpt, t->dev, t->ino);
     const char *how = "new";
-    if (e && e->head.len == t->head.len && e->head.hash == t->head.hash) {
+    if (t->truncated_running) {
+        /* our own file, truncated while we read it: counted then */
+        t->truncated_running = 0;
+        t->gen = e ? e->generation + 1 : 0;
+        how = "rewritten after a truncation";
+    } else if (e && e->head.len == t->head.len && e->head.hash == t->head.hash) {
         uint64_t th;
         if (size >= e->offset && lp_tail_hash(t->fd, e->offset, &th) == 0 && th == e->tail_hash) {
             t->gen = e->generation;
@@ -180,9 +200,16 @@ int tail_identify(struct tail *t)
             how = "truncated while stopped";
             count_gone(s, e, s->m.lost_truncated, "truncated");
         }
+    } else if (e && born_by(t->fd, e->seen_s) == 1) {
+        /* the same file (born before we last saw it) with another first
+         * line: truncated and rewritten while we were away (copytruncate) */
+        t->gen = e->generation + 1;
+        lp_counter_inc(s->m.truncations);
+        how = "truncated and rewritten while stopped";
+        count_gone(s, e, s->m.lost_truncated, "truncated");
     } else if (e) {
-        /* the inode was reused by another file: the one we knew was
-         * deleted while we were away */
+        /* the inode was reused by another file (or the file system cannot
+         * tell us): the one we knew was deleted while we were away */
         t->gen = e->generation + 1;
         how = "inode reused";
         count_gone(s, e, s->m.lost_deleted, "deleted");
@@ -349,6 +376,13 @@ void tail_check(struct tail *t, int64_t now_ns)
         lp_assembler_flush(t->as, now_ns, 1, batch_on_event, t);
         batch_after_line(t);
         batch_close(t);
+        /* the checkpoint's unshipped bytes are read and in flight (their
+         * acks still come) or counted just now: nothing left to count when
+         * the rewritten file is identified, whatever its first line */
+        struct lp_ckpt_entry *e = lp_ckpt_find(&s->ckpt, t->dev, t->ino);
+        if (e)
+            e->size = e->offset;
+        t->truncated_running = 1;
         t->identified = 0;
         t->min_gen = t->gen + 1;
         tail_rewind(t, 0);

@@ -496,6 +496,153 @@ static void test_rotated_replay(void)
     mock_stop(&mk);
 }
 
+/* A copytruncate while the shipper runs, with every line read but still in
+ * flight (the broker down): nothing is lost, so nothing may be counted
+ * lost, under any reason, neither when the truncation is seen nor when the
+ * rewritten file is identified again. */
+static void test_copytruncate_running(void)
+{
+    char err[512];
+    struct mock mk;
+    mock_start(&mk, 1, "ctr", 1);
+    char logdir[128], path[192], copy[200], yaml[1024];
+    snprintf(logdir, sizeof(logdir), "%s/ctr", dir);
+    mkdir(logdir, 0755);
+    snprintf(path, sizeof(path), "%s/app.log", logdir);
+    snprintf(copy, sizeof(copy), "%s/app.log.1", logdir);
+    FILE *fp = fopen(path, "w");
+    for (int i = 0; i < 300; i++)
+        fprintf(fp, "2026-11-28T07:21:00Z stdout F before truncation %d\n", i);
+    fclose(fp);
+    snprintf(yaml, sizeof(yaml),
+             "kafka: {brokers: \"%s\", topic: ctr}\n"
+             "shipper:\n  state_dir: %s/ctr-state\n  inputs: [{paths: [\"%s/*.log\"]}]\n"
+             "  batch_linger: 10ms\n  rescan_interval: 100ms\n  checkpoint_interval: 100ms\n"
+             "metrics: {enabled: false}\nlog: {level: error}\n",
+             mk.brokers, dir, logdir);
+    struct lp_config *cfg = config_of("ctr.yaml", yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    rd_kafka_mock_broker_set_down(mk.mc, 1); /* batches stay in flight */
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_shipper *s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    for (int i = 0; i < 40; i++)
+        lp_shipper_step(s, 10); /* read it all, produce, checkpoint */
+    /* copytruncate: the copy's name does not match the glob */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "cp %s %s", path, copy);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(truncate(path, 0), 0);
+    for (int i = 0; i < 20; i++)
+        lp_shipper_step(s, 10); /* the truncation seen */
+    fp = fopen(path, "a");
+    for (int i = 0; i < 10; i++)
+        fprintf(fp, "2026-11-28T07:21:01Z stdout F after truncation %d\n", i);
+    fclose(fp);
+    for (int i = 0; i < 40; i++)
+        lp_shipper_step(s, 10); /* identified again, read */
+    rd_kafka_mock_broker_set_up(mk.mc, 1);
+    struct lp_counter *events = lp_metrics_counter(m, "logpipe_shipper_events_total", "", NULL);
+    struct lp_counter *delivered =
+        lp_metrics_counter(m, "logpipe_shipper_delivered_messages_total", "", NULL);
+    struct lp_counter *batches = lp_metrics_counter(m, "logpipe_shipper_batches_total", "", NULL);
+    int64_t deadline = lp_time_mono_ns() + 30 * LP_NS_PER_SEC;
+    while (lp_time_mono_ns() < deadline &&
+           (lp_counter_get(events) < 310 || lp_counter_get(delivered) < lp_counter_get(batches)))
+        lp_shipper_step(s, 10);
+    static const char *reasons[] = {"deleted", "truncated", "deleted_fd_cap"};
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        char l[64];
+        snprintf(l, sizeof(l), "reason=\"%s\"", reasons[i]);
+        uint64_t lost =
+            lp_counter_get(lp_metrics_counter(m, "logpipe_shipper_bytes_lost_total", "", l));
+        if (lost)
+            printf("(bytes lost %s: %llu)\n", l, (unsigned long long)lost);
+        CU_ASSERT_EQUAL(lost, 0);
+    }
+    lp_shipper_shutdown(s, 5000);
+    lp_shipper_free(s);
+    struct tally t = {0};
+    long bad = 0;
+    CU_ASSERT(lp_consume_all(mk.brokers, "ctr", 30000, on_record, &t, &bad) > 0);
+    CU_ASSERT_EQUAL(t.records, 310); /* the 300 in flight and the 10 after */
+    lp_metrics_free(m);
+    lp_config_free(cfg);
+    mock_stop(&mk);
+}
+
+/* A copytruncate while the shipper was stopped, with lines it had read but
+ * not delivered (the broker was down when it stopped): those bytes are
+ * counted under reason="truncated" (not "deleted": the file is the same one,
+ * born before the checkpoint), exactly, once; the rewritten lines ship. */
+static void test_copytruncate_stopped(void)
+{
+    char err[512];
+    struct mock mk;
+    mock_start(&mk, 1, "cts", 1);
+    char logdir[128], path[192], yaml[1024];
+    snprintf(logdir, sizeof(logdir), "%s/cts", dir);
+    mkdir(logdir, 0755);
+    snprintf(path, sizeof(path), "%s/app.log", logdir);
+    FILE *fp = fopen(path, "w");
+    for (int i = 0; i < 100; i++)
+        fprintf(fp, "2026-11-28T07:21:00Z stdout F never delivered %d\n", i);
+    fclose(fp);
+    struct stat st;
+    stat(path, &st);
+    uint64_t unshipped = (uint64_t)st.st_size;
+    snprintf(yaml, sizeof(yaml),
+             "kafka: {brokers: \"%s\", topic: cts}\n"
+             "shipper:\n  state_dir: %s/cts-state\n  inputs: [{paths: [\"%s/*.log\"]}]\n"
+             "  batch_linger: 10ms\n  rescan_interval: 100ms\n"
+             "metrics: {enabled: false}\nlog: {level: error}\n",
+             mk.brokers, dir, logdir);
+    struct lp_config *cfg = config_of("cts.yaml", yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    rd_kafka_mock_broker_set_down(mk.mc, 1);
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_shipper *s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    for (int i = 0; i < 30; i++)
+        lp_shipper_step(s, 10); /* read, in flight */
+    lp_shipper_shutdown(s, 200); /* gives up on the batches: nothing acknowledged */
+    lp_shipper_free(s);
+    lp_metrics_free(m);
+    /* while stopped: copytruncate, then the application writes again */
+    CU_ASSERT_EQUAL(truncate(path, 0), 0);
+    fp = fopen(path, "a");
+    for (int i = 0; i < 10; i++)
+        fprintf(fp, "2026-11-28T07:21:01Z stdout F rewritten %d\n", i);
+    fclose(fp);
+    rd_kafka_mock_broker_set_up(mk.mc, 1);
+    m = lp_metrics_new();
+    s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    struct lp_counter *events = lp_metrics_counter(m, "logpipe_shipper_events_total", "", NULL);
+    struct lp_counter *delivered =
+        lp_metrics_counter(m, "logpipe_shipper_delivered_messages_total", "", NULL);
+    struct lp_counter *batches = lp_metrics_counter(m, "logpipe_shipper_batches_total", "", NULL);
+    int64_t deadline = lp_time_mono_ns() + 30 * LP_NS_PER_SEC;
+    while (lp_time_mono_ns() < deadline &&
+           (lp_counter_get(events) < 10 || lp_counter_get(delivered) < lp_counter_get(batches)))
+        lp_shipper_step(s, 10);
+    uint64_t truncated = lp_counter_get(
+        lp_metrics_counter(m, "logpipe_shipper_bytes_lost_total", "", "reason=\"truncated\""));
+    uint64_t deleted = lp_counter_get(
+        lp_metrics_counter(m, "logpipe_shipper_bytes_lost_total", "", "reason=\"deleted\""));
+    CU_ASSERT_EQUAL(truncated, unshipped);
+    CU_ASSERT_EQUAL(deleted, 0);
+    lp_shipper_shutdown(s, 5000);
+    lp_shipper_free(s);
+    struct tally t = {0};
+    long bad = 0;
+    CU_ASSERT(lp_consume_all(mk.brokers, "cts", 30000, on_record, &t, &bad) > 0);
+    CU_ASSERT_EQUAL(t.records, 10); /* the rewritten lines; the 100 were lost, and counted */
+    lp_metrics_free(m);
+    lp_config_free(cfg);
+    mock_stop(&mk);
+}
+
 /* A file that was rotated away and deleted while the shipper was stopped,
  * with bytes it had seen but not shipped: counted and logged at start-up,
  * once. */
@@ -549,6 +696,8 @@ int main(void)
         {"record mode", test_record_mode},
         {"rotated replay", test_rotated_replay},
         {"deleted while stopped", test_deleted_while_stopped},
+        {"copytruncate while running", test_copytruncate_running},
+        {"copytruncate while stopped", test_copytruncate_stopped},
         {NULL, NULL},
     };
     int rc = lp_test_run("shipper-mock", tests);
