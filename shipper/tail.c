@@ -153,15 +153,16 @@ static void count_gone(struct lp_shipper *s, struct lp_ckpt_entry *e, struct lp_
     e->size = e->offset;
 }
 
-/* 1 when the open file was created at or before when_s (so it is the file a
- * checkpoint entry saw then, rewritten since), 0 when after (a new file on a
- * reused inode), -1 when the file system does not say. */
-static int born_by(int fd, int64_t when_s)
+/* 1 when the open file was created before the second when_s (so it is the
+ * file a checkpoint entry saw then, rewritten since), 0 when not (a new file
+ * on a reused inode, or born in that same second: cannot tell), -1 when the
+ * file system does not say. */
+static int born_before(int fd, int64_t when_s)
 {
     struct statx sx;
     if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &sx) != 0 || !(sx.stx_mask & STATX_BTIME))
         return -1;
-    return (int64_t)sx.stx_btime.tv_sec <= when_s;
+    return (int64_t)sx.stx_btime.tv_sec < when_s;
 }
 
 int tail_identify(struct tail *t)
@@ -200,7 +201,7 @@ int tail_identify(struct tail *t)
             how = "truncated while stopped";
             count_gone(s, e, s->m.lost_truncated, "truncated");
         }
-    } else if (e && born_by(t->fd, e->seen_s) == 1) {
+    } else if (e && born_before(t->fd, e->seen_s) == 1) {
         /* the same file (born before we last saw it) with another first
          * line: truncated and rewritten while we were away (copytruncate) */
         t->gen = e->generation + 1;
