@@ -24,15 +24,14 @@ void lp_ckpt_release(struct lp_ckpt *c)
         free(c->e[i].path);
     free(c->e);
     free(c->path);
+    lp_idmap_release(&c->ix);
     memset(c, 0, sizeof(*c));
 }
 
 struct lp_ckpt_entry *lp_ckpt_find(struct lp_ckpt *c, uint64_t dev, uint64_t ino)
 {
-    for (size_t i = 0; i < c->n; i++)
-        if (c->e[i].dev == dev && c->e[i].ino == ino)
-            return &c->e[i];
-    return NULL;
+    uintptr_t i = lp_idmap_get(&c->ix, dev, ino);
+    return i ? &c->e[i - 1] : NULL;
 }
 
 struct lp_ckpt_entry *lp_ckpt_put(struct lp_ckpt *c, const struct lp_ckpt_entry *e)
@@ -48,6 +47,7 @@ struct lp_ckpt_entry *lp_ckpt_put(struct lp_ckpt *c, const struct lp_ckpt_entry 
                 abort();
         }
         slot = &c->e[c->n++];
+        lp_idmap_put(&c->ix, e->dev, e->ino, (uintptr_t)c->n);
     }
     *slot = *e;
     slot->path = strdup(e->path ? e->path : "");
@@ -68,6 +68,11 @@ size_t lp_ckpt_expire(struct lp_ckpt *c, int64_t cutoff_s)
         c->e[w++] = c->e[i];
     }
     c->n = w;
+    if (dropped) {
+        lp_idmap_clear(&c->ix);
+        for (size_t i = 0; i < c->n; i++)
+            lp_idmap_put(&c->ix, c->e[i].dev, c->e[i].ino, (uintptr_t)i + 1);
+    }
     return dropped;
 }
 
@@ -137,6 +142,7 @@ int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen)
         for (size_t k = 0; k < c->n; k++)
             free(c->e[k].path);
         c->n = 0;
+        lp_idmap_clear(&c->ix);
         char aside[4096];
         snprintf(aside, sizeof(aside), "%s.corrupt-%lld", path,
                  (long long)(lp_time_real_ns() / LP_NS_PER_SEC));

@@ -6,6 +6,7 @@
 #define LP_CHECKPOINT_H
 
 #include "identity.h"
+#include "lp_idmap.h"
 #include "lp_eventid.h"
 
 #include <stddef.h>
@@ -27,6 +28,7 @@ struct lp_ckpt {
     char *path; /* <state_dir>/checkpoints.json */
     struct lp_ckpt_entry *e;
     size_t n, cap;
+    struct lp_idmap ix; /* (dev, ino) -> index in e, plus one */
 };
 
 /* Loads path (a missing file is an empty set). A corrupt file is renamed

@@ -69,10 +69,17 @@ static void metrics_init(struct lp_shipper *s)
 
 static struct tail *find_tail(struct lp_shipper *s, uint64_t dev, uint64_t ino)
 {
-    for (struct tail *t = s->tails; t; t = t->next)
-        if (t->dev == dev && t->ino == ino)
-            return t;
-    return NULL;
+    return (struct tail *)lp_idmap_get(&s->tail_ix, dev, ino);
+}
+
+/* Every tail is in the list and, by its identity, in the map: discovery
+ * looks each file up on every rescan, so the lookup must not walk the list. */
+static void link_tail(struct lp_shipper *s, struct tail *t)
+{
+    t->next = s->tails;
+    s->tails = t;
+    s->ntails++;
+    lp_idmap_put(&s->tail_ix, t->dev, t->ino, (uintptr_t)t);
 }
 
 static void on_discovered(void *ctx, const char *path, int input_idx)
@@ -89,9 +96,7 @@ static void on_discovered(void *ctx, const char *path, int input_idx)
     t = tail_open(s, path, input_idx);
     if (!t)
         return;
-    t->next = s->tails;
-    s->tails = t;
-    s->ntails++;
+    link_tail(s, t);
     tail_identify(t);
 }
 
@@ -109,9 +114,7 @@ static void adopt_rotated(struct lp_shipper *s, const char *open_path, const cha
         abort();
     lp_path_meta(orig_path, &t->meta);
     t->rotated = 1;
-    t->next = s->tails;
-    s->tails = t;
-    s->ntails++;
+    link_tail(s, t);
     lp_log(LP_LOG_INFO, why, "path=\"%s\" now=\"%s\"", orig_path, open_path);
     tail_identify(t);
 }
@@ -437,6 +440,8 @@ static void maybe_close(struct lp_shipper *s, struct tail *t, int64_t now_ns)
         pp = &(*pp)->next;
     *pp = t->next;
     s->ntails--;
+    if (find_tail(s, t->dev, t->ino) == t)
+        lp_idmap_del(&s->tail_ix, t->dev, t->ino);
     tail_free(t);
     lp_gauge_set(s->m.files, (int64_t)s->ntails);
 }
@@ -602,6 +607,7 @@ void lp_shipper_free(struct lp_shipper *s)
         tail_free(t);
     }
     s->tails = NULL;
+    lp_idmap_release(&s->tail_ix);
     produce_free(s); /* reports of detached entries free them */
     if (s->ino_fd >= 0)
         close(s->ino_fd);

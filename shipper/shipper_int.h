@@ -13,6 +13,7 @@
 #define LP_SHIPPER_INT_H
 
 #include "checkpoint.h"
+#include "lp_idmap.h"
 #include "discover.h"
 #include "identity.h"
 #include "lp_assemble.h"
@@ -123,6 +124,7 @@ struct lp_shipper {
     struct lp_ckpt ckpt;
     struct tail *tails;
     size_t ntails;
+    struct lp_idmap tail_ix; /* (dev, ino) -> struct tail *, one per identity */
     rd_kafka_t *rk;
     int fatal;
     int kafka_up; /* metadata seen since the last all-brokers-down */
