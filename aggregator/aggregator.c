@@ -223,28 +223,25 @@ static int64_t event_time_ns(json_t *ev, int64_t fallback)
     return fallback;
 }
 
-/* The memory budget (max_pending_bytes) covers what the outputs hold,
- * rendered (held_total), and the workers' decode working sets
- * (decode_total: one decompressed message and its record array each, up
- * to about max_decompressed_bytes x 2), and the outputs' request buffers
- * (out_buffers). While they exceed the budget and
- * the outputs hold anything, the worker waits before rendering more: one
- * Kafka message can decode into a million documents, and pausing the
- * partitions only stops the next ones. When the outputs hold nothing the
- * worker goes on even over the budget (a single message bigger than the
- * budget is still processed; nothing else is rendered meanwhile). It also
- * gives up waiting when it must stop or a partition is being closed, so a
- * rebalance during an outage is not held up. */
-/* What the outputs' request and response buffers hold. */
-static size_t out_buffers(struct lp_aggregator *a)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < a->n_outs; i++)
-        if (a->outs[i].es)
-            n += agg_es_buffer_bytes(a->outs[i].es);
-    return n;
-}
-
+/* The memory budget (max_pending_bytes) is the whole process's. Fixed costs
+ * are set aside first (set_budget): librdkafka's prefetch queue, each
+ * elasticsearch output's request bodies (max_inflight_requests + 1 of
+ * bulk_max_bytes) and a baseline for the rest (libraries, thread stacks,
+ * metrics, buffers kept between messages, the allocator's slack); what
+ * remains, never less than half of the budget, is the work budget. It
+ * covers what the outputs hold, rendered (held_total), and the workers'
+ * decode working sets while they process a message (decode_total: the
+ * decompressed message and its records, up to about
+ * max_decompressed_bytes x 2 each).
+ *
+ * While held + decode (+ extra: what the worker is about to decode) exceed
+ * the work budget and the outputs hold anything, the worker waits before
+ * decoding or rendering more: one Kafka message can decode into a million
+ * documents, and pausing the partitions only stops the next ones. When the
+ * outputs hold nothing it goes on even over the budget (a single message
+ * bigger than the budget is still processed; nothing else is rendered
+ * meanwhile). It also gives up waiting when it must stop or a partition is
+ * being closed, so a rebalance during an outage is not held up. */
 static void wait_for_budget(struct worker *w, size_t extra)
 {
     struct lp_aggregator *a = w->a;
@@ -253,7 +250,7 @@ static void wait_for_budget(struct worker *w, size_t extra)
     for (;;) {
         size_t held = atomic_load_explicit(&a->held_total, memory_order_relaxed);
         size_t dec = atomic_load_explicit(&a->decode_total, memory_order_relaxed);
-        if (held == 0 || held + dec + out_buffers(a) + extra <= budget)
+        if (held == 0 || held + dec + extra <= budget)
             return;
         pthread_mutex_lock(&w->mu);
         int leave = w->stop || a->stopping;
@@ -269,11 +266,17 @@ static void wait_for_budget(struct worker *w, size_t extra)
     }
 }
 
-/* The memory budget is the whole process's: what it holds for outputs and
- * decoding gets max_pending_bytes less librdkafka's prefetch queue (an
- * eighth of the budget, at most 32 MiB) and a baseline for the rest
- * (libraries, thread stacks, metrics, bulk bodies in flight, the
- * allocator's slack), never less than half of the budget. */
+/* What the outputs' request and response buffers hold now (a gauge; their
+ * bound is set aside in set_budget). */
+static size_t out_buffers(struct lp_aggregator *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n_outs; i++)
+        if (a->outs[i].es)
+            n += agg_es_buffer_bytes(a->outs[i].es);
+    return n;
+}
+
 #define BASELINE_BYTES (16u << 20)
 
 static void set_budget(struct lp_aggregator *a)
@@ -283,6 +286,10 @@ static void set_budget(struct lp_aggregator *a)
     if (a->prefetch_bytes < (1u << 20))
         a->prefetch_bytes = 1u << 20;
     size_t reserve = a->prefetch_bytes + BASELINE_BYTES;
+    for (size_t i = 0; i < a->n_outs; i++)
+        if (a->outs[i].type == OUT_ES)
+            reserve += ((size_t)a->outs[i].cfg->max_inflight_requests + 1) *
+                       (size_t)a->outs[i].cfg->bulk_max_bytes;
     a->work_budget = reserve < budget / 2 ? budget - reserve : budget - budget / 2;
 }
 
@@ -314,7 +321,7 @@ static void trim_buffers(struct worker *w)
     if (w->doc.cap > KEEP_BUF_BYTES)
         lp_buf_release(&w->doc);
     lp_arena_reset(&w->arena);
-    count_decode(w, w->scratch.cap + w->doc.cap + lp_arena_bytes(&w->arena));
+    count_decode(w, 0); /* what is kept (at most KEEP_BUF_BYTES each) is baseline */
 }
 
 /* Runs one message through decode, pipeline and outputs. files_only: a

@@ -259,9 +259,10 @@ static const struct lp_field aggregator_fields[] = {
          "that the outputs hold (waiting for Elasticsearch), and the workers' decode working "
          "sets (a decompressed message and its records). A partition over its share is "
          "paused (backpressure) until it drains to half; a worker renders no more of a "
-         "message while the outputs and decode working sets hold more than this. Of it, an "
-         "eighth (at most 32 MiB) goes to librdkafka's prefetch queue and 16 MiB to the "
-         "process's baseline. Set it to about half of the container's memory limit."),
+         "message while the outputs and decode working sets hold more than what remains of "
+         "it once librdkafka's prefetch queue (an eighth, at most 32 MiB), the elasticsearch "
+         "outputs' request bodies and a 16 MiB baseline are set aside (at least half). Set it "
+         "to about half of the container's memory limit."),
     DUR(lp_config_aggregator, commit_interval, "1s", 10, 600000,
         "How often stored offsets are committed."),
     DUR(lp_config_aggregator, drain_timeout, "30s", 0, 3600000,

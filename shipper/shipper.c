@@ -32,6 +32,10 @@ static void metrics_init(struct lp_shipper *s)
     const char *lost = "logpipe_shipper_bytes_lost_total";
     const char *lost_help = "Bytes that could not be shipped, by reason.";
     x->files = lp_metrics_gauge(m, "logpipe_shipper_files", "Files being tailed.", NULL);
+    static const double rb[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
+    x->rescan_seconds = lp_metrics_histogram(m, "logpipe_shipper_rescan_seconds",
+                                             "Time one rescan of the input globs took.", NULL, rb,
+                                             sizeof(rb) / sizeof(rb[0]));
     x->bytes_read = lp_metrics_counter(m, "logpipe_shipper_read_bytes_total", "Bytes read.", NULL);
     x->lines_read = lp_metrics_counter(m, "logpipe_shipper_read_lines_total",
                                        "Physical lines read.", NULL);
@@ -179,7 +183,9 @@ static void recover_rotated(struct lp_shipper *s)
 
 static void rescan(struct lp_shipper *s)
 {
+    int64_t t0 = lp_time_mono_ns();
     lp_discover(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, on_discovered, s);
+    lp_histogram_observe(s->m.rescan_seconds, (double)(lp_time_mono_ns() - t0) / 1e9);
     lp_gauge_set(s->m.files, (int64_t)s->ntails);
 }
 

@@ -92,6 +92,7 @@ struct tail {
 
 struct shipper_metrics {
     struct lp_gauge *files;
+    struct lp_histogram *rescan_seconds;
     struct lp_counter *bytes_read, *lines_read, *events, *batches, *batch_bytes;
     struct lp_counter *records_produced, *replays, *truncations, *rotations, *fatal_rebuilds;
     struct lp_counter *lost_deleted, *lost_truncated, *lost_too_large, *lost_fd_cap;

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Shipper cost with many files (not a test): N container log files of 20
+# CRI lines each in one directory (like /var/log/containers), shipped to the
+# real Kafka broker by logpipe-shipper, and read by rsyslog's imfile (inotify
+# mode, to a local file) as the peer. For each N prints wall time until every
+# line is acknowledged (logpipe) or written (rsyslog), CPU seconds, peak RSS,
+# logpipe's mean rescan time over the settled files (rescan_interval 1s), and
+# each per file. Goal: cost per file flat from 1,000 to 50,000.
+#
+#   bench/shipper/files.sh [N...]          (default 1000 10000 50000)
+# Needs: a build in build/, Kafka on 127.0.0.1:9092 (scripts/services up kafka),
+# rsyslog (Debian), and an open-file limit above N (raised here when allowed).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+[ $# -gt 0 ] || set -- 1000 10000 50000
+brokers=${LP_KAFKA_BROKERS:-127.0.0.1:9092}
+build=${LP_BUILD:-$repo/build}
+shipper=$build/shipper/logpipe-shipper
+work=$(mktemp -d /tmp/lp-bench-files-XXXXXX)
+trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
+clk=$(getconf CLK_TCK)
+cpu_of() { awk -v clk="$clk" '{ printf "%.2f", ($14 + $15) / clk }' "/proc/$1/stat"; }
+hwm_of() { awk '/VmHWM/ { print $2 }' "/proc/$1/status"; } # KiB
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+metric() { { curl -fsS -m 5 "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } | awk -v n="$2" '$1 == n { s += $2 } END { printf "%.6f", s }'; }
+now() { date +%s.%N; }
+command -v rsyslogd >/dev/null || { echo "missing rsyslogd (apt-get install rsyslog)"; exit 2; }
+
+printf '%8s | %-8s %8s %8s %8s | %10s %10s %10s %12s\n' files who wall_s cpu_s rss_MiB \
+  "ms/file" "cpu_ms/file" "KiB/file" "rescan_ms"
+for n in "$@"; do
+  if [ "$(ulimit -n)" -lt $((n + 1000)) ]; then
+    ulimit -n $((n + 1000)) 2>/dev/null || ulimit -Hn $((n + 1000)) 2>/dev/null && ulimit -n $((n + 1000)) 2>/dev/null ||
+      { echo "$n files: open-file limit $(ulimit -n) too low and cannot be raised; skipped"; continue; }
+  fi
+  dir="$work/$n/containers"
+  mkdir -p "$dir"
+  python3 - "$dir" "$n" <<'PY'
+import sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    with open("%s/pod-%d_bench_app-%064x.log" % (d, i, i), "w") as f:
+        f.write("".join("2026-12-02T00:00:00.%09dZ stdout F file %d line %d of twenty\n" % (k, i, k)
+                        for k in range(20)))
+PY
+  lines=$((n * 20))
+
+  # ---- logpipe
+  topic=lp-bench-files-$$-$n
+  port=$(free_port)
+  cat >"$work/$n/ship.yaml" <<YAML
+kafka: {brokers: "$brokers", topic: $topic}
+shipper:
+  state_dir: $work/$n/state
+  inputs: [{paths: ["$dir/*.log"]}]
+  rescan_interval: 1s
+metrics: {listen: "127.0.0.1:$port"}
+log: {level: warn}
+YAML
+  t0=$(now)
+  "$shipper" -c "$work/$n/ship.yaml" 2>"$work/$n/ship.log" &
+  pid=$!
+  deadline=$(($(date +%s) + 600))
+  while :; do
+    ev=$(metric "$port" logpipe_shipper_events_total)
+    if [ "${ev%.*}" -ge "$lines" ] &&
+       [ "$(metric "$port" logpipe_shipper_delivered_messages_total)" = "$(metric "$port" logpipe_shipper_batches_total)" ]; then
+      break
+    fi
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "logpipe: timed out at $ev of $lines lines"; break; }
+    sleep 0.2
+  done
+  wall=$(python3 -c "print(f'{$(now) - $t0:.2f}')")
+  cpu=$(cpu_of $pid)
+  # the settled state: a few more rescans over every file
+  s0=$(metric "$port" logpipe_shipper_rescan_seconds_sum); c0=$(metric "$port" logpipe_shipper_rescan_seconds_count)
+  sleep 4
+  s1=$(metric "$port" logpipe_shipper_rescan_seconds_sum); c1=$(metric "$port" logpipe_shipper_rescan_seconds_count)
+  rescan=$(python3 -c "c = $c1 - $c0; print(f'{($s1 - $s0) / c * 1000:.1f}' if c else '-')")
+  hwm=$(hwm_of $pid)
+  kill -TERM $pid; wait $pid || true
+  printf '%8d | %-8s %8s %8s %8d | %10s %10s %10s %12s\n' "$n" logpipe "$wall" "$cpu" $((hwm / 1024)) \
+    "$(python3 -c "print(f'{$wall * 1000 / $n:.3f}')")" "$(python3 -c "print(f'{$cpu * 1000 / $n:.3f}')")" \
+    "$(python3 -c "print(f'{$hwm / $n:.2f}')")" "$rescan"
+
+  # ---- rsyslog imfile (inotify) to a local file
+  out="$work/$n/rsyslog.out"
+  cat >"$work/$n/rsyslog.conf" <<CONF
+global(workDirectory="$work/$n/rsyslog-state")
+module(load="imfile" mode="inotify")
+input(type="imfile" File="$dir/*.log" Tag="bench" ruleset="out")
+template(name="raw" type="string" string="%msg%\n")
+ruleset(name="out") { action(type="omfile" file="$out" template="raw") }
+CONF
+  mkdir -p "$work/$n/rsyslog-state"
+  t0=$(now)
+  rsyslogd -n -f "$work/$n/rsyslog.conf" -i "$work/$n/rsyslog.pid" 2>"$work/$n/rsyslog.log" &
+  rpid=$!
+  deadline=$(($(date +%s) + 600))
+  while [ "$(wc -l <"$out" 2>/dev/null || echo 0)" -lt "$lines" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "rsyslog: timed out"; break; }
+    sleep 0.2
+  done
+  wall=$(python3 -c "print(f'{$(now) - $t0:.2f}')")
+  cpu=$(cpu_of $rpid)
+  hwm=$(hwm_of $rpid)
+  kill -TERM $rpid; wait $rpid 2>/dev/null || true
+  printf '%8d | %-8s %8s %8s %8d | %10s %10s %10s %12s\n' "$n" rsyslog "$wall" "$cpu" $((hwm / 1024)) \
+    "$(python3 -c "print(f'{$wall * 1000 / $n:.3f}')")" "$(python3 -c "print(f'{$cpu * 1000 / $n:.3f}')")" \
+    "$(python3 -c "print(f'{$hwm / $n:.2f}')")" "-"
+  rm -rf "$work/$n"
+done
