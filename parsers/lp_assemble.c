@@ -46,6 +46,7 @@ struct lp_assembler {
         struct stage part;
         struct stage group;
         struct lp_ml_state st;
+        int seen_start; /* a start line seen since the file (or a rewind) began */
     } s[LP_STREAM_COUNT];
     struct ready *q;
     size_t nq, capq, qbytes;
@@ -71,6 +72,7 @@ void lp_assembler_reset(struct lp_assembler *a)
         a->s[i].group.active = 0;
         lp_buf_reset(&a->s[i].group.buf);
         a->s[i].st.in_trace = 0;
+        a->s[i].seen_start = 0;
     }
     for (size_t i = 0; i < a->nq; i++)
         free(a->q[i].msg);
@@ -240,13 +242,18 @@ static int logical_line(struct lp_assembler *a, enum lp_stream s, uint64_t off, 
     enum lp_ml_verdict v = lp_multiline_classify(a->ml, &a->s[s].st, msg, len);
     size_t cap = a->ml->max_bytes < a->max_line ? a->ml->max_bytes : a->max_line;
     int rc = 0;
+    if (v == LP_ML_START)
+        a->s[s].seen_start = 1;
+    else if (!a->s[s].seen_start)
+        v = LP_ML_START_END; /* before the first start line: one event each
+                              * (what Fluent Bit's first-line detection does) */
     if (g->active && v != LP_ML_START &&
         (g->lines >= a->ml->max_lines || g->buf.len + 1 + len > cap)) {
         /* the group is full: close it; this line starts the next one */
         if ((rc = finish_group(a, s, fn, ctx)))
             return rc;
     }
-    if (v == LP_ML_START || !g->active) {
+    if (v == LP_ML_START || v == LP_ML_START_END || !g->active) {
         if ((rc = finish_group(a, s, fn, ctx)))
             return rc;
         g->active = 1;
@@ -263,7 +270,7 @@ static int logical_line(struct lp_assembler *a, enum lp_stream s, uint64_t off, 
         g->lines++;
     }
     g->last_ns = now_ns;
-    if (v == LP_ML_CONT_END)
+    if (v == LP_ML_CONT_END || v == LP_ML_START_END)
         rc = finish_group(a, s, fn, ctx);
     return rc;
 }

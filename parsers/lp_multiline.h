@@ -9,7 +9,10 @@
 #include <stdint.h>
 
 enum lp_ml_mode { LP_ML_OFF = 0, LP_ML_JAVA, LP_ML_PYTHON, LP_ML_GO, LP_ML_CUSTOM };
-enum lp_ml_verdict { LP_ML_START, LP_ML_CONT, LP_ML_CONT_END };
+/* START: begins an event; CONT: joins the current one; CONT_END: joins and
+ * ends it. START_END (never from lp_multiline_classify: the assembler's own)
+ * is an event by itself. */
+enum lp_ml_verdict { LP_ML_START, LP_ML_CONT, LP_ML_CONT_END, LP_ML_START_END };
 
 struct lp_multiline {
     enum lp_ml_mode mode;

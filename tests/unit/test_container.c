@@ -253,6 +253,27 @@ static void test_multiline_caps_and_timeout(void)
     lp_assembler_free(a);
     lp_multiline_free(ml);
 
+    /* before a file's first start line, each line is an event by itself
+     * (Fluent Bit's dockermode_firstline_detection: three events) */
+    ml = lp_multiline_new("custom", "^\\d{4}-", NULL, 500, 1 << 20, 100, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ml);
+    a = lp_assembler_new(ml, 1 << 20, 1000);
+    g.events = json_array();
+    const char *first[] = {"Single log", "Second log", "Third log", "2026-01-01 start", "  cont"};
+    for (int i = 0; i < 5; i++) {
+        struct lp_cline c = cri_line(LP_STREAM_STDOUT, 0, first[i]);
+        lp_assembler_feed(a, &c, (uint64_t)i * 10, 0, 0, collect, &g);
+    }
+    lp_assembler_flush(a, 100, 0, collect, &g);
+    CU_ASSERT_EQUAL_FATAL(json_array_size(g.events), 4);
+    static const char *want[] = {"Single log", "Second log", "Third log", "2026-01-01 start\n  cont"};
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_STRING_EQUAL(
+            json_string_value(json_object_get(json_array_get(g.events, (size_t)i), "message")), want[i]);
+    json_decref(g.events);
+    lp_assembler_free(a);
+    lp_multiline_free(ml);
+
     CU_ASSERT_PTR_NULL(lp_multiline_new("custom", "([", NULL, 3, 100, 100, err, sizeof(err)));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "start_pattern: missing terminating ] for character class at offset 2"));
     CU_ASSERT_PTR_NULL(lp_multiline_new("custom", NULL, NULL, 3, 100, 100, err, sizeof(err)));
