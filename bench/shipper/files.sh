@@ -93,16 +93,24 @@ template(name="raw" type="string" string="%msg%\n")
 ruleset(name="out") { action(type="omfile" file="$out" template="raw") }
 CONF
   mkdir -p "$work/$n/rsyslog-state"
+  : >"$out"
   t0=$(now)
   rsyslogd -n -f "$work/$n/rsyslog.conf" -i "$work/$n/rsyslog.pid" 2>"$work/$n/rsyslog.log" &
   rpid=$!
-  deadline=$(($(date +%s) + 600))
-  while [ "$(wc -l <"$out" 2>/dev/null || echo 0)" -lt "$lines" ]; do
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "rsyslog: timed out"; break; }
+  # until every line is out, or 30 s without progress (then wall and CPU
+  # are those of the last progress)
+  got=0; last=$(now); t_last=$t0; cpu=0
+  while [ "$got" -lt "$lines" ]; do
     sleep 0.2
+    kill -0 $rpid 2>/dev/null || { echo "rsyslog died: $(tail -c 300 "$work/$n/rsyslog.log")"; break; }
+    g=$(wc -l <"$out")
+    if [ "$g" -gt "$got" ]; then got=$g; last=$(now); t_last=$last; cpu=$(cpu_of $rpid); fi
+    if python3 -c "import sys; sys.exit(0 if $(now) - $last > 30 else 1)"; then
+      echo "rsyslog: stuck at $got of $lines lines for 30 s"
+      break
+    fi
   done
-  wall=$(python3 -c "print(f'{$(now) - $t0:.2f}')")
-  cpu=$(cpu_of $rpid)
+  wall=$(python3 -c "print(f'{$t_last - $t0:.2f}')")
   hwm=$(hwm_of $rpid)
   kill -TERM $rpid; wait $rpid 2>/dev/null || true
   printf '%8d | %-8s %8s %8s %8d | %10s %10s %10s %12s\n' "$n" rsyslog "$wall" "$cpu" $((hwm / 1024)) \
