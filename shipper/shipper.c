@@ -170,7 +170,10 @@ static void recover_rotated(struct lp_shipper *s)
                    "path=\"%s\" offset=%llu size=%llu unread_bytes_lost=%llu", e->path,
                    (unsigned long long)e->offset, (unsigned long long)e->size,
                    (unsigned long long)(e->size - e->offset));
-            e->size = e->offset; /* counted once */
+            e->size = e->offset; /* counted once: saved now, not counted again after a crash */
+            char err[256];
+            if (lp_ckpt_save(&s->ckpt, err, sizeof(err)))
+                lp_log(LP_LOG_ERROR, "cannot save checkpoints", "error=\"%s\"", err);
             continue;
         }
         if (!*found)
