@@ -348,11 +348,10 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
          * allows; each record and its smallest string copy */
         size_t recs = (size_t)(meta.batch ? meta.records : 1) * (sizeof(struct lp_wire_record) + 16);
         expect += recs < 2 * cap + ARENA_SLACK ? recs : 2 * cap + ARENA_SLACK;
-        wait_for_budget(w, expect > w->decode_held ? expect - w->decode_held : 0);
-        count_decode(w, w->decode_held > expect ? w->decode_held : expect);
-        rc = lp_wire_decode(&meta, rkm->payload, rkm->len,
-                            (size_t)a->cfg->aggregator.max_decompressed_bytes, &w->codec,
-                            &w->scratch, &w->arena, &batch, why, sizeof(why));
+        wait_for_budget(w, expect); /* between messages the worker counts nothing */
+        count_decode(w, expect);
+        rc = lp_wire_decode(&meta, rkm->payload, rkm->len, cap, &w->codec, &w->scratch,
+                            &w->arena, &batch, why, sizeof(why));
     }
     count_decode(w, w->scratch.cap + w->doc.cap + lp_arena_bytes(&w->arena));
     if (rc) {

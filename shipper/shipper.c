@@ -171,9 +171,7 @@ static void recover_rotated(struct lp_shipper *s)
                    (unsigned long long)e->offset, (unsigned long long)e->size,
                    (unsigned long long)(e->size - e->offset));
             e->size = e->offset; /* counted once: saved now, not counted again after a crash */
-            char err[256];
-            if (lp_ckpt_save(&s->ckpt, err, sizeof(err)))
-                lp_log(LP_LOG_ERROR, "cannot save checkpoints", "error=\"%s\"", err);
+            shipper_write_checkpoints(s);
             continue;
         }
         if (!*found)
@@ -182,6 +180,13 @@ static void recover_rotated(struct lp_shipper *s)
         snprintf(orig, sizeof(orig), "%s", e->path); /* e moves when tails are added */
         adopt_rotated(s, found, orig, -1, "draining a file rotated while we were stopped");
     }
+}
+
+void shipper_write_checkpoints(struct lp_shipper *s)
+{
+    char err[512];
+    if (lp_ckpt_save(&s->ckpt, err, sizeof(err)))
+        lp_log(LP_LOG_ERROR, "cannot save checkpoints", "error=\"%s\"", err);
 }
 
 static void rescan(struct lp_shipper *s)
@@ -490,9 +495,7 @@ static void save_checkpoints(struct lp_shipper *s)
     for (struct tail *t = s->tails; t; t = t->next)
         tail_checkpoint(t, now_s);
     lp_ckpt_expire(&s->ckpt, now_s - s->cfg->shipper.checkpoint_expire_ms / 1000);
-    char err[512];
-    if (lp_ckpt_save(&s->ckpt, err, sizeof(err)))
-        lp_log(LP_LOG_ERROR, "cannot save checkpoints", "error=\"%s\"", err);
+    shipper_write_checkpoints(s);
 }
 
 /* From the sizes seen by the last checks: no syscall, so every step. */

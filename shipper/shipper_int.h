@@ -148,6 +148,8 @@ struct lp_shipper {
 /* shipper.c */
 /* Adds (or extends) an inotify watch on dir; returns the wd or -1. */
 int shipper_watch(struct lp_shipper *s, const char *dir, uint32_t mask);
+/* Saves the checkpoint set as it stands (errors are logged). Loop thread. */
+void shipper_write_checkpoints(struct lp_shipper *s);
 
 /* tail.c */
 struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx);

@@ -153,9 +153,7 @@ static void count_gone(struct lp_shipper *s, struct lp_ckpt_entry *e, struct lp_
     e->size = e->offset;
     /* counted once: saved now, or a crash before the next checkpoint would
      * make the next start count the same bytes again */
-    char err[256];
-    if (lp_ckpt_save(&s->ckpt, err, sizeof(err)))
-        lp_log(LP_LOG_ERROR, "cannot save checkpoints", "error=\"%s\"", err);
+    shipper_write_checkpoints(s);
 }
 
 /* 1 when the open file was created before the second when_s (so it is the

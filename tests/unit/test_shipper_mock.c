@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -497,76 +498,126 @@ static void test_rotated_replay(void)
     mock_stop(&mk);
 }
 
-/* A copytruncate while the shipper runs, with every line read but still in
- * flight (the broker down): nothing is lost, so nothing may be counted
- * lost, under any reason, neither when the truncation is seen nor when the
- * rewritten file is identified again. */
-static void test_copytruncate_running(void)
+/* ---- rotation and truncation: the lost-bytes counters against what is
+ * really missing downstream ---- */
+
+/* Writes (mode "w") or appends ("a") n CRI lines "<what> <i>" to path;
+ * returns the file's size afterwards. */
+static uint64_t cri_lines(const char *path, const char *mode, int n, const char *what)
+{
+    FILE *fp = fopen(path, mode);
+    for (int i = 0; i < n; i++)
+        fprintf(fp, "2026-11-28T07:21:00Z stdout F %s %d\n", what, i);
+    fclose(fp);
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* A one-input configuration tailing the .log files of <dir>/<topic> into topic, state
+ * in <dir>/<topic>-state; *logdir gets the directory (created). */
+static struct lp_config *rot_config(const struct mock *mk, const char *topic, char *logdir,
+                                    size_t len)
+{
+    char yaml[1024];
+    snprintf(logdir, len, "%s/%s", dir, topic);
+    mkdir(logdir, 0755);
+    snprintf(yaml, sizeof(yaml),
+             "kafka: {brokers: \"%s\", topic: %s}\n"
+             "shipper:\n  state_dir: %s-state\n  inputs: [{paths: [\"%s/*.log\"]}]\n"
+             "  rotate_wait: 0s\n  batch_linger: 10ms\n  rescan_interval: 100ms\n"
+             "  checkpoint_interval: 100ms\n"
+             "metrics: {enabled: false}\nlog: {level: error}\n",
+             mk->brokers, topic, logdir, logdir);
+    struct lp_config *cfg = config_of("rot.yaml", yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    return cfg;
+}
+
+static struct lp_shipper *rot_start(const struct lp_config *cfg, struct lp_metrics *m)
 {
     char err[512];
-    struct mock mk;
-    mock_start(&mk, 1, "ctr", 1);
-    char logdir[128], path[192], copy[200], yaml[1024];
-    snprintf(logdir, sizeof(logdir), "%s/ctr", dir);
-    mkdir(logdir, 0755);
-    snprintf(path, sizeof(path), "%s/app.log", logdir);
-    snprintf(copy, sizeof(copy), "%s/app.log.1", logdir);
-    FILE *fp = fopen(path, "w");
-    for (int i = 0; i < 300; i++)
-        fprintf(fp, "2026-11-28T07:21:00Z stdout F before truncation %d\n", i);
-    fclose(fp);
-    snprintf(yaml, sizeof(yaml),
-             "kafka: {brokers: \"%s\", topic: ctr}\n"
-             "shipper:\n  state_dir: %s/ctr-state\n  inputs: [{paths: [\"%s/*.log\"]}]\n"
-             "  batch_linger: 10ms\n  rescan_interval: 100ms\n  checkpoint_interval: 100ms\n"
-             "metrics: {enabled: false}\nlog: {level: error}\n",
-             mk.brokers, dir, logdir);
-    struct lp_config *cfg = config_of("ctr.yaml", yaml);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
-    rd_kafka_mock_broker_set_down(mk.mc, 1); /* batches stay in flight */
-    struct lp_metrics *m = lp_metrics_new();
     struct lp_shipper *s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    for (int i = 0; i < 40; i++)
-        lp_shipper_step(s, 10); /* read it all, produce, checkpoint */
-    /* copytruncate: the copy's name does not match the glob */
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "cp %s %s", path, copy);
-    CU_ASSERT_EQUAL(system(cmd), 0);
-    CU_ASSERT_EQUAL(truncate(path, 0), 0);
-    for (int i = 0; i < 20; i++)
-        lp_shipper_step(s, 10); /* the truncation seen */
-    fp = fopen(path, "a");
-    for (int i = 0; i < 10; i++)
-        fprintf(fp, "2026-11-28T07:21:01Z stdout F after truncation %d\n", i);
-    fclose(fp);
-    for (int i = 0; i < 40; i++)
-        lp_shipper_step(s, 10); /* identified again, read */
-    rd_kafka_mock_broker_set_up(mk.mc, 1);
+    return s;
+}
+
+static void steps(struct lp_shipper *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        lp_shipper_step(s, 10);
+}
+
+/* Steps until at least min_events were read, every batch was delivered and
+ * at most max_files files are open (30 s at most). */
+static void until_delivered(struct lp_shipper *s, struct lp_metrics *m, uint64_t min_events,
+                            size_t max_files)
+{
     struct lp_counter *events = lp_metrics_counter(m, "logpipe_shipper_events_total", "", NULL);
     struct lp_counter *delivered =
         lp_metrics_counter(m, "logpipe_shipper_delivered_messages_total", "", NULL);
     struct lp_counter *batches = lp_metrics_counter(m, "logpipe_shipper_batches_total", "", NULL);
     int64_t deadline = lp_time_mono_ns() + 30 * LP_NS_PER_SEC;
     while (lp_time_mono_ns() < deadline &&
-           (lp_counter_get(events) < 310 || lp_counter_get(delivered) < lp_counter_get(batches)))
+           (lp_counter_get(events) < min_events ||
+            lp_counter_get(delivered) < lp_counter_get(batches) || lp_shipper_files(s) > max_files))
         lp_shipper_step(s, 10);
+}
+
+/* Asserts the lost-bytes counter of each reason; names the case when wrong. */
+static void assert_lost(struct lp_metrics *m, const char *what, uint64_t deleted,
+                        uint64_t truncated)
+{
     static const char *reasons[] = {"deleted", "truncated", "deleted_fd_cap"};
-    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+    const uint64_t want[] = {deleted, truncated, 0};
+    for (size_t i = 0; i < 3; i++) {
         char l[64];
         snprintf(l, sizeof(l), "reason=\"%s\"", reasons[i]);
         uint64_t lost =
             lp_counter_get(lp_metrics_counter(m, "logpipe_shipper_bytes_lost_total", "", l));
-        if (lost)
-            printf("(bytes lost %s: %llu)\n", l, (unsigned long long)lost);
-        CU_ASSERT_EQUAL(lost, 0);
+        if (lost != want[i])
+            printf("(%s: bytes lost %s %llu, want %llu)\n", what, l, (unsigned long long)lost,
+                   (unsigned long long)want[i]);
+        CU_ASSERT_EQUAL(lost, want[i]);
     }
-    lp_shipper_shutdown(s, 5000);
-    lp_shipper_free(s);
+}
+
+static long records_in(const struct mock *mk, const char *topic)
+{
     struct tally t = {0};
     long bad = 0;
-    CU_ASSERT(lp_consume_all(mk.brokers, "ctr", 30000, on_record, &t, &bad) > 0);
-    CU_ASSERT_EQUAL(t.records, 310); /* the 300 in flight and the 10 after */
+    lp_consume_all(mk->brokers, topic, 30000, on_record, &t, &bad);
+    return t.records;
+}
+
+/* A copytruncate while the shipper runs, with every line read but still in
+ * flight (the broker down): nothing is lost, so nothing may be counted
+ * lost, under any reason, neither when the truncation is seen nor when the
+ * rewritten file is identified again. */
+static void test_copytruncate_running(void)
+{
+    struct mock mk;
+    mock_start(&mk, 1, "ctr", 1);
+    char logdir[128], path[192], cmd[512];
+    struct lp_config *cfg = rot_config(&mk, "ctr", logdir, sizeof(logdir));
+    snprintf(path, sizeof(path), "%s/app.log", logdir);
+    cri_lines(path, "w", 300, "before truncation");
+    rd_kafka_mock_broker_set_down(mk.mc, 1); /* batches stay in flight */
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_shipper *s = rot_start(cfg, m);
+    steps(s, 40); /* read it all, produce, checkpoint */
+    /* copytruncate: the copy's name does not match the glob */
+    snprintf(cmd, sizeof(cmd), "cp %s %s.1", path, path);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(truncate(path, 0), 0);
+    steps(s, 20); /* the truncation seen */
+    cri_lines(path, "a", 10, "after truncation");
+    steps(s, 40); /* identified again, read */
+    rd_kafka_mock_broker_set_up(mk.mc, 1);
+    until_delivered(s, m, 310, SIZE_MAX);
+    assert_lost(m, "copytruncate running", 0, 0);
+    lp_shipper_shutdown(s, 5000);
+    lp_shipper_free(s);
+    CU_ASSERT_EQUAL(records_in(&mk, "ctr"), 310); /* the 300 in flight and the 10 after */
     lp_metrics_free(m);
     lp_config_free(cfg);
     mock_stop(&mk);
@@ -578,71 +629,34 @@ static void test_copytruncate_running(void)
  * born before the checkpoint), exactly, once; the rewritten lines ship. */
 static void test_copytruncate_stopped(void)
 {
-    char err[512];
     struct mock mk;
     mock_start(&mk, 1, "cts", 1);
-    char logdir[128], path[192], yaml[1024];
-    snprintf(logdir, sizeof(logdir), "%s/cts", dir);
-    mkdir(logdir, 0755);
+    char logdir[128], path[192];
+    struct lp_config *cfg = rot_config(&mk, "cts", logdir, sizeof(logdir));
     snprintf(path, sizeof(path), "%s/app.log", logdir);
-    FILE *fp = fopen(path, "w");
-    for (int i = 0; i < 100; i++)
-        fprintf(fp, "2026-11-28T07:21:00Z stdout F never delivered %d\n", i);
-    fclose(fp);
-    struct stat st;
-    stat(path, &st);
-    uint64_t unshipped = (uint64_t)st.st_size;
+    uint64_t unshipped = cri_lines(path, "w", 100, "never delivered");
     /* born in an earlier second than the checkpoint: the shipper can tell
      * the file from a new one on the same inode */
     struct timespec sec = {1, 100 * 1000 * 1000};
     nanosleep(&sec, NULL);
-    snprintf(yaml, sizeof(yaml),
-             "kafka: {brokers: \"%s\", topic: cts}\n"
-             "shipper:\n  state_dir: %s/cts-state\n  inputs: [{paths: [\"%s/*.log\"]}]\n"
-             "  batch_linger: 10ms\n  rescan_interval: 100ms\n"
-             "metrics: {enabled: false}\nlog: {level: error}\n",
-             mk.brokers, dir, logdir);
-    struct lp_config *cfg = config_of("cts.yaml", yaml);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     rd_kafka_mock_broker_set_down(mk.mc, 1);
     struct lp_metrics *m = lp_metrics_new();
-    struct lp_shipper *s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    for (int i = 0; i < 30; i++)
-        lp_shipper_step(s, 10); /* read, in flight */
+    struct lp_shipper *s = rot_start(cfg, m);
+    steps(s, 30);                /* read, in flight */
     lp_shipper_shutdown(s, 200); /* gives up on the batches: nothing acknowledged */
     lp_shipper_free(s);
     lp_metrics_free(m);
     /* while stopped: copytruncate, then the application writes again */
     CU_ASSERT_EQUAL(truncate(path, 0), 0);
-    fp = fopen(path, "a");
-    for (int i = 0; i < 10; i++)
-        fprintf(fp, "2026-11-28T07:21:01Z stdout F rewritten %d\n", i);
-    fclose(fp);
+    cri_lines(path, "a", 10, "rewritten");
     rd_kafka_mock_broker_set_up(mk.mc, 1);
     m = lp_metrics_new();
-    s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    struct lp_counter *events = lp_metrics_counter(m, "logpipe_shipper_events_total", "", NULL);
-    struct lp_counter *delivered =
-        lp_metrics_counter(m, "logpipe_shipper_delivered_messages_total", "", NULL);
-    struct lp_counter *batches = lp_metrics_counter(m, "logpipe_shipper_batches_total", "", NULL);
-    int64_t deadline = lp_time_mono_ns() + 30 * LP_NS_PER_SEC;
-    while (lp_time_mono_ns() < deadline &&
-           (lp_counter_get(events) < 10 || lp_counter_get(delivered) < lp_counter_get(batches)))
-        lp_shipper_step(s, 10);
-    uint64_t truncated = lp_counter_get(
-        lp_metrics_counter(m, "logpipe_shipper_bytes_lost_total", "", "reason=\"truncated\""));
-    uint64_t deleted = lp_counter_get(
-        lp_metrics_counter(m, "logpipe_shipper_bytes_lost_total", "", "reason=\"deleted\""));
-    CU_ASSERT_EQUAL(truncated, unshipped);
-    CU_ASSERT_EQUAL(deleted, 0);
+    s = rot_start(cfg, m);
+    until_delivered(s, m, 10, SIZE_MAX);
+    assert_lost(m, "copytruncate stopped", 0, unshipped);
     lp_shipper_shutdown(s, 5000);
     lp_shipper_free(s);
-    struct tally t = {0};
-    long bad = 0;
-    CU_ASSERT(lp_consume_all(mk.brokers, "cts", 30000, on_record, &t, &bad) > 0);
-    CU_ASSERT_EQUAL(t.records, 10); /* the rewritten lines; the 100 were lost, and counted */
+    CU_ASSERT_EQUAL(records_in(&mk, "cts"), 10); /* the rewritten lines; the 100 were lost, and counted */
     lp_metrics_free(m);
     lp_config_free(cfg);
     mock_stop(&mk);
@@ -657,35 +671,20 @@ enum rot_kind { ROT_RENAME, ROT_RENAME_DELETE };
 static void rotation_case(enum rot_kind kind, int stopped)
 {
     static int n;
-    char err[512], topic[32], logdir[128], path[192], rotated[200], yaml[1024];
+    char topic[32], logdir[128], path[192], rotated[200], what[64];
     snprintf(topic, sizeof(topic), "rk%d", n++);
+    snprintf(what, sizeof(what), "%s %s", kind == ROT_RENAME ? "rename" : "rename+delete",
+             stopped ? "stopped" : "running");
     struct mock mk;
     mock_start(&mk, 1, topic, 1);
-    snprintf(logdir, sizeof(logdir), "%s/%s", dir, topic);
-    mkdir(logdir, 0755);
+    struct lp_config *cfg = rot_config(&mk, topic, logdir, sizeof(logdir));
     snprintf(path, sizeof(path), "%s/app.log", logdir);
     snprintf(rotated, sizeof(rotated), "%s/app.log.1", logdir);
-    FILE *fp = fopen(path, "w");
-    for (int i = 0; i < 100; i++)
-        fprintf(fp, "2026-11-28T07:21:00Z stdout F before rotation %d\n", i);
-    fclose(fp);
-    struct stat st;
-    stat(path, &st);
-    uint64_t first = (uint64_t)st.st_size;
-    snprintf(yaml, sizeof(yaml),
-             "kafka: {brokers: \"%s\", topic: %s}\n"
-             "shipper:\n  state_dir: %s/state\n  inputs: [{paths: [\"%s/*.log\"]}]\n"
-             "  rotate_wait: 0s\n  batch_linger: 10ms\n  rescan_interval: 100ms\n"
-             "metrics: {enabled: false}\nlog: {level: error}\n",
-             mk.brokers, topic, logdir, logdir);
-    struct lp_config *cfg = config_of("rk.yaml", yaml);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    uint64_t first = cri_lines(path, "w", 100, "before rotation");
     rd_kafka_mock_broker_set_down(mk.mc, 1);
     struct lp_metrics *m = lp_metrics_new();
-    struct lp_shipper *s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    for (int i = 0; i < 30; i++)
-        lp_shipper_step(s, 10); /* read, in flight */
+    struct lp_shipper *s = rot_start(cfg, m);
+    steps(s, 30); /* read, in flight */
     if (stopped) {
         lp_shipper_shutdown(s, 200); /* nothing acknowledged */
         lp_shipper_free(s);
@@ -694,53 +693,25 @@ static void rotation_case(enum rot_kind kind, int stopped)
     CU_ASSERT_EQUAL(rename(path, rotated), 0);
     if (kind == ROT_RENAME_DELETE)
         CU_ASSERT_EQUAL(unlink(rotated), 0);
-    fp = fopen(path, "w");
-    for (int i = 0; i < 10; i++)
-        fprintf(fp, "2026-11-28T07:21:01Z stdout F after rotation %d\n", i);
-    fclose(fp);
+    cri_lines(path, "w", 10, "after rotation");
     if (stopped) {
         m = lp_metrics_new();
-        s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
-        CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+        s = rot_start(cfg, m);
     }
-    for (int i = 0; i < 20; i++)
-        lp_shipper_step(s, 10);
+    steps(s, 20);
     rd_kafka_mock_broker_set_up(mk.mc, 1);
-    struct lp_counter *delivered =
-        lp_metrics_counter(m, "logpipe_shipper_delivered_messages_total", "", NULL);
-    struct lp_counter *batches = lp_metrics_counter(m, "logpipe_shipper_batches_total", "", NULL);
-    int64_t deadline = lp_time_mono_ns() + 30 * LP_NS_PER_SEC;
-    while (lp_time_mono_ns() < deadline &&
-           (lp_counter_get(delivered) < lp_counter_get(batches) || lp_shipper_files(s) > 1))
-        lp_shipper_step(s, 10);
-    for (int i = 0; i < 20; i++)
-        lp_shipper_step(s, 10);
+    until_delivered(s, m, 0, 1);
+    steps(s, 20);
     /* really missing: the 100 first lines only when their file was deleted
      * while the shipper was stopped (no one could read them) */
     int gone = kind == ROT_RENAME_DELETE && stopped;
-    uint64_t want_deleted = gone ? first : 0;
-    static const char *reasons[] = {"deleted", "truncated", "deleted_fd_cap"};
-    for (size_t i = 0; i < 3; i++) {
-        char l[64];
-        snprintf(l, sizeof(l), "reason=\"%s\"", reasons[i]);
-        uint64_t lost =
-            lp_counter_get(lp_metrics_counter(m, "logpipe_shipper_bytes_lost_total", "", l));
-        uint64_t want = i == 0 ? want_deleted : 0;
-        if (lost != want)
-            printf("(%s %s: bytes lost %s %llu, want %llu)\n",
-                   kind == ROT_RENAME ? "rename" : "rename+delete", stopped ? "stopped" : "running",
-                   l, (unsigned long long)lost, (unsigned long long)want);
-        CU_ASSERT_EQUAL(lost, want);
-    }
+    assert_lost(m, what, gone ? first : 0, 0);
     lp_shipper_shutdown(s, 5000);
     lp_shipper_free(s);
-    struct tally t = {0};
-    long bad = 0;
-    lp_consume_all(mk.brokers, topic, 30000, on_record, &t, &bad);
-    CU_ASSERT_EQUAL(t.records, gone ? 10 : 110);
-    if (t.records != (gone ? 10 : 110))
-        printf("(%s %s: %ld records)\n", kind == ROT_RENAME ? "rename" : "rename+delete",
-               stopped ? "stopped" : "running", t.records);
+    long records = records_in(&mk, topic);
+    if (records != (gone ? 10 : 110))
+        printf("(%s: %ld records)\n", what, records);
+    CU_ASSERT_EQUAL(records, gone ? 10 : 110);
     lp_metrics_free(m);
     lp_config_free(cfg);
     mock_stop(&mk);
