@@ -314,6 +314,7 @@ def delete_read_rotated():
 
 
 writer_done = threading.Event()
+schedule_over = threading.Event()
 pause_writer = threading.Event()
 unavoid_req = threading.Event()
 unavoid_done = threading.Event()
@@ -325,24 +326,29 @@ def writer():
     per_sec = LINES / WRITE_SECONDS
     start_t = time.time()
     storm_at = LINES // 3
+
+    def serve_unavoidable():
+        if not unavoid_req.is_set():
+            return
+        # the shipper is down: rotate the last file and delete the rotated part
+        i = FILES - 1
+        fh[i].flush()
+        fh[i].close()
+        with lock:
+            tags = list(cur_tags[i])
+        dst = rotate(i)
+        os.unlink(dst)
+        with lock:
+            if dst in rotated:
+                rotated.remove(dst)
+            for t in tags:
+                unavoidable[t] = dst
+        fh[i] = open(names[i], "ab")
+        unavoid_req.clear()
+        unavoid_done.set()
+
     while written[0] < LINES:
-        if unavoid_req.is_set():
-            # the shipper is down: rotate the last file and delete the rotated part
-            i = FILES - 1
-            fh[i].flush()
-            fh[i].close()
-            with lock:
-                tags = list(cur_tags[i])
-            dst = rotate(i)
-            os.unlink(dst)
-            with lock:
-                if dst in rotated:
-                    rotated.remove(dst)
-                for t in tags:
-                    unavoidable[t] = dst
-            fh[i] = open(names[i], "ab")
-            unavoid_req.clear()
-            unavoid_done.set()
+        serve_unavoidable()
         target = int((time.time() - start_t) * per_sec)
         if written[0] >= target:
             time.sleep(0.005)
@@ -383,6 +389,12 @@ def writer():
         for h in fh:
             h.flush()
         delete_read_rotated()
+    # faults run one after another, and a broker restart or a full disk can
+    # push the last of them past the end of writing: keep serving the
+    # rotate-and-delete request until the schedule is over
+    while not schedule_over.is_set():
+        serve_unavoidable()
+        time.sleep(0.05)
     for h in fh:
         h.close()
     writer_done.set()
@@ -510,6 +522,7 @@ for at, kind, name in schedule():
         time.sleep(0.05)
     log("fault: %s %s" % (kind, name or ""))
     fault(kind, name)
+schedule_over.set()
 wt.join()
 log("writer done: %d lines" % written[0])
 while ret_kills[0] < ret_kill_wanted[0] and time.time() - t0 < WRITE_SECONDS + 120:
