@@ -53,6 +53,8 @@ struct lp_config_shipper {
     int64_t rescan_interval_ms;
     int64_t rotate_wait_ms;
     int64_t max_deleted_open_files;
+    int64_t close_inactive_ms;
+    int64_t max_open_files;
     int64_t checkpoint_interval_ms;
     int64_t checkpoint_expire_ms;
     int64_t batch_max_records;

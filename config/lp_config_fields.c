@@ -82,6 +82,14 @@ static const struct lp_field shipper_fields[] = {
         "A rotated file is closed after this long without growth, once read to its end."),
     INT(lp_config_shipper, max_deleted_open_files, "64", 1, 100000,
         "Deleted-but-unread files kept open; beyond it the oldest are drained first."),
+    DUR(lp_config_shipper, close_inactive, "5m", 0, DAY,
+        "A file read to its end and acknowledged that has not grown for this long is closed "
+        "(its position stays in the checkpoints) and opened again when it grows: a node with "
+        "many quiet containers holds few descriptors. 0 keeps every file open."),
+    INT(lp_config_shipper, max_open_files, "0", 0, 10000000,
+        "Most files open at once; beyond it the longest-idle acknowledged files are closed "
+        "early, and new files wait for a descriptor (logpipe_shipper_files_waiting). 0 means "
+        "the open-file limit (raised to the hard limit at start) minus 256 for sockets."),
     DUR(lp_config_shipper, checkpoint_interval, "1s", 10, 3600000,
         "How often delivered offsets are saved."),
     DUR(lp_config_shipper, checkpoint_expire, "7d", 60000, 3650 * DAY,

@@ -53,6 +53,7 @@ struct lp_ckpt_entry *lp_ckpt_put(struct lp_ckpt *c, const struct lp_ckpt_entry 
     slot->path = strdup(e->path ? e->path : "");
     if (!slot->path)
         abort();
+    c->dirty = 1;
     return slot;
 }
 
@@ -69,6 +70,7 @@ size_t lp_ckpt_expire(struct lp_ckpt *c, int64_t cutoff_s)
     }
     c->n = w;
     if (dropped) {
+        c->dirty = 1;
         lp_idmap_clear(&c->ix);
         for (size_t i = 0; i < c->n; i++)
             lp_idmap_put(&c->ix, c->e[i].dev, c->e[i].ino, (uintptr_t)i + 1);
@@ -132,12 +134,16 @@ int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen)
             e.seen_s = json_integer_value(seen);
             json_t *size = json_object_get(it, "size"); /* absent in older files */
             e.size = json_is_integer(size) ? (uint64_t)json_integer_value(size) : e.offset;
+            json_t *mtime = json_object_get(it, "closed_mtime_ns"); /* only when closed */
+            e.closed = json_is_integer(mtime);
+            e.mtime_ns = e.closed ? json_integer_value(mtime) : 0;
             memcpy(e.source_id, sid, LP_ID_HEX_LEN + 1);
             e.path = (char *)json_string_value(json_object_get(it, "path"));
             lp_ckpt_put(c, &e);
         }
     }
     json_decref(root);
+    c->dirty = 0;
     if (bad) {
         for (size_t k = 0; k < c->n; k++)
             free(c->e[k].path);
@@ -155,7 +161,7 @@ int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen)
     return 0;
 }
 
-int lp_ckpt_save(const struct lp_ckpt *c, char *err, size_t errlen)
+int lp_ckpt_save(struct lp_ckpt *c, char *err, size_t errlen)
 {
     struct lp_buf b = LP_BUF_INIT;
     lp_buf_puts(&b, "{\"version\":1,\"files\":[");
@@ -164,10 +170,12 @@ int lp_ckpt_save(const struct lp_ckpt *c, char *err, size_t errlen)
         lp_buf_appendf(&b,
                        "%s\n{\"dev\":%" PRIu64 ",\"ino\":%" PRIu64 ",\"head_len\":%u,"
                        "\"head_hash\":\"%016" PRIx64 "\",\"generation\":%u,\"offset\":%" PRIu64
-                       ",\"tail_hash\":\"%016" PRIx64 "\",\"size\":%" PRIu64 ",\"source_id\":\"%s\","
-                       "\"seen\":%lld,\"path\":",
+                       ",\"tail_hash\":\"%016" PRIx64 "\",\"size\":%" PRIu64 ",\"source_id\":\"%s\",",
                        i ? "," : "", e->dev, e->ino, e->head.len, e->head.hash, e->generation,
-                       e->offset, e->tail_hash, e->size, e->source_id, (long long)e->seen_s);
+                       e->offset, e->tail_hash, e->size, e->source_id);
+        if (e->closed)
+            lp_buf_appendf(&b, "\"closed_mtime_ns\":%lld,", (long long)e->mtime_ns);
+        lp_buf_appendf(&b, "\"seen\":%lld,\"path\":", (long long)e->seen_s);
         lp_buf_append_json_string(&b, e->path ? e->path : "", e->path ? strlen(e->path) : 0);
         lp_buf_putc(&b, '}');
     }
@@ -176,6 +184,8 @@ int lp_ckpt_save(const struct lp_ckpt *c, char *err, size_t errlen)
     int rc = lp_file_replace(c->path, b.data, b.len, 0640);
     if (rc)
         snprintf(err, errlen, "cannot write %s: %s", c->path, strerror(-rc));
+    else
+        c->dirty = 0;
     lp_buf_release(&b);
     return rc;
 }

@@ -22,6 +22,11 @@ struct lp_ckpt_entry {
     char source_id[LP_ID_HEX_LEN + 1];
     char *path;         /* last path seen (owned) */
     int64_t seen_s;     /* unix seconds of the last time the file was seen */
+    /* closed while idle (close_inactive, or to free a descriptor): the file
+     * is not open and is opened again when its size or mtime differs from
+     * these, which it had when it was closed */
+    int closed;
+    int64_t mtime_ns;
 };
 
 struct lp_ckpt {
@@ -29,6 +34,8 @@ struct lp_ckpt {
     struct lp_ckpt_entry *e;
     size_t n, cap;
     struct lp_idmap ix; /* (dev, ino) -> index in e, plus one */
+    int dirty;          /* changed since the last save (put, expire; set it
+                         * yourself after changing an entry in place) */
 };
 
 /* Loads path (a missing file is an empty set). A corrupt file is renamed
@@ -36,8 +43,8 @@ struct lp_ckpt {
  * are read again from their heads: duplicates, never loss). Returns 0 or
  * -errno / LP_ECORRUPT with err filled. */
 int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen);
-/* Writes the set atomically. 0 or -errno (err filled). */
-int lp_ckpt_save(const struct lp_ckpt *c, char *err, size_t errlen);
+/* Writes the set atomically and clears dirty. 0 or -errno (err filled). */
+int lp_ckpt_save(struct lp_ckpt *c, char *err, size_t errlen);
 void lp_ckpt_release(struct lp_ckpt *c);
 
 /* The entry of (dev, ino) or NULL. Pointers are invalidated by add/expire. */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +64,17 @@ static void metrics_init(struct lp_shipper *s)
                                       NULL);
     x->rate_limited_ms = lp_metrics_counter(m, "logpipe_shipper_rate_limited_milliseconds_total",
                                             "Time files waited for their rate limit.", NULL);
+    x->closed_idle = lp_metrics_counter(m, "logpipe_shipper_files_closed_idle_total",
+                                        "Files closed while idle (close_inactive, or to free a "
+                                        "descriptor at max_open_files).", NULL);
+    x->reopened = lp_metrics_counter(m, "logpipe_shipper_files_reopened_total",
+                                     "Idle-closed files opened again because they changed.", NULL);
+    x->idle_files = lp_metrics_gauge(m, "logpipe_shipper_idle_files",
+                                     "Files closed while idle, watched by stat at each rescan.",
+                                     NULL);
+    x->files_waiting = lp_metrics_gauge(m, "logpipe_shipper_files_waiting",
+                                        "Files found at the last rescan that wait for a "
+                                        "descriptor (max_open_files reached, none idle).", NULL);
     x->inflight_bytes = lp_metrics_gauge(m, "logpipe_shipper_inflight_bytes",
                                          "Bytes produced and not yet acknowledged.", NULL);
     x->lag_bytes = lp_metrics_gauge(m, "logpipe_shipper_lag_bytes",
@@ -78,12 +90,107 @@ static struct tail *find_tail(struct lp_shipper *s, uint64_t dev, uint64_t ino)
 
 /* Every tail is in the list and, by its identity, in the map: discovery
  * looks each file up on every rescan, so the lookup must not walk the list. */
+static uint64_t name_hash(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    return h;
+}
+
 static void link_tail(struct lp_shipper *s, struct tail *t)
 {
     t->next = s->tails;
     s->tails = t;
     s->ntails++;
     lp_idmap_put(&s->tail_ix, t->dev, t->ino, (uintptr_t)t);
+    if (t->wd >= 0 && t->base)
+        lp_idmap_put(&s->name_ix, (uint64_t)t->wd, name_hash(t->base), (uintptr_t)t);
+}
+
+/* Takes t out of the list and the maps and frees it (its checkpoint entry
+ * stays). */
+static void drop_tail(struct lp_shipper *s, struct tail *t)
+{
+    struct tail **pp = &s->tails;
+    while (*pp != t)
+        pp = &(*pp)->next;
+    *pp = t->next;
+    s->ntails--;
+    if (find_tail(s, t->dev, t->ino) == t)
+        lp_idmap_del(&s->tail_ix, t->dev, t->ino);
+    if (t->wd >= 0 && t->base &&
+        lp_idmap_get(&s->name_ix, (uint64_t)t->wd, name_hash(t->base)) == (uintptr_t)t)
+        lp_idmap_del(&s->name_ix, (uint64_t)t->wd, name_hash(t->base));
+    tail_free(t);
+    lp_gauge_set(s->m.files, (int64_t)s->ntails);
+}
+
+/* 1 when closing t loses nothing: read to the size last seen, nothing
+ * batched, in flight or to replay, so its checkpoint entry is its state
+ * (close_idle checks the size the file has now). */
+static int closable(const struct tail *t)
+{
+    return t->identified && !t->rotated && !t->deleted && !t->closing &&
+           !t->batch_open && !t->ninflight && !t->replay && t->read_off >= t->size_seen;
+}
+
+/* Closes an idle file; it stays known by its checkpoint entry, marked
+ * closed with the size and mtime it had, and is opened again (resuming at
+ * the entry's offset, identity checked as after a restart) once either
+ * differs. Returns 1 when closed. */
+static int close_idle(struct lp_shipper *s, struct tail *t, const char *why)
+{
+    struct stat st;
+    if (!closable(t) || fstat(t->fd, &st) != 0 || (uint64_t)st.st_size != t->read_off) {
+        t->dirty = 1; /* grew since the last look: read it instead */
+        return 0;
+    }
+    tail_checkpoint(t, lp_time_real_ns() / LP_NS_PER_SEC);
+    struct lp_ckpt_entry *e = lp_ckpt_find(&s->ckpt, t->dev, t->ino);
+    if (!e || e->generation != t->gen || e->offset != t->acked_off)
+        return 0; /* its offset cannot be proven: keep it open */
+    e->closed = 1;
+    e->size = (uint64_t)st.st_size;
+    e->mtime_ns = (int64_t)st.st_mtim.tv_sec * LP_NS_PER_SEC + st.st_mtim.tv_nsec;
+    s->ckpt.dirty = 1;
+    lp_counter_inc(s->m.closed_idle);
+    lp_log(LP_LOG_DEBUG, "closed idle file", "path=\"%s\" offset=%llu why=%s", t->path,
+           (unsigned long long)t->acked_off, why);
+    drop_tail(s, t);
+    return 1;
+}
+
+static int cmp_idle(const void *a, const void *b)
+{
+    int64_t x = (*(struct tail *const *)a)->last_growth_ns,
+            y = (*(struct tail *const *)b)->last_growth_ns;
+    return (x > y) - (x < y);
+}
+
+/* A descriptor for one more file: below max_open there is one; at it, the
+ * longest-idle closable file is closed. 0 when none can be freed now. */
+static int make_room(struct lp_shipper *s)
+{
+    if (s->ntails < s->max_open)
+        return 1;
+    if (!s->evict_built) {
+        s->evict_built = 1;
+        s->evict = realloc(s->evict, (s->ntails ? s->ntails : 1) * sizeof(*s->evict));
+        if (!s->evict)
+            abort();
+        s->nevict = s->evict_next = 0;
+        for (struct tail *t = s->tails; t; t = t->next)
+            if (closable(t))
+                s->evict[s->nevict++] = t;
+        qsort(s->evict, s->nevict, sizeof(*s->evict), cmp_idle);
+    }
+    while (s->evict_next < s->nevict) {
+        /* each candidate is closed at most once, so none is freed twice */
+        if (close_idle(s, s->evict[s->evict_next++], "max_open_files"))
+            return 1;
+    }
+    return 0;
 }
 
 static void on_discovered(void *ctx, const char *path, int input_idx)
@@ -97,7 +204,38 @@ static void on_discovered(void *ctx, const char *path, int input_idx)
         t->dirty = 1;
         return; /* also reached through another path (a symlink): one tail */
     }
+    struct lp_ckpt_entry *e = lp_ckpt_find(&s->ckpt, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    int reopen = 0;
+    if (e && e->closed) {
+        int64_t mtime = (int64_t)st.st_mtim.tv_sec * LP_NS_PER_SEC + st.st_mtim.tv_nsec;
+        if ((uint64_t)st.st_size == e->size && mtime == e->mtime_ns) {
+            /* closed while idle and unchanged: a stat is all it costs */
+            int64_t now_s = lp_time_real_ns() / LP_NS_PER_SEC;
+            if (now_s - e->seen_s >= CKPT_SEEN_REFRESH_S || strcmp(e->path, path) != 0) {
+                free(e->path);
+                e->path = strdup(path);
+                if (!e->path)
+                    abort();
+                e->seen_s = now_s;
+                s->ckpt.dirty = 1;
+            }
+            s->idle++;
+            return;
+        }
+        reopen = 1;
+    }
+    if (!make_room(s)) {
+        s->waiting++;
+        return;
+    }
     t = tail_open(s, path, input_idx);
+    if (!t) {
+        if (errno == EMFILE || errno == ENFILE)
+            s->waiting++;
+        return;
+    }
+    if (reopen)
+        lp_counter_inc(s->m.reopened);
     if (!t)
         return;
     link_tail(s, t);
@@ -192,9 +330,18 @@ void shipper_write_checkpoints(struct lp_shipper *s)
 static void rescan(struct lp_shipper *s)
 {
     int64_t t0 = lp_time_mono_ns();
+    s->waiting = s->idle = 0;
+    s->evict_built = 0;
     lp_discover(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, on_discovered, s);
+    s->evict_built = 0; /* candidates may be freed from now on */
     lp_histogram_observe(s->m.rescan_seconds, (double)(lp_time_mono_ns() - t0) / 1e9);
     lp_gauge_set(s->m.files, (int64_t)s->ntails);
+    lp_gauge_set(s->m.idle_files, (int64_t)s->idle);
+    lp_gauge_set(s->m.files_waiting, (int64_t)s->waiting);
+    if (s->waiting)
+        lp_log_ratelimited(LP_LOG_WARN, "files wait for a descriptor",
+                           "waiting=%zu open=%zu max_open_files=%zu", s->waiting, s->ntails,
+                           s->max_open);
 }
 
 int shipper_watch(struct lp_shipper *s, const char *dir, uint32_t mask)
@@ -205,9 +352,8 @@ int shipper_watch(struct lp_shipper *s, const char *dir, uint32_t mask)
     int wd = inotify_add_watch(s->ino_fd, dir, mask | IN_MASK_ADD);
     if (wd < 0)
         return -1;
-    for (size_t i = 0; i < s->nwatches; i++)
-        if (s->watches[i].wd == wd)
-            return wd;
+    if (lp_idmap_get(&s->watch_ix, (uint64_t)wd, 0))
+        return wd;
     s->watches = realloc(s->watches, (s->nwatches + 1) * sizeof(*s->watches));
     if (!s->watches)
         abort();
@@ -216,15 +362,14 @@ int shipper_watch(struct lp_shipper *s, const char *dir, uint32_t mask)
     if (!s->watches[s->nwatches].dir)
         abort();
     s->nwatches++;
+    lp_idmap_put(&s->watch_ix, (uint64_t)wd, 0, (uintptr_t)s->nwatches);
     return wd;
 }
 
 static const char *watch_dir(const struct lp_shipper *s, int wd)
 {
-    for (size_t i = 0; i < s->nwatches; i++)
-        if (s->watches[i].wd == wd)
-            return s->watches[i].dir;
-    return NULL;
+    uintptr_t i = lp_idmap_get(&s->watch_ix, (uint64_t)wd, 0);
+    return i ? s->watches[i - 1].dir : NULL;
 }
 
 static void watch_globs(struct lp_shipper *s)
@@ -347,6 +492,14 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
         lp_log(LP_LOG_WARN, "inotify unavailable; polling only", "error=\"%s\"", strerror(errno));
     else
         watch_globs(s);
+    s->max_open = (size_t)c->max_open_files;
+    if (!s->max_open) {
+        struct rlimit rl;
+        rlim_t lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+        s->max_open = lim == RLIM_INFINITY || lim > (1u << 24) ? (1u << 24)
+                      : lim > 256 + 16                          ? (size_t)lim - 256
+                                                                : 16;
+    }
     s->startup_scan = 1;
     rescan(s);
     recover_rotated(s);
@@ -360,6 +513,37 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
 fail:
     lp_shipper_free(s);
     return NULL;
+}
+
+/* A write in a watched directory: the open file of that name reads soon;
+ * a file closed while idle is opened again at once (not at the next
+ * rescan), so it is not rotated away unread. */
+static void on_modify(struct lp_shipper *s, const struct inotify_event *ev)
+{
+    struct tail *t = (struct tail *)lp_idmap_get(&s->name_ix, (uint64_t)ev->wd, name_hash(ev->name));
+    if (t && t->wd == ev->wd && strcmp(t->base, ev->name) == 0) {
+        t->dirty = 1;
+        return;
+    }
+    const char *dir = watch_dir(s, ev->wd);
+    char path[2 * PATH_MAX];
+    struct stat st;
+    if (!dir || (size_t)snprintf(path, sizeof(path), "%s/%s", dir, ev->name) >= sizeof(path) ||
+        stat(path, &st) != 0)
+        return;
+    if ((t = find_tail(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino))) {
+        t->dirty = 1;
+        return;
+    }
+    const struct lp_ckpt_entry *e = lp_ckpt_find(&s->ckpt, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    if (!e || !e->closed)
+        return; /* not ours, or not yet discovered: the rescan decides */
+    char found[PATH_MAX];
+    snprintf(found, sizeof(found), "%s", e->path); /* the name discovery knows it by */
+    int idx = lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, found);
+    if (idx != -2)
+        on_discovered(s, found, idx);
+    s->evict_built = 0; /* its candidates may be freed from now on */
 }
 
 static void drain_inotify(struct lp_shipper *s)
@@ -379,9 +563,7 @@ static void drain_inotify(struct lp_shipper *s)
                 for (struct tail *t = s->tails; t; t = t->next)
                     t->dirty = 1; /* check rotation soon; cheap */
             if (ev->len && (ev->mask & (IN_MODIFY | IN_CLOSE_WRITE)))
-                for (struct tail *t = s->tails; t; t = t->next)
-                    if (t->wd == ev->wd && t->base && strcmp(t->base, ev->name) == 0)
-                        t->dirty = 1;
+                on_modify(s, ev);
             p += sizeof(*ev) + ev->len;
         }
     }
@@ -423,6 +605,11 @@ static int can_read(const struct lp_shipper *s, const struct tail *t)
  * quiet for rotate_wait is flushed, then closed once its batches report. */
 static void maybe_close(struct lp_shipper *s, struct tail *t, int64_t now_ns)
 {
+    int64_t inactive = s->cfg->shipper.close_inactive_ms * LP_NS_PER_MS;
+    if (inactive > 0 && closable(t) && now_ns - t->last_growth_ns >= inactive) {
+        close_idle(s, t, "close_inactive");
+        return;
+    }
     if (!t->closing) {
         if (!(t->rotated || t->deleted) || t->dirty)
             return;
@@ -449,15 +636,7 @@ static void maybe_close(struct lp_shipper *s, struct tail *t, int64_t now_ns)
     tail_checkpoint(t, lp_time_real_ns() / LP_NS_PER_SEC);
     lp_log(LP_LOG_INFO, "closed", "path=\"%s\" offset=%llu rotated=%d deleted=%d", t->path,
            (unsigned long long)t->acked_off, t->rotated, t->deleted);
-    struct tail **pp = &s->tails;
-    while (*pp != t)
-        pp = &(*pp)->next;
-    *pp = t->next;
-    s->ntails--;
-    if (find_tail(s, t->dev, t->ino) == t)
-        lp_idmap_del(&s->tail_ix, t->dev, t->ino);
-    tail_free(t);
-    lp_gauge_set(s->m.files, (int64_t)s->ntails);
+    drop_tail(s, t);
 }
 
 /* Deleted files hold disk space: beyond the cap, the oldest is dropped
@@ -495,7 +674,8 @@ static void save_checkpoints(struct lp_shipper *s)
     for (struct tail *t = s->tails; t; t = t->next)
         tail_checkpoint(t, now_s);
     lp_ckpt_expire(&s->ckpt, now_s - s->cfg->shipper.checkpoint_expire_ms / 1000);
-    shipper_write_checkpoints(s);
+    if (s->ckpt.dirty)
+        shipper_write_checkpoints(s);
 }
 
 /* From the sizes seen by the last checks: no syscall, so every step. */
@@ -542,7 +722,11 @@ int lp_shipper_step(struct lp_shipper *s, int timeout_ms)
                 tail_identify(t);
             t->dirty = 1; /* stat poll: inotify misses events */
         }
-        s->next_rescan_ns = now + c->rescan_interval_ms * LP_NS_PER_MS;
+        /* files waiting for a descriptor get one as soon as others idle */
+        int64_t every = c->rescan_interval_ms * LP_NS_PER_MS;
+        if (s->waiting && every > 200 * LP_NS_PER_MS)
+            every = 200 * LP_NS_PER_MS;
+        s->next_rescan_ns = now + every;
     }
 
     /* read: round-robin one chunk per file per pass, so one busy file
@@ -620,6 +804,9 @@ void lp_shipper_free(struct lp_shipper *s)
     }
     s->tails = NULL;
     lp_idmap_release(&s->tail_ix);
+    lp_idmap_release(&s->name_ix);
+    lp_idmap_release(&s->watch_ix);
+    free(s->evict);
     produce_free(s); /* reports of detached entries free them */
     if (s->ino_fd >= 0)
         close(s->ino_fd);

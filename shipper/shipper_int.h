@@ -30,6 +30,11 @@
 struct lp_config;
 struct lp_ready;
 
+/* An unchanged checkpoint entry is rewritten this often, so that its seen
+ * time (expiry, and the age a rewrite while stopped is judged against)
+ * stays recent. */
+#define CKPT_SEEN_REFRESH_S 60
+
 enum entry_state { ENTRY_PENDING = 0, ENTRY_OK, ENTRY_FAILED };
 
 struct inflight {
@@ -96,7 +101,8 @@ struct shipper_metrics {
     struct lp_counter *bytes_read, *lines_read, *events, *batches, *batch_bytes;
     struct lp_counter *records_produced, *replays, *truncations, *rotations, *fatal_rebuilds;
     struct lp_counter *lost_deleted, *lost_truncated, *lost_too_large, *lost_fd_cap;
-    struct lp_counter *malformed, *rate_limited_ms;
+    struct lp_counter *malformed, *rate_limited_ms, *closed_idle, *reopened;
+    struct lp_gauge *idle_files, *files_waiting;
     struct lp_gauge *inflight_bytes, *lag_bytes, *max_lag_bytes;
     struct lp_histogram *delivery_latency;
 };
@@ -126,6 +132,12 @@ struct lp_shipper {
     struct tail *tails;
     size_t ntails;
     struct lp_idmap tail_ix; /* (dev, ino) -> struct tail *, one per identity */
+    struct lp_idmap name_ix; /* (inotify wd, hash of base) -> struct tail * */
+    size_t max_open;         /* most tails at once (shipper.max_open_files) */
+    struct tail **evict;     /* during a rescan at max_open: closable tails, */
+    size_t nevict, evict_next; /* longest idle first (built when first needed) */
+    int evict_built;
+    size_t waiting, idle;    /* this rescan: files with no descriptor; closed idle */
     rd_kafka_t *rk;
     int fatal;
     int kafka_up; /* metadata seen since the last all-brokers-down */
@@ -134,6 +146,7 @@ struct lp_shipper {
     int ino_fd;
     struct watch *watches;
     size_t nwatches;
+    struct lp_idmap watch_ix; /* (wd, 0) -> index in watches, plus one */
     struct move moves[MOVES_MAX];
     size_t move_next;
     int64_t next_rescan_ns, next_ckpt_ns, next_flush_ns;

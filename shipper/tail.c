@@ -28,8 +28,10 @@ struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
+        int e = errno;
         lp_log_ratelimited(LP_LOG_WARN, "cannot open file", "path=\"%s\" error=\"%s\"", path,
-                           strerror(errno));
+                           strerror(e));
+        errno = e; /* the caller tells a descriptor shortage from the rest */
         return NULL;
     }
     struct stat st;
@@ -408,6 +410,14 @@ void tail_checkpoint(struct tail *t, int64_t now_s)
     e.generation = t->gen;
     e.offset = t->acked_off;
     e.size = t->size_seen > t->read_off ? t->size_seen : t->read_off;
+    /* unchanged (and seen recently enough for expiry): nothing to write, so
+     * thousands of quiet files cost no checkpoint I/O */
+    const struct lp_ckpt_entry *old = lp_ckpt_find(&t->s->ckpt, t->dev, t->ino);
+    if (old && !old->closed && old->generation == e.generation && old->offset == e.offset &&
+        old->size == e.size && old->head.len == e.head.len && old->head.hash == e.head.hash &&
+        now_s - old->seen_s < CKPT_SEEN_REFRESH_S && old->seen_s <= now_s &&
+        strcmp(old->path, t->path) == 0)
+        return;
     if (lp_tail_hash(t->fd, t->acked_off, &e.tail_hash) != 0)
         return; /* cannot prove the bytes before the offset: keep the old entry */
     memcpy(e.source_id, t->sid, sizeof(e.source_id));

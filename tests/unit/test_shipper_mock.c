@@ -13,6 +13,7 @@
 #include "shipper.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdint.h>
@@ -515,8 +516,8 @@ static uint64_t cri_lines(const char *path, const char *mode, int n, const char 
 
 /* A one-input configuration tailing the .log files of <dir>/<topic> into topic, state
  * in <dir>/<topic>-state; *logdir gets the directory (created). */
-static struct lp_config *rot_config(const struct mock *mk, const char *topic, char *logdir,
-                                    size_t len)
+static struct lp_config *rot_config_with(const struct mock *mk, const char *topic, char *logdir,
+                                         size_t len, const char *extra)
 {
     char yaml[1024];
     snprintf(logdir, len, "%s/%s", dir, topic);
@@ -525,12 +526,18 @@ static struct lp_config *rot_config(const struct mock *mk, const char *topic, ch
              "kafka: {brokers: \"%s\", topic: %s}\n"
              "shipper:\n  state_dir: %s-state\n  inputs: [{paths: [\"%s/*.log\"]}]\n"
              "  rotate_wait: 0s\n  batch_linger: 10ms\n  rescan_interval: 100ms\n"
-             "  checkpoint_interval: 100ms\n"
+             "  checkpoint_interval: 100ms\n%s"
              "metrics: {enabled: false}\nlog: {level: error}\n",
-             mk->brokers, topic, logdir, logdir);
+             mk->brokers, topic, logdir, logdir, extra);
     struct lp_config *cfg = config_of("rot.yaml", yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     return cfg;
+}
+
+static struct lp_config *rot_config(const struct mock *mk, const char *topic, char *logdir,
+                                    size_t len)
+{
+    return rot_config_with(mk, topic, logdir, len, "");
 }
 
 static struct lp_shipper *rot_start(const struct lp_config *cfg, struct lp_metrics *m)
@@ -762,6 +769,150 @@ static void test_deleted_while_stopped(void)
     lp_config_free(cfg);
 }
 
+/* ---- idle files closed and opened again ---- */
+
+static uint64_t counter(struct lp_metrics *m, const char *name)
+{
+    return lp_counter_get(lp_metrics_counter(m, name, "", NULL));
+}
+
+/* Whether this process holds a descriptor of path. */
+static int fd_open_on(const char *path)
+{
+    char link[64], target[512];
+    for (int fd = 0; fd < 4096; fd++) {
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        if (n > 0 && (target[n] = '\0', strcmp(target, path) == 0))
+            return 1;
+    }
+    return 0;
+}
+
+/* Steps until no file is open (10 s at most). */
+static void until_closed(struct lp_shipper *s)
+{
+    int64_t deadline = lp_time_mono_ns() + 10 * LP_NS_PER_SEC;
+    while (lp_shipper_files(s) > 0 && lp_time_mono_ns() < deadline)
+        lp_shipper_step(s, 10);
+}
+
+/* close_inactive: a file read to its end and acknowledged is closed; it is
+ * opened again when it grows (inotify, while running; the rescan's stat,
+ * after a restart) and resumes where it was: every line once, none lost,
+ * and an unchanged idle file is not even opened by a restart. */
+static void test_close_inactive(void)
+{
+    struct mock mk;
+    mock_start(&mk, 1, "idle", 1);
+    char logdir[128], path[192], real[PATH_MAX];
+    struct lp_config *cfg =
+        rot_config_with(&mk, "idle", logdir, sizeof(logdir), "  close_inactive: 300ms\n");
+    snprintf(path, sizeof(path), "%s/app.log", logdir);
+    cri_lines(path, "w", 50, "first");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(path, real));
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_shipper *s = rot_start(cfg, m);
+    until_delivered(s, m, 50, SIZE_MAX);
+    until_closed(s);
+    CU_ASSERT_EQUAL(lp_shipper_files(s), 0);
+    CU_ASSERT_EQUAL(counter(m, "logpipe_shipper_files_closed_idle_total"), 1);
+    CU_ASSERT_FALSE(fd_open_on(real));
+    cri_lines(path, "a", 20, "grown while closed");
+    until_delivered(s, m, 70, SIZE_MAX);
+    CU_ASSERT_EQUAL(counter(m, "logpipe_shipper_events_total"), 70);
+    CU_ASSERT_EQUAL(counter(m, "logpipe_shipper_files_reopened_total"), 1);
+    until_closed(s);
+    lp_shipper_shutdown(s, 5000);
+    lp_shipper_free(s);
+    lp_metrics_free(m);
+
+    /* a restart: the unchanged idle file stays closed */
+    m = lp_metrics_new();
+    s = rot_start(cfg, m);
+    steps(s, 30);
+    CU_ASSERT_EQUAL(lp_shipper_files(s), 0);
+    CU_ASSERT_FALSE(fd_open_on(real));
+    CU_ASSERT_EQUAL(lp_gauge_get(lp_metrics_gauge(m, "logpipe_shipper_idle_files", "", NULL)), 1);
+    lp_shipper_shutdown(s, 5000);
+    lp_shipper_free(s);
+    lp_metrics_free(m);
+
+    /* grown while stopped: opened at start, resumed at its offset */
+    cri_lines(path, "a", 10, "grown while stopped");
+    m = lp_metrics_new();
+    s = rot_start(cfg, m);
+    until_delivered(s, m, 10, SIZE_MAX);
+    steps(s, 10);
+    CU_ASSERT_EQUAL(counter(m, "logpipe_shipper_events_total"), 10);
+
+    /* closed again, then it grows and is rotated away at once: the rename
+     * is followed and the rotated file drained from its checkpoint */
+    until_closed(s);
+    CU_ASSERT_EQUAL(lp_shipper_files(s), 0);
+    char rotated[200];
+    snprintf(rotated, sizeof(rotated), "%s/app.log.1", logdir);
+    cri_lines(path, "a", 5, "grown, then rotated");
+    CU_ASSERT_EQUAL(rename(path, rotated), 0);
+    cri_lines(path, "w", 3, "the new file");
+    until_delivered(s, m, 18, SIZE_MAX);
+    CU_ASSERT_EQUAL(counter(m, "logpipe_shipper_events_total"), 18);
+    assert_lost(m, "close_inactive", 0, 0);
+    lp_shipper_shutdown(s, 5000);
+    lp_shipper_free(s);
+    lp_metrics_free(m);
+    CU_ASSERT_EQUAL(records_in(&mk, "idle"), 88); /* each line once */
+    lp_config_free(cfg);
+    mock_stop(&mk);
+}
+
+/* More files than max_open_files: never more open than allowed; the
+ * longest-idle acknowledged files make room, the others wait, and every
+ * line of every file ships once, also when they all grow again. */
+static void test_max_open_files(void)
+{
+    enum { FILES = 12, OPEN = 3 };
+    struct mock mk;
+    mock_start(&mk, 1, "fds", 1);
+    char logdir[128], path[FILES][192];
+    struct lp_config *cfg = rot_config_with(&mk, "fds", logdir, sizeof(logdir),
+                                            "  close_inactive: 0s\n  max_open_files: 3\n");
+    for (int i = 0; i < FILES; i++) {
+        snprintf(path[i], sizeof(path[i]), "%s/app-%d.log", logdir, i);
+        cri_lines(path[i], "w", 5, "first");
+    }
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_shipper *s = rot_start(cfg, m);
+    size_t most = lp_shipper_files(s);
+    for (int round = 1; round <= 2; round++) {
+        struct lp_counter *ev = lp_metrics_counter(m, "logpipe_shipper_events_total", "", NULL);
+        struct lp_counter *delivered =
+            lp_metrics_counter(m, "logpipe_shipper_delivered_messages_total", "", NULL);
+        struct lp_counter *batches =
+            lp_metrics_counter(m, "logpipe_shipper_batches_total", "", NULL);
+        int64_t deadline = lp_time_mono_ns() + 30 * LP_NS_PER_SEC;
+        while (lp_time_mono_ns() < deadline &&
+               (lp_counter_get(ev) < (uint64_t)(FILES * 5 * round) ||
+                lp_counter_get(delivered) < lp_counter_get(batches))) {
+            lp_shipper_step(s, 10);
+            if (lp_shipper_files(s) > most)
+                most = lp_shipper_files(s);
+        }
+        CU_ASSERT_EQUAL(lp_counter_get(ev), (uint64_t)(FILES * 5 * round));
+        for (int i = 0; round == 1 && i < FILES; i++)
+            cri_lines(path[i], "a", 5, "grown");
+    }
+    CU_ASSERT(most <= OPEN);
+    CU_ASSERT(counter(m, "logpipe_shipper_files_closed_idle_total") >= FILES - OPEN);
+    assert_lost(m, "max_open_files", 0, 0);
+    lp_shipper_shutdown(s, 5000);
+    lp_shipper_free(s);
+    lp_metrics_free(m);
+    CU_ASSERT_EQUAL(records_in(&mk, "fds"), FILES * 10);
+    lp_config_free(cfg);
+    mock_stop(&mk);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/lp-mock-XXXXXX");
@@ -781,6 +932,8 @@ int main(void)
         {"copytruncate while running", test_copytruncate_running},
         {"copytruncate while stopped", test_copytruncate_stopped},
         {"rename, rename + delete: loss accounting", test_rotation_loss_accounting},
+        {"close_inactive: closed, reopened by identity", test_close_inactive},
+        {"max_open_files", test_max_open_files},
         {NULL, NULL},
     };
     int rc = lp_test_run("shipper-mock", tests);
