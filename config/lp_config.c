@@ -314,6 +314,8 @@ static void apply_field(struct ctx *c, const struct lp_field *f, void *base,
                           lp_node_type_name(v->type));
             return;
         }
+        if (f->flags & LP_F_PRESENCE)
+            *(int *)((char *)base + f->count_offset) = 1;
         apply_table(c, f->sub, (char *)base + f->offset, v, path);
         return;
     case LP_FT_LIST: {
@@ -945,6 +947,15 @@ static void validate_retention(struct ctx *c, const struct lp_config *cfg,
     }
 }
 
+const struct lp_config_multiline *lp_config_input_multiline(const struct lp_config_shipper *s,
+                                                            int input_index)
+{
+    if (input_index >= 0 && (size_t)input_index < s->n_inputs &&
+        s->inputs[input_index].has_multiline)
+        return &s->inputs[input_index].multiline;
+    return &s->multiline;
+}
+
 /* Cross-field checks that a single row cannot express. */
 static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node *root)
 {
@@ -969,9 +980,15 @@ static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node 
     }
     const struct lp_node *inputs = lp_node_get(ship, "inputs");
     for (size_t i = 0; i < cfg->shipper.n_inputs; i++) {
-        if (cfg->shipper.inputs[i].n_paths == 0)
-            lp_node_error(c->errs, inputs && i < inputs->n ? inputs->items[i] : at,
-                          "shipper.inputs[%zu]: needs at least one path", i);
+        struct lp_config_input *in = &cfg->shipper.inputs[i];
+        const struct lp_node *item = inputs && i < inputs->n ? inputs->items[i] : at;
+        if (in->n_paths == 0)
+            lp_node_error(c->errs, item, "shipper.inputs[%zu]: needs at least one path", i);
+        const struct lp_node *iml = item != at ? lp_node_get(item, "multiline") : NULL;
+        if (in->has_multiline && strcmp(in->multiline.mode, "custom") == 0 &&
+            (!in->multiline.start_pattern || !*in->multiline.start_pattern))
+            lp_node_error(c->errs, iml ? iml : item, "shipper.inputs[%zu].multiline: mode "
+                          "custom needs start_pattern", i);
     }
     const struct lp_node *agg = lp_node_get(root, "aggregator");
     validate_aggregator(c, &cfg->aggregator, agg ? agg : &whole);
@@ -1187,13 +1204,17 @@ static void dump_value(const struct lp_field *f, const void *base, int depth, in
 static void dump_table(const struct lp_field *table, const void *base, int depth, int redact,
                        struct lp_buf *out, int list_item)
 {
+    int first = 1;
     for (const struct lp_field *f = table; f->name; f++) {
-        if (list_item && f == table) {
+        if ((f->flags & LP_F_PRESENCE) && !*(const int *)((const char *)base + f->count_offset))
+            continue; /* not given: absent in the dump too */
+        if (list_item && first) {
             indent(out, depth);
             lp_buf_puts(out, "- ");
         } else {
             indent(out, depth + (list_item ? 1 : 0));
         }
+        first = 0;
         lp_buf_appendf(out, "%s:", f->name);
         dump_value(f, base, depth + (list_item ? 1 : 0), redact, out);
     }

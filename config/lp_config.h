@@ -24,14 +24,6 @@ struct lp_config_kafka {
     struct lp_kvlist properties; /* passed to librdkafka as is (TLS, SASL, ...) */
 };
 
-struct lp_config_input {
-    char **paths;
-    size_t n_paths;
-    char **exclude;
-    size_t n_exclude;
-    char *format; /* auto | docker | cri */
-};
-
 struct lp_config_multiline {
     char *mode; /* off | java | python | go | custom */
     char *start_pattern;
@@ -41,6 +33,16 @@ struct lp_config_multiline {
     int64_t max_bytes;
     int64_t match_limit;
     int64_t depth_limit;
+};
+
+struct lp_config_input {
+    char **paths;
+    size_t n_paths;
+    char **exclude;
+    size_t n_exclude;
+    char *format; /* auto | docker | cri */
+    struct lp_config_multiline multiline; /* used when has_multiline */
+    int has_multiline; /* the input has its own multiline section */
 };
 
 struct lp_config_shipper {
@@ -65,8 +67,13 @@ struct lp_config_shipper {
     char *mode; /* batch | record */
     int64_t max_inflight_bytes;
     int64_t rate_limit_bytes_per_sec;
-    struct lp_config_multiline multiline;
+    struct lp_config_multiline multiline; /* inputs without their own */
 };
+
+/* The multiline rules of an input (index, or -1 for the default globs):
+ * its own section, or shipper.multiline. */
+const struct lp_config_multiline *lp_config_input_multiline(const struct lp_config_shipper *s,
+                                                            int input_index);
 
 /* One routing condition on the event field `field` (a dotted path): one of
  * equals / prefix / regex / exists, negated by `not`. */

@@ -32,14 +32,6 @@ static const struct lp_field kafka_fields[] = {
     END,
 };
 
-static const struct lp_field input_fields[] = {
-    STRLIST(lp_config_input, paths, NULL, "Glob patterns of files to tail."),
-    STRLIST(lp_config_input, exclude, NULL, "Glob patterns of files to skip."),
-    ENUM(lp_config_input, format, "auto", "auto|docker|cri|raw",
-         "Container log format; auto detects it per file from the first line."),
-    END,
-};
-
 static const struct lp_field multiline_fields[] = {
     ENUM(lp_config_multiline, mode, "off", "off|java|python|go|custom",
          "Joins stack traces into one event after partial-line reassembly: built-in rules "
@@ -58,6 +50,19 @@ static const struct lp_field multiline_fields[] = {
         "PCRE2 depth limit of the custom patterns (nested backtracking per line)."),
     SIZE(lp_config_multiline, max_bytes, "1MiB", 1024, 64LL << 20,
          "Most bytes joined into one event."),
+    END,
+};
+
+static const struct lp_field input_fields[] = {
+    STRLIST(lp_config_input, paths, NULL, "Glob patterns of files to tail."),
+    STRLIST(lp_config_input, exclude, NULL, "Glob patterns of files to skip."),
+    ENUM(lp_config_input, format, "auto", "auto|docker|cri|raw",
+         "Container log format; auto detects it per file from the first line."),
+    {"multiline", LP_FT_SECTION, OFF(lp_config_input, multiline), NULL, 0, 0, NULL,
+     LP_F_PRESENCE, multiline_fields, 0, OFF(lp_config_input, has_multiline),
+     "Multiline rules of this input's files, replacing shipper.multiline for them (unset: "
+     "shipper.multiline applies). A key not set here takes the default listed below, not "
+     "shipper.multiline's."},
     END,
 };
 

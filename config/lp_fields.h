@@ -18,7 +18,10 @@ enum lp_ftype {
     LP_FT_MAP,      /* struct lp_kvlist of string → string */
 };
 
-enum { LP_F_SECRET = 1, LP_F_REQUIRED = 2 };
+/* LP_F_PRESENCE: a SECTION that may be absent; count_offset is the offset
+ * of an int set to 1 when the file gives it (the dump leaves it out
+ * otherwise, so that a dumped configuration loads to the same meaning). */
+enum { LP_F_SECRET = 1, LP_F_REQUIRED = 2, LP_F_PRESENCE = 4 };
 
 struct lp_field {
     const char *name;

@@ -60,14 +60,21 @@ void lp_multiline_free(struct lp_multiline *m)
         return;
     pcre2_code_free(m->start);
     pcre2_code_free(m->cont);
+    pcre2_match_context_free(m->mctx);
     free(m);
 }
 
-static int matches(void *re, const char *s, size_t n)
+void lp_multiline_set_limits(struct lp_multiline *m, uint32_t match_limit, uint32_t depth_limit)
+{
+    pcre2_match_context_free(m->mctx);
+    m->mctx = lp_regex_context(match_limit, depth_limit);
+}
+
+static int matches(const struct lp_multiline *m, void *re, const char *s, size_t n)
 {
     /* a line that costs the pattern more than the match limit counts as
      * not matching (counted by lp_regex): it is kept either way */
-    return lp_regex_match(re, s, n, NULL) >= 0;
+    return lp_regex_match_in(re, s, n, NULL, m->mctx) >= 0;
 }
 
 /* "main.main()" or "net/http.(*conn).serve(0xc000, {0x7f..})": a Go frame. */
@@ -110,9 +117,9 @@ enum lp_ml_verdict lp_multiline_classify(const struct lp_multiline *m, struct lp
         st->in_trace = 0;
         return LP_ML_START;
     case LP_ML_CUSTOM:
-        if (matches(m->start, s, n))
+        if (matches(m, m->start, s, n))
             return LP_ML_START;
-        if (m->cont && !matches(m->cont, s, n))
+        if (m->cont && !matches(m, m->cont, s, n))
             return LP_ML_START;
         return LP_ML_CONT;
     default:

@@ -21,6 +21,7 @@ struct lp_multiline {
     uint32_t max_lines;
     size_t max_bytes;
     int64_t flush_ns;
+    void *mctx; /* pcre2_match_context with its own limits, or NULL (the process's) */
 };
 
 /* Per-stream classification state (what the previous lines established). */
@@ -36,6 +37,9 @@ struct lp_multiline *lp_multiline_new(const char *mode, const char *start_patter
                                       size_t max_bytes, int64_t flush_ns, char *err,
                                       size_t errlen);
 void lp_multiline_free(struct lp_multiline *m);
+/* Gives the custom patterns their own PCRE2 match and depth limits instead
+ * of the process's (lp_regex_setup). Before any classify. */
+void lp_multiline_set_limits(struct lp_multiline *m, uint32_t match_limit, uint32_t depth_limit);
 
 /* Classifies line (without newline) given and updating st. */
 enum lp_ml_verdict lp_multiline_classify(const struct lp_multiline *m, struct lp_ml_state *st,

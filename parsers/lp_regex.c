@@ -4,6 +4,7 @@
 #include "lp_metrics.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -53,13 +54,31 @@ void lp_regex_setup(uint32_t match_limit, uint32_t depth_limit, struct lp_counte
     limited_counter = limited;
 }
 
+pcre2_match_context *lp_regex_context(uint32_t match_limit, uint32_t depth_limit)
+{
+    pcre2_match_context *c = pcre2_match_context_create(NULL);
+    if (!c)
+        abort();
+    pcre2_set_match_limit(c, match_limit ? match_limit : LP_REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(c, depth_limit ? depth_limit : LP_REGEX_DEPTH_LIMIT);
+    return c;
+}
+
 int lp_regex_match(const pcre2_code *re, const char *s, size_t n, pcre2_match_data *md)
+{
+    return lp_regex_match_in(re, s, n, md, NULL);
+}
+
+int lp_regex_match_in(const pcre2_code *re, const char *s, size_t n, pcre2_match_data *md,
+                      const pcre2_match_context *ctx)
 {
     pthread_once(&mctx_once, mctx_default);
     pcre2_match_data *own = NULL;
     if (!md && !(md = own = pcre2_match_data_create_from_pattern(re, NULL)))
         abort();
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, mctx);
+    /* pcre2_match takes a non-const context it does not change */
+    pcre2_match_context *use = ctx ? (pcre2_match_context *)(uintptr_t)ctx : mctx;
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, use);
     pcre2_match_data_free(own);
     if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
         rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT) {

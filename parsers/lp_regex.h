@@ -30,4 +30,12 @@ void lp_regex_setup(uint32_t match_limit, uint32_t depth_limit, struct lp_counte
 #define LP_REGEX_LIMITED (-1000)
 int lp_regex_match(const pcre2_code *re, const char *s, size_t n, pcre2_match_data *md);
 
+/* A match context with its own limits (0: the process's), for rules that
+ * carry theirs (a shipper input's multiline section). Free it with
+ * pcre2_match_context_free. lp_regex_match_in is lp_regex_match under ctx
+ * (NULL: the process's limits). */
+pcre2_match_context *lp_regex_context(uint32_t match_limit, uint32_t depth_limit);
+int lp_regex_match_in(const pcre2_code *re, const char *s, size_t n, pcre2_match_data *md,
+                      const pcre2_match_context *ctx);
+
 #endif

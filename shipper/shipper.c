@@ -193,6 +193,51 @@ static int make_room(struct lp_shipper *s)
     return 0;
 }
 
+static void add_waiter(struct lp_shipper *s, const char *path, int input_idx)
+{
+    s->waiting++;
+    if (s->nwaitq == s->capwaitq) {
+        s->capwaitq = s->capwaitq ? 2 * s->capwaitq : 64;
+        s->waitq = realloc(s->waitq, s->capwaitq * sizeof(*s->waitq));
+        if (!s->waitq)
+            abort();
+    }
+    s->waitq[s->nwaitq].path = strdup(path);
+    if (!s->waitq[s->nwaitq].path)
+        abort();
+    s->waitq[s->nwaitq++].input_idx = input_idx;
+}
+
+static void clear_waiters(struct lp_shipper *s)
+{
+    for (size_t i = 0; i < s->nwaitq; i++)
+        free(s->waitq[i].path);
+    s->nwaitq = 0;
+    s->waiting = 0;
+}
+
+static void on_discovered(void *ctx, const char *path, int input_idx);
+
+/* The files that found no descriptor are tried again (every 200 ms) as
+ * others become idle, without a whole rescan of the globs. */
+static void retry_waiters(struct lp_shipper *s)
+{
+    struct waiter *q = s->waitq;
+    size_t n = s->nwaitq;
+    s->waitq = NULL;
+    s->nwaitq = s->capwaitq = 0;
+    s->waiting = 0;
+    s->evict_built = 0;
+    for (size_t i = 0; i < n; i++) {
+        on_discovered(s, q[i].path, q[i].input_idx);
+        free(q[i].path);
+    }
+    free(q);
+    s->evict_built = 0;
+    lp_gauge_set(s->m.files, (int64_t)s->ntails);
+    lp_gauge_set(s->m.files_waiting, (int64_t)s->waiting);
+}
+
 static void on_discovered(void *ctx, const char *path, int input_idx)
 {
     struct lp_shipper *s = ctx;
@@ -225,13 +270,13 @@ static void on_discovered(void *ctx, const char *path, int input_idx)
         reopen = 1;
     }
     if (!make_room(s)) {
-        s->waiting++;
+        add_waiter(s, path, input_idx);
         return;
     }
     t = tail_open(s, path, input_idx);
     if (!t) {
         if (errno == EMFILE || errno == ENFILE)
-            s->waiting++;
+            add_waiter(s, path, input_idx);
         return;
     }
     if (reopen)
@@ -316,7 +361,9 @@ static void recover_rotated(struct lp_shipper *s)
             continue;
         char orig[PATH_MAX];
         snprintf(orig, sizeof(orig), "%s", e->path); /* e moves when tails are added */
-        adopt_rotated(s, found, orig, -1, "draining a file rotated while we were stopped");
+        int idx = lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, orig);
+        adopt_rotated(s, found, orig, idx < 0 ? -1 : idx,
+                      "draining a file rotated while we were stopped");
     }
 }
 
@@ -330,7 +377,8 @@ void shipper_write_checkpoints(struct lp_shipper *s)
 static void rescan(struct lp_shipper *s)
 {
     int64_t t0 = lp_time_mono_ns();
-    s->waiting = s->idle = 0;
+    clear_waiters(s);
+    s->idle = 0;
     s->evict_built = 0;
     lp_discover(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, on_discovered, s);
     s->evict_built = 0; /* candidates may be freed from now on */
@@ -432,6 +480,33 @@ static void on_move(struct lp_shipper *s, const struct inotify_event *ev)
     }
 }
 
+/* *out: the compiled rules, or NULL when mode is off. */
+static int compile_multiline(const struct lp_config_multiline *m, const char *what,
+                             struct lp_multiline **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (strcmp(m->mode, "off") == 0)
+        return 0;
+    char why[512];
+    *out = lp_multiline_new(m->mode, m->start_pattern, m->continue_pattern,
+                            (uint32_t)m->max_lines, (size_t)m->max_bytes,
+                            m->flush_timeout_ms * LP_NS_PER_MS, why, sizeof(why));
+    if (!*out) {
+        snprintf(err, errlen, "%s: %s", what, why);
+        return -1;
+    }
+    lp_multiline_set_limits(*out, (uint32_t)m->match_limit, (uint32_t)m->depth_limit);
+    return 0;
+}
+
+const struct lp_multiline *shipper_multiline(const struct lp_shipper *s, int input_idx)
+{
+    const struct lp_config_shipper *c = &s->cfg->shipper;
+    if (input_idx >= 0 && (size_t)input_idx < c->n_inputs && c->inputs[input_idx].has_multiline)
+        return s->ml_in[input_idx];
+    return s->ml;
+}
+
 struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics *metrics,
                                   struct lp_ready *kafka_ready, char *err, size_t errlen)
 {
@@ -464,12 +539,16 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
         abort();
     lp_buf_init(&s->scratch, (size_t)c->max_line_bytes * 2 + 65536);
     lp_buf_init(&s->evbuf, 0);
-    if (strcmp(c->multiline.mode, "off") != 0) {
-        s->ml = lp_multiline_new(c->multiline.mode, c->multiline.start_pattern,
-                                 c->multiline.continue_pattern, (uint32_t)c->multiline.max_lines,
-                                 (size_t)c->multiline.max_bytes,
-                                 c->multiline.flush_timeout_ms * LP_NS_PER_MS, err, errlen);
-        if (!s->ml)
+    if (compile_multiline(&c->multiline, "shipper.multiline", &s->ml, err, errlen))
+        goto fail;
+    s->ml_in = calloc(c->n_inputs ? c->n_inputs : 1, sizeof(*s->ml_in));
+    if (!s->ml_in)
+        abort();
+    for (size_t i = 0; i < c->n_inputs; i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "shipper.inputs[%zu].multiline", i);
+        if (c->inputs[i].has_multiline &&
+            compile_multiline(&c->inputs[i].multiline, what, &s->ml_in[i], err, errlen))
             goto fail;
     }
     if (mkdir(c->state_dir, 0750) != 0 && errno != EEXIST) {
@@ -722,11 +801,12 @@ int lp_shipper_step(struct lp_shipper *s, int timeout_ms)
                 tail_identify(t);
             t->dirty = 1; /* stat poll: inotify misses events */
         }
+        s->next_rescan_ns = now + c->rescan_interval_ms * LP_NS_PER_MS;
+        s->next_retry_ns = now + 200 * LP_NS_PER_MS;
+    } else if (s->nwaitq && now >= s->next_retry_ns) {
         /* files waiting for a descriptor get one as soon as others idle */
-        int64_t every = c->rescan_interval_ms * LP_NS_PER_MS;
-        if (s->waiting && every > 200 * LP_NS_PER_MS)
-            every = 200 * LP_NS_PER_MS;
-        s->next_rescan_ns = now + every;
+        retry_waiters(s);
+        s->next_retry_ns = now + 200 * LP_NS_PER_MS;
     }
 
     /* read: round-robin one chunk per file per pass, so one busy file
@@ -807,6 +887,8 @@ void lp_shipper_free(struct lp_shipper *s)
     lp_idmap_release(&s->name_ix);
     lp_idmap_release(&s->watch_ix);
     free(s->evict);
+    clear_waiters(s);
+    free(s->waitq);
     produce_free(s); /* reports of detached entries free them */
     if (s->ino_fd >= 0)
         close(s->ino_fd);
@@ -817,6 +899,9 @@ void lp_shipper_free(struct lp_shipper *s)
         free(s->moves[i].from);
     lp_ckpt_release(&s->ckpt);
     lp_multiline_free(s->ml);
+    for (size_t i = 0; s->ml_in && i < s->cfg->shipper.n_inputs; i++)
+        lp_multiline_free(s->ml_in[i]);
+    free(s->ml_in);
     lp_buf_release(&s->scratch);
     lp_buf_release(&s->evbuf);
     lp_codec_ctx_release(&s->cctx);

@@ -117,6 +117,10 @@ struct move {
     char *from; /* full path of a matched file being renamed */
 };
 #define MOVES_MAX 64
+struct waiter {
+    char *path;
+    int input_idx;
+};
 
 struct lp_shipper {
     const struct lp_config *cfg;
@@ -127,7 +131,8 @@ struct lp_shipper {
     enum lp_codec codec;
     int record_mode;
     size_t batch_raw_limit;
-    struct lp_multiline *ml;
+    struct lp_multiline *ml;     /* shipper.multiline; NULL when off */
+    struct lp_multiline **ml_in; /* per input: its own rules (NULL: off or none) */
     struct lp_ckpt ckpt;
     struct tail *tails;
     size_t ntails;
@@ -138,6 +143,9 @@ struct lp_shipper {
     size_t nevict, evict_next; /* longest idle first (built when first needed) */
     int evict_built;
     size_t waiting, idle;    /* this rescan: files with no descriptor; closed idle */
+    struct waiter *waitq;    /* the files waiting, retried every 200 ms without */
+    size_t nwaitq, capwaitq; /* a whole rescan */
+    int64_t next_retry_ns;
     rd_kafka_t *rk;
     int fatal;
     int kafka_up; /* metadata seen since the last all-brokers-down */
@@ -163,6 +171,10 @@ struct lp_shipper {
 int shipper_watch(struct lp_shipper *s, const char *dir, uint32_t mask);
 /* Saves the checkpoint set as it stands (errors are logged). Loop thread. */
 void shipper_write_checkpoints(struct lp_shipper *s);
+
+/* The compiled multiline rules of an input (-1: the default globs), or
+ * NULL when it joins no lines. */
+const struct lp_multiline *shipper_multiline(const struct lp_shipper *s, int input_idx);
 
 /* tail.c */
 struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx);

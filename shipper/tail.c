@@ -54,8 +54,9 @@ struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx)
     t->last_growth_ns = lp_time_mono_ns();
     lp_buf_init(&t->line, 0);
     lp_wire_encoder_init(&t->enc, s->batch_raw_limit);
-    t->as = lp_assembler_new(s->ml, (size_t)s->cfg->shipper.max_line_bytes,
-                             s->cfg->shipper.multiline.flush_timeout_ms * LP_NS_PER_MS);
+    t->as = lp_assembler_new(shipper_multiline(s, input_idx), (size_t)s->cfg->shipper.max_line_bytes,
+                             lp_config_input_multiline(&s->cfg->shipper, input_idx)->flush_timeout_ms *
+                                 LP_NS_PER_MS);
     const char *fmt = input_idx >= 0 ? s->cfg->shipper.inputs[input_idx].format : "auto";
     t->fmt = (enum lp_cfmt)lp_cfmt_parse(fmt);
     lp_path_meta(path, &t->meta);

@@ -151,6 +151,54 @@ static void test_values_and_substitution(void)
     lp_buf_release(&errs);
 }
 
+/* An input's multiline section replaces shipper.multiline for its files;
+ * inputs without one use shipper.multiline. */
+static void test_input_multiline(void)
+{
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *c = load1("shipper:\n"
+                                "  multiline: {mode: python, max_lines: 50}\n"
+                                "  inputs:\n"
+                                "    - paths: [/var/log/pods/java_*/*/*.log]\n"
+                                "      multiline: {mode: java, flush_timeout: 500ms}\n"
+                                "    - paths: [/var/log/pods/raw_*/*/*.log]\n"
+                                "      multiline: {mode: \"off\"}\n"
+                                "    - paths: [/var/log/pods/*/*/*.log]\n",
+                                &errs);
+    if (!c)
+        fprintf(stderr, "\n%s", errs.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    const struct lp_config_multiline *m0 = lp_config_input_multiline(&c->shipper, 0);
+    CU_ASSERT_STRING_EQUAL(m0->mode, "java");
+    CU_ASSERT_EQUAL(m0->flush_timeout_ms, 500);
+    CU_ASSERT_EQUAL(m0->max_lines, 500); /* its own default, not shipper.multiline's */
+    CU_ASSERT_STRING_EQUAL(lp_config_input_multiline(&c->shipper, 1)->mode, "off");
+    const struct lp_config_multiline *m2 = lp_config_input_multiline(&c->shipper, 2);
+    CU_ASSERT_PTR_EQUAL(m2, &c->shipper.multiline);
+    CU_ASSERT_STRING_EQUAL(m2->mode, "python");
+    CU_ASSERT_EQUAL(m2->max_lines, 50);
+    CU_ASSERT_PTR_EQUAL(lp_config_input_multiline(&c->shipper, -1), &c->shipper.multiline);
+    /* the dump keeps the difference: the third input has no section of its own */
+    struct lp_buf dump = LP_BUF_INIT, errs2 = LP_BUF_INIT;
+    lp_config_dump(c, "shipper", 0, &dump);
+    struct lp_config *c2 = load1(dump.data, &errs2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
+    CU_ASSERT_EQUAL(c2->shipper.inputs[0].has_multiline, 1);
+    CU_ASSERT_EQUAL(c2->shipper.inputs[1].has_multiline, 1);
+    CU_ASSERT_EQUAL(c2->shipper.inputs[2].has_multiline, 0);
+    CU_ASSERT_STRING_EQUAL(lp_config_input_multiline(&c2->shipper, 0)->mode, "java");
+    lp_config_free(c2);
+    lp_buf_release(&dump);
+    lp_buf_release(&errs2);
+    lp_config_free(c);
+    lp_buf_release(&errs);
+    expect_error("shipper:\n  inputs:\n    - paths: [/x]\n      multiline:\n        mode: custom\n",
+                 "test.yaml:5:9: shipper.inputs[0].multiline: mode custom needs start_pattern\n");
+    expect_error("shipper:\n  inputs:\n    - paths: [/x]\n      multiline: {mode: jav}\n",
+                 "test.yaml:4:25: shipper.inputs[0].multiline.mode: 'jav' is not one of "
+                 "off|java|python|go|custom\n");
+}
+
 static void test_merge(void)
 {
     const char *names[] = {"base.yaml", "prod.yaml"};
@@ -364,6 +412,7 @@ int main(void)
         {"defaults", test_defaults},
         {"values and substitution", test_values_and_substitution},
         {"merge", test_merge},
+        {"multiline per input", test_input_multiline},
         {"errors", test_errors},
         {"file substitution", test_file_substitution},
         {"units", test_units},

@@ -5,7 +5,9 @@
 #include "lp_buf.h"
 #include "lp_container.h"
 #include "lp_error.h"
+#include "lp_metrics.h"
 #include "lp_multiline.h"
+#include "lp_regex.h"
 #include "lp_test.h"
 #include "lp_wire.h"
 
@@ -273,6 +275,33 @@ static void test_multiline_caps_and_timeout(void)
     json_decref(g.events);
     lp_assembler_free(a);
     lp_multiline_free(ml);
+
+    /* rules with their own PCRE2 limits (a shipper input's section): a line
+     * that the process's limits allow costs these rules too much, counts
+     * as not matching (a continuation) and is counted */
+    struct lp_metrics *mx = lp_metrics_new();
+    struct lp_counter *limited = lp_metrics_counter(mx, "t_limited_total", "t", NULL);
+    lp_regex_setup(LP_REGEX_MATCH_LIMIT, LP_REGEX_DEPTH_LIMIT, limited);
+    char costly[32];
+    memset(costly, 'a', 20);
+    memcpy(costly + 20, "!", 2);
+    struct lp_multiline *wide = lp_multiline_new("custom", "^(a|aa)+$|!$", NULL, 500, 1 << 20,
+                                                 100, err, sizeof(err));
+    struct lp_multiline *tight = lp_multiline_new("custom", "^(a|aa)+$|!$", NULL, 500, 1 << 20,
+                                                  100, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(wide);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tight);
+    lp_multiline_set_limits(tight, 1000, 100);
+    struct lp_ml_state st = {0};
+    CU_ASSERT_EQUAL(lp_multiline_classify(wide, &st, costly, 21), LP_ML_START);
+    CU_ASSERT_EQUAL(lp_counter_get(limited), 0);
+    st = (struct lp_ml_state){0};
+    CU_ASSERT_NOT_EQUAL(lp_multiline_classify(tight, &st, costly, 21), LP_ML_START);
+    CU_ASSERT_EQUAL(lp_counter_get(limited), 1);
+    lp_multiline_free(wide);
+    lp_multiline_free(tight);
+    lp_regex_setup(LP_REGEX_MATCH_LIMIT, LP_REGEX_DEPTH_LIMIT, NULL);
+    lp_metrics_free(mx);
 
     CU_ASSERT_PTR_NULL(lp_multiline_new("custom", "([", NULL, 3, 100, 100, err, sizeof(err)));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "start_pattern: missing terminating ] for character class at offset 2"));

@@ -913,6 +913,76 @@ static void test_max_open_files(void)
     mock_stop(&mk);
 }
 
+/* ---- multiline per input ---- */
+
+struct per_dir {
+    char dir[160];
+    long events;
+};
+
+static void count_by_dir(void *ctx, const struct lp_wire_source *src,
+                         const struct lp_wire_record *r)
+{
+    (void)r;
+    struct per_dir *d = ctx;
+    for (int i = 0; i < 2; i++)
+        if (src->path && strncmp(src->path, d[i].dir, strlen(d[i].dir)) == 0)
+            d[i].events++;
+}
+
+/* Two inputs, the same Java stack trace in each: the input with its own
+ * multiline: {mode: java} joins it into one event, the input without one
+ * follows shipper.multiline (off) and ships every line. */
+static void test_multiline_per_input(void)
+{
+    struct mock mk;
+    mock_start(&mk, 1, "mlin", 1);
+    struct per_dir d[2];
+    char yaml[2048], path[384];
+    snprintf(d[0].dir, sizeof(d[0].dir), "%s/mlin-java/", dir);
+    snprintf(d[1].dir, sizeof(d[1].dir), "%s/mlin-plain/", dir);
+    static const char *const trace[] = {
+        "Exception in thread \"main\" java.lang.IllegalStateException: boom",
+        "\tat com.example.Worker.run(Worker.java:42)",
+        "\tat com.example.Main.main(Main.java:7)",
+        "Caused by: java.io.IOException: disk",
+        "\t... 2 more",
+        "next event",
+    };
+    for (int i = 0; i < 2; i++) {
+        d[i].events = 0;
+        mkdir(d[i].dir, 0755);
+        snprintf(path, sizeof(path), "%sapp.log", d[i].dir);
+        FILE *fp = fopen(path, "w");
+        for (size_t k = 0; k < sizeof(trace) / sizeof(trace[0]); k++)
+            fprintf(fp, "2026-11-28T07:21:00Z stdout F %s\n", trace[k]);
+        fclose(fp);
+    }
+    snprintf(yaml, sizeof(yaml),
+             "kafka: {brokers: \"%s\", topic: mlin}\n"
+             "shipper:\n  state_dir: %s/mlin-state\n  batch_linger: 10ms\n"
+             "  inputs:\n"
+             "    - paths: [\"%s*.log\"]\n"
+             "      multiline: {mode: java, flush_timeout: 100ms}\n"
+             "    - paths: [\"%s*.log\"]\n"
+             "metrics: {enabled: false}\nlog: {level: error}\n",
+             mk.brokers, dir, d[0].dir, d[1].dir);
+    struct lp_config *cfg = config_of("mlin.yaml", yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_shipper *s = rot_start(cfg, m);
+    until_delivered(s, m, 2 + 6, SIZE_MAX);
+    lp_shipper_shutdown(s, 5000);
+    lp_shipper_free(s);
+    long bad = 0;
+    lp_consume_all(mk.brokers, "mlin", 30000, count_by_dir, d, &bad);
+    CU_ASSERT_EQUAL(d[0].events, 2); /* the trace, and "next event" */
+    CU_ASSERT_EQUAL(d[1].events, 6); /* every line */
+    lp_metrics_free(m);
+    lp_config_free(cfg);
+    mock_stop(&mk);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/lp-mock-XXXXXX");
@@ -934,6 +1004,7 @@ int main(void)
         {"rename, rename + delete: loss accounting", test_rotation_loss_accounting},
         {"close_inactive: closed, reopened by identity", test_close_inactive},
         {"max_open_files", test_max_open_files},
+        {"multiline per input", test_multiline_per_input},
         {NULL, NULL},
     };
     int rc = lp_test_run("shipper-mock", tests);
