@@ -101,6 +101,9 @@ static uint64_t name_hash(const char *name)
 static void link_tail(struct lp_shipper *s, struct tail *t)
 {
     t->next = s->tails;
+    t->prev = NULL;
+    if (s->tails)
+        s->tails->prev = t;
     s->tails = t;
     s->ntails++;
     lp_idmap_put(&s->tail_ix, t->dev, t->ino, (uintptr_t)t);
@@ -112,10 +115,12 @@ static void link_tail(struct lp_shipper *s, struct tail *t)
  * stays). */
 static void drop_tail(struct lp_shipper *s, struct tail *t)
 {
-    struct tail **pp = &s->tails;
-    while (*pp != t)
-        pp = &(*pp)->next;
-    *pp = t->next;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        s->tails = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
     s->ntails--;
     if (find_tail(s, t->dev, t->ino) == t)
         lp_idmap_del(&s->tail_ix, t->dev, t->ino);
@@ -229,6 +234,15 @@ static void retry_waiters(struct lp_shipper *s)
     s->waiting = 0;
     s->evict_built = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!make_room(s)) {
+            /* no descriptor to be had: the rest wait on, not even stat'ed */
+            memmove(q, q + i, (n - i) * sizeof(*q));
+            s->waitq = q;
+            s->nwaitq = s->capwaitq = n - i;
+            s->waiting = n - i;
+            q = NULL;
+            break;
+        }
         on_discovered(s, q[i].path, q[i].input_idx);
         free(q[i].path);
     }

@@ -48,7 +48,7 @@ struct inflight {
 
 struct tail {
     struct lp_shipper *s;
-    struct tail *next;
+    struct tail *next, *prev; /* the shipper's list: removal is O(1) */
     char *path;
     int input_idx;
     int fd;

@@ -588,6 +588,25 @@ static void assert_lost(struct lp_metrics *m, const char *what, uint64_t deleted
     }
 }
 
+/* One row of the loss-accounting table the test prints: what is really
+ * missing downstream (lines, and the bytes of those lines) against what
+ * the counters say. */
+static void loss_row(struct lp_metrics *m, const char *what, long lines_missing,
+                     uint64_t bytes_missing)
+{
+    uint64_t by[2];
+    static const char *reasons[] = {"deleted", "truncated"};
+    for (int i = 0; i < 2; i++) {
+        char l[64];
+        snprintf(l, sizeof(l), "reason=\"%s\"", reasons[i]);
+        by[i] = lp_counter_get(lp_metrics_counter(m, "logpipe_shipper_bytes_lost_total", "", l));
+    }
+    printf("\n  loss table | %-24s | missing downstream: %3ld lines, %5llu bytes | counted: "
+           "deleted %5llu, truncated %5llu\n",
+           what, lines_missing, (unsigned long long)bytes_missing, (unsigned long long)by[0],
+           (unsigned long long)by[1]);
+}
+
 static long records_in(const struct mock *mk, const char *topic)
 {
     struct tally t = {0};
@@ -624,7 +643,9 @@ static void test_copytruncate_running(void)
     assert_lost(m, "copytruncate running", 0, 0);
     lp_shipper_shutdown(s, 5000);
     lp_shipper_free(s);
-    CU_ASSERT_EQUAL(records_in(&mk, "ctr"), 310); /* the 300 in flight and the 10 after */
+    long got = records_in(&mk, "ctr");
+    CU_ASSERT_EQUAL(got, 310); /* the 300 in flight and the 10 after */
+    loss_row(m, "copytruncate running", 310 - got, 0);
     lp_metrics_free(m);
     lp_config_free(cfg);
     mock_stop(&mk);
@@ -663,7 +684,9 @@ static void test_copytruncate_stopped(void)
     assert_lost(m, "copytruncate stopped", 0, unshipped);
     lp_shipper_shutdown(s, 5000);
     lp_shipper_free(s);
-    CU_ASSERT_EQUAL(records_in(&mk, "cts"), 10); /* the rewritten lines; the 100 were lost, and counted */
+    long got = records_in(&mk, "cts");
+    CU_ASSERT_EQUAL(got, 10); /* the rewritten lines; the 100 were lost, and counted */
+    loss_row(m, "copytruncate stopped", 110 - got, got == 10 ? unshipped : 0);
     lp_metrics_free(m);
     lp_config_free(cfg);
     mock_stop(&mk);
@@ -719,6 +742,7 @@ static void rotation_case(enum rot_kind kind, int stopped)
     if (records != (gone ? 10 : 110))
         printf("(%s: %ld records)\n", what, records);
     CU_ASSERT_EQUAL(records, gone ? 10 : 110);
+    loss_row(m, what, 110 - records, records == 10 ? first : 0);
     lp_metrics_free(m);
     lp_config_free(cfg);
     mock_stop(&mk);
