@@ -25,6 +25,8 @@ toolchain=(
   "openssl|cmd|openssl"
   "python3|cmd|python3"
   "python3-yaml|py|yaml"
+  "python3-venv|py|venv"
+  "prometheus|cmd|promtool"
   "openjdk-17-jdk-headless|cmd|java"
   "openjdk-17-jdk-headless|cmd|javac"
   "maven|cmd|mvn"

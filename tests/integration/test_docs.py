@@ -60,6 +60,18 @@ def commands(body):
     return out
 
 
+# Kafka's command-line tools the docs use, as a Kafka distribution's bin/
+# scripts run them (java on the tool's main class), from the jars of the
+# Kafka that scripts/services runs
+kafka_libs = subprocess.run([os.path.join(src, "scripts", "services"), "jars", "kafka"],
+                            stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
+kafka_bin = tempfile.mkdtemp(prefix="lp-docs-kafka-bin-")
+for tool, cls in (("kafka-consumer-groups.sh", "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"),):
+    with open(os.path.join(kafka_bin, tool), "w") as f:
+        f.write('#!/bin/sh\nexec java -cp "%s/*" %s "$@"\n' % (kafka_libs, cls))
+    os.chmod(os.path.join(kafka_bin, tool), 0o755)
+
+
 def script_for(cmds, tmp, config):
     lines = [
         "set -euo pipefail",
@@ -69,7 +81,7 @@ def script_for(cmds, tmp, config):
         "mkdir -p /etc/logpipe /var/lib/logpipe/logs",
         f"cp {config} /etc/logpipe/logpipe.yaml",
         f"cd {src}",
-        f"export PATH={build}/shipper:{build}/aggregator:{build}/retention:$PATH",
+        f"export PATH={build}/shipper:{build}/aggregator:{build}/retention:{kafka_bin}:$PATH",
     ]
     for c in cmds:
         words = c.split()

@@ -185,7 +185,7 @@ for d in docs:
     check("apiVersion" in d and "kind" in d and "name" in d.get("metadata", {}),
           "k8s object has apiVersion, kind, metadata.name: %s" % str(d)[:80])
     kinds.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
-    if d["kind"] != "Namespace":
+    if d["kind"] not in ("Namespace", "PriorityClass"):  # cluster-scoped
         check(d["metadata"].get("namespace") == "logpipe", "%s/%s in namespace logpipe" % (d["kind"], d["metadata"]["name"]))
 external_secrets = {"logpipe-es"}  # created by the operator (kustomization.yaml says how)
 cm = kinds["ConfigMap"]["logpipe"]
@@ -195,7 +195,7 @@ for key, text in cm["data"].items():
     with open(cm_files[key], "w") as f:
         f.write(text)
 images = set()
-for kind in ("DaemonSet", "Deployment", "CronJob"):
+for kind in ("DaemonSet", "Deployment", "StatefulSet", "CronJob"):
     for name, d in kinds.get(kind, {}).items():
         spec = d["spec"]["jobTemplate"]["spec"]["template"]["spec"] if kind == "CronJob" else d["spec"]["template"]["spec"]
         if kind != "CronJob":
@@ -203,6 +203,8 @@ for kind in ("DaemonSet", "Deployment", "CronJob"):
                   "%s: selector matches the pod labels" % name)
         check(spec.get("serviceAccountName") in kinds.get("ServiceAccount", {}), "%s: service account exists" % name)
         vols = {v["name"]: v for v in spec.get("volumes", [])}
+        for t in d["spec"].get("volumeClaimTemplates", []):  # a StatefulSet's own claims
+            vols[t["metadata"]["name"]] = {"name": t["metadata"]["name"], "claimTemplate": t}
         for v in vols.values():
             if "configMap" in v:
                 check(v["configMap"]["name"] in kinds["ConfigMap"], "%s: ConfigMap %s exists" % (name, v["configMap"]["name"]))
@@ -230,11 +232,12 @@ for kind in ("DaemonSet", "Deployment", "CronJob"):
                 if ok:
                     files.append(cm_files[os.path.basename(cfgpath)])
             secret_dirs = [p for p, v in mounts.items() if "secret" in vols.get(v, {})]
-            env = {e["name"]: "dummy-node" for e in c.get("env", [])}
+            env = {e["name"]: e.get("value", "dummy-node") for e in c.get("env", [])}
             cfg = check_config(args[0], files, env, "k8s %s" % name, secret_dirs)
             ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
             if kind != "CronJob":
-                check(ports.get("metrics") == listen_port(cfg), "%s: containerPort metrics = metrics.listen" % name)
+                mport = "ret-metrics" if args[0] == "logpipe-retention" else "metrics"
+                check(ports.get(mport) == listen_port(cfg), "%s/%s: containerPort %s = metrics.listen" % (name, c["name"], mport))
                 for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
                     hg = c.get(probe, {}).get("httpGet", {})
                     check(hg.get("path") == path and hg.get("port") in ports, "%s: %s on %s" % (name, probe, path))
@@ -242,17 +245,43 @@ for kind in ("DaemonSet", "Deployment", "CronJob"):
             check(sc.get("readOnlyRootFilesystem") and sc.get("allowPrivilegeEscalation") is False,
                   "%s: read-only root, no privilege escalation" % name)
 check(len(images) == 1, "one image for every workload: %s" % images)
-for kind in ("HorizontalPodAutoscaler",):
-    for name, d in kinds.get(kind, {}).items():
-        check(d["spec"]["scaleTargetRef"]["name"] in kinds["Deployment"], "HPA targets a Deployment")
+workloads = [x for k in ("Deployment", "StatefulSet", "DaemonSet") for x in kinds.get(k, {}).values()]
+for name, d in kinds.get("HorizontalPodAutoscaler", {}).items():
+    ref = d["spec"]["scaleTargetRef"]
+    check(ref["name"] in kinds.get(ref["kind"], {}), "HPA targets an existing %s" % ref["kind"])
+for name, d in kinds.get("StatefulSet", {}).items():
+    check(d["spec"]["serviceName"] in kinds.get("Service", {}), "StatefulSet %s: its Service exists" % name)
+    for t in d["spec"].get("volumeClaimTemplates", []):
+        check("ReadWriteMany" not in t["spec"]["accessModes"], "StatefulSet %s: claims are ReadWriteOnce" % name)
 for name, d in kinds.get("PodDisruptionBudget", {}).items():
     sel = d["spec"]["selector"]["matchLabels"]
-    check(any(sel.items() <= x["spec"]["template"]["metadata"]["labels"].items()
-              for x in kinds["Deployment"].values()), "PDB selects a Deployment's pods")
+    check(any(sel.items() <= x["spec"]["template"]["metadata"]["labels"].items() for x in workloads),
+          "PDB selects a workload's pods")
 for name, d in kinds.get("Service", {}).items():
     check(any(d["spec"]["selector"].items() <= x["spec"]["template"]["metadata"]["labels"].items()
-              for x in list(kinds["Deployment"].values()) + list(kinds.get("DaemonSet", {}).values())),
-          "Service %s selects pods" % name)
+              for x in workloads), "Service %s selects pods" % name)
+for x in workloads:
+    pcn = x["spec"]["template"]["spec"].get("priorityClassName")
+    if pcn:
+        check(pcn in kinds.get("PriorityClass", {}) or not pcn.startswith("system-"),
+              "%s: priority class %s is defined here (system-* only in kube-system)" % (x["metadata"]["name"], pcn))
+
+# ---- the scrape job the alerts expect ----
+scrape = load_all(os.path.join(deploy, "prometheus", "scrape.yaml"))[0]["scrape_configs"]
+job = [j for j in scrape if j["job_name"] == "logpipe"]
+check(len(job) == 1, "scrape.yaml has the job the alerts select (job=\"logpipe\")")
+if job:
+    rl = job[0]["relabel_configs"]
+    keep_ports = [r["regex"] for r in rl if r.get("action") == "keep" and
+                  r["source_labels"] == ["__meta_kubernetes_pod_container_port_name"]]
+    check(keep_ports and all(re.fullmatch(keep_ports[0], p) for p in ("metrics", "ret-metrics")),
+          "scrape.yaml keeps the metrics ports of every daemon")
+    check(any(r.get("target_label") == "daemon" for r in rl), "scrape.yaml labels targets with daemon")
+    for x in workloads:
+        for c in x["spec"]["template"]["spec"]["containers"]:
+            names = [p["name"] for p in c.get("ports", [])]
+            check(any(re.fullmatch(keep_ports[0], n) for n in names) if keep_ports else False,
+                  "%s/%s: a port the scrape job keeps" % (x["metadata"]["name"], c["name"]))
 
 # ---- alerts, dashboard, saved objects ----
 rules = load_all(os.path.join(deploy, "prometheus", "logpipe-alerts.yaml"))[0]
