@@ -13,10 +13,19 @@
 #include "lp_time.h"
 
 #include <curl/curl.h>
+#include <stdio.h>
 #include <signal.h>
+
+static const char *curl_version_str(void)
+{
+    static char v[48];
+    snprintf(v, sizeof(v), "libcurl %s", curl_version_info(CURLVERSION_NOW)->version);
+    return v;
+}
 
 int main(int argc, char **argv)
 {
+    lp_cli_version_extra = curl_version_str;
     lp_signals_setup();
     struct lp_cli cli = {.section = "aggregator"};
     struct lp_config *cfg = NULL;

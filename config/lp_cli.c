@@ -11,8 +11,17 @@
 #include "lp_signal.h"
 #include "lp_time.h"
 
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <signal.h>
 #include <stdio.h>
+#include <xxhash.h>
+#include <yaml.h>
+#include <zlib.h>
+#include <zstd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +39,28 @@ static void usage(const struct lp_cli *cli, const struct lp_cli_flag *extra, FIL
     for (const struct lp_cli_flag *f = extra; f && f->name; f++)
         fprintf(to, "      --%s%s  %s\n", f->name, f->value ? " VALUE" : "", f->help);
     fprintf(to, "Without -c the embedded defaults are used (everything on loopback).\n");
+}
+
+#ifndef LP_COMMIT
+#define LP_COMMIT "unknown"
+#endif
+
+const char *(*lp_cli_version_extra)(void);
+
+/* Library versions are the ones loaded at run time (what the binary really
+ * uses), except where a library only states the version it was built with. */
+void lp_cli_print_version(const char *prog, FILE *out)
+{
+    char pcre[32] = "";
+    pcre2_config(PCRE2_CONFIG_VERSION, pcre);
+    unsigned xx = XXH_versionNumber();
+    fprintf(out, "%s %s (commit %s)\n", prog, LP_VERSION, LP_COMMIT);
+    fprintf(out, "librdkafka %s, jansson %s, zstd %s, zlib %s, PCRE2 %s, libyaml %s, "
+            "libmicrohttpd %s, xxHash %u.%u.%u%s%s\n",
+            rd_kafka_version_str(), jansson_version_str(), ZSTD_versionString(), zlibVersion(),
+            pcre, yaml_get_version_string(), MHD_get_version(), xx / 10000, xx / 100 % 100,
+            xx % 100, lp_cli_version_extra ? ", " : "",
+            lp_cli_version_extra ? lp_cli_version_extra() : "");
 }
 
 int lp_cli_parse(struct lp_cli *cli, int argc, char **argv, const struct lp_cli_flag *extra)
@@ -58,7 +89,7 @@ int lp_cli_parse(struct lp_cli *cli, int argc, char **argv, const struct lp_cli_
             usage(cli, extra, stdout);
             return 0;
         } else if (!strcmp(a, "--version")) {
-            printf("%s %s\n", cli->prog, LP_VERSION);
+            lp_cli_print_version(cli->prog, stdout);
             return 0;
         } else {
             const struct lp_cli_flag *f = NULL;

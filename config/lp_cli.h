@@ -5,7 +5,15 @@
 
 #include <stddef.h>
 
+#include <stdio.h>
+
 struct lp_config;
+
+/* --version: the program, logpipe's version and commit, and the versions of
+ * the libraries it runs with. A daemon linking more libraries (libcurl) sets
+ * lp_cli_version_extra to name theirs ("libcurl 7.88.1"). */
+void lp_cli_print_version(const char *prog, FILE *out);
+extern const char *(*lp_cli_version_extra)(void);
 
 /* A daemon-specific flag: "--once" style (sets *flag = 1) or, with
  * value != NULL, "--output json" / "--output=json" style. */

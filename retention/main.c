@@ -42,8 +42,16 @@ static int take_signals(void *ud)
     return s->stop;
 }
 
+static const char *curl_version_str(void)
+{
+    static char v[48];
+    snprintf(v, sizeof(v), "libcurl %s", curl_version_info(CURLVERSION_NOW)->version);
+    return v;
+}
+
 int main(int argc, char **argv)
 {
+    lp_cli_version_extra = curl_version_str;
     lp_signals_setup();
     int once = 0, dry_run = 0;
     const char *output = NULL, *now_s = NULL;

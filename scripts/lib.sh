@@ -27,6 +27,7 @@ toolchain=(
   "python3-yaml|py|yaml"
   "python3-venv|py|venv"
   "prometheus|cmd|promtool"
+  "systemd|cmd|systemd-analyze"
   "openjdk-17-jdk-headless|cmd|java"
   "openjdk-17-jdk-headless|cmd|javac"
   "maven|cmd|mvn"
