@@ -166,7 +166,8 @@ try:
     t0 = time.time()
     got = wait_for("LogpipeOutputDown firing",
                    lambda: [a for a in alerts(prom_port, "LogpipeOutputDown") if a["state"] == "firing"], 120)
-    check(bool(got), "OpenSearch stopped: LogpipeOutputDown fires (after %.0f s)" % (time.time() - t0))
+    check(bool(got), "OpenSearch stopped: LogpipeOutputDown fires")
+    print("OpenSearch stopped: LogpipeOutputDown firing after %.0f s" % (time.time() - t0), flush=True)
     if got:
         l = got[0]["labels"]
         check(l.get("output") == "search" and l.get("daemon") == "aggregator" and l.get("job") == "logpipe"
@@ -176,7 +177,8 @@ try:
     os_stopped = False
     t0 = time.time()
     gone = wait_for("LogpipeOutputDown resolved", lambda: not alerts(prom_port, "LogpipeOutputDown"), 180)
-    check(bool(gone), "OpenSearch back: LogpipeOutputDown resolves (after %.0f s)" % (time.time() - t0))
+    check(bool(gone), "OpenSearch back: LogpipeOutputDown resolves")
+    print("OpenSearch back: LogpipeOutputDown resolved after %.0f s" % (time.time() - t0), flush=True)
 finally:
     stop_writing.set()
     if os_stopped:
