@@ -1,6 +1,7 @@
 /* logpipe-aggregator's engine (aggregator.h). */
 #define LP_LOG_MODULE "aggregator"
 #include "aggregator.h"
+#include "lp_error.h"
 
 #include "deadletter.h"
 #include "lp_arena.h"
@@ -433,7 +434,7 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
                     if (s)
                         lp_log_ratelimited(LP_LOG_ERROR,
                                            "segment write failed; will retry the batch",
-                                           "output=%s error=\"%s\"", o->name, strerror(-wr));
+                                           "output=%s error=\"%s\"", o->name, lp_strerror(wr));
                     w->file_broken = 1;
                     continue;
                 }
@@ -517,7 +518,7 @@ static int sync_segs(struct worker *w, int32_t partition, int all)
                 lp_log_ratelimited(LP_LOG_ERROR, "segment fsync failed; will retry",
                                    "output=%s partition=%d error=\"%s\"",
                                    w->a->outs[s->output].name, (int)s->partition,
-                                   strerror(-r));
+                                   lp_strerror(r));
                 rc = r;
             } else {
                 s->dirty = 0;

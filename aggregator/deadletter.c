@@ -1,6 +1,7 @@
 /* The dead letter (deadletter.h). */
 #define LP_LOG_MODULE "deadletter"
 #include "deadletter.h"
+#include "lp_error.h"
 
 #include "lp_buf.h"
 #include "lp_config.h"
@@ -137,7 +138,7 @@ struct agg_dlq *agg_dlq_new(const struct lp_config *cfg, struct lp_metrics *metr
     const struct lp_config_aggregator *a = &cfg->aggregator;
     int rc = lp_mkdirs(a->dead_letter_dir, 0750);
     if (rc) {
-        snprintf(err, errlen, "dead letter directory %s: %s", a->dead_letter_dir, strerror(-rc));
+        snprintf(err, errlen, "dead letter directory %s: %s", a->dead_letter_dir, lp_strerror(rc));
         return NULL;
     }
     struct agg_dlq *d = calloc(1, sizeof(*d));
@@ -298,7 +299,7 @@ int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const volati
             break;
         if (lp_time_mono_ns() - last_log > 10 * LP_NS_PER_SEC) {
             lp_log(LP_LOG_ERROR, "cannot write the dead letter; retrying (records wait)",
-                   "dir=\"%s\" error=\"%s\"", d->dir, strerror(-rc));
+                   "dir=\"%s\" error=\"%s\"", d->dir, lp_strerror(rc));
             last_log = lp_time_mono_ns();
         }
         sleep(1);

@@ -182,7 +182,8 @@ int lp_cli_reload_log(struct lp_cli *cli, struct lp_metrics *metrics)
         lp_counter_inc(lp_metrics_counter(metrics, name, "SIGHUP configuration reloads.",
                                           "result=\"error\""));
         lp_log(LP_LOG_ERROR, "reload failed; keeping the running configuration", "%s", "");
-        for (char *line = strtok(errs.data, "\n"); line; line = strtok(NULL, "\n"))
+        for (char *sv = NULL, *line = strtok_r(errs.data, "\n", &sv); line;
+                 line = strtok_r(NULL, "\n", &sv))
             lp_log(LP_LOG_ERROR, line, "%s", "");
         rc = -1;
     } else {

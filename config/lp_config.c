@@ -1295,8 +1295,9 @@ static void reference_rows(const struct lp_field *table, const char *prefix, str
         if (f->type == LP_FT_SECTION)
             reference_rows(f->sub, path, out);
         else if (f->type == LP_FT_LIST) {
-            strncat(path, "[]", sizeof(path) - strlen(path) - 1);
-            reference_rows(f->sub, path, out);
+            char list[sizeof(path) + 2];
+            snprintf(list, sizeof(list), "%s[]", path);
+            reference_rows(f->sub, list, out);
         }
     }
 }

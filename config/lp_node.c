@@ -1,6 +1,7 @@
 /* YAML (libyaml events) → lp_node tree with positions; ${...} substitution;
  * deep merge of later files over earlier ones. */
 #include "lp_node.h"
+#include "lp_error.h"
 
 #include "lp_buf.h"
 
@@ -108,7 +109,7 @@ static int read_secret_file(struct subst *s, const struct lp_node *n, const char
     }
     int fd = open(full, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        lp_node_error(s->errs, n, "cannot read ${file:%s}: %s", name, strerror(errno));
+        lp_node_error(s->errs, n, "cannot read ${file:%s}: %s", name, lp_strerror(-errno));
         return -1;
     }
     char buf[MAX_SECRET_FILE + 1];
@@ -118,7 +119,7 @@ static int read_secret_file(struct subst *s, const struct lp_node *n, const char
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            lp_node_error(s->errs, n, "cannot read ${file:%s}: %s", name, strerror(errno));
+            lp_node_error(s->errs, n, "cannot read ${file:%s}: %s", name, lp_strerror(-errno));
             close(fd);
             return -1;
         }
@@ -364,7 +365,7 @@ static char *slurp(const char *path, size_t *len, struct lp_buf *errs)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        lp_buf_appendf(errs, "%s:1:1: cannot open config file: %s\n", path, strerror(errno));
+        lp_buf_appendf(errs, "%s:1:1: cannot open config file: %s\n", path, lp_strerror(-errno));
         return NULL;
     }
     struct lp_buf b;
@@ -380,7 +381,7 @@ static char *slurp(const char *path, size_t *len, struct lp_buf *errs)
         }
     }
     if (ferror(f)) {
-        lp_buf_appendf(errs, "%s:1:1: cannot read config file: %s\n", path, strerror(errno));
+        lp_buf_appendf(errs, "%s:1:1: cannot read config file: %s\n", path, lp_strerror(-errno));
         fclose(f);
         lp_buf_release(&b);
         return NULL;

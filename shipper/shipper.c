@@ -566,7 +566,7 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
             goto fail;
     }
     if (mkdir(c->state_dir, 0750) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create state_dir %s: %s", c->state_dir, strerror(errno));
+        snprintf(err, errlen, "cannot create state_dir %s: %s", c->state_dir, lp_strerror(-errno));
         goto fail;
     }
     char path[PATH_MAX], why[1024];
@@ -582,7 +582,7 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
         goto fail;
     s->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (s->ino_fd < 0)
-        lp_log(LP_LOG_WARN, "inotify unavailable; polling only", "error=\"%s\"", strerror(errno));
+        lp_log(LP_LOG_WARN, "inotify unavailable; polling only", "error=\"%s\"", lp_strerror(-errno));
     else
         watch_globs(s);
     s->max_open = (size_t)c->max_open_files;

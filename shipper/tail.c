@@ -30,7 +30,7 @@ struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx)
     if (fd < 0) {
         int e = errno;
         lp_log_ratelimited(LP_LOG_WARN, "cannot open file", "path=\"%s\" error=\"%s\"", path,
-                           strerror(e));
+                           lp_strerror(-e));
         errno = e; /* the caller tells a descriptor shortage from the rest */
         return NULL;
     }
@@ -294,7 +294,7 @@ size_t tail_read(struct tail *t, size_t budget, int64_t now_ns)
     if (r < 0) {
         if (errno != EAGAIN && errno != EINTR)
             lp_log_ratelimited(LP_LOG_WARN, "read failed", "path=\"%s\" error=\"%s\"", t->path,
-                               strerror(errno));
+                               lp_strerror(-errno));
         t->dirty = 0;
         return 0;
     }
