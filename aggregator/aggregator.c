@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +82,7 @@ struct item {
     rd_kafka_message_t *rkm;
     struct agg_msg *m;
     int32_t partition;
-    volatile int *done; /* IT_CLOSE / IT_ABANDON: set when handled */
+    atomic_int *done; /* IT_CLOSE / IT_ABANDON: set (release) by the worker when handled */
 };
 
 struct seg {
@@ -103,7 +104,9 @@ struct worker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct item *head, *tail;
-    int stop;
+    /* set (release) by lp_aggregator_free under mu; read by the worker, also
+     * outside mu (a failing disk's retry loop, the dead letter's): acquire */
+    atomic_int stop;
     /* worker thread only */
     struct lp_arena arena;
     struct lp_buf scratch;
@@ -138,7 +141,7 @@ struct lp_aggregator {
     size_t n_parts;
     size_t n_assigned;
     struct agg_part *detached;
-    volatile int stopping;
+    atomic_int stopping; /* set by lp_aggregator_shutdown (main thread); read by the workers */
     _Atomic size_t held_total; /* bytes the outputs hold, decoded and rendered (agg_part_held) */
     _Atomic size_t decode_total; /* the workers' decode working sets (count_decode) */
     size_t prefetch_bytes; /* librdkafka's prefetch queue (queued.max.messages.kbytes) */
@@ -254,7 +257,8 @@ static void wait_for_budget(struct worker *w, size_t extra)
         if (held == 0 || held + dec + extra <= budget)
             return;
         pthread_mutex_lock(&w->mu);
-        int leave = w->stop || a->stopping;
+        int leave = atomic_load_explicit(&w->stop, memory_order_acquire) ||
+                    atomic_load_explicit(&a->stopping, memory_order_acquire);
         for (struct item *it = w->head; it && !leave; it = it->next)
             leave = it->kind == IT_CLOSE || it->kind == IT_ABANDON;
         pthread_mutex_unlock(&w->mu);
@@ -538,7 +542,7 @@ static void flush_unsynced(struct worker *w)
     for (;;) {
         if (!w->file_broken && sync_segs(w, 0, 1) == 0)
             break;
-        if (w->stop)
+        if (atomic_load_explicit(&w->stop, memory_order_acquire))
             return; /* keep the holds: not durable, not stored */
         abandon_segs(w, 0, 1);
         w->file_broken = 0;
@@ -613,7 +617,7 @@ static void handle(struct worker *w, struct item *it)
         break;
     }
     if (it->done)
-        *(volatile int *)it->done = 1;
+        atomic_store_explicit(it->done, 1, memory_order_release);
     free(it);
 }
 
@@ -653,7 +657,7 @@ static void *worker_main(void *arg)
     const int64_t sync_ns = 200 * LP_NS_PER_MS;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->head && !w->stop) {
+        while (!w->head && !atomic_load_explicit(&w->stop, memory_order_acquire)) {
             if (w->n_uns) {
                 pthread_mutex_unlock(&w->mu);
                 int64_t now = lp_time_mono_ns();
@@ -676,7 +680,7 @@ static void *worker_main(void *arg)
                 pthread_mutex_lock(&w->mu);
             }
         }
-        if (!w->head && w->stop)
+        if (!w->head && atomic_load_explicit(&w->stop, memory_order_acquire))
             break;
         struct item *it = w->head;
         w->head = it->next;
@@ -881,12 +885,14 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void drain(struct lp_aggregator *a, rd_kafka_topic_partition_list_t *l)
 {
     int64_t deadline = lp_time_mono_ns() + a->cfg->aggregator.drain_timeout_ms * LP_NS_PER_MS;
-    volatile int *done = calloc((size_t)l->cnt + 1, sizeof(int));
+    /* one flag per partition, set by its worker; the array is freed here
+     * only when every flag is set (a stuck worker may set one later) */
+    atomic_int *done = calloc((size_t)l->cnt + 1, sizeof(*done));
     if (!done)
         abort();
     for (int i = 0; i < l->cnt; i++) {
         if (!part_of(a, l->elems[i].partition)) {
-            done[i] = 1;
+            atomic_store_explicit(&done[i], 1, memory_order_relaxed);
             continue;
         }
         struct item *it = calloc(1, sizeof(*it));
@@ -901,7 +907,7 @@ static void drain(struct lp_aggregator *a, rd_kafka_topic_partition_list_t *l)
         int busy = 0;
         for (int i = 0; i < l->cnt; i++) {
             struct agg_part *p = part_of(a, l->elems[i].partition);
-            if (!done[i])
+            if (!atomic_load_explicit(&done[i], memory_order_acquire))
                 busy = 1;
             else if (p) {
                 agg_part_advance(p);
@@ -922,7 +928,7 @@ static void drain(struct lp_aggregator *a, rd_kafka_topic_partition_list_t *l)
     }
     int all = 1;
     for (int i = 0; i < l->cnt; i++)
-        all &= done[i];
+        all &= atomic_load_explicit(&done[i], memory_order_acquire);
     if (all)
         free((void *)done);
     else /* a worker stuck on a failing disk writes to done[] later: leave it */
@@ -1064,7 +1070,7 @@ static void dispatch(struct lp_aggregator *a, rd_kafka_message_t *rkm)
 void lp_aggregator_step(struct lp_aggregator *a, int timeout_ms)
 {
     int64_t until = lp_time_mono_ns() + (int64_t)timeout_ms * LP_NS_PER_MS;
-    for (int n = 0; n < 10000 && !a->stopping; n++) {
+    for (int n = 0; n < 10000 && !atomic_load_explicit(&a->stopping, memory_order_acquire); n++) {
         /* messages in the queue come back at once; only an empty queue waits */
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(a->rk, 0);
         if (!rkm) {
@@ -1320,7 +1326,7 @@ fail:
 
 int lp_aggregator_shutdown(struct lp_aggregator *a)
 {
-    a->stopping = 1;
+    atomic_store_explicit(&a->stopping, 1, memory_order_release);
     /* leaving the group runs the revoke callback: drain, store, commit */
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(a->rk);
     if (err)
@@ -1339,7 +1345,7 @@ void lp_aggregator_free(struct lp_aggregator *a)
         if (!w->started)
             continue;
         pthread_mutex_lock(&w->mu);
-        w->stop = 1;
+        atomic_store_explicit(&w->stop, 1, memory_order_release);
         pthread_cond_signal(&w->cv);
         pthread_mutex_unlock(&w->mu);
         pthread_join(w->thread, NULL);

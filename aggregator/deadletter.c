@@ -239,7 +239,7 @@ static int open_today(struct agg_dlq *d, int64_t now_ns)
     return 0;
 }
 
-int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const volatile int *stop)
+int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const atomic_int *stop)
 {
     int64_t now = lp_time_real_ns();
     char ts[LP_RFC3339_MAX];
@@ -295,7 +295,7 @@ int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const volati
             d->fd = -1;
         }
         pthread_mutex_unlock(&d->mu);
-        if (!rc || (stop && *stop))
+        if (!rc || (stop && atomic_load_explicit(stop, memory_order_acquire)))
             break;
         if (lp_time_mono_ns() - last_log > 10 * LP_NS_PER_SEC) {
             lp_log(LP_LOG_ERROR, "cannot write the dead letter; retrying (records wait)",

@@ -7,6 +7,7 @@
 #ifndef AGG_DEADLETTER_H
 #define AGG_DEADLETTER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,7 +35,7 @@ struct agg_dlq_entry {
 /* Writes and fsyncs one record. 0, or -errno after retrying is abandoned
  * because stop was requested (*stop non-zero). Retries a failing disk every
  * second, logging, so a full volume blocks (and backs up) instead of losing. */
-int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const volatile int *stop);
+int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const atomic_int *stop);
 
 /* Records written (tests). */
 uint64_t agg_dlq_count(struct agg_dlq *d);

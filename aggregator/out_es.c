@@ -142,7 +142,10 @@ struct agg_es {
     int started;
     pthread_mutex_t mu;
     struct list in; /* from workers, under mu */
-    volatile int stop;
+    /* agg_es_stop (the aggregator's thread) writes stop_deadline, then
+     * stop (release); the output's thread reads stop (acquire) and only
+     * then the deadline */
+    atomic_int stop;
     int64_t stop_deadline;
     atomic_size_t queued;
     atomic_size_t freed_since_trim; /* document bytes freed since the last malloc_trim */
@@ -929,7 +932,7 @@ static void *sender(void *arg)
     int64_t next_template = 0;
     for (;;) {
         int64_t now = lp_time_mono_ns();
-        int stopping = es->stop;
+        int stopping = atomic_load_explicit(&es->stop, memory_order_acquire);
         if (stopping && now >= es->stop_deadline)
             break;
         if (es->install_template && !es->template_done) {
@@ -1003,7 +1006,7 @@ void agg_es_stop(struct agg_es *es, int64_t deadline_ns)
     if (!es)
         return;
     es->stop_deadline = deadline_ns;
-    es->stop = 1;
+    atomic_store_explicit(&es->stop, 1, memory_order_release);
     if (es->started)
         pthread_join(es->thread, NULL);
     /* whatever is left keeps its holds: those offsets are not stored */
