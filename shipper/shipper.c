@@ -132,12 +132,15 @@ static void drop_tail(struct lp_shipper *s, struct tail *t)
 }
 
 /* 1 when closing t loses nothing: read to the size last seen, nothing
- * batched, in flight or to replay, so its checkpoint entry is its state
- * (close_idle checks the size the file has now). */
+ * being assembled (a partial line's parts, a multiline group: closed, the
+ * file would not be read again to finish them), batched, in flight or to
+ * replay, so its checkpoint entry is its state (close_idle checks the size
+ * the file has now). */
 static int closable(const struct tail *t)
 {
     return t->identified && !t->rotated && !t->deleted && !t->closing &&
-           !t->batch_open && !t->ninflight && !t->replay && t->read_off >= t->size_seen;
+           !t->batch_open && !t->ninflight && !t->replay && t->read_off >= t->size_seen &&
+           lp_assembler_pending_offset(t->as) == UINT64_MAX;
 }
 
 /* Closes an idle file; it stays known by its checkpoint entry, marked

@@ -937,6 +937,43 @@ static void test_max_open_files(void)
     mock_stop(&mk);
 }
 
+/* A file whose multiline group is still open is not closed to make room:
+ * closed, an unchanged file is not read again, and the group would never
+ * ship. With one descriptor, the second file waits until the first's trace
+ * is flushed (flush_timeout) and acknowledged. */
+static void test_max_open_keeps_open_groups(void)
+{
+    struct mock mk;
+    mock_start(&mk, 1, "fdgrp", 1);
+    char logdir[128], a[192], b[192];
+    struct lp_config *cfg = rot_config_with(&mk, "fdgrp", logdir, sizeof(logdir),
+                                            "  close_inactive: 0s\n  max_open_files: 1\n"
+                                            "  multiline: {mode: java, flush_timeout: 1s}\n");
+    snprintf(a, sizeof(a), "%s/a.log", logdir);
+    snprintf(b, sizeof(b), "%s/b.log", logdir);
+    /* a trace in each: whichever is opened first holds an open group when
+     * the other asks for the descriptor */
+    for (int i = 0; i < 2; i++) {
+        FILE *fp = fopen(i ? b : a, "w");
+        fprintf(fp, "2026-11-28T07:21:00Z stdout F Exception in thread \"main\" "
+                    "java.lang.IllegalStateException: x\n"
+                    "2026-11-28T07:21:00Z stdout F \tat com.example.A.run(A.java:1)\n"
+                    "2026-11-28T07:21:00Z stdout F \tat com.example.Main.main(Main.java:2)\n");
+        fclose(fp);
+    }
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_shipper *s = rot_start(cfg, m);
+    until_delivered(s, m, 2, SIZE_MAX);
+    steps(s, 20);
+    CU_ASSERT_EQUAL(counter(m, "logpipe_shipper_events_total"), 2); /* one trace each */
+    lp_shipper_shutdown(s, 5000);
+    lp_shipper_free(s);
+    lp_metrics_free(m);
+    CU_ASSERT_EQUAL(records_in(&mk, "fdgrp"), 2);
+    lp_config_free(cfg);
+    mock_stop(&mk);
+}
+
 /* ---- multiline per input ---- */
 
 struct per_dir {
@@ -1028,6 +1065,7 @@ int main(void)
         {"rename, rename + delete: loss accounting", test_rotation_loss_accounting},
         {"close_inactive: closed, reopened by identity", test_close_inactive},
         {"max_open_files", test_max_open_files},
+        {"max_open_files keeps files with an open group", test_max_open_keeps_open_groups},
         {"multiline per input", test_multiline_per_input},
         {NULL, NULL},
     };
