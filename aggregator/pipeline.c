@@ -795,9 +795,13 @@ static void apply_parser(const struct agg_pipeline *p, const struct named_parser
     int trc = lp_msgparse_time(np->p, fields, now_ns, &ns);
     int refused = -1; /* 0 future, 1 past, 2 unparsable */
     if (trc == 0) {
-        if (p->max_future_skew_ns && ns > r->ts_ns && ns - r->ts_ns > p->max_future_skew_ns)
+        /* both times come from content (the wire record's and the line's):
+         * their distance can pass INT64_MAX, so it is taken unsigned */
+        if (p->max_future_skew_ns && ns > r->ts_ns &&
+            (uint64_t)ns - (uint64_t)r->ts_ns > (uint64_t)p->max_future_skew_ns)
             refused = 0;
-        else if (p->max_age_ns && ns < r->ts_ns && r->ts_ns - ns > p->max_age_ns)
+        else if (p->max_age_ns && ns < r->ts_ns &&
+                 (uint64_t)r->ts_ns - (uint64_t)ns > (uint64_t)p->max_age_ns)
             refused = 1;
     } else if (trc < 0) {
         refused = 2;

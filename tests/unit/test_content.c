@@ -292,6 +292,19 @@ static void test_time_bounds(void)
     ev = event(&r, "{\"time\":\"2026-11-29T09:00:00Z\"}", NULL);
     CU_ASSERT_STRING_EQUAL(str(ev, "@timestamp"), "2026-11-29T09:00:00.000000000Z");
     json_decref(ev);
+    /* the record's own time is content too (the fuzzer's case): a shipper
+     * time in 1862 and a line time in 2261 are 2^63 ns apart and more; the
+     * distance must not overflow, and the line's time is refused as future */
+    r.rec.ts_ns = -3411036000000000000LL;
+    ev = event(&r, "{\"time\":\"2261-01-01T00:00:00Z\"}", NULL);
+    const char *why = NULL;
+    CU_ASSERT_STRING_EQUAL(kept(ev, "time", &why), "2261-01-01T00:00:00Z");
+    json_decref(ev);
+    r.rec.ts_ns = INT64_MAX;
+    ev = event(&r, "{\"time\":\"1700-01-01T00:00:00Z\"}", NULL);
+    CU_ASSERT_PTR_NOT_NULL(kept(ev, "time", &why));
+    json_decref(ev);
+    r.rec.ts_ns = RUNTIME_NS;
     rig_release(&r);
 }
 
