@@ -144,6 +144,14 @@ for fname, doc in compose.items():
             check(sec in doc.get("secrets", {}), "%s/%s: secret %s declared" % (fname, name, sec))
     for sec, spec in (doc.get("secrets") or {}).items():
         check(spec["file"].startswith("./secrets/"), "%s: secret %s lives in deploy/secrets/" % (fname, sec))
+# every secret compose.prod.yaml mounts is made by deploy/*/make-secrets.sh
+made = tempfile.mkdtemp(prefix="lp-secrets-")
+for tool in ("kafka", "opensearch"):
+    subprocess.run([os.path.join(src, "deploy", tool, "make-secrets.sh"), made], check=True, timeout=120)
+for sec, spec in (compose["compose.prod.yaml"].get("secrets") or {}).items():
+    check(os.path.isfile(os.path.join(made, spec["file"][len("./secrets/"):])),
+          "compose.prod.yaml: secret %s is made by deploy/kafka or deploy/opensearch make-secrets.sh" % sec)
+shutil.rmtree(made)
 gitignore = open(os.path.join(src, ".gitignore")).read()
 check("/deploy/secrets/" in gitignore, "deploy/secrets/ is ignored by git")
 for overlay in ("compose.dev.yaml", "compose.prod.yaml"):
