@@ -1,6 +1,7 @@
 /* logpipe-aggregator's engine (aggregator.h). */
 #define LP_LOG_MODULE "aggregator"
 #include "aggregator.h"
+#include "lp_alloc.h"
 #include "lp_error.h"
 
 #include "deadletter.h"
@@ -161,14 +162,6 @@ struct lp_aggregator {
     struct lp_histogram *h_commit;
 };
 
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
-
 /* ---- workers ---- */
 
 static void worker_push(struct worker *w, struct item *it)
@@ -205,12 +198,7 @@ static struct seg *get_seg(struct worker *w, size_t out, size_t route, int32_t p
         if (!w->segs[i].sf)
             s = &w->segs[i];
     if (!s) {
-        if (w->n_segs == w->cap_segs) {
-            w->cap_segs = w->cap_segs ? w->cap_segs * 2 : 8;
-            w->segs = realloc(w->segs, w->cap_segs * sizeof(*w->segs));
-            if (!w->segs)
-                abort();
-        }
+        LP_ALLOC_GROW(w->segs, w->n_segs + 1, w->cap_segs, 8);
         s = &w->segs[w->n_segs++];
     }
     *s = (struct seg){out, route, partition, sf, 0};
@@ -584,12 +572,7 @@ static void handle(struct worker *w, struct item *it)
 {
     switch (it->kind) {
     case IT_MSG:
-        if (w->n_uns == w->cap_uns) {
-            w->cap_uns = w->cap_uns ? w->cap_uns * 2 : 64;
-            w->uns = realloc(w->uns, w->cap_uns * sizeof(*w->uns));
-            if (!w->uns)
-                abort();
-        }
+        LP_ALLOC_GROW(w->uns, w->n_uns + 1, w->cap_uns, 64);
         if (w->n_uns == 0)
             w->first_uns = lp_time_mono_ns();
         w->uns[w->n_uns++] = (struct unsynced){it->rkm, it->m};
@@ -717,9 +700,7 @@ static void set_part(struct lp_aggregator *a, int32_t p, struct agg_part *v)
 {
     if ((size_t)p >= a->n_parts) {
         size_t n = (size_t)p + 16;
-        a->parts = realloc(a->parts, n * sizeof(*a->parts));
-        if (!a->parts)
-            abort();
+        a->parts = lp_xreallocarray(a->parts, n, sizeof(*a->parts));
         memset(a->parts + a->n_parts, 0, (n - a->n_parts) * sizeof(*a->parts));
         a->n_parts = n;
     }
@@ -887,17 +868,13 @@ static void drain(struct lp_aggregator *a, rd_kafka_topic_partition_list_t *l)
     int64_t deadline = lp_time_mono_ns() + a->cfg->aggregator.drain_timeout_ms * LP_NS_PER_MS;
     /* one flag per partition, set by its worker; the array is freed here
      * only when every flag is set (a stuck worker may set one later) */
-    atomic_int *done = calloc((size_t)l->cnt + 1, sizeof(*done));
-    if (!done)
-        abort();
+    atomic_int *done = lp_xcalloc((size_t)l->cnt + 1, sizeof(*done));
     for (int i = 0; i < l->cnt; i++) {
         if (!part_of(a, l->elems[i].partition)) {
             atomic_store_explicit(&done[i], 1, memory_order_relaxed);
             continue;
         }
-        struct item *it = calloc(1, sizeof(*it));
-        if (!it)
-            abort();
+        struct item *it = lp_xcalloc(1, sizeof(*it));
         it->kind = IT_CLOSE;
         it->partition = l->elems[i].partition;
         it->done = &done[i];
@@ -945,9 +922,7 @@ static void revoke_parts(struct lp_aggregator *a, rd_kafka_topic_partition_list_
             struct agg_part *p = part_of(a, l->elems[i].partition);
             if (!p)
                 continue;
-            struct item *it = calloc(1, sizeof(*it));
-            if (!it)
-                abort();
+            struct item *it = lp_xcalloc(1, sizeof(*it));
             it->kind = IT_ABANDON;
             it->partition = p->partition;
             worker_push(worker_of(a, p->partition), it);
@@ -1002,9 +977,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 np->total_held = &a->held_total;
                 set_part(a, p, np);
                 a->n_assigned++;
-                struct item *it = calloc(1, sizeof(*it));
-                if (!it)
-                    abort();
+                struct item *it = lp_xcalloc(1, sizeof(*it));
                 it->kind = IT_OPEN;
                 it->partition = p;
                 worker_push(worker_of(a, p), it);
@@ -1057,9 +1030,7 @@ static void dispatch(struct lp_aggregator *a, rd_kafka_message_t *rkm)
     }
     lp_counter_inc(a->c_messages);
     lp_counter_add(a->c_bytes, rkm->len);
-    struct item *it = calloc(1, sizeof(*it));
-    if (!it)
-        abort();
+    struct item *it = lp_xcalloc(1, sizeof(*it));
     it->kind = IT_MSG;
     it->rkm = rkm;
     it->partition = rkm->partition;
@@ -1103,15 +1074,13 @@ static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *er
 {
     const struct lp_config_aggregator *ac = &a->cfg->aggregator;
     a->n_outs = ac->n_outputs ? ac->n_outputs : 1;
-    a->outs = calloc(a->n_outs, sizeof(*a->outs));
-    a->out_names = calloc(a->n_outs, sizeof(char *));
-    if (!a->outs || !a->out_names)
-        abort();
+    a->outs = lp_xcalloc(a->n_outs, sizeof(*a->outs));
+    a->out_names = lp_xcalloc(a->n_outs, sizeof(char *));
     for (size_t i = 0; i < a->n_outs; i++) {
         struct output *o = &a->outs[i];
         const struct lp_config_output *c = ac->n_outputs ? &ac->outputs[i] : NULL;
         o->cfg = c;
-        o->name = xstrdup(c ? c->name : "files");
+        o->name = lp_xstrdup(c ? c->name : "files");
         a->out_names[i] = o->name;
         o->type = !c || strcmp(c->type, "file") == 0 ? OUT_FILE
                   : strcmp(c->type, "elasticsearch") == 0 ? OUT_ES
@@ -1121,7 +1090,7 @@ static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *er
         o->ready = http ? lp_http_ready_check(http, l) : NULL;
         snprintf(l, sizeof(l), "output=\"%s\"", o->name);
         if (o->type == OUT_FILE) {
-            o->path = xstrdup(c ? c->path : LP_DEFAULT_SEGMENTS_DIR);
+            o->path = lp_xstrdup(c ? c->path : LP_DEFAULT_SEGMENTS_DIR);
             o->max_bytes = c ? (size_t)c->max_segment_bytes : 128u << 20;
             o->max_age_ns = (c ? c->max_segment_age_ms : 300000) * LP_NS_PER_MS;
             o->c_skipped = lp_metrics_counter(
@@ -1145,12 +1114,10 @@ static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *er
 struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_metrics *metrics,
                                         struct lp_http *http, char *err, size_t errlen)
 {
-    struct lp_aggregator *a = calloc(1, sizeof(*a));
-    if (!a)
-        abort();
+    struct lp_aggregator *a = lp_xcalloc(1, sizeof(*a));
     a->cfg = cfg;
     a->metrics = metrics;
-    a->topic = xstrdup(cfg->kafka.topic);
+    a->topic = lp_xstrdup(cfg->kafka.topic);
     pthread_mutex_init(&a->stdout_mu, NULL);
     a->kafka_ready = http ? lp_http_ready_check(http, "kafka") : NULL;
     a->dlq = agg_dlq_new(cfg, metrics, err, errlen);
@@ -1220,11 +1187,9 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
                                        "Offset commit latency.", NULL, cb,
                                        sizeof(cb) / sizeof(cb[0]));
     size_t nr = agg_pipeline_routes(a->pipe);
-    a->c_route = calloc(nr, sizeof(*a->c_route));
-    a->c_parse_fail = calloc(nr, sizeof(*a->c_parse_fail));
-    a->c_route_out = calloc(nr * a->n_outs, sizeof(*a->c_route_out));
-    if (!a->c_route || !a->c_parse_fail || !a->c_route_out)
-        abort();
+    a->c_route = lp_xcalloc(nr, sizeof(*a->c_route));
+    a->c_parse_fail = lp_xcalloc(nr, sizeof(*a->c_parse_fail));
+    a->c_route_out = lp_xcalloc(nr * a->n_outs, sizeof(*a->c_route_out));
     for (size_t r = 0; r < nr; r++) {
         const char *rn = agg_pipeline_route(a->pipe, r)->name;
         const char *pn = agg_pipeline_route_parser(a->pipe, r);
@@ -1247,9 +1212,7 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
     set_budget(a);
     /* workers */
     a->n_workers = (size_t)cfg->aggregator.workers;
-    a->workers = calloc(a->n_workers, sizeof(*a->workers));
-    if (!a->workers)
-        abort();
+    a->workers = lp_xcalloc(a->n_workers, sizeof(*a->workers));
     for (size_t i = 0; i < a->n_workers; i++) {
         struct worker *w = &a->workers[i];
         w->a = a;
@@ -1259,11 +1222,9 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
                       (size_t)cfg->aggregator.max_decompressed_bytes * 2 + ARENA_SLACK);
         lp_buf_init(&w->scratch, (size_t)cfg->aggregator.max_decompressed_bytes + (1u << 20));
         lp_buf_init(&w->doc, 0);
-        w->es_head = calloc(a->n_outs, sizeof(*w->es_head));
-        w->es_tail = calloc(a->n_outs, sizeof(*w->es_tail));
-        w->es_n = calloc(a->n_outs, sizeof(*w->es_n));
-        if (!w->es_head || !w->es_tail || !w->es_n)
-            abort();
+        w->es_head = lp_xcalloc(a->n_outs, sizeof(*w->es_head));
+        w->es_tail = lp_xcalloc(a->n_outs, sizeof(*w->es_tail));
+        w->es_n = lp_xcalloc(a->n_outs, sizeof(*w->es_n));
     }
 
     /* consumer */

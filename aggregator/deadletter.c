@@ -1,6 +1,7 @@
 /* The dead letter (deadletter.h). */
 #define LP_LOG_MODULE "deadletter"
 #include "deadletter.h"
+#include "lp_alloc.h"
 #include "lp_error.h"
 
 #include "lp_buf.h"
@@ -92,9 +93,7 @@ static void seen_add(struct agg_dlq *d, uint64_t k)
         return;
     if ((d->n_seen + 1) * 2 > d->cap_seen) {
         size_t nc = d->cap_seen ? d->cap_seen * 2 : 1024;
-        uint64_t *ns = calloc(nc, sizeof(*ns));
-        if (!ns)
-            abort();
+        uint64_t *ns = lp_xcalloc(nc, sizeof(*ns));
         for (size_t i = 0; i < d->cap_seen; i++) {
             if (!d->seen[i])
                 continue;
@@ -141,11 +140,9 @@ struct agg_dlq *agg_dlq_new(const struct lp_config *cfg, struct lp_metrics *metr
         snprintf(err, errlen, "dead letter directory %s: %s", a->dead_letter_dir, lp_strerror(rc));
         return NULL;
     }
-    struct agg_dlq *d = calloc(1, sizeof(*d));
-    if (!d)
-        abort();
+    struct agg_dlq *d = lp_xcalloc(1, sizeof(*d));
     pthread_mutex_init(&d->mu, NULL);
-    d->dir = strdup(a->dead_letter_dir);
+    d->dir = lp_xstrdup(a->dead_letter_dir);
     d->fd = -1;
     d->metrics = metrics;
     if (gethostname(d->host, sizeof(d->host) - 1))

@@ -3,6 +3,7 @@
 #include "out_es.h"
 
 #include "deadletter.h"
+#include "lp_alloc.h"
 #include "lp_buf.h"
 #include "lp_bulk.h"
 #include "lp_codec.h"
@@ -172,21 +173,11 @@ struct agg_es {
 
 enum { IT_CREATED, IT_CONFLICT, IT_RETRY, IT_DEAD, IT_OK };
 
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
-
 /* a sep b, newly allocated */
 static char *join3(const char *a, const char *sep, const char *b)
 {
     size_t n = strlen(a) + strlen(sep) + strlen(b) + 1;
-    char *s = malloc(n);
-    if (!s)
-        abort();
+    char *s = lp_xmalloc(n);
     snprintf(s, n, "%s%s%s", a, sep, b);
     return s;
 }
@@ -197,10 +188,8 @@ struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
 {
     (void)err;
     (void)errlen;
-    struct agg_es *es = calloc(1, sizeof(*es));
-    if (!es)
-        abort();
-    es->name = xstrdup(cfg->name);
+    struct agg_es *es = lp_xcalloc(1, sizeof(*es));
+    es->name = lp_xstrdup(cfg->name);
     char base[2048];
     snprintf(base, sizeof(base), "%s", cfg->url);
     size_t bl = strlen(base);
@@ -208,8 +197,8 @@ struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
         base[--bl] = '\0';
     es->url_bulk = join3(base, "/_bulk", "");
     es->url_template = join3(base, "/_index_template/", cfg->template_name);
-    es->index = xstrdup(cfg->index);
-    es->template_name = xstrdup(cfg->template_name);
+    es->index = lp_xstrdup(cfg->index);
+    es->template_name = lp_xstrdup(cfg->template_name);
     es->data_stream = cfg->data_stream;
     es->gzip = strcmp(cfg->compression, "gzip") == 0;
     es->install_template = cfg->install_template;
@@ -219,7 +208,7 @@ struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
     if (cfg->api_key && *cfg->api_key)
         es->api_key_header = join3("Authorization: ApiKey ", cfg->api_key, "");
     if (cfg->ca_file)
-        es->ca_file = xstrdup(cfg->ca_file);
+        es->ca_file = lp_xstrdup(cfg->ca_file);
     es->tls_verify = cfg->tls_verify;
     es->max_inflight = (size_t)cfg->max_inflight_requests;
     es->bulk_max_bytes = es->cur_max_bytes = (size_t)cfg->bulk_max_bytes;
@@ -263,15 +252,13 @@ struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
         "Documents the cluster refused for a mapping conflict and accepted after the "
         "offending field moved to the kept field as a string.",
         l);
-    es->kept_field = xstrdup(LP_ECS_KEPT_DEFAULT);
+    es->kept_field = lp_xstrdup(LP_ECS_KEPT_DEFAULT);
     es->h_latency = lp_metrics_histogram(metrics, "logpipe_aggregator_bulk_latency_seconds",
                                          "Bulk request latency.", l, bounds,
                                          sizeof(bounds) / sizeof(bounds[0]));
     pthread_mutex_init(&es->mu, NULL);
     atomic_init(&es->queued, 0);
-    es->reqs = calloc(es->max_inflight, sizeof(*es->reqs));
-    if (!es->reqs)
-        abort();
+    es->reqs = lp_xcalloc(es->max_inflight, sizeof(*es->reqs));
     for (size_t i = 0; i < es->max_inflight; i++) {
         es->reqs[i].es = es;
         lp_buf_init(&es->reqs[i].body, 0);
@@ -287,9 +274,7 @@ struct agg_es_doc *agg_es_doc_new(struct agg_msg *m, int32_t partition, int64_t 
                                   size_t len)
 {
     size_t il = strlen(index);
-    struct agg_es_doc *d = malloc(sizeof(*d) + il + 1 + len + 1);
-    if (!d)
-        abort();
+    struct agg_es_doc *d = lp_xmalloc(sizeof(*d) + il + 1 + len + 1);
     memset(d, 0, sizeof(*d));
     d->m = m;
     d->partition = partition;
@@ -525,9 +510,7 @@ static void send_request(struct agg_es *es, struct request *r, int64_t now)
     lp_bulk_reset(&es->bulk);
     size_t cap = es->cur_max_bytes;
     size_t n = 0;
-    r->docs = realloc(r->docs, es->bulk_max_actions * sizeof(*r->docs));
-    if (!r->docs)
-        abort();
+    r->docs = lp_xreallocarray(r->docs, es->bulk_max_actions, sizeof(*r->docs));
     while (es->ready_docs.head && n < es->cur_max_actions) {
         struct agg_es_doc *d = es->ready_docs.head;
         if (n > 0 && es->bulk.body.len + d->len + strlen(d->index) + 80 > cap)
@@ -608,7 +591,7 @@ static void retry_doc(struct agg_es *es, struct agg_es_doc *d, int64_t now)
 void agg_es_set_kept_field(struct agg_es *es, const char *kept_field)
 {
     free(es->kept_field);
-    es->kept_field = xstrdup(kept_field);
+    es->kept_field = lp_xstrdup(kept_field);
 }
 
 /* The field a mapping error names: "failed to parse field [x]", "object
@@ -773,9 +756,7 @@ static void finish_request(struct agg_es *es, struct request *r, CURLcode cc, in
         return;
     }
     if (es->items_cap < r->n) {
-        es->items = realloc(es->items, r->n * sizeof(*es->items));
-        if (!es->items)
-            abort();
+        es->items = lp_xreallocarray(es->items, r->n, sizeof(*es->items));
         es->items_cap = r->n;
     }
     char why[300];

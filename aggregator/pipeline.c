@@ -1,6 +1,7 @@
 /* The per-event pipeline: ECS event, route, parse, enrich (pipeline.h). */
 #include "pipeline.h"
 
+#include "lp_alloc.h"
 #include "lp_buf.h"
 #include "lp_config.h"
 #include "lp_ecs.h"
@@ -77,14 +78,6 @@ struct agg_pipeline {
     struct lp_counter *c_time_refused[3]; /* future, past, unparsable */
 };
 
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
-
 static const struct named_parser *find_parser(const struct agg_pipeline *p, const char *name)
 {
     for (size_t i = 0; name && i < p->n_parsers; i++)
@@ -98,9 +91,7 @@ static int resolve_outputs(struct route *r, char *const *names, size_t n,
                            size_t errlen)
 {
     size_t count = n ? n : n_outputs;
-    r->outputs = calloc(count ? count : 1, sizeof(size_t));
-    if (!r->outputs)
-        abort();
+    r->outputs = lp_xcalloc(count ? count : 1, sizeof(size_t));
     for (size_t i = 0; i < count; i++) {
         if (!n) {
             r->outputs[i] = i;
@@ -204,9 +195,7 @@ static void plan_fast_path(struct agg_pipeline *p)
             abort();
         size_t n = strlen(s);
         p->extra_len = n - 2; /* without the braces */
-        p->extra = malloc(n);
-        if (!p->extra)
-            abort();
+        p->extra = lp_xmalloc(n);
         memcpy(p->extra, s + 1, p->extra_len);
         free(s);
     }
@@ -323,13 +312,9 @@ struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
                                       const char *const *output_names, size_t n_outputs,
                                       char *err, size_t errlen)
 {
-    struct agg_pipeline *p = calloc(1, sizeof(*p));
-    if (!p)
-        abort();
-    p->parsers = calloc(cfg->n_parsers + 1, sizeof(*p->parsers));
-    p->routes = calloc(cfg->n_routes + 1, sizeof(*p->routes));
-    if (!p->parsers || !p->routes)
-        abort();
+    struct agg_pipeline *p = lp_xcalloc(1, sizeof(*p));
+    p->parsers = lp_xcalloc(cfg->n_parsers + 1, sizeof(*p->parsers));
+    p->routes = lp_xcalloc(cfg->n_routes + 1, sizeof(*p->routes));
     for (size_t i = 0; i < cfg->n_parsers; i++) {
         const struct lp_config_parser *c = &cfg->parsers[i];
         struct lp_msgparser_config pc = {c->kind, c->pattern, c->target, c->time_field,
@@ -341,15 +326,13 @@ struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
             goto fail;
         }
         struct named_parser *np = &p->parsers[p->n_parsers++];
-        np->name = xstrdup(c->name);
+        np->name = lp_xstrdup(c->name);
         np->p = mp;
         static const char *const def_keys[] = LP_DEFAULT_MESSAGE_KEYS;
         size_t nk = c->n_message_keys ? c->n_message_keys : sizeof(def_keys) / sizeof(def_keys[0]);
-        np->message_keys = calloc(nk, sizeof(char *));
-        if (!np->message_keys)
-            abort();
+        np->message_keys = lp_xcalloc(nk, sizeof(char *));
         for (size_t k = 0; k < nk; k++)
-            np->message_keys[k] = xstrdup(c->n_message_keys ? c->message_keys[k] : def_keys[k]);
+            np->message_keys[k] = lp_xstrdup(c->n_message_keys ? c->message_keys[k] : def_keys[k]);
         np->n_message_keys = nk;
         np->keep_original = c->keep_original;
         np->mark_failures = c->on_failure && strcmp(c->on_failure, "mark") == 0;
@@ -359,7 +342,7 @@ struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
         p->n_routes = i + 1;
         int is_default = i == cfg->n_routes;
         const char *pname = is_default ? cfg->default_route.parser : cfg->routes[i].parser;
-        r->name = xstrdup(is_default ? "default" : cfg->routes[i].name);
+        r->name = lp_xstrdup(is_default ? "default" : cfg->routes[i].name);
         r->info.name = r->name;
         r->np = find_parser(p, pname);
         r->parser = r->np ? r->np->p : NULL;
@@ -378,20 +361,18 @@ struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
         if (resolve_outputs(r, cr->outputs, cr->n_outputs, output_names, n_outputs, err,
                             errlen))
             goto fail;
-        r->conds = calloc(cr->n_match + 1, sizeof(*r->conds));
-        if (!r->conds)
-            abort();
+        r->conds = lp_xcalloc(cr->n_match + 1, sizeof(*r->conds));
         for (size_t k = 0; k < cr->n_match; k++) {
             const struct lp_config_match *m = &cr->match[k];
             struct cond *c = &r->conds[r->n_conds++];
-            c->field = xstrdup(m->field);
+            c->field = lp_xstrdup(m->field);
             c->negate = m->negate;
             if (m->equals) {
                 c->op = OP_EQUALS;
-                c->value = xstrdup(m->equals);
+                c->value = lp_xstrdup(m->equals);
             } else if (m->prefix) {
                 c->op = OP_PREFIX;
-                c->value = xstrdup(m->prefix);
+                c->value = lp_xstrdup(m->prefix);
             } else if (m->regex) {
                 char what[128];
                 snprintf(what, sizeof(what), "route %s match %zu", r->name, k);
@@ -417,15 +398,13 @@ struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
         lp_kvlist_set(&p->rename, e->rename.items[i].key, e->rename.items[i].value);
     for (size_t i = 0; i < e->copy.n; i++)
         lp_kvlist_set(&p->copy, e->copy.items[i].key, e->copy.items[i].value);
-    p->remove = calloc(e->n_remove + 1, sizeof(char *));
-    if (!p->remove)
-        abort();
+    p->remove = lp_xcalloc(e->n_remove + 1, sizeof(char *));
     for (size_t i = 0; i < e->n_remove; i++)
-        p->remove[p->n_remove++] = xstrdup(e->remove[i]);
+        p->remove[p->n_remove++] = lp_xstrdup(e->remove[i]);
     p->normalize_level = e->normalize_level;
     p->ingest_time = e->ingest_time;
     const struct lp_config_content *ct = &cfg->content;
-    p->kept_field = xstrdup(ct->kept_field ? ct->kept_field : "logpipe.kept");
+    p->kept_field = lp_xstrdup(ct->kept_field ? ct->kept_field : "logpipe.kept");
     p->merge.kept = p->kept_field;
     p->merge.max_fields = ct->max_fields > 0 ? (size_t)ct->max_fields : 1000;
     p->merge.max_depth = ct->max_depth > 0 ? (size_t)ct->max_depth : 20;

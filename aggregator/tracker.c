@@ -1,13 +1,12 @@
 /* The commit tracker (tracker.h). */
 #include "tracker.h"
+#include "lp_alloc.h"
 
 #include <stdlib.h>
 
 struct agg_part *agg_part_new(int32_t partition)
 {
-    struct agg_part *p = calloc(1, sizeof(*p));
-    if (!p)
-        abort();
+    struct agg_part *p = lp_xcalloc(1, sizeof(*p));
     p->partition = partition;
     p->next_store = -1;
     p->stored = -1;
@@ -30,9 +29,7 @@ void agg_part_free(struct agg_part *p)
 
 struct agg_msg *agg_part_push(struct agg_part *p, int64_t offset, size_t bytes, int holds)
 {
-    struct agg_msg *m = calloc(1, sizeof(*m));
-    if (!m)
-        abort();
+    struct agg_msg *m = lp_xcalloc(1, sizeof(*m));
     m->part = p;
     m->offset = offset;
     m->bytes = bytes;

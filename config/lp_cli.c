@@ -3,6 +3,7 @@
 #define LP_LOG_MODULE "main"
 #include "lp_cli.h"
 
+#include "lp_alloc.h"
 #include "lp_buf.h"
 #include "lp_config.h"
 #include "lp_http.h"
@@ -67,9 +68,7 @@ int lp_cli_parse(struct lp_cli *cli, int argc, char **argv, const struct lp_cli_
 {
     const char *slash = strrchr(argv[0], '/');
     cli->prog = slash ? slash + 1 : argv[0];
-    cli->files = calloc((size_t)argc, sizeof(char *));
-    if (!cli->files)
-        abort();
+    cli->files = lp_xcalloc((size_t)argc, sizeof(char *));
     cli->n_files = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -1,6 +1,7 @@
 /* The table-driven configuration engine: node tree → typed structs with
  * defaults and validation; dump (with redaction); Markdown reference. */
 #include "lp_config.h"
+#include "lp_alloc.h"
 #include "lp_ecs.h"
 
 #include "lp_buf.h"
@@ -23,14 +24,6 @@
 
 #define FIELD(base, f, type) ((type *)((char *)(base) + (f)->offset))
 #define CFIELD(base, f, type) ((const type *)((const char *)(base) + (f)->offset))
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p)
-        abort();
-    return p;
-}
 
 /* ---- units ---- */
 
@@ -213,7 +206,7 @@ static int set_scalar(struct ctx *c, const struct lp_field *f, void *base, const
     switch (f->type) {
     case LP_FT_STRING:
         free(*FIELD(base, f, char *));
-        *FIELD(base, f, char *) = xstrdup(text);
+        *FIELD(base, f, char *) = lp_xstrdup(text);
         return 0;
     case LP_FT_ENUM: {
         size_t tl = strlen(text);
@@ -222,7 +215,7 @@ static int set_scalar(struct ctx *c, const struct lp_field *f, void *base, const
             size_t n = bar ? (size_t)(bar - p) : strlen(p);
             if (n == tl && strncmp(p, text, n) == 0) {
                 free(*FIELD(base, f, char *));
-                *FIELD(base, f, char *) = xstrdup(text);
+                *FIELD(base, f, char *) = lp_xstrdup(text);
                 return 0;
             }
             p += n + (bar ? 1 : 0);
@@ -329,9 +322,7 @@ static void apply_field(struct ctx *c, const struct lp_field *f, void *base,
         for (size_t i = 0; i < *count; i++)
             release_table(f->sub, (char *)*arr + i * f->elem_size);
         free(*arr);
-        *arr = calloc(v->n ? v->n : 1, f->elem_size);
-        if (!*arr)
-            abort();
+        *arr = lp_xcalloc(v->n ? v->n : 1, f->elem_size);
         *count = v->n;
         for (size_t i = 0; i < v->n; i++) {
             char sub[256];
@@ -360,9 +351,7 @@ static void apply_field(struct ctx *c, const struct lp_field *f, void *base,
                           lp_node_type_name(v->type));
             return;
         }
-        char **out = calloc(n ? n : 1, sizeof(char *));
-        if (!out)
-            abort();
+        char **out = lp_xcalloc(n ? n : 1, sizeof(char *));
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
             if (items[i]->type != LP_NODE_SCALAR) {
@@ -370,7 +359,7 @@ static void apply_field(struct ctx *c, const struct lp_field *f, void *base,
                               lp_node_type_name(items[i]->type));
                 continue;
             }
-            out[k++] = xstrdup(items[i]->text);
+            out[k++] = lp_xstrdup(items[i]->text);
         }
         free_strlist(*arr, *count);
         *arr = out;
@@ -1021,14 +1010,10 @@ static struct lp_config *load(const char *const *names, const char *const *texts
     }
     if (!root) {
         static const struct lp_node empty = {.type = LP_NODE_MAP, .file = "<defaults>"};
-        root = calloc(1, sizeof(*root));
-        if (!root)
-            abort();
+        root = lp_xcalloc(1, sizeof(*root));
         *root = empty;
     }
-    struct lp_config *cfg = calloc(1, sizeof(*cfg));
-    if (!cfg)
-        abort();
+    struct lp_config *cfg = lp_xcalloc(1, sizeof(*cfg));
     struct ctx c = {errs};
     apply_defaults(&c, lp_config_root, cfg);
     apply_table(&c, lp_config_root, cfg, root, "");

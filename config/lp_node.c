@@ -1,6 +1,7 @@
 /* YAML (libyaml events) → lp_node tree with positions; ${...} substitution;
  * deep merge of later files over earlier ones. */
 #include "lp_node.h"
+#include "lp_alloc.h"
 #include "lp_error.h"
 
 #include "lp_buf.h"
@@ -39,9 +40,7 @@ const char *lp_node_type_name(enum lp_node_type t)
 
 static struct lp_node *node_new(enum lp_node_type t, const char *file, yaml_mark_t m)
 {
-    struct lp_node *n = calloc(1, sizeof(*n));
-    if (!n)
-        abort();
+    struct lp_node *n = lp_xcalloc(1, sizeof(*n));
     n->type = t;
     n->file = file;
     n->line = (int)m.line + 1;
@@ -68,11 +67,9 @@ static void node_push(struct lp_node *parent, struct lp_node *key, struct lp_nod
 {
     if (parent->n == parent->cap) {
         parent->cap = parent->cap ? parent->cap * 2 : 8;
-        parent->items = realloc(parent->items, parent->cap * sizeof(*parent->items));
+        parent->items = lp_xreallocarray(parent->items, parent->cap, sizeof(*parent->items));
         if (parent->type == LP_NODE_MAP)
-            parent->keys = realloc(parent->keys, parent->cap * sizeof(*parent->keys));
-        if (!parent->items || (parent->type == LP_NODE_MAP && !parent->keys))
-            abort();
+            parent->keys = lp_xreallocarray(parent->keys, parent->cap, sizeof(*parent->keys));
     }
     if (parent->type == LP_NODE_MAP)
         parent->keys[parent->n] = key;
@@ -286,9 +283,7 @@ static struct lp_node *parse_node(struct parser *ps, yaml_event_t *ev, int depth
                       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0))
             return node_new(LP_NODE_NULL, ps->path, ev->start_mark);
         n = node_new(LP_NODE_SCALAR, ps->path, ev->start_mark);
-        n->text = malloc(len + 1);
-        if (!n->text)
-            abort();
+        n->text = lp_xmalloc(len + 1);
         memcpy(n->text, v, len);
         n->text[len] = '\0';
         n->len = len;
@@ -325,9 +320,7 @@ static struct lp_node *parse_node(struct parser *ps, yaml_event_t *ev, int depth
                     goto fail;
                 }
                 key = node_new(LP_NODE_SCALAR, ps->path, ce.start_mark);
-                key->text = strdup((const char *)ce.data.scalar.value);
-                if (!key->text)
-                    abort();
+                key->text = lp_xstrdup((const char *)ce.data.scalar.value);
                 key->len = strlen(key->text);
                 yaml_event_delete(&ce);
                 struct lp_node *dup = lp_node_get(n, key->text);

@@ -1,5 +1,6 @@
 /* lp_arena: chunked bump allocator; large requests get a chunk of their own. */
 #include "lp_arena.h"
+#include "lp_alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,9 +66,7 @@ void *lp_arena_alloc(struct lp_arena *a, size_t size)
         return NULL;
     if (a->limit && a->used_total + csize > a->limit)
         return NULL;
-    c = malloc(sizeof(*c) + csize);
-    if (!c)
-        abort();
+    c = lp_xmalloc(sizeof(*c) + csize);
     c->size = csize;
     c->used = size;
     a->used_total += csize;

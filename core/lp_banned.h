@@ -10,7 +10,10 @@
  *   sprintf, vsprintf, strcpy, strcat, strncpy, strncat
  *              snprintf / vsnprintf / lp_buf (bounded, always terminated)
  *   gmtime, localtime, ctime, asctime
- *              gmtime_r / localtime_r / strftime (static buffers) */
+ *              gmtime_r / localtime_r / strftime (static buffers)
+ *   strdup, strndup
+ *              lp_xstrdup / lp_xstrndup (lp_alloc.h: abort on failure, one
+ *              rule for NULL; ten private copies disagreed on it) */
 #ifndef LP_BANNED_H
 #define LP_BANNED_H
 
@@ -36,6 +39,10 @@
 #define strncpy(d, s, n) LP_BANNED(strncpy__use_snprintf)
 #undef strncat
 #define strncat(d, s, n) LP_BANNED(strncat__use_lp_buf)
+#undef strdup
+#define strdup(s) LP_BANNED(strdup__use_lp_xstrdup)
+#undef strndup
+#define strndup(s, n) LP_BANNED(strndup__use_lp_xstrndup)
 #undef gmtime
 #define gmtime(t) LP_BANNED(gmtime__use_gmtime_r)
 #undef localtime

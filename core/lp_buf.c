@@ -1,6 +1,7 @@
 /* lp_buf: growable, capped, always NUL-terminated byte buffer. */
 #include "lp_buf.h"
 
+#include "lp_alloc.h"
 #include "lp_error.h"
 
 #include <stdint.h>
@@ -244,9 +245,7 @@ char *lp_buf_detach(struct lp_buf *b, size_t *len)
 {
     char *p = b->data;
     if (!p) {
-        p = malloc(1);
-        if (!p)
-            abort();
+        p = lp_xmalloc(1);
         p[0] = '\0';
     }
     if (len)

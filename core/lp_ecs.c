@@ -1,5 +1,6 @@
 /* The owned-field table and the content merge (lp_ecs.h). */
 #include "lp_ecs.h"
+#include "lp_alloc.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -470,9 +471,7 @@ size_t lp_ecs_merge(json_t *ev, json_t *fields, const struct lp_ecs_merge_opts *
 {
     if (!json_is_object(fields))
         return 0;
-    struct mctx *m = malloc(sizeof(*m));
-    if (!m)
-        abort();
+    struct mctx *m = lp_xmalloc(sizeof(*m));
     m->ev = ev;
     m->o = o;
     m->on_kept = on_kept;

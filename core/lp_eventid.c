@@ -1,5 +1,6 @@
 /* Source and event ids with xxh3-128 (libxxhash). */
 #include "lp_eventid.h"
+#include "lp_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,9 +46,7 @@ void lp_source_id(const char *host_id, uint64_t dev, uint64_t ino, uint64_t fing
     static const char tag[] = "lp-src-1"; /* versioned: a layout change renames ids */
     size_t hl = strlen(host_id) + 1;
     size_t head_len = sizeof(tag) + hl;
-    unsigned char *head = malloc(head_len);
-    if (!head)
-        abort();
+    unsigned char *head = lp_xmalloc(head_len);
     memcpy(head, tag, sizeof(tag)); /* includes the NUL */
     memcpy(head + sizeof(tag), host_id, hl);
     unsigned char tail[28];

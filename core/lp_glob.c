@@ -4,6 +4,7 @@
  * character that every pattern accepts at its position. Characters are
  * grouped by how every token treats them, so each group is tried once. */
 #include "lp_glob.h"
+#include "lp_alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,9 +76,7 @@ static int compile(const char *pattern, struct pat *out)
     size_t len = strlen(pattern);
     if (len > MAX_TOKENS)
         return -1;
-    out->t = calloc(len + 1, sizeof(*out->t));
-    if (!out->t)
-        abort();
+    out->t = lp_xcalloc(len + 1, sizeof(*out->t));
     out->n = 0;
     for (size_t i = 0; p[i];) {
         struct tok *t = &out->t[out->n];
@@ -148,17 +147,10 @@ static int add_state(struct search *s, const uint16_t *pos, uint32_t parent, int
     }
     if (s->n >= MAX_STATES)
         return -1;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 1024;
-        s->st = realloc(s->st, s->cap * sizeof(*s->st));
-        if (!s->st)
-            abort();
-    }
+    LP_ALLOC_GROW(s->st, s->n + 1, s->cap, 1024);
     if ((s->n + 1) * 2 > s->table_cap) {
         size_t nc = s->table_cap * 2;
-        uint32_t *nt = calloc(nc, sizeof(*nt));
-        if (!nt)
-            abort();
+        uint32_t *nt = lp_xcalloc(nc, sizeof(*nt));
         for (size_t i = 0; i < s->n; i++) {
             size_t h = hash_pos(s->st[i].pos, s->k) & (nc - 1);
             while (nt[h])
@@ -195,9 +187,7 @@ static size_t alphabet(const struct pat *p, size_t k, unsigned char *out)
     for (unsigned c = 1; c < 256; c++)
         if (c < order_lo || c >= 0x7f)
             cand[nc++] = c;
-    uint64_t *sig = calloc(nc, sizeof(*sig));
-    if (!sig)
-        abort();
+    uint64_t *sig = lp_xcalloc(nc, sizeof(*sig));
     for (size_t ci = 0; ci < nc; ci++) {
         uint64_t h = 1469598103934665603ULL;
         for (size_t i = 0; i < k; i++)
@@ -241,9 +231,7 @@ int lp_glob_intersect(const char *const *patterns, size_t k, char *witness, size
     unsigned char alpha[256];
     size_t na = rc ? 0 : alphabet(p, k, alpha);
     struct search s = {.k = k, .table_cap = 4096};
-    s.table = calloc(s.table_cap, sizeof(*s.table));
-    if (!s.table)
-        abort();
+    s.table = lp_xcalloc(s.table_cap, sizeof(*s.table));
     uint16_t start[LP_GLOB_MAX_PATTERNS] = {0};
     if (!rc)
         add_state(&s, start, 0, -1);

@@ -2,6 +2,7 @@
 #define LP_LOG_MODULE "http"
 #include "lp_http.h"
 
+#include "lp_alloc.h"
 #include "lp_buf.h"
 #include "lp_log.h"
 #include "lp_metrics.h"
@@ -139,9 +140,7 @@ struct lp_http *lp_http_start(const char *addr, struct lp_metrics *metrics, char
     socklen_t sl;
     if (resolve(addr, &ss, &sl, err, errlen))
         return NULL;
-    struct lp_http *h = calloc(1, sizeof(*h));
-    if (!h)
-        abort();
+    struct lp_http *h = lp_xcalloc(1, sizeof(*h));
     h->metrics = metrics;
     /* epoll (or poll), never select(): on a node with thousands of open log
      * files the endpoint's sockets are far above FD_SETSIZE */

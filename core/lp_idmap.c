@@ -1,5 +1,6 @@
 /* lp_idmap: linear probing keyed by (dev, ino). */
 #include "lp_idmap.h"
+#include "lp_alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,9 +49,7 @@ static void grow(struct lp_idmap *m)
     size_t cap = m->cap ? m->cap * 2 : 64;
     struct lp_idmap_slot *old = m->slots;
     size_t old_cap = m->cap;
-    m->slots = calloc(cap, sizeof(*m->slots));
-    if (!m->slots)
-        abort();
+    m->slots = lp_xcalloc(cap, sizeof(*m->slots));
     m->cap = cap;
     m->n = 0;
     for (size_t i = 0; i < old_cap; i++)

@@ -1,32 +1,23 @@
 /* lp_kvlist: small ordered string map; linear lookups (tens of entries). */
 #include "lp_kv.h"
+#include "lp_alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p)
-        abort();
-    return p;
-}
 
 void lp_kvlist_set(struct lp_kvlist *l, const char *key, const char *value)
 {
     for (size_t i = 0; i < l->n; i++) {
         if (strcmp(l->items[i].key, key) == 0) {
             free(l->items[i].value);
-            l->items[i].value = xstrdup(value);
+            l->items[i].value = lp_xstrdup(value);
             return;
         }
     }
-    struct lp_kv *p = realloc(l->items, (l->n + 1) * sizeof(*p));
-    if (!p)
-        abort();
+    struct lp_kv *p = lp_xreallocarray(l->items, (l->n + 1), sizeof(*p));
     l->items = p;
-    l->items[l->n].key = xstrdup(key);
-    l->items[l->n].value = xstrdup(value);
+    l->items[l->n].key = lp_xstrdup(key);
+    l->items[l->n].value = lp_xstrdup(value);
     l->n++;
 }
 

@@ -3,6 +3,7 @@
  * its first series, and its other series follow it. */
 #include "lp_metrics.h"
 
+#include "lp_alloc.h"
 #include "lp_buf.h"
 
 #include <math.h>
@@ -39,19 +40,9 @@ struct lp_metrics {
     size_t n, cap;
 };
 
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s ? s : "");
-    if (!p)
-        abort();
-    return p;
-}
-
 struct lp_metrics *lp_metrics_new(void)
 {
-    struct lp_metrics *m = calloc(1, sizeof(*m));
-    if (!m)
-        abort();
+    struct lp_metrics *m = lp_xcalloc(1, sizeof(*m));
     pthread_mutex_init(&m->lock, NULL);
     return m;
 }
@@ -108,19 +99,12 @@ static struct series *lookup(struct lp_metrics *m, enum kind kind, const char *n
         if (strcmp(s->labels, labels) == 0)
             return s;
     }
-    if (m->n == m->cap) {
-        m->cap = m->cap ? m->cap * 2 : 32;
-        m->s = realloc(m->s, m->cap * sizeof(*m->s));
-        if (!m->s)
-            abort();
-    }
-    struct series *s = calloc(1, sizeof(*s));
-    if (!s)
-        abort();
+    LP_ALLOC_GROW(m->s, m->n + 1, m->cap, 32);
+    struct series *s = lp_xcalloc(1, sizeof(*s));
     s->kind = kind;
-    s->name = xstrdup(name);
-    s->help = xstrdup(help);
-    s->labels = xstrdup(labels);
+    s->name = lp_xstrdup(name);
+    s->help = lp_xstrdup(help ? help : "");
+    s->labels = lp_xstrdup(labels);
     m->s[m->n++] = s;
     *created = 1;
     return s;
@@ -159,10 +143,8 @@ struct lp_histogram *lp_metrics_histogram(struct lp_metrics *m, const char *name
     if (s && created) {
         struct lp_histogram *h = &s->u.hist;
         h->n = n;
-        h->bounds = malloc((n ? n : 1) * sizeof(double));
-        h->buckets = calloc(n + 1, sizeof(*h->buckets));
-        if (!h->bounds || !h->buckets)
-            abort();
+        h->bounds = lp_xmalloc((n ? n : 1) * sizeof(double));
+        h->buckets = lp_xcalloc(n + 1, sizeof(*h->buckets));
         if (n)
             memcpy(h->bounds, bounds, n * sizeof(double));
         double zero = 0;
@@ -288,9 +270,7 @@ int lp_metrics_render(struct lp_metrics *m, struct lp_buf *out)
 {
     static const char *const types[] = {"counter", "gauge", "histogram"};
     pthread_mutex_lock(&m->lock);
-    char *done = calloc(m->n ? m->n : 1, 1);
-    if (!done)
-        abort();
+    char *done = lp_xcalloc(m->n ? m->n : 1, 1);
     for (size_t i = 0; i < m->n; i++) {
         if (done[i])
             continue;

@@ -2,6 +2,7 @@
 #define LP_LOG_MODULE "segfile"
 #include "lp_segfile.h"
 
+#include "lp_alloc.h"
 #include "lp_buf.h"
 #include "lp_error.h"
 #include "lp_eventid.h"
@@ -96,12 +97,7 @@ static void open_rec_set(struct lp_segfile *s, const char *rel, uint64_t size)
     if (!o) {
         if (strlen(rel) >= sizeof(o->rel))
             return; /* cannot happen: names are short; recovered from lines then */
-        if (s->n_opens == s->cap_opens) {
-            s->cap_opens = s->cap_opens ? s->cap_opens * 2 : 4;
-            s->opens = realloc(s->opens, s->cap_opens * sizeof(*s->opens));
-            if (!s->opens)
-                abort();
-        }
+        LP_ALLOC_GROW(s->opens, s->n_opens + 1, s->cap_opens, 4);
         o = &s->opens[s->n_opens++];
         snprintf(o->rel, sizeof(o->rel), "%s", rel);
         o->size = UINT64_MAX;
@@ -137,9 +133,7 @@ static struct wm *wm_get(struct lp_segfile *s, const char *sid, int create)
         return NULL;
     if (create && (s->n + 1) * 10 > s->cap * 7) {
         size_t ncap = s->cap ? s->cap * 2 : 256;
-        struct wm *nt = calloc(ncap, sizeof(*nt));
-        if (!nt)
-            abort();
+        struct wm *nt = lp_xcalloc(ncap, sizeof(*nt));
         for (size_t i = 0; i < s->cap; i++)
             if (s->tab[i].sid[0])
                 *wm_slot(nt, ncap, s->tab[i].sid) = s->tab[i];
@@ -339,9 +333,8 @@ static int recover_segment(struct lp_segfile *s, const char *path)
     }
     lp_log(LP_LOG_INFO, "recovered an open segment", "path=\"%s\" bytes=%llu", path,
            (unsigned long long)o->size);
-    s->recovered = realloc(s->recovered, (s->n_recovered + 1) * sizeof(*s->recovered));
-    if (!s->recovered || !(s->recovered[s->n_recovered] = strdup(path)))
-        abort();
+    s->recovered = lp_xreallocarray(s->recovered, s->n_recovered + 1, sizeof(*s->recovered));
+    s->recovered[s->n_recovered] = lp_xstrdup(path);
     s->n_recovered++;
     return 0;
 }
@@ -360,9 +353,7 @@ static int recover_from_lines(struct lp_segfile *s, const char *path)
         return -errno;
     }
     size_t n = (size_t)st.st_size;
-    char *data = malloc(n ? n : 1);
-    if (!data)
-        abort();
+    char *data = lp_xmalloc(n ? n : 1);
     ssize_t r = n ? pread(fd, data, n, 0) : 0;
     if (r != (ssize_t)n) {
         free(data);
@@ -404,9 +395,8 @@ static int recover_from_lines(struct lp_segfile *s, const char *path)
     /* renamed to its final name only once the watermarks it raised are
      * saved (lp_segfile_open): a closed segment is never rescanned, so
      * closing it first could lose its lines from the watermarks */
-    s->recovered = realloc(s->recovered, (s->n_recovered + 1) * sizeof(*s->recovered));
-    if (!s->recovered || !(s->recovered[s->n_recovered] = strdup(path)))
-        abort();
+    s->recovered = lp_xreallocarray(s->recovered, s->n_recovered + 1, sizeof(*s->recovered));
+    s->recovered[s->n_recovered] = lp_xstrdup(path);
     s->n_recovered++;
     return 0;
 }
@@ -461,9 +451,7 @@ static int recover_all(struct lp_segfile *s, char *err, size_t errlen)
 struct lp_segfile *lp_segfile_open(const struct lp_segfile_config *cfg, int32_t partition,
                                    char *err, size_t errlen)
 {
-    struct lp_segfile *s = calloc(1, sizeof(*s));
-    if (!s)
-        abort();
+    struct lp_segfile *s = lp_xcalloc(1, sizeof(*s));
     s->fd = -1;
     s->partition = partition;
     s->max_bytes = cfg->max_bytes ? cfg->max_bytes : 128u << 20;

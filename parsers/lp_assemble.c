@@ -9,6 +9,7 @@
  * flushed, which keeps order and memory at the cost of splitting a group. */
 #include "lp_assemble.h"
 
+#include "lp_alloc.h"
 #include "lp_buf.h"
 #include "lp_wire.h"
 
@@ -55,9 +56,7 @@ struct lp_assembler {
 struct lp_assembler *lp_assembler_new(const struct lp_multiline *ml, size_t max_line_bytes,
                                       int64_t partial_timeout_ns)
 {
-    struct lp_assembler *a = calloc(1, sizeof(*a));
-    if (!a)
-        abort();
+    struct lp_assembler *a = lp_xcalloc(1, sizeof(*a));
     a->ml = ml && ml->mode != LP_ML_OFF ? ml : NULL;
     a->max_line = max_line_bytes ? max_line_bytes : 256 * 1024;
     a->partial_timeout_ns = partial_timeout_ns;
@@ -197,19 +196,12 @@ static int finish(struct lp_assembler *a, enum lp_stream stream, uint64_t off, i
         struct lp_event ev = {ts, stream, off, msg, len, flags, lines};
         return fn(ctx, &ev);
     }
-    if (a->nq == a->capq) {
-        a->capq = a->capq ? a->capq * 2 : 16;
-        a->q = realloc(a->q, a->capq * sizeof(*a->q));
-        if (!a->q)
-            abort();
-    }
+    LP_ALLOC_GROW(a->q, a->nq + 1, a->capq, 16);
     size_t pos = a->nq;
     while (pos > 0 && a->q[pos - 1].off > off)
         pos--;
     memmove(a->q + pos + 1, a->q + pos, (a->nq - pos) * sizeof(*a->q));
-    char *copy = malloc(len ? len : 1);
-    if (!copy)
-        abort();
+    char *copy = lp_xmalloc(len ? len : 1);
     memcpy(copy, msg, len);
     a->q[pos] = (struct ready){off, ts, stream, flags, lines, copy, len};
     a->nq++;

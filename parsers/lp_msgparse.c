@@ -1,5 +1,6 @@
 /* json, logfmt, regex, syslog and access-log message parsers. */
 #include "lp_msgparse.h"
+#include "lp_alloc.h"
 #include "lp_regex.h"
 
 #include "lp_buf.h"
@@ -35,9 +36,7 @@ static char *dup_or_null(const char *s)
 {
     if (!s || !*s)
         return NULL;
-    char *p = strdup(s);
-    if (!p)
-        abort();
+    char *p = lp_xstrdup(s);
     return p;
 }
 
@@ -45,9 +44,7 @@ struct lp_msgparser *lp_msgparser_new(const struct lp_msgparser_config *cfg, cha
                                       size_t errlen)
 {
     static const char *const kinds[] = {"json", "logfmt", "regex", "syslog", "access"};
-    struct lp_msgparser *p = calloc(1, sizeof(*p));
-    if (!p)
-        abort();
+    struct lp_msgparser *p = lp_xcalloc(1, sizeof(*p));
     int k = -1;
     for (int i = 0; i < 5; i++)
         if (cfg->kind && !strcmp(cfg->kind, kinds[i]))

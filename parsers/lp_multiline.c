@@ -1,5 +1,6 @@
 /* Built-in stack-trace rules and custom PCRE2 (JIT) patterns. */
 #include "lp_multiline.h"
+#include "lp_alloc.h"
 #include "lp_regex.h"
 
 #include <stdio.h>
@@ -23,9 +24,7 @@ struct lp_multiline *lp_multiline_new(const char *mode, const char *start_patter
                                       size_t errlen)
 {
     static const char *const modes[] = {"off", "java", "python", "go", "custom"};
-    struct lp_multiline *m = calloc(1, sizeof(*m));
-    if (!m)
-        abort();
+    struct lp_multiline *m = lp_xcalloc(1, sizeof(*m));
     m->mode = (enum lp_ml_mode)-1;
     for (int i = 0; i < 5; i++)
         if (strcmp(mode, modes[i]) == 0)

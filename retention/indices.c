@@ -2,6 +2,7 @@
  * one DELETE per index. */
 #include "indices.h"
 
+#include "lp_alloc.h"
 #include "lp_buf.h"
 #include "lp_config.h"
 #include "lp_glob.h"
@@ -14,14 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 {
@@ -47,9 +40,7 @@ static int request(const struct lp_config_index_policy *p, const char *method, c
     char *auth = NULL;
     if (p->api_key && *p->api_key) {
         size_t n = strlen(p->api_key) + 32;
-        auth = malloc(n);
-        if (!auth)
-            abort();
+        auth = lp_xmalloc(n);
         snprintf(auth, n, "Authorization: ApiKey %s", p->api_key);
         h = curl_slist_append(h, auth);
     }
@@ -236,9 +227,7 @@ int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indi
         goto out;
     }
     size_t nrows = json_array_size(cat);
-    struct cat_row *rows = calloc(nrows ? nrows : 1, sizeof(*rows));
-    if (!rows)
-        abort();
+    struct cat_row *rows = lp_xcalloc(nrows ? nrows : 1, sizeof(*rows));
     for (size_t i = 0; i < nrows; i++) {
         json_t *r = json_array_get(cat, i);
         rows[i].name = json_string_value(json_object_get(r, "index"));
@@ -248,14 +237,10 @@ int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indi
         rows[i].bytes = sz > 0 ? (uint64_t)sz : 0;
         rows[i].docs = jnum(json_object_get(r, "docs.count"));
     }
-    out->ix = calloc(nrows ? nrows : 1, sizeof(*out->ix));
-    if (!out->ix)
-        abort();
+    out->ix = lp_xcalloc(nrows ? nrows : 1, sizeof(*out->ix));
     /* data streams first: their backing indices in generation order */
     json_t *streams = json_object_get(ds, "data_streams");
-    unsigned char *taken = calloc(nrows ? nrows : 1, 1);
-    if (!taken)
-        abort();
+    unsigned char *taken = lp_xcalloc(nrows ? nrows : 1, 1);
     for (size_t s = 0; s < json_array_size(streams); s++) {
         json_t *st = json_array_get(streams, s);
         const char *sname = json_string_value(json_object_get(st, "name"));
@@ -278,8 +263,8 @@ int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indi
                 continue;
             }
             out->n++;
-            x->name = xstrdup(iname);
-            x->stream = xstrdup(sname);
+            x->name = lp_xstrdup(iname);
+            x->stream = lp_xstrdup(sname);
             x->bytes = rows[r].bytes;
             x->docs = rows[r].docs;
             x->date_source = "rollover";
@@ -300,7 +285,7 @@ int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indi
             !pattern_match(p->index_pattern, rows[r].name))
             continue;
         struct lp_rt_index *x = &out->ix[out->n++];
-        x->name = xstrdup(rows[r].name);
+        x->name = lp_xstrdup(rows[r].name);
         x->bytes = rows[r].bytes;
         x->docs = rows[r].docs;
         int64_t by_name = strcmp(p->date_from, "creation") == 0 ? 0 : lp_rt_index_name_end(x->name);

@@ -1,5 +1,6 @@
 /* The retention rules (plan.h): age, then total size, then free space. */
 #include "plan.h"
+#include "lp_alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,7 @@ static int by_policy_age(const void *a, const void *b)
 static void push(struct lp_rt_plan *p, enum lp_rt_act act, enum lp_rt_why why, size_t file,
                  int policy, uint64_t est_out)
 {
-    if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 64;
-        p->a = realloc(p->a, p->cap * sizeof(*p->a));
-        if (!p->a)
-            abort();
-    }
+    LP_ALLOC_GROW(p->a, p->n + 1, p->cap, 64);
     p->a[p->n++] = (struct lp_rt_action){act, why, file, policy, est_out};
 }
 

@@ -4,6 +4,7 @@
 
 #include "archive.h"
 #include "indices.h"
+#include "lp_alloc.h"
 #include "lp_buf.h"
 #include "lp_config.h"
 #include "lp_error.h"
@@ -94,16 +95,6 @@ static int stopping(struct run *u)
     return u->stopped;
 }
 
-static char *xstrdup(const char *s)
-{
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
-
 static void fmt_size(uint64_t b, char *out, size_t n)
 {
     static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
@@ -154,9 +145,7 @@ static struct summary *summary_of(struct run *u, const char *policy, const char 
     for (size_t i = 0; i < u->n_sum; i++)
         if (strcmp(u->sum[i].policy, policy) == 0)
             return &u->sum[i];
-    u->sum = realloc(u->sum, (u->n_sum + 1) * sizeof(*u->sum));
-    if (!u->sum)
-        abort();
+    u->sum = lp_xreallocarray(u->sum, (u->n_sum + 1), sizeof(*u->sum));
     struct summary *s = &u->sum[u->n_sum++];
     memset(s, 0, sizeof(*s));
     s->policy = policy;
@@ -214,16 +203,11 @@ static void record(struct run *u, const char *policy, const char *kind, const ch
                    const char *target, const char *dest, uint64_t bytes, uint64_t bytes_out,
                    int64_t age_ns, const char *reason, const char *result, const char *error)
 {
-    if (u->n_rows == u->cap) {
-        u->cap = u->cap ? u->cap * 2 : 64;
-        u->rows = realloc(u->rows, u->cap * sizeof(*u->rows));
-        if (!u->rows)
-            abort();
-    }
+    LP_ALLOC_GROW(u->rows, u->n_rows + 1, u->cap, 64);
     struct row *w = &u->rows[u->n_rows++];
-    *w = (struct row){policy,          action,           xstrdup(target), xstrdup(dest), bytes,
-                      bytes_out,       age_ns,           xstrdup(reason), result,
-                      xstrdup(error)};
+    *w = (struct row){policy,          action,           lp_xstrdup(target), lp_xstrdup(dest), bytes,
+                      bytes_out,       age_ns,           lp_xstrdup(reason), result,
+                      lp_xstrdup(error)};
     if (!u->o->dry_run)
         audit(u, w);
     struct summary *s = summary_of(u, policy, kind);
@@ -256,7 +240,7 @@ static void record(struct run *u, const char *policy, const char *kind, const ch
 
 static char *norm(const char *dir)
 {
-    char *d = xstrdup(dir);
+    char *d = lp_xstrdup(dir);
     size_t n = strlen(d);
     while (n > 1 && d[n - 1] == '/')
         d[--n] = '\0';
@@ -316,9 +300,7 @@ static void count_deleted(struct lp_retention *r, const char *policy, const char
 struct lp_retention *lp_retention_new(const struct lp_config *cfg, struct lp_metrics *metrics,
                                       char *err, size_t errlen)
 {
-    struct lp_retention *r = calloc(1, sizeof(*r));
-    if (!r)
-        abort();
+    struct lp_retention *r = lp_xcalloc(1, sizeof(*r));
     r->cfg = cfg;
     if (!metrics) /* counted all the same, seen by no one */
         metrics = r->own_metrics = lp_metrics_new();
@@ -564,9 +546,7 @@ static void execute(struct run *u, struct lp_rt_scan *sc, struct lp_rt_plan *pla
     struct lp_retention *r = u->r;
     free(u->archive_full);
     u->n_full = sc->n_vols;
-    u->archive_full = calloc(sc->n_vols ? sc->n_vols : 1, sizeof(int));
-    if (!u->archive_full)
-        abort();
+    u->archive_full = lp_xcalloc(sc->n_vols ? sc->n_vols : 1, sizeof(int));
     for (size_t i = 0; i < plan->n; i++) {
         if (stopping(u)) {
             lp_log(LP_LOG_WARN, "stopping: run interrupted", "left=%zu", plan->n - i);
@@ -632,9 +612,7 @@ static void sample_ratios(struct lp_retention *r, const struct lp_rt_scan *sc)
         FILE *in = fopen(oldest->path, "rb");
         if (!in)
             continue;
-        char *buf = malloc(SAMPLE);
-        if (!buf)
-            abort();
+        char *buf = lp_xmalloc(SAMPLE);
         size_t n = fread(buf, 1, SAMPLE, in);
         fclose(in);
         struct lp_buf out = LP_BUF_INIT;
@@ -700,9 +678,7 @@ static void run_files(struct run *u)
         s->kept_bytes = 0;
     }
     /* a dry run keeps what it would not delete, archives at their estimate */
-    uint64_t *after = malloc((sc.n_files ? sc.n_files : 1) * sizeof(*after));
-    if (!after)
-        abort();
+    uint64_t *after = lp_xmalloc((sc.n_files ? sc.n_files : 1) * sizeof(*after));
     for (size_t i = 0; i < sc.n_files; i++)
         after[i] = sc.files[i].size;
     for (size_t i = 0; u->o->dry_run && i < plan.n; i++) {

@@ -2,6 +2,7 @@
 #include "scan.h"
 
 #include "archive.h"
+#include "lp_alloc.h"
 #include "lp_glob.h"
 
 #include <dirent.h>
@@ -14,14 +15,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
 
 static int ends_with(const char *s, size_t n, const char *suf)
 {
@@ -95,20 +88,13 @@ static int volume_of(struct lp_rt_scan *s, const char *path)
 
 static void problem(struct lp_rt_scan *s, int policy, const char *path, int err)
 {
-    s->problems = realloc(s->problems, (s->n_problems + 1) * sizeof(*s->problems));
-    if (!s->problems)
-        abort();
-    s->problems[s->n_problems++] = (struct lp_rt_problem){policy, xstrdup(path), err};
+    s->problems = lp_xreallocarray(s->problems, (s->n_problems + 1), sizeof(*s->problems));
+    s->problems[s->n_problems++] = (struct lp_rt_problem){policy, lp_xstrdup(path), err};
 }
 
 static void add_file(struct lp_rt_scan *s, struct lp_rt_file *f)
 {
-    if (s->n_files == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 256;
-        s->files = realloc(s->files, s->cap * sizeof(*s->files));
-        if (!s->files)
-            abort();
-    }
+    LP_ALLOC_GROW(s->files, s->n_files + 1, s->cap, 256);
     s->files[s->n_files++] = *f;
 }
 
@@ -205,8 +191,8 @@ static void walk(struct walk *w, const char *dir, int depth)
             ps->segments++;
             ps->segment_bytes += f.size;
         }
-        f.path = xstrdup(p);
-        f.rel = xstrdup(r);
+        f.path = lp_xstrdup(p);
+        f.rel = lp_xstrdup(r);
         f.volume = -2; /* set below, per directory volume */
         add_file(s, &f);
     }
@@ -217,9 +203,7 @@ int lp_rt_scan(struct lp_rt_scan *s, struct lp_rt_policy *pols, const struct lp_
                size_t n_pols)
 {
     memset(s, 0, sizeof(*s));
-    s->pstat = calloc(n_pols ? n_pols : 1, sizeof(*s->pstat));
-    if (!s->pstat)
-        abort();
+    s->pstat = lp_xcalloc(n_pols ? n_pols : 1, sizeof(*s->pstat));
     for (size_t i = 0; i < n_pols; i++) {
         struct lp_rt_policy *p = &pols[i];
         p->volume = volume_of(s, p->root);

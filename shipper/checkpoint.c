@@ -2,6 +2,7 @@
  * fsync(dir) so a crash leaves the old or the new file, never a torn one. */
 #include "checkpoint.h"
 
+#include "lp_alloc.h"
 #include "lp_buf.h"
 #include "lp_error.h"
 #include "lp_file.h"
@@ -40,19 +41,12 @@ struct lp_ckpt_entry *lp_ckpt_put(struct lp_ckpt *c, const struct lp_ckpt_entry 
     if (slot) {
         free(slot->path);
     } else {
-        if (c->n == c->cap) {
-            c->cap = c->cap ? c->cap * 2 : 64;
-            c->e = realloc(c->e, c->cap * sizeof(*c->e));
-            if (!c->e)
-                abort();
-        }
+        LP_ALLOC_GROW(c->e, c->n + 1, c->cap, 64);
         slot = &c->e[c->n++];
         lp_idmap_put(&c->ix, e->dev, e->ino, (uintptr_t)c->n);
     }
     *slot = *e;
-    slot->path = strdup(e->path ? e->path : "");
-    if (!slot->path)
-        abort();
+    slot->path = lp_xstrdup(e->path ? e->path : "");
     c->dirty = 1;
     return slot;
 }
@@ -92,9 +86,7 @@ static int hex64(const char *s, uint64_t *out)
 int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
-    c->path = strdup(path);
-    if (!c->path)
-        abort();
+    c->path = lp_xstrdup(path);
     json_error_t je;
     FILE *f = fopen(path, "r");
     if (!f) {

@@ -9,6 +9,7 @@
 #define LP_LOG_MODULE "produce"
 #include "shipper_int.h"
 
+#include "lp_alloc.h"
 #include "lp_config.h"
 #include "lp_error.h"
 #include "lp_http.h"
@@ -135,9 +136,7 @@ static void purge_and_destroy(struct lp_shipper *s)
             n += e->state == ENTRY_PENDING;
         if (!n)
             continue;
-        struct inflight **pending = malloc(n * sizeof(*pending));
-        if (!pending)
-            abort();
+        struct inflight **pending = lp_xmalloc(n * sizeof(*pending));
         n = 0;
         for (struct inflight *e = t->fifo; e; e = e->next)
             if (e->state == ENTRY_PENDING)
@@ -174,9 +173,7 @@ int produce_send(struct lp_shipper *s, struct tail *t, struct lp_buf *value,
 {
     if (!s->rk)
         return LP_EKAFKA;
-    struct inflight *e = calloc(1, sizeof(*e));
-    if (!e)
-        abort();
+    struct inflight *e = lp_xcalloc(1, sizeof(*e));
     e->t = t;
     e->gen = t->gen;
     e->resume_off = resume_off;

@@ -4,6 +4,7 @@
 #define LP_LOG_MODULE "shipper"
 #include "shipper_int.h"
 
+#include "lp_alloc.h"
 #include "lp_config.h"
 #include "lp_error.h"
 #include "lp_http.h"
@@ -184,9 +185,7 @@ static int make_room(struct lp_shipper *s)
         return 1;
     if (!s->evict_built) {
         s->evict_built = 1;
-        s->evict = realloc(s->evict, (s->ntails ? s->ntails : 1) * sizeof(*s->evict));
-        if (!s->evict)
-            abort();
+        s->evict = lp_xreallocarray(s->evict, (s->ntails ? s->ntails : 1), sizeof(*s->evict));
         s->nevict = s->evict_next = 0;
         for (struct tail *t = s->tails; t; t = t->next)
             if (closable(t))
@@ -206,13 +205,9 @@ static void add_waiter(struct lp_shipper *s, const char *path, int input_idx)
     s->waiting++;
     if (s->nwaitq == s->capwaitq) {
         s->capwaitq = s->capwaitq ? 2 * s->capwaitq : 64;
-        s->waitq = realloc(s->waitq, s->capwaitq * sizeof(*s->waitq));
-        if (!s->waitq)
-            abort();
+        s->waitq = lp_xreallocarray(s->waitq, s->capwaitq, sizeof(*s->waitq));
     }
-    s->waitq[s->nwaitq].path = strdup(path);
-    if (!s->waitq[s->nwaitq].path)
-        abort();
+    s->waitq[s->nwaitq].path = lp_xstrdup(path);
     s->waitq[s->nwaitq++].input_idx = input_idx;
 }
 
@@ -275,9 +270,7 @@ static void on_discovered(void *ctx, const char *path, int input_idx)
             int64_t now_s = lp_time_real_ns() / LP_NS_PER_SEC;
             if (now_s - e->seen_s >= CKPT_SEEN_REFRESH_S || strcmp(e->path, path) != 0) {
                 free(e->path);
-                e->path = strdup(path);
-                if (!e->path)
-                    abort();
+                e->path = lp_xstrdup(path);
                 e->seen_s = now_s;
                 s->ckpt.dirty = 1;
             }
@@ -313,9 +306,7 @@ static void adopt_rotated(struct lp_shipper *s, const char *open_path, const cha
     if (!t)
         return;
     free(t->path);
-    t->path = strdup(orig_path);
-    if (!t->path)
-        abort();
+    t->path = lp_xstrdup(orig_path);
     lp_path_meta(orig_path, &t->meta);
     t->rotated = 1;
     link_tail(s, t);
@@ -419,13 +410,9 @@ int shipper_watch(struct lp_shipper *s, const char *dir, uint32_t mask)
         return -1;
     if (lp_idmap_get(&s->watch_ix, (uint64_t)wd, 0))
         return wd;
-    s->watches = realloc(s->watches, (s->nwatches + 1) * sizeof(*s->watches));
-    if (!s->watches)
-        abort();
+    s->watches = lp_xreallocarray(s->watches, (s->nwatches + 1), sizeof(*s->watches));
     s->watches[s->nwatches].wd = wd;
-    s->watches[s->nwatches].dir = strdup(dir);
-    if (!s->watches[s->nwatches].dir)
-        abort();
+    s->watches[s->nwatches].dir = lp_xstrdup(dir);
     s->nwatches++;
     lp_idmap_put(&s->watch_ix, (uint64_t)wd, 0, (uintptr_t)s->nwatches);
     return wd;
@@ -481,9 +468,7 @@ static void on_move(struct lp_shipper *s, const struct inotify_event *ev)
         struct move *m = &s->moves[s->move_next++ % MOVES_MAX];
         free(m->from);
         m->cookie = ev->cookie;
-        m->from = strdup(path);
-        if (!m->from)
-            abort();
+        m->from = lp_xstrdup(path);
         return;
     }
     for (size_t i = 0; i < MOVES_MAX; i++) {
@@ -527,9 +512,7 @@ const struct lp_multiline *shipper_multiline(const struct lp_shipper *s, int inp
 struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics *metrics,
                                   struct lp_ready *kafka_ready, char *err, size_t errlen)
 {
-    struct lp_shipper *s = calloc(1, sizeof(*s));
-    if (!s)
-        abort();
+    struct lp_shipper *s = lp_xcalloc(1, sizeof(*s));
     s->cfg = cfg;
     s->metrics = metrics;
     s->kafka_ready = kafka_ready;
@@ -551,16 +534,12 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
     /* room for one maximal line, escaped, beyond the batch size */
     s->batch_raw_limit = (size_t)c->batch_max_bytes + (size_t)c->max_line_bytes * 6 + 65536;
     s->rbuf_size = READ_CHUNK;
-    s->rbuf = malloc(s->rbuf_size);
-    if (!s->rbuf)
-        abort();
+    s->rbuf = lp_xmalloc(s->rbuf_size);
     lp_buf_init(&s->scratch, (size_t)c->max_line_bytes * 2 + 65536);
     lp_buf_init(&s->evbuf, 0);
     if (compile_multiline(&c->multiline, "shipper.multiline", &s->ml, err, errlen))
         goto fail;
-    s->ml_in = calloc(c->n_inputs ? c->n_inputs : 1, sizeof(*s->ml_in));
-    if (!s->ml_in)
-        abort();
+    s->ml_in = lp_xcalloc(c->n_inputs ? c->n_inputs : 1, sizeof(*s->ml_in));
     for (size_t i = 0; i < c->n_inputs; i++) {
         char what[64];
         snprintf(what, sizeof(what), "shipper.inputs[%zu].multiline", i);

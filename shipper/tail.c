@@ -3,6 +3,7 @@
 #define LP_LOG_MODULE "tail"
 #include "shipper_int.h"
 
+#include "lp_alloc.h"
 #include "lp_config.h"
 #include "lp_error.h"
 #include "lp_log.h"
@@ -15,14 +16,6 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p)
-        abort();
-    return p;
-}
 
 struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx)
 {
@@ -39,11 +32,9 @@ struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx)
         close(fd);
         return NULL;
     }
-    struct tail *t = calloc(1, sizeof(*t));
-    if (!t)
-        abort();
+    struct tail *t = lp_xcalloc(1, sizeof(*t));
     t->s = s;
-    t->path = xstrdup(path);
+    t->path = lp_xstrdup(path);
     t->input_idx = input_idx;
     t->fd = fd;
     t->dev = (uint64_t)st.st_dev;
@@ -69,7 +60,7 @@ struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx)
     if (real) {
         char *slash = strrchr(real, '/');
         if (slash) {
-            t->base = xstrdup(slash + 1);
+            t->base = lp_xstrdup(slash + 1);
             *slash = '\0';
             t->wd = shipper_watch(s, *real ? real : "/",
                                   IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE |
