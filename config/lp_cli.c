@@ -1,5 +1,7 @@
-/* Shared daemon command line and start-up: config loading, --check-config,
- * log set-up, and the signal loop. */
+/* Shared daemon command line and start-up: flags, config loading,
+ * --check-config and --config-reference, log set-up, the log-level part of a
+ * SIGHUP reload (lp_cli_reload_log) and the metrics endpoint. Signals
+ * themselves are core/lp_signal's; each daemon runs its own loop. */
 #define LP_LOG_MODULE "main"
 #include "lp_cli.h"
 
