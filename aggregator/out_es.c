@@ -6,6 +6,7 @@
 #include "lp_alloc.h"
 #include "lp_buf.h"
 #include "lp_bulk.h"
+#include "lp_es_conn.h"
 #include "lp_codec.h"
 #include "lp_config.h"
 #include "lp_error.h"
@@ -115,17 +116,13 @@ struct agg_es {
     int data_stream;
     int gzip;
     int install_template;
-    char *userpwd;
-    char *api_key_header;
-    char *ca_file;
-    int tls_verify;
+    struct lp_es_conn conn; /* URL, credentials, TLS, timeouts (shared with retention) */
     size_t max_inflight;
     size_t bulk_max_bytes;
     size_t cur_max_bytes; /* halved on 413, grows back on success */
     size_t bulk_max_actions;
     size_t cur_max_actions; /* likewise */
     int64_t flush_ns;
-    int64_t timeout_ms;
     int64_t retry_initial_ns, retry_max_ns;
     const char *topic;
     struct agg_dlq *dlq;
@@ -190,31 +187,22 @@ struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
     (void)errlen;
     struct agg_es *es = lp_xcalloc(1, sizeof(*es));
     es->name = lp_xstrdup(cfg->name);
-    char base[2048];
-    snprintf(base, sizeof(base), "%s", cfg->url);
-    size_t bl = strlen(base);
-    while (bl && base[bl - 1] == '/')
-        base[--bl] = '\0';
-    es->url_bulk = join3(base, "/_bulk", "");
-    es->url_template = join3(base, "/_index_template/", cfg->template_name);
+    lp_es_conn_init(&es->conn, &(struct lp_es_conn_cfg){cfg->url, cfg->username, cfg->password,
+                                                         cfg->api_key, cfg->ca_file, cfg->tls_verify,
+                                                         cfg->request_timeout_ms});
+    es->url_bulk = lp_es_conn_url(&es->conn, "/_bulk");
+    char *tpath = join3("/_index_template/", cfg->template_name, "");
+    es->url_template = lp_es_conn_url(&es->conn, tpath);
+    free(tpath);
     es->index = lp_xstrdup(cfg->index);
     es->template_name = lp_xstrdup(cfg->template_name);
     es->data_stream = cfg->data_stream;
     es->gzip = strcmp(cfg->compression, "gzip") == 0;
     es->install_template = cfg->install_template;
-    /* empty means unset (a ${VAR:-} left empty in a shared config) */
-    if (cfg->username && *cfg->username)
-        es->userpwd = join3(cfg->username, ":", cfg->password ? cfg->password : "");
-    if (cfg->api_key && *cfg->api_key)
-        es->api_key_header = join3("Authorization: ApiKey ", cfg->api_key, "");
-    if (cfg->ca_file)
-        es->ca_file = lp_xstrdup(cfg->ca_file);
-    es->tls_verify = cfg->tls_verify;
     es->max_inflight = (size_t)cfg->max_inflight_requests;
     es->bulk_max_bytes = es->cur_max_bytes = (size_t)cfg->bulk_max_bytes;
     es->bulk_max_actions = es->cur_max_actions = (size_t)cfg->bulk_max_actions;
     es->flush_ns = cfg->flush_interval_ms * LP_NS_PER_MS;
-    es->timeout_ms = cfg->request_timeout_ms;
     es->retry_initial_ns = cfg->retry_initial_ms * LP_NS_PER_MS;
     es->retry_max_ns = cfg->retry_max_ms * LP_NS_PER_MS;
     es->topic = topic;
@@ -410,23 +398,6 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return lp_buf_append(b, p, size * n) ? 0 : size * n;
 }
 
-static void easy_common(struct agg_es *es, CURL *e)
-{
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)es->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    if (es->userpwd) {
-        curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-        curl_easy_setopt(e, CURLOPT_USERPWD, es->userpwd);
-    }
-    if (es->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, es->ca_file);
-    if (!es->tls_verify) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-}
-
 /* PUT the template (blocking; before any document is sent). 1 done, 0 retry. */
 static int install_template(struct agg_es *es)
 {
@@ -435,9 +406,8 @@ static int install_template(struct agg_es *es)
     struct lp_buf resp;
     lp_buf_init(&resp, 1u << 20);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (es->api_key_header)
-        h = curl_slist_append(h, es->api_key_header);
-    easy_common(es, e);
+    h = lp_es_conn_headers(&es->conn, h);
+    lp_es_conn_setup(&es->conn, e);
     curl_easy_setopt(e, CURLOPT_URL, es->url_template);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
@@ -541,8 +511,7 @@ static void send_request(struct agg_es *es, struct request *r, int64_t now)
     if (r->headers)
         curl_slist_free_all(r->headers);
     r->headers = curl_slist_append(NULL, "Content-Type: application/x-ndjson");
-    if (es->api_key_header)
-        r->headers = curl_slist_append(r->headers, es->api_key_header);
+    r->headers = lp_es_conn_headers(&es->conn, r->headers);
     const char *body = es->bulk.body.data;
     size_t blen = es->bulk.body.len;
     if (es->gzip && lp_codec_compress(&es->codec, LP_CODEC_GZIP, 1, body, blen, &r->body) == 0) {
@@ -559,7 +528,7 @@ static void send_request(struct agg_es *es, struct request *r, int64_t now)
     else
         curl_easy_reset(r->easy);
     CURL *e = r->easy;
-    easy_common(es, e);
+    lp_es_conn_setup(&es->conn, e);
     curl_easy_setopt(e, CURLOPT_URL, es->url_bulk);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
@@ -1022,8 +991,6 @@ void agg_es_stop(struct agg_es *es, int64_t deadline_ns)
     free(es->index);
     free(es->template_name);
     free(es->kept_field);
-    free(es->userpwd);
-    free(es->api_key_header);
-    free(es->ca_file);
+    lp_es_conn_release(&es->conn);
     free(es);
 }

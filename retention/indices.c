@@ -3,6 +3,7 @@
 #include "indices.h"
 
 #include "lp_alloc.h"
+#include "lp_es_conn.h"
 #include "lp_buf.h"
 #include "lp_config.h"
 #include "lp_glob.h"
@@ -31,39 +32,18 @@ static int request(const struct lp_config_index_policy *p, const char *method, c
         snprintf(err, errlen, "curl_easy_init failed");
         return -1;
     }
-    char url[4096];
-    size_t ul = strlen(p->url);
-    while (ul > 0 && p->url[ul - 1] == '/')
-        ul--;
-    snprintf(url, sizeof(url), "%.*s%s", (int)ul, p->url, path);
-    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
-    char *auth = NULL;
-    if (p->api_key && *p->api_key) {
-        size_t n = strlen(p->api_key) + 32;
-        auth = lp_xmalloc(n);
-        snprintf(auth, n, "Authorization: ApiKey %s", p->api_key);
-        h = curl_slist_append(h, auth);
-    }
-    char userpwd[1024];
-    if (p->username && *p->username) {
-        snprintf(userpwd, sizeof(userpwd), "%s:%s", p->username, p->password ? p->password : "");
-        curl_easy_setopt(e, CURLOPT_USERPWD, userpwd);
-    }
-    if (p->ca_file && *p->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, p->ca_file);
-    if (!p->tls_verify) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    struct lp_es_conn conn;
+    lp_es_conn_init(&conn, &(struct lp_es_conn_cfg){p->url, p->username, p->password, p->api_key,
+                                                    p->ca_file, p->tls_verify,
+                                                    p->request_timeout_ms});
+    char *url = lp_es_conn_url(&conn, path);
+    struct curl_slist *h = lp_es_conn_headers(&conn, curl_slist_append(NULL, "Accept: application/json"));
+    lp_es_conn_setup(&conn, e);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)p->request_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)p->request_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     CURLcode rc = curl_easy_perform(e);
     if (rc == CURLE_OK) {
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
@@ -73,7 +53,8 @@ static int request(const struct lp_config_index_policy *p, const char *method, c
         snprintf(err, errlen, "%s %s: %s", method, shown, curl_easy_strerror(rc));
     }
     curl_slist_free_all(h);
-    free(auth);
+    free(url);
+    lp_es_conn_release(&conn);
     curl_easy_cleanup(e);
     return rc == CURLE_OK ? 0 : -1;
 }

@@ -11,6 +11,7 @@
 #include "lp_msgparse.h"
 #include "lp_test.h"
 #include "lp_time.h"
+#include "lp_es_conn.h"
 #include "out_es.h"
 #include "tracker.h"
 
@@ -506,6 +507,41 @@ static void test_dead_letter_once(void)
     lp_config_free(cfg);
 }
 
+/* the connection rules shared with retention (lp_es_conn.h) */
+static void test_conn_rules(void)
+{
+    struct lp_es_conn c;
+    lp_es_conn_init(&c, &(struct lp_es_conn_cfg){"https://es:9200//", "", "pw", "", "", 1, 30000});
+    char *u = lp_es_conn_url(&c, "/_bulk");
+    CU_ASSERT_STRING_EQUAL(u, "https://es:9200/_bulk");
+    free(u);
+    CU_ASSERT_PTR_NULL(c.userpwd); /* empty user: unset, even with a password */
+    CU_ASSERT_PTR_NULL(c.auth_header);
+    CU_ASSERT_PTR_NULL(c.ca_file); /* empty ca_file: the system CAs */
+    CU_ASSERT_EQUAL(c.timeout_ms, 30000);
+    CU_ASSERT_EQUAL(c.connect_timeout_ms, LP_ES_CONNECT_TIMEOUT_MS);
+    lp_es_conn_release(&c);
+    lp_es_conn_init(&c, &(struct lp_es_conn_cfg){"http://es", "u", NULL, "k3y", "/ca.pem", 0, 2000});
+    CU_ASSERT_STRING_EQUAL(c.userpwd, "u:");
+    CU_ASSERT_STRING_EQUAL(c.auth_header, "Authorization: ApiKey k3y");
+    CU_ASSERT_STRING_EQUAL(c.ca_file, "/ca.pem");
+    CU_ASSERT_EQUAL(c.connect_timeout_ms, 2000); /* never longer than the request */
+    struct curl_slist *h = lp_es_conn_headers(&c, NULL);
+    CU_ASSERT_STRING_EQUAL(h->data, "Authorization: ApiKey k3y");
+    curl_slist_free_all(h);
+    /* only http and https: a file: URL is refused by curl itself */
+    lp_es_conn_release(&c);
+    lp_es_conn_init(&c, &(struct lp_es_conn_cfg){"file:///etc", NULL, NULL, NULL, NULL, 1, 1000});
+    CURL *e = curl_easy_init();
+    lp_es_conn_setup(&c, e);
+    char *fu = lp_es_conn_url(&c, "/passwd");
+    curl_easy_setopt(e, CURLOPT_URL, fu);
+    CU_ASSERT_EQUAL(curl_easy_perform(e), CURLE_UNSUPPORTED_PROTOCOL);
+    curl_easy_cleanup(e);
+    free(fu);
+    lp_es_conn_release(&c);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -521,6 +557,7 @@ int main(void)
         {"503 and connection refused are retried", test_503_and_refused},
         {"basic auth and API key", test_auth_headers},
         {"a dead letter is written once", test_dead_letter_once},
+        {"connection rules shared with retention", test_conn_rules},
         {NULL, NULL},
     };
     int rc = lp_test_run("out_es", tests);
