@@ -65,7 +65,7 @@ static enum index_mode index_mode_of(const char *tmpl)
 struct output {
     enum out_type type;
     char *name;
-    const struct lp_config_output *cfg; /* NULL for the implicit "files" output */
+    const struct lp_config_output *cfg; /* also for the implicit "files" (config load) */
     char *path;                         /* file */
     size_t max_bytes;
     int64_t max_age_ns;
@@ -1073,16 +1073,16 @@ static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *er
                          size_t errlen)
 {
     const struct lp_config_aggregator *ac = &a->cfg->aggregator;
-    a->n_outs = ac->n_outputs ? ac->n_outputs : 1;
+    a->n_outs = ac->n_outputs; /* never 0: config load adds the implicit "files" */
     a->outs = lp_xcalloc(a->n_outs, sizeof(*a->outs));
     a->out_names = lp_xcalloc(a->n_outs, sizeof(char *));
     for (size_t i = 0; i < a->n_outs; i++) {
         struct output *o = &a->outs[i];
-        const struct lp_config_output *c = ac->n_outputs ? &ac->outputs[i] : NULL;
+        const struct lp_config_output *c = &ac->outputs[i];
         o->cfg = c;
-        o->name = lp_xstrdup(c ? c->name : "files");
+        o->name = lp_xstrdup(c->name);
         a->out_names[i] = o->name;
-        o->type = !c || strcmp(c->type, "file") == 0 ? OUT_FILE
+        o->type = strcmp(c->type, "file") == 0 ? OUT_FILE
                   : strcmp(c->type, "elasticsearch") == 0 ? OUT_ES
                                                           : OUT_STDOUT;
         char l[160];
@@ -1090,9 +1090,9 @@ static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *er
         o->ready = http ? lp_http_ready_check(http, l) : NULL;
         snprintf(l, sizeof(l), "output=\"%s\"", o->name);
         if (o->type == OUT_FILE) {
-            o->path = lp_xstrdup(c ? c->path : LP_DEFAULT_SEGMENTS_DIR);
-            o->max_bytes = c ? (size_t)c->max_segment_bytes : 128u << 20;
-            o->max_age_ns = (c ? c->max_segment_age_ms : 300000) * LP_NS_PER_MS;
+            o->path = lp_xstrdup(c->path);
+            o->max_bytes = (size_t)c->max_segment_bytes;
+            o->max_age_ns = c->max_segment_age_ms * LP_NS_PER_MS;
             o->c_skipped = lp_metrics_counter(
                 a->metrics, "logpipe_aggregator_file_replays_skipped_total",
                 "Lines not written because the files already hold them (a replay).", l);

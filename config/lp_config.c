@@ -567,8 +567,7 @@ static void check_refs(struct ctx *c, const struct lp_config_aggregator *a,
         lp_node_error(c->errs, key_at(at, "parser", at), "%s: no parser named '%s'", what,
                       parser);
     for (size_t k = 0; k < n_outputs; k++)
-        if (FIND_OUTPUT(a, outputs[k]) < 0 &&
-            !(a->n_outputs == 0 && strcmp(outputs[k], "files") == 0))
+        if (FIND_OUTPUT(a, outputs[k]) < 0)
             lp_node_error(c->errs, item_at(at, "outputs", k, at), "%s: no output named '%s'",
                           what, outputs[k]);
 }
@@ -676,8 +675,6 @@ const char *lp_config_policy_root(const struct lp_config *c,
     if (!p->output)
         return NULL;
     const struct lp_config_aggregator *a = &c->aggregator;
-    if (a->n_outputs == 0)
-        return strcmp(p->output, "files") == 0 ? LP_DEFAULT_SEGMENTS_DIR : NULL;
     int i = FIND_OUTPUT(a, p->output);
     if (i < 0 || !a->outputs[i].type || strcmp(a->outputs[i].type, "file") != 0)
         return NULL;
@@ -989,6 +986,69 @@ static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node 
     }
 }
 
+/* The list table named path[0].path[1] under lp_config_root. */
+static const struct lp_field *list_table(const char *section, const char *list)
+{
+    for (const struct lp_field *f = lp_config_root; f->name; f++)
+        if (f->type == LP_FT_SECTION && strcmp(f->name, section) == 0)
+            for (const struct lp_field *g = f->sub; g->name; g++)
+                if (g->type == LP_FT_LIST && strcmp(g->name, list) == 0)
+                    return g->sub;
+    abort(); /* a table and this file disagree: a build-time mistake */
+}
+
+/* Sets the scalar field name of a table element from its text form. */
+static void set_named(struct ctx *c, const struct lp_field *table, void *base, const char *name,
+                      const char *text)
+{
+    static const struct lp_node builtin = {.file = "<built-in default>", .line = 1, .col = 1};
+    for (const struct lp_field *f = table; f->name; f++)
+        if (strcmp(f->name, name) == 0) {
+            set_scalar(c, f, base, text, &builtin, name);
+            return;
+        }
+    abort();
+}
+
+/* What the documentation promises when nothing is configured, made once
+ * here so that no daemon special-cases it: without aggregator.outputs, one
+ * file output "files" under LP_DEFAULT_SEGMENTS_DIR; without any retention
+ * policy (neither files nor indices), one per file output that archives
+ * its closed segments after a day. They then pass the same validation,
+ * --check-config and code paths as configured ones. */
+static void add_implicit(struct ctx *c, struct lp_config *cfg)
+{
+    struct lp_config_aggregator *a = &cfg->aggregator;
+    if (a->n_outputs == 0) {
+        const struct lp_field *t = list_table("aggregator", "outputs");
+        free(a->outputs);
+        a->outputs = lp_xcalloc(1, sizeof(*a->outputs));
+        apply_defaults(c, t, &a->outputs[0]);
+        set_named(c, t, &a->outputs[0], "name", "files");
+        set_named(c, t, &a->outputs[0], "type", "file");
+        set_named(c, t, &a->outputs[0], "path", LP_DEFAULT_SEGMENTS_DIR);
+        a->n_outputs = 1;
+    }
+    struct lp_config_retention *r = &cfg->retention;
+    if (r->n_policies == 0 && r->n_elasticsearch == 0) {
+        const struct lp_field *t = list_table("retention", "policies");
+        size_t n = 0;
+        for (size_t i = 0; i < a->n_outputs; i++)
+            n += a->outputs[i].type && strcmp(a->outputs[i].type, "file") == 0;
+        free(r->policies);
+        r->policies = lp_xcalloc(n ? n : 1, sizeof(*r->policies));
+        for (size_t i = 0; i < a->n_outputs; i++) {
+            if (!a->outputs[i].type || strcmp(a->outputs[i].type, "file") != 0)
+                continue;
+            struct lp_config_retention_policy *p = &r->policies[r->n_policies++];
+            apply_defaults(c, t, p);
+            set_named(c, t, p, "name", a->outputs[i].name ? a->outputs[i].name : "files");
+            set_named(c, t, p, "output", a->outputs[i].name ? a->outputs[i].name : "files");
+            set_named(c, t, p, "archive_after", "1d");
+        }
+    }
+}
+
 static struct lp_config *load(const char *const *names, const char *const *texts, size_t n,
                               lp_config_getenv_fn env, struct lp_buf *errs)
 {
@@ -1017,8 +1077,10 @@ static struct lp_config *load(const char *const *names, const char *const *texts
     struct ctx c = {errs};
     apply_defaults(&c, lp_config_root, cfg);
     apply_table(&c, lp_config_root, cfg, root, "");
-    if (errs->len == errs_before)
+    if (errs->len == errs_before) {
+        add_implicit(&c, cfg);
         validate(&c, cfg, root);
+    }
     lp_node_free(root);
     if (errs->len != errs_before) {
         lp_config_free(cfg);
@@ -1097,6 +1159,12 @@ static void dump_value(const struct lp_field *f, const void *base, int depth, in
 {
     char tmp[64];
     int secret = redact && ((f->flags & LP_F_SECRET) || lp_config_key_is_secret(f->name));
+    if ((f->type == LP_FT_INT || f->type == LP_FT_DURATION || f->type == LP_FT_SIZE) && !f->def &&
+        f->min > 0 && *CFIELD(base, f, int64_t) == 0) {
+        /* not set (0 is below its range): null, which loads back as not set */
+        lp_buf_puts(out, " null\n");
+        return;
+    }
     switch (f->type) {
     case LP_FT_STRING:
     case LP_FT_ENUM: {

@@ -306,64 +306,39 @@ struct lp_retention *lp_retention_new(const struct lp_config *cfg, struct lp_met
         metrics = r->own_metrics = lp_metrics_new();
     r->m = metrics;
     const struct lp_config_retention *rc = &cfg->retention;
-    const struct lp_config_aggregator *ag = &cfg->aggregator;
+    /* never empty by accident: config load adds the documented default
+     * policies (one per file output, archive after a day) when none is set */
     size_t n = rc->n_policies;
-    size_t n_default = 0;
-    if (n == 0 && rc->n_elasticsearch == 0) {
-        if (ag->n_outputs == 0)
-            n_default = 1;
-        for (size_t i = 0; i < ag->n_outputs; i++)
-            n_default += strcmp(ag->outputs[i].type, "file") == 0;
-        n = n_default;
-    }
-    r->pols = calloc(n ? n : 1, sizeof(*r->pols));
-    r->sel = calloc(n ? n : 1, sizeof(*r->sel));
-    r->roots = calloc(2 * (n ? n : 1), sizeof(*r->roots));
-    r->pm = calloc(n ? n : 1, sizeof(*r->pm));
-    r->im = calloc(rc->n_elasticsearch ? rc->n_elasticsearch : 1, sizeof(*r->im));
-    if (!r->pols || !r->sel || !r->roots || !r->pm || !r->im)
-        abort();
+    r->pols = lp_xcalloc(n, sizeof(*r->pols));
+    r->sel = lp_xcalloc(n, sizeof(*r->sel));
+    r->roots = lp_xcalloc(2 * n, sizeof(*r->roots));
+    r->pm = lp_xcalloc(n, sizeof(*r->pm));
+    r->im = lp_xcalloc(rc->n_elasticsearch, sizeof(*r->im));
     r->n = n;
-    if (rc->n_policies || rc->n_elasticsearch) {
-        for (size_t i = 0; i < n; i++) {
-            const struct lp_config_retention_policy *c = &rc->policies[i];
-            struct lp_rt_policy *p = &r->pols[i];
-            const char *root = lp_config_policy_root(cfg, c);
-            if (!root) {
-                snprintf(err, errlen, "policy %s: no root", c->name);
-                lp_retention_free(r);
-                return NULL;
-            }
-            p->name = c->name;
-            r->roots[2 * i] = norm(root);
-            p->root = r->roots[2 * i];
-            if (c->archive_root && *c->archive_root) {
-                r->roots[2 * i + 1] = norm(c->archive_root);
-                if (strcmp(r->roots[2 * i + 1], p->root) != 0)
-                    p->archive_root = r->roots[2 * i + 1];
-            }
-            p->archive_after_ns = c->archive_after_ms * LP_NS_PER_MS;
-            p->delete_after_ns = c->delete_after_ms * LP_NS_PER_MS;
-            p->max_total_bytes = (uint64_t)c->max_total_bytes;
-            p->min_free_bytes = (uint64_t)c->min_free_bytes;
-            p->codec = strcmp(c->archive_codec, "gzip") == 0 ? LP_CODEC_GZIP : LP_CODEC_ZSTD;
-            p->level = (int)c->archive_level;
-            r->sel[i] = (struct lp_rt_select){c->routes, c->n_routes, c->glob};
+    for (size_t i = 0; i < n; i++) {
+        const struct lp_config_retention_policy *c = &rc->policies[i];
+        struct lp_rt_policy *p = &r->pols[i];
+        const char *root = lp_config_policy_root(cfg, c);
+        if (!root) {
+            snprintf(err, errlen, "policy %s: no root", c->name);
+            lp_retention_free(r);
+            return NULL;
         }
-    } else {
-        /* the documented default: archive each file output's segments after a day */
-        size_t k = 0;
-        for (size_t i = 0; i < (ag->n_outputs ? ag->n_outputs : 1); i++) {
-            if (ag->n_outputs && strcmp(ag->outputs[i].type, "file") != 0)
-                continue;
-            struct lp_rt_policy *p = &r->pols[k];
-            p->name = ag->n_outputs ? ag->outputs[i].name : "files";
-            r->roots[2 * k] = norm(ag->n_outputs ? ag->outputs[i].path : LP_DEFAULT_SEGMENTS_DIR);
-            p->root = r->roots[2 * k];
-            p->archive_after_ns = DAY_NS;
-            p->codec = LP_CODEC_ZSTD;
-            k++;
+        p->name = c->name;
+        r->roots[2 * i] = norm(root);
+        p->root = r->roots[2 * i];
+        if (c->archive_root && *c->archive_root) {
+            r->roots[2 * i + 1] = norm(c->archive_root);
+            if (strcmp(r->roots[2 * i + 1], p->root) != 0)
+                p->archive_root = r->roots[2 * i + 1];
         }
+        p->archive_after_ns = c->archive_after_ms * LP_NS_PER_MS;
+        p->delete_after_ns = c->delete_after_ms * LP_NS_PER_MS;
+        p->max_total_bytes = (uint64_t)c->max_total_bytes;
+        p->min_free_bytes = (uint64_t)c->min_free_bytes;
+        p->codec = strcmp(c->archive_codec, "gzip") == 0 ? LP_CODEC_GZIP : LP_CODEC_ZSTD;
+        p->level = (int)c->archive_level;
+        r->sel[i] = (struct lp_rt_select){c->routes, c->n_routes, c->glob};
     }
     for (size_t i = 0; i < n; i++)
         r->pm[i] = policy_metrics(metrics, r->pols[i].name);
