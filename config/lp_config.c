@@ -762,175 +762,204 @@ static int policies_overlap(const char *ra, const struct lp_config_retention_pol
     return 0;
 }
 
+/* A directory without trailing slashes, on the heap. */
+static char *norm_dir_dup(const char *dir)
+{
+    char tmp[4096];
+    norm_dir(dir, tmp, sizeof(tmp));
+    return lp_xstrdup(tmp);
+}
+
+/* One segment policy on its own. Returns its normalized root (heap) when it
+ * has one, for the checks between policies; NULL otherwise. */
+static char *validate_policy(struct ctx *c, const struct lp_config *cfg, const struct lp_node *ret,
+                             size_t i)
+{
+    const struct lp_config_retention *r = &cfg->retention;
+    const struct lp_config_retention_policy *p = &r->policies[i];
+    const struct lp_node *at = item_at(ret, "policies", i, ret);
+    char what[64];
+    snprintf(what, sizeof(what), "retention.policies[%zu]", i);
+    check_item_name(c, at, what, "policy", p->name,
+                    find_name(r->policies, r->n_policies, sizeof(*p),
+                              offsetof(struct lp_config_retention_policy, name), p->name),
+                    i);
+    char *root = NULL;
+    if (!!(p->output && *p->output) == !!(p->path && *p->path))
+        lp_node_error(c->errs, at,
+                      "%s: needs exactly one of output (an aggregator file "
+                      "output) and path (a directory)",
+                      what);
+    else if (!lp_config_policy_root(cfg, p))
+        lp_node_error(c->errs, key_at(at, "output", at),
+                      "%s: no aggregator output of type file named '%s'", what, p->output);
+    else
+        root = norm_dir_dup(lp_config_policy_root(cfg, p));
+    if (!p->archive_after_ms && !p->delete_after_ms && !p->max_total_bytes && !p->min_free_bytes)
+        lp_node_error(c->errs, at,
+                      "%s: does nothing; set archive_after, delete_after, "
+                      "max_total_bytes or min_free_bytes",
+                      what);
+    if (!p->archive_after_ms) {
+        static const char *const needs[] = {"archive_codec", "archive_level", "archive_root"};
+        for (size_t k = 0; k < 3; k++)
+            if (lp_node_get(at, needs[k]))
+                lp_node_error(c->errs, key_at(at, needs[k], at), "%s: %s without archive_after",
+                              what, needs[k]);
+    }
+    if (p->archive_after_ms && p->delete_after_ms && p->delete_after_ms <= p->archive_after_ms)
+        lp_node_error(c->errs, key_at(at, "delete_after", at),
+                      "%s: delete_after must be longer than archive_after: segments would "
+                      "be deleted before they are archived",
+                      what);
+    if (strcmp(p->archive_codec, "gzip") == 0 && p->archive_level > 9)
+        lp_node_error(c->errs, key_at(at, "archive_level", at), "%s: gzip levels are 1-9", what);
+    for (size_t k = 0; k < p->n_routes; k++)
+        if (!name_ok(p->routes[k]))
+            lp_node_error(c->errs, item_at(at, "routes", k, at), "%s: '%s' is not a route name",
+                          what, p->routes[k]);
+    if (root && p->archive_root && *p->archive_root) {
+        char *ar = norm_dir_dup(p->archive_root);
+        if (strcmp(ar, root) != 0 && dir_within(ar, root))
+            lp_node_error(c->errs, key_at(at, "archive_root", at),
+                          "%s: archive_root lies inside the policy's own root; its "
+                          "archives would be selected again",
+                          what);
+        free(ar);
+    }
+    return root;
+}
+
+/* Two segment policies i and j (both with a root): overlapping selections,
+ * archive roots that collide. Called for every ordered pair. */
+static void validate_policy_pair(struct ctx *c, const struct lp_config_retention *r,
+                                 const struct lp_node *ret, char *const *roots, size_t i, size_t j)
+{
+    const struct lp_config_retention_policy *a = &r->policies[i], *b = &r->policies[j];
+    const struct lp_node *atj = item_at(ret, "policies", j, ret);
+    const struct lp_node *ati = item_at(ret, "policies", i, ret);
+    char w[512];
+    if (i < j && policies_overlap(roots[i], a, roots[j], b, w, sizeof(w)))
+        lp_node_error(c->errs, atj,
+                      "retention.policies[%zu] '%s' overlaps policy '%s' (%s:%d:%d): both "
+                      "select e.g. '%s'; narrow routes or glob so that each file has one policy",
+                      j, b->name ? b->name : "", a->name ? a->name : "", ati->file, ati->line,
+                      ati->col, w);
+    if (!a->archive_root || !*a->archive_root)
+        return;
+    char *ar = norm_dir_dup(a->archive_root);
+    if (strcmp(ar, roots[i]) != 0) { /* equal: the same as next to the segment */
+        if (dir_within(ar, roots[j]) || dir_within(roots[j], ar))
+            lp_node_error(c->errs, key_at(ati, "archive_root", ati),
+                          "retention.policies[%zu]: archive_root '%s' overlaps the root of "
+                          "policy '%s' ('%s')",
+                          i, a->archive_root, b->name ? b->name : "", roots[j]);
+        if (i < j && b->archive_root && *b->archive_root) {
+            char *br = norm_dir_dup(b->archive_root);
+            if (dir_within(ar, br) || dir_within(br, ar))
+                lp_node_error(c->errs, key_at(atj, "archive_root", atj),
+                              "retention.policies[%zu]: archive_root '%s' is shared with "
+                              "policy '%s'; give each policy its own",
+                              j, b->archive_root, a->name ? a->name : "");
+            free(br);
+        }
+    }
+    free(ar);
+}
+
+/* 1 when two comma-separated index patterns select a common name (an
+ * example in w). */
+static int index_patterns_overlap(const char *p1, const char *p2, char *w, size_t wlen)
+{
+    char a1[1024], a2[1024];
+    snprintf(a1, sizeof(a1), "%s", p1);
+    for (char *s1 = NULL, *t1 = strtok_r(a1, ",", &s1); t1; t1 = strtok_r(NULL, ",", &s1)) {
+        snprintf(a2, sizeof(a2), "%s", p2);
+        for (char *s2 = NULL, *t2 = strtok_r(a2, ",", &s2); t2; t2 = strtok_r(NULL, ",", &s2)) {
+            while (*t1 == ' ')
+                t1++;
+            while (*t2 == ' ')
+                t2++;
+            const char *v[2] = {t1, t2};
+            if (lp_glob_intersect(v, 2, w, wlen) != 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* One index policy, and its overlap with earlier ones on the same cluster. */
+static void validate_index_policy(struct ctx *c, const struct lp_config_retention *r,
+                                  const struct lp_node *ret, size_t i)
+{
+    const struct lp_config_index_policy *p = &r->elasticsearch[i];
+    const struct lp_node *at = item_at(ret, "elasticsearch", i, ret);
+    char what[64];
+    snprintf(what, sizeof(what), "retention.elasticsearch[%zu]", i);
+    /* one namespace with the segment policies (metrics, audit log) */
+    int first = find_name(r->policies, r->n_policies, sizeof(*r->policies),
+                          offsetof(struct lp_config_retention_policy, name), p->name) >= 0
+                    ? -1
+                    : find_name(r->elasticsearch, r->n_elasticsearch, sizeof(*p),
+                                offsetof(struct lp_config_index_policy, name), p->name);
+    check_item_name(c, at, what, "policy", p->name, first, i);
+    if (!p->url || (strncmp(p->url, "http://", 7) != 0 && strncmp(p->url, "https://", 8) != 0))
+        lp_node_error(c->errs, key_at(at, "url", at),
+                      "%s: needs a url starting with http:// or https://", what);
+    if (!p->delete_after_ms)
+        lp_node_error(c->errs, at, "%s: needs delete_after", what);
+    if (p->password && *p->password && (!p->username || !*p->username))
+        lp_node_error(c->errs, key_at(at, "password", at), "%s: password without username", what);
+    if (!p->index_pattern || !*p->index_pattern) {
+        lp_node_error(c->errs, at, "%s: needs an index_pattern", what);
+        return;
+    }
+    char pat[1024];
+    snprintf(pat, sizeof(pat), "%s", p->index_pattern);
+    for (char *sv = NULL, *t = strtok_r(pat, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
+        while (*t == ' ')
+            t++;
+        if (!*t || *t == '-' || strpbrk(t, "?[]\\/ ") || strcmp(t, "_all") == 0)
+            lp_node_error(c->errs, key_at(at, "index_pattern", at),
+                          "%s: '%s' is not an index name or '*' pattern (no exclusions, "
+                          "'?', '[', '/', spaces or _all)",
+                          what, t);
+    }
+    for (size_t j = 0; j < i; j++) {
+        const struct lp_config_index_policy *q = &r->elasticsearch[j];
+        if (!q->url || !p->url || !q->index_pattern)
+            continue;
+        char u1[1024], u2[1024];
+        norm_dir(p->url, u1, sizeof(u1));
+        norm_dir(q->url, u2, sizeof(u2));
+        char w[256] = "";
+        if (strcmp(u1, u2) == 0 &&
+            index_patterns_overlap(p->index_pattern, q->index_pattern, w, sizeof(w))) {
+            const struct lp_node *atj = item_at(ret, "elasticsearch", j, ret);
+            lp_node_error(c->errs, key_at(at, "index_pattern", at),
+                          "%s: index_pattern overlaps policy '%s' (%s:%d:%d) on the same "
+                          "cluster: both select e.g. '%s'",
+                          what, q->name ? q->name : "", atj->file, atj->line, atj->col, w);
+        }
+    }
+}
+
 static void validate_retention(struct ctx *c, const struct lp_config *cfg,
                                const struct lp_node *ret)
 {
     const struct lp_config_retention *r = &cfg->retention;
-    char roots[64][4096];
-    int root_ok[64] = {0};
-    for (size_t i = 0; i < r->n_policies; i++) {
-        const struct lp_config_retention_policy *p = &r->policies[i];
-        const struct lp_node *at = item_at(ret, "policies", i, ret);
-        char what[64];
-        snprintf(what, sizeof(what), "retention.policies[%zu]", i);
-        check_item_name(c, at, what, "policy", p->name,
-                        find_name(r->policies, r->n_policies, sizeof(*p),
-                                  offsetof(struct lp_config_retention_policy, name), p->name),
-                        i);
-        if (!!(p->output && *p->output) == !!(p->path && *p->path))
-            lp_node_error(c->errs, at, "%s: needs exactly one of output (an aggregator file "
-                          "output) and path (a directory)", what);
-        else if (!lp_config_policy_root(cfg, p))
-            lp_node_error(c->errs, key_at(at, "output", at),
-                          "%s: no aggregator output of type file named '%s'", what, p->output);
-        else if (i < 64) {
-            norm_dir(lp_config_policy_root(cfg, p), roots[i], sizeof(roots[i]));
-            root_ok[i] = 1;
-        }
-        if (!p->archive_after_ms && !p->delete_after_ms && !p->max_total_bytes &&
-            !p->min_free_bytes)
-            lp_node_error(c->errs, at, "%s: does nothing; set archive_after, delete_after, "
-                          "max_total_bytes or min_free_bytes", what);
-        if (!p->archive_after_ms) {
-            static const char *const needs[] = {"archive_codec", "archive_level", "archive_root"};
-            for (size_t k = 0; k < 3; k++)
-                if (lp_node_get(at, needs[k]))
-                    lp_node_error(c->errs, key_at(at, needs[k], at),
-                                  "%s: %s without archive_after", what, needs[k]);
-        }
-        if (p->archive_after_ms && p->delete_after_ms && p->delete_after_ms <= p->archive_after_ms)
-            lp_node_error(c->errs, key_at(at, "delete_after", at),
-                          "%s: delete_after must be longer than archive_after: segments would "
-                          "be deleted before they are archived", what);
-        if (strcmp(p->archive_codec, "gzip") == 0 && p->archive_level > 9)
-            lp_node_error(c->errs, key_at(at, "archive_level", at),
-                          "%s: gzip levels are 1-9", what);
-        for (size_t k = 0; k < p->n_routes; k++)
-            if (!name_ok(p->routes[k]))
-                lp_node_error(c->errs, item_at(at, "routes", k, at),
-                              "%s: '%s' is not a route name", what, p->routes[k]);
-        if (p->archive_root && *p->archive_root && root_ok[i < 64 ? i : 0] && i < 64) {
-            char ar[4096];
-            norm_dir(p->archive_root, ar, sizeof(ar));
-            if (strcmp(ar, roots[i]) != 0 && dir_within(ar, roots[i]))
-                lp_node_error(c->errs, key_at(at, "archive_root", at),
-                              "%s: archive_root lies inside the policy's own root; its "
-                              "archives would be selected again", what);
-        }
-    }
-    if (r->n_policies > 64) {
-        lp_node_error(c->errs, item_at(ret, "policies", 64, ret),
-                      "retention.policies: at most 64 policies");
-        return;
-    }
-    /* pairs: overlapping selections, archive roots that collide */
-    for (size_t i = 0; i < r->n_policies; i++) {
-        for (size_t j = 0; j < r->n_policies; j++) {
-            if (i == j || !root_ok[i] || !root_ok[j])
-                continue;
-            const struct lp_config_retention_policy *a = &r->policies[i], *b = &r->policies[j];
-            const struct lp_node *atj = item_at(ret, "policies", j, ret);
-            const struct lp_node *ati = item_at(ret, "policies", i, ret);
-            char w[512];
-            if (i < j && policies_overlap(roots[i], a, roots[j], b, w, sizeof(w)))
-                lp_node_error(c->errs, atj,
-                              "retention.policies[%zu] '%s' overlaps policy '%s' (%s:%d:%d): "
-                              "both select e.g. '%s'; narrow routes or glob so that each file "
-                              "has one policy",
-                              j, b->name ? b->name : "", a->name ? a->name : "", ati->file,
-                              ati->line, ati->col, w);
-            char ar[4096];
-            if (!a->archive_root || !*a->archive_root)
-                continue;
-            norm_dir(a->archive_root, ar, sizeof(ar));
-            if (strcmp(ar, roots[i]) == 0)
-                continue; /* the same as next to the segment */
-            if (dir_within(ar, roots[j]) || dir_within(roots[j], ar))
-                lp_node_error(c->errs, key_at(ati, "archive_root", ati),
-                              "retention.policies[%zu]: archive_root '%s' overlaps the root of "
-                              "policy '%s' ('%s')", i, a->archive_root, b->name ? b->name : "",
-                              roots[j]);
-            if (i < j && b->archive_root && *b->archive_root) {
-                char br[4096];
-                norm_dir(b->archive_root, br, sizeof(br));
-                if (dir_within(ar, br) || dir_within(br, ar))
-                    lp_node_error(c->errs, key_at(atj, "archive_root", atj),
-                                  "retention.policies[%zu]: archive_root '%s' is shared with "
-                                  "policy '%s'; give each policy its own",
-                                  j, b->archive_root, a->name ? a->name : "");
-            }
-        }
-    }
-    for (size_t i = 0; i < r->n_elasticsearch; i++) {
-        const struct lp_config_index_policy *p = &r->elasticsearch[i];
-        const struct lp_node *at = item_at(ret, "elasticsearch", i, ret);
-        char what[64];
-        snprintf(what, sizeof(what), "retention.elasticsearch[%zu]", i);
-        /* one namespace with the segment policies (metrics, audit log) */
-        int first = find_name(r->policies, r->n_policies, sizeof(*r->policies),
-                              offsetof(struct lp_config_retention_policy, name), p->name) >= 0
-                        ? -1
-                        : find_name(r->elasticsearch, r->n_elasticsearch, sizeof(*p),
-                                    offsetof(struct lp_config_index_policy, name), p->name);
-        check_item_name(c, at, what, "policy", p->name, first, i);
-        if (!p->url || (strncmp(p->url, "http://", 7) != 0 && strncmp(p->url, "https://", 8) != 0))
-            lp_node_error(c->errs, key_at(at, "url", at),
-                          "%s: needs a url starting with http:// or https://", what);
-        if (!p->delete_after_ms)
-            lp_node_error(c->errs, at, "%s: needs delete_after", what);
-        if (p->password && *p->password && (!p->username || !*p->username))
-            lp_node_error(c->errs, key_at(at, "password", at), "%s: password without username",
-                          what);
-        if (!p->index_pattern || !*p->index_pattern) {
-            lp_node_error(c->errs, at, "%s: needs an index_pattern", what);
-            continue;
-        }
-        char pat[1024];
-        snprintf(pat, sizeof(pat), "%s", p->index_pattern);
-        for (char *sv = NULL, *t = strtok_r(pat, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
-            while (*t == ' ')
-                t++;
-            if (!*t || *t == '-' || strpbrk(t, "?[]\\/ ") || strcmp(t, "_all") == 0)
-                lp_node_error(c->errs, key_at(at, "index_pattern", at),
-                              "%s: '%s' is not an index name or '*' pattern (no exclusions, "
-                              "'?', '[', '/', spaces or _all)", what, t);
-        }
-        /* overlap with an earlier policy on the same cluster */
-        for (size_t j = 0; j < i; j++) {
-            const struct lp_config_index_policy *q = &r->elasticsearch[j];
-            if (!q->url || !p->url || !q->index_pattern)
-                continue;
-            char u1[1024], u2[1024];
-            norm_dir(p->url, u1, sizeof(u1));
-            norm_dir(q->url, u2, sizeof(u2));
-            if (strcmp(u1, u2) != 0)
-                continue;
-            char a1[1024], a2[1024];
-            snprintf(a1, sizeof(a1), "%s", p->index_pattern);
-            int hit = 0;
-            char w[256] = "";
-            for (char *s1 = NULL, *t1 = strtok_r(a1, ",", &s1); t1 && !hit;
-                 t1 = strtok_r(NULL, ",", &s1)) {
-                snprintf(a2, sizeof(a2), "%s", q->index_pattern);
-                for (char *s2 = NULL, *t2 = strtok_r(a2, ",", &s2); t2 && !hit;
-                     t2 = strtok_r(NULL, ",", &s2)) {
-                    while (*t1 == ' ')
-                        t1++;
-                    while (*t2 == ' ')
-                        t2++;
-                    const char *v[2] = {t1, t2};
-                    hit = lp_glob_intersect(v, 2, w, sizeof(w)) != 0;
-                }
-            }
-            if (hit) {
-                const struct lp_node *atj = item_at(ret, "elasticsearch", j, ret);
-                lp_node_error(c->errs, key_at(at, "index_pattern", at),
-                              "%s: index_pattern overlaps policy '%s' (%s:%d:%d) on the same "
-                              "cluster: both select e.g. '%s'", what, q->name ? q->name : "",
-                              atj->file, atj->line, atj->col, w);
-            }
-        }
-    }
+    char **roots = lp_xcalloc(r->n_policies, sizeof(*roots)); /* NULL: no root */
+    for (size_t i = 0; i < r->n_policies; i++)
+        roots[i] = validate_policy(c, cfg, ret, i);
+    for (size_t i = 0; i < r->n_policies; i++)
+        for (size_t j = 0; j < r->n_policies; j++)
+            if (i != j && roots[i] && roots[j])
+                validate_policy_pair(c, r, ret, roots, i, j);
+    for (size_t i = 0; i < r->n_policies; i++)
+        free(roots[i]);
+    free(roots);
+    for (size_t i = 0; i < r->n_elasticsearch; i++)
+        validate_index_policy(c, r, ret, i);
 }
 
 const struct lp_config_multiline *lp_config_input_multiline(const struct lp_config_shipper *s,

@@ -50,16 +50,39 @@ struct lp_retention {
 
 /* ---- report rows (also the audit records) ---- */
 
+enum rt_kind { RT_KIND_FILES, RT_KIND_INDICES };
+enum rt_action { RT_ARCHIVE, RT_DELETE, RT_INDEX_DELETE, RT_SKIP, RT_CLEANUP };
+enum rt_result { RT_PLANNED, RT_OK, RT_ERROR, RT_SKIPPED };
+static const char *const kind_names[] = {"files", "indices"};
+static const char *const action_names[] = {"archive", "delete", "index_delete", "skip", "cleanup"};
+static const char *const result_names[] = {"planned", "ok", "error", "skipped"};
+
+/* What record() is told about one action; strings are copied. age_ns -1:
+ * no age (a directory, an index pattern). */
+struct rt_event {
+    const char *policy;
+    enum rt_kind kind;
+    enum rt_action action;
+    const char *target;
+    const char *dest; /* the archive's path */
+    uint64_t bytes;
+    uint64_t bytes_out;
+    int64_t age_ns;
+    const char *reason;
+    enum rt_result result;
+    const char *error;
+};
+
 struct row {
     const char *policy;
-    const char *action; /* archive | delete | index_delete | skip | cleanup */
+    enum rt_action action;
     char *target;
     char *dest;         /* archive path */
     uint64_t bytes;     /* size of the target */
     uint64_t bytes_out; /* archive size (estimated in a dry run) */
     int64_t age_ns;
     char *reason;
-    const char *result; /* planned | ok | error | skipped */
+    enum rt_result result;
     char *error;
 };
 
@@ -140,7 +163,7 @@ static void fmt_dur_ms(int64_t ms, char *out, size_t n)
         snprintf(out, n, "%" PRId64 "s", s);
 }
 
-static struct summary *summary_of(struct run *u, const char *policy, const char *kind)
+static struct summary *summary_of(struct run *u, const char *policy, enum rt_kind kind)
 {
     for (size_t i = 0; i < u->n_sum; i++)
         if (strcmp(u->sum[i].policy, policy) == 0)
@@ -149,7 +172,7 @@ static struct summary *summary_of(struct run *u, const char *policy, const char 
     struct summary *s = &u->sum[u->n_sum++];
     memset(s, 0, sizeof(*s));
     s->policy = policy;
-    s->kind = kind;
+    s->kind = kind_names[kind];
     return s;
 }
 
@@ -158,7 +181,8 @@ static void row_json(struct lp_buf *b, const struct row *w)
 {
     lp_buf_puts(b, "\"policy\":");
     lp_buf_append_json_string(b, w->policy, strlen(w->policy));
-    lp_buf_appendf(b, ",\"action\":\"%s\",\"result\":\"%s\",\"target\":", w->action, w->result);
+    lp_buf_appendf(b, ",\"action\":\"%s\",\"result\":\"%s\",\"target\":", action_names[w->action],
+                   result_names[w->result]);
     lp_buf_append_json_string(b, w->target, strlen(w->target));
     if (w->dest) {
         lp_buf_puts(b, ",\"archive\":");
@@ -199,41 +223,50 @@ static void audit(struct run *u, const struct row *w)
 }
 
 /* Records one action (report, audit, log, summary). */
-static void record(struct run *u, const char *policy, const char *kind, const char *action,
-                   const char *target, const char *dest, uint64_t bytes, uint64_t bytes_out,
-                   int64_t age_ns, const char *reason, const char *result, const char *error)
+static void record(struct run *u, const struct rt_event *e)
 {
     LP_ALLOC_GROW(u->rows, u->n_rows + 1, u->cap, 64);
     struct row *w = &u->rows[u->n_rows++];
-    *w = (struct row){policy,          action,           lp_xstrdup(target), lp_xstrdup(dest), bytes,
-                      bytes_out,       age_ns,           lp_xstrdup(reason), result,
-                      lp_xstrdup(error)};
+    *w = (struct row){.policy = e->policy,
+                      .action = e->action,
+                      .target = lp_xstrdup(e->target),
+                      .dest = lp_xstrdup(e->dest),
+                      .bytes = e->bytes,
+                      .bytes_out = e->bytes_out,
+                      .age_ns = e->age_ns,
+                      .reason = lp_xstrdup(e->reason),
+                      .result = e->result,
+                      .error = lp_xstrdup(e->error)};
     if (!u->o->dry_run)
         audit(u, w);
-    struct summary *s = summary_of(u, policy, kind);
-    if (strcmp(result, "error") == 0) {
+    struct summary *s = summary_of(u, e->policy, e->kind);
+    if (e->result == RT_ERROR) {
         s->error_n++;
         u->failed = 1;
-    } else if (strcmp(result, "skipped") == 0) {
+    } else if (e->result == RT_SKIPPED) {
         s->skip_n++;
-    } else if (strcmp(action, "archive") == 0) {
+    } else if (e->action == RT_ARCHIVE) {
         s->archive_n++;
-        s->archive_in += bytes;
-        s->archive_out += bytes_out;
-    } else if (strcmp(action, "delete") == 0 || strcmp(action, "index_delete") == 0) {
+        s->archive_in += e->bytes;
+        s->archive_out += e->bytes_out;
+    } else if (e->action == RT_DELETE || e->action == RT_INDEX_DELETE) {
         s->delete_n++;
-        s->delete_bytes += bytes;
+        s->delete_bytes += e->bytes;
     }
-    int lvl = strcmp(result, "error") == 0 ? LP_LOG_ERROR
-              : strcmp(result, "skipped") == 0 ? LP_LOG_WARN
-                                               : LP_LOG_INFO;
-    if (!u->o->dry_run && error)
-        lp_log(lvl, action,
+    if (u->o->dry_run)
+        return;
+    int lvl = e->result == RT_ERROR     ? LP_LOG_ERROR
+              : e->result == RT_SKIPPED ? LP_LOG_WARN
+                                        : LP_LOG_INFO;
+    if (e->error)
+        lp_log(lvl, action_names[e->action],
                "policy=%s target=\"%s\" bytes=%" PRIu64 " result=%s reason=\"%s\" error=\"%s\"",
-               policy, target, bytes, result, reason ? reason : "", error);
-    else if (!u->o->dry_run)
-        lp_log(lvl, action, "policy=%s target=\"%s\" bytes=%" PRIu64 " result=%s reason=\"%s\"",
-               policy, target, bytes, result, reason ? reason : "");
+               e->policy, e->target, e->bytes, result_names[e->result], e->reason ? e->reason : "",
+               e->error);
+    else
+        lp_log(lvl, action_names[e->action],
+               "policy=%s target=\"%s\" bytes=%" PRIu64 " result=%s reason=\"%s\"", e->policy,
+               e->target, e->bytes, result_names[e->result], e->reason ? e->reason : "");
 }
 
 /* ---- policies ---- */
@@ -423,29 +456,59 @@ static void do_archive(struct run *u, const struct lp_rt_policy *p, struct pmetr
         dirname_into(f->rel, rd, sizeof(rd));
         if ((size_t)snprintf(dst_dir, sizeof(dst_dir), "%s/%s", p->archive_root, rd) >=
             sizeof(dst_dir)) {
-            record(u, p->name, "files", "archive", f->path, NULL, f->size, 0,
-                   u->now - f->mtime_ns, reason, "error", "archive path too long");
+            record(u, &(struct rt_event){.policy = p->name,
+                                         .kind = RT_KIND_FILES,
+                                         .action = RT_ARCHIVE,
+                                         .target = f->path,
+                                         .bytes = f->size,
+                                         .age_ns = u->now - f->mtime_ns,
+                                         .reason = reason,
+                                         .result = RT_ERROR,
+                                         .error = "archive path too long"});
             return;
         }
     } else {
         dirname_into(f->path, dst_dir, sizeof(dst_dir));
     }
     if (lp_archive_name(f->path, dst_dir, p->codec, dst, sizeof(dst))) {
-        record(u, p->name, "files", "archive", f->path, NULL, f->size, 0, u->now - f->mtime_ns,
-               reason, "error", "name too long");
+        record(u, &(struct rt_event){.policy = p->name,
+                                     .kind = RT_KIND_FILES,
+                                     .action = RT_ARCHIVE,
+                                     .target = f->path,
+                                     .bytes = f->size,
+                                     .age_ns = u->now - f->mtime_ns,
+                                     .reason = reason,
+                                     .result = RT_ERROR,
+                                     .error = "name too long"});
         return;
     }
     int64_t age = u->now - f->mtime_ns;
     if (u->o->dry_run) {
-        record(u, p->name, "files", "archive", f->path, dst, f->size, est, age, reason,
-               "planned", NULL);
+        record(u, &(struct rt_event){.policy = p->name,
+                                     .kind = RT_KIND_FILES,
+                                     .action = RT_ARCHIVE,
+                                     .target = f->path,
+                                     .dest = dst,
+                                     .bytes = f->size,
+                                     .bytes_out = est,
+                                     .age_ns = age,
+                                     .reason = reason,
+                                     .result = RT_PLANNED});
         return;
     }
     if (p->archive_volume >= 0 && (size_t)p->archive_volume < u->n_full &&
         u->archive_full[p->archive_volume]) {
         lp_counter_inc(pm->skipped);
-        record(u, p->name, "files", "archive", f->path, dst, f->size, 0, age,
-               "the archive disk was full earlier in this run; source kept", "skipped", NULL);
+        record(u, &(struct rt_event){
+                      .policy = p->name,
+                      .kind = RT_KIND_FILES,
+                      .action = RT_ARCHIVE,
+                      .target = f->path,
+                      .dest = dst,
+                      .bytes = f->size,
+                      .age_ns = age,
+                      .reason = "the archive disk was full earlier in this run; source kept",
+                      .result = RT_SKIPPED});
         return;
     }
     struct lp_archive_stats st;
@@ -459,7 +522,16 @@ static void do_archive(struct run *u, const struct lp_rt_policy *p, struct pmetr
     }
     if (rc) {
         lp_counter_inc(pm->errors);
-        record(u, p->name, "files", "archive", f->path, dst, f->size, 0, age, reason, "error", err);
+        record(u, &(struct rt_event){.policy = p->name,
+                                     .kind = RT_KIND_FILES,
+                                     .action = RT_ARCHIVE,
+                                     .target = f->path,
+                                     .dest = dst,
+                                     .bytes = f->size,
+                                     .age_ns = age,
+                                     .reason = reason,
+                                     .result = RT_ERROR,
+                                     .error = err});
         return;
     }
     lp_counter_inc(pm->archived);
@@ -470,8 +542,16 @@ static void do_archive(struct run *u, const struct lp_rt_policy *p, struct pmetr
     char rs[300];
     snprintf(rs, sizeof(rs), "%s%s", reason,
              st.resumed ? "; an earlier run had written and verified the archive" : "");
-    record(u, p->name, "files", "archive", f->path, dst, st.bytes_in, st.bytes_out, age, rs, "ok",
-           NULL);
+    record(u, &(struct rt_event){.policy = p->name,
+                                 .kind = RT_KIND_FILES,
+                                 .action = RT_ARCHIVE,
+                                 .target = f->path,
+                                 .dest = dst,
+                                 .bytes = st.bytes_in,
+                                 .bytes_out = st.bytes_out,
+                                 .age_ns = age,
+                                 .reason = rs,
+                                 .result = RT_OK});
 }
 
 static void do_delete(struct run *u, const struct lp_rt_policy *p, struct pmetrics *pm,
@@ -479,8 +559,14 @@ static void do_delete(struct run *u, const struct lp_rt_policy *p, struct pmetri
 {
     int64_t age = u->now - f->mtime_ns;
     if (u->o->dry_run) {
-        record(u, p->name, "files", "delete", f->path, NULL, f->size, 0, age, reason, "planned",
-               NULL);
+        record(u, &(struct rt_event){.policy = p->name,
+                                     .kind = RT_KIND_FILES,
+                                     .action = RT_DELETE,
+                                     .target = f->path,
+                                     .bytes = f->size,
+                                     .age_ns = age,
+                                     .reason = reason,
+                                     .result = RT_PLANNED});
         return;
     }
     if (f->kind == LP_RT_ARCHIVE && why == LP_RT_WHY_DELETE_AFTER &&
@@ -493,8 +579,16 @@ static void do_delete(struct run *u, const struct lp_rt_policy *p, struct pmetri
             lp_counter_inc(pm->errors);
             lp_log(LP_LOG_ERROR, "corrupt archive kept for inspection; delete it by hand once "
                    "checked", "policy=%s path=\"%s\" error=\"%s\"", p->name, f->path, e);
-            record(u, p->name, "files", "delete", f->path, NULL, f->size, 0, age,
-                   "archive does not decompress: kept for inspection", "error", e);
+            record(u,
+                   &(struct rt_event){.policy = p->name,
+                                      .kind = RT_KIND_FILES,
+                                      .action = RT_DELETE,
+                                      .target = f->path,
+                                      .bytes = f->size,
+                                      .age_ns = age,
+                                      .reason = "archive does not decompress: kept for inspection",
+                                      .result = RT_ERROR,
+                                      .error = e});
             return;
         }
     }
@@ -508,12 +602,27 @@ static void do_delete(struct run *u, const struct lp_rt_policy *p, struct pmetri
         char e[256];
         snprintf(e, sizeof(e), "%s", lp_strerror(-errno));
         lp_counter_inc(pm->errors);
-        record(u, p->name, "files", "delete", f->path, NULL, f->size, 0, age, reason, "error", e);
+        record(u, &(struct rt_event){.policy = p->name,
+                                     .kind = RT_KIND_FILES,
+                                     .action = RT_DELETE,
+                                     .target = f->path,
+                                     .bytes = f->size,
+                                     .age_ns = age,
+                                     .reason = reason,
+                                     .result = RT_ERROR,
+                                     .error = e});
         return;
     }
     lp_fsync_dir(dir);
     count_deleted(u->r, p->name, lp_rt_why_name(why), f->size, 0);
-    record(u, p->name, "files", "delete", f->path, NULL, f->size, 0, age, reason, "ok", NULL);
+    record(u, &(struct rt_event){.policy = p->name,
+                                 .kind = RT_KIND_FILES,
+                                 .action = RT_DELETE,
+                                 .target = f->path,
+                                 .bytes = f->size,
+                                 .age_ns = age,
+                                 .reason = reason,
+                                 .result = RT_OK});
 }
 
 static void execute(struct run *u, struct lp_rt_scan *sc, struct lp_rt_plan *plan)
@@ -546,8 +655,14 @@ static void scan_problems(struct run *u, const struct lp_rt_scan *sc)
         const struct lp_rt_problem *q = &sc->problems[i];
         const struct lp_rt_policy *p = &u->r->pols[q->policy];
         lp_counter_inc(u->r->pm[q->policy].errors);
-        record(u, p->name, "files", "skip", q->path, NULL, 0, 0, -1, "cannot be read", "error",
-               lp_strerror(-q->err));
+        record(u, &(struct rt_event){.policy = p->name,
+                                     .kind = RT_KIND_FILES,
+                                     .action = RT_SKIP,
+                                     .target = q->path,
+                                     .age_ns = -1,
+                                     .reason = "cannot be read",
+                                     .result = RT_ERROR,
+                                     .error = lp_strerror(-q->err)});
     }
 }
 
@@ -555,7 +670,7 @@ static void tally(struct run *u, const struct lp_rt_scan *sc)
 {
     struct lp_retention *r = u->r;
     for (size_t i = 0; i < r->n; i++) {
-        struct summary *s = summary_of(u, r->pols[i].name, "files");
+        struct summary *s = summary_of(u, r->pols[i].name, RT_KIND_FILES);
         const struct lp_rt_pstat *ps = &sc->pstat[i];
         s->open_n = ps->open_segments;
         s->open_bytes = ps->open_bytes;
@@ -614,8 +729,13 @@ static void run_files(struct run *u)
                     char why[96];
                     snprintf(why, sizeof(why), "removed %d temp file(s) of interrupted archiving",
                              n);
-                    record(u, r->pols[i].name, "files", "cleanup", dirs[k], NULL, 0, 0, -1, why,
-                           "ok", NULL);
+                    record(u, &(struct rt_event){.policy = r->pols[i].name,
+                                                 .kind = RT_KIND_FILES,
+                                                 .action = RT_CLEANUP,
+                                                 .target = dirs[k],
+                                                 .age_ns = -1,
+                                                 .reason = why,
+                                                 .result = RT_OK});
                 }
             }
         }
@@ -648,7 +768,7 @@ static void run_files(struct run *u)
     }
     /* what is kept */
     for (size_t i = 0; i < r->n; i++) {
-        struct summary *s = summary_of(u, r->pols[i].name, "files");
+        struct summary *s = summary_of(u, r->pols[i].name, RT_KIND_FILES);
         s->kept_n = 0;
         s->kept_bytes = 0;
     }
@@ -665,7 +785,7 @@ static void run_files(struct run *u)
     for (size_t i = 0; i < sc.n_files; i++) {
         if (after[i] == UINT64_MAX)
             continue;
-        struct summary *s = summary_of(u, r->pols[sc.files[i].policy].name, "files");
+        struct summary *s = summary_of(u, r->pols[sc.files[i].policy].name, RT_KIND_FILES);
         s->kept_n++;
         s->kept_bytes += after[i];
     }
@@ -685,13 +805,19 @@ static void run_indices(struct run *u)
             return;
         const struct lp_config_index_policy *p = &rc->elasticsearch[i];
         struct pmetrics *pm = &u->r->im[i];
-        struct summary *s = summary_of(u, p->name, "indices");
+        struct summary *s = summary_of(u, p->name, RT_KIND_INDICES);
         struct lp_rt_indices l;
         char err[1024];
         if (lp_rt_indices_list(p, &l, err, sizeof(err))) {
             lp_counter_inc(pm->errors);
-            record(u, p->name, "indices", "skip", p->index_pattern, NULL, 0, 0, -1,
-                   "cannot list the indices; nothing deleted", "error", err);
+            record(u, &(struct rt_event){.policy = p->name,
+                                         .kind = RT_KIND_INDICES,
+                                         .action = RT_SKIP,
+                                         .target = p->index_pattern,
+                                         .age_ns = -1,
+                                         .reason = "cannot list the indices; nothing deleted",
+                                         .result = RT_ERROR,
+                                         .error = err});
             continue;
         }
         char reason[96], d[32];
@@ -711,20 +837,39 @@ static void run_indices(struct run *u)
             }
             snprintf(reason, sizeof(reason), "delete_after %s (date from %s)", d, x->date_source);
             if (u->o->dry_run) {
-                record(u, p->name, "indices", "index_delete", x->name, NULL, x->bytes, 0, age,
-                       reason, "planned", NULL);
+                record(u, &(struct rt_event){.policy = p->name,
+                                             .kind = RT_KIND_INDICES,
+                                             .action = RT_INDEX_DELETE,
+                                             .target = x->name,
+                                             .bytes = x->bytes,
+                                             .age_ns = age,
+                                             .reason = reason,
+                                             .result = RT_PLANNED});
                 continue;
             }
             int gone;
             if (lp_rt_index_delete(p, x->name, &gone, err, sizeof(err))) {
                 lp_counter_inc(pm->errors);
-                record(u, p->name, "indices", "index_delete", x->name, NULL, x->bytes, 0, age,
-                       reason, "error", err);
+                record(u, &(struct rt_event){.policy = p->name,
+                                             .kind = RT_KIND_INDICES,
+                                             .action = RT_INDEX_DELETE,
+                                             .target = x->name,
+                                             .bytes = x->bytes,
+                                             .age_ns = age,
+                                             .reason = reason,
+                                             .result = RT_ERROR,
+                                             .error = err});
                 continue;
             }
             count_deleted(u->r, p->name, "delete_after", x->bytes, 1);
-            record(u, p->name, "indices", "index_delete", x->name, NULL, x->bytes, 0, age,
-                   gone ? "already gone" : reason, "ok", NULL);
+            record(u, &(struct rt_event){.policy = p->name,
+                                         .kind = RT_KIND_INDICES,
+                                         .action = RT_INDEX_DELETE,
+                                         .target = x->name,
+                                         .bytes = x->bytes,
+                                         .age_ns = age,
+                                         .reason = gone ? "already gone" : reason,
+                                         .result = RT_OK});
         }
         lp_rt_indices_release(&l);
     }
@@ -744,17 +889,18 @@ static void report_table(struct run *u, FILE *out)
         for (size_t i = 0; i < u->n_rows; i++) {
             const struct row *w = &u->rows[i];
             char sz[32] = "-", af[32] = "-", age[32] = "-";
-            if (w->bytes || strcmp(w->action, "cleanup") != 0)
+            if (w->bytes || w->action != RT_CLEANUP)
                 fmt_size(w->bytes, sz, sizeof(sz));
             if (w->bytes_out)
                 fmt_size(w->bytes_out, af, sizeof(af));
-            else if (strcmp(w->action, "archive") == 0)
+            else if (w->action == RT_ARCHIVE)
                 snprintf(af, sizeof(af), "?");
             if (w->age_ns >= 0)
                 fmt_age(w->age_ns, age, sizeof(age));
-            fprintf(out, "%-16s %-13s %-8s %10s %10s %8s  %-34s %s%s%s\n", w->policy, w->action,
-                    w->result, sz, af, age, w->reason ? w->reason : "", w->target,
-                    w->error ? "  error: " : "", w->error ? w->error : "");
+            fprintf(out, "%-16s %-13s %-8s %10s %10s %8s  %-34s %s%s%s\n", w->policy,
+                    action_names[w->action], result_names[w->result], sz, af, age,
+                    w->reason ? w->reason : "", w->target, w->error ? "  error: " : "",
+                    w->error ? w->error : "");
         }
     } else {
         fprintf(out, "no action due\n");

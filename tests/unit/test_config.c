@@ -406,6 +406,29 @@ static void test_reference_is_fresh(void)
     lp_buf_release(&ref);
 }
 
+/* no fixed number of policies (a 256 KiB stack array once capped it at 64);
+ * the checks between policies still run over all of them */
+static void test_many_policies(void)
+{
+    struct lp_buf y = LP_BUF_INIT, errs = LP_BUF_INIT;
+    lp_buf_puts(&y, "retention:\n  policies:\n");
+    for (int i = 0; i < 200; i++)
+        lp_buf_appendf(&y, "    - {name: p%d, path: /data/seg%d, archive_after: 1d}\n", i, i);
+    struct lp_config *c = load1(y.data, &errs);
+    CU_ASSERT_PTR_NOT_NULL(c);
+    if (c)
+        CU_ASSERT_EQUAL(c->retention.n_policies, 200);
+    lp_config_free(c);
+    lp_buf_puts(&y, "    - {name: late, path: /data/seg150/x, archive_after: 2d}\n");
+    lp_buf_reset(&errs);
+    c = load1(y.data, &errs);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "retention.policies[200] 'late' overlaps policy 'p150'"));
+    lp_config_free(c);
+    lp_buf_release(&y);
+    lp_buf_release(&errs);
+}
+
 int main(void)
 {
     static const struct lp_test tests[] = {
@@ -414,6 +437,7 @@ int main(void)
         {"merge", test_merge},
         {"multiline per input", test_input_multiline},
         {"errors", test_errors},
+        {"any number of retention policies", test_many_policies},
         {"file substitution", test_file_substitution},
         {"units", test_units},
         {"secret names", test_secret_names},
