@@ -47,7 +47,7 @@ check = Checks()
 tmp = tempfile.mkdtemp(prefix="lp-ossec-")
 secrets = os.path.join(tmp, "secrets")
 http_port, transport_port = free_port(), free_port()
-url = "https://localhost:%d" % http_port
+url = "https://127.0.0.1:%d" % http_port  # not "localhost": a minimal root may not resolve it
 
 subprocess.run([os.path.join(DEPLOY, "opensearch", "make-secrets.sh"), secrets, "localhost", "IP:127.0.0.1"],
                check=True, timeout=120)
