@@ -447,68 +447,60 @@ static void reason_text(const struct lp_rt_policy *p, enum lp_rt_why why, char *
     }
 }
 
+/* The event of an action on one file, to be completed with what happened. */
+static struct rt_event file_event(const struct run *u, const struct lp_rt_policy *p,
+                                  const struct lp_rt_file *f, enum rt_action action,
+                                  const char *reason)
+{
+    return (struct rt_event){.policy = p->name,
+                             .kind = RT_KIND_FILES,
+                             .action = action,
+                             .target = f->path,
+                             .bytes = f->size,
+                             .age_ns = u->now - f->mtime_ns,
+                             .reason = reason};
+}
+
+/* Records ev with its outcome. */
+static void record_result(struct run *u, struct rt_event *ev, enum rt_result result,
+                          const char *error)
+{
+    ev->result = result;
+    ev->error = error;
+    record(u, ev);
+}
+
 static void do_archive(struct run *u, const struct lp_rt_policy *p, struct pmetrics *pm,
                        const struct lp_rt_file *f, const char *reason, uint64_t est)
 {
+    struct rt_event ev = file_event(u, p, f, RT_ARCHIVE, reason);
     char dst_dir[PATH_MAX], dst[PATH_MAX + 16];
     if (p->archive_root) {
         char rd[PATH_MAX];
         dirname_into(f->rel, rd, sizeof(rd));
         if ((size_t)snprintf(dst_dir, sizeof(dst_dir), "%s/%s", p->archive_root, rd) >=
             sizeof(dst_dir)) {
-            record(u, &(struct rt_event){.policy = p->name,
-                                         .kind = RT_KIND_FILES,
-                                         .action = RT_ARCHIVE,
-                                         .target = f->path,
-                                         .bytes = f->size,
-                                         .age_ns = u->now - f->mtime_ns,
-                                         .reason = reason,
-                                         .result = RT_ERROR,
-                                         .error = "archive path too long"});
+            record_result(u, &ev, RT_ERROR, "archive path too long");
             return;
         }
     } else {
         dirname_into(f->path, dst_dir, sizeof(dst_dir));
     }
     if (lp_archive_name(f->path, dst_dir, p->codec, dst, sizeof(dst))) {
-        record(u, &(struct rt_event){.policy = p->name,
-                                     .kind = RT_KIND_FILES,
-                                     .action = RT_ARCHIVE,
-                                     .target = f->path,
-                                     .bytes = f->size,
-                                     .age_ns = u->now - f->mtime_ns,
-                                     .reason = reason,
-                                     .result = RT_ERROR,
-                                     .error = "name too long"});
+        record_result(u, &ev, RT_ERROR, "name too long");
         return;
     }
-    int64_t age = u->now - f->mtime_ns;
+    ev.dest = dst;
     if (u->o->dry_run) {
-        record(u, &(struct rt_event){.policy = p->name,
-                                     .kind = RT_KIND_FILES,
-                                     .action = RT_ARCHIVE,
-                                     .target = f->path,
-                                     .dest = dst,
-                                     .bytes = f->size,
-                                     .bytes_out = est,
-                                     .age_ns = age,
-                                     .reason = reason,
-                                     .result = RT_PLANNED});
+        ev.bytes_out = est;
+        record_result(u, &ev, RT_PLANNED, NULL);
         return;
     }
     if (p->archive_volume >= 0 && (size_t)p->archive_volume < u->n_full &&
         u->archive_full[p->archive_volume]) {
         lp_counter_inc(pm->skipped);
-        record(u, &(struct rt_event){
-                      .policy = p->name,
-                      .kind = RT_KIND_FILES,
-                      .action = RT_ARCHIVE,
-                      .target = f->path,
-                      .dest = dst,
-                      .bytes = f->size,
-                      .age_ns = age,
-                      .reason = "the archive disk was full earlier in this run; source kept",
-                      .result = RT_SKIPPED});
+        ev.reason = "the archive disk was full earlier in this run; source kept";
+        record_result(u, &ev, RT_SKIPPED, NULL);
         return;
     }
     struct lp_archive_stats st;
@@ -522,16 +514,7 @@ static void do_archive(struct run *u, const struct lp_rt_policy *p, struct pmetr
     }
     if (rc) {
         lp_counter_inc(pm->errors);
-        record(u, &(struct rt_event){.policy = p->name,
-                                     .kind = RT_KIND_FILES,
-                                     .action = RT_ARCHIVE,
-                                     .target = f->path,
-                                     .dest = dst,
-                                     .bytes = f->size,
-                                     .age_ns = age,
-                                     .reason = reason,
-                                     .result = RT_ERROR,
-                                     .error = err});
+        record_result(u, &ev, RT_ERROR, err);
         return;
     }
     lp_counter_inc(pm->archived);
@@ -542,31 +525,18 @@ static void do_archive(struct run *u, const struct lp_rt_policy *p, struct pmetr
     char rs[300];
     snprintf(rs, sizeof(rs), "%s%s", reason,
              st.resumed ? "; an earlier run had written and verified the archive" : "");
-    record(u, &(struct rt_event){.policy = p->name,
-                                 .kind = RT_KIND_FILES,
-                                 .action = RT_ARCHIVE,
-                                 .target = f->path,
-                                 .dest = dst,
-                                 .bytes = st.bytes_in,
-                                 .bytes_out = st.bytes_out,
-                                 .age_ns = age,
-                                 .reason = rs,
-                                 .result = RT_OK});
+    ev.bytes = st.bytes_in;
+    ev.bytes_out = st.bytes_out;
+    ev.reason = rs;
+    record_result(u, &ev, RT_OK, NULL);
 }
 
 static void do_delete(struct run *u, const struct lp_rt_policy *p, struct pmetrics *pm,
                       const struct lp_rt_file *f, enum lp_rt_why why, const char *reason)
 {
-    int64_t age = u->now - f->mtime_ns;
+    struct rt_event ev = file_event(u, p, f, RT_DELETE, reason);
     if (u->o->dry_run) {
-        record(u, &(struct rt_event){.policy = p->name,
-                                     .kind = RT_KIND_FILES,
-                                     .action = RT_DELETE,
-                                     .target = f->path,
-                                     .bytes = f->size,
-                                     .age_ns = age,
-                                     .reason = reason,
-                                     .result = RT_PLANNED});
+        record_result(u, &ev, RT_PLANNED, NULL);
         return;
     }
     if (f->kind == LP_RT_ARCHIVE && why == LP_RT_WHY_DELETE_AFTER &&
@@ -579,16 +549,8 @@ static void do_delete(struct run *u, const struct lp_rt_policy *p, struct pmetri
             lp_counter_inc(pm->errors);
             lp_log(LP_LOG_ERROR, "corrupt archive kept for inspection; delete it by hand once "
                    "checked", "policy=%s path=\"%s\" error=\"%s\"", p->name, f->path, e);
-            record(u,
-                   &(struct rt_event){.policy = p->name,
-                                      .kind = RT_KIND_FILES,
-                                      .action = RT_DELETE,
-                                      .target = f->path,
-                                      .bytes = f->size,
-                                      .age_ns = age,
-                                      .reason = "archive does not decompress: kept for inspection",
-                                      .result = RT_ERROR,
-                                      .error = e});
+            ev.reason = "archive does not decompress: kept for inspection";
+            record_result(u, &ev, RT_ERROR, e);
             return;
         }
     }
@@ -602,27 +564,12 @@ static void do_delete(struct run *u, const struct lp_rt_policy *p, struct pmetri
         char e[256];
         snprintf(e, sizeof(e), "%s", lp_strerror(-errno));
         lp_counter_inc(pm->errors);
-        record(u, &(struct rt_event){.policy = p->name,
-                                     .kind = RT_KIND_FILES,
-                                     .action = RT_DELETE,
-                                     .target = f->path,
-                                     .bytes = f->size,
-                                     .age_ns = age,
-                                     .reason = reason,
-                                     .result = RT_ERROR,
-                                     .error = e});
+        record_result(u, &ev, RT_ERROR, e);
         return;
     }
     lp_fsync_dir(dir);
     count_deleted(u->r, p->name, lp_rt_why_name(why), f->size, 0);
-    record(u, &(struct rt_event){.policy = p->name,
-                                 .kind = RT_KIND_FILES,
-                                 .action = RT_DELETE,
-                                 .target = f->path,
-                                 .bytes = f->size,
-                                 .age_ns = age,
-                                 .reason = reason,
-                                 .result = RT_OK});
+    record_result(u, &ev, RT_OK, NULL);
 }
 
 static void execute(struct run *u, struct lp_rt_scan *sc, struct lp_rt_plan *plan)
@@ -836,40 +783,27 @@ static void run_indices(struct run *u)
                 continue;
             }
             snprintf(reason, sizeof(reason), "delete_after %s (date from %s)", d, x->date_source);
+            struct rt_event ev = {.policy = p->name,
+                                  .kind = RT_KIND_INDICES,
+                                  .action = RT_INDEX_DELETE,
+                                  .target = x->name,
+                                  .bytes = x->bytes,
+                                  .age_ns = age,
+                                  .reason = reason};
             if (u->o->dry_run) {
-                record(u, &(struct rt_event){.policy = p->name,
-                                             .kind = RT_KIND_INDICES,
-                                             .action = RT_INDEX_DELETE,
-                                             .target = x->name,
-                                             .bytes = x->bytes,
-                                             .age_ns = age,
-                                             .reason = reason,
-                                             .result = RT_PLANNED});
+                record_result(u, &ev, RT_PLANNED, NULL);
                 continue;
             }
             int gone;
             if (lp_rt_index_delete(p, x->name, &gone, err, sizeof(err))) {
                 lp_counter_inc(pm->errors);
-                record(u, &(struct rt_event){.policy = p->name,
-                                             .kind = RT_KIND_INDICES,
-                                             .action = RT_INDEX_DELETE,
-                                             .target = x->name,
-                                             .bytes = x->bytes,
-                                             .age_ns = age,
-                                             .reason = reason,
-                                             .result = RT_ERROR,
-                                             .error = err});
+                record_result(u, &ev, RT_ERROR, err);
                 continue;
             }
             count_deleted(u->r, p->name, "delete_after", x->bytes, 1);
-            record(u, &(struct rt_event){.policy = p->name,
-                                         .kind = RT_KIND_INDICES,
-                                         .action = RT_INDEX_DELETE,
-                                         .target = x->name,
-                                         .bytes = x->bytes,
-                                         .age_ns = age,
-                                         .reason = gone ? "already gone" : reason,
-                                         .result = RT_OK});
+            if (gone)
+                ev.reason = "already gone";
+            record_result(u, &ev, RT_OK, NULL);
         }
         lp_rt_indices_release(&l);
     }

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, Checks
+from lptest import free_port, Checks, stop_procs
 
 BUILD = os.path.abspath(sys.argv[1])
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -62,17 +62,6 @@ def kcat(user, password, *args, stdin=None, timeout=30):
     except subprocess.TimeoutExpired as e:
         return -1, ((e.stderr or b"") + (e.stdout or b"")).decode(errors="replace")
     return r.returncode, (r.stderr + r.stdout).decode(errors="replace")
-
-
-def stop_all():
-    for name, p in procs.items():
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for name, p in procs.items():
-        try:
-            p.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            p.kill()
 
 
 try:
@@ -177,7 +166,7 @@ finally:
         if d in procs:
             procs[d].send_signal(signal.SIGTERM)
             rcs[d] = procs[d].wait(timeout=120)
-    stop_all()
+    stop_procs(procs)
 for d, rc in rcs.items():
     check(rc == 0, "%s exits 0 on SIGTERM" % d)
 

@@ -37,7 +37,7 @@ import time
 import urllib.error
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, Checks
+from lptest import free_port, Checks, stop_procs
 
 BUILD = os.path.abspath(sys.argv[1])
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -104,17 +104,6 @@ procs["opensearch"] = subprocess.Popen(
      "-Dopensearch.path.home=" + home, "-cp", os.path.join(node_dir, "libs", "*"),
      os.path.join(SRC, "tests", "infra", "opensearch", "Launcher.java"), home, str(http_port), str(transport_port)],
     stdout=open(os.path.join(tmp, "opensearch.log"), "wb"), stderr=subprocess.STDOUT)
-
-
-def stop_all():
-    for name, p in procs.items():
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for name, p in procs.items():
-        try:
-            p.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            p.kill()
 
 
 rcs = {}
@@ -252,7 +241,7 @@ finally:
             except subprocess.TimeoutExpired:
                 procs[d].kill()
                 rcs[d] = -9
-    stop_all()
+    stop_procs(procs)
 for d, rc in rcs.items():
     check(rc == 0, "%s exits 0 on SIGTERM" % d)
 

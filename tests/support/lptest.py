@@ -66,3 +66,18 @@ def metric_sum(port, name, text=None):
     text = text if text is not None else metrics_text(port)
     vals = [float(v) for v in re.findall(r"^" + re.escape(name) + r"(?:\{[^}]*\})? (\S+)$", text, re.M)]
     return sum(vals) if vals else None
+
+
+def stop_procs(procs, timeout=60):
+    """SIGTERM every still-running process of the dict, then wait for each
+    (SIGKILL after timeout seconds)."""
+    import signal
+    import subprocess
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs.values():
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
