@@ -156,6 +156,7 @@ struct lp_aggregator {
     struct lp_counter **c_route;     /* [route] */
     struct lp_counter **c_route_out; /* [route * n_outs + output] */
     struct lp_counter **c_parse_fail; /* [route] */
+    struct lp_counter **c_dropped;    /* [route * AGG_VERDICTS + verdict] */
     struct lp_counter *c_decode_fail, *c_commits, *c_commit_errors, *c_pauses, *c_rebalances;
     struct lp_gauge *g_paused, *g_pending, *g_assigned, *g_held, *g_decode, *g_out_buffers;
     struct lp_counter *c_budget_waits;
@@ -317,6 +318,34 @@ static void trim_buffers(struct worker *w)
     count_decode(w, 0); /* what is kept (at most KEEP_BUF_BYTES each) is baseline */
 }
 
+/* An undecodable message dead-lettered under redaction rules: the rules can
+ * only see into its value decompressed, so a compressed value that
+ * decompresses (within max_decompressed_bytes) is stored so, redacted, and
+ * the reason says it. One that does not stays as it is: counted, since no
+ * rule could read it. */
+static void redactable_payload(struct worker *w, rd_kafka_message_t *rkm,
+                               const struct lp_wire_meta *meta, struct agg_dlq_entry *e,
+                               struct lp_buf *plain, char *reason, size_t reason_len)
+{
+    struct lp_aggregator *a = w->a;
+    if (!rkm->payload || meta->encoding == LP_CODEC_IDENTITY)
+        return;
+    size_t cap = (size_t)a->cfg->aggregator.max_decompressed_bytes;
+    if (lp_codec_decompress(&w->codec, meta->encoding, rkm->payload, rkm->len, cap, plain) == 0) {
+        snprintf(reason, reason_len, "%s; raw_base64 is the value decompressed (%s) for redaction",
+                 e->reason, lp_codec_name(meta->encoding));
+        e->reason = reason;
+        e->raw = plain->data ? plain->data : "";
+        e->raw_len = plain->len;
+        return;
+    }
+    lp_counter_inc(lp_metrics_counter(
+        a->metrics, "logpipe_aggregator_redact_opaque_total",
+        "Undecodable messages dead-lettered compressed as they came, under redaction rules: the "
+        "value does not decompress, so no rule could read it.",
+        NULL));
+}
+
 /* Runs one message through decode, pipeline and outputs. files_only: a
  * replay after a file error (everything else was already handed over). */
 static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m,
@@ -357,7 +386,13 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
                            (long long)rkm->offset, why);
         struct agg_dlq_entry e = {"decode", why, NULL, a->topic, rkm->partition, rkm->offset,
                                   NULL, 0, rkm->payload ? rkm->payload : "", rkm->len};
+        struct lp_buf plain;
+        lp_buf_init(&plain, 0);
+        char reason[700];
+        if (agg_pipeline_redactor(a->pipe))
+            redactable_payload(w, rkm, &meta, &e, &plain, reason, sizeof(reason));
         agg_dlq_write(a->dlq, &e, &w->stop);
+        lp_buf_release(&plain);
         return;
     }
     int64_t now = lp_time_real_ns();
@@ -374,6 +409,13 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
         json_t *ev = NULL;
         char *text;
         size_t len;
+        enum agg_verdict verdict =
+            route != SIZE_MAX ? agg_pipeline_keep(a->pipe, route, &batch.src, r, id) : AGG_KEEP;
+        if (verdict != AGG_KEEP) {
+            if (!files_only)
+                lp_counter_inc(a->c_dropped[route * AGG_VERDICTS + verdict]);
+            continue;
+        }
         if (route != SIZE_MAX && agg_pipeline_route_fast(a->pipe, route)) {
             lp_buf_reset(&w->doc);
             if (agg_pipeline_render(a->pipe, &batch.src, r, id, ingested, &w->doc))
@@ -381,7 +423,14 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
             text = w->doc.data;
             len = w->doc.len;
         } else {
-            ev = agg_pipeline_event(a->pipe, &batch.src, r, now, &w->doc, &route, &failed);
+            ev = agg_pipeline_event(a->pipe, &batch.src, r, id, now, &w->doc, &route, &verdict,
+                                    &failed);
+            if (ev && verdict != AGG_KEEP) {
+                if (!files_only)
+                    lp_counter_inc(a->c_dropped[route * AGG_VERDICTS + verdict]);
+                json_decref(ev);
+                continue;
+            }
             if (!ev) {
                 /* the record could not be rendered as an event (out of memory):
                  * keep its message, raw */
@@ -1137,6 +1186,7 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
     if (!a->pipe)
         goto fail;
     agg_pipeline_set_metrics(a->pipe, a->metrics);
+    agg_dlq_set_redactor(a->dlq, agg_pipeline_redactor(a->pipe));
 
     /* metrics */
     struct lp_metrics *m = metrics;
@@ -1189,6 +1239,7 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
     size_t nr = agg_pipeline_routes(a->pipe);
     a->c_route = lp_xcalloc(nr, sizeof(*a->c_route));
     a->c_parse_fail = lp_xcalloc(nr, sizeof(*a->c_parse_fail));
+    a->c_dropped = lp_xcalloc(nr * AGG_VERDICTS, sizeof(*a->c_dropped));
     a->c_route_out = lp_xcalloc(nr * a->n_outs, sizeof(*a->c_route_out));
     for (size_t r = 0; r < nr; r++) {
         const char *rn = agg_pipeline_route(a->pipe, r)->name;
@@ -1201,6 +1252,14 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
         a->c_parse_fail[r] = lp_metrics_counter(
             m, "logpipe_aggregator_parse_failures_total",
             "Records whose parser failed (kept raw, with error.message).", l);
+        for (size_t v = 1; v < AGG_VERDICTS; v++) {
+            snprintf(l, sizeof(l), "reason=\"%s\",route=\"%s\"", agg_verdict_names[v], rn);
+            a->c_dropped[r * AGG_VERDICTS + v] = lp_metrics_counter(
+                m, "logpipe_aggregator_dropped_total",
+                "Records a route's cost controls dropped on purpose, by route and reason "
+                "(route: drop: true; sample; rate_limit). Their offsets are committed.",
+                l);
+        }
         for (size_t o = 0; o < a->n_outs; o++) {
             snprintf(l, sizeof(l), "output=\"%s\",route=\"%s\"", a->outs[o].name, rn);
             a->c_route_out[r * a->n_outs + o] =
@@ -1358,6 +1417,7 @@ void lp_aggregator_free(struct lp_aggregator *a)
     agg_pipeline_free(a->pipe);
     agg_dlq_free(a->dlq);
     free(a->c_route);
+    free(a->c_dropped);
     free(a->c_parse_fail);
     free(a->c_route_out);
     pthread_mutex_destroy(&a->stdout_mu);

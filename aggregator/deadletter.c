@@ -11,6 +11,9 @@
 #include "lp_log.h"
 #include "lp_metrics.h"
 #include "lp_time.h"
+#include "redact.h"
+
+#include <jansson.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +42,15 @@ struct agg_dlq {
      * a rebalance is not dead-lettered twice */
     uint64_t *seen;
     size_t n_seen, cap_seen;
+    const struct agg_redactor *redact;
 };
+
+void agg_dlq_set_redactor(struct agg_dlq *d, const struct agg_redactor *rd)
+{
+    pthread_mutex_lock(&d->mu);
+    d->redact = rd;
+    pthread_mutex_unlock(&d->mu);
+}
 
 /* The entry's identity: its stage and the event id, or for a raw message
  * its Kafka position. 0 when the line is not one of ours. */
@@ -255,14 +266,48 @@ int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const atomic
     lp_buf_append_json_string(b, e->topic ? e->topic : "", e->topic ? strlen(e->topic) : 0);
     lp_buf_appendf(b, ",\"partition\":%d,\"offset\":%lld}", (int)e->partition,
                    (long long)e->offset);
-    if (e->event) {
-        lp_buf_puts(b, ",\"event\":");
-        lp_buf_append(b, e->event, e->event_len);
-    } else if (e->raw) {
-        lp_buf_puts(b, ",\"raw_base64\":");
-        base64(b, e->raw, e->raw_len);
+    pthread_mutex_lock(&d->mu);
+    const struct agg_redactor *rd = d->redact;
+    pthread_mutex_unlock(&d->mu);
+    const char *event = e->event, *raw = e->raw;
+    size_t event_len = e->event_len, raw_len = e->raw_len;
+    char *dumped = NULL;
+    if (rd && event) {
+        /* the event as an event (a byte-level rule could cut its JSON) */
+        json_t *ev = json_loadb(event, event_len, JSON_ALLOW_NUL, NULL);
+        if (ev) {
+            agg_redact_event(rd, ev);
+            dumped = json_dumps(ev, JSON_COMPACT | JSON_ENCODE_ANY);
+            json_decref(ev);
+        }
+        if (dumped) {
+            event = dumped;
+            event_len = strlen(dumped);
+        } else {
+            raw = event; /* not JSON after all: redacted as bytes below */
+            raw_len = event_len;
+            event = NULL;
+        }
     }
+    if (rd && !event && raw) {
+        const char *res;
+        size_t n;
+        if (agg_redact_bytes(rd, raw, raw_len, &res, &n)) {
+            raw = res; /* this thread's redaction scratch, until its next call */
+            raw_len = n;
+        }
+    }
+    if (event) {
+        lp_buf_puts(b, ",\"event\":");
+        lp_buf_append(b, event, event_len);
+    } else if (raw) {
+        lp_buf_puts(b, ",\"raw_base64\":");
+        base64(b, (const unsigned char *)raw, raw_len);
+    }
+    if (rd)
+        lp_buf_puts(b, ",\"redacted\":true");
     lp_buf_puts(b, "}\n");
+    free(dumped);
     int rc;
     int64_t last_log = 0;
     uint64_t key = entry_key(b->data, b->len);

@@ -3,7 +3,8 @@
  * in <dir>/dead-letter-<YYYY-MM-DD>-<host>.ndjson, fsynced before the call
  * returns (a dead-lettered record counts as delivered for the commit
  * tracker, so it must be durable first), and optionally copied to a Kafka
- * topic. Thread-safe. */
+ * topic. With redaction rules, an entry is redacted before it is written
+ * (and says "redacted":true). Thread-safe. */
 #ifndef AGG_DEADLETTER_H
 #define AGG_DEADLETTER_H
 
@@ -31,6 +32,11 @@ struct agg_dlq_entry {
     const void *raw; /* otherwise the raw Kafka value, stored as base64 */
     size_t raw_len;
 };
+
+/* Redaction rules (redact.h) every entry passes first: its event, or its
+ * raw value as bytes. Set once, before records are written (NULL: none). */
+struct agg_redactor;
+void agg_dlq_set_redactor(struct agg_dlq *d, const struct agg_redactor *rd);
 
 /* Writes and fsyncs one record. 0, or -errno after retrying is abandoned
  * because stop was requested (*stop non-zero). Retries a failing disk every

@@ -5,11 +5,14 @@
 #include "lp_buf.h"
 #include "lp_config.h"
 #include "lp_ecs.h"
+#include "lp_eventid.h"
+#include "lp_idmap.h"
 #include "lp_metrics.h"
 #include "lp_msgparse.h"
 #include "lp_regex.h"
 #include "lp_time.h"
 #include "lp_wire.h"
+#include "redact.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -18,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <xxhash.h>
 
 enum match_op { OP_EQUALS, OP_PREFIX, OP_REGEX, OP_EXISTS };
 
@@ -32,6 +36,28 @@ struct cond {
 
 struct named_parser;
 
+enum rl_per { RL_NAMESPACE, RL_POD, RL_CONTAINER, RL_SOURCE, RL_ROUTE };
+
+/* One key's window of a rate limit. */
+struct rl_win {
+    uint64_t h1, h2; /* the key's hash */
+    int64_t sec;     /* the second of the lines' time it counts */
+    int64_t count;
+    uint64_t used; /* the limiter's clock at the last use */
+};
+
+/* A route's rate limit: windows by key, looked up by the key's hash. */
+struct ratelimit {
+    int64_t eps;
+    enum rl_per per;
+    size_t max_keys;
+    pthread_mutex_t mu;
+    struct lp_idmap map; /* (h1, h2) -> index + 1 in wins */
+    struct rl_win *wins;
+    size_t n, cap;
+    uint64_t clock;
+};
+
 struct route {
     struct agg_route_info info;
     char *name;
@@ -42,6 +68,9 @@ struct route {
     const char *parser_name;
     size_t *outputs;
     int fast; /* rendered straight from the record (no parser, no object edits) */
+    int drop;
+    uint64_t sample_below; /* kept when the id's first 64 bits are below (UINT64_MAX: all) */
+    struct ratelimit *rl;  /* NULL: none */
 };
 
 struct named_parser {
@@ -76,7 +105,10 @@ struct agg_pipeline {
     struct lp_metrics *metrics; /* NULL: not counted */
     struct lp_counter *c_kept_reason[5];
     struct lp_counter *c_time_refused[3]; /* future, past, unparsable */
+    struct agg_redactor *redact;          /* NULL: no rules */
 };
+
+const char *const agg_verdict_names[AGG_VERDICTS] = {"", "route", "sample", "rate_limit"};
 
 static const struct named_parser *find_parser(const struct agg_pipeline *p, const char *name)
 {
@@ -305,7 +337,168 @@ int agg_pipeline_render(const struct agg_pipeline *p, const struct lp_wire_sourc
                         const struct lp_wire_record *r, const char *event_id,
                         const char *ingested, struct lp_buf *out)
 {
+    const char *m;
+    size_t mn;
+    if (p->redact && agg_redact_message(p->redact, r->message, r->message_len, &m, &mn)) {
+        struct lp_wire_record red = *r;
+        red.message = m;
+        red.message_len = mn;
+        return lp_wire_ecs_event_ext(src, &red, event_id, ingested, p->extra, p->extra_len, out);
+    }
     return lp_wire_ecs_event_ext(src, r, event_id, ingested, p->extra, p->extra_len, out);
+}
+
+const struct agg_redactor *agg_pipeline_redactor(const struct agg_pipeline *p)
+{
+    return p->redact;
+}
+
+/* ---- cost controls ---- */
+
+static struct ratelimit *ratelimit_new(const struct lp_config_rate_limit *c)
+{
+    if (c->events_per_second <= 0)
+        return NULL;
+    struct ratelimit *rl = lp_xcalloc(1, sizeof(*rl));
+    rl->eps = c->events_per_second;
+    static const char *const pers[] = {"namespace", "pod", "container", "source", "route"};
+    for (size_t i = 0; i < sizeof(pers) / sizeof(pers[0]); i++)
+        if (c->per && strcmp(c->per, pers[i]) == 0)
+            rl->per = (enum rl_per)i;
+    rl->max_keys = c->max_keys > 0 ? (size_t)c->max_keys : 10000;
+    pthread_mutex_init(&rl->mu, NULL);
+    return rl;
+}
+
+static void ratelimit_free(struct ratelimit *rl)
+{
+    if (!rl)
+        return;
+    lp_idmap_release(&rl->map);
+    free(rl->wins);
+    pthread_mutex_destroy(&rl->mu);
+    free(rl);
+}
+
+static int cmp_u64_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Full: forgets the half of the keys idle longest (amortised: one sort per
+ * max_keys / 2 new keys). Under rl->mu. */
+static void ratelimit_evict(struct ratelimit *rl)
+{
+    uint64_t *used = lp_xreallocarray(NULL, rl->n, sizeof(*used));
+    for (size_t i = 0; i < rl->n; i++)
+        used[i] = rl->wins[i].used;
+    qsort(used, rl->n, sizeof(*used), cmp_u64_desc);
+    uint64_t keep_from = used[rl->n / 2 > 0 ? rl->n / 2 - 1 : 0];
+    free(used);
+    size_t k = 0;
+    for (size_t i = 0; i < rl->n; i++)
+        if (rl->wins[i].used >= keep_from && k < rl->max_keys / 2 + 1)
+            rl->wins[k++] = rl->wins[i];
+    rl->n = k;
+    lp_idmap_clear(&rl->map);
+    for (size_t i = 0; i < rl->n; i++)
+        lp_idmap_put(&rl->map, rl->wins[i].h1, rl->wins[i].h2, i + 1);
+}
+
+/* 1 when the record fits in its key's window. */
+static int ratelimit_admit(struct ratelimit *rl, const struct lp_wire_source *src,
+                           const struct lp_wire_record *r)
+{
+    char key[600];
+    const char *sid = src->source_id ? src->source_id : "";
+    switch (rl->per) {
+    case RL_NAMESPACE:
+        snprintf(key, sizeof(key), "n|%s", src->k8s_namespace ? src->k8s_namespace : sid);
+        break;
+    case RL_POD:
+        if (src->k8s_namespace && src->k8s_pod_name)
+            snprintf(key, sizeof(key), "p|%s/%s", src->k8s_namespace, src->k8s_pod_name);
+        else
+            snprintf(key, sizeof(key), "p|%s", sid);
+        break;
+    case RL_CONTAINER:
+        snprintf(key, sizeof(key), "c|%s", src->container_id ? src->container_id : sid);
+        break;
+    case RL_SOURCE:
+        snprintf(key, sizeof(key), "s|%s", sid);
+        break;
+    case RL_ROUTE:
+        snprintf(key, sizeof(key), "r|");
+        break;
+    }
+    XXH128_hash_t h = XXH3_128bits(key, strlen(key));
+    /* the second of the line's own time, floored */
+    int64_t sec = r->ts_ns / 1000000000 - (r->ts_ns % 1000000000 < 0);
+    pthread_mutex_lock(&rl->mu);
+    size_t i = lp_idmap_get(&rl->map, h.low64, h.high64);
+    if (!i) {
+        if (rl->n >= rl->max_keys)
+            ratelimit_evict(rl);
+        LP_ALLOC_GROW(rl->wins, rl->n + 1, rl->cap, 64);
+        rl->wins[rl->n] = (struct rl_win){h.low64, h.high64, sec, 0, 0};
+        i = ++rl->n;
+        lp_idmap_put(&rl->map, h.low64, h.high64, i);
+    }
+    struct rl_win *w = &rl->wins[i - 1];
+    w->used = ++rl->clock;
+    if (sec > w->sec) {
+        w->sec = sec;
+        w->count = 0;
+    }
+    int ok = w->count < rl->eps; /* a late line counts in the newest window */
+    if (ok)
+        w->count++;
+    pthread_mutex_unlock(&rl->mu);
+    return ok;
+}
+
+/* The first 64 bits of a hex event id. */
+static uint64_t id_bits(const char *id)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 16 && id[i]; i++) {
+        char c = id[i];
+        v = v << 4 | (uint64_t)(c >= 'a' ? c - 'a' + 10 : c >= 'A' ? c - 'A' + 10 : c - '0');
+    }
+    return v;
+}
+
+enum agg_verdict agg_pipeline_keep(const struct agg_pipeline *p, size_t route,
+                                   const struct lp_wire_source *src, const struct lp_wire_record *r,
+                                   const char *event_id)
+{
+    const struct route *rt = &p->routes[route];
+    if (rt->drop)
+        return AGG_DROP_ROUTE;
+    if (rt->sample_below != UINT64_MAX) {
+        char id[LP_ID_HEX_LEN + 1];
+        if (!event_id) {
+            const char *sid = src->source_id ? src->source_id : "";
+            lp_event_id(sid, strlen(sid), r->offset, id);
+            event_id = id;
+        }
+        if (id_bits(event_id) >= rt->sample_below)
+            return AGG_DROP_SAMPLE;
+    }
+    if (rt->rl && !ratelimit_admit(rt->rl, src, r))
+        return AGG_DROP_RATE;
+    return AGG_KEEP;
+}
+
+/* The id bits below which an event is in a sample of ppm millionths. */
+static uint64_t sample_threshold(int64_t ppm)
+{
+    if (ppm >= LP_RATIO_ONE)
+        return UINT64_MAX;
+    if (ppm <= 0)
+        return 0;
+    return (uint64_t)ppm * (UINT64_MAX / LP_RATIO_ONE);
 }
 
 struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
@@ -352,14 +545,22 @@ struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
             goto fail;
         }
         if (is_default) {
+            r->sample_below = UINT64_MAX;
             if (resolve_outputs(r, cfg->default_route.outputs, cfg->default_route.n_outputs,
                                 output_names, n_outputs, err, errlen))
                 goto fail;
             continue;
         }
         const struct lp_config_route *cr = &cfg->routes[i];
-        if (resolve_outputs(r, cr->outputs, cr->n_outputs, output_names, n_outputs, err,
-                            errlen))
+        r->drop = cr->drop;
+        r->sample_below = sample_threshold(cr->sample_ppm);
+        r->rl = ratelimit_new(&cr->rate_limit);
+        if (cr->drop) {
+            r->outputs = lp_xcalloc(1, sizeof(size_t));
+            r->info.outputs = r->outputs;
+            r->info.n_outputs = 0;
+        } else if (resolve_outputs(r, cr->outputs, cr->n_outputs, output_names, n_outputs, err,
+                                   errlen))
             goto fail;
         r->conds = lp_xcalloc(cr->n_match + 1, sizeof(*r->conds));
         for (size_t k = 0; k < cr->n_match; k++) {
@@ -410,6 +611,13 @@ struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
     p->merge.max_depth = ct->max_depth > 0 ? (size_t)ct->max_depth : 20;
     p->max_future_skew_ns = ct->max_future_skew_ms * 1000000;
     p->max_age_ns = ct->max_age_ms * 1000000;
+    if (cfg->n_redact) {
+        p->redact = agg_redactor_new(cfg->redact, cfg->n_redact, p->kept_field,
+                                     (uint32_t)ct->regex_match_limit,
+                                     (uint32_t)ct->regex_depth_limit, err, errlen);
+        if (!p->redact)
+            goto fail;
+    }
     plan_fast_path(p);
     return p;
 fail:
@@ -441,6 +649,7 @@ void agg_pipeline_free(struct agg_pipeline *p)
         free(r->conds);
         free(r->outputs);
         free(r->name);
+        ratelimit_free(r->rl);
     }
     free(p->routes);
     lp_kvlist_release(&p->add);
@@ -450,6 +659,7 @@ void agg_pipeline_free(struct agg_pipeline *p)
         free(p->remove[i]);
     free(p->remove);
     free(p->extra);
+    agg_redactor_free(p->redact);
     free(p);
 }
 
@@ -630,11 +840,13 @@ static void apply_parser(const struct agg_pipeline *p, const struct named_parser
                          int *parse_failed);
 
 json_t *agg_pipeline_event(const struct agg_pipeline *p, const struct lp_wire_source *src,
-                           const struct lp_wire_record *r, int64_t now_ns,
-                           struct lp_buf *scratch, size_t *route, int *parse_failed)
+                           const struct lp_wire_record *r, const char *event_id, int64_t now_ns,
+                           struct lp_buf *scratch, size_t *route, enum agg_verdict *verdict,
+                           int *parse_failed)
 {
     lp_buf_reset(scratch);
     *parse_failed = 0;
+    *verdict = AGG_KEEP;
     if (lp_wire_ecs_event(src, r, scratch))
         return NULL;
     json_error_t je;
@@ -643,10 +855,15 @@ json_t *agg_pipeline_event(const struct agg_pipeline *p, const struct lp_wire_so
         return NULL;
     size_t ri = agg_pipeline_match(p, ev);
     *route = ri;
+    *verdict = agg_pipeline_keep(p, ri, src, r, event_id);
+    if (*verdict != AGG_KEEP)
+        return ev;
     const struct route *rt = &p->routes[ri];
     if (rt->parser)
         apply_parser(p, rt->np, r, ev, now_ns, parse_failed);
     agg_pipeline_enrich(p, ev, now_ns);
+    if (p->redact)
+        agg_redact_event(p->redact, ev);
     return ev;
 }
 
@@ -668,6 +885,7 @@ static void reason_counters(struct lp_metrics *m, const char *name, const char *
 void agg_pipeline_set_metrics(struct agg_pipeline *p, struct lp_metrics *m)
 {
     p->metrics = m;
+    agg_redactor_set_metrics(p->redact, m);
     reason_counters(m, "logpipe_aggregator_content_kept_total",
                     "Values of log content kept under the kept field instead of where the line "
                     "put them, by reason (owned field, mapped type, depth, field count, invalid "

@@ -11,11 +11,17 @@
  *           message keys); a line it cannot read stays a plain event
  *           (on_failure: mark adds error.message / event.original) — never
  *           a drop
+ *   keep    the route's cost controls, before any parsing: drop, sample
+ *           (by the event id: a replay keeps the same events), rate limit
+ *           (per key and second of the lines' own time)
  *   enrich  static fields, fields from env (read once at build), rename,
  *           copy, remove, log.level normalisation, event.ingested
+ *   redact  aggregator.redact's rules (redact.h) on the finished event, and
+ *           on the message of fast-path renders
  *
- * Built once from the configuration, immutable afterwards and shared by the
- * worker threads. */
+ * Built once from the configuration and shared by the worker threads:
+ * immutable afterwards except the rate limiters' windows (each under its
+ * own mutex). */
 #ifndef AGG_PIPELINE_H
 #define AGG_PIPELINE_H
 
@@ -50,22 +56,48 @@ const struct agg_route_info *agg_pipeline_route(const struct agg_pipeline *p, si
 /* The index of the route that takes ev. */
 size_t agg_pipeline_match(const struct agg_pipeline *p, json_t *ev);
 
-/* Builds the event of one record: ECS fields, route, parse, enrich. Returns
- * the event (a new reference) and the route index in *route; *parse_failed
- * is set when the route's parser failed (the event then carries
- * error.message and event.original). scratch is a reusable buffer. NULL only
- * when out of memory. */
+/* What a route's cost controls decide for one record. */
+enum agg_verdict {
+    AGG_KEEP,
+    AGG_DROP_ROUTE,  /* the route drops everything */
+    AGG_DROP_SAMPLE, /* outside the route's sample */
+    AGG_DROP_RATE,   /* over the route's rate limit */
+};
+#define AGG_VERDICTS 4
+/* Label values of the drop reasons ("" for AGG_KEEP). */
+extern const char *const agg_verdict_names[AGG_VERDICTS];
+
+/* The verdict of route for record r of src with event id (hex, as
+ * lp_event_id). Sampling depends on the id only; a rate limit counts the
+ * record in its key's window (thread-safe). */
+enum agg_verdict agg_pipeline_keep(const struct agg_pipeline *p, size_t route,
+                                   const struct lp_wire_source *src, const struct lp_wire_record *r,
+                                   const char *event_id);
+
+/* Builds the event of one record: ECS fields, route, keep, parse, enrich,
+ * redact. Returns the event (a new reference) and the route index in
+ * *route; *verdict is the route's keep verdict (when it is not AGG_KEEP the
+ * event is returned unparsed, to be dropped); *parse_failed is set when the
+ * route's parser failed (the event then carries error.message and
+ * event.original). event_id is the record's id (lp_event_id). scratch is a
+ * reusable buffer. NULL only when out of memory. */
 json_t *agg_pipeline_event(const struct agg_pipeline *p, const struct lp_wire_source *src,
-                           const struct lp_wire_record *r, int64_t now_ns,
-                           struct lp_buf *scratch, size_t *route, int *parse_failed);
+                           const struct lp_wire_record *r, const char *event_id, int64_t now_ns,
+                           struct lp_buf *scratch, size_t *route, enum agg_verdict *verdict,
+                           int *parse_failed);
+
+/* The redaction rules (NULL: none), for the dead letter. */
+const struct agg_redactor *agg_pipeline_redactor(const struct agg_pipeline *p);
 
 /* The fast path (most events: no parser, no object-level enrichment).
  * agg_pipeline_match_record decides the route on the record itself, or
  * returns SIZE_MAX when a condition needs the event object (then use
  * agg_pipeline_event). For a route where agg_pipeline_route_fast is 1,
  * agg_pipeline_render appends the finished event (what
- * agg_pipeline_event + json_dumps would give) to out; event_id may be NULL
- * (computed), ingested comes from agg_pipeline_ingested (NULL when off). */
+ * agg_pipeline_event + json_dumps would give, the message redacted) to out;
+ * event_id may be NULL (computed), ingested comes from
+ * agg_pipeline_ingested (NULL when off). The caller asks agg_pipeline_keep
+ * first. */
 size_t agg_pipeline_match_record(const struct agg_pipeline *p, const struct lp_wire_source *src,
                                  const struct lp_wire_record *r);
 int agg_pipeline_route_fast(const struct agg_pipeline *p, size_t route);

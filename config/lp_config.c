@@ -160,9 +160,62 @@ static const char *suggest(const struct lp_field *table, const char *key)
     return bestd <= maxd ? best : NULL;
 }
 
+/* A ratio in millionths as the shortest decimal: 1, 0.1, 0.000001. */
+static void format_ratio(int64_t ppm, char *out, size_t n)
+{
+    int64_t whole = ppm / LP_RATIO_ONE, frac = ppm % LP_RATIO_ONE;
+    if (!frac) {
+        snprintf(out, n, "%" PRId64, whole);
+        return;
+    }
+    char digits[8];
+    snprintf(digits, sizeof(digits), "%06" PRId64, frac);
+    size_t k = strlen(digits);
+    while (k > 1 && digits[k - 1] == '0')
+        digits[--k] = '\0';
+    snprintf(out, n, "%" PRId64 ".%s", whole, digits);
+}
+
+/* "0.1", ".25", "1", "10%", "0.5%" → millionths (at most six decimals of
+ * the ratio). 0 or -1. */
+static int parse_ratio(const char *s, int64_t *ppm)
+{
+    size_t len = strlen(s);
+    int pct = len && s[len - 1] == '%';
+    if (pct)
+        len--;
+    int64_t whole = 0, frac = 0;
+    size_t i = 0, digits = 0, fdigits = 0;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
+        if (whole > 1000000)
+            return -1;
+        whole = whole * 10 + (s[i] - '0');
+    }
+    int scale = pct ? 4 : 6; /* decimals that fit in millionths */
+    if (i < len && s[i] == '.') {
+        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, fdigits++) {
+            if ((int)fdigits >= scale) {
+                if (s[i] != '0')
+                    return -1; /* finer than a millionth */
+                continue;
+            }
+            frac = frac * 10 + (s[i] - '0');
+        }
+        for (size_t k = fdigits; (int)k < scale; k++)
+            frac *= 10;
+    }
+    if (i != len || digits + fdigits == 0)
+        return -1;
+    int64_t unit = pct ? 10000 : LP_RATIO_ONE;
+    *ppm = whole * unit + frac;
+    return 0;
+}
+
 static void format_bound(const struct lp_field *f, int64_t v, char *out, size_t n)
 {
-    if (f->type == LP_FT_DURATION)
+    if (f->type == LP_FT_RATIO)
+        format_ratio(v, out, n);
+    else if (f->type == LP_FT_DURATION)
         format_duration(v, out, n);
     else if (f->type == LP_FT_SIZE)
         format_size(v, out, n);
@@ -185,6 +238,8 @@ static const char *kind_hint(const struct lp_field *f)
     case LP_FT_DURATION: return "a duration (e.g. 250ms, 5s, 1h, 30d)";
     case LP_FT_SIZE: return "a size (e.g. 512, 64KiB, 5MiB, 1GB)";
     case LP_FT_INT: return "an integer";
+    case LP_FT_RATIO:
+        return "a ratio (e.g. 0.1 or 10%)";
     case LP_FT_BOOL: return "true or false";
     case LP_FT_STRING: return "a string";
     case LP_FT_ENUM: return "one of the listed values";
@@ -253,6 +308,12 @@ static int set_scalar(struct ctx *c, const struct lp_field *f, void *base, const
         break;
     case LP_FT_SIZE:
         if (lp_parse_size(text, &v)) {
+            lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, kind_hint(f), text);
+            return -1;
+        }
+        break;
+    case LP_FT_RATIO:
+        if (parse_ratio(text, &v)) {
             lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, kind_hint(f), text);
             return -1;
         }
@@ -572,6 +633,82 @@ static void check_refs(struct ctx *c, const struct lp_config_aggregator *a,
                           what, outputs[k]);
 }
 
+/* The groups a redaction replacement refers to ($1, ${2}, ${name}; $$ is a
+ * dollar) exist in its pattern: PCRE2 only finds out at the first match. */
+static const char *replacement_problem(const char *pattern, const char *repl, char *tmp,
+                                       size_t tmplen)
+{
+    int code;
+    PCRE2_SIZE off;
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code, &off, NULL);
+    if (!re)
+        return NULL; /* check_regex reports it */
+    uint32_t groups = 0;
+    pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &groups);
+    const char *problem = NULL;
+    for (const char *p = repl; *p && !problem; p++) {
+        if (*p != '$')
+            continue;
+        p++;
+        if (*p == '$')
+            continue;
+        int braced = *p == '{';
+        const char *q = p + braced;
+        size_t n = 0;
+        while (q[n] && (isalnum((unsigned char)q[n]) || q[n] == '_'))
+            n++;
+        if (n == 0 || (braced && q[n] != '}')) {
+            problem = "a '$' not followed by a group number, {number} or {name} (write $$ for $)";
+            break;
+        }
+        if (n >= tmplen)
+            n = tmplen - 1;
+        memcpy(tmp, q, n);
+        tmp[n] = '\0';
+        if (isdigit((unsigned char)tmp[0])) {
+            if (strspn(tmp, "0123456789") != n || strtoul(tmp, NULL, 10) > groups)
+                problem = "refers to a group the pattern does not have";
+        } else if (pcre2_substring_number_from_name(re, (PCRE2_SPTR)tmp) < 0) {
+            problem = "refers to a named group the pattern does not have";
+        }
+        p = q + n + braced - 1;
+    }
+    pcre2_code_free(re);
+    return problem;
+}
+
+static void validate_redact(struct ctx *c, const struct lp_config_aggregator *a,
+                            const struct lp_node *agg)
+{
+    for (size_t i = 0; i < a->n_redact; i++) {
+        const struct lp_config_redact *r = &a->redact[i];
+        const struct lp_node *at = item_at(agg, "redact", i, agg);
+        char what[64];
+        snprintf(what, sizeof(what), "aggregator.redact[%zu]", i);
+        check_item_name(c, at, what, "rule", r->name,
+                        find_name(a->redact, a->n_redact, sizeof(*a->redact),
+                                  offsetof(struct lp_config_redact, name), r->name),
+                        i);
+        if ((r->detector != NULL) == (r->pattern != NULL))
+            lp_node_error(c->errs, at, "%s: needs exactly one of detector, pattern", what);
+        if (r->pattern)
+            check_regex(c, key_at(at, "pattern", at), what, r->pattern);
+        char grp[64];
+        const char *why = r->pattern && r->replacement
+                              ? replacement_problem(r->pattern, r->replacement, grp, sizeof(grp))
+                              : NULL;
+        if (why)
+            lp_node_error(c->errs, key_at(at, "replacement", at), "%s: replacement %s", what, why);
+        for (size_t k = 0; k < r->n_fields; k++) {
+            const char *f = r->fields[k];
+            if (!*f || f[0] == '.' || f[strlen(f) - 1] == '.' || strstr(f, ".."))
+                lp_node_error(c->errs, item_at(at, "fields", k, at),
+                              "%s: '%s' is not a dotted field path", what, f);
+        }
+    }
+}
+
 static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator *a,
                                 const struct lp_node *agg)
 {
@@ -634,8 +771,12 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
         else if (dup)
             lp_node_error(c->errs, key_at(at, "name", at), "%s: route '%s' is defined twice",
                           what, r->name);
-        if (r->n_outputs == 0)
-            lp_node_error(c->errs, at, "%s: needs at least one output", what);
+        if (r->drop && r->n_outputs)
+            lp_node_error(c->errs, key_at(at, "drop", at),
+                          "%s: a route that drops has no outputs (drop or outputs)", what);
+        else if (!r->drop && r->n_outputs == 0)
+            lp_node_error(c->errs, at,
+                          "%s: needs at least one output (or drop: true to drop its events)", what);
         check_refs(c, a, at, what, r->parser, r->outputs, r->n_outputs);
         for (size_t k = 0; k < r->n_match; k++) {
             const struct lp_config_match *m = &r->match[k];
@@ -662,6 +803,7 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
                           "(e.g. logpipe.kept) that logpipe does not use otherwise",
                           k ? k : "");
     }
+    validate_redact(c, a, agg);
     const struct lp_node *dr = key_at(agg, "default_route", agg);
     check_refs(c, a, dr, "aggregator.default_route", a->default_route.parser,
                a->default_route.outputs, a->default_route.n_outputs);
@@ -1219,6 +1361,10 @@ static void dump_value(const struct lp_field *f, const void *base, int depth, in
     case LP_FT_INT:
         lp_buf_appendf(out, " %" PRId64 "\n", *CFIELD(base, f, int64_t));
         break;
+    case LP_FT_RATIO:
+        format_ratio(*CFIELD(base, f, int64_t), tmp, sizeof(tmp));
+        lp_buf_appendf(out, " %s\n", tmp);
+        break;
     case LP_FT_DURATION:
         format_duration(*CFIELD(base, f, int64_t), tmp, sizeof(tmp));
         lp_buf_appendf(out, " %s\n", tmp);
@@ -1325,6 +1471,8 @@ static const char *type_name(const struct lp_field *f)
     case LP_FT_ENUM: return "enum";
     case LP_FT_BOOL: return "bool";
     case LP_FT_INT: return "integer";
+    case LP_FT_RATIO:
+        return "ratio";
     case LP_FT_DURATION: return "duration";
     case LP_FT_SIZE: return "size";
     case LP_FT_STRLIST: return "list of strings";
@@ -1367,7 +1515,8 @@ static void reference_rows(const struct lp_field *table, const char *prefix, str
             }
             lp_buf_putc(out, '.');
         }
-        if (f->type == LP_FT_INT || f->type == LP_FT_DURATION || f->type == LP_FT_SIZE) {
+        if (f->type == LP_FT_INT || f->type == LP_FT_DURATION || f->type == LP_FT_SIZE ||
+            f->type == LP_FT_RATIO) {
             char lo[32], hi[32];
             format_bound(f, f->min, lo, sizeof(lo));
             format_bound(f, f->max, hi, sizeof(hi));

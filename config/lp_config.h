@@ -86,6 +86,16 @@ struct lp_config_match {
     int negate; /* `not: true` */
 };
 
+/* A route's rate limit: at most events_per_second events of one key (the
+ * `per` field's value) per second of the lines' own time. */
+struct lp_config_rate_limit {
+    int64_t events_per_second; /* 0: none */
+    char *per;                 /* namespace | pod | container | source | route */
+    int64_t max_keys;
+};
+
+#define LP_RATIO_ONE 1000000 /* LP_FT_RATIO values are millionths */
+
 struct lp_config_route {
     char *name;
     struct lp_config_match *match; /* all must hold; none = every event */
@@ -93,6 +103,20 @@ struct lp_config_route {
     char *parser; /* name in aggregator.parsers, or NULL */
     char **outputs;
     size_t n_outputs;
+    int drop;           /* the route's events go nowhere (counted) */
+    int64_t sample_ppm; /* share kept, in millionths (LP_RATIO_ONE: all) */
+    struct lp_config_rate_limit rate_limit;
+};
+
+/* One redaction rule: a built-in detector or a PCRE2 pattern, and what a
+ * match becomes. */
+struct lp_config_redact {
+    char *name;
+    char *detector; /* email | ipv4 | ipv6 | card | bearer | jwt | aws_key, or NULL */
+    char *pattern;
+    char *replacement; /* NULL: "[redacted:<name>]" */
+    char **fields;     /* none: every content string */
+    size_t n_fields;
 };
 
 struct lp_config_parser {
@@ -185,6 +209,8 @@ struct lp_config_aggregator {
     struct lp_config_default_route default_route;
     struct lp_config_enrich enrich;
     struct lp_config_content content;
+    struct lp_config_redact *redact;
+    size_t n_redact;
     struct lp_config_output *outputs; /* none: one file output "files" (see docs) */
     size_t n_outputs;
 };

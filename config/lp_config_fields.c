@@ -130,6 +130,20 @@ static const struct lp_field match_fields[] = {
     END,
 };
 
+static const struct lp_field rate_limit_fields[] = {
+    INT(lp_config_rate_limit, events_per_second, "0", 0, 1000000000,
+        "Most events kept per key and second of the lines' own time (the runtime's time of "
+        "the line, not the aggregator's clock: catching up on a backlog is not limited); 0: "
+        "no limit."),
+    ENUM(lp_config_rate_limit, per, "namespace", "namespace|pod|container|source|route",
+         "The key: kubernetes.namespace, the pod (namespace/name), the container "
+         "(container.id), the source (logpipe.source_id) or the whole route. A source without "
+         "the field (no Kubernetes path) counts under its source."),
+    INT(lp_config_rate_limit, max_keys, "10000", 1, 10000000,
+        "Most keys tracked; past it the keys idle longest are forgotten."),
+    END,
+};
+
 static const struct lp_field route_fields[] = {
     STR(lp_config_route, name, NULL, "Route name: used in metrics and in file output paths."),
     {"match", LP_FT_LIST, OFF(lp_config_route, match), NULL, 0, 0, NULL, 0, match_fields,
@@ -137,7 +151,21 @@ static const struct lp_field route_fields[] = {
      "Conditions that must all hold (none: every event). Exactly one of equals, prefix, "
      "regex, exists per condition."},
     STR(lp_config_route, parser, NULL, "Parser (a name in aggregator.parsers) for the message."),
-    STRLIST(lp_config_route, outputs, NULL, "Outputs (names in aggregator.outputs)."),
+    STRLIST(lp_config_route, outputs, NULL,
+            "Outputs (names in aggregator.outputs); none with drop."),
+    BOOL(lp_config_route, drop, "false",
+         "The route's events go to no output: dropped and counted "
+         "(logpipe_aggregator_dropped_total{reason=\"route\"}), their offsets committed. "
+         "A route that drops has no outputs."),
+    {"sample", LP_FT_RATIO, OFF(lp_config_route, sample_ppm), "1", 0, LP_RATIO_ONE, NULL, 0, NULL,
+     0, 0,
+     "Share of the route's events kept (0.1 or 10%), decided by the event id: a replay "
+     "keeps exactly the events the first pass kept. The others are dropped and counted "
+     "(reason=\"sample\")."},
+    {"rate_limit", LP_FT_SECTION, OFF(lp_config_route, rate_limit), NULL, 0, 0, NULL, 0,
+     rate_limit_fields, 0, 0,
+     "Drops (and counts, reason=\"rate_limit\") what one key sends over a rate, instead of "
+     "slowing the partition: an admin's explicit choice (the shipper keeps backpressure)."},
     END,
 };
 
@@ -191,6 +219,27 @@ static const struct lp_field content_fields[] = {
     STRLIST(lp_config_content, index_fields, NULL,
             "Content fields an elasticsearch index name may use as {field}; owned fields "
             "(kubernetes.*, container.*, host.name, stream, ...) are always allowed."),
+    END,
+};
+
+static const struct lp_field redact_fields[] = {
+    STR(lp_config_redact, name, NULL, "Rule name: metrics label and default replacement."),
+    ENUM(lp_config_redact, detector, NULL, "email|ipv4|ipv6|card|bearer|jwt|aws_key",
+         "A built-in detector: e-mail addresses, IPv4 and IPv6 addresses (validated), payment "
+         "card numbers (13-19 digits, spaces or dashes between, Luhn check), bearer tokens "
+         "(\"Bearer <token>\"), JSON Web Tokens, AWS access key ids. Give detector or "
+         "pattern."),
+    STR(lp_config_redact, pattern, NULL,
+        "A PCRE2 pattern; every match is replaced. The replacement may use its groups: $1, "
+        "and $${1} or $${name} (the configuration substitutes ${...}, so those braces are "
+        "written $${)."),
+    STR(lp_config_redact, replacement, NULL, "What a match becomes; empty: [redacted:NAME]."),
+    STRLIST(lp_config_redact, fields, NULL,
+            "Event fields (dotted paths; an object: every string in it) the rule applies "
+            "to. Empty: every string the line's content made (message, event.original, "
+            "parsed fields, kept values, error.message, and their keys), never the "
+            "pipeline's own (@timestamp, host, container, kubernetes, log.file, logpipe "
+            "ids)."),
     END,
 };
 
@@ -285,22 +334,26 @@ static const struct lp_field aggregator_fields[] = {
         "Where records that cannot be delivered are kept, with the stage and reason."),
     STR(lp_config_aggregator, dead_letter_topic, NULL,
         "Optional Kafka topic that also receives dead letters."),
-    {"parsers", LP_FT_LIST, OFF(lp_config_aggregator, parsers), NULL, 0, 0, NULL, 0,
-     parser_fields, sizeof(struct lp_config_parser), OFF(lp_config_aggregator, n_parsers),
+    {"parsers", LP_FT_LIST, OFF(lp_config_aggregator, parsers), NULL, 0, 0, NULL, 0, parser_fields,
+     sizeof(struct lp_config_parser), OFF(lp_config_aggregator, n_parsers),
      "Named message parsers."},
-    {"routes", LP_FT_LIST, OFF(lp_config_aggregator, routes), NULL, 0, 0, NULL, 0,
-     route_fields, sizeof(struct lp_config_route), OFF(lp_config_aggregator, n_routes),
+    {"routes", LP_FT_LIST, OFF(lp_config_aggregator, routes), NULL, 0, 0, NULL, 0, route_fields,
+     sizeof(struct lp_config_route), OFF(lp_config_aggregator, n_routes),
      "Ordered routing rules; the first whose conditions hold takes the event."},
-    {"default_route", LP_FT_SECTION, OFF(lp_config_aggregator, default_route), NULL, 0, 0,
-     NULL, 0, default_route_fields, 0, 0, "Events no route matched (route name \"default\")."},
-    {"enrich", LP_FT_SECTION, OFF(lp_config_aggregator, enrich), NULL, 0, 0, NULL, 0,
-     enrich_fields, 0, 0, "Enrichment applied to every event after parsing."},
+    {"default_route", LP_FT_SECTION, OFF(lp_config_aggregator, default_route), NULL, 0, 0, NULL, 0,
+     default_route_fields, 0, 0, "Events no route matched (route name \"default\")."},
+    {"enrich", LP_FT_SECTION, OFF(lp_config_aggregator, enrich), NULL, 0, 0, NULL, 0, enrich_fields,
+     0, 0, "Enrichment applied to every event after parsing."},
     {"content", LP_FT_SECTION, OFF(lp_config_aggregator, content), NULL, 0, 0, NULL, 0,
      content_fields, 0, 0,
      "What a line's content may do to its event: owned fields are out of its reach "
      "(docs/fields.md)."},
-    {"outputs", LP_FT_LIST, OFF(lp_config_aggregator, outputs), NULL, 0, 0, NULL, 0,
-     output_fields, sizeof(struct lp_config_output), OFF(lp_config_aggregator, n_outputs),
+    {"redact", LP_FT_LIST, OFF(lp_config_aggregator, redact), NULL, 0, 0, NULL, 0, redact_fields,
+     sizeof(struct lp_config_redact), OFF(lp_config_aggregator, n_redact),
+     "Redaction rules, applied in order to every event after parsing and enrichment and "
+     "before any output or the dead letter (docs/aggregator.md \"Redaction\")."},
+    {"outputs", LP_FT_LIST, OFF(lp_config_aggregator, outputs), NULL, 0, 0, NULL, 0, output_fields,
+     sizeof(struct lp_config_output), OFF(lp_config_aggregator, n_outputs),
      "Named outputs. None configured means one file output named \"files\" with path "
      "/var/lib/logpipe/segments."},
     END,

@@ -16,6 +16,7 @@ enum lp_ftype {
     LP_FT_SIZE,     /* int64_t bytes within [min, max] */
     LP_FT_STRLIST,  /* char ** at offset, count at count_offset */
     LP_FT_MAP,      /* struct lp_kvlist of string → string */
+    LP_FT_RATIO,    /* int64_t in millionths within [min, max]: "0.1", "10%", "1" */
 };
 
 /* LP_F_PRESENCE: a SECTION that may be absent; count_offset is the offset

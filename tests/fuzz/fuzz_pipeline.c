@@ -144,13 +144,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             char *text;
             json_t *ev = NULL;
             int failed;
+            enum agg_verdict verdict;
             if (route != SIZE_MAX && agg_pipeline_route_fast(p, route)) {
                 lp_buf_reset(&doc);
                 if (agg_pipeline_render(p, &b.src, r, NULL, NULL, &doc))
                     __builtin_trap();
                 text = strndup(doc.data, doc.len);
             } else {
-                ev = agg_pipeline_event(p, &b.src, r, now, &doc, &route, &failed);
+                ev = agg_pipeline_event(p, &b.src, r, NULL, now, &doc, &route, &verdict, &failed);
                 if (!ev)
                     __builtin_trap(); /* only out of memory may fail */
                 text = json_dumps(ev, JSON_COMPACT);

@@ -90,7 +90,9 @@ static json_t *event(struct rig *r, const char *line, int *failed)
     r->rec.message_len = strlen(line);
     size_t route;
     int f = 0;
-    json_t *ev = agg_pipeline_event(r->p, &r->src, &r->rec, RUNTIME_NS, &r->scratch, &route, &f);
+    enum agg_verdict verdict;
+    json_t *ev = agg_pipeline_event(r->p, &r->src, &r->rec, NULL, RUNTIME_NS, &r->scratch, &route,
+                                    &verdict, &f);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
     if (failed)
         *failed = f;

@@ -170,7 +170,9 @@ static void test_event_parse_and_fail(void)
     lp_buf_init(&scratch, 0);
     size_t route;
     int failed;
-    json_t *ev = agg_pipeline_event(p, &src, &r, lp_time_real_ns(), &scratch, &route, &failed);
+    enum agg_verdict verdict;
+    json_t *ev = agg_pipeline_event(p, &src, &r, NULL, lp_time_real_ns(), &scratch, &route,
+                                    &verdict, &failed);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
     CU_ASSERT_EQUAL(route, 0);
     CU_ASSERT_EQUAL(failed, 0);
@@ -188,7 +190,8 @@ static void test_event_parse_and_fail(void)
     const char *bad = "this is not an access log line";
     r.message = bad;
     r.message_len = strlen(bad);
-    ev = agg_pipeline_event(p, &src, &r, lp_time_real_ns(), &scratch, &route, &failed);
+    ev = agg_pipeline_event(p, &src, &r, NULL, lp_time_real_ns(), &scratch, &route, &verdict,
+                            &failed);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
     CU_ASSERT_EQUAL(failed, 1);
     CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(ev, "message")), bad);
@@ -200,7 +203,8 @@ static void test_event_parse_and_fail(void)
     /* a plain line on a json route (on_failure: keep, the default): a plain
      * event, counted as a failed parse but not marked */
     src.k8s_container_name = "shop-api";
-    ev = agg_pipeline_event(p, &src, &r, lp_time_real_ns(), &scratch, &route, &failed);
+    ev = agg_pipeline_event(p, &src, &r, NULL, lp_time_real_ns(), &scratch, &route, &verdict,
+                            &failed);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
     CU_ASSERT_EQUAL(route, 1);
     CU_ASSERT_EQUAL(failed, 1);
@@ -385,7 +389,9 @@ static void check_fast_equals_slow(const char *yaml, int expect_fast)
             size_t route_fast = agg_pipeline_match_record(p, &srcs[si], &recs[ri]);
             size_t route;
             int failed;
-            json_t *ev = agg_pipeline_event(p, &srcs[si], &recs[ri], now, &b, &route, &failed);
+            enum agg_verdict verdict;
+            json_t *ev = agg_pipeline_event(p, &srcs[si], &recs[ri], NULL, now, &b, &route,
+                                            &verdict, &failed);
             CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
             if (route_fast != SIZE_MAX) /* SIZE_MAX: decided on the event instead */
                 CU_ASSERT_EQUAL(route_fast, route);
@@ -542,6 +548,195 @@ static void test_tracker_threads(void)
     agg_part_free(p);
 }
 
+/* ---- cost controls: drop, sample, rate limit ---- */
+
+static const char *const FILES[] = {"files"};
+
+static struct agg_pipeline *controls(const char *route_extra)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "aggregator:\n"
+             "  routes:\n"
+             "    - {name: noisy, match: [{field: kubernetes.namespace, prefix: noisy}], %s}\n"
+             "  outputs: [{name: files, type: file, path: /tmp/x}]\n",
+             route_extra);
+    struct lp_config *c = load(yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    char err[256];
+    struct agg_pipeline *p = agg_pipeline_new(&c->aggregator, FILES, 1, err, sizeof(err));
+    lp_config_free(c); /* the pipeline keeps what it needs */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    return p;
+}
+
+static void test_drop_and_config(void)
+{
+    struct agg_pipeline *p = controls("drop: true");
+    struct lp_wire_source noisy = {.source_id = "s1", .k8s_namespace = "noisy-batch"};
+    struct lp_wire_source other = {.source_id = "s2", .k8s_namespace = "shop"};
+    struct lp_wire_record r = {.ts_ns = 1, .message = "x", .message_len = 1};
+    size_t route = agg_pipeline_match_record(p, &noisy, &r);
+    CU_ASSERT_EQUAL(route, 0);
+    CU_ASSERT_EQUAL(agg_pipeline_route(p, 0)->n_outputs, 0);
+    CU_ASSERT_EQUAL(agg_pipeline_keep(p, route, &noisy, &r, NULL), AGG_DROP_ROUTE);
+    route = agg_pipeline_match_record(p, &other, &r);
+    CU_ASSERT_EQUAL(route, 1); /* default */
+    CU_ASSERT_EQUAL(agg_pipeline_keep(p, route, &other, &r, NULL), AGG_KEEP);
+    agg_pipeline_free(p);
+
+    struct lp_buf errs;
+    lp_buf_init(&errs, 0);
+    const char *names[] = {"t.yaml"};
+    const char *bad[] = {
+        "aggregator:\n  routes:\n    - {name: a, drop: true, outputs: [files]}\n",
+        "aggregator:\n  routes:\n    - {name: a}\n",
+        "aggregator:\n  routes:\n    - {name: a, drop: true, sample: 1.5}\n",
+        "aggregator:\n  routes:\n    - {name: a, drop: true, sample: 0.0000001}\n",
+        "aggregator:\n  routes:\n    - {name: a, drop: true, rate_limit: {per: user}}\n",
+    };
+    const char *want[] = {
+        "t.yaml:3:23: aggregator.routes[0]: a route that drops has no outputs",
+        "t.yaml:3:7: aggregator.routes[0]: needs at least one output (or drop: true",
+        "aggregator.routes[0].sample: '1.5' is out of range [0, 1]",
+        "aggregator.routes[0].sample: expected a ratio (e.g. 0.1 or 10%), got '0.0000001'",
+        "'user' is not one of namespace|pod|container|source|route",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        lp_buf_reset(&errs);
+        struct lp_config *c = lp_config_load_texts(names, &bad[i], 1, NULL, &errs);
+        CU_ASSERT_PTR_NULL(c);
+        lp_buf_putc(&errs, '\0');
+        if (!strstr(errs.data, want[i]))
+            fprintf(stderr, "\nwanted '%s' in:\n%s", want[i], errs.data);
+        CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, want[i]));
+        lp_config_free(c);
+    }
+    /* ratios: decimals and percentages, dumped as the shortest decimal */
+    const char *ok[] = {"aggregator:\n  routes:\n    - {name: a, drop: true, sample: '10%'}\n"
+                        "    - {name: b, drop: true, sample: .25}\n"
+                        "    - {name: c, drop: true, sample: 0.000001}\n"
+                        "    - {name: d, drop: true, sample: 0.5%}\n"};
+    lp_buf_reset(&errs);
+    struct lp_config *c = lp_config_load_texts(names, ok, 1, NULL, &errs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->aggregator.routes[0].sample_ppm, 100000);
+    CU_ASSERT_EQUAL(c->aggregator.routes[1].sample_ppm, 250000);
+    CU_ASSERT_EQUAL(c->aggregator.routes[2].sample_ppm, 1);
+    CU_ASSERT_EQUAL(c->aggregator.routes[3].sample_ppm, 5000);
+    struct lp_buf dump;
+    lp_buf_init(&dump, 0);
+    lp_config_dump(c, "aggregator", 0, &dump);
+    lp_buf_putc(&dump, '\0');
+    CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "sample: 0.1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "sample: 0.25\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "sample: 0.000001\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "sample: 0.005\n"));
+    lp_buf_release(&dump);
+    lp_config_free(c);
+    lp_buf_release(&errs);
+}
+
+/* Sampling is a function of the event id: the share holds, and a second
+ * pipeline (a restarted aggregator replaying) keeps exactly the same events. */
+static void test_sample_deterministic(void)
+{
+    struct agg_pipeline *a = controls("outputs: [files], sample: 0.1");
+    struct agg_pipeline *b = controls("outputs: [files], sample: 0.1");
+    struct agg_pipeline *none = controls("outputs: [files], sample: 0");
+    struct lp_wire_source src = {.source_id = "0123456789abcdef0123456789abcdef",
+                                 .k8s_namespace = "noisy"};
+    size_t kept = 0, n = 100000;
+    for (size_t i = 0; i < n; i++) {
+        struct lp_wire_record r = {.ts_ns = 1, .offset = i * 97, .message = "x", .message_len = 1};
+        enum agg_verdict va = agg_pipeline_keep(a, 0, &src, &r, NULL);
+        CU_ASSERT_EQUAL(va, agg_pipeline_keep(b, 0, &src, &r, NULL));
+        CU_ASSERT_EQUAL(agg_pipeline_keep(none, 0, &src, &r, NULL), AGG_DROP_SAMPLE);
+        CU_ASSERT_EQUAL(agg_pipeline_keep(a, 1, &src, &r, NULL), AGG_KEEP); /* default */
+        kept += va == AGG_KEEP;
+        if (va != AGG_KEEP)
+            CU_ASSERT_EQUAL(va, AGG_DROP_SAMPLE);
+    }
+    fprintf(stderr, " [kept %zu of %zu] ", kept, n);
+    CU_ASSERT_TRUE(kept > n / 10 - n / 100 && kept < n / 10 + n / 100);
+    agg_pipeline_free(a);
+    agg_pipeline_free(b);
+    agg_pipeline_free(none);
+}
+
+static enum agg_verdict at(struct agg_pipeline *p, const char *ns, const char *sid, double sec)
+{
+    struct lp_wire_source src = {.source_id = sid, .k8s_namespace = ns};
+    struct lp_wire_record r = {.ts_ns = (int64_t)(sec * 1e9), .message = "x", .message_len = 1};
+    return agg_pipeline_keep(p, 0, &src, &r, NULL);
+}
+
+static void test_rate_limit(void)
+{
+    struct agg_pipeline *p = controls("outputs: [files], rate_limit: {events_per_second: 5}");
+    int kept_a = 0, kept_b = 0;
+    for (int i = 0; i < 20; i++) {
+        kept_a += at(p, "noisy-a", "s1", 1000.1 + i * 0.01) == AGG_KEEP;
+        kept_b += at(p, "noisy-b", "s2", 1000.1 + i * 0.01) == AGG_KEEP;
+    }
+    CU_ASSERT_EQUAL(kept_a, 5); /* per namespace */
+    CU_ASSERT_EQUAL(kept_b, 5);
+    /* another source of the same namespace shares its window */
+    CU_ASSERT_EQUAL(at(p, "noisy-a", "s3", 1000.9), AGG_DROP_RATE);
+    /* the next second of the lines' time opens a new window; a late line
+     * counts in the newest */
+    CU_ASSERT_EQUAL(at(p, "noisy-a", "s1", 1001.0), AGG_KEEP);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(at(p, "noisy-a", "s1", 1000.5), AGG_KEEP);
+    CU_ASSERT_EQUAL(at(p, "noisy-a", "s1", 1001.5), AGG_DROP_RATE);
+    /* times before 1970 floor into their own second */
+    CU_ASSERT_EQUAL(at(p, "noisy-c", "s4", -0.5), AGG_KEEP);
+    agg_pipeline_free(p);
+
+    /* per source, and a bounded number of keys: 50 sources through a
+     * table of 8 keep working (the idle ones are forgotten) */
+    p = controls("outputs: [files], rate_limit: {events_per_second: 1, per: source, max_keys: 8}");
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < 50; k++) {
+            char sid[16];
+            snprintf(sid, sizeof(sid), "src-%d", k);
+            CU_ASSERT_EQUAL(at(p, "noisy", sid, 5000 + round), AGG_KEEP);
+            CU_ASSERT_EQUAL(at(p, "noisy", sid, 5000 + round), AGG_DROP_RATE);
+        }
+    agg_pipeline_free(p);
+}
+
+struct rl_thread {
+    struct agg_pipeline *p;
+    int kept;
+};
+
+static void *rl_hammer(void *arg)
+{
+    struct rl_thread *t = arg;
+    for (int i = 0; i < 5000; i++)
+        t->kept += at(t->p, "noisy", "s", 77.0 + (i % 10) * 0.01) == AGG_KEEP;
+    return NULL;
+}
+
+static void test_rate_limit_threads(void)
+{
+    struct agg_pipeline *p = controls("outputs: [files], rate_limit: {events_per_second: 1000}");
+    pthread_t th[4];
+    struct rl_thread t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (struct rl_thread){p, 0};
+        pthread_create(&th[i], NULL, rl_hammer, &t[i]);
+    }
+    int total = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        total += t[i].kept;
+    }
+    CU_ASSERT_EQUAL(total, 1000); /* exactly the limit, whichever thread */
+    agg_pipeline_free(p);
+}
+
 int main(void)
 {
     static const struct lp_test tests[] = {
@@ -553,6 +748,10 @@ int main(void)
         {"aggregator config errors with positions", test_config_errors},
         {"index template body", test_template_body},
         {"fast path renders what the general path does", test_fast_path},
+        {"drop routes, ratios", test_drop_and_config},
+        {"sampling by event id survives a replay", test_sample_deterministic},
+        {"rate limits by key and second of line time", test_rate_limit},
+        {"rate limit from threads", test_rate_limit_threads},
         {"tracker: out-of-order completions", test_tracker_out_of_order},
         {"tracker: completions from threads", test_tracker_threads},
         {NULL, NULL},
