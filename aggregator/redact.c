@@ -39,11 +39,11 @@ static int valid_ipv6(const char *s, size_t n)
 {
     char tmp[64];
     struct in6_addr a;
-    if (n >= sizeof(tmp) || strspn(s, ":") >= n)
+    if (n >= sizeof(tmp))
         return 0;
-    memcpy(tmp, s, n);
+    memcpy(tmp, s, n); /* s is the subject: not NUL-terminated */
     tmp[n] = '\0';
-    return inet_pton(AF_INET6, tmp, &a) == 1;
+    return strspn(tmp, ":") < n && inet_pton(AF_INET6, tmp, &a) == 1;
 }
 
 /* A payment card number: 13-19 digits (spaces or dashes between), a major
@@ -295,7 +295,7 @@ static int want_at(const struct rule *r, const void *ud)
  * original, the kept list, anything outside the owned fields. */
 static int is_content(const struct agg_redactor *rd, const char *path)
 {
-    if (strcmp(path, "message") == 0 || strcmp(path, "event.original") == 0)
+    if (path_under(path, "message") || path_under(path, "event.original"))
         return 1;
     if (path_under(path, rd->kept))
         return 1;

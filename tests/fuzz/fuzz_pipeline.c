@@ -3,11 +3,12 @@
  * action + document and segment line, under a configuration the first byte
  * picks. Traps when a rendered event is not valid JSON, when an owned field
  * differs from what the record and its source say, or when the bulk body
- * cannot be built. The value is an NDJSON batch (content-encoding identity:
+ * cannot be built, or when content a redaction rule takes survives it. The value is an NDJSON batch (content-encoding identity:
  * what the fuzzer can shape; the codecs have their own target). */
 #include "lp_arena.h"
 #include "lp_buf.h"
 #include "lp_config.h"
+#include "lp_ecs.h"
 #include "lp_bulk.h"
 #include "lp_error.h"
 #include "lp_eventid.h"
@@ -59,8 +60,31 @@ static const char *const configs[] = {
     "  default_route: {parser: js, outputs: [o]}\n"
     "  content: {kept_field: logpipe.app_kept}\n"
     "  outputs: [{name: o, type: stdout}]\n",
+    /* cost controls and redaction: every detector, a pattern with groups,
+     * a rule on named fields; SECRET never survives in content (below) */
+    "aggregator:\n"
+    "  parsers: [{name: js, kind: json, keep_original: true, on_failure: mark}]\n"
+    "  routes:\n"
+    "    - {name: gone, match: [{field: stream, equals: stderr}], drop: true}\n"
+    "    - {name: some, match: [{field: message, prefix: s}], sample: 0.5, outputs: [o]}\n"
+    "    - {name: limited, match: [{field: message, prefix: r}], outputs: [o],\n"
+    "       rate_limit: {events_per_second: 3, per: pod, max_keys: 4}}\n"
+    "  default_route: {parser: js, outputs: [o]}\n"
+    "  redact:\n"
+    "    - {name: s, pattern: 'SECRET'}\n"
+    "    - {name: e, detector: email}\n"
+    "    - {name: i4, detector: ipv4}\n"
+    "    - {name: i6, detector: ipv6}\n"
+    "    - {name: c, detector: card}\n"
+    "    - {name: b, detector: bearer}\n"
+    "    - {name: j, detector: jwt}\n"
+    "    - {name: k, detector: aws_key}\n"
+    "    - {name: g, pattern: '(?<k>pw|pass)=(\\S+)', replacement: '$${k}=*** $1'}\n"
+    "    - {name: f, pattern: '[0-9]+', fields: [user, http]}\n"
+    "  outputs: [{name: o, type: stdout}]\n",
 };
 #define N_CONFIGS (sizeof(configs) / sizeof(configs[0]))
+#define REDACT_CONFIG 4 /* the one whose rules take SECRET */
 
 static struct lp_config *cfgs[N_CONFIGS];
 static struct agg_pipeline *pipes[N_CONFIGS];
@@ -120,13 +144,46 @@ static void check_owned(const struct lp_wire_source *s, const struct lp_wire_rec
         __builtin_trap(); /* past every skew bound the configurations allow */
 }
 
+/* No string or key the line's content made holds SECRET (what the pipeline
+ * owns may: it comes from the source, which no rule touches). */
+static void check_redacted(json_t *v, const char *path)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    int content = !path || strcmp(path, "message") == 0 || strcmp(path, "event.original") == 0 ||
+                  strncmp(path, "logpipe.kept", 12) == 0 || !lp_ecs_owned(path);
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        if (content && memmem(json_string_value(v), json_string_length(v), "SECRET", 6))
+            __builtin_trap(); /* redaction let content through */
+        break;
+    case JSON_OBJECT:
+        json_object_foreach(v, k, x)
+        {
+            char sub[512];
+            snprintf(sub, sizeof(sub), "%s%s%s", path ? path : "", path ? "." : "", k);
+            if (strstr(k, "SECRET") && (!path || content) && !lp_ecs_owned(sub))
+                __builtin_trap();
+            check_redacted(x, sub);
+        }
+        break;
+    case JSON_ARRAY:
+        json_array_foreach(v, i, x) check_redacted(x, path);
+        break;
+    default:
+        break;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!pipes[0])
         init();
     if (size < 1)
         return 0;
-    const struct agg_pipeline *p = pipes[data[0] % N_CONFIGS];
+    size_t ci = data[0] % N_CONFIGS;
+    const struct agg_pipeline *p = pipes[ci];
     struct lp_wire_meta meta = {LP_WIRE_FORMAT, 1, LP_CODEC_IDENTITY, 0};
     struct lp_buf scratch = LP_BUF_INIT, doc = LP_BUF_INIT;
     struct lp_arena arena;
@@ -145,6 +202,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             json_t *ev = NULL;
             int failed;
             enum agg_verdict verdict;
+            if (route != SIZE_MAX && agg_pipeline_keep(p, route, &b.src, r, NULL) != AGG_KEEP)
+                continue;
             if (route != SIZE_MAX && agg_pipeline_route_fast(p, route)) {
                 lp_buf_reset(&doc);
                 if (agg_pipeline_render(p, &b.src, r, NULL, NULL, &doc))
@@ -154,6 +213,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 ev = agg_pipeline_event(p, &b.src, r, NULL, now, &doc, &route, &verdict, &failed);
                 if (!ev)
                     __builtin_trap(); /* only out of memory may fail */
+                if (verdict != AGG_KEEP) {
+                    json_decref(ev);
+                    continue;
+                }
                 text = json_dumps(ev, JSON_COMPACT);
             }
             if (!text)
@@ -163,6 +226,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!json_is_object(back))
                 __builtin_trap();
             check_owned(&b.src, r, back);
+            if (ci == REDACT_CONFIG)
+                check_redacted(back, NULL);
             char index[256], id[LP_ID_HEX_LEN + 1];
             lp_event_id(b.src.source_id, strlen(b.src.source_id), r->offset, id);
             if (lp_index_name("logs-{kubernetes.namespace}-%Y.%m.%d", back, now, index,
