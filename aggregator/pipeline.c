@@ -172,13 +172,14 @@ enum rec_field {
     RF_K8S_CONTAINER,
     RF_SOURCE_ID,
     RF_FORMAT,
+    RF_IMAGE,
 };
 
 static const char *const rec_field_names[] = {
     "message",        "stream",         "log.file.path",       "log.offset",
     "host.name",      "container.id",   "container.name",      "kubernetes.namespace",
     "kubernetes.pod.name", "kubernetes.pod.uid", "kubernetes.container.name",
-    "logpipe.source_id",   "logpipe.input_format"};
+    "logpipe.source_id",   "logpipe.input_format", "container.image.name"};
 
 static int rec_field_of(const char *f)
 {
@@ -189,18 +190,17 @@ static int rec_field_of(const char *f)
 }
 
 /* 1 when a condition on f can be decided on the record: a scalar of it, or a
- * path the ECS event never has (always missing). Objects and the computed
- * members (@timestamp, event.id, logpipe.flags, logpipe.lines) need the event. */
+ * path outside every member the ECS writer renders (always missing there).
+ * Anything else under those members — objects, computed members such as
+ * @timestamp, event.id, logpipe.flags, maps such as container.labels.* —
+ * needs the event. */
 static int field_decidable(const char *f)
 {
     if (rec_field_of(f) != RF_NONE)
         return 1;
-    static const char *const needs_event[] = {
-        "@timestamp", "event", "event.id", "log", "log.file", "host", "container",
-        "kubernetes", "kubernetes.pod", "kubernetes.container", "logpipe", "logpipe.flags",
-        "logpipe.lines"};
-    for (size_t i = 0; i < sizeof(needs_event) / sizeof(needs_event[0]); i++)
-        if (strcmp(f, needs_event[i]) == 0)
+    size_t top = strcspn(f, ".");
+    for (size_t i = 0; i < sizeof(ecs_top) / sizeof(ecs_top[0]); i++)
+        if (strlen(ecs_top[i]) == top && strncmp(f, ecs_top[i], top) == 0)
             return 0;
     return 1;
 }
@@ -265,6 +265,7 @@ static int rec_value(const struct lp_wire_source *s, const struct lp_wire_record
     case RF_K8S_CONTAINER: x = s->k8s_container_name; break;
     case RF_SOURCE_ID: x = s->source_id; break;
     case RF_FORMAT: x = s->format; break;
+    case RF_IMAGE: x = s->container_image; break;
     default: return 0;
     }
     if (!x)

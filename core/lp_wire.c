@@ -2,6 +2,7 @@
  * hot path; the escaper guarantees valid JSON) and a jansson-based decoder
  * that validates every field it uses and names the first problem it sees. */
 #include "lp_wire.h"
+#include "lp_kv.h"
 
 #include "lp_arena.h"
 #include "lp_error.h"
@@ -108,6 +109,45 @@ static int put_str(struct lp_buf *b, int *first, const char *key, const char *v)
     return lp_buf_append_json_string(b, v, strlen(v));
 }
 
+/* ,"key":{"k":"v",...} (nothing when n is 0). */
+static int put_labels(struct lp_buf *b, const char *key, const struct lp_kv *l, size_t n)
+{
+    int rc, first = 1;
+    if (!n)
+        return 0;
+    if ((rc = lp_buf_puts(b, ",\"")) || (rc = lp_buf_puts(b, key)) ||
+        (rc = lp_buf_puts(b, "\":{")))
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = put_str(b, &first, l[i].key, l[i].value)))
+            return rc;
+    return lp_buf_putc(b, '}');
+}
+
+size_t lp_wire_labels_normalize(struct lp_kv *in, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < LP_WIRE_MAX_LABELS; i++) {
+        char *key = in[i].key;
+        size_t kl = key ? strlen(key) : 0;
+        if (!kl || kl > LP_WIRE_MAX_LABEL_KEY || !in[i].value ||
+            strlen(in[i].value) > LP_WIRE_MAX_LABEL_VALUE)
+            continue;
+        for (char *c = key; *c; c++)
+            if (*c == '.')
+                *c = '_';
+        int dup = 0;
+        for (size_t j = 0; j < k && !dup; j++)
+            dup = strcmp(in[j].key, key) == 0;
+        if (dup)
+            continue;
+        struct lp_kv keep = in[i];
+        in[i] = in[k];
+        in[k++] = keep;
+    }
+    return k;
+}
+
 int lp_wire_encoder_begin(struct lp_wire_encoder *e, const struct lp_wire_source *s)
 {
     lp_buf_reset(&e->ndjson);
@@ -123,6 +163,8 @@ int lp_wire_encoder_begin(struct lp_wire_encoder *e, const struct lp_wire_source
         (rc = put_str(b, &first, "log.file.path", s->path)) ||
         (rc = put_str(b, &first, "container.id", s->container_id)) ||
         (rc = put_str(b, &first, "container.name", s->container_name)) ||
+        (rc = put_str(b, &first, "container.image.name", s->container_image)) ||
+        (rc = put_labels(b, "container.labels", s->container_labels, s->n_container_labels)) ||
         (rc = put_str(b, &first, "kubernetes.namespace", s->k8s_namespace)) ||
         (rc = put_str(b, &first, "kubernetes.pod.name", s->k8s_pod_name)) ||
         (rc = put_str(b, &first, "kubernetes.pod.uid", s->k8s_pod_uid)) ||
@@ -296,11 +338,24 @@ int lp_wire_ecs_event_ext(const struct lp_wire_source *s, const struct lp_wire_r
         TRY(lp_buf_append_json_string(b, s->host, strlen(s->host)));
         TRY(lp_buf_putc(b, '}'));
     }
-    if (s->container_id || s->container_name) {
+    if (s->container_id || s->container_name || s->container_image || s->n_container_labels) {
         first = 1;
         TRY(lp_buf_puts(b, ",\"container\":{"));
         TRY(put_str(b, &first, "id", s->container_id));
         TRY(put_str(b, &first, "name", s->container_name));
+        if (s->container_image) {
+            TRY(lp_buf_puts(b, first ? "\"image\":{\"name\":" : ",\"image\":{\"name\":"));
+            TRY(lp_buf_append_json_string(b, s->container_image, strlen(s->container_image)));
+            TRY(lp_buf_putc(b, '}'));
+            first = 0;
+        }
+        if (s->n_container_labels) {
+            int lf = 1;
+            TRY(lp_buf_puts(b, first ? "\"labels\":{" : ",\"labels\":{"));
+            for (size_t i = 0; i < s->n_container_labels; i++)
+                TRY(put_str(b, &lf, s->container_labels[i].key, s->container_labels[i].value));
+            TRY(lp_buf_putc(b, '}'));
+        }
         TRY(lp_buf_putc(b, '}'));
     }
     if (s->k8s_namespace || s->k8s_pod_name || s->k8s_pod_uid || s->k8s_container_name) {
@@ -421,6 +476,48 @@ static int opt_path_str(struct dec *d, json_t *obj, const char *key, const char 
     return *out ? 0 : fail(d, LP_ETOOBIG, "decoded batch exceeds memory cap at %s", key);
 }
 
+/* An optional object of string labels, normalised (lp_wire_labels_normalize:
+ * members that are not strings, or over the caps, are left out). */
+static int opt_labels(struct dec *d, json_t *obj, const char *key, const struct lp_kv **out,
+                      size_t *n_out)
+{
+    json_t *v = path_get(obj, key);
+    *out = NULL;
+    *n_out = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_object(v))
+        return fail(d, LP_ECORRUPT, "%s is not an object", key);
+    size_t n = json_object_size(v), k = 0;
+    if (!n)
+        return 0;
+    if (n > 4 * LP_WIRE_MAX_LABELS)
+        n = 4 * LP_WIRE_MAX_LABELS; /* the first ones: normalising keeps at most the cap */
+    struct lp_kv *l = lp_arena_alloc(d->arena, n * sizeof(*l));
+    if (!l)
+        return fail(d, LP_ETOOBIG, "decoded batch exceeds memory cap at %s", key);
+    const char *name;
+    json_t *val;
+    json_object_foreach(v, name, val)
+    {
+        if (k == n)
+            break;
+        if (!json_is_string(val) || strlen(name) > LP_WIRE_MAX_LABEL_KEY ||
+            json_string_length(val) > LP_WIRE_MAX_LABEL_VALUE)
+            continue;
+        l[k].key = lp_arena_strndup(d->arena, name, strlen(name));
+        l[k].value = lp_arena_strndup(d->arena, json_string_value(val), json_string_length(val));
+        if (!l[k].key || !l[k].value)
+            return fail(d, LP_ETOOBIG, "decoded batch exceeds memory cap at %s", key);
+        if (strlen(l[k].value) != json_string_length(val))
+            continue; /* a NUL inside: not a label value */
+        k++;
+    }
+    *out = l;
+    *n_out = lp_wire_labels_normalize(l, k);
+    return 0;
+}
+
 static int decode_source(struct dec *d, json_t *o, struct lp_wire_source *s, int batch)
 {
     int rc;
@@ -440,7 +537,10 @@ static int decode_source(struct dec *d, json_t *o, struct lp_wire_source *s, int
         (rc = opt_path_str(d, o, "kubernetes.namespace", &s->k8s_namespace)) ||
         (rc = opt_path_str(d, o, "kubernetes.pod.name", &s->k8s_pod_name)) ||
         (rc = opt_path_str(d, o, "kubernetes.pod.uid", &s->k8s_pod_uid)) ||
-        (rc = opt_path_str(d, o, "kubernetes.container.name", &s->k8s_container_name)))
+        (rc = opt_path_str(d, o, "kubernetes.container.name", &s->k8s_container_name)) ||
+        (rc = opt_path_str(d, o, "container.image.name", &s->container_image)) ||
+        (rc = opt_labels(d, o, "container.labels", &s->container_labels,
+                         &s->n_container_labels)))
         return rc;
     if (!s->source_id || !*s->source_id)
         return fail(d, LP_ECORRUPT, "%s", "missing logpipe.source_id");

@@ -41,7 +41,24 @@ struct lp_wire_source {
     const char *k8s_pod_name;
     const char *k8s_pod_uid;
     const char *k8s_container_name;
+    /* from the container runtime (Docker's config.v2.json) */
+    const char *container_image;          /* container.image.name */
+    const struct lp_kv *container_labels; /* container.labels, normalised (lp_wire_labels) */
+    size_t n_container_labels;
 };
+
+/* Labels as the wire and the ECS event carry them: at most
+ * LP_WIRE_MAX_LABELS, keys of 1..LP_WIRE_MAX_LABEL_KEY bytes with '.'
+ * replaced by '_' (a dotted key would be an object path to the index),
+ * values of at most LP_WIRE_MAX_LABEL_VALUE bytes, the first of two keys
+ * that normalise alike kept. lp_wire_labels_normalize applies that to
+ * in[0..n) in place (the kept ones first, their count returned); keys are
+ * rewritten in place, so they must be writable. */
+#define LP_WIRE_MAX_LABELS 128
+#define LP_WIRE_MAX_LABEL_KEY 253
+#define LP_WIRE_MAX_LABEL_VALUE 4096
+struct lp_kv;
+size_t lp_wire_labels_normalize(struct lp_kv *in, size_t n);
 
 enum lp_wire_flag {
     LP_REC_TRUNCATED = 1u << 0,    /* cut at max_line_bytes */

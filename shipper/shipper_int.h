@@ -15,6 +15,7 @@
 #include "checkpoint.h"
 #include "lp_idmap.h"
 #include "discover.h"
+#include "docker_meta.h"
 #include "identity.h"
 #include "lp_assemble.h"
 #include "lp_buf.h"
@@ -62,6 +63,7 @@ struct tail {
     char sid[LP_ID_HEX_LEN + 1];
     enum lp_cfmt fmt;
     struct lp_path_meta meta;
+    struct lp_docker_meta docker; /* Docker without Kubernetes: config.v2.json */
     struct lp_wire_source src;
     int wd;          /* inotify watch of the file's directory, -1 if none */
     char *base;      /* file name within that directory (for inotify) */

@@ -51,6 +51,12 @@ struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx)
     const char *fmt = input_idx >= 0 ? s->cfg->shipper.inputs[input_idx].format : "auto";
     t->fmt = (enum lp_cfmt)lp_cfmt_parse(fmt);
     lp_path_meta(path, &t->meta);
+    if (t->meta.container_id[0] && !t->meta.k8s_namespace[0]) {
+        char why[256];
+        if (lp_docker_meta_read(path, &t->docker, why, sizeof(why)))
+            lp_log(LP_LOG_DEBUG, "no Docker metadata for the file", "path=\"%s\" reason=\"%s\"",
+                   path, why);
+    }
     t->tokens = (double)s->cfg->shipper.rate_limit_bytes_per_sec;
     t->tokens_ns = lp_time_mono_ns();
 
@@ -88,6 +94,7 @@ void tail_free(struct tail *t)
     lp_buf_release(&t->line);
     free(t->path);
     free(t->base);
+    lp_docker_meta_release(&t->docker);
     free(t);
 }
 
@@ -107,6 +114,11 @@ static void set_source(struct tail *t)
     src->k8s_pod_name = t->meta.k8s_pod_name[0] ? t->meta.k8s_pod_name : NULL;
     src->k8s_pod_uid = t->meta.k8s_pod_uid[0] ? t->meta.k8s_pod_uid : NULL;
     src->k8s_container_name = src->container_name;
+    if (t->docker.name)
+        src->container_name = t->docker.name; /* "shop-web-1", not a 64-hex id */
+    src->container_image = t->docker.image;
+    src->container_labels = t->docker.labels.items;
+    src->n_container_labels = t->docker.labels.n;
 }
 
 /* Offset of the start of the last complete line at or before size. */

@@ -132,7 +132,9 @@ static void check_owned(const struct lp_wire_source *s, const struct lp_wire_rec
         !same_str(ev, "log.file.path", s->path) ||
         !same_str(ev, "kubernetes.namespace", s->k8s_namespace) ||
         !same_str(ev, "kubernetes.pod.name", s->k8s_pod_name) ||
-        !same_str(ev, "container.id", s->container_id) || !same_str(ev, "stream", r->stream))
+        !same_str(ev, "container.id", s->container_id) ||
+        !same_str(ev, "container.image.name", s->container_image) ||
+        !same_str(ev, "stream", r->stream))
         __builtin_trap(); /* content changed an owned field */
     /* @timestamp: the runtime's, or a time within the configured bounds */
     json_t *ts = json_object_get(ev, "@timestamp");

@@ -11,6 +11,9 @@ parsed fields and in keys; the node's host name is itself an IPv4 address,
 which is the pipeline's and must stay). Two undecodable messages produced
 straight to the topic carry personal data too: one plain, one zstd.
 
+A Docker container without Kubernetes (json-file log next to a real-shaped
+config.v2.json of a Compose service) ships its name, image and labels.
+
 Aggregator A consumes with two kill -9 mid-stream; aggregator B (another
 group, another index prefix and directory) consumes the same topic without
 a fault. Checks: the noisy pod ships nothing and is counted; the debug
@@ -18,7 +21,9 @@ route keeps about 30 % and A (killed, replaying) keeps exactly the events B
 keeps, each once; each burst pod keeps exactly 50 in B; no planted value
 and no match of a detector-like regex is in OpenSearch, in the files or in
 the dead letter (decoded), where the compressed value is stored
-decompressed and redacted; owned fields keep their values.
+decompressed and redacted; owned fields keep their values; the Compose
+container's documents carry its name, image and project/service labels and
+are routed by a label.
 
 usage: test_controls_e2e.py SHIPPER AGGREGATOR LP_PRODUCE"""
 import base64
@@ -93,6 +98,18 @@ for n, ((pod, ns, ctr), ls) in enumerate(containers.items()):
         for l in ls:
             f.write(f"{rt} stdout F {l}\n")
 
+# a Docker container without Kubernetes: its json-file log next to its config.v2.json
+SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+docker_id = "%064x" % 0xd0c
+docker_dir = os.path.join(tmp, "docker", "containers", docker_id)
+os.makedirs(docker_dir)
+shutil.copy(os.path.join(SRC, "tests", "fixtures", "docker", "config.v2.json"), docker_dir)
+with open(os.path.join(docker_dir, docker_id + "-json.log"), "w") as f:
+    for i in range(50):
+        f.write(json.dumps({"log": f"compose web line {i} from bob@web.example\n", "stream": "stdout",
+                            "time": rt}) + "\n")
+planted.add("bob@web.example")
+
 topic = "lp-controls-%d" % os.getpid()
 ship_port = free_port()
 with open(os.path.join(tmp, "shipper.yaml"), "w") as f:
@@ -100,7 +117,7 @@ with open(os.path.join(tmp, "shipper.yaml"), "w") as f:
 shipper:
   state_dir: {tmp}/ship-state
   host_name: "{HOST}"
-  inputs: [{{paths: ["{logs}/*.log"]}}]
+  inputs: [{{paths: ["{logs}/*.log", "{tmp}/docker/containers/*/*-json.log"]}}]
   batch_linger: 50ms
   batch_max_records: 100
 metrics: {{listen: 127.0.0.1:{ship_port}}}
@@ -130,6 +147,9 @@ aggregator:
     - name: burst
       match: [{{field: kubernetes.namespace, equals: burst}}]
       rate_limit: {{events_per_second: 50, per: pod}}
+      outputs: [search, files]
+    - name: compose-web
+      match: [{{field: container.labels.com_docker_compose_service, equals: web}}]
       outputs: [search, files]
   default_route: {{parser: app-json, outputs: [search, files]}}
   redact:
@@ -250,7 +270,9 @@ hits = {n: search_all(n) for n in ports}
 def by_pod(hs):
     out = {}
     for h in hs:
-        out.setdefault(h["_source"]["kubernetes"]["pod"]["name"], []).append(h)
+        d = h["_source"]
+        pod = d["kubernetes"]["pod"]["name"] if "kubernetes" in d else "docker:" + d["container"]["name"]
+        out.setdefault(pod, []).append(h)
     return out
 
 
@@ -280,6 +302,21 @@ check(dbg["A"] == dbg["B"], f"A, killed twice and replaying, kept exactly B's sa
       f"({len(dbg['A'])} vs {len(dbg['B'])}, {len(dbg['A'] ^ dbg['B'])} differ)")
 check(dropped("debug", "sample") + len(dbg["B"]) == 2000,
       f"B: sampled out + kept = 2000 ({dropped('debug', 'sample')} + {len(dbg['B'])})")
+
+# Docker metadata: name, image and Compose labels on every document; routed by a label
+for n in ports:
+    web = pods[n].get("docker:shop-web-1", [])
+    check(len(web) == 50, f"{n}: the Compose container's 50 lines under its name shop-web-1 ({len(web)}; "
+          f"{sorted(k for k in pods[n] if k.startswith('docker:'))})")
+    ok = [h for h in web if h["_source"]["container"].get("image", {}).get("name") == "nginx:1.25"
+          and h["_source"]["container"].get("labels", {}).get("com_docker_compose_service") == "web"
+          and h["_source"]["container"]["labels"].get("com_docker_compose_project") == "shop"
+          and h["_source"]["container"]["id"] == docker_id and "[redacted:email]" in h["_source"]["message"]]
+    check(len(ok) == 50, f"{n}: image, Compose project and service on every document ({len(ok)}: "
+          f"{json.dumps(web[0]['_source'])[:400] if web else ''})")
+    check(not any("s3cr3t" in json.dumps(h["_source"]) for h in web), f"{n}: nothing of Config.Env")
+check(metric_sum(0, "logpipe_aggregator_route_records_total", "\n".join(
+    l for l in mb.splitlines() if 'route="compose-web"' in l)) == 50, "B routes by container.labels")
 
 # redaction: nothing planted anywhere, and owned fields as they were
 detector_like = [re.compile(p) for p in (
@@ -316,7 +353,7 @@ for n in ports:
     check(not bad, f"{n}: no planted value or detector match in OpenSearch ({bad[:3]})")
     for h in hits[n]:
         d = h["_source"]
-        if d["host"]["name"] != HOST or "[redacted" in json.dumps(d.get("kubernetes")):
+        if d["host"]["name"] != HOST or "[redacted" in json.dumps([d.get("kubernetes"), d.get("container")]):
             check(False, f"{n}: owned fields untouched ({d['host']}, {d.get('kubernetes')})")
             break
     red = [h for h in shop if "[redacted:email]" in h["_source"].get("message", "")]
@@ -329,7 +366,9 @@ for n in ports:
     # the files
     seg = [json.loads(l) for p in glob.glob(os.path.join(tmp, n, "segments", "**", "*.ndjson*"),
                                             recursive=True) for l in open(p, errors="replace")]
-    seg_shop = "\n".join(content(e) for e in seg if e["kubernetes"]["pod"]["name"] == "shop-1")
+    seg_shop = "\n".join(content(e) for e in seg if e.get("kubernetes", {}).get("pod", {}).get("name") == "shop-1")
+    seg_web = "\n".join(content(e) for e in seg if e["container"].get("name") == "shop-web-1")
+    check(seg_web.count("\n") == 49 and not leaks(seg_web), f"{n}: the Compose lines in the files, redacted")
     check(seg_shop.count("\n") == 199 and not leaks(seg_shop),
           f"{n}: the 200 pii lines in the files, no planted value ({leaks(seg_shop)[:5]})")
     # the dead letter, raw values decoded

@@ -1,8 +1,9 @@
 /* Shipper building blocks: file identity (short files, inode reuse,
  * truncation), checkpoint files (round trip, atomicity, corruption,
- * expiry), path metadata and glob bases. */
+ * expiry), path metadata, Docker's config.v2.json and glob bases. */
 #include "checkpoint.h"
 #include "discover.h"
+#include "docker_meta.h"
 #include "identity.h"
 #include "lp_error.h"
 #include "lp_test.h"
@@ -184,6 +185,58 @@ static void test_inode_reuse_identity(void)
     close(fd);
 }
 
+/* Docker metadata from a real-shaped config.v2.json (a Compose service):
+ * name without the '/', image, labels normalised; never the environment;
+ * read through a /var/log/containers-style symlink too; hostile files. */
+static void test_docker_meta(void)
+{
+    size_t len;
+    char *cfg = lp_test_read_source("tests/fixtures/docker/config.v2.json", &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    char cdir[256], path[512], link[512];
+    snprintf(cdir, sizeof(cdir), "%s/5f1c0e7d3b2a", dir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(cdir, 0755), 0);
+    snprintf(path, sizeof(path), "%s/config.v2.json", cdir);
+    FILE *f = fopen(path, "w");
+    fwrite(cfg, 1, len, f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/5f1c0e7d3b2a-json.log", cdir);
+    close(open(path, O_WRONLY | O_CREAT, 0644));
+    snprintf(link, sizeof(link), "%s/web.log", dir);
+    CU_ASSERT_EQUAL(symlink(path, link), 0);
+    for (int via_link = 0; via_link < 2; via_link++) {
+        struct lp_docker_meta m;
+        char why[256];
+        CU_ASSERT_EQUAL_FATAL(lp_docker_meta_read(via_link ? link : path, &m, why, sizeof(why)), 0);
+        CU_ASSERT_STRING_EQUAL(m.name, "shop-web-1");
+        CU_ASSERT_STRING_EQUAL(m.image, "nginx:1.25");
+        CU_ASSERT_STRING_EQUAL(lp_kvlist_get(&m.labels, "com_docker_compose_project"), "shop");
+        CU_ASSERT_STRING_EQUAL(lp_kvlist_get(&m.labels, "com_docker_compose_service"), "web");
+        CU_ASSERT_PTR_NULL(lp_kvlist_get(&m.labels, "com.docker.compose.service"));
+        for (size_t i = 0; i < m.labels.n; i++)
+            CU_ASSERT_PTR_NULL(strstr(m.labels.items[i].value, "s3cr3t"));
+        lp_docker_meta_release(&m);
+    }
+    free(cfg);
+    /* no config next to the file: an error, nothing filled */
+    struct lp_docker_meta m;
+    char why[256];
+    CU_ASSERT_EQUAL(lp_docker_meta_read("/nonexistent/x-json.log", &m, why, sizeof(why)), -1);
+    CU_ASSERT_PTR_NULL(m.name);
+    /* hostile contents: wrong types, NULs, a bare "/" name, not JSON */
+    const char *odd = "{\"Name\":\"/\",\"Config\":{\"Image\":7,\"Labels\":{\"a\":1,"
+                      "\"b\":\"x\\u0000y\",\"c.d\":\"ok\"}}}";
+    CU_ASSERT_EQUAL(lp_docker_meta_parse(odd, strlen(odd), &m, why, sizeof(why)), 0);
+    CU_ASSERT_PTR_NULL(m.name);
+    CU_ASSERT_PTR_NULL(m.image);
+    CU_ASSERT_EQUAL(m.labels.n, 1);
+    CU_ASSERT_STRING_EQUAL(lp_kvlist_get(&m.labels, "c_d"), "ok");
+    lp_docker_meta_release(&m);
+    CU_ASSERT_EQUAL(lp_docker_meta_parse("[1]", 3, &m, why, sizeof(why)), -1);
+    CU_ASSERT_EQUAL(lp_docker_meta_parse("{", 1, &m, why, sizeof(why)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "not a JSON object"));
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/lp-tailing-XXXXXX");
@@ -197,6 +250,7 @@ int main(void)
         {"path meta", test_path_meta},
         {"glob base", test_glob_base},
         {"inode reuse identity", test_inode_reuse_identity},
+        {"docker metadata", test_docker_meta},
         {NULL, NULL},
     };
     int rc = lp_test_run("tailing", tests);

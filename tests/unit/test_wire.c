@@ -4,6 +4,7 @@
 #include "lp_buf.h"
 #include "lp_error.h"
 #include "lp_test.h"
+#include "lp_kv.h"
 #include "lp_wire.h"
 
 #include <stdio.h>
@@ -330,6 +331,93 @@ static void test_encoder_limits(void)
     lp_wire_encoder_release(&e);
 }
 
+/* Runtime metadata (image, labels) through a batch and the ECS event, and
+ * hostile labels from a producer: normalised, capped, never an error. */
+static void test_runtime_metadata(void)
+{
+    struct lp_kv labels[] = {{"com.docker.compose.project", "shop"},
+                             {"com.docker.compose.service", "web"},
+                             {"com_docker_compose_project", "dup after dedot"},
+                             {"", "empty key"}};
+    struct lp_kv copy[4];
+    char keys[4][64];
+    for (int i = 0; i < 4; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "%s", labels[i].key);
+        copy[i].key = keys[i];
+        copy[i].value = labels[i].value;
+    }
+    size_t nl = lp_wire_labels_normalize(copy, 4);
+    CU_ASSERT_EQUAL_FATAL(nl, 2);
+    CU_ASSERT_STRING_EQUAL(copy[0].key, "com_docker_compose_project");
+    CU_ASSERT_STRING_EQUAL(copy[0].value, "shop");
+    CU_ASSERT_STRING_EQUAL(copy[1].key, "com_docker_compose_service");
+    struct lp_wire_source src = {.source_id = "0123456789abcdef0123456789abcdef", .host = "h",
+                                 .path = "/var/lib/docker/containers/ab/ab-json.log",
+                                 .format = "docker", .container_id = "ab",
+                                 .container_name = "shop-web-1",
+                                 .container_image = "nginx:1.25",
+                                 .container_labels = copy, .n_container_labels = nl};
+    struct lp_wire_encoder e;
+    lp_wire_encoder_init(&e, 1 << 20);
+    CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_begin(&e, &src), 0);
+    CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_add(&e, &vrecs[0]), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.ndjson.data, "\"container.image.name\":\"nginx:1.25\","
+                                                 "\"container.labels\":{\"com_docker_compose_"
+                                                 "project\":\"shop\""));
+    struct lp_buf value = LP_BUF_INIT;
+    struct lp_wire_meta meta;
+    CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_finish(&e, NULL, LP_CODEC_ZSTD, 0, &value, &meta), 0);
+    lp_wire_encoder_release(&e);
+    struct lp_arena a;
+    lp_arena_init(&a, 0, 0);
+    struct lp_wire_batch b;
+    char why[256];
+    CU_ASSERT_EQUAL_FATAL(decode(&meta, value.data, value.len, 1 << 20, &a, &b, why), 0);
+    CU_ASSERT_STRING_EQUAL(b.src.container_image, "nginx:1.25");
+    CU_ASSERT_EQUAL_FATAL(b.src.n_container_labels, 2);
+    CU_ASSERT_STRING_EQUAL(b.src.container_labels[1].value, "web");
+    struct lp_buf ev = LP_BUF_INIT;
+    CU_ASSERT_EQUAL(lp_wire_ecs_event(&b.src, &b.recs[0], &ev), 0);
+    lp_buf_putc(&ev, '\0');
+    CU_ASSERT_PTR_NOT_NULL(strstr(ev.data, "\"container\":{\"id\":\"ab\",\"name\":\"shop-web-1\","
+                                           "\"image\":{\"name\":\"nginx:1.25\"},\"labels\":{"
+                                           "\"com_docker_compose_project\":\"shop\","
+                                           "\"com_docker_compose_service\":\"web\"}}"));
+    /* the per-record mode reads the same back from the event */
+    struct lp_wire_meta rm = {LP_WIRE_FORMAT, 0, LP_CODEC_IDENTITY, 1};
+    struct lp_wire_batch rb;
+    ev.len--; /* without the NUL */
+    CU_ASSERT_EQUAL_FATAL(decode(&rm, ev.data, ev.len, 1 << 20, &a, &rb, why), 0);
+    CU_ASSERT_STRING_EQUAL(rb.src.container_image, "nginx:1.25");
+    CU_ASSERT_EQUAL(rb.src.n_container_labels, 2);
+    lp_buf_release(&ev);
+    lp_buf_release(&value);
+
+    /* a producer's labels: non-strings, NULs, long keys and 1000 labels */
+    struct lp_buf nd = LP_BUF_INIT;
+    lp_buf_puts(&nd, "{\"logpipe.format\":1,\"logpipe.source_id\":\"s\",\"container.labels\":{"
+                     "\"n\":1,\"o\":{},\"nul\":\"a\\u0000b\",\"a.b\":\"x\",\"a_b\":\"y\"");
+    lp_buf_appendf(&nd, ",\"%0300d\":\"long\"", 7);
+    for (int i = 0; i < 1000; i++)
+        lp_buf_appendf(&nd, ",\"k%d\":\"v\"", i);
+    lp_buf_puts(&nd, "}}\n{\"@timestamp\":\"2026-11-28T10:00:00Z\",\"log.offset\":0,"
+                     "\"message\":\"m\"}\n");
+    struct lp_wire_meta im = {LP_WIRE_FORMAT, 1, LP_CODEC_IDENTITY, 1};
+    CU_ASSERT_EQUAL_FATAL(decode(&im, nd.data, nd.len, 1 << 20, &a, &b, why), 0);
+    CU_ASSERT_EQUAL(b.src.n_container_labels, LP_WIRE_MAX_LABELS);
+    CU_ASSERT_STRING_EQUAL(b.src.container_labels[0].key, "a_b");
+    CU_ASSERT_STRING_EQUAL(b.src.container_labels[0].value, "x");
+    CU_ASSERT_STRING_EQUAL(b.src.container_labels[1].key, "k0");
+    lp_buf_release(&nd);
+    nd = (struct lp_buf)LP_BUF_INIT;
+    lp_buf_puts(&nd, "{\"logpipe.format\":1,\"logpipe.source_id\":\"s\",\"container.labels\":[]}\n"
+                     "{\"@timestamp\":\"2026-11-28T10:00:00Z\",\"log.offset\":0,\"message\":\"m\"}\n");
+    CU_ASSERT_EQUAL(decode(&im, nd.data, nd.len, 1 << 20, &a, &b, why), LP_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "container.labels is not an object"));
+    lp_buf_release(&nd);
+    lp_arena_release(&a);
+}
+
 int main(void)
 {
     static const struct lp_test tests[] = {
@@ -339,6 +427,7 @@ int main(void)
         {"decode errors", test_decode_errors},
         {"headers", test_headers},
         {"encoder limits", test_encoder_limits},
+        {"runtime metadata", test_runtime_metadata},
         {NULL, NULL},
     };
     return lp_test_run("wire", tests);
