@@ -318,6 +318,15 @@ static void trim_buffers(struct worker *w)
     count_decode(w, 0); /* what is kept (at most KEEP_BUF_BYTES each) is baseline */
 }
 
+/* A record a route's cost controls dropped: decoded and taken by its route
+ * like any other (records_in_total, route_records_total), then dropped. */
+static void count_dropped(struct lp_aggregator *a, size_t route, enum agg_verdict v)
+{
+    lp_counter_inc(a->c_records);
+    lp_counter_inc(a->c_route[route]);
+    lp_counter_inc(a->c_dropped[route * AGG_VERDICTS + v]);
+}
+
 /* An undecodable message dead-lettered under redaction rules: the rules can
  * only see into its value decompressed, so a compressed value that
  * decompresses (within max_decompressed_bytes) is stored so, redacted, and
@@ -409,14 +418,16 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
         json_t *ev = NULL;
         char *text;
         size_t len;
-        enum agg_verdict verdict =
-            route != SIZE_MAX ? agg_pipeline_keep(a->pipe, route, &batch.src, r, id) : AGG_KEEP;
-        if (verdict != AGG_KEEP) {
+        enum agg_verdict verdict = AGG_KEEP;
+        int fast = route != SIZE_MAX && agg_pipeline_route_fast(a->pipe, route);
+        /* the verdict once per record (a rate limit counts it): here on the
+         * fast path, in agg_pipeline_event otherwise */
+        if (fast && (verdict = agg_pipeline_keep(a->pipe, route, &batch.src, r, id)) != AGG_KEEP) {
             if (!files_only)
-                lp_counter_inc(a->c_dropped[route * AGG_VERDICTS + verdict]);
+                count_dropped(a, route, verdict);
             continue;
         }
-        if (route != SIZE_MAX && agg_pipeline_route_fast(a->pipe, route)) {
+        if (fast) {
             lp_buf_reset(&w->doc);
             if (agg_pipeline_render(a->pipe, &batch.src, r, id, ingested, &w->doc))
                 abort(); /* out of memory: the buffer has no limit */
@@ -427,7 +438,7 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
                                     &failed);
             if (ev && verdict != AGG_KEEP) {
                 if (!files_only)
-                    lp_counter_inc(a->c_dropped[route * AGG_VERDICTS + verdict]);
+                    count_dropped(a, route, verdict);
                 json_decref(ev);
                 continue;
             }

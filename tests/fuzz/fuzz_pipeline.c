@@ -204,9 +204,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             json_t *ev = NULL;
             int failed;
             enum agg_verdict verdict;
-            if (route != SIZE_MAX && agg_pipeline_keep(p, route, &b.src, r, NULL) != AGG_KEEP)
+            int fast = route != SIZE_MAX && agg_pipeline_route_fast(p, route);
+            if (fast && agg_pipeline_keep(p, route, &b.src, r, NULL) != AGG_KEEP)
                 continue;
-            if (route != SIZE_MAX && agg_pipeline_route_fast(p, route)) {
+            if (fast) {
                 lp_buf_reset(&doc);
                 if (agg_pipeline_render(p, &b.src, r, NULL, NULL, &doc))
                     __builtin_trap();

@@ -286,6 +286,9 @@ for n in ports:
 mb = metrics["B"]
 dropped = lambda route, reason: metric_sum(0, "logpipe_aggregator_dropped_total", "\n".join(
     l for l in mb.splitlines() if f'route="{route}"' in l and f'reason="{reason}"' in l))
+total_lines = sum(len(v) for v in containers.values()) + 50
+rin = metric_sum(0, "logpipe_aggregator_records_in_total", mb)
+check(rin == total_lines, f"B: every line decoded is counted in, dropped or not ({rin} of {total_lines})")
 check(dropped("noisy", "route") == 300, f"B counts 300 dropped by the route ({dropped('noisy', 'route')})")
 for pod in ("b-1", "b-2"):
     got = len(pods["B"].get(pod, []))

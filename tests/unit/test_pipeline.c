@@ -706,6 +706,43 @@ static void test_rate_limit(void)
     agg_pipeline_free(p);
 }
 
+/* A route with a parser decides in agg_pipeline_event: one count per record. */
+static void test_rate_limit_event_path(void)
+{
+    struct lp_config *c = load("aggregator:\n"
+                               "  parsers: [{name: js, kind: json}]\n"
+                               "  routes:\n"
+                               "    - {name: noisy, match: [{field: kubernetes.namespace, equals: n}],"
+                               " parser: js, outputs: [files], rate_limit: {events_per_second: 5}}\n"
+                               "  outputs: [{name: files, type: file, path: /tmp/x}]\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    char err[256];
+    struct agg_pipeline *p = agg_pipeline_new(&c->aggregator, FILES, 1, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    struct lp_wire_source src = {.source_id = "s", .k8s_namespace = "n"};
+    struct lp_buf scratch;
+    lp_buf_init(&scratch, 0);
+    int kept = 0;
+    for (int i = 0; i < 10; i++) {
+        struct lp_wire_record r = {.ts_ns = 5 * LP_NS_PER_SEC, .offset = (uint64_t)i,
+                                   .message = "{\"a\":1}", .message_len = 7};
+        size_t route;
+        int failed;
+        enum agg_verdict v;
+        CU_ASSERT_FALSE(agg_pipeline_route_fast(p, 0));
+        json_t *ev = agg_pipeline_event(p, &src, &r, NULL, 0, &scratch, &route, &v, &failed);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+        kept += v == AGG_KEEP;
+        if (v == AGG_KEEP)
+            CU_ASSERT_EQUAL(json_integer_value(json_object_get(ev, "a")), 1);
+        json_decref(ev);
+    }
+    CU_ASSERT_EQUAL(kept, 5);
+    lp_buf_release(&scratch);
+    agg_pipeline_free(p);
+    lp_config_free(c);
+}
+
 struct rl_thread {
     struct agg_pipeline *p;
     int kept;
@@ -752,6 +789,7 @@ int main(void)
         {"sampling by event id survives a replay", test_sample_deterministic},
         {"rate limits by key and second of line time", test_rate_limit},
         {"rate limit from threads", test_rate_limit_threads},
+        {"rate limit on the event path", test_rate_limit_event_path},
         {"tracker: out-of-order completions", test_tracker_out_of_order},
         {"tracker: completions from threads", test_tracker_threads},
         {NULL, NULL},
