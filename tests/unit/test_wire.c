@@ -372,7 +372,11 @@ static void test_runtime_metadata(void)
     lp_arena_init(&a, 0, 0);
     struct lp_wire_batch b;
     char why[256];
-    CU_ASSERT_EQUAL_FATAL(decode(&meta, value.data, value.len, 1 << 20, &a, &b, why), 0);
+    /* the records point into the decompressed scratch: it lives as long as b */
+    struct lp_buf scratch = LP_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(lp_wire_decode(&meta, value.data, value.len, 1 << 20, NULL, &scratch,
+                                         &a, &b, why, sizeof(why)),
+                          0);
     CU_ASSERT_STRING_EQUAL(b.src.container_image, "nginx:1.25");
     CU_ASSERT_EQUAL_FATAL(b.src.n_container_labels, 2);
     CU_ASSERT_STRING_EQUAL(b.src.container_labels[1].value, "web");
@@ -391,6 +395,7 @@ static void test_runtime_metadata(void)
     CU_ASSERT_STRING_EQUAL(rb.src.container_image, "nginx:1.25");
     CU_ASSERT_EQUAL(rb.src.n_container_labels, 2);
     lp_buf_release(&ev);
+    lp_buf_release(&scratch);
     lp_buf_release(&value);
 
     /* a producer's labels: non-strings, NULs, long keys and 1000 labels */
