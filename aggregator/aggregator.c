@@ -419,7 +419,7 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m
         char *text;
         size_t len;
         enum agg_verdict verdict = AGG_KEEP;
-        int fast = route != SIZE_MAX && agg_pipeline_route_fast(a->pipe, route);
+        int fast = route != SIZE_MAX && agg_pipeline_fast(a->pipe, route, &batch.src);
         /* the verdict once per record (a rate limit counts it): here on the
          * fast path, in agg_pipeline_event otherwise */
         if (fast && (verdict = agg_pipeline_keep(a->pipe, route, &batch.src, r, id)) != AGG_KEEP) {

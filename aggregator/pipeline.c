@@ -106,6 +106,7 @@ struct agg_pipeline {
     struct lp_counter *c_kept_reason[5];
     struct lp_counter *c_time_refused[3]; /* future, past, unparsable */
     struct agg_redactor *redact;          /* NULL: no rules */
+    struct lp_counter *c_hint_unknown;
 };
 
 const char *const agg_verdict_names[AGG_VERDICTS] = {"", "route", "sample", "rate_limit"};
@@ -173,13 +174,26 @@ enum rec_field {
     RF_SOURCE_ID,
     RF_FORMAT,
     RF_IMAGE,
+    RF_K8S_NODE,
+    RF_K8S_POD_IP,
 };
 
-static const char *const rec_field_names[] = {
-    "message",        "stream",         "log.file.path",       "log.offset",
-    "host.name",      "container.id",   "container.name",      "kubernetes.namespace",
-    "kubernetes.pod.name", "kubernetes.pod.uid", "kubernetes.container.name",
-    "logpipe.source_id",   "logpipe.input_format", "container.image.name"};
+static const char *const rec_field_names[] = {"message",
+                                              "stream",
+                                              "log.file.path",
+                                              "log.offset",
+                                              "host.name",
+                                              "container.id",
+                                              "container.name",
+                                              "kubernetes.namespace",
+                                              "kubernetes.pod.name",
+                                              "kubernetes.pod.uid",
+                                              "kubernetes.container.name",
+                                              "logpipe.source_id",
+                                              "logpipe.input_format",
+                                              "container.image.name",
+                                              "kubernetes.node.name",
+                                              "kubernetes.pod.ip"};
 
 static int rec_field_of(const char *f)
 {
@@ -266,6 +280,12 @@ static int rec_value(const struct lp_wire_source *s, const struct lp_wire_record
     case RF_SOURCE_ID: x = s->source_id; break;
     case RF_FORMAT: x = s->format; break;
     case RF_IMAGE: x = s->container_image; break;
+    case RF_K8S_NODE:
+        x = s->k8s_node_name;
+        break;
+    case RF_K8S_POD_IP:
+        x = s->k8s_pod_ip;
+        break;
     default: return 0;
     }
     if (!x)
@@ -323,6 +343,22 @@ size_t agg_pipeline_match_record(const struct agg_pipeline *p, const struct lp_w
 int agg_pipeline_route_fast(const struct agg_pipeline *p, size_t route)
 {
     return p->routes[route].fast;
+}
+
+/* The parser a source's hint names for route rt (NULL: none, or the route
+ * has its own, or the aggregator knows no such parser). */
+static const struct named_parser *hinted_parser(const struct agg_pipeline *p,
+                                                const struct route *rt,
+                                                const struct lp_wire_source *src)
+{
+    if (rt->parser || !src->parser)
+        return NULL;
+    return find_parser(p, src->parser);
+}
+
+int agg_pipeline_fast(const struct agg_pipeline *p, size_t route, const struct lp_wire_source *src)
+{
+    return p->routes[route].fast && !hinted_parser(p, &p->routes[route], src);
 }
 
 const char *agg_pipeline_ingested(const struct agg_pipeline *p, int64_t now_ns,
@@ -860,8 +896,11 @@ json_t *agg_pipeline_event(const struct agg_pipeline *p, const struct lp_wire_so
     if (*verdict != AGG_KEEP)
         return ev;
     const struct route *rt = &p->routes[ri];
-    if (rt->parser)
-        apply_parser(p, rt->np, r, ev, now_ns, parse_failed);
+    const struct named_parser *np = rt->parser ? rt->np : hinted_parser(p, rt, src);
+    if (!np && !rt->parser && src->parser && p->metrics)
+        lp_counter_inc(p->c_hint_unknown);
+    if (np)
+        apply_parser(p, np, r, ev, now_ns, parse_failed);
     agg_pipeline_enrich(p, ev, now_ns);
     if (p->redact)
         agg_redact_event(p->redact, ev);
@@ -892,6 +931,11 @@ void agg_pipeline_set_metrics(struct agg_pipeline *p, struct lp_metrics *m)
                     "put them, by reason (owned field, mapped type, depth, field count, invalid "
                     "name).",
                     kept_reasons, 5, p->c_kept_reason);
+    p->c_hint_unknown = lp_metrics_counter(
+        m, "logpipe_aggregator_parser_hint_unknown_total",
+        "Records whose pod names a parser (logpipe.io/parser) the aggregator does not have: "
+        "kept unparsed.",
+        NULL);
     static const char *const tr[] = {"future", "past", "unparsable"};
     reason_counters(m, "logpipe_aggregator_time_refused_total",
                     "Times from a parser's time_field not used for @timestamp (the runtime's "

@@ -101,6 +101,11 @@ const struct agg_redactor *agg_pipeline_redactor(const struct agg_pipeline *p);
 size_t agg_pipeline_match_record(const struct agg_pipeline *p, const struct lp_wire_source *src,
                                  const struct lp_wire_record *r);
 int agg_pipeline_route_fast(const struct agg_pipeline *p, size_t route);
+/* agg_pipeline_route_fast for a record of src: 0 also when the source
+ * carries a parser hint (logpipe.parser) the route will apply — a route
+ * without a parser of its own parses with the hinted parser when the
+ * aggregator has one of that name (unknown names are counted and ignored). */
+int agg_pipeline_fast(const struct agg_pipeline *p, size_t route, const struct lp_wire_source *src);
 const char *agg_pipeline_ingested(const struct agg_pipeline *p, int64_t now_ns, char buf[40]);
 int agg_pipeline_render(const struct agg_pipeline *p, const struct lp_wire_source *src,
                         const struct lp_wire_record *r, const char *event_id,

@@ -1135,6 +1135,22 @@ static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node 
                       "shipper.max_line_bytes must be at most a quarter of "
                       "kafka.max_message_bytes, so that one line always fits a message");
     }
+    {
+        const struct lp_config_kubernetes *k = &cfg->shipper.kubernetes;
+        const struct lp_node *kn = lp_node_get(ship, "kubernetes");
+        const struct lp_node *kat = kn ? kn : at;
+        if (k->enabled && (!k->node_name || !*k->node_name))
+            lp_node_error(c->errs, key_at(kat, "node_name", kat),
+                          "shipper.kubernetes.node_name: needed when enabled (set it from the "
+                          "downward API: ${NODE_NAME})");
+        if (k->api_url && *k->api_url && strncmp(k->api_url, "http://", 7) != 0 &&
+            strncmp(k->api_url, "https://", 8) != 0)
+            lp_node_error(c->errs, key_at(kat, "api_url", kat),
+                          "shipper.kubernetes.api_url: must start with http:// or https://");
+        if (k->retry_initial_ms > k->retry_max_ms)
+            lp_node_error(c->errs, key_at(kat, "retry_initial", kat),
+                          "shipper.kubernetes.retry_initial is longer than retry_max");
+    }
     const struct lp_node *inputs = lp_node_get(ship, "inputs");
     for (size_t i = 0; i < cfg->shipper.n_inputs; i++) {
         struct lp_config_input *in = &cfg->shipper.inputs[i];

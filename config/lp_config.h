@@ -45,6 +45,23 @@ struct lp_config_input {
     int has_multiline; /* the input has its own multiline section */
 };
 
+/* Pod metadata from the Kubernetes API server (shipper.kubernetes). */
+struct lp_config_kubernetes {
+    int enabled;
+    char *api_url;    /* empty: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT */
+    char *token_file; /* read at every connection (projected tokens rotate) */
+    char *ca_file;
+    char *node_name;    /* the pods of this node only (spec.nodeName) */
+    char **annotations; /* allow-list: keys, or prefixes ending in '*' */
+    size_t n_annotations;
+    int64_t request_timeout_ms;
+    int64_t watch_timeout_ms;
+    int64_t retry_initial_ms;
+    int64_t retry_max_ms;
+    int64_t deleted_grace_ms;
+    int64_t max_pods;
+};
+
 struct lp_config_shipper {
     char *host_name;
     char *state_dir;
@@ -68,6 +85,7 @@ struct lp_config_shipper {
     int64_t max_inflight_bytes;
     int64_t rate_limit_bytes_per_sec;
     struct lp_config_multiline multiline; /* inputs without their own */
+    struct lp_config_kubernetes kubernetes;
 };
 
 /* The multiline rules of an input (index, or -1 for the default globs):

@@ -66,15 +66,48 @@ static const struct lp_field input_fields[] = {
     END,
 };
 
+static const struct lp_field kubernetes_fields[] = {
+    BOOL(lp_config_kubernetes, enabled, "false",
+         "Enrich every source with its pod's labels, allowed annotations, owner workload, node, "
+         "pod IP and container image from the API server (a list+watch cache of this node's "
+         "pods), and read the logpipe.io/* annotation hints."),
+    STR(lp_config_kubernetes, api_url, NULL,
+        "The API server; empty: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT (in "
+        "a pod)."),
+    STR(lp_config_kubernetes, token_file, "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        "Bearer token, read at every connection (projected tokens rotate); empty: none."),
+    STR(lp_config_kubernetes, ca_file, "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+        "CA bundle of the API server's certificate."),
+    STR(lp_config_kubernetes, node_name, NULL,
+        "This node's name (set it from the downward API as ${NODE_NAME}); only its pods are "
+        "watched. Required when enabled."),
+    STRLIST(lp_config_kubernetes, annotations, NULL,
+            "Annotations copied to kubernetes.annotations: keys, or prefixes ending in '*' "
+            "(e.g. \"team.example.com/*\"). Empty: none (the logpipe.io/* hints are read "
+            "either way)."),
+    DUR(lp_config_kubernetes, request_timeout, "30s", 1000, 600000,
+        "Timeout of a list request (and of connecting)."),
+    DUR(lp_config_kubernetes, watch_timeout, "5m", 1000, 3600000,
+        "A watch is ended and resumed (from its resourceVersion) after this long."),
+    DUR(lp_config_kubernetes, retry_initial, "1s", 10, 600000,
+        "First retry delay after a failed request; doubles, with jitter. The cache stays "
+        "meanwhile (logpipe_shipper_k8s_cache_age_seconds grows)."),
+    DUR(lp_config_kubernetes, retry_max, "60s", 10, 3600000, "Longest retry delay."),
+    DUR(lp_config_kubernetes, deleted_grace, "10m", 0, 86400000,
+        "A deleted pod's metadata is kept this long, for the lines read after its deletion."),
+    INT(lp_config_kubernetes, max_pods, "5000", 1, 1000000,
+        "Most pods cached (a node runs at most a few hundred)."),
+    END,
+};
+
 static const struct lp_field shipper_fields[] = {
     STR(lp_config_shipper, host_name, NULL,
         "host.name of every event; empty means the node's hostname (set it from the "
         "Kubernetes downward API as ${NODE_NAME})."),
     STR(lp_config_shipper, state_dir, "/var/lib/logpipe",
         "Directory for checkpoints; must survive restarts (a hostPath on Kubernetes)."),
-    {"inputs", LP_FT_LIST, OFF(lp_config_shipper, inputs),
-     NULL, 0, 0, NULL, 0, input_fields, sizeof(struct lp_config_input),
-     OFF(lp_config_shipper, n_inputs),
+    {"inputs", LP_FT_LIST, OFF(lp_config_shipper, inputs), NULL, 0, 0, NULL, 0, input_fields,
+     sizeof(struct lp_config_input), OFF(lp_config_shipper, n_inputs),
      "Files to tail. Empty means the defaults: /var/log/containers/*.log, "
      "/var/log/pods/*/*/*.log and /var/lib/docker/containers/*/*-json.log, format auto."},
     ENUM(lp_config_shipper, read_from, "head", "head|tail",
@@ -116,6 +149,9 @@ static const struct lp_field shipper_fields[] = {
          "Per-container read rate limit (0 = none); slows reading, never drops."),
     {"multiline", LP_FT_SECTION, OFF(lp_config_shipper, multiline), NULL, 0, 0, NULL, 0,
      multiline_fields, 0, 0, "Multiline joining (per stream)."},
+    {"kubernetes", LP_FT_SECTION, OFF(lp_config_shipper, kubernetes), NULL, 0, 0, NULL, 0,
+     kubernetes_fields, 0, 0,
+     "Pod metadata from the API server (docs/shipper.md \"Kubernetes metadata\")."},
     END,
 };
 

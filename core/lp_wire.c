@@ -124,6 +124,28 @@ static int put_labels(struct lp_buf *b, const char *key, const struct lp_kv *l, 
     return lp_buf_putc(b, '}');
 }
 
+const char *const lp_wire_owner_kinds[LP_WIRE_OWNER_KINDS] = {
+    "deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob"};
+
+static int owner_kind_ok(const char *k)
+{
+    for (size_t i = 0; k && i < LP_WIRE_OWNER_KINDS; i++)
+        if (strcmp(k, lp_wire_owner_kinds[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* ,"kubernetes.<kind>.name":"..." for a known kind. */
+static int put_owner(struct lp_buf *b, const struct lp_wire_source *s)
+{
+    if (!s->k8s_owner_name || !owner_kind_ok(s->k8s_owner_kind))
+        return 0;
+    char key[64];
+    snprintf(key, sizeof(key), "kubernetes.%s.name", s->k8s_owner_kind);
+    int first = 0;
+    return put_str(b, &first, key, s->k8s_owner_name);
+}
+
 size_t lp_wire_labels_normalize(struct lp_kv *in, size_t n)
 {
     size_t k = 0;
@@ -165,6 +187,12 @@ int lp_wire_encoder_begin(struct lp_wire_encoder *e, const struct lp_wire_source
         (rc = put_str(b, &first, "container.name", s->container_name)) ||
         (rc = put_str(b, &first, "container.image.name", s->container_image)) ||
         (rc = put_labels(b, "container.labels", s->container_labels, s->n_container_labels)) ||
+        (rc = put_str(b, &first, "kubernetes.node.name", s->k8s_node_name)) ||
+        (rc = put_str(b, &first, "kubernetes.pod.ip", s->k8s_pod_ip)) || (rc = put_owner(b, s)) ||
+        (rc = put_labels(b, "kubernetes.labels", s->k8s_labels, s->n_k8s_labels)) ||
+        (rc = put_labels(b, "kubernetes.annotations", s->k8s_annotations, s->n_k8s_annotations)) ||
+        (rc = put_str(b, &first, "logpipe.parser", s->parser)) ||
+        (rc = put_str(b, &first, "logpipe.metadata", s->meta_state)) ||
         (rc = put_str(b, &first, "kubernetes.namespace", s->k8s_namespace)) ||
         (rc = put_str(b, &first, "kubernetes.pod.name", s->k8s_pod_name)) ||
         (rc = put_str(b, &first, "kubernetes.pod.uid", s->k8s_pod_uid)) ||
@@ -358,16 +386,47 @@ int lp_wire_ecs_event_ext(const struct lp_wire_source *s, const struct lp_wire_r
         }
         TRY(lp_buf_putc(b, '}'));
     }
-    if (s->k8s_namespace || s->k8s_pod_name || s->k8s_pod_uid || s->k8s_container_name) {
+    int owner = s->k8s_owner_name && owner_kind_ok(s->k8s_owner_kind);
+    if (s->k8s_namespace || s->k8s_pod_name || s->k8s_pod_uid || s->k8s_container_name ||
+        s->k8s_node_name || s->k8s_pod_ip || owner || s->n_k8s_labels || s->n_k8s_annotations) {
         first = 1;
         TRY(lp_buf_puts(b, ",\"kubernetes\":{"));
         TRY(put_str(b, &first, "namespace", s->k8s_namespace));
-        if (s->k8s_pod_name || s->k8s_pod_uid) {
+        if (s->k8s_pod_name || s->k8s_pod_uid || s->k8s_pod_ip) {
             int pf = 1;
             TRY(lp_buf_puts(b, first ? "\"pod\":{" : ",\"pod\":{"));
             first = 0;
             TRY(put_str(b, &pf, "name", s->k8s_pod_name));
             TRY(put_str(b, &pf, "uid", s->k8s_pod_uid));
+            TRY(put_str(b, &pf, "ip", s->k8s_pod_ip));
+            TRY(lp_buf_putc(b, '}'));
+        }
+        if (s->k8s_node_name) {
+            TRY(lp_buf_puts(b, first ? "\"node\":{\"name\":" : ",\"node\":{\"name\":"));
+            first = 0;
+            TRY(lp_buf_append_json_string(b, s->k8s_node_name, strlen(s->k8s_node_name)));
+            TRY(lp_buf_putc(b, '}'));
+        }
+        if (owner) {
+            TRY(lp_buf_appendf(b, "%s\"%s\":{\"name\":", first ? "" : ",", s->k8s_owner_kind));
+            first = 0;
+            TRY(lp_buf_append_json_string(b, s->k8s_owner_name, strlen(s->k8s_owner_name)));
+            TRY(lp_buf_putc(b, '}'));
+        }
+        if (s->n_k8s_labels) {
+            int lf = 1;
+            TRY(lp_buf_puts(b, first ? "\"labels\":{" : ",\"labels\":{"));
+            first = 0;
+            for (size_t i = 0; i < s->n_k8s_labels; i++)
+                TRY(put_str(b, &lf, s->k8s_labels[i].key, s->k8s_labels[i].value));
+            TRY(lp_buf_putc(b, '}'));
+        }
+        if (s->n_k8s_annotations) {
+            int lf = 1;
+            TRY(lp_buf_puts(b, first ? "\"annotations\":{" : ",\"annotations\":{"));
+            first = 0;
+            for (size_t i = 0; i < s->n_k8s_annotations; i++)
+                TRY(put_str(b, &lf, s->k8s_annotations[i].key, s->k8s_annotations[i].value));
             TRY(lp_buf_putc(b, '}'));
         }
         if (s->k8s_container_name) {
@@ -391,6 +450,14 @@ int lp_wire_ecs_event_ext(const struct lp_wire_source *s, const struct lp_wire_r
     }
     if (r->lines > 1)
         TRY(lp_buf_appendf(b, ",\"lines\":%u", r->lines));
+    if (s->parser) {
+        TRY(lp_buf_puts(b, ",\"parser\":"));
+        TRY(lp_buf_append_json_string(b, s->parser, strlen(s->parser)));
+    }
+    if (s->meta_state) {
+        TRY(lp_buf_puts(b, ",\"metadata\":"));
+        TRY(lp_buf_append_json_string(b, s->meta_state, strlen(s->meta_state)));
+    }
     TRY(lp_buf_putc(b, '}'));
     if (extra_len) {
         TRY(lp_buf_putc(b, ','));
@@ -539,9 +606,23 @@ static int decode_source(struct dec *d, json_t *o, struct lp_wire_source *s, int
         (rc = opt_path_str(d, o, "kubernetes.pod.uid", &s->k8s_pod_uid)) ||
         (rc = opt_path_str(d, o, "kubernetes.container.name", &s->k8s_container_name)) ||
         (rc = opt_path_str(d, o, "container.image.name", &s->container_image)) ||
-        (rc = opt_labels(d, o, "container.labels", &s->container_labels,
-                         &s->n_container_labels)))
+        (rc = opt_labels(d, o, "container.labels", &s->container_labels, &s->n_container_labels)) ||
+        (rc = opt_path_str(d, o, "kubernetes.node.name", &s->k8s_node_name)) ||
+        (rc = opt_path_str(d, o, "kubernetes.pod.ip", &s->k8s_pod_ip)) ||
+        (rc = opt_labels(d, o, "kubernetes.labels", &s->k8s_labels, &s->n_k8s_labels)) ||
+        (rc = opt_labels(d, o, "kubernetes.annotations", &s->k8s_annotations,
+                         &s->n_k8s_annotations)) ||
+        (rc = opt_path_str(d, o, "logpipe.parser", &s->parser)) ||
+        (rc = opt_path_str(d, o, "logpipe.metadata", &s->meta_state)))
         return rc;
+    for (size_t i = 0; i < LP_WIRE_OWNER_KINDS && !s->k8s_owner_name; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "kubernetes.%s.name", lp_wire_owner_kinds[i]);
+        if ((rc = opt_path_str(d, o, key, &s->k8s_owner_name)))
+            return rc;
+        if (s->k8s_owner_name)
+            s->k8s_owner_kind = lp_wire_owner_kinds[i];
+    }
     if (!s->source_id || !*s->source_id)
         return fail(d, LP_ECORRUPT, "%s", "missing logpipe.source_id");
     return 0;

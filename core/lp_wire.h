@@ -41,11 +41,26 @@ struct lp_wire_source {
     const char *k8s_pod_name;
     const char *k8s_pod_uid;
     const char *k8s_container_name;
-    /* from the container runtime (Docker's config.v2.json) */
+    /* from the container runtime (Docker's config.v2.json) or the API server */
     const char *container_image;          /* container.image.name */
     const struct lp_kv *container_labels; /* container.labels, normalised (lp_wire_labels) */
     size_t n_container_labels;
+    /* from the Kubernetes API server (the shipper's pod cache) */
+    const struct lp_kv *k8s_labels; /* kubernetes.labels, normalised */
+    size_t n_k8s_labels;
+    const struct lp_kv *k8s_annotations; /* kubernetes.annotations (the allow-list), normalised */
+    size_t n_k8s_annotations;
+    const char *k8s_node_name;  /* kubernetes.node.name */
+    const char *k8s_pod_ip;     /* kubernetes.pod.ip */
+    const char *k8s_owner_kind; /* one of lp_wire_owner_kinds: kubernetes.<kind>.name */
+    const char *k8s_owner_name;
+    const char *parser;     /* logpipe.parser: the pod's parser hint (an aggregator parser name) */
+    const char *meta_state; /* logpipe.metadata: "pending" while the pod is not known yet */
 };
+
+/* The workload kinds a pod's owner is named by (kubernetes.<kind>.name). */
+#define LP_WIRE_OWNER_KINDS 6
+extern const char *const lp_wire_owner_kinds[LP_WIRE_OWNER_KINDS];
 
 /* Labels as the wire and the ECS event carry them: at most
  * LP_WIRE_MAX_LABELS, keys of 1..LP_WIRE_MAX_LABEL_KEY bytes with '.'

@@ -46,6 +46,12 @@ int batch_on_event(void *ctx, const struct lp_event *ev)
     lp_counter_inc(s->m.events);
     if (t->replay)
         return 0; /* everything after the checkpoint will be read again */
+    if (!t->batch_open)
+        tail_meta_refresh(t); /* a batch carries the pod's metadata as it is now */
+    if (t->excluded) {
+        lp_counter_inc(s->m.excluded);
+        return 0; /* batch_after_line checkpoints past it */
+    }
     struct lp_wire_record r = {ev->ts_ns, lp_stream_name(ev->stream), ev->offset, ev->msg,
                                ev->len, ev->flags, ev->lines, NULL, 0};
     if (s->record_mode) {
@@ -88,6 +94,13 @@ void batch_close(struct tail *t)
 void batch_after_line(struct tail *t)
 {
     struct lp_shipper *s = t->s;
+    if (t->excluded && !t->batch_open && !t->ninflight && !t->replay) {
+        /* an excluded pod's lines count as delivered once nothing of it is
+         * in flight: the checkpoint moves past them */
+        uint64_t resume = tail_resume_offset(t);
+        if (resume > t->acked_off)
+            t->acked_off = resume;
+    }
     if (t->sent_in_feed) {
         t->sent_in_feed = 0;
         uint64_t resume = tail_resume_offset(t);

@@ -41,6 +41,10 @@ static void metrics_init(struct lp_shipper *s)
     x->bytes_read = lp_metrics_counter(m, "logpipe_shipper_read_bytes_total", "Bytes read.", NULL);
     x->lines_read = lp_metrics_counter(m, "logpipe_shipper_read_lines_total",
                                        "Physical lines read.", NULL);
+    x->excluded = lp_metrics_counter(m, "logpipe_shipper_excluded_events_total",
+                                     "Events read but not shipped: their pod is annotated "
+                                     "logpipe.io/exclude (their offsets are checkpointed).",
+                                     NULL);
     x->events = lp_metrics_counter(m, "logpipe_shipper_events_total",
                                    "Events after partial and multiline joining.", NULL);
     x->batches = lp_metrics_counter(m, "logpipe_shipper_batches_total", "Batches produced.", NULL);
@@ -575,6 +579,8 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
                       : lim > 256 + 16                          ? (size_t)lim - 256
                                                                 : 16;
     }
+    if (c->kubernetes.enabled && !(s->k8s = lp_k8s_start(&c->kubernetes, metrics, err, errlen)))
+        goto fail;
     s->startup_scan = 1;
     rescan(s);
     recover_rotated(s);
@@ -790,6 +796,10 @@ int lp_shipper_step(struct lp_shipper *s, int timeout_ms)
     }
     now = lp_time_mono_ns();
 
+    if (s->k8s && now >= s->next_k8s_tick_ns) {
+        lp_k8s_tick(s->k8s);
+        s->next_k8s_tick_ns = now + LP_NS_PER_SEC;
+    }
     if (now >= s->next_rescan_ns) {
         rescan(s);
         for (struct tail *t = s->tails; t; t = t->next) {
@@ -879,6 +889,7 @@ void lp_shipper_free(struct lp_shipper *s)
         tail_free(t);
     }
     s->tails = NULL;
+    lp_k8s_stop(s->k8s);
     lp_idmap_release(&s->tail_ix);
     lp_idmap_release(&s->name_ix);
     lp_idmap_release(&s->watch_ix);

@@ -16,6 +16,7 @@
 #include "lp_idmap.h"
 #include "discover.h"
 #include "docker_meta.h"
+#include "k8s_meta.h"
 #include "identity.h"
 #include "lp_assemble.h"
 #include "lp_buf.h"
@@ -64,6 +65,10 @@ struct tail {
     enum lp_cfmt fmt;
     struct lp_path_meta meta;
     struct lp_docker_meta docker; /* Docker without Kubernetes: config.v2.json */
+    struct lp_k8s_pod *pod;       /* from the API cache (shipper.kubernetes), or NULL */
+    uint64_t pod_gen;             /* the cache generation it was looked up at */
+    int pod_looked;
+    int excluded; /* the pod says logpipe.io/exclude: lines are read, not shipped */
     struct lp_wire_source src;
     int wd;          /* inotify watch of the file's directory, -1 if none */
     char *base;      /* file name within that directory (for inotify) */
@@ -101,6 +106,7 @@ struct shipper_metrics {
     struct lp_gauge *files;
     struct lp_histogram *rescan_seconds;
     struct lp_counter *bytes_read, *lines_read, *events, *batches, *batch_bytes;
+    struct lp_counter *excluded; /* events of pods annotated logpipe.io/exclude */
     struct lp_counter *records_produced, *replays, *truncations, *rotations, *fatal_rebuilds;
     struct lp_counter *lost_deleted, *lost_truncated, *lost_too_large, *lost_fd_cap;
     struct lp_counter *malformed, *rate_limited_ms, *closed_idle, *reopened;
@@ -126,6 +132,8 @@ struct waiter {
 
 struct lp_shipper {
     const struct lp_config *cfg;
+    struct lp_k8s *k8s; /* NULL: shipper.kubernetes off */
+    int64_t next_k8s_tick_ns;
     struct lp_metrics *metrics;
     struct shipper_metrics m;
     struct lp_ready *kafka_ready;
@@ -186,6 +194,8 @@ size_t tail_read(struct tail *t, size_t budget, int64_t now_ns);
 void tail_check(struct tail *t, int64_t now_ns);
 void tail_rewind(struct tail *t, uint64_t off);
 uint64_t tail_resume_offset(const struct tail *t);
+/* Looks the tail's pod up again when the API cache changed (shipper.kubernetes). */
+void tail_meta_refresh(struct tail *t);
 void tail_checkpoint(struct tail *t, int64_t now_s);
 /* Ships a last line that has no newline (the file will not grow again). */
 void tail_finish_line(struct tail *t, int64_t now_ns);

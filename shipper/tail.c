@@ -95,6 +95,7 @@ void tail_free(struct tail *t)
     free(t->path);
     free(t->base);
     lp_docker_meta_release(&t->docker);
+    lp_k8s_pod_release(t->pod);
     free(t);
 }
 
@@ -119,6 +120,42 @@ static void set_source(struct tail *t)
     src->container_image = t->docker.image;
     src->container_labels = t->docker.labels.items;
     src->n_container_labels = t->docker.labels.n;
+    const struct lp_k8s_pod *p = t->pod;
+    if (p) {
+        src->k8s_labels = p->labels.items;
+        src->n_k8s_labels = p->labels.n;
+        src->k8s_annotations = p->annotations.items;
+        src->n_k8s_annotations = p->annotations.n;
+        src->k8s_node_name = p->node;
+        src->k8s_pod_ip = p->ip;
+        src->k8s_owner_kind = p->owner_kind;
+        src->k8s_owner_name = p->owner_name;
+        src->parser = p->parser;
+        if (!src->container_image)
+            src->container_image = lp_k8s_pod_image(p, src->k8s_container_name);
+    } else if (s->k8s && src->k8s_namespace && src->k8s_pod_name) {
+        src->meta_state = "pending"; /* shipped now, with what the path says */
+    }
+}
+
+void tail_meta_refresh(struct tail *t)
+{
+    struct lp_k8s *k = t->s->k8s;
+    if (!k || !t->meta.k8s_namespace[0] || !t->meta.k8s_pod_name[0])
+        return;
+    uint64_t g = lp_k8s_generation(k);
+    if (t->pod_looked && g == t->pod_gen)
+        return; /* nothing changed: the common case, one atomic load */
+    t->pod_looked = 1;
+    t->pod_gen = g;
+    struct lp_k8s_pod *p = lp_k8s_lookup(k, t->meta.k8s_namespace, t->meta.k8s_pod_name,
+                                         t->meta.k8s_pod_uid[0] ? t->meta.k8s_pod_uid : NULL);
+    struct lp_k8s_pod *old = t->pod;
+    t->pod = p;
+    t->excluded = p && p->exclude;
+    if (p != old && t->sid[0])
+        set_source(t); /* batches begun from now on carry it */
+    lp_k8s_pod_release(old);
 }
 
 /* Offset of the start of the last complete line at or before size. */

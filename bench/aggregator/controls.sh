@@ -9,7 +9,7 @@
 #   logpipe-aggregator            sample: 0.1 (90 % dropped before rendering)
 #   rsyslog imkafka -> omfile     no rules
 #   rsyslog imkafka -> mmanon     ipv4 + ipv6 anonymisation -> omfile
-# and prints CPU s/GB, peak RSS, each run's CPU over its tool's baseline, and
+# each REPEAT times (default 3, the least CPU kept), and prints CPU s/GB, peak RSS, each run's CPU over its tool's baseline, and
 # logpipe's ip-only redaction against rsyslog's mmanon per CPU-second.
 #
 #   bench/aggregator/controls.sh [MB]        (default 256)
@@ -28,6 +28,7 @@ work=$(mktemp -d /tmp/lp-bench-controls-XXXXXX)
 trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
 clk=$(getconf CLK_TCK)
 run_id="$$$(date +%s)"
+rep=0
 command -v rsyslogd >/dev/null || { echo "missing rsyslog"; exit 2; }
 for m in imkafka mmanon; do
   ls /usr/lib/*/rsyslog/$m.so >/dev/null 2>&1 || { echo "missing rsyslog module $m"; exit 2; }
@@ -48,7 +49,7 @@ run_logpipe() { # NAME YAML-LINES -> sets cpu hwm wall lines
   cat >"$work/agg.yaml" <<YAML
 kafka: {brokers: "$brokers", topic: $topic_b}
 aggregator:
-  group_id: bench-ctl-$1-$run_id
+  group_id: bench-ctl-$1-$run_id-$((++rep))
   workers: 2
   dead_letter_dir: $work/dlq
   outputs: [{name: out, type: file, path: $work/seg}]
@@ -68,10 +69,12 @@ YAML
   done
   t1=$(date +%s.%N)
   cpu=$(cpu_of $pid); hwm=$(hwm_of $pid)
-  redacted=$(metric "$port" logpipe_aggregator_redacted_total)
+  redacted=$({ curl -fsS -m 2 "http://127.0.0.1:$port/metrics" 2>/dev/null || true; } |
+    awk '$1 ~ /^logpipe_aggregator_redacted_total[{ ]/ { s += $2 } END { printf "%d", s }')
   kill -TERM $pid; wait $pid || true
   wall=$(echo "$t1 - $t0" | bc -l)
   lines=$(cat "$work"/seg/*/*/*/*.ndjson 2>/dev/null | wc -l)
+  red_lines=$(cat "$work"/seg/*/*/*/*.ndjson 2>/dev/null | grep -c '\[redacted:' || true)
 }
 
 run_rsyslog() { # NAME ANON(0/1) -> sets cpu hwm wall lines
@@ -87,7 +90,7 @@ ruleset(name="r" queue.type="LinkedList" queue.size="200000" queue.dequeueBatchS
   $anon
   action(type="omfile" file="$work/rs/out.ndjson" template="raw" asyncWriting="on" ioBufferSize="1m")
 }
-input(type="imkafka" topic="$topic_r" broker="$brokers" consumergroup="bench-ctl-rs-$1-$run_id"
+input(type="imkafka" topic="$topic_r" broker="$brokers" consumergroup="bench-ctl-rs-$1-$run_id-$((++rep))"
       ruleset="r" confParam=["auto.offset.reset=earliest"])
 CONF
   local t0 t1; t0=$(date +%s.%N)
@@ -95,7 +98,7 @@ CONF
   local pid=$! deadline=$((SECONDS + 1800)) n
   while :; do
     [ $SECONDS -lt $deadline ] || { echo "rsyslog did not finish in 30 min"; exit 1; }
-    n=$(wc -l <"$work/rs/out.ndjson" 2>/dev/null || echo 0)
+    n=$( (wc -l <"$work/rs/out.ndjson") 2>/dev/null || echo 0)
     [ "${n:-0}" -ge "$records" ] && break
     kill -0 $pid 2>/dev/null || { cat "$work/rs-$1.log"; exit 1; }
     sleep 0.1
@@ -107,12 +110,23 @@ CONF
   lines=$n
 }
 
+repeat=${REPEAT:-3}
+best() { # FN NAME ARG: runs FN REPEAT times, keeps the run with the least CPU
+  local bc bh bl br bw i
+  for i in $(seq 1 "$repeat"); do
+    "$1" "$2" "$3"
+    if [ -z "${bc:-}" ] || [ "$(echo "$cpu < $bc" | bc -l)" = 1 ]; then
+      bc=$cpu bh=$hwm bl=$lines bw=$wall br=${red_lines:-0}
+    fi
+  done
+  cpu=$bc hwm=$bh lines=$bl wall=$bw red_lines=$br
+}
 gb=$(echo "$bytes / 1073741824" | bc -l)
 declare -A C H L
 row() { printf '%-44s %8.2f %9.1f %9.1f %10s\n' "$1" "$cpu" "$(echo "$cpu / $gb" | bc -l)" "$(echo "$hwm / 1024" | bc -l)" "$lines"; }
 out=()
-run_logpipe base ""; C[lp]=$cpu; out+=("$(row "logpipe, no rules")")
-run_logpipe all "  redact:
+best run_logpipe base ""; C[lp]=$cpu; out+=("$(row "logpipe, no rules")")
+best run_logpipe all "  redact:
     - {name: email, detector: email}
     - {name: ipv4, detector: ipv4}
     - {name: ipv6, detector: ipv6}
@@ -120,22 +134,22 @@ run_logpipe all "  redact:
     - {name: bearer, detector: bearer}
     - {name: jwt, detector: jwt}
     - {name: aws, detector: aws_key}"
-C[lp_all]=$cpu; red_all=${redacted:-0}; out+=("$(row "logpipe, redact: all 7 detectors")")
-run_logpipe ip "  redact: [{name: ipv4, detector: ipv4}, {name: ipv6, detector: ipv6}]"
-C[lp_ip]=$cpu; red_ip=${redacted:-0}; out+=("$(row "logpipe, redact: ipv4 + ipv6")")
-run_logpipe sample "  default_route: {outputs: [out]}
+C[lp_all]=$cpu; red_all="${redacted:-0} values in $red_lines lines"; out+=("$(row "logpipe, redact: all 7 detectors")")
+best run_logpipe ip "  redact: [{name: ipv4, detector: ipv4}, {name: ipv6, detector: ipv6}]"
+C[lp_ip]=$cpu; red_ip="${redacted:-0} values in $red_lines lines"; out+=("$(row "logpipe, redact: ipv4 + ipv6")")
+best run_logpipe sample "  default_route: {outputs: [out]}
   routes: [{name: all, match: [{field: message, exists: true}], sample: 0.1, outputs: [out]}]"
 C[lp_sample]=$cpu; out+=("$(row "logpipe, sample: 0.1")")
-run_rsyslog base 0; C[rs]=$cpu; out+=("$(row "rsyslog imkafka -> omfile")")
-run_rsyslog anon 1; C[rs_anon]=$cpu; out+=("$(row "rsyslog imkafka -> mmanon (ipv4+ipv6) -> omfile")")
+best run_rsyslog base 0; C[rs]=$cpu; out+=("$(row "rsyslog imkafka -> omfile")")
+best run_rsyslog anon 1; C[rs_anon]=$cpu; out+=("$(row "rsyslog imkafka -> mmanon (ipv4+ipv6) -> omfile")")
 
 echo
 echo "$(echo "$bytes / 1048576" | bc) MB of logs, $records records; logpipe reads the batch topic, rsyslog the record topic"
 printf '%-44s %8s %9s %9s %10s\n' run "CPU s" "CPU s/GB" "peak MiB" "lines out"
 printf '%s\n' "${out[@]}"
 echo
-printf 'logpipe: all 7 detectors cost %.2fx the baseline CPU (%s values changed)\n' "$(echo "${C[lp_all]} / ${C[lp]}" | bc -l)" "$red_all"
-printf 'logpipe: ipv4+ipv6 cost %.2fx the baseline CPU (%s values changed)\n' "$(echo "${C[lp_ip]} / ${C[lp]}" | bc -l)" "$red_ip"
+printf 'logpipe: all 7 detectors cost %.2fx the baseline CPU (%s changed)\n' "$(echo "${C[lp_all]} / ${C[lp]}" | bc -l)" "$red_all"
+printf 'logpipe: ipv4+ipv6 cost %.2fx the baseline CPU (%s changed)\n' "$(echo "${C[lp_ip]} / ${C[lp]}" | bc -l)" "$red_ip"
 printf 'logpipe: sample 0.1 costs %.2fx the baseline CPU\n' "$(echo "${C[lp_sample]} / ${C[lp]}" | bc -l)"
 printf 'rsyslog: mmanon costs %.2fx its baseline CPU\n' "$(echo "${C[rs_anon]} / ${C[rs]}" | bc -l)"
 printf 'ip anonymisation per CPU-second, logpipe (ipv4+ipv6 redaction) / rsyslog (mmanon): %.2fx\n' "$(echo "${C[rs_anon]} / ${C[lp_ip]}" | bc -l)"

@@ -134,6 +134,7 @@ static void check_owned(const struct lp_wire_source *s, const struct lp_wire_rec
         !same_str(ev, "kubernetes.pod.name", s->k8s_pod_name) ||
         !same_str(ev, "container.id", s->container_id) ||
         !same_str(ev, "container.image.name", s->container_image) ||
+        !same_str(ev, "kubernetes.node.name", s->k8s_node_name) ||
         !same_str(ev, "stream", r->stream))
         __builtin_trap(); /* content changed an owned field */
     /* @timestamp: the runtime's, or a time within the configured bounds */
@@ -204,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             json_t *ev = NULL;
             int failed;
             enum agg_verdict verdict;
-            int fast = route != SIZE_MAX && agg_pipeline_route_fast(p, route);
+            int fast = route != SIZE_MAX && agg_pipeline_fast(p, route, &b.src);
             if (fast && agg_pipeline_keep(p, route, &b.src, r, NULL) != AGG_KEEP)
                 continue;
             if (fast) {

@@ -1,0 +1,214 @@
+"""A stand-in for the Kubernetes API server, for the shipper's pod cache.
+
+No cluster can run on these machines, so this small HTTP server plays the
+part of the API server's pod endpoints as the shipper uses them:
+
+  GET /api/v1/pods?fieldSelector=spec.nodeName=N[&limit=L&continue=C]
+      a PodList (kind, apiVersion, metadata.resourceVersion, items) of the
+      pods on node N, paged by limit/continue;
+  GET /api/v1/pods?fieldSelector=...&watch=1&resourceVersion=R&timeoutSeconds=T
+      a chunked stream of watch events, one JSON object per line:
+      {"type": "ADDED"|"MODIFIED"|"DELETED"|"BOOKMARK", "object": Pod} after
+      R, then whatever happens until T seconds passed; a version older than
+      the kept history gets {"type":"ERROR","object":{"kind":"Status",
+      "code":410,"reason":"Expired",...}} as the real server sends it.
+
+Pods are real-shaped (metadata with uid, labels, annotations,
+ownerReferences; spec.nodeName and containers; status.podIP) and built by
+pod(). Requests must carry "Authorization: Bearer <token>" (401 otherwise).
+What it does not do: TLS, other resources, label selectors, watch-list
+streaming, server-side apply, admission, or a real server's timing.
+
+Control from the test (same process): add/modify/delete pods (each a watch
+event), compact() (forget the history: the next watch from an older version
+gets 410), end_watches() (close open streams: clients resume), down()/up()
+(connections refused while down), requests (what the clients asked).
+"""
+import http.server
+import json
+import socket
+import threading
+import time
+import urllib.parse
+import uuid
+
+
+def pod(name, namespace, node, labels=None, annotations=None, owner=None, ip="10.244.0.10",
+        containers=(("app", "registry.example/app:1.0"),)):
+    """A Pod object as the API returns it. owner: (kind, name)."""
+    meta = {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()),
+            "creationTimestamp": "2026-12-02T08:00:00Z", "labels": dict(labels or {}),
+            "annotations": dict(annotations or {})}
+    if owner:
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1],
+                                    "uid": str(uuid.uuid4()), "controller": True,
+                                    "blockOwnerDeletion": True}]
+    return {"kind": "Pod", "apiVersion": "v1", "metadata": meta,
+            "spec": {"nodeName": node, "containers": [{"name": c, "image": i} for c, i in containers],
+                     "restartPolicy": "Always", "serviceAccountName": "default"},
+            "status": {"phase": "Running", "podIP": ip, "hostIP": "192.168.1.10"}}
+
+
+class StandIn:
+    def __init__(self, token):
+        self.token = token
+        self.lock = threading.Condition()
+        self.rv = 1000
+        self.pods = {}      # (ns, name) -> pod
+        self.history = []   # (rv, type, pod)
+        self.oldest = 1000  # watches from before this get 410
+        self.requests = []  # (path, query dict, authorized)
+        self.is_down = False
+        self.watch_gen = 0
+        srv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                srv.handle(self)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    # ---- control ----
+    def _event(self, typ, p):
+        self.rv += 1
+        p = json.loads(json.dumps(p))
+        p["metadata"]["resourceVersion"] = str(self.rv)
+        self.history.append((self.rv, typ, p))
+        self.lock.notify_all()
+        return p
+
+    def add(self, p):
+        with self.lock:
+            key = (p["metadata"]["namespace"], p["metadata"]["name"])
+            typ = "MODIFIED" if key in self.pods else "ADDED"
+            self.pods[key] = self._event(typ, p)
+
+    def delete(self, namespace, name):
+        with self.lock:
+            p = self.pods.pop((namespace, name))
+            self._event("DELETED", p)
+
+    def compact(self):
+        with self.lock:
+            self.history = []
+            self.oldest = self.rv + 1
+
+    def end_watches(self):
+        with self.lock:
+            self.watch_gen += 1
+            self.lock.notify_all()
+
+    def down(self):
+        """Refuses connections: the listening socket goes (up() makes a new one
+        on the same port)."""
+        with self.lock:
+            self.is_down = True
+            self.watch_gen += 1
+            self.lock.notify_all()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def up(self):
+        srv = self
+        handler = self.httpd.RequestHandlerClass
+        for _ in range(50):
+            try:
+                self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.httpd.daemon_threads = True
+        with self.lock:
+            self.is_down = False
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        with self.lock:
+            self.watch_gen += 1
+            self.lock.notify_all()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # ---- serving ----
+    def _send(self, h, status, obj):
+        body = json.dumps(obj).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    def handle(self, h):
+        u = urllib.parse.urlsplit(h.path)
+        q = dict(urllib.parse.parse_qsl(u.query))
+        ok = h.headers.get("Authorization") == "Bearer " + self.token
+        with self.lock:
+            self.requests.append((u.path, q, ok))
+        if not ok:
+            return self._send(h, 401, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                       "message": "Unauthorized", "reason": "Unauthorized",
+                                       "code": 401})
+        if u.path != "/api/v1/pods":
+            return self._send(h, 404, {"kind": "Status", "code": 404, "reason": "NotFound"})
+        sel = q.get("fieldSelector", "")
+        node = sel.split("=", 1)[1] if sel.startswith("spec.nodeName=") else None
+        mine = lambda p: node is None or p["spec"].get("nodeName") == node
+        if q.get("watch") in ("1", "true"):
+            return self.watch(h, q, mine)
+        with self.lock:
+            items = sorted((p for p in self.pods.values() if mine(p)),
+                           key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"]))
+            rv = self.rv
+        limit = int(q.get("limit", "0") or 0)
+        start = int(q.get("continue", "0") or 0)
+        page = items[start:start + limit] if limit else items[start:]
+        meta = {"resourceVersion": str(rv)}
+        if limit and start + limit < len(items):
+            meta["continue"] = str(start + limit)
+        self._send(h, 200, {"kind": "PodList", "apiVersion": "v1", "metadata": meta, "items": page})
+
+    def watch(self, h, q, mine):
+        since = int(q.get("resourceVersion", "0") or 0)
+        deadline = time.time() + int(q.get("timeoutSeconds", "60") or 60)
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+
+        def chunk(obj):
+            line = (json.dumps(obj) + "\n").encode()
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+            h.wfile.flush()
+
+        try:
+            with self.lock:
+                gen = self.watch_gen
+                if since < self.oldest - 1:
+                    chunk({"type": "ERROR", "object": {
+                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                        "message": "too old resource version: %d (%d)" % (since, self.oldest),
+                        "reason": "Expired", "code": 410}})
+                    h.wfile.write(b"0\r\n\r\n")
+                    return
+                sent = since
+                while time.time() < deadline and gen == self.watch_gen:
+                    for rv, typ, p in self.history:
+                        if rv > sent and mine(p):
+                            chunk({"type": typ, "object": p})
+                        if rv > sent:
+                            sent = rv
+                    self.lock.wait(timeout=0.5)
+            h.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            pass
