@@ -15,7 +15,8 @@ part of the API server's pod endpoints as the shipper uses them:
 
 Pods are real-shaped (metadata with uid, labels, annotations,
 ownerReferences; spec.nodeName and containers; status.podIP) and built by
-pod(). Requests must carry "Authorization: Bearer <token>" (401 otherwise).
+pod(). Requests must carry "Authorization: Bearer <token>" with one of
+`tokens` (401 otherwise; the test rotates them as a projected token rotates).
 What it does not do: TLS, other resources, label selectors, watch-list
 streaming, server-side apply, admission, or a real server's timing.
 
@@ -51,7 +52,7 @@ def pod(name, namespace, node, labels=None, annotations=None, owner=None, ip="10
 
 class StandIn:
     def __init__(self, token):
-        self.token = token
+        self.tokens = {token}
         self.lock = threading.Condition()
         self.rv = 1000
         self.pods = {}      # (ns, name) -> pod
@@ -60,6 +61,7 @@ class StandIn:
         self.requests = []  # (path, query dict, authorized)
         self.is_down = False
         self.watch_gen = 0
+        self.gone_sent = 0  # 410 answers given
         srv = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -152,7 +154,8 @@ class StandIn:
     def handle(self, h):
         u = urllib.parse.urlsplit(h.path)
         q = dict(urllib.parse.parse_qsl(u.query))
-        ok = h.headers.get("Authorization") == "Bearer " + self.token
+        auth = h.headers.get("Authorization", "")
+        ok = auth.startswith("Bearer ") and auth[7:] in self.tokens
         with self.lock:
             self.requests.append((u.path, q, ok))
         if not ok:
@@ -195,6 +198,7 @@ class StandIn:
             with self.lock:
                 gen = self.watch_gen
                 if since < self.oldest - 1:
+                    self.gone_sent += 1
                     chunk({"type": "ERROR", "object": {
                         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                         "message": "too old resource version: %d (%d)" % (since, self.oldest),

@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""Kubernetes pod metadata end to end: the real shipper with
+shipper.kubernetes on, talking to a stand-in API server
+(tests/support/k8s_standin.py: no cluster can run on these machines, so a
+small HTTP server plays the API server's pod list and watch, with paging,
+ADDED/MODIFIED/DELETED events, a 410 Gone after compaction, bearer tokens
+and an outage), the real Kafka, the real aggregator and the real
+OpenSearch.
+
+This node is node-a. Its pods: web-7d9f8c6b5-x2k4q (a Deployment's, through
+its ReplicaSet; an allowed and a not-allowed annotation; the parser hint
+logpipe.io/parser: app-json with JSON lines), db-0 (a StatefulSet's; deleted
+mid-test), noisy-5f6gh (a DaemonSet's, logpipe.io/exclude: "true"), 1200
+filler pods (the list comes in pages of 500) and late-1 (created after its
+first lines were read). other-1 runs on node-b: the field selector keeps it
+out of the cache, its lines ship with what their path says.
+
+Checks: labels, owner, node, pod IP, image and the allowed annotation on
+every document of a known pod, the other annotation nowhere; the hint
+parses web's lines; lines of a pod not known yet ship at once, flagged
+logpipe.metadata: pending, and the later ones carry its labels; an API
+outage ships without delay with the stale cache while the cache-age gauge
+grows; after it, the watch's 410 relists and new lines carry the modified
+labels; a deleted pod's later lines keep its metadata; the excluded pod
+ships nothing, is counted and leaves no lag; a rotated token file is read
+again; every request asks for this node's pods only and is authorized.
+
+usage: test_k8s_e2e.py SHIPPER AGGREGATOR"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from lptest import free_port, http, metric_sum, metrics_text, stop_procs, Checks
+from k8s_standin import StandIn, pod
+
+SHIPPER, AGGREGATOR = map(os.path.abspath, sys.argv[1:3])
+BROKERS = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "9092")
+ES = "http://127.0.0.1:" + os.environ.get("OPENSEARCH_PORT", "9200")
+check = Checks()
+
+tmp = tempfile.mkdtemp(prefix="lp-k8s-")
+logs = os.path.join(tmp, "log", "containers")
+os.makedirs(logs)
+token = os.path.join(tmp, "token")
+with open(token, "w") as f:
+    f.write("token-one\n")
+api = StandIn("token-one")
+
+WEB = pod("web-7d9f8c6b5-x2k4q", "shop", "node-a",
+          labels={"app.kubernetes.io/name": "web", "pod-template-hash": "7d9f8c6b5", "version": "v1"},
+          annotations={"team.example.com/owner": "checkout", "team.example.com/secret": "hunter2",
+                       "logpipe.io/parser": "app-json"},
+          owner=("ReplicaSet", "web-7d9f8c6b5"), ip="10.244.1.7",
+          containers=(("app", "registry.example/web:2.1"), ("proxy", "envoy:1.29")))
+DB = pod("db-0", "shop", "node-a", labels={"app": "db"}, owner=("StatefulSet", "db"),
+         ip="10.244.1.8", containers=(("postgres", "postgres:16"),))
+NOISY = pod("noisy-5f6gh", "ops", "node-a", labels={"app": "noisy"},
+            annotations={"logpipe.io/exclude": "true"}, owner=("DaemonSet", "noisy"))
+OTHER = pod("other-1", "shop", "node-b", labels={"app": "other"})
+LATE = pod("late-1", "shop", "node-a", labels={"app": "late"}, owner=("Job", "late"))
+for p in (WEB, DB, NOISY, OTHER):
+    api.add(p)
+for i in range(1200):
+    api.add(pod(f"filler-{i}", "fill", "node-a", labels={"i": str(i)}))
+
+ids = {}
+
+
+def log_path(p, ctr):
+    key = (p["metadata"]["name"], ctr)
+    ids.setdefault(key, "%064x" % (len(ids) + 1))
+    return os.path.join(logs, f"{p['metadata']['name']}_{p['metadata']['namespace']}_{ctr}-{ids[key]}.log")
+
+
+def write(p, ctr, lines):
+    ts = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with open(log_path(p, ctr), "a") as f:
+        for l in lines:
+            f.write(f"{ts} stdout F {l}\n")
+
+
+topic = "lp-k8s-%d" % os.getpid()
+prefix = topic
+ship_port, agg_port = free_port(), free_port()
+with open(os.path.join(tmp, "shipper.yaml"), "w") as f:
+    f.write(f"""kafka: {{brokers: "{BROKERS}", topic: {topic}}}
+shipper:
+  state_dir: {tmp}/ship-state
+  host_name: node-a
+  inputs: [{{paths: ["{logs}/*.log"]}}]
+  batch_linger: 50ms
+  rescan_interval: 200ms
+  kubernetes:
+    enabled: true
+    api_url: {api.url}
+    token_file: {token}
+    ca_file: ""
+    node_name: node-a
+    annotations: ["team.example.com/owner"]
+    watch_timeout: 4s
+    retry_initial: 100ms
+    retry_max: 500ms
+metrics: {{listen: 127.0.0.1:{ship_port}}}
+""")
+with open(os.path.join(tmp, "aggregator.yaml"), "w") as f:
+    f.write(f"""kafka: {{brokers: "{BROKERS}", topic: {topic}}}
+aggregator:
+  group_id: {prefix}
+  commit_interval: 200ms
+  dead_letter_dir: {tmp}/dead-letter
+  parsers: [{{name: app-json, kind: json}}]
+  default_route: {{outputs: [search]}}
+  outputs:
+    - name: search
+      type: elasticsearch
+      url: {ES}
+      index: "{prefix}-{{kubernetes.namespace}}"
+      template_name: {prefix}
+      flush_interval: 100ms
+      retry_initial: 100ms
+metrics: {{listen: 127.0.0.1:{agg_port}}}
+""")
+
+procs = {"shipper": subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
+                                     stderr=open(os.path.join(tmp, "shipper.log"), "wb")),
+         "aggregator": subprocess.Popen([AGGREGATOR, "-c", os.path.join(tmp, "aggregator.yaml")],
+                                        stderr=open(os.path.join(tmp, "aggregator.log"), "wb"))}
+
+
+def sm(name, labels=None):
+    text = metrics_text(ship_port)
+    if labels:
+        text = "\n".join(l for l in text.splitlines() if labels in l)
+    return metric_sum(0, name, text)
+
+
+def wait(cond, secs, what):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return check(False, f"{what} (after {secs} s)")
+
+
+def docs(query=None):
+    http("POST", f"{ES}/{prefix}-*/_refresh")
+    st, body = http("POST", f"{ES}/{prefix}-*/_search", json.dumps(
+        {"size": 10000, "query": query or {"match_all": {}}}))
+    return [h["_source"] for h in json.loads(body)["hits"]["hits"]] if st == 200 else []
+
+
+def of(pod_name, ds):
+    return [d for d in ds if d.get("kubernetes", {}).get("pod", {}).get("name") == pod_name]
+
+
+def count(pod_name):
+    http("POST", f"{ES}/{prefix}-*/_refresh")
+    st, body = http("POST", f"{ES}/{prefix}-*/_count", json.dumps(
+        {"query": {"term": {"kubernetes.pod.name": pod_name}}}))
+    return json.loads(body).get("count", 0) if st == 200 else 0
+
+
+# 1. the first list (three pages), then the known pods' lines
+wait(lambda: sm("logpipe_shipper_k8s_synced") == 1, 30, "the shipper's pod cache synced")
+check(sm("logpipe_shipper_k8s_pods") == 1203, f"the cache holds node-a's 1203 pods, not node-b's "
+      f"({sm('logpipe_shipper_k8s_pods')})")
+write(WEB, "app", [json.dumps({"level": "info", "msg": f"web request {i}", "seq": i}) for i in range(100)])
+write(WEB, "proxy", [f"proxy line {i}" for i in range(20)])
+write(DB, "postgres", [f"db line {i}" for i in range(100)])
+write(NOISY, "app", [f"noise {i}" for i in range(100)])
+write(OTHER, "app", [f"other line {i}" for i in range(20)])
+write(LATE, "app", [f"late early {i}" for i in range(20)])  # its pod is not known yet
+wait(lambda: count("late-1") == 20 and count("web-7d9f8c6b5-x2k4q") == 120, 60,
+     "the first lines indexed")
+
+# 2. late-1 is created; its next lines carry its metadata
+added = sm("logpipe_shipper_k8s_watch_events_total", 'type="ADDED"')
+api.add(LATE)
+wait(lambda: sm("logpipe_shipper_k8s_watch_events_total", 'type="ADDED"') > added, 20,
+     "the watch delivered late-1's ADDED")
+write(LATE, "app", [f"late known {i}" for i in range(20)])
+
+# 3. the token rotates (the file first, then the server forgets the old one)
+with open(token, "w") as f:
+    f.write("token-two\n")
+api.tokens = {"token-one", "token-two"}
+time.sleep(0.5)
+api.tokens = {"token-two"}
+rotated_at = len(api.requests)
+api.end_watches()
+wait(lambda: any(r[2] for r in api.requests[rotated_at:]), 20, "a request with the rotated token")
+
+# 4. an outage: lines ship at once with the cache as it was; the pod changes
+#    and the server's history is compacted meanwhile
+wait(lambda: count("late-1") == 40, 60, "late-1's later lines indexed")
+lists_before = sm("logpipe_shipper_k8s_lists_total")
+api.down()
+web2 = json.loads(json.dumps(WEB))
+web2["metadata"]["labels"]["version"] = "v2"
+api.add(web2)
+api.compact()
+t0 = time.time()
+write(WEB, "app", [json.dumps({"level": "warn", "msg": f"web during outage {i}", "seq": 100 + i})
+                   for i in range(50)])
+wait(lambda: count("web-7d9f8c6b5-x2k4q") == 170, 30, "lines written during the outage indexed")
+outage_latency = time.time() - t0
+check(outage_latency < 10, f"the outage did not delay shipping ({outage_latency:.1f} s to index 50 lines)")
+wait(lambda: sm("logpipe_shipper_k8s_cache_age_seconds") >= 3, 10, "the cache-age gauge grows")
+age = sm("logpipe_shipper_k8s_cache_age_seconds")
+errors = sm("logpipe_shipper_k8s_requests_total", 'result="error"')
+check(age >= 3, f"the cache-age gauge grows during the outage ({age} s)")
+check(errors >= 2, f"failed requests are retried and counted ({errors})")
+api.up()
+wait(lambda: api.gone_sent and sm("logpipe_shipper_k8s_lists_total") > lists_before, 30,
+     "after the outage, the watch's 410 Gone made a relist")
+time.sleep(0.5)
+write(WEB, "app", [json.dumps({"level": "info", "msg": f"web after {i}", "seq": 150 + i}) for i in range(50)])
+
+# 5. db-0 is deleted; the lines read after that keep its metadata
+deleted = sm("logpipe_shipper_k8s_watch_events_total", 'type="DELETED"')
+api.delete("shop", "db-0")
+wait(lambda: sm("logpipe_shipper_k8s_watch_events_total", 'type="DELETED"') > deleted, 20,
+     "the watch delivered db-0's DELETED")
+write(DB, "postgres", [f"db after delete {i}" for i in range(30)])
+
+wait(lambda: count("web-7d9f8c6b5-x2k4q") == 220 and count("db-0") == 130, 60,
+     "every line indexed")
+wait(lambda: sm("logpipe_shipper_lag_bytes") == 0 and sm("logpipe_shipper_inflight_bytes") == 0, 30,
+     "the shipper has nothing left to ship (the excluded pod included)")
+time.sleep(1)
+ship_metrics = metrics_text(ship_port)
+stop_procs(procs)
+api.stop()
+
+ds = docs()
+web = of("web-7d9f8c6b5-x2k4q", ds)
+db = of("db-0", ds)
+
+
+def has_meta(d, labels, owner_kind, owner, ip, image):
+    k, c = d.get("kubernetes", {}), d.get("container", {})
+    return (all(k.get("labels", {}).get(a) == b for a, b in labels.items())
+            and k.get(owner_kind, {}).get("name") == owner and k.get("node", {}).get("name") == "node-a"
+            and k.get("pod", {}).get("ip") == ip and c.get("image", {}).get("name") == image
+            and "metadata" not in d.get("logpipe", {}))
+
+
+web_app = [d for d in web if d["container"]["name"] == "app"]
+v1 = [d for d in web_app if d.get("seq", -1) < 150]
+v2 = [d for d in web_app if d.get("seq", -1) >= 150]
+check(len(web) == 220 and len(v1) == 150 and len(v2) == 50, f"web: 220 documents, 200 parsed as JSON "
+      f"by the hint ({len(web)}, {len(v1)}+{len(v2)})")
+ok = [d for d in v1 if has_meta(d, {"app_kubernetes_io/name": "web", "version": "v1"}, "deployment", "web",
+                                "10.244.1.7", "registry.example/web:2.1")
+      and d["kubernetes"].get("annotations", {}).get("team_example_com/owner") == "checkout"]
+check(len(ok) == 150, f"web: labels, Deployment, node, pod IP, image and the allowed annotation on every "
+      f"document before and during the outage ({len(ok)}/150; {json.dumps(v1[:1])[:600]})")
+ok = [d for d in v2 if has_meta(d, {"app_kubernetes_io/name": "web", "version": "v2"}, "deployment", "web",
+                                "10.244.1.7", "registry.example/web:2.1")]
+check(len(ok) == 50, f"web: after the relist the new labels (version v2) ({len(ok)}/50)")
+proxy = [d for d in web if d["container"]["name"] == "proxy"]
+check(len(proxy) == 20 and all(d["container"].get("image", {}).get("name") == "envoy:1.29" for d in proxy),
+      f"web: the proxy container's own image ({len(proxy)})")
+check(not any("hunter2" in json.dumps(d) for d in ds), "the not-allowed annotation is nowhere")
+check(all(d.get("log", {}).get("level") in ("info", "warn") and d["message"].startswith("web ")
+          for d in web_app), "the parser hint parsed web's JSON lines (msg, level, seq)")
+ok = [d for d in db if has_meta(d, {"app": "db"}, "statefulset", "db", "10.244.1.8", "postgres:16")]
+check(len(db) == 130 and len(ok) == 130, f"db-0: StatefulSet and labels on all 130 documents, the 30 read "
+      f"after its deletion too ({len(ok)}/{len(db)})")
+late = of("late-1", ds)
+early = [d for d in late if d["message"].startswith("late early")]
+known = [d for d in late if d["message"].startswith("late known")]
+check(len(early) == 20 and all(d.get("logpipe", {}).get("metadata") == "pending" and "labels" not in d["kubernetes"]
+                               for d in early),
+      f"late-1: the lines read before the pod was known shipped with path metadata, flagged pending "
+      f"({len(early)}; {json.dumps(early[:1])[:400]})")
+check(len(known) == 20 and all(has_meta(d, {"app": "late"}, "job", "late", "10.244.0.10",
+                                        "registry.example/app:1.0") for d in known),
+      f"late-1: the lines after its ADDED carry its metadata ({len(known)})")
+other = of("other-1", ds)
+check(len(other) == 20 and all(d.get("logpipe", {}).get("metadata") == "pending" and "labels" not in d["kubernetes"]
+                               for d in other),
+      f"other-1 (node-b's): shipped with path metadata only, pending ({len(other)})")
+check(not of("noisy-5f6gh", ds), "the excluded pod shipped nothing")
+excl = metric_sum(0, "logpipe_shipper_excluded_events_total", ship_metrics)
+check(excl == 100, f"its 100 lines are counted as excluded ({excl})")
+check(metric_sum(0, "logpipe_shipper_lag_bytes", ship_metrics) == 0, "no lag left behind by the excluded pod")
+
+reqs = api.requests
+check(all(r[1].get("fieldSelector") == "spec.nodeName=node-a" for r in reqs),
+      f"every request asks for node-a's pods only ({len(reqs)} requests)")
+check(all(r[2] for r in reqs), f"every request authorized ({sum(not r[2] for r in reqs)} not)")
+lists = [r for r in reqs if "watch" not in r[1]]
+check(any("continue" in r[1] for r in lists) and all(r[1].get("limit") == "500" for r in lists),
+      f"lists come in pages of 500 ({len(lists)} list requests)")
+watches = [r for r in reqs if "watch" in r[1]]
+check(len(watches) >= 3 and all(r[1].get("resourceVersion") for r in watches),
+      f"watches resume from a resourceVersion ({len(watches)} watch requests)")
+
+print(f"k8s: {len(ds)} documents (web {len(web)}, db {len(db)}, late {len(late)}, other {len(other)}); "
+      f"outage: 50 lines indexed in {outage_latency:.1f} s, cache age {age} s, {errors} failed requests; "
+      f"{len(lists)} list and {len(watches)} watch requests; {excl} excluded")
+print(f"{check.count} checks, {len(check.failures)} failed")
+if check.failures:
+    print("kept:", tmp)
+    sys.exit(1)
+http("DELETE", f"{ES}/{prefix}-*")
+http("DELETE", f"{ES}/_index_template/{prefix}")
+shutil.rmtree(tmp)
