@@ -321,6 +321,27 @@ static int flush_all_stages(struct lp_assembler *a, int64_t now_ns, lp_event_fn 
     return rc ? rc : emit_queue(a, fn, ctx);
 }
 
+int lp_assembler_set_multiline(struct lp_assembler *a, const struct lp_multiline *ml,
+                               lp_event_fn fn, void *ctx)
+{
+    ml = ml && ml->mode != LP_ML_OFF ? ml : NULL;
+    if (ml == a->ml)
+        return 0;
+    int rc = 0;
+    for (int s = 0; s < LP_STREAM_COUNT && !rc; s++)
+        rc = finish_group(a, (enum lp_stream)s, fn, ctx);
+    if (!rc)
+        rc = emit_queue(a, fn, ctx);
+    if (rc)
+        return rc;
+    a->ml = ml;
+    for (int s = 0; s < LP_STREAM_COUNT; s++) {
+        a->s[s].st.in_trace = 0;
+        a->s[s].seen_start = 0;
+    }
+    return 0;
+}
+
 int lp_assembler_flush(struct lp_assembler *a, int64_t now_ns, int all, lp_event_fn fn,
                        void *ctx)
 {

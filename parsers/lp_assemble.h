@@ -51,6 +51,13 @@ int lp_assembler_flush(struct lp_assembler *a, int64_t now_ns, int all, lp_event
  * UINT64_MAX: a checkpoint must not pass it. */
 uint64_t lp_assembler_pending_offset(const struct lp_assembler *a);
 
+/* Changes the multiline rules (ml borrowed, NULL: none) for the lines fed
+ * from now on: open groups are finished under the old rules first (through
+ * fn; partial chunks stay and complete under the new ones). Not from inside
+ * fn. */
+int lp_assembler_set_multiline(struct lp_assembler *a, const struct lp_multiline *ml,
+                               lp_event_fn fn, void *ctx);
+
 /* Forgets all pending state (the file was truncated or replaced). */
 void lp_assembler_reset(struct lp_assembler *a);
 

@@ -45,6 +45,10 @@ static void metrics_init(struct lp_shipper *s)
                                      "Events read but not shipped: their pod is annotated "
                                      "logpipe.io/exclude (their offsets are checkpointed).",
                                      NULL);
+    x->hint_bad = lp_metrics_counter(m, "logpipe_shipper_hints_invalid_total",
+                                     "Pod hints that could not be applied (a logpipe.io/multiline "
+                                     "pattern that does not compile, too many distinct values).",
+                                     NULL);
     x->events = lp_metrics_counter(m, "logpipe_shipper_events_total",
                                    "Events after partial and multiline joining.", NULL);
     x->batches = lp_metrics_counter(m, "logpipe_shipper_batches_total", "Batches produced.", NULL);
@@ -513,6 +517,50 @@ const struct lp_multiline *shipper_multiline(const struct lp_shipper *s, int inp
     return s->ml;
 }
 
+const struct lp_multiline *shipper_hint_multiline(struct lp_shipper *s, int input_idx,
+                                                  const char *value, int *ok)
+{
+    *ok = 1;
+    for (size_t i = 0; i < s->n_ml_hints; i++) {
+        struct ml_hint *h = &s->ml_hints[i];
+        if (h->input_idx == input_idx && strcmp(h->value, value) == 0) {
+            *ok = !h->bad;
+            return h->bad ? shipper_multiline(s, input_idx) : h->ml;
+        }
+    }
+    if (s->n_ml_hints >= SHIPPER_MAX_ML_HINTS) {
+        lp_counter_inc(s->m.hint_bad);
+        lp_log_ratelimited(LP_LOG_WARN, "too many distinct logpipe.io/multiline hints; ignored",
+                           "value=\"%.100s\" max=%d", value, SHIPPER_MAX_ML_HINTS);
+        *ok = 0;
+        return shipper_multiline(s, input_idx);
+    }
+    const struct lp_config_multiline *m = lp_config_input_multiline(&s->cfg->shipper, input_idx);
+    int builtin =
+        strcmp(value, "java") == 0 || strcmp(value, "python") == 0 || strcmp(value, "go") == 0;
+    struct ml_hint h = {input_idx, lp_xstrdup(value), NULL, 0};
+    if (strcmp(value, "off") != 0) {
+        char why[512];
+        h.ml = lp_multiline_new(builtin ? value : "custom", builtin ? NULL : value, NULL,
+                                (uint32_t)m->max_lines, (size_t)m->max_bytes,
+                                m->flush_timeout_ms * LP_NS_PER_MS, why, sizeof(why));
+        if (h.ml) {
+            lp_multiline_set_limits(h.ml, (uint32_t)m->match_limit, (uint32_t)m->depth_limit);
+        } else {
+            h.bad = 1;
+            lp_counter_inc(s->m.hint_bad);
+            lp_log(LP_LOG_WARN,
+                   "a pod's logpipe.io/multiline hint does not compile; its input's "
+                   "rules apply",
+                   "value=\"%.200s\" reason=\"%s\"", value, why);
+        }
+    }
+    LP_ALLOC_GROW(s->ml_hints, s->n_ml_hints + 1, s->cap_ml_hints, 8);
+    s->ml_hints[s->n_ml_hints++] = h;
+    *ok = !h.bad;
+    return h.bad ? shipper_multiline(s, input_idx) : h.ml;
+}
+
 struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics *metrics,
                                   struct lp_ready *kafka_ready, char *err, size_t errlen)
 {
@@ -909,6 +957,11 @@ void lp_shipper_free(struct lp_shipper *s)
     for (size_t i = 0; s->ml_in && i < s->cfg->shipper.n_inputs; i++)
         lp_multiline_free(s->ml_in[i]);
     free(s->ml_in);
+    for (size_t i = 0; i < s->n_ml_hints; i++) {
+        free(s->ml_hints[i].value);
+        lp_multiline_free(s->ml_hints[i].ml);
+    }
+    free(s->ml_hints);
     lp_buf_release(&s->scratch);
     lp_buf_release(&s->evbuf);
     lp_codec_ctx_release(&s->cctx);

@@ -69,6 +69,8 @@ struct tail {
     uint64_t pod_gen;             /* the cache generation it was looked up at */
     int pod_looked;
     int excluded; /* the pod says logpipe.io/exclude: lines are read, not shipped */
+    const struct lp_multiline *ml_want; /* the rules the pod's hint asks for */
+    int ml_change;                      /* ml_want differs from the assembler's */
     struct lp_wire_source src;
     int wd;          /* inotify watch of the file's directory, -1 if none */
     char *base;      /* file name within that directory (for inotify) */
@@ -107,6 +109,7 @@ struct shipper_metrics {
     struct lp_histogram *rescan_seconds;
     struct lp_counter *bytes_read, *lines_read, *events, *batches, *batch_bytes;
     struct lp_counter *excluded; /* events of pods annotated logpipe.io/exclude */
+    struct lp_counter *hint_bad; /* logpipe.io/multiline values that do not compile */
     struct lp_counter *records_produced, *replays, *truncations, *rotations, *fatal_rebuilds;
     struct lp_counter *lost_deleted, *lost_truncated, *lost_too_large, *lost_fd_cap;
     struct lp_counter *malformed, *rate_limited_ms, *closed_idle, *reopened;
@@ -143,6 +146,14 @@ struct lp_shipper {
     size_t batch_raw_limit;
     struct lp_multiline *ml;     /* shipper.multiline; NULL when off */
     struct lp_multiline **ml_in; /* per input: its own rules (NULL: off or none) */
+    /* rules compiled from pods' logpipe.io/multiline hints, by input and value */
+    struct ml_hint {
+        int input_idx;
+        char *value;
+        struct lp_multiline *ml; /* NULL: "off", or it did not compile (bad) */
+        int bad;
+    } * ml_hints;
+    size_t n_ml_hints, cap_ml_hints;
     struct lp_ckpt ckpt;
     struct tail *tails;
     size_t ntails;
@@ -185,6 +196,15 @@ void shipper_write_checkpoints(struct lp_shipper *s);
 /* The compiled multiline rules of an input (-1: the default globs), or
  * NULL when it joins no lines. */
 const struct lp_multiline *shipper_multiline(const struct lp_shipper *s, int input_idx);
+/* The rules a pod's logpipe.io/multiline hint names for a file of input
+ * input_idx: "java", "python", "go", "off", or any other value as a custom
+ * start pattern (PCRE2; a matching line begins an event), with the input's
+ * limits and flush timeout. Compiled once per value (at most
+ * SHIPPER_MAX_ML_HINTS values); *ok = 0 when the value does not compile
+ * (counted, logged; the input's rules stay). Loop thread. */
+#define SHIPPER_MAX_ML_HINTS 64
+const struct lp_multiline *shipper_hint_multiline(struct lp_shipper *s, int input_idx,
+                                                  const char *value, int *ok);
 
 /* tail.c */
 struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx);

@@ -45,9 +45,10 @@ struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx)
     t->last_growth_ns = lp_time_mono_ns();
     lp_buf_init(&t->line, 0);
     lp_wire_encoder_init(&t->enc, s->batch_raw_limit);
-    t->as = lp_assembler_new(shipper_multiline(s, input_idx), (size_t)s->cfg->shipper.max_line_bytes,
-                             lp_config_input_multiline(&s->cfg->shipper, input_idx)->flush_timeout_ms *
-                                 LP_NS_PER_MS);
+    t->ml_want = shipper_multiline(s, input_idx);
+    t->as = lp_assembler_new(
+        t->ml_want, (size_t)s->cfg->shipper.max_line_bytes,
+        lp_config_input_multiline(&s->cfg->shipper, input_idx)->flush_timeout_ms * LP_NS_PER_MS);
     const char *fmt = input_idx >= 0 ? s->cfg->shipper.inputs[input_idx].format : "auto";
     t->fmt = (enum lp_cfmt)lp_cfmt_parse(fmt);
     lp_path_meta(path, &t->meta);
@@ -153,6 +154,17 @@ void tail_meta_refresh(struct tail *t)
     struct lp_k8s_pod *old = t->pod;
     t->pod = p;
     t->excluded = p && p->exclude;
+    /* the hint's multiline rules (the input's when it has none) take over at
+     * the next line (physical_line), after the open groups are finished */
+    const struct lp_multiline *ml = shipper_multiline(t->s, t->input_idx);
+    if (p && p->multiline) {
+        int ok;
+        ml = shipper_hint_multiline(t->s, t->input_idx, p->multiline, &ok);
+    }
+    if (ml != t->ml_want) {
+        t->ml_want = ml;
+        t->ml_change = 1;
+    }
     if (p != old && t->sid[0])
         set_source(t); /* batches begun from now on carry it */
     lp_k8s_pod_release(old);
@@ -321,6 +333,12 @@ static void physical_line(struct tail *t, const char *p, size_t n, uint64_t off,
     if (c.ts_ns == 0)
         c.ts_ns = lp_time_real_ns();
     lp_counter_inc(s->m.lines_read);
+    if (s->k8s && !t->batch_open)
+        tail_meta_refresh(t); /* the pod's hints apply from its first line */
+    if (t->ml_change) {
+        t->ml_change = 0;
+        lp_assembler_set_multiline(t->as, t->ml_want, batch_on_event, t);
+    }
     lp_assembler_feed(t->as, &c, off, flags, now_ns, batch_on_event, t);
     batch_after_line(t);
 }

@@ -7,7 +7,8 @@ ADDED/MODIFIED/DELETED events, a 410 Gone after compaction, bearer tokens
 and an outage), the real Kafka, the real aggregator and the real
 OpenSearch.
 
-This node is node-a. Its pods: web-7d9f8c6b5-x2k4q (a Deployment's, through
+This node is node-a. Its pods: jvm-0, batch-0 and bad-0 (multiline hints:
+java, a custom start pattern, a pattern that does not compile), web-7d9f8c6b5-x2k4q (a Deployment's, through
 its ReplicaSet; an allowed and a not-allowed annotation; the parser hint
 logpipe.io/parser: app-json with JSON lines), db-0 (a StatefulSet's; deleted
 mid-test), noisy-5f6gh (a DaemonSet's, logpipe.io/exclude: "true"), 1200
@@ -17,7 +18,8 @@ out of the cache, its lines ship with what their path says.
 
 Checks: labels, owner, node, pod IP, image and the allowed annotation on
 every document of a known pod, the other annotation nowhere; the hint
-parses web's lines; lines of a pod not known yet ship at once, flagged
+parses web's lines; the multiline hints join traces (a bad one is counted
+and changes nothing); lines of a pod not known yet ship at once, flagged
 logpipe.metadata: pending, and the later ones carry its labels; an API
 outage ships without delay with the stale cache while the cache-age gauge
 grows; after it, the watch's 410 relists and new lines carry the modified
@@ -63,7 +65,12 @@ NOISY = pod("noisy-5f6gh", "ops", "node-a", labels={"app": "noisy"},
             annotations={"logpipe.io/exclude": "true"}, owner=("DaemonSet", "noisy"))
 OTHER = pod("other-1", "shop", "node-b", labels={"app": "other"})
 LATE = pod("late-1", "shop", "node-a", labels={"app": "late"}, owner=("Job", "late"))
-for p in (WEB, DB, NOISY, OTHER):
+# multiline hints: built-in java rules, a custom start pattern, one that does not compile
+JVM = pod("jvm-0", "shop", "node-a", annotations={"logpipe.io/multiline": "java"},
+          owner=("StatefulSet", "jvm"))
+PY = pod("batch-0", "shop", "node-a", annotations={"logpipe.io/multiline": r"^\[\d+\] "})
+BAD = pod("bad-0", "shop", "node-a", annotations={"logpipe.io/multiline": "(["})
+for p in (WEB, DB, NOISY, OTHER, JVM, PY, BAD):
     api.add(p)
 for i in range(1200):
     api.add(pod(f"filler-{i}", "fill", "node-a", labels={"i": str(i)}))
@@ -168,7 +175,7 @@ def count(pod_name):
 
 # 1. the first list (three pages), then the known pods' lines
 wait(lambda: sm("logpipe_shipper_k8s_synced") == 1, 30, "the shipper's pod cache synced")
-check(sm("logpipe_shipper_k8s_pods") == 1203, f"the cache holds node-a's 1203 pods, not node-b's "
+check(sm("logpipe_shipper_k8s_pods") == 1206, f"the cache holds node-a's 1206 pods, not node-b's "
       f"({sm('logpipe_shipper_k8s_pods')})")
 write(WEB, "app", [json.dumps({"level": "info", "msg": f"web request {i}", "seq": i}) for i in range(100)])
 write(WEB, "proxy", [f"proxy line {i}" for i in range(20)])
@@ -176,6 +183,14 @@ write(DB, "postgres", [f"db line {i}" for i in range(100)])
 write(NOISY, "app", [f"noise {i}" for i in range(100)])
 write(OTHER, "app", [f"other line {i}" for i in range(20)])
 write(LATE, "app", [f"late early {i}" for i in range(20)])  # its pod is not known yet
+trace = []
+for i in range(10):
+    trace += [f"java.lang.IllegalStateException: boom {i}", "\tat com.example.App.run(App.java:10)",
+              "\tat com.example.App.main(App.java:5)", "Caused by: java.io.IOException: disk full",
+              "\t... 2 more"]
+write(JVM, "app", trace)
+write(PY, "app", [l for i in range(10) for l in (f"[{i}] job step", f"  detail a {i}", f"  detail b {i}")])
+write(BAD, "app", [l for i in range(10) for l in (f"bad {i}", f"  indented {i}")])
 wait(lambda: count("late-1") == 20 and count("web-7d9f8c6b5-x2k4q") == 120, 60,
      "the first lines indexed")
 
@@ -229,7 +244,7 @@ wait(lambda: sm("logpipe_shipper_k8s_watch_events_total", 'type="DELETED"') > de
      "the watch delivered db-0's DELETED")
 write(DB, "postgres", [f"db after delete {i}" for i in range(30)])
 
-wait(lambda: count("web-7d9f8c6b5-x2k4q") == 220 and count("db-0") == 130, 60,
+wait(lambda: count("web-7d9f8c6b5-x2k4q") == 220 and count("db-0") == 130 and count("jvm-0") == 10, 60,
      "every line indexed")
 wait(lambda: sm("logpipe_shipper_lag_bytes") == 0 and sm("logpipe_shipper_inflight_bytes") == 0, 30,
      "the shipper has nothing left to ship (the excluded pod included)")
@@ -283,6 +298,18 @@ check(len(early) == 20 and all(d.get("logpipe", {}).get("metadata") == "pending"
 check(len(known) == 20 and all(has_meta(d, {"app": "late"}, "job", "late", "10.244.0.10",
                                         "registry.example/app:1.0") for d in known),
       f"late-1: the lines after its ADDED carry its metadata ({len(known)})")
+jvm = of("jvm-0", ds)
+check(len(jvm) == 10 and all(d["message"].count("\n") == 4 and "\tat com.example.App.run" in d["message"]
+                             and d["message"].startswith("java.lang.IllegalStateException: boom")
+                             for d in jvm),
+      f"jvm-0: the java hint joins each trace into one event ({len(jvm)}; {json.dumps(jvm[:1])[:300]})")
+py = of("batch-0", ds)
+check(len(py) == 10 and all(d["message"].count("\n") == 2 for d in py),
+      f"batch-0: the custom pattern hint joins each step with its details ({len(py)})")
+bad = of("bad-0", ds)
+check(len(bad) == 20, f"bad-0: a hint that does not compile leaves the input's rules: 20 events ({len(bad)})")
+hb = metric_sum(0, "logpipe_shipper_hints_invalid_total", ship_metrics)
+check(hb == 1, f"the bad hint is counted once ({hb})")
 other = of("other-1", ds)
 check(len(other) == 20 and all(d.get("logpipe", {}).get("metadata") == "pending" and "labels" not in d["kubernetes"]
                                for d in other),

@@ -309,6 +309,58 @@ static void test_multiline_caps_and_timeout(void)
     CU_ASSERT_PTR_NULL(lp_multiline_new("cobol", NULL, NULL, 3, 100, 100, err, sizeof(err)));
 }
 
+/* A pod's multiline hint changes the rules mid-file: the open group is
+ * finished under the old rules, a partial chunk waits and completes under
+ * the new ones, and switching to none or back is the same. */
+static void test_multiline_switch(void)
+{
+    char err[256];
+    struct lp_multiline *ml =
+        lp_multiline_new("custom", "^\\d{4}-", NULL, 500, 1 << 20, 100, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ml);
+    struct lp_assembler *a = lp_assembler_new(NULL, 1 << 20, 1000);
+    struct got g = {json_array()};
+    uint64_t off = 0;
+#define FEED(text, partial)                                                                        \
+    do {                                                                                           \
+        struct lp_cline c = cri_line(LP_STREAM_STDOUT, partial, text);                             \
+        CU_ASSERT_EQUAL(lp_assembler_feed(a, &c, off, 0, 0, collect, &g), 0);                      \
+        off += 10;                                                                                 \
+    } while (0)
+    FEED("plain one", 0);
+    FEED("  not joined", 0); /* no rules yet */
+    CU_ASSERT_EQUAL(lp_assembler_set_multiline(a, ml, collect, &g), 0);
+    FEED("2026-01-01 start", 0);
+    FEED("  joined", 0);
+    FEED("half ", 1); /* a partial chunk when the rules change again */
+    CU_ASSERT_EQUAL(lp_assembler_set_multiline(a, ml, collect, &g), 0); /* the same: nothing */
+    CU_ASSERT_EQUAL(json_array_size(g.events), 2);
+    CU_ASSERT_EQUAL(lp_assembler_set_multiline(a, NULL, collect, &g), 0);
+    /* the group was finished under the old rules; the partial still waits */
+    CU_ASSERT_EQUAL_FATAL(json_array_size(g.events), 3);
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_object_get(json_array_get(g.events, 2), "message")),
+        "2026-01-01 start\n  joined");
+    CU_ASSERT_EQUAL(lp_assembler_pending_offset(a), 40);
+    FEED("and half", 0);
+    FEED("  alone", 0);
+    lp_assembler_flush(a, 0, 1, collect, &g);
+    CU_ASSERT_EQUAL_FATAL(json_array_size(g.events), 5);
+    static const char *want[] = {"plain one", "  not joined", "2026-01-01 start\n  joined",
+                                 "half and half", "  alone"};
+    for (size_t i = 0; i < 5; i++)
+        CU_ASSERT_STRING_EQUAL(
+            json_string_value(json_object_get(json_array_get(g.events, i), "message")), want[i]);
+    /* offsets only grow */
+    for (size_t i = 1; i < 5; i++)
+        CU_ASSERT(json_integer_value(json_object_get(json_array_get(g.events, i), "offset")) >
+                  json_integer_value(json_object_get(json_array_get(g.events, i - 1), "offset")));
+#undef FEED
+    json_decref(g.events);
+    lp_assembler_free(a);
+    lp_multiline_free(ml);
+}
+
 int main(void)
 {
     static const struct lp_test tests[] = {
@@ -320,6 +372,7 @@ int main(void)
         {"truncation", test_truncation},
         {"ordering and timeouts", test_ordering_and_timeouts},
         {"multiline caps and timeout", test_multiline_caps_and_timeout},
+        {"multiline rules switched", test_multiline_switch},
         {NULL, NULL},
     };
     return lp_test_run("container", tests);
