@@ -193,7 +193,7 @@ for d in docs:
     check("apiVersion" in d and "kind" in d and "name" in d.get("metadata", {}),
           "k8s object has apiVersion, kind, metadata.name: %s" % str(d)[:80])
     kinds.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
-    if d["kind"] not in ("Namespace", "PriorityClass"):  # cluster-scoped
+    if d["kind"] not in ("Namespace", "PriorityClass", "ClusterRole", "ClusterRoleBinding"):  # cluster-scoped
         check(d["metadata"].get("namespace") == "logpipe", "%s/%s in namespace logpipe" % (d["kind"], d["metadata"]["name"]))
 external_secrets = {"logpipe-es"}  # created by the operator (kustomization.yaml says how)
 cm = kinds["ConfigMap"]["logpipe"]
@@ -273,6 +273,28 @@ for x in workloads:
     if pcn:
         check(pcn in kinds.get("PriorityClass", {}) or not pcn.startswith("system-"),
               "%s: priority class %s is defined here (system-* only in kube-system)" % (x["metadata"]["name"], pcn))
+
+# the shipper's pod cache: get/list/watch pods only, bound to its account,
+# with a projected token where the client looks for it; nobody else
+roles = kinds.get("ClusterRole", {})
+binds = kinds.get("ClusterRoleBinding", {})
+check(set(roles) == {"logpipe-shipper-pods"} and roles["logpipe-shipper-pods"]["rules"] ==
+      [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+      "the one ClusterRole reads pods and nothing else")
+check([(b["roleRef"]["name"], [(x["kind"], x["name"], x.get("namespace")) for x in b["subjects"]])
+       for b in binds.values()] == [("logpipe-shipper-pods", [("ServiceAccount", "logpipe-shipper", "logpipe")])],
+      "it is bound to the shipper's service account only")
+ds = kinds.get("DaemonSet", {}).get("logpipe-shipper", {}).get("spec", {}).get("template", {}).get("spec", {})
+tok = [v for v in ds.get("volumes", []) if any("serviceAccountToken" in src for src in v.get("projected", {}).get("sources", []))]
+mnt = [m for c in ds.get("containers", []) for m in c.get("volumeMounts", []) if tok and m["name"] == tok[0]["name"]]
+check(ds.get("automountServiceAccountToken") is False and len(tok) == 1 and
+      [m["mountPath"] for m in mnt] == ["/var/run/secrets/kubernetes.io/serviceaccount"],
+      "the shipper mounts a projected token where shipper.kubernetes reads it (no automount)")
+for x in workloads:
+    if x["metadata"]["name"] != "logpipe-shipper":
+        sp = x["spec"]["template"]["spec"]
+        check(sp.get("automountServiceAccountToken") is False and not any(
+            "projected" in v for v in sp.get("volumes", [])), "%s: no API token" % x["metadata"]["name"])
 
 # ---- the scrape job the alerts expect ----
 scrape = load_all(os.path.join(deploy, "prometheus", "scrape.yaml"))[0]["scrape_configs"]
