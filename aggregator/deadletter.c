@@ -4,6 +4,7 @@
 #include "lp_alloc.h"
 #include "lp_error.h"
 
+#include "lp_base64.h"
 #include "lp_buf.h"
 #include "lp_config.h"
 #include "lp_file.h"
@@ -201,23 +202,6 @@ void agg_dlq_free(struct agg_dlq *d)
     free(d);
 }
 
-static void base64(struct lp_buf *b, const unsigned char *p, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    lp_buf_putc(b, '"');
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        char q[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63],
-                     i + 1 < n ? tab[(v >> 6) & 63] : '=', i + 2 < n ? tab[v & 63] : '='};
-        lp_buf_append(b, q, 4);
-    }
-    lp_buf_putc(b, '"');
-}
-
 static int open_today(struct agg_dlq *d, int64_t now_ns)
 {
     char day[16];
@@ -301,8 +285,9 @@ int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const atomic
         lp_buf_puts(b, ",\"event\":");
         lp_buf_append(b, event, event_len);
     } else if (raw) {
-        lp_buf_puts(b, ",\"raw_base64\":");
-        base64(b, (const unsigned char *)raw, raw_len);
+        lp_buf_puts(b, ",\"raw_base64\":\"");
+        lp_base64_encode(b, raw, raw_len);
+        lp_buf_putc(b, '"');
     }
     if (rd)
         lp_buf_puts(b, ",\"redacted\":true");

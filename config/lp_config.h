@@ -46,8 +46,29 @@ struct lp_config_input {
 };
 
 /* Pod metadata from the Kubernetes API server (shipper.kubernetes). */
+/* How to reach the API server, resolved from a kubeconfig file when
+ * shipper.kubernetes.kubeconfig is set (NULL members: not given). */
+struct lp_k8s_conn {
+    char *server;
+    char *token;      /* a static token, or */
+    char *token_file; /* one read at every request */
+    char *ca_file;
+    char *ca_pem; /* certificate-authority-data, decoded */
+    size_t ca_pem_len;
+    char *cert_file, *key_file; /* client certificate */
+    char *cert_pem, *key_pem;
+    size_t cert_pem_len, key_pem_len;
+    int insecure;  /* insecure-skip-tls-verify */
+    char *context; /* the context used, for the logs */
+};
+
+void lp_k8s_conn_free(struct lp_k8s_conn *k);
+
 struct lp_config_kubernetes {
     int enabled;
+    char *kubeconfig;         /* a kubeconfig file instead of api_url/token_file/ca_file */
+    char *context;            /* its context (empty: current-context) */
+    struct lp_k8s_conn *conn; /* resolved from kubeconfig at load, or NULL */
     char *api_url;    /* empty: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT */
     char *token_file; /* read at every connection (projected tokens rotate) */
     char *ca_file;

@@ -71,6 +71,13 @@ static const struct lp_field kubernetes_fields[] = {
          "Enrich every source with its pod's labels, allowed annotations, owner workload, node, "
          "pod IP and container image from the API server (a list+watch cache of this node's "
          "pods), and read the logpipe.io/* annotation hints."),
+    STR(lp_config_kubernetes, kubeconfig, NULL,
+        "A kubeconfig file (outside a cluster): its context's server, certificate authority "
+        "(file or -data), and token, tokenFile or client certificate replace api_url, "
+        "token_file and ca_file. Relative paths are the file's directory's. exec and "
+        "auth-provider credentials are refused. Read at start."),
+    STR(lp_config_kubernetes, context, NULL,
+        "The kubeconfig context to use; empty: its current-context."),
     STR(lp_config_kubernetes, api_url, NULL,
         "The API server; empty: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT (in "
         "a pod)."),

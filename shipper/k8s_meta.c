@@ -363,6 +363,33 @@ static size_t watch_cb(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* The kubeconfig's CA and client certificate (files or PEM blobs). */
+static void set_tls(CURL *c, const struct lp_k8s_conn *kc)
+{
+    if (kc->ca_pem) {
+        struct curl_blob b = {kc->ca_pem, kc->ca_pem_len, CURL_BLOB_COPY};
+        curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &b);
+    } else if (kc->ca_file) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, kc->ca_file);
+    }
+    if (kc->cert_pem) {
+        struct curl_blob b = {kc->cert_pem, kc->cert_pem_len, CURL_BLOB_COPY};
+        curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &b);
+    } else if (kc->cert_file) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, kc->cert_file);
+    }
+    if (kc->key_pem) {
+        struct curl_blob b = {kc->key_pem, kc->key_pem_len, CURL_BLOB_COPY};
+        curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &b);
+    } else if (kc->key_file) {
+        curl_easy_setopt(c, CURLOPT_SSLKEY, kc->key_file);
+    }
+    if (kc->insecure) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
 /* GET url; the answer goes to write_cb. 0 with *status, or -1 (transport). */
 static int get(struct lp_k8s *k, const char *url, long timeout_ms,
                size_t (*write_cb)(char *, size_t, size_t, void *), long *status)
@@ -371,8 +398,15 @@ static int get(struct lp_k8s *k, const char *url, long timeout_ms,
     if (!c)
         return -1;
     struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
-    const char *tf = k->cfg->token_file;
-    if (tf && *tf) {
+    const struct lp_k8s_conn *kc = k->cfg->conn;
+    const char *tf = kc ? kc->token_file : k->cfg->token_file;
+    if (kc && kc->token) {
+        struct lp_buf hdr = LP_BUF_INIT;
+        lp_buf_appendf(&hdr, "Authorization: Bearer %s", kc->token);
+        lp_buf_putc(&hdr, '\0');
+        h = curl_slist_append(h, hdr.data);
+        lp_buf_release(&hdr);
+    } else if (tf && *tf) {
         FILE *f = fopen(tf, "r");
         if (f) {
             char tok[8192];
@@ -381,9 +415,17 @@ static int get(struct lp_k8s *k, const char *url, long timeout_ms,
             while (n && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' '))
                 n--;
             tok[n] = '\0';
+            if (strcspn(tok, "\r\n") != n) { /* a NUL too: strcspn stops there */
+                /* one line is one token: more would be headers of ours */
+                lp_log_ratelimited(LP_LOG_WARN, "token file holds more than one line; not sent",
+                                   "path=\"%s\"", tf);
+                n = 0;
+                tok[0] = '\0';
+            }
             char hdr[8300];
             snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", tok);
-            h = curl_slist_append(h, hdr);
+            if (n)
+                h = curl_slist_append(h, hdr);
         }
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -397,7 +439,9 @@ static int get(struct lp_k8s *k, const char *url, long timeout_ms,
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, k);
-    if (k->cfg->ca_file && *k->cfg->ca_file)
+    if (kc)
+        set_tls(c, kc);
+    else if (k->cfg->ca_file && *k->cfg->ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, k->cfg->ca_file);
     CURLcode rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
@@ -636,7 +680,14 @@ struct lp_k8s *lp_k8s_start(const struct lp_config_kubernetes *cfg, struct lp_me
 {
     struct lp_k8s *k = lp_xcalloc(1, sizeof(*k));
     k->cfg = cfg;
-    if (cfg->api_url && *cfg->api_url) {
+    if (cfg->conn) {
+        k->url = lp_xstrdup(cfg->conn->server);
+        if (cfg->conn->insecure)
+            lp_log(LP_LOG_WARN,
+                   "kubeconfig says insecure-skip-tls-verify: the API server's "
+                   "certificate is not verified",
+                   "context=\"%s\"", cfg->conn->context);
+    } else if (cfg->api_url && *cfg->api_url) {
         k->url = lp_xstrdup(cfg->api_url);
     } else {
         const char *host = getenv("KUBERNETES_SERVICE_HOST");

@@ -25,9 +25,12 @@ outage ships without delay with the stale cache while the cache-age gauge
 grows; after it, the watch's 410 relists and new lines carry the modified
 labels; a deleted pod's later lines keep its metadata; the excluded pod
 ships nothing, is counted and leaves no lag; a rotated token file is read
-again; every request asks for this node's pods only and is authorized.
+again; every request asks for this node's pods only and is authorized. A
+second shipper reaches a second stand-in over HTTPS through a kubeconfig
+(server, certificate-authority-data, token).
 
 usage: test_k8s_e2e.py SHIPPER AGGREGATOR"""
+import base64
 import json
 import os
 import shutil
@@ -74,6 +77,37 @@ for p in (WEB, DB, NOISY, OTHER, JVM, PY, BAD):
     api.add(p)
 for i in range(1200):
     api.add(pod(f"filler-{i}", "fill", "node-a", labels={"i": str(i)}))
+
+# a second API server over TLS, reached through a kubeconfig (server, CA data,
+# token) by a second shipper that only has to sync its cache
+subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                "-keyout", os.path.join(tmp, "api.key"), "-out", os.path.join(tmp, "api.crt")],
+               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                "-keyout", os.path.join(tmp, "other.key"), "-out", os.path.join(tmp, "other.crt")],
+               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+tls_api = StandIn("kc-token", tls=(os.path.join(tmp, "api.crt"), os.path.join(tmp, "api.key")))
+tls_api.add(pod("tls-pod", "shop", "node-a"))
+os.makedirs(os.path.join(tmp, "kube"))
+for name, crt in (("config", "api.crt"), ("wrong-ca", "other.crt")):
+    with open(os.path.join(tmp, crt), "rb") as f:
+        ca_data = base64.b64encode(f.read()).decode()
+    with open(os.path.join(tmp, "kube", name), "w") as f:
+        f.write(f"""apiVersion: v1
+kind: Config
+current-context: standin
+clusters:
+  - name: standin
+    cluster: {{server: "{tls_api.url}", certificate-authority-data: {ca_data}}}
+contexts:
+  - name: standin
+    context: {{cluster: standin, user: shipper}}
+users:
+  - name: shipper
+    user: {{token: kc-token}}
+""")
 
 ids = {}
 
@@ -133,10 +167,23 @@ aggregator:
 metrics: {{listen: 127.0.0.1:{agg_port}}}
 """)
 
-procs = {"shipper": subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
+kc_port, bad_port = free_port(), free_port()
+for name, kube, port in (("kc", "config", kc_port), ("bad", "wrong-ca", bad_port)):
+    with open(os.path.join(tmp, f"shipper-{name}.yaml"), "w") as f:
+        f.write(f"""kafka: {{brokers: "{BROKERS}", topic: {topic}-kc}}
+shipper:
+  state_dir: {tmp}/ship-{name}-state
+  inputs: [{{paths: ["{tmp}/none/*.log"]}}]
+  kubernetes: {{enabled: true, kubeconfig: {tmp}/kube/{kube}, node_name: node-a, retry_initial: 100ms, retry_max: 500ms}}
+metrics: {{listen: 127.0.0.1:{port}}}
+""")
+procs = {f"shipper-{n}": subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, f"shipper-{n}.yaml")],
+                                          stderr=open(os.path.join(tmp, f"shipper-{n}.log"), "wb"))
+         for n in ("kc", "bad")}
+procs.update({"shipper": subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
                                      stderr=open(os.path.join(tmp, "shipper.log"), "wb")),
          "aggregator": subprocess.Popen([AGGREGATOR, "-c", os.path.join(tmp, "aggregator.yaml")],
-                                        stderr=open(os.path.join(tmp, "aggregator.log"), "wb"))}
+                                        stderr=open(os.path.join(tmp, "aggregator.log"), "wb"))})
 
 
 def sm(name, labels=None):
@@ -172,6 +219,15 @@ def count(pod_name):
         {"query": {"term": {"kubernetes.pod.name": pod_name}}}))
     return json.loads(body).get("count", 0) if st == 200 else 0
 
+
+kc_synced = lambda: metric_sum(kc_port, "logpipe_shipper_k8s_synced") == 1
+wait(kc_synced, 30, "the kubeconfig shipper synced over TLS with the CA data and token")
+check(metric_sum(kc_port, "logpipe_shipper_k8s_pods") == 1 and tls_api.requests and
+      all(r[2] for r in tls_api.requests), f"... its pod, every request authorized ({tls_api.requests[:2]})")
+bad_errors = metric_sum(0, "logpipe_shipper_k8s_requests_total", "\n".join(
+    l for l in metrics_text(bad_port).splitlines() if 'result="error"' in l))
+check(metric_sum(bad_port, "logpipe_shipper_k8s_synced") == 0 and bad_errors >= 1,
+      f"a kubeconfig with another CA is refused by certificate verification (never synced, {bad_errors} errors)")
 
 # 1. the first list (three pages), then the known pods' lines
 wait(lambda: sm("logpipe_shipper_k8s_synced") == 1, 30, "the shipper's pod cache synced")
@@ -252,6 +308,7 @@ time.sleep(1)
 ship_metrics = metrics_text(ship_port)
 stop_procs(procs)
 api.stop()
+tls_api.stop()
 
 ds = docs()
 web = of("web-7d9f8c6b5-x2k4q", ds)

@@ -17,7 +17,9 @@ Pods are real-shaped (metadata with uid, labels, annotations,
 ownerReferences; spec.nodeName and containers; status.podIP) and built by
 pod(). Requests must carry "Authorization: Bearer <token>" with one of
 `tokens` (401 otherwise; the test rotates them as a projected token rotates).
-What it does not do: TLS, other resources, label selectors, watch-list
+With tls=(certfile, keyfile) it serves HTTPS (the certificate's CA goes in
+the client's kubeconfig). What it does not do: client certificates, other
+resources, label selectors, watch-list
 streaming, server-side apply, admission, or a real server's timing.
 
 Control from the test (same process): add/modify/delete pods (each a watch
@@ -50,8 +52,16 @@ def pod(name, namespace, node, labels=None, annotations=None, owner=None, ip="10
             "status": {"phase": "Running", "podIP": ip, "hostIP": "192.168.1.10"}}
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        import sys
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)  # a client going away is normal
+
+
 class StandIn:
-    def __init__(self, token):
+    def __init__(self, token, tls=None):
+        self.tls = tls
         self.tokens = {token}
         self.lock = threading.Condition()
         self.rv = 1000
@@ -73,10 +83,9 @@ class StandIn:
             def do_GET(self):
                 srv.handle(self)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = self._server(0, Handler)
         self.port = self.httpd.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -120,16 +129,24 @@ class StandIn:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    def _server(self, port, handler):
+        httpd = _Server(("127.0.0.1", port), handler)
+        httpd.daemon_threads = True
+        if self.tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+        return httpd
+
     def up(self):
-        srv = self
         handler = self.httpd.RequestHandlerClass
         for _ in range(50):
             try:
-                self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+                self.httpd = self._server(self.port, handler)
                 break
             except OSError:
                 time.sleep(0.1)
-        self.httpd.daemon_threads = True
         with self.lock:
             self.is_down = False
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

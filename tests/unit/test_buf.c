@@ -1,5 +1,7 @@
-/* lp_buf, lp_arena, lp_strerror: growth, caps, JSON escaping, UTF-8. */
+/* lp_buf, lp_arena, lp_strerror, lp_base64: growth, caps, JSON escaping,
+ * UTF-8, RFC 4648 vectors. */
 #include "lp_arena.h"
+#include "lp_base64.h"
 #include "lp_buf.h"
 #include "lp_error.h"
 #include "lp_test.h"
@@ -111,6 +113,57 @@ static void test_strerror(void)
     CU_ASSERT_STRING_EQUAL(lp_strerror(5), "unknown error");
 }
 
+static void test_base64(void)
+{
+    /* RFC 4648 section 10 */
+    static const char *const vec[][2] = {{"", ""},
+                                         {"f", "Zg=="},
+                                         {"fo", "Zm8="},
+                                         {"foo", "Zm9v"},
+                                         {"foob", "Zm9vYg=="},
+                                         {"fooba", "Zm9vYmE="},
+                                         {"foobar", "Zm9vYmFy"}};
+    for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+        struct lp_buf e = LP_BUF_INIT, d = LP_BUF_INIT;
+        lp_base64_encode(&e, vec[i][0], strlen(vec[i][0]));
+        CU_ASSERT_EQUAL(e.len, strlen(vec[i][1]));
+        CU_ASSERT(e.len == 0 || memcmp(e.data, vec[i][1], e.len) == 0);
+        CU_ASSERT_EQUAL(lp_base64_decode(vec[i][1], strlen(vec[i][1]), &d), 0);
+        CU_ASSERT_EQUAL(d.len, strlen(vec[i][0]));
+        CU_ASSERT(d.len == 0 || memcmp(d.data, vec[i][0], d.len) == 0);
+        lp_buf_release(&e);
+        lp_buf_release(&d);
+    }
+    /* every byte value, with line breaks as PEM-like data has them */
+    unsigned char all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (unsigned char)i;
+    struct lp_buf e = LP_BUF_INIT, d = LP_BUF_INIT;
+    lp_base64_encode(&e, all, sizeof(all));
+    lp_buf_putc(&e, '\0');
+    struct lp_buf wrapped = LP_BUF_INIT;
+    for (size_t i = 0; i < e.len - 1; i += 64) {
+        lp_buf_append(&wrapped, e.data + i, e.len - 1 - i < 64 ? e.len - 1 - i : 64);
+        lp_buf_puts(&wrapped, "\r\n");
+    }
+    CU_ASSERT_EQUAL(lp_base64_decode(wrapped.data, wrapped.len, &d), 0);
+    CU_ASSERT_EQUAL_FATAL(d.len, 256);
+    CU_ASSERT(memcmp(d.data, all, 256) == 0);
+    lp_buf_release(&e);
+    lp_buf_release(&d);
+    lp_buf_release(&wrapped);
+    /* unpadded is accepted; the rest is refused */
+    d = (struct lp_buf)LP_BUF_INIT;
+    CU_ASSERT_EQUAL(lp_base64_decode("Zm9vYg", 6, &d), 0);
+    CU_ASSERT_EQUAL(d.len, 4);
+    static const char *const bad[] = {"Zm9v!", "Z", "Zm9vY", "Zg=", "Zg===", "Zg==Zg==", "Zm-_"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        lp_buf_reset(&d);
+        CU_ASSERT_EQUAL(lp_base64_decode(bad[i], strlen(bad[i]), &d), -1);
+    }
+    lp_buf_release(&d);
+}
+
 int main(void)
 {
     static const struct lp_test tests[] = {
@@ -120,6 +173,7 @@ int main(void)
         {"json escape limit rolls back", test_json_escape_limit_rolls_back},
         {"arena", test_arena},
         {"strerror", test_strerror},
+        {"base64", test_base64},
         {NULL, NULL},
     };
     return lp_test_run("buf", tests);

@@ -315,6 +315,101 @@ static void test_file_substitution(void)
     rmdir(dir);
 }
 
+/* shipper.kubernetes.kubeconfig: the context's server, CA data (decoded),
+ * token or relative tokenFile; errors point into the kubeconfig. */
+static void test_kubeconfig(void)
+{
+    char dir[] = "/tmp/lp-kubeconfig-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char kc[256], text[2048];
+    snprintf(kc, sizeof(kc), "%s/config", dir);
+    FILE *f = fopen(kc, "w");
+    /* "-----BEGIN CERTIFICATE-----\n" in base64 */
+    fputs("apiVersion: v1\nkind: Config\ncurrent-context: dev\n"
+          "clusters:\n"
+          "  - name: dev-cluster\n"
+          "    cluster:\n"
+          "      server: https://127.0.0.1:6443\n"
+          "      certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==\n"
+          "  - name: prod-cluster\n"
+          "    cluster: {server: https://10.0.0.1, certificate-authority: ca/prod.crt}\n"
+          "contexts:\n"
+          "  - {name: dev, context: {cluster: dev-cluster, user: dev-user}}\n"
+          "  - {name: prod, context: {cluster: prod-cluster, user: prod-user}}\n"
+          "  - {name: sso, context: {cluster: prod-cluster, user: sso-user}}\n"
+          "  - {name: lost, context: {cluster: nowhere}}\n"
+          "users:\n"
+          "  - {name: dev-user, user: {token: dev-token-123}}\n"
+          "  - {name: prod-user, user: {tokenFile: tokens/prod}}\n"
+          "  - name: sso-user\n"
+          "    user:\n"
+          "      exec: {command: aws, args: [eks, get-token]}\n",
+          f);
+    fclose(f);
+    struct lp_buf errs = LP_BUF_INIT;
+    snprintf(text, sizeof(text),
+             "shipper:\n  kubernetes: {enabled: true, node_name: n1, kubeconfig: %s}\n", kc);
+    struct lp_config *c = load1(text, &errs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    const struct lp_k8s_conn *k = c->shipper.kubernetes.conn;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    CU_ASSERT_STRING_EQUAL(k->server, "https://127.0.0.1:6443");
+    CU_ASSERT_STRING_EQUAL(k->token, "dev-token-123");
+    CU_ASSERT_EQUAL(k->ca_pem_len, 28);
+    CU_ASSERT_PTR_NOT_NULL(k->ca_pem && strstr(k->ca_pem, "BEGIN CERTIFICATE"));
+    CU_ASSERT_STRING_EQUAL(k->context, "dev");
+    lp_config_free(c);
+
+    snprintf(
+        text, sizeof(text),
+        "shipper:\n  kubernetes: {enabled: true, node_name: n1, kubeconfig: %s, context: prod}\n",
+        kc);
+    c = load1(text, &errs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    k = c->shipper.kubernetes.conn;
+    char want[300];
+    snprintf(want, sizeof(want), "%s/tokens/prod", dir); /* relative to the kubeconfig */
+    CU_ASSERT_STRING_EQUAL(k->token_file, want);
+    snprintf(want, sizeof(want), "%s/ca/prod.crt", dir);
+    CU_ASSERT_STRING_EQUAL(k->ca_file, want);
+    CU_ASSERT_PTR_NULL(k->token);
+    lp_config_free(c);
+
+    /* errors, at their place in the kubeconfig */
+    static const struct {
+        const char *context, *want;
+    } bad[] = {
+        {"sso", "config:21:13: kubeconfig: user \"sso-user\": exec credentials are not supported"},
+        {"lost", "config:15:37: kubeconfig: no clusters named \"nowhere\""},
+        {"staging", "config:1:1: kubeconfig: no contexts named \"staging\""},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "shipper:\n  kubernetes: {enabled: true, node_name: n1, kubeconfig: %s, "
+                 "context: %s}\n",
+                 kc, bad[i].context);
+        lp_buf_reset(&errs);
+        c = load1(text, &errs);
+        CU_ASSERT_PTR_NULL(c);
+        lp_config_free(c);
+        char *at = errs.data ? strstr(errs.data, "config:") : NULL;
+        if (!at || strncmp(at, bad[i].want, strlen(bad[i].want)) != 0)
+            fprintf(stderr, "\n  got:  %s  want: %s\n", errs.data ? errs.data : "(none)",
+                    bad[i].want);
+        CU_ASSERT(at && strncmp(at, bad[i].want, strlen(bad[i].want)) == 0);
+    }
+    /* a missing file */
+    snprintf(text, sizeof(text),
+             "shipper:\n  kubernetes: {enabled: true, node_name: n1, kubeconfig: %s/none}\n", dir);
+    lp_buf_reset(&errs);
+    c = load1(text, &errs);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_PTR_NOT_NULL(errs.data && strstr(errs.data, "/none"));
+    lp_buf_release(&errs);
+    unlink(kc);
+    rmdir(dir);
+}
+
 static void test_units(void)
 {
     int64_t v;
@@ -440,6 +535,7 @@ int main(void)
         {"any number of retention policies", test_many_policies},
         {"file substitution", test_file_substitution},
         {"units", test_units},
+        {"kubeconfig", test_kubeconfig},
         {"secret names", test_secret_names},
         {"dump redacts keys and URL userinfo", test_dump_redacts},
         {"reference is fresh", test_reference_is_fresh},
