@@ -219,6 +219,7 @@ struct lp_k8s {
     struct lp_buf body, line;
     int gone; /* the watch said 410 */
     int64_t backoff_ms;
+    unsigned seed; /* backoff jitter (rand_r) */
 
     struct lp_gauge *g_pods, *g_age, *g_synced;
     struct lp_counter *c_ok, *c_err, *c_relists, *c_events[4];
@@ -522,15 +523,65 @@ static void pods_url(struct lp_k8s *k, char *out, size_t n, const char *extra)
     curl_free(node);
 }
 
+/* A list's pages: list_begin, list_page for each, list_end once all came. */
+static void list_begin(struct lp_k8s *k)
+{
+    pthread_mutex_lock(&k->mu);
+    for (size_t i = 0; i < k->n; i++)
+        k->e[i].seen = 0;
+    pthread_mutex_unlock(&k->mu);
+}
+
+/* One PodList page into the cache; its continue token into cont (empty:
+ * the last page). -1 when it is not a PodList. */
+static int list_page(struct lp_k8s *k, const char *body, size_t n, char *cont, size_t contlen)
+{
+    cont[0] = '\0';
+    json_t *list = json_loadb(body, n, 0, NULL);
+    json_t *items = json_object_get(list, "items"), *it;
+    if (!json_is_array(items)) {
+        json_decref(list);
+        return -1;
+    }
+    size_t i;
+    pthread_mutex_lock(&k->mu);
+    json_array_foreach(items, i, it)
+    {
+        struct lp_k8s_pod *p = lp_k8s_pod_parse(it, k->cfg->annotations, k->cfg->n_annotations);
+        if (p)
+            upsert(k, p);
+    }
+    pthread_mutex_unlock(&k->mu);
+    set_rv(k, list);
+    json_t *cv = json_object_get(json_object_get(list, "metadata"), "continue");
+    if (json_is_string(cv) && json_string_length(cv) && json_string_length(cv) < contlen &&
+        strlen(json_string_value(cv)) == json_string_length(cv))
+        snprintf(cont, contlen, "%s", json_string_value(cv));
+    json_decref(list);
+    return 0;
+}
+
+/* Pods the list no longer has were deleted while we were not watching. */
+static void list_end(struct lp_k8s *k, int64_t began_ns)
+{
+    pthread_mutex_lock(&k->mu);
+    for (size_t i = 0; i < k->n; i++)
+        if (!k->e[i].seen && !k->e[i].deleted_ns)
+            k->e[i].deleted_ns = began_ns;
+    expire(k, lp_time_mono_ns());
+    changed(k);
+    pthread_mutex_unlock(&k->mu);
+    lp_counter_inc(k->c_relists);
+    atomic_store_explicit(&k->last_ok_ns, lp_time_mono_ns(), memory_order_relaxed);
+    atomic_store_explicit(&k->synced, 1, memory_order_release);
+}
+
 /* Lists the node's pods (every page) into the cache. 0 or -1. */
 static int do_list(struct lp_k8s *k)
 {
     char cont[1024] = "";
     int64_t now = lp_time_mono_ns();
-    pthread_mutex_lock(&k->mu);
-    for (size_t i = 0; i < k->n; i++)
-        k->e[i].seen = 0;
-    pthread_mutex_unlock(&k->mu);
+    list_begin(k);
     for (int page = 0; page < 10000; page++) {
         char extra[1200], url[2048];
         char *c = cont[0] ? curl_easy_escape(NULL, cont, 0) : NULL;
@@ -546,43 +597,14 @@ static int do_list(struct lp_k8s *k)
                    status, k->body.data ? k->body.data : "");
             return -1;
         }
-        json_t *list = json_loadb(k->body.data ? k->body.data : "", k->body.len, 0, NULL);
-        json_t *items = json_object_get(list, "items"), *it;
-        if (!json_is_array(items)) {
+        if (list_page(k, k->body.data ? k->body.data : "", k->body.len, cont, sizeof(cont))) {
             lp_log(LP_LOG_WARN, "API server's pod list has no items", "url=\"%s\"", k->url);
-            json_decref(list);
             return -1;
         }
-        size_t i;
-        pthread_mutex_lock(&k->mu);
-        json_array_foreach(items, i, it)
-        {
-            struct lp_k8s_pod *p = lp_k8s_pod_parse(it, k->cfg->annotations, k->cfg->n_annotations);
-            if (p)
-                upsert(k, p);
-        }
-        pthread_mutex_unlock(&k->mu);
-        set_rv(k, list);
-        json_t *cv = json_object_get(json_object_get(list, "metadata"), "continue");
-        int more =
-            json_is_string(cv) && json_string_length(cv) && json_string_length(cv) < sizeof(cont);
-        if (more)
-            snprintf(cont, sizeof(cont), "%s", json_string_value(cv));
-        json_decref(list);
-        if (!more)
+        if (!cont[0])
             break;
     }
-    /* pods the list no longer has were deleted while we were not watching */
-    pthread_mutex_lock(&k->mu);
-    for (size_t i = 0; i < k->n; i++)
-        if (!k->e[i].seen && !k->e[i].deleted_ns)
-            k->e[i].deleted_ns = now;
-    expire(k, lp_time_mono_ns());
-    changed(k);
-    pthread_mutex_unlock(&k->mu);
-    lp_counter_inc(k->c_relists);
-    atomic_store_explicit(&k->last_ok_ns, lp_time_mono_ns(), memory_order_relaxed);
-    atomic_store_explicit(&k->synced, 1, memory_order_release);
+    list_end(k, now);
     return 0;
 }
 
@@ -633,7 +655,7 @@ static void failed(struct lp_k8s *k)
 {
     lp_counter_inc(k->c_err);
     /* jitter: between half and all of the delay */
-    int64_t d = k->backoff_ms / 2 + (int64_t)(rand() % (int)(k->backoff_ms / 2 + 1));
+    int64_t d = k->backoff_ms / 2 + (int64_t)(rand_r(&k->seed) % (unsigned)(k->backoff_ms / 2 + 1));
     nap(k, d);
     k->backoff_ms *= 2;
     if (k->backoff_ms > k->cfg->retry_max_ms)
@@ -675,38 +697,13 @@ static void *run(void *arg)
     return NULL;
 }
 
-struct lp_k8s *lp_k8s_start(const struct lp_config_kubernetes *cfg, struct lp_metrics *m, char *err,
-                            size_t errlen)
+static struct lp_k8s *k8s_new(const struct lp_config_kubernetes *cfg, struct lp_metrics *m);
+
+static struct lp_k8s *k8s_new(const struct lp_config_kubernetes *cfg, struct lp_metrics *m)
 {
     struct lp_k8s *k = lp_xcalloc(1, sizeof(*k));
     k->cfg = cfg;
-    if (cfg->conn) {
-        k->url = lp_xstrdup(cfg->conn->server);
-        if (cfg->conn->insecure)
-            lp_log(LP_LOG_WARN,
-                   "kubeconfig says insecure-skip-tls-verify: the API server's "
-                   "certificate is not verified",
-                   "context=\"%s\"", cfg->conn->context);
-    } else if (cfg->api_url && *cfg->api_url) {
-        k->url = lp_xstrdup(cfg->api_url);
-    } else {
-        const char *host = getenv("KUBERNETES_SERVICE_HOST");
-        const char *port = getenv("KUBERNETES_SERVICE_PORT");
-        if (!host || !*host) {
-            snprintf(err, errlen,
-                     "shipper.kubernetes: no api_url and no KUBERNETES_SERVICE_HOST (not in a "
-                     "pod?)");
-            free(k);
-            return NULL;
-        }
-        char u[512];
-        snprintf(u, sizeof(u), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
-                 port && *port ? port : "443");
-        k->url = lp_xstrdup(u);
-    }
-    size_t ul = strlen(k->url);
-    while (ul && k->url[ul - 1] == '/')
-        k->url[--ul] = '\0';
+    k->seed = (unsigned)lp_time_mono_ns();
     pthread_mutex_init(&k->mu, NULL);
     pthread_mutex_init(&k->stop_mu, NULL);
     pthread_cond_init(&k->stop_cv, NULL);
@@ -736,6 +733,39 @@ struct lp_k8s *lp_k8s_start(const struct lp_config_kubernetes *cfg, struct lp_me
         k->c_events[i] = lp_metrics_counter(m, "logpipe_shipper_k8s_watch_events_total",
                                             "Watch events, by type.", l);
     }
+    return k;
+}
+
+struct lp_k8s *lp_k8s_start(const struct lp_config_kubernetes *cfg, struct lp_metrics *m, char *err,
+                            size_t errlen)
+{
+    char u[512];
+    if (cfg->conn) {
+        snprintf(u, sizeof(u), "%s", cfg->conn->server);
+        if (cfg->conn->insecure)
+            lp_log(LP_LOG_WARN,
+                   "kubeconfig says insecure-skip-tls-verify: the API server's "
+                   "certificate is not verified",
+                   "context=\"%s\"", cfg->conn->context);
+    } else if (cfg->api_url && *cfg->api_url) {
+        snprintf(u, sizeof(u), "%s", cfg->api_url);
+    } else {
+        const char *host = getenv("KUBERNETES_SERVICE_HOST");
+        const char *port = getenv("KUBERNETES_SERVICE_PORT");
+        if (!host || !*host) {
+            snprintf(err, errlen,
+                     "shipper.kubernetes: no api_url and no KUBERNETES_SERVICE_HOST (not in a "
+                     "pod?)");
+            return NULL;
+        }
+        snprintf(u, sizeof(u), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
+                 port && *port ? port : "443");
+    }
+    struct lp_k8s *k = k8s_new(cfg, m);
+    k->url = lp_xstrdup(u);
+    size_t ul = strlen(k->url);
+    while (ul && k->url[ul - 1] == '/')
+        k->url[--ul] = '\0';
     if (pthread_create(&k->thread, NULL, run, k)) {
         snprintf(err, errlen, "cannot start the Kubernetes client thread");
         lp_k8s_stop(k);
@@ -743,6 +773,30 @@ struct lp_k8s *lp_k8s_start(const struct lp_config_kubernetes *cfg, struct lp_me
     }
     k->started = 1;
     return k;
+}
+
+struct lp_k8s *lp_k8s_new_offline(const struct lp_config_kubernetes *cfg, struct lp_metrics *m)
+{
+    return k8s_new(cfg, m);
+}
+
+int lp_k8s_feed_event(struct lp_k8s *k, const char *line, size_t n)
+{
+    k->gone = 0;
+    apply_event(k, line, n);
+    return k->gone;
+}
+
+int lp_k8s_feed_list(struct lp_k8s *k, const char *body, size_t n, int first, int *more)
+{
+    char cont[1024];
+    if (first)
+        list_begin(k);
+    int rc = list_page(k, body, n, cont, sizeof(cont));
+    *more = !rc && cont[0];
+    if (!rc && !*more)
+        list_end(k, lp_time_mono_ns());
+    return rc;
 }
 
 void lp_k8s_stop(struct lp_k8s *k)

@@ -1,10 +1,13 @@
 /* The shipper's Pod snapshots (k8s_meta.h): what it takes from a real-shaped
  * Pod object (labels, allow-listed annotations, the owning workload, node,
  * pod IP, images, the logpipe.io hints) and what it refuses from a
- * hostile one. The list+watch client itself runs against the stand-in API
- * server in tests/integration/test_k8s_e2e.py. */
+ * hostile one; the cache fed list pages and watch lines as the API server
+ * sends them (no thread, no server). The HTTP client runs against the
+ * stand-in API server in tests/integration/test_k8s_e2e.py. */
 #include "k8s_meta.h"
+#include "lp_config.h"
 #include "lp_kv.h"
+#include "lp_metrics.h"
 #include "lp_test.h"
 
 #include <jansson.h>
@@ -180,12 +183,135 @@ static void test_hostile(void)
     lp_k8s_pod_release(p);
 }
 
+static const char *event(char *buf, size_t n, const char *type, const char *name, const char *uid,
+                         const char *version)
+{
+    snprintf(buf, n,
+             "{\"type\":\"%s\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+             "\"namespace\":\"ns\",\"uid\":\"%s\",\"resourceVersion\":\"7\",\"labels\":"
+             "{\"version\":\"%s\"}},\"spec\":{\"nodeName\":\"node-a\"}}}",
+             type, name, uid, version);
+    return buf;
+}
+
+/* One watch event of pod ns/name; what lp_k8s_feed_event returns. */
+static int feed(struct lp_k8s *k, const char *type, const char *name, const char *uid,
+                const char *version)
+{
+    char buf[1024];
+    event(buf, sizeof(buf), type, name, uid, version);
+    return lp_k8s_feed_event(k, buf, strlen(buf));
+}
+
+static void test_cache(void)
+{
+    struct lp_config_kubernetes cfg = {.enabled = 1, .deleted_grace_ms = 600000, .max_pods = 4};
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_k8s *k = lp_k8s_new_offline(&cfg, m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    CU_ASSERT_EQUAL(lp_k8s_synced(k), 0);
+    uint64_t g0 = lp_k8s_generation(k);
+
+    /* a list in two pages */
+    int more = 0;
+    const char *page1 = "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"5\","
+                        "\"continue\":\"abc\"},\"items\":[{\"metadata\":{\"name\":\"a\","
+                        "\"namespace\":\"ns\",\"uid\":\"ua\"}},{\"metadata\":{\"name\":\"b\","
+                        "\"namespace\":\"ns\",\"uid\":\"ub\"}}]}";
+    const char *page2 = "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"5\"},"
+                        "\"items\":[{\"metadata\":{\"name\":\"c\",\"namespace\":\"ns\"}}, 7]}";
+    CU_ASSERT_EQUAL(lp_k8s_feed_list(k, page1, strlen(page1), 1, &more), 0);
+    CU_ASSERT_EQUAL(more, 1);
+    CU_ASSERT_EQUAL(lp_k8s_synced(k), 0); /* not before the last page */
+    CU_ASSERT_EQUAL(lp_k8s_feed_list(k, page2, strlen(page2), 0, &more), 0);
+    CU_ASSERT_EQUAL(more, 0);
+    CU_ASSERT_EQUAL(lp_k8s_synced(k), 1);
+    CU_ASSERT(lp_k8s_generation(k) != g0);
+    struct lp_k8s_pod *a = lp_k8s_lookup(k, "ns", "a", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    lp_k8s_pod_release(a);
+    /* the path's uid must match: a pod recreated under its name is another */
+    CU_ASSERT_PTR_NULL(lp_k8s_lookup(k, "ns", "a", "other-uid"));
+    a = lp_k8s_lookup(k, "ns", "a", "ua");
+    CU_ASSERT_PTR_NOT_NULL(a);
+    CU_ASSERT_PTR_NULL(lp_k8s_lookup(k, "other", "a", NULL));
+    CU_ASSERT_PTR_NULL(lp_k8s_lookup(k, "ns", "zz", NULL));
+
+    /* MODIFIED publishes a new snapshot; a reference to the old one stays valid */
+    uint64_t g1 = lp_k8s_generation(k);
+    CU_ASSERT_EQUAL(feed(k, "MODIFIED", "a", "ua", "v2"), 0);
+    CU_ASSERT(lp_k8s_generation(k) != g1);
+    CU_ASSERT_PTR_NULL(lp_kvlist_get(&a->labels, "version"));
+    lp_k8s_pod_release(a);
+    a = lp_k8s_lookup(k, "ns", "a", NULL);
+    CU_ASSERT_STRING_EQUAL(lp_kvlist_get(&a->labels, "version"), "v2");
+    lp_k8s_pod_release(a);
+
+    /* ADDED up to max_pods (4), then not cached */
+    CU_ASSERT_EQUAL(feed(k, "ADDED", "d", "ud", "v1"), 0);
+    CU_ASSERT_EQUAL(feed(k, "ADDED", "e", "ue", "v1"), 0);
+    struct lp_k8s_pod *d = lp_k8s_lookup(k, "ns", "d", NULL);
+    CU_ASSERT_PTR_NOT_NULL(d);
+    lp_k8s_pod_release(d);
+    CU_ASSERT_PTR_NULL(lp_k8s_lookup(k, "ns", "e", NULL));
+
+    /* DELETED: kept for deleted_grace */
+    CU_ASSERT_EQUAL(feed(k, "DELETED", "b", "ub", "v1"), 0);
+    struct lp_k8s_pod *b = lp_k8s_lookup(k, "ns", "b", NULL);
+    CU_ASSERT_PTR_NOT_NULL(b);
+    lp_k8s_pod_release(b);
+
+    /* 410 Gone in the stream; other errors and garbage change nothing */
+    const char *gone = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
+                       "\"reason\":\"Expired\"}}";
+    CU_ASSERT_EQUAL(lp_k8s_feed_event(k, gone, strlen(gone)), 1);
+    uint64_t g2 = lp_k8s_generation(k);
+    const char *junk[] = {"",
+                          "{",
+                          "[]",
+                          "null",
+                          "{\"type\":5,\"object\":{}}",
+                          "{\"type\":\"ADDED\",\"object\":[]}",
+                          "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"x\"}}}",
+                          "{\"type\":\"RESTARTED\",\"object\":{}}",
+                          "{\"type\":\"ERROR\",\"object\":{\"code\":\"410\"}}",
+                          "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":"
+                          "\"99\"}}}"};
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
+        CU_ASSERT_EQUAL(lp_k8s_feed_event(k, junk[i], strlen(junk[i])), 0);
+    CU_ASSERT_EQUAL(lp_k8s_generation(k), g2);
+    CU_ASSERT_EQUAL(lp_k8s_feed_list(k, "{\"items\":{}}", 12, 1, &more), -1);
+
+    /* a relist without c: c counts as deleted (kept for the grace) */
+    const char *relist = "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"9\"},"
+                         "\"items\":[{\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\"}}]}";
+    CU_ASSERT_EQUAL(lp_k8s_feed_list(k, relist, strlen(relist), 1, &more), 0);
+    struct lp_k8s_pod *c = lp_k8s_lookup(k, "ns", "c", NULL);
+    CU_ASSERT_PTR_NOT_NULL(c);
+    lp_k8s_pod_release(c);
+    lp_k8s_stop(k);
+
+    /* with no grace, deleted pods go at once */
+    cfg.deleted_grace_ms = 0;
+    k = lp_k8s_new_offline(&cfg, m);
+    CU_ASSERT_EQUAL(lp_k8s_feed_list(k, page2, strlen(page2), 1, &more), 0);
+    c = lp_k8s_lookup(k, "ns", "c", NULL);
+    CU_ASSERT_PTR_NOT_NULL(c); /* a caller's reference outlives the entry */
+    CU_ASSERT_EQUAL(feed(k, "DELETED", "c", "", "v1"), 0);
+    CU_ASSERT_PTR_NULL(lp_k8s_lookup(k, "ns", "c", NULL));
+    CU_ASSERT_STRING_EQUAL(c->name, "c");
+    lp_k8s_pod_release(c);
+    lp_k8s_stop(k);
+    lp_metrics_free(m);
+}
+
 int main(void)
 {
     static const struct lp_test tests[] = {
         {"deployment pod", test_deployment_pod},
         {"owners", test_owners},
         {"hostile pods", test_hostile},
+        {"cache", test_cache},
         {NULL, NULL},
     };
     return lp_test_run("k8s", tests);
