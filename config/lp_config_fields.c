@@ -104,6 +104,10 @@ static const struct lp_field kubernetes_fields[] = {
         "A deleted pod's metadata is kept this long, for the lines read after its deletion."),
     INT(lp_config_kubernetes, max_pods, "5000", 1, 1000000,
         "Most pods cached (a node runs at most a few hundred)."),
+    BOOL(lp_config_kubernetes, cronjobs, "true",
+         "Name the pods of a Job that a CronJob made by the CronJob (kubernetes.cronjob.name): "
+         "the Job is asked for once (RBAC: get on batch jobs). Off: they are named by the "
+         "Job."),
     END,
 };
 

@@ -217,6 +217,13 @@ struct lp_k8s {
     /* the thread's */
     char rv[128];
     struct lp_buf body, line;
+    struct lp_buf jbody; /* a Job's answer (cronjob owners) */
+    /* Job -> its CronJob ("" when it has none), asked once per Job */
+    struct job_owner {
+        char *ns, *job, *cronjob;
+    } * jobs;
+    size_t n_jobs, cap_jobs;
+    int offline; /* lp_k8s_new_offline: never asks the server */
     int gone; /* the watch said 410 */
     int64_t backoff_ms;
     unsigned seed; /* backoff jitter (rand_r) */
@@ -465,6 +472,88 @@ static void set_rv(struct lp_k8s *k, json_t *obj)
         snprintf(k->rv, sizeof(k->rv), "%s", json_string_value(rv));
 }
 
+#define MAX_JOBS 4096 /* Job owners remembered (then forgotten all at once) */
+#define MAX_JOB_BYTES (4u << 20)
+
+static size_t jbody_cb(char *p, size_t size, size_t n, void *ud)
+{
+    struct lp_k8s *k = ud;
+    size_t len = size * n;
+    if (k->jbody.len + len > MAX_JOB_BYTES || lp_buf_append(&k->jbody, p, len))
+        return 0;
+    return len;
+}
+
+/* The CronJob that owns Job ns/job, asked of the API once (batch/v1 jobs
+ * get; shipper.kubernetes.cronjobs); NULL when it has none or the answer
+ * did not come. The API thread's. */
+static const char *job_cronjob(struct lp_k8s *k, const char *ns, const char *job)
+{
+    for (size_t i = 0; i < k->n_jobs; i++)
+        if (strcmp(k->jobs[i].ns, ns) == 0 && strcmp(k->jobs[i].job, job) == 0)
+            return *k->jobs[i].cronjob ? k->jobs[i].cronjob : NULL;
+    if (k->offline)
+        return NULL;
+    char url[2048];
+    char *en = curl_easy_escape(NULL, ns, 0), *ej = curl_easy_escape(NULL, job, 0);
+    snprintf(url, sizeof(url), "%s/apis/batch/v1/namespaces/%s/jobs/%s", k->url, en ? en : "",
+             ej ? ej : "");
+    curl_free(en);
+    curl_free(ej);
+    lp_buf_reset(&k->jbody);
+    long status = 0;
+    char *cron = NULL;
+    int answered = get(k, url, (long)k->cfg->request_timeout_ms, jbody_cb, &status) == 0 &&
+                   (status == 200 || status == 404);
+    if (status == 200) {
+        json_t *j = json_loadb(k->jbody.data ? k->jbody.data : "", k->jbody.len, 0, NULL);
+        json_t *refs = json_object_get(json_object_get(j, "metadata"), "ownerReferences"), *r;
+        size_t i;
+        json_array_foreach(refs, i, r)
+        {
+            json_t *kind = json_object_get(r, "kind"), *name = json_object_get(r, "name");
+            if (json_is_true(json_object_get(r, "controller")) && json_is_string(kind) &&
+                strcmp(json_string_value(kind), "CronJob") == 0 && json_is_string(name) &&
+                json_string_length(name) && json_string_length(name) < 254 &&
+                strlen(json_string_value(name)) == json_string_length(name)) {
+                cron = lp_xstrdup(json_string_value(name));
+                break;
+            }
+        }
+        json_decref(j);
+    } else if (status != 404) {
+        lp_log_ratelimited(LP_LOG_WARN, "cannot read a Job's owner; named as the Job",
+                           "namespace=\"%s\" job=\"%s\" status=%ld", ns, job, status);
+    }
+    if (!answered)
+        return NULL; /* asked again with the next event of its pods */
+    if (k->n_jobs >= MAX_JOBS) {
+        for (size_t i = 0; i < k->n_jobs; i++) {
+            free(k->jobs[i].ns);
+            free(k->jobs[i].job);
+            free(k->jobs[i].cronjob);
+        }
+        k->n_jobs = 0;
+    }
+    LP_ALLOC_GROW(k->jobs, k->n_jobs + 1, k->cap_jobs, 16);
+    k->jobs[k->n_jobs++] =
+        (struct job_owner){lp_xstrdup(ns), lp_xstrdup(job), cron ? cron : lp_xstrdup("")};
+    return cron;
+}
+
+/* A pod of a Job that a CronJob made is named by the CronJob. */
+static void cronjob_owner(struct lp_k8s *k, struct lp_k8s_pod *p)
+{
+    if (!k->cfg->cronjobs || !p->owner_kind || strcmp(p->owner_kind, "job") != 0)
+        return;
+    const char *cron = job_cronjob(k, p->ns, p->owner_name);
+    if (cron) {
+        free(p->owner_name);
+        p->owner_name = lp_xstrdup(cron);
+        p->owner_kind = "cronjob";
+    }
+}
+
 static void apply_event(struct lp_k8s *k, const char *line, size_t n)
 {
     json_t *ev = json_loadb(line, n, 0, NULL);
@@ -498,6 +587,8 @@ static void apply_event(struct lp_k8s *k, const char *line, size_t n)
         return;
     }
     struct lp_k8s_pod *p = lp_k8s_pod_parse(obj, k->cfg->annotations, k->cfg->n_annotations);
+    if (p)
+        cronjob_owner(k, p); /* before the cache's lock: it may ask the API */
     if (p) {
         pthread_mutex_lock(&k->mu);
         if (ti == 2) {
@@ -544,14 +635,16 @@ static int list_page(struct lp_k8s *k, const char *body, size_t n, char *cont, s
         return -1;
     }
     size_t i;
-    pthread_mutex_lock(&k->mu);
     json_array_foreach(items, i, it)
     {
         struct lp_k8s_pod *p = lp_k8s_pod_parse(it, k->cfg->annotations, k->cfg->n_annotations);
-        if (p)
-            upsert(k, p);
+        if (!p)
+            continue;
+        cronjob_owner(k, p); /* outside the cache's lock: it may ask the API */
+        pthread_mutex_lock(&k->mu);
+        upsert(k, p);
+        pthread_mutex_unlock(&k->mu);
     }
-    pthread_mutex_unlock(&k->mu);
     set_rv(k, list);
     json_t *cv = json_object_get(json_object_get(list, "metadata"), "continue");
     if (json_is_string(cv) && json_string_length(cv) && json_string_length(cv) < contlen &&
@@ -777,7 +870,9 @@ struct lp_k8s *lp_k8s_start(const struct lp_config_kubernetes *cfg, struct lp_me
 
 struct lp_k8s *lp_k8s_new_offline(const struct lp_config_kubernetes *cfg, struct lp_metrics *m)
 {
-    return k8s_new(cfg, m);
+    struct lp_k8s *k = k8s_new(cfg, m);
+    k->offline = 1;
+    return k;
 }
 
 int lp_k8s_feed_event(struct lp_k8s *k, const char *line, size_t n)
@@ -813,6 +908,13 @@ void lp_k8s_stop(struct lp_k8s *k)
         lp_k8s_pod_release(k->e[i].pod);
     free(k->e);
     lp_buf_release(&k->body);
+    lp_buf_release(&k->jbody);
+    for (size_t i = 0; i < k->n_jobs; i++) {
+        free(k->jobs[i].ns);
+        free(k->jobs[i].job);
+        free(k->jobs[i].cronjob);
+    }
+    free(k->jobs);
     lp_buf_release(&k->line);
     pthread_mutex_destroy(&k->mu);
     pthread_mutex_destroy(&k->stop_mu);

@@ -16,7 +16,9 @@ filler pods (the list comes in pages of 500) and late-1 (created after its
 first lines were read). other-1 runs on node-b: the field selector keeps it
 out of the cache, its lines ship with what their path says.
 
-Checks: labels, owner, node, pod IP, image and the allowed annotation on
+nightly-29123456-x7k2p belongs to a Job a CronJob made.
+
+Checks: labels, owner (the CronJob through its Job), node, pod IP, image and the allowed annotation on
 every document of a known pod, the other annotation nowhere; the hint
 parses web's lines; the multiline hints join traces (a bad one is counted
 and changes nothing); lines of a pod not known yet ship at once, flagged
@@ -73,7 +75,12 @@ JVM = pod("jvm-0", "shop", "node-a", annotations={"logpipe.io/multiline": "java"
           owner=("StatefulSet", "jvm"))
 PY = pod("batch-0", "shop", "node-a", annotations={"logpipe.io/multiline": r"^\[\d+\] "})
 BAD = pod("bad-0", "shop", "node-a", annotations={"logpipe.io/multiline": "(["})
-for p in (WEB, DB, NOISY, OTHER, JVM, PY, BAD):
+# a CronJob's pod: its Job says who made it
+CRON = pod("nightly-29123456-x7k2p", "shop", "node-a", labels={"app": "nightly"},
+           owner=("Job", "nightly-29123456"))
+api.add_job("shop", "nightly-29123456", cronjob="nightly")
+api.add_job("shop", "late")  # a Job of its own
+for p in (WEB, DB, NOISY, OTHER, JVM, PY, BAD, CRON):
     api.add(p)
 for i in range(1200):
     api.add(pod(f"filler-{i}", "fill", "node-a", labels={"i": str(i)}))
@@ -231,7 +238,7 @@ check(metric_sum(bad_port, "logpipe_shipper_k8s_synced") == 0 and bad_errors >= 
 
 # 1. the first list (three pages), then the known pods' lines
 wait(lambda: sm("logpipe_shipper_k8s_synced") == 1, 30, "the shipper's pod cache synced")
-check(sm("logpipe_shipper_k8s_pods") == 1206, f"the cache holds node-a's 1206 pods, not node-b's "
+check(sm("logpipe_shipper_k8s_pods") == 1207, f"the cache holds node-a's 1207 pods, not node-b's "
       f"({sm('logpipe_shipper_k8s_pods')})")
 write(WEB, "app", [json.dumps({"level": "info", "msg": f"web request {i}", "seq": i}) for i in range(100)])
 write(WEB, "proxy", [f"proxy line {i}" for i in range(20)])
@@ -247,6 +254,7 @@ for i in range(10):
 write(JVM, "app", trace)
 write(PY, "app", [l for i in range(10) for l in (f"[{i}] job step", f"  detail a {i}", f"  detail b {i}")])
 write(BAD, "app", [l for i in range(10) for l in (f"bad {i}", f"  indented {i}")])
+write(CRON, "app", [f"nightly run step {i}" for i in range(10)])
 wait(lambda: count("late-1") == 20 and count("web-7d9f8c6b5-x2k4q") == 120, 60,
      "the first lines indexed")
 
@@ -367,6 +375,13 @@ bad = of("bad-0", ds)
 check(len(bad) == 20, f"bad-0: a hint that does not compile leaves the input's rules: 20 events ({len(bad)})")
 hb = metric_sum(0, "logpipe_shipper_hints_invalid_total", ship_metrics)
 check(hb == 1, f"the bad hint is counted once ({hb})")
+cron = of("nightly-29123456-x7k2p", ds)
+check(len(cron) == 10 and all(d["kubernetes"].get("cronjob", {}).get("name") == "nightly" and
+                              "job" not in d["kubernetes"] for d in cron),
+      f"the CronJob's pod is named by the CronJob, through its Job ({len(cron)}; "
+      f"{json.dumps(cron[:1])[:400]})")
+jobs_asked = [r for r in api.requests if r[0].startswith("/apis/batch/v1/")]
+check(len(jobs_asked) == 2, f"each Job is asked for once ({len(jobs_asked)})")
 other = of("other-1", ds)
 check(len(other) == 20 and all(d.get("logpipe", {}).get("metadata") == "pending" and "labels" not in d["kubernetes"]
                                for d in other),
@@ -376,10 +391,11 @@ excl = metric_sum(0, "logpipe_shipper_excluded_events_total", ship_metrics)
 check(excl == 100, f"its 100 lines are counted as excluded ({excl})")
 check(metric_sum(0, "logpipe_shipper_lag_bytes", ship_metrics) == 0, "no lag left behind by the excluded pod")
 
-reqs = api.requests
+check(all(r[2] for r in api.requests), f"every request authorized ({sum(not r[2] for r in api.requests)} not)")
+reqs = [r for r in api.requests if r[0] == "/api/v1/pods"]
+check(len(reqs) + len(jobs_asked) == len(api.requests), "nothing is asked but pods and Jobs")
 check(all(r[1].get("fieldSelector") == "spec.nodeName=node-a" for r in reqs),
-      f"every request asks for node-a's pods only ({len(reqs)} requests)")
-check(all(r[2] for r in reqs), f"every request authorized ({sum(not r[2] for r in reqs)} not)")
+      f"every pod request asks for node-a's pods only ({len(reqs)} requests)")
 lists = [r for r in reqs if "watch" not in r[1]]
 check(any("continue" in r[1] for r in lists) and all(r[1].get("limit") == "500" for r in lists),
       f"lists come in pages of 500 ({len(lists)} list requests)")

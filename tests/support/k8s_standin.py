@@ -6,6 +6,8 @@ part of the API server's pod endpoints as the shipper uses them:
   GET /api/v1/pods?fieldSelector=spec.nodeName=N[&limit=L&continue=C]
       a PodList (kind, apiVersion, metadata.resourceVersion, items) of the
       pods on node N, paged by limit/continue;
+  GET /apis/batch/v1/namespaces/NS/jobs/NAME
+      a Job (add_job), owned by a CronJob or not;
   GET /api/v1/pods?fieldSelector=...&watch=1&resourceVersion=R&timeoutSeconds=T
       a chunked stream of watch events, one JSON object per line:
       {"type": "ADDED"|"MODIFIED"|"DELETED"|"BOOKMARK", "object": Pod} after
@@ -72,6 +74,7 @@ class StandIn:
         self.is_down = False
         self.watch_gen = 0
         self.gone_sent = 0  # 410 answers given
+        self.jobs = {}  # (ns, name) -> Job object
         srv = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -103,6 +106,16 @@ class StandIn:
             key = (p["metadata"]["namespace"], p["metadata"]["name"])
             typ = "MODIFIED" if key in self.pods else "ADDED"
             self.pods[key] = self._event(typ, p)
+
+    def add_job(self, namespace, name, cronjob=None):
+        """A Job (batch/v1), owned by CronJob `cronjob` when given."""
+        meta = {"name": name, "namespace": namespace, "uid": str(uuid.uuid4())}
+        if cronjob:
+            meta["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "CronJob", "name": cronjob,
+                                        "uid": str(uuid.uuid4()), "controller": True}]
+        with self.lock:
+            self.jobs[(namespace, name)] = {"kind": "Job", "apiVersion": "batch/v1", "metadata": meta,
+                                            "spec": {}, "status": {}}
 
     def delete(self, namespace, name):
         with self.lock:
@@ -179,6 +192,13 @@ class StandIn:
             return self._send(h, 401, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                        "message": "Unauthorized", "reason": "Unauthorized",
                                        "code": 401})
+        parts = u.path.strip("/").split("/")
+        if parts[:4] == ["apis", "batch", "v1", "namespaces"] and len(parts) == 7 and parts[5] == "jobs":
+            with self.lock:
+                j = self.jobs.get((parts[4], parts[6]))
+            return self._send(h, 200, j) if j else self._send(h, 404, {"kind": "Status", "code": 404})
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) in (4, 6):
+            return self.get_one(h, parts)
         if u.path != "/api/v1/pods":
             return self._send(h, 404, {"kind": "Status", "code": 404, "reason": "NotFound"})
         sel = q.get("fieldSelector", "")
@@ -197,6 +217,20 @@ class StandIn:
         if limit and start + limit < len(items):
             meta["continue"] = str(start + limit)
         self._send(h, 200, {"kind": "PodList", "apiVersion": "v1", "metadata": meta, "items": page})
+
+    def get_one(self, h, parts):
+        """GET /api/v1/namespaces/NS and /api/v1/namespaces/NS/pods/NAME, as
+        clients that look pods up one by one ask (rsyslog's mmkubernetes)."""
+        with self.lock:
+            if len(parts) == 6 and parts[4] == "pods":
+                p = self.pods.get((parts[3], parts[5]))
+                if p:
+                    return self._send(h, 200, p)
+            elif len(parts) == 4 and any(ns == parts[3] for ns, _ in self.pods):
+                return self._send(h, 200, {"kind": "Namespace", "apiVersion": "v1", "metadata": {
+                    "name": parts[3], "uid": str(uuid.uuid5(uuid.NAMESPACE_DNS, parts[3])),
+                    "labels": {"kubernetes.io/metadata.name": parts[3]}}})
+        self._send(h, 404, {"kind": "Status", "code": 404, "reason": "NotFound"})
 
     def watch(self, h, q, mine):
         since = int(q.get("resourceVersion", "0") or 0)
@@ -233,3 +267,36 @@ class StandIn:
             h.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
             pass
+
+
+def main():
+    """A stand-in for benchmarks: N pods of namespace NS on node NODE with L
+    labels and 5 annotations each, named pod-0..pod-N-1; writes the URL to
+    --url-file and serves until killed."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--token", required=True)
+    ap.add_argument("--pods", type=int, default=100)
+    ap.add_argument("--labels", type=int, default=20)
+    ap.add_argument("--namespace", default="bench")
+    ap.add_argument("--node", default="node-a")
+    ap.add_argument("--url-file", required=True)
+    a = ap.parse_args()
+    srv = StandIn(a.token)
+    for i in range(a.pods):
+        labels = {f"app.example.com/label-{k}": f"value-{i}-{k}" for k in range(a.labels)}
+        labels["pod-template-hash"] = "5d8f7c9b6"
+        srv.add(pod(f"pod-{i}", a.namespace, a.node, labels=labels,
+                    annotations={f"team.example.com/a{k}": f"annotation {k} of pod {i}" for k in range(5)},
+                    owner=("ReplicaSet", f"app-{i % 10}-5d8f7c9b6"), ip=f"10.244.{i // 250}.{i % 250}",
+                    containers=(("app", f"registry.example/app-{i % 10}:1.{i}"),)))
+    with open(a.url_file + ".tmp", "w") as f:
+        f.write(srv.url)
+    import os
+    os.rename(a.url_file + ".tmp", a.url_file)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

@@ -279,8 +279,9 @@ for x in workloads:
 roles = kinds.get("ClusterRole", {})
 binds = kinds.get("ClusterRoleBinding", {})
 check(set(roles) == {"logpipe-shipper-pods"} and roles["logpipe-shipper-pods"]["rules"] ==
-      [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
-      "the one ClusterRole reads pods and nothing else")
+      [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+       {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]}],
+      "the one ClusterRole reads pods (and gets Jobs) and nothing else")
 check([(b["roleRef"]["name"], [(x["kind"], x["name"], x.get("namespace")) for x in b["subjects"]])
        for b in binds.values()] == [("logpipe-shipper-pods", [("ServiceAccount", "logpipe-shipper", "logpipe")])],
       "it is bound to the shipper's service account only")
