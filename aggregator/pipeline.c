@@ -380,6 +380,8 @@ int agg_pipeline_render(const struct agg_pipeline *p, const struct lp_wire_sourc
         struct lp_wire_record red = *r;
         red.message = m;
         red.message_len = mn;
+        red.message_json = NULL; /* the escaped copy is of the original */
+        red.message_json_len = 0;
         return lp_wire_ecs_event_ext(src, &red, event_id, ingested, p->extra, p->extra_len, out);
     }
     return lp_wire_ecs_event_ext(src, r, event_id, ingested, p->extra, p->extra_len, out);

@@ -25,7 +25,7 @@ shipper=$build/shipper/logpipe-shipper
 agg=$build/aggregator/logpipe-aggregator
 count=$build/bench/lp-topic-count
 work=$(mktemp -d /tmp/lp-bench-controls-XXXXXX)
-trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'pkill -P $$ 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 clk=$(getconf CLK_TCK)
 run_id="$$$(date +%s)"
 rep=0
