@@ -16,7 +16,10 @@ config.v2.json of a Compose service) ships its name, image and labels.
 
 Aggregator A consumes with two kill -9 mid-stream; aggregator B (another
 group, another index prefix and directory) consumes the same topic without
-a fault. Checks: the noisy pod ships nothing and is counted; the debug
+a fault. Aggregator C (a third group, files only) has no parser and routes
+only on what the record itself says, so every line takes the renderer's
+fast path, where the message is written from the batch as it came unless a
+rule changed it. Checks: the noisy pod ships nothing and is counted; the debug
 route keeps about 30 % and A (killed, replaying) keeps exactly the events B
 keeps, each once; each burst pod keeps exactly 50 in B; no planted value
 and no match of a detector-like regex is in OpenSearch, in the files or in
@@ -178,6 +181,27 @@ metrics: {{listen: 127.0.0.1:{port}}}
 
 ports = {"A": free_port(), "B": free_port()}  # (index names are lower case)
 cfgs = {n: agg_config(n, ports[n]) for n in ports}
+# C: the fast path (no parser, a route on the namespace only), files only
+fast_port = free_port()
+with open(os.path.join(tmp, "aggregator-C.yaml"), "w") as f:
+    f.write(f"""kafka: {{brokers: "{BROKERS}", topic: {topic}}}
+aggregator:
+  group_id: {topic}-c
+  commit_interval: 200ms
+  dead_letter_dir: {tmp}/C/dead-letter
+  routes: [{{name: noisy, match: [{{field: kubernetes.namespace, equals: noisy}}], drop: true}}]
+  default_route: {{outputs: [files]}}
+  redact:
+    - {{name: email, detector: email}}
+    - {{name: ipv4, detector: ipv4}}
+    - {{name: ipv6, detector: ipv6}}
+    - {{name: card, detector: card}}
+    - {{name: bearer, detector: bearer}}
+    - {{name: jwt, detector: jwt}}
+    - {{name: aws, detector: aws_key}}
+  outputs: [{{name: files, type: file, path: {tmp}/C/segments, max_segment_age: 1s}}]
+metrics: {{listen: 127.0.0.1:{fast_port}}}
+""")
 
 
 def start_agg(name):
@@ -187,7 +211,9 @@ def start_agg(name):
 
 procs = {"shipper": subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
                                      stderr=open(os.path.join(tmp, "shipper.log"), "wb")),
-         "A": start_agg("A"), "B": start_agg("B")}
+         "A": start_agg("A"), "B": start_agg("B"),
+         "C": subprocess.Popen([AGGREGATOR, "-c", os.path.join(tmp, "aggregator-C.yaml")],
+                               stderr=open(os.path.join(tmp, "aggregator-C.log"), "wb"))}
 
 
 def produce(name, value, encoding):
@@ -208,7 +234,7 @@ def es_count(name):
 
 
 def lag(name):
-    return metric_sum(ports[name], "logpipe_aggregator_consumer_lag")
+    return metric_sum(fast_port if name == "C" else ports[name], "logpipe_aggregator_consumer_lag")
 
 
 # the undecodable messages, once the shipper has made the topic
@@ -248,10 +274,12 @@ def dead(name):
 
 
 deadline = time.time() + 240
-while time.time() < deadline and not (settled("A") and settled("B") and len(dead("B")) >= 2
+while time.time() < deadline and not (settled("A") and settled("B") and settled("C")
+                                      and len(dead("B")) >= 2 and len(dead("C")) >= 2
                                       and es_count("A") == es_count("B")):
     time.sleep(1)
 metrics = {n: metrics_text(ports[n]) for n in ports}
+metrics_c = metrics_text(fast_port)
 stop_procs(procs)
 
 
@@ -383,6 +411,25 @@ for n in ports:
     check(not leaks(text), f"{n}: no planted value in the dead letter ({leaks(text)[:5]})")
     check(any("decompressed (zstd) for redaction" in e["reason"] and "[redacted:card]" in d
               for e, d in zip(dl, decoded)), f"{n}: the zstd value kept decompressed, redacted ({decoded})")
+
+# C: the fast path writes the redacted message, never the batch's copy of the original
+seg = [json.loads(l) for p in glob.glob(os.path.join(tmp, "C", "segments", "**", "*.ndjson*"),
+                                        recursive=True) for l in open(p, errors="replace")]
+seg_shop = [e for e in seg if e.get("kubernetes", {}).get("pod", {}).get("name") == "shop-1"]
+seg_web = [e for e in seg if e["container"].get("name") == "shop-web-1"]
+check(len(seg_shop) == 200 and len(seg_web) == 50 and not any("seq" in e for e in seg_shop),
+      f"C: the pii and Compose lines in the files, unparsed ({len(seg_shop)}, {len(seg_web)})")
+text = "\n".join(content(e) for e in seg_shop + seg_web)
+check(not leaks(text), f"C (fast path): no planted value in the files ({leaks(text)[:5]})")
+check(sum("[redacted:email]" in e["message"] for e in seg_shop + seg_web) == 250,
+      "C (fast path): every pii and Compose message says what was redacted")
+check(all(e["host"]["name"] == HOST for e in seg), "C: owned fields untouched")
+dl = dead("C")
+decoded = [base64.b64decode(e["raw_base64"]).decode(errors="replace") for e in dl if "raw_base64" in e]
+text = json.dumps([e["reason"] for e in dl]) + "\n".join(decoded)
+check(len(dl) == 2 and not leaks(text), f"C: two dead letters, redacted ({leaks(text)[:5]})")
+c_red = metric_sum(0, "logpipe_aggregator_redacted_total", metrics_c)
+check(c_red >= 250, f"C counts its redactions ({c_red})")
 
 redacted = metric_sum(0, "logpipe_aggregator_redacted_total", mb)
 print(f"controls: B indexed {len(hits['B'])} (debug {len(dbg['B'])}/2000, burst "
