@@ -46,10 +46,11 @@ rm -rf "$work/data"
 run_logpipe() { # NAME YAML-LINES -> sets cpu hwm wall lines
   local port; port=$(free_port)
   rm -rf "$work/seg"
+  rep=$((rep + 1)) # a new group per run (an expansion in the here-document would not count)
   cat >"$work/agg.yaml" <<YAML
 kafka: {brokers: "$brokers", topic: $topic_b}
 aggregator:
-  group_id: bench-ctl-$1-$run_id-$((++rep))
+  group_id: bench-ctl-$1-$run_id-$rep
   workers: 2
   dead_letter_dir: $work/dlq
   outputs: [{name: out, type: file, path: $work/seg}]
@@ -79,6 +80,7 @@ YAML
 
 run_rsyslog() { # NAME ANON(0/1) -> sets cpu hwm wall lines
   rm -rf "$work/rs"; mkdir -p "$work/rs"
+  rep=$((rep + 1))
   local anon=""
   [ "$2" = 1 ] && anon='action(type="mmanon" ipv4.mode="zero" ipv4.bits="32" ipv6.anonmode="zero" ipv6.bits="128")'
   cat >"$work/rs.conf" <<CONF
@@ -90,7 +92,7 @@ ruleset(name="r" queue.type="LinkedList" queue.size="200000" queue.dequeueBatchS
   $anon
   action(type="omfile" file="$work/rs/out.ndjson" template="raw" asyncWriting="on" ioBufferSize="1m")
 }
-input(type="imkafka" topic="$topic_r" broker="$brokers" consumergroup="bench-ctl-rs-$1-$run_id-$((++rep))"
+input(type="imkafka" topic="$topic_r" broker="$brokers" consumergroup="bench-ctl-rs-$1-$run_id-$rep"
       ruleset="r" confParam=["auto.offset.reset=earliest"])
 CONF
   local t0 t1; t0=$(date +%s.%N)
@@ -123,7 +125,7 @@ best() { # FN NAME ARG: runs FN REPEAT times, keeps the run with the least CPU
 }
 gb=$(echo "$bytes / 1073741824" | bc -l)
 declare -A C H L
-row() { printf '%-44s %8.2f %9.1f %9.1f %10s\n' "$1" "$cpu" "$(echo "$cpu / $gb" | bc -l)" "$(echo "$hwm / 1024" | bc -l)" "$lines"; }
+row() { printf '%-48s %8.2f %9.1f %9.1f %10s\n' "$1" "$cpu" "$(echo "$cpu / $gb" | bc -l)" "$(echo "$hwm / 1024" | bc -l)" "$lines"; }
 out=()
 best run_logpipe base ""; C[lp]=$cpu; out+=("$(row "logpipe, no rules")")
 best run_logpipe all "  redact:
@@ -145,7 +147,7 @@ best run_rsyslog anon 1; C[rs_anon]=$cpu; out+=("$(row "rsyslog imkafka -> mmano
 
 echo
 echo "$(echo "$bytes / 1048576" | bc) MB of logs, $records records; logpipe reads the batch topic, rsyslog the record topic"
-printf '%-44s %8s %9s %9s %10s\n' run "CPU s" "CPU s/GB" "peak MiB" "lines out"
+printf '%-48s %8s %9s %9s %10s\n' run "CPU s" "CPU s/GB" "peak MiB" "lines out"
 printf '%s\n' "${out[@]}"
 echo
 printf 'logpipe: all 7 detectors cost %.2fx the baseline CPU (%s changed)\n' "$(echo "${C[lp_all]} / ${C[lp]}" | bc -l)" "$red_all"
