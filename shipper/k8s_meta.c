@@ -579,15 +579,15 @@ static void apply_event(struct lp_k8s *k, const char *line, size_t n)
         json_decref(ev);
         return;
     }
-    lp_counter_inc(k->c_events[ti]);
     set_rv(k, obj);
     atomic_store_explicit(&k->last_ok_ns, lp_time_mono_ns(), memory_order_relaxed);
     if (ti == 3) {
+        lp_counter_inc(k->c_events[ti]);
         json_decref(ev);
         return;
     }
     struct lp_k8s_pod *p = lp_k8s_pod_parse(obj, k->cfg->annotations, k->cfg->n_annotations);
-    if (p)
+    if (p && ti != 2)
         cronjob_owner(k, p); /* before the cache's lock: it may ask the API */
     if (p) {
         pthread_mutex_lock(&k->mu);
@@ -603,6 +603,8 @@ static void apply_event(struct lp_k8s *k, const char *line, size_t n)
         changed(k);
         pthread_mutex_unlock(&k->mu);
     }
+    /* counted once applied: a line read after the count sees the event */
+    lp_counter_inc(k->c_events[ti]);
     json_decref(ev);
 }
 
@@ -824,7 +826,7 @@ static struct lp_k8s *k8s_new(const struct lp_config_kubernetes *cfg, struct lp_
         char l[64];
         snprintf(l, sizeof(l), "type=\"%s\"", types[i]);
         k->c_events[i] = lp_metrics_counter(m, "logpipe_shipper_k8s_watch_events_total",
-                                            "Watch events, by type.", l);
+                                            "Watch events applied to the pod cache, by type.", l);
     }
     return k;
 }

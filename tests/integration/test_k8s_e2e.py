@@ -258,11 +258,15 @@ write(CRON, "app", [f"nightly run step {i}" for i in range(10)])
 wait(lambda: count("late-1") == 20 and count("web-7d9f8c6b5-x2k4q") == 120, 60,
      "the first lines indexed")
 
-# 2. late-1 is created; its next lines carry its metadata
+# 2. late-1 is created; its next lines carry its metadata. Its Job is
+#    answered slowly: the ADDED is counted only once the cache holds the pod
+#    (its owner asked for first), so lines written after the count carry it.
 added = sm("logpipe_shipper_k8s_watch_events_total", 'type="ADDED"')
+api.job_delay = 0.5
 api.add(LATE)
 wait(lambda: sm("logpipe_shipper_k8s_watch_events_total", 'type="ADDED"') > added, 20,
      "the watch delivered late-1's ADDED")
+api.job_delay = 0.0
 write(LATE, "app", [f"late known {i}" for i in range(20)])
 
 # 3. the token rotates (the file first, then the server forgets the old one)

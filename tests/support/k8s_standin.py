@@ -75,6 +75,7 @@ class StandIn:
         self.watch_gen = 0
         self.gone_sent = 0  # 410 answers given
         self.jobs = {}  # (ns, name) -> Job object
+        self.job_delay = 0.0  # seconds before a Job is answered (a slow API server)
         srv = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -194,6 +195,7 @@ class StandIn:
                                        "code": 401})
         parts = u.path.strip("/").split("/")
         if parts[:4] == ["apis", "batch", "v1", "namespaces"] and len(parts) == 7 and parts[5] == "jobs":
+            time.sleep(self.job_delay)
             with self.lock:
                 j = self.jobs.get((parts[4], parts[6]))
             return self._send(h, 200, j) if j else self._send(h, 404, {"kind": "Status", "code": 404})
