@@ -503,8 +503,10 @@ static const char *job_cronjob(struct lp_k8s *k, const char *ns, const char *job
     lp_buf_reset(&k->jbody);
     long status = 0;
     char *cron = NULL;
+    /* a 403 (RBAC without batch jobs get) is an answer too: asking again
+     * would not change it, and every relist would ask for every Job */
     int answered = get(k, url, (long)k->cfg->request_timeout_ms, jbody_cb, &status) == 0 &&
-                   (status == 200 || status == 404);
+                   (status == 200 || status == 404 || status == 403);
     if (status == 200) {
         json_t *j = json_loadb(k->jbody.data ? k->jbody.data : "", k->jbody.len, 0, NULL);
         json_t *refs = json_object_get(json_object_get(j, "metadata"), "ownerReferences"), *r;
@@ -521,6 +523,11 @@ static const char *job_cronjob(struct lp_k8s *k, const char *ns, const char *job
             }
         }
         json_decref(j);
+    } else if (status == 403) {
+        lp_log_ratelimited(LP_LOG_WARN,
+                           "may not read Jobs (RBAC: batch jobs get); pods of Jobs named by the "
+                           "Job until restarted",
+                           "namespace=\"%s\" job=\"%s\"", ns, job);
     } else if (status != 404) {
         lp_log_ratelimited(LP_LOG_WARN, "cannot read a Job's owner; named as the Job",
                            "namespace=\"%s\" job=\"%s\" status=%ld", ns, job, status);

@@ -80,7 +80,11 @@ CRON = pod("nightly-29123456-x7k2p", "shop", "node-a", labels={"app": "nightly"}
            owner=("Job", "nightly-29123456"))
 api.add_job("shop", "nightly-29123456", cronjob="nightly")
 api.add_job("shop", "late")  # a Job of its own
-for p in (WEB, DB, NOISY, OTHER, JVM, PY, BAD, CRON):
+# a Job the shipper may not read (RBAC without batch jobs get): named by the Job
+LOCKED = pod("locked-1", "shop", "node-a", labels={"app": "locked"}, owner=("Job", "locked"))
+api.add_job("shop", "locked", cronjob="hidden")
+api.forbidden_jobs.add(("shop", "locked"))
+for p in (WEB, DB, NOISY, OTHER, JVM, PY, BAD, CRON, LOCKED):
     api.add(p)
 for i in range(1200):
     api.add(pod(f"filler-{i}", "fill", "node-a", labels={"i": str(i)}))
@@ -238,7 +242,7 @@ check(metric_sum(bad_port, "logpipe_shipper_k8s_synced") == 0 and bad_errors >= 
 
 # 1. the first list (three pages), then the known pods' lines
 wait(lambda: sm("logpipe_shipper_k8s_synced") == 1, 30, "the shipper's pod cache synced")
-check(sm("logpipe_shipper_k8s_pods") == 1207, f"the cache holds node-a's 1207 pods, not node-b's "
+check(sm("logpipe_shipper_k8s_pods") == 1208, f"the cache holds node-a's 1208 pods, not node-b's "
       f"({sm('logpipe_shipper_k8s_pods')})")
 write(WEB, "app", [json.dumps({"level": "info", "msg": f"web request {i}", "seq": i}) for i in range(100)])
 write(WEB, "proxy", [f"proxy line {i}" for i in range(20)])
@@ -255,6 +259,7 @@ write(JVM, "app", trace)
 write(PY, "app", [l for i in range(10) for l in (f"[{i}] job step", f"  detail a {i}", f"  detail b {i}")])
 write(BAD, "app", [l for i in range(10) for l in (f"bad {i}", f"  indented {i}")])
 write(CRON, "app", [f"nightly run step {i}" for i in range(10)])
+write(LOCKED, "app", [f"locked step {i}" for i in range(10)])
 wait(lambda: count("late-1") == 20 and count("web-7d9f8c6b5-x2k4q") == 120, 60,
      "the first lines indexed")
 
@@ -384,8 +389,12 @@ check(len(cron) == 10 and all(d["kubernetes"].get("cronjob", {}).get("name") == 
                               "job" not in d["kubernetes"] for d in cron),
       f"the CronJob's pod is named by the CronJob, through its Job ({len(cron)}; "
       f"{json.dumps(cron[:1])[:400]})")
-jobs_asked = [r for r in api.requests if r[0].startswith("/apis/batch/v1/")]
-check(len(jobs_asked) == 2, f"each Job is asked for once ({len(jobs_asked)})")
+locked = of("locked-1", ds)
+check(len(locked) == 10 and all(d["kubernetes"].get("job", {}).get("name") == "locked" and
+                                "cronjob" not in d["kubernetes"] for d in locked),
+      f"a Job the shipper may not read (403) names its pod ({len(locked)}; {json.dumps(locked[:1])[:300]})")
+jobs_asked = [r[0] for r in api.requests if r[0].startswith("/apis/batch/v1/")]
+check(len(jobs_asked) == 3, f"each Job is asked for once, a 403 too, across relists ({jobs_asked})")
 other = of("other-1", ds)
 check(len(other) == 20 and all(d.get("logpipe", {}).get("metadata") == "pending" and "labels" not in d["kubernetes"]
                                for d in other),

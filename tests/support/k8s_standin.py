@@ -76,6 +76,7 @@ class StandIn:
         self.gone_sent = 0  # 410 answers given
         self.jobs = {}  # (ns, name) -> Job object
         self.job_delay = 0.0  # seconds before a Job is answered (a slow API server)
+        self.forbidden_jobs = set()  # (ns, name): answered 403, as RBAC without batch jobs get
         srv = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -196,6 +197,9 @@ class StandIn:
         parts = u.path.strip("/").split("/")
         if parts[:4] == ["apis", "batch", "v1", "namespaces"] and len(parts) == 7 and parts[5] == "jobs":
             time.sleep(self.job_delay)
+            if (parts[4], parts[6]) in self.forbidden_jobs:
+                return self._send(h, 403, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                           "reason": "Forbidden", "code": 403})
             with self.lock:
                 j = self.jobs.get((parts[4], parts[6]))
             return self._send(h, 200, j) if j else self._send(h, 404, {"kind": "Status", "code": 404})
