@@ -7,7 +7,10 @@ part of the API server's pod endpoints as the shipper uses them:
       a PodList (kind, apiVersion, metadata.resourceVersion, items) of the
       pods on node N, paged by limit/continue;
   GET /apis/batch/v1/namespaces/NS/jobs/NAME
-      a Job (add_job), owned by a CronJob or not;
+      a Job (add_job), owned by a CronJob or not; answered after job_delay
+      seconds, 403 for the Jobs in forbidden_jobs (RBAC without jobs get);
+  GET /api/v1/namespaces/NS[/pods/NAME]
+      a Namespace or one Pod (what rsyslog's mmkubernetes asks; benchmarks);
   GET /api/v1/pods?fieldSelector=...&watch=1&resourceVersion=R&timeoutSeconds=T
       a chunked stream of watch events, one JSON object per line:
       {"type": "ADDED"|"MODIFIED"|"DELETED"|"BOOKMARK", "object": Pod} after
@@ -20,9 +23,10 @@ ownerReferences; spec.nodeName and containers; status.podIP) and built by
 pod(). Requests must carry "Authorization: Bearer <token>" with one of
 `tokens` (401 otherwise; the test rotates them as a projected token rotates).
 With tls=(certfile, keyfile) it serves HTTPS (the certificate's CA goes in
-the client's kubeconfig). What it does not do: client certificates, other
-resources, label selectors, watch-list
-streaming, server-side apply, admission, or a real server's timing.
+the client's kubeconfig). What it does not do: client certificates, bookmarks,
+resources other than these, label selectors, watch-list streaming, 429 and
+priority and fairness, server-side apply, admission, or a real server's
+timing.
 
 Control from the test (same process): add/modify/delete pods (each a watch
 event), compact() (forget the history: the next watch from an older version
