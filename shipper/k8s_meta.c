@@ -334,13 +334,19 @@ static int progress_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
     return stopping(ud); /* non-zero aborts the transfer */
 }
 
+/* A write callback's answer: p[0..len) appended to b while b stays within
+ * cap, else 0 (libcurl ends the transfer). */
+static size_t append_capped(struct lp_buf *b, size_t cap, const char *p, size_t len)
+{
+    if (b->len + len > cap || lp_buf_append(b, p, len))
+        return 0;
+    return len;
+}
+
 static size_t body_cb(char *p, size_t size, size_t n, void *ud)
 {
     struct lp_k8s *k = ud;
-    size_t len = size * n;
-    if (k->body.len + len > MAX_LIST_BYTES || lp_buf_append(&k->body, p, len))
-        return 0;
-    return len;
+    return append_capped(&k->body, MAX_LIST_BYTES, p, size * n);
 }
 
 static void apply_event(struct lp_k8s *k, const char *line, size_t n);
@@ -478,10 +484,7 @@ static void set_rv(struct lp_k8s *k, json_t *obj)
 static size_t jbody_cb(char *p, size_t size, size_t n, void *ud)
 {
     struct lp_k8s *k = ud;
-    size_t len = size * n;
-    if (k->jbody.len + len > MAX_JOB_BYTES || lp_buf_append(&k->jbody, p, len))
-        return 0;
-    return len;
+    return append_capped(&k->jbody, MAX_JOB_BYTES, p, size * n);
 }
 
 /* The CronJob that owns Job ns/job, asked of the API once (batch/v1 jobs

@@ -1,11 +1,9 @@
-# Helpers shared by the aggregator benchmarks (sourced): CPU and peak RSS of
-# a pid, a free port, a metric's value, and ship DIR TOPIC MODE (the real
-# shipper into a 4-partition topic; prints the records shipped). Needs clk,
-# es, brokers, count, shipper and work set by the caller.
-cpu_of() { awk -v clk="$clk" '{ printf "%.2f", ($14 + $15) / clk }' "/proc/$1/stat"; }
-hwm_of() { awk '/VmHWM/ { print $2 }' "/proc/$1/status"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-metric() { { curl -fsS -m 2 "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } | awk -v n="$2" '$1 == n { s += $2; f = 1 } END { if (f) printf "%d", s }'; }
+# Helpers shared by the aggregator benchmarks (sourced): bench/lib.sh's
+# (CPU and peak RSS of a pid, a free port, a metric's value), es_count, and
+# ship DIR TOPIC MODE (the real shipper into a 4-partition topic; prints the
+# records shipped). Needs clk, es, brokers, count, shipper and work set by
+# the caller.
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 es_count() {
   curl -fsS -m 10 -XPOST "$es/$1/_refresh" >/dev/null 2>&1 || true
   { curl -fsS -m 10 "$es/$1/_count" 2>/dev/null || true; } | sed -n 's/.*"count":\([0-9]*\).*/\1/p'

@@ -24,10 +24,7 @@ shipper=$build/shipper/logpipe-shipper
 work=$(mktemp -d /tmp/lp-bench-k8s-XXXXXX)
 trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
 clk=$(getconf CLK_TCK)
-cpu_of() { awk -v clk="$clk" '{ printf "%.2f", ($14 + $15) / clk }' "/proc/$1/stat"; }
-hwm_of() { awk '/VmHWM/ { print $2 }' "/proc/$1/status"; } # KiB
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-metric() { { curl -fsS -m 5 "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } | awk -v n="$2" '$1 == n { s += $2; f = 1 } END { if (f) printf "%d", s }'; }
+. "$repo/bench/lib.sh" # cpu_of, hwm_of (KiB), free_port, metric
 now() { date +%s.%N; }
 for dep in rsyslogd kcat zstd; do
   command -v $dep >/dev/null || { echo "missing $dep (apt-get install rsyslog rsyslog-kubernetes kcat zstd)"; exit 2; }

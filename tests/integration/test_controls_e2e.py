@@ -127,6 +127,18 @@ metrics: {{listen: 127.0.0.1:{ship_port}}}
 """)
 
 
+# every detector, the same for each aggregator
+REDACT = """  redact:
+    - {name: email, detector: email}
+    - {name: ipv4, detector: ipv4}
+    - {name: ipv6, detector: ipv6}
+    - {name: card, detector: card}
+    - {name: bearer, detector: bearer}
+    - {name: jwt, detector: jwt}
+    - {name: aws, detector: aws_key}
+"""
+
+
 def agg_config(name, port):
     prefix = f"{topic}-{name.lower()}"
     path = os.path.join(tmp, f"aggregator-{name}.yaml")
@@ -155,15 +167,7 @@ aggregator:
       match: [{{field: container.labels.com_docker_compose_service, equals: web}}]
       outputs: [search, files]
   default_route: {{parser: app-json, outputs: [search, files]}}
-  redact:
-    - {{name: email, detector: email}}
-    - {{name: ipv4, detector: ipv4}}
-    - {{name: ipv6, detector: ipv6}}
-    - {{name: card, detector: card}}
-    - {{name: bearer, detector: bearer}}
-    - {{name: jwt, detector: jwt}}
-    - {{name: aws, detector: aws_key}}
-  outputs:
+{REDACT}  outputs:
     - name: search
       type: elasticsearch
       url: {ES}
@@ -191,15 +195,7 @@ aggregator:
   dead_letter_dir: {tmp}/C/dead-letter
   routes: [{{name: noisy, match: [{{field: kubernetes.namespace, equals: noisy}}], drop: true}}]
   default_route: {{outputs: [files]}}
-  redact:
-    - {{name: email, detector: email}}
-    - {{name: ipv4, detector: ipv4}}
-    - {{name: ipv6, detector: ipv6}}
-    - {{name: card, detector: card}}
-    - {{name: bearer, detector: bearer}}
-    - {{name: jwt, detector: jwt}}
-    - {{name: aws, detector: aws_key}}
-  outputs: [{{name: files, type: file, path: {tmp}/C/segments, max_segment_age: 1s}}]
+{REDACT}  outputs: [{{name: files, type: file, path: {tmp}/C/segments, max_segment_age: 1s}}]
 metrics: {{listen: 127.0.0.1:{fast_port}}}
 """)
 
