@@ -4,7 +4,7 @@
 #include "lp_alloc.h"
 #include "lp_error.h"
 
-#include "deadletter.h"
+#include "lp_deadletter.h"
 #include "lp_arena.h"
 #include "lp_buf.h"
 #include "lp_bulk.h"
@@ -15,13 +15,13 @@
 #include "lp_kafka.h"
 #include "lp_log.h"
 #include "lp_metrics.h"
-#include "lp_segfile.h"
 #include "lp_time.h"
 #include "lp_wire.h"
-#include "out_es.h"
+#include "lp_output.h"
 #include "lp_regex.h"
 #include "pipeline.h"
-#include "tracker.h"
+#include "redact.h"
+#include "lp_tracker.h"
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
@@ -34,45 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
-enum out_type { OUT_ES, OUT_FILE, OUT_STDOUT };
-
-#define ES_CHUNK 512 /* documents of one message handed to an output at a time */
-
-/* What an index name template needs of a fast-path event: nothing (no
- * {field}), the batch's source-level fields (and stream), or the event. */
-enum index_mode { IDX_NONE, IDX_BATCH, IDX_RECORD };
-
-static enum index_mode index_mode_of(const char *tmpl)
-{
-    static const char *const per_record[] = {"message", "@timestamp", "log.offset",
-                                             "event", "logpipe.flags", "logpipe.lines"};
-    enum index_mode m = IDX_NONE;
-    for (const char *p = strchr(tmpl, '{'); p; p = strchr(p + 1, '{')) {
-        const char *e = strchr(p, '}');
-        if (!e)
-            break;
-        m = IDX_BATCH;
-        size_t n = (size_t)(e - p - 1);
-        for (size_t i = 0; i < sizeof(per_record) / sizeof(per_record[0]); i++) {
-            size_t k = strlen(per_record[i]);
-            if (n >= k && strncmp(p + 1, per_record[i], k) == 0 && (n == k || p[1 + k] == '.'))
-                return IDX_RECORD;
-        }
-    }
-    return m;
-}
-
+/* A configured output: its implementation and the object it made. */
 struct output {
-    enum out_type type;
-    char *name;
-    const struct lp_config_output *cfg; /* also for the implicit "files" (config load) */
-    char *path;                         /* file */
-    size_t max_bytes;
-    int64_t max_age_ns;
-    struct agg_es *es;
+    const struct lp_output_ops *ops;
+    struct lp_output *o;
     struct lp_ready *ready;
-    enum index_mode index_mode;
-    struct lp_counter *c_skipped; /* file: replayed lines skipped */
+    const char **routes; /* names of the routes that send here (env.routes) */
+    size_t n_routes;
 };
 
 enum item_kind { IT_MSG, IT_OPEN, IT_CLOSE, IT_ABANDON };
@@ -81,21 +49,14 @@ struct item {
     struct item *next;
     enum item_kind kind;
     rd_kafka_message_t *rkm;
-    struct agg_msg *m;
+    struct lp_msg *m;
     int32_t partition;
     atomic_int *done; /* IT_CLOSE / IT_ABANDON: set (release) by the worker when handled */
 };
 
-struct seg {
-    size_t output, route;
-    int32_t partition;
-    struct lp_segfile *sf;
-    int dirty;
-};
-
 struct unsynced {
     rd_kafka_message_t *rkm;
-    struct agg_msg *m;
+    struct lp_msg *m;
 };
 
 struct worker {
@@ -114,16 +75,13 @@ struct worker {
     struct lp_buf doc; /* the event being written */
     struct lp_codec_ctx codec;
     size_t decode_held; /* what this worker counts in decode_total now */
-    struct seg *segs;
-    size_t n_segs, cap_segs;
+    void **lanes;       /* [output]: this worker's lane of each output */
     struct unsynced *uns;
     size_t n_uns, cap_uns;
     size_t uns_bytes;
     int64_t first_uns; /* monotonic time of the oldest unsynced message */
-    int64_t last_seg_tick;
-    int file_broken;
-    struct agg_es_doc **es_head, **es_tail;
-    size_t *es_n;
+    int64_t last_tick;
+    int sync_failed; /* a synced output's submit failed: replays stop, sync fails */
 };
 
 struct lp_aggregator {
@@ -135,22 +93,21 @@ struct lp_aggregator {
     size_t n_outs;
     const char **out_names;
     struct agg_pipeline *pipe;
-    struct agg_dlq *dlq;
+    struct lp_dlq *dlq;
     struct worker *workers;
     size_t n_workers;
-    struct agg_part **parts; /* by partition number; NULL = not ours */
+    struct lp_part **parts; /* by partition number; NULL = not ours */
     size_t n_parts;
     size_t n_assigned;
-    struct agg_part *detached;
+    struct lp_part *detached;
     atomic_int stopping; /* set by lp_aggregator_shutdown (main thread); read by the workers */
-    _Atomic size_t held_total; /* bytes the outputs hold, decoded and rendered (agg_part_held) */
+    _Atomic size_t held_total;   /* bytes the outputs hold, decoded and rendered (lp_part_held) */
     _Atomic size_t decode_total; /* the workers' decode working sets (count_decode) */
     size_t prefetch_bytes; /* librdkafka's prefetch queue (queued.max.messages.kbytes) */
     size_t work_budget;    /* max_pending_bytes less the prefetch and the baseline */
     int64_t last_tick, last_commit, commit_started, last_lag;
     int stored_since_commit;
     struct lp_ready *kafka_ready;
-    pthread_mutex_t stdout_mu;
     /* metrics */
     struct lp_counter *c_messages, *c_records, *c_bytes;
     struct lp_counter **c_route;     /* [route] */
@@ -175,45 +132,6 @@ static void worker_push(struct worker *w, struct item *it)
     w->tail = it;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
-}
-
-static struct seg *get_seg(struct worker *w, size_t out, size_t route, int32_t partition)
-{
-    for (size_t i = 0; i < w->n_segs; i++) {
-        struct seg *s = &w->segs[i];
-        if (s->output == out && s->route == route && s->partition == partition && s->sf)
-            return s;
-    }
-    struct output *o = &w->a->outs[out];
-    struct lp_segfile_config sc = {o->path, agg_pipeline_route(w->a->pipe, route)->name,
-                                   o->max_bytes, o->max_age_ns};
-    char err[512];
-    struct lp_segfile *sf = lp_segfile_open(&sc, partition, err, sizeof(err));
-    if (!sf) {
-        lp_log_ratelimited(LP_LOG_ERROR, "cannot open the segment store; retrying",
-                           "output=%s partition=%d error=\"%s\"", o->name, (int)partition, err);
-        return NULL;
-    }
-    struct seg *s = NULL;
-    for (size_t i = 0; i < w->n_segs && !s; i++)
-        if (!w->segs[i].sf)
-            s = &w->segs[i];
-    if (!s) {
-        LP_ALLOC_GROW(w->segs, w->n_segs + 1, w->cap_segs, 8);
-        s = &w->segs[w->n_segs++];
-    }
-    *s = (struct seg){out, route, partition, sf, 0};
-    return s;
-}
-
-static int64_t event_time_ns(json_t *ev, int64_t fallback)
-{
-    json_t *ts = json_object_get(ev, "@timestamp");
-    int64_t ns;
-    if (json_is_string(ts) &&
-        lp_time_parse_rfc3339(json_string_value(ts), json_string_length(ts), &ns) == 0)
-        return ns;
-    return fallback;
 }
 
 /* The memory budget (max_pending_bytes) is the whole process's. Fixed costs
@@ -260,14 +178,19 @@ static void wait_for_budget(struct worker *w, size_t extra)
     }
 }
 
-/* What the outputs' request and response buffers hold now (a gauge; their
- * bound is set aside in set_budget). */
-static size_t out_buffers(struct lp_aggregator *a)
+/* What the outputs' buffers hold now (a gauge), and their bound (set aside
+ * in set_budget) in *reserved. */
+static size_t out_buffers(struct lp_aggregator *a, size_t *reserved)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < a->n_outs; i++)
-        if (a->outs[i].es)
-            n += agg_es_buffer_bytes(a->outs[i].es);
+    size_t n = 0, r = 0;
+    for (size_t i = 0; i < a->n_outs; i++) {
+        size_t ri = 0;
+        if (a->outs[i].ops->memory)
+            n += a->outs[i].ops->memory(a->outs[i].o, &ri);
+        r += ri;
+    }
+    if (reserved)
+        *reserved = r;
     return n;
 }
 
@@ -279,11 +202,9 @@ static void set_budget(struct lp_aggregator *a)
     a->prefetch_bytes = budget / 8 < (32u << 20) ? budget / 8 : (32u << 20);
     if (a->prefetch_bytes < (1u << 20))
         a->prefetch_bytes = 1u << 20;
-    size_t reserve = a->prefetch_bytes + BASELINE_BYTES;
-    for (size_t i = 0; i < a->n_outs; i++)
-        if (a->outs[i].type == OUT_ES)
-            reserve += ((size_t)a->outs[i].cfg->max_inflight_requests + 1) *
-                       (size_t)a->outs[i].cfg->bulk_max_bytes;
+    size_t outs;
+    out_buffers(a, &outs);
+    size_t reserve = a->prefetch_bytes + BASELINE_BYTES + outs;
     a->work_budget = reserve < budget / 2 ? budget - reserve : budget - budget / 2;
 }
 
@@ -333,7 +254,7 @@ static void count_dropped(struct lp_aggregator *a, size_t route, enum agg_verdic
  * the reason says it. One that does not stays as it is: counted, since no
  * rule could read it. */
 static void redactable_payload(struct worker *w, rd_kafka_message_t *rkm,
-                               const struct lp_wire_meta *meta, struct agg_dlq_entry *e,
+                               const struct lp_wire_meta *meta, struct lp_dlq_entry *e,
                                struct lp_buf *plain, char *reason, size_t reason_len)
 {
     struct lp_aggregator *a = w->a;
@@ -355,256 +276,255 @@ static void redactable_payload(struct worker *w, rd_kafka_message_t *rkm,
         NULL));
 }
 
-/* Runs one message through decode, pipeline and outputs. files_only: a
- * replay after a file error (everything else was already handed over). */
-static void process(struct worker *w, rd_kafka_message_t *rkm, struct agg_msg *m,
-                    int files_only)
+/* Decodes one message into batch (the worker's arena and scratch), within
+ * the memory budget. 0, or an error with why set. */
+static int decode(struct worker *w, rd_kafka_message_t *rkm, struct lp_wire_meta *meta,
+                  struct lp_wire_batch *batch, char *why, size_t whylen)
 {
     struct lp_aggregator *a = w->a;
-    char why[512];
-    struct lp_wire_meta meta;
-    struct lp_wire_batch batch;
     lp_arena_reset(&w->arena);
-    int rc = lp_kafka_wire_meta(rkm, &meta, why, sizeof(why));
+    int rc = lp_kafka_wire_meta(rkm, meta, why, whylen);
     if (!rc) {
         /* room for what the message will decode into, before decoding it:
          * the size its frames state (else a guess) and its records */
         size_t cap = (size_t)a->cfg->aggregator.max_decompressed_bytes;
-        size_t expect = lp_codec_stated_size(meta.encoding, rkm->payload, rkm->len);
+        size_t expect = lp_codec_stated_size(meta->encoding, rkm->payload, rkm->len);
         if (!expect)
             expect = rkm->len * 4;
         if (expect > cap)
             expect = cap;
         /* the record count is the header's claim: at most what the arena
          * allows; each record and its smallest string copy */
-        size_t recs = (size_t)(meta.batch ? meta.records : 1) * (sizeof(struct lp_wire_record) + 16);
+        size_t recs =
+            (size_t)(meta->batch ? meta->records : 1) * (sizeof(struct lp_wire_record) + 16);
         expect += recs < 2 * cap + ARENA_SLACK ? recs : 2 * cap + ARENA_SLACK;
         wait_for_budget(w, expect); /* between messages the worker counts nothing */
         count_decode(w, expect);
-        rc = lp_wire_decode(&meta, rkm->payload, rkm->len, cap, &w->codec, &w->scratch,
-                            &w->arena, &batch, why, sizeof(why));
+        rc = lp_wire_decode(meta, rkm->payload, rkm->len, cap, &w->codec, &w->scratch, &w->arena,
+                            batch, why, whylen);
     }
     count_decode(w, w->scratch.cap + w->doc.cap + lp_arena_bytes(&w->arena));
-    if (rc) {
+    return rc;
+}
+
+/* A message that does not decode: counted and dead-lettered whole. */
+static void dead_letter_message(struct worker *w, rd_kafka_message_t *rkm,
+                                const struct lp_wire_meta *meta, const char *why)
+{
+    struct lp_aggregator *a = w->a;
+    lp_counter_inc(a->c_decode_fail);
+    lp_log_ratelimited(LP_LOG_WARN, "undecodable message; dead-lettered",
+                       "partition=%d offset=%lld reason=\"%s\"", (int)rkm->partition,
+                       (long long)rkm->offset, why);
+    struct lp_dlq_entry e = {"decode",
+                             why,
+                             NULL,
+                             a->topic,
+                             rkm->partition,
+                             rkm->offset,
+                             NULL,
+                             0,
+                             rkm->payload ? rkm->payload : "",
+                             rkm->len};
+    struct lp_buf plain;
+    lp_buf_init(&plain, 0);
+    char reason[700];
+    if (agg_pipeline_redactor(a->pipe))
+        redactable_payload(w, rkm, meta, &e, &plain, reason, sizeof(reason));
+    lp_dlq_write(a->dlq, &e, &w->stop);
+    lp_buf_release(&plain);
+}
+
+/* One record rendered: its event as text (and parsed, off the fast path). */
+struct rendered {
+    size_t route;
+    char *text; /* w->doc.data or json_dumps's (freed by done_record) */
+    size_t len;
+    json_t *ev;
+    int failed; /* its parser failed */
+};
+
+/* Renders record r of batch: 1 with *out set, 0 when it goes nowhere (its
+ * route's cost controls dropped it, counted; or it could not be rendered:
+ * dead-lettered). replay: counts nothing, writes no dead letter. */
+static int render(struct worker *w, rd_kafka_message_t *rkm, const struct lp_wire_batch *batch,
+                  const struct lp_wire_record *r, const char *id, const char *ingested, int64_t now,
+                  int replay, struct rendered *out)
+{
+    struct lp_aggregator *a = w->a;
+    *out = (struct rendered){agg_pipeline_match_record(a->pipe, &batch->src, r), NULL, 0, NULL, 0};
+    enum agg_verdict verdict = AGG_KEEP;
+    if (out->route != SIZE_MAX && agg_pipeline_fast(a->pipe, out->route, &batch->src)) {
+        /* the verdict once per record (a rate limit counts it): here on the
+         * fast path, in agg_pipeline_event otherwise */
+        verdict = agg_pipeline_keep(a->pipe, out->route, &batch->src, r, id);
+        if (verdict != AGG_KEEP) {
+            if (!replay)
+                count_dropped(a, out->route, verdict);
+            return 0;
+        }
+        lp_buf_reset(&w->doc);
+        if (agg_pipeline_render(a->pipe, &batch->src, r, id, ingested, &w->doc))
+            abort(); /* out of memory: the buffer has no limit */
+        out->text = w->doc.data;
+        out->len = w->doc.len;
+        return 1;
+    }
+    out->ev = agg_pipeline_event(a->pipe, &batch->src, r, id, now, &w->doc, &out->route, &verdict,
+                                 &out->failed);
+    if (out->ev && verdict != AGG_KEEP) {
+        if (!replay)
+            count_dropped(a, out->route, verdict);
+        json_decref(out->ev);
+        return 0;
+    }
+    if (!out->ev) {
+        /* the record could not be rendered as an event (out of memory):
+         * keep its message, raw */
+        if (!replay) {
+            struct lp_dlq_entry e = {"parse",        "the record could not be rendered as an event",
+                                     NULL,           a->topic,
+                                     rkm->partition, rkm->offset,
+                                     NULL,           0,
+                                     r->message,     r->message_len};
+            lp_dlq_write(a->dlq, &e, &w->stop);
+        }
+        return 0;
+    }
+    out->text = json_dumps(out->ev, JSON_COMPACT);
+    if (!out->text)
+        abort();
+    out->len = strlen(out->text);
+    return 1;
+}
+
+/* Hands a rendered record to its route's outputs (replay: the synced ones
+ * only, counting nothing). */
+static void deliver(struct worker *w, struct lp_output_doc *d, size_t route, int replay)
+{
+    struct lp_aggregator *a = w->a;
+    const struct agg_route_info *ri = agg_pipeline_route(a->pipe, route);
+    for (size_t k = 0; k < ri->n_outputs; k++) {
+        size_t oi = ri->outputs[k];
+        const struct output *o = &a->outs[oi];
+        int synced = (o->ops->flags & LP_OUTPUT_SYNCED) != 0;
+        if (replay && !synced)
+            continue;
+        int rc = o->ops->submit(o->o, w->lanes[oi], d, replay);
+        if (rc < 0) {
+            if (synced)
+                w->sync_failed = 1; /* the worker syncs, fails, replays */
+            continue;
+        }
+        if (rc != LP_OUTPUT_SKIPPED && !replay)
+            lp_counter_inc(a->c_route_out[route * a->n_outs + oi]);
+        if (rc == LP_OUTPUT_HANDED)
+            wait_for_budget(w, 0);
+    }
+}
+
+/* Runs one message through decode, pipeline and outputs. replay: again,
+ * to the synced outputs only, after one of them failed (everything else
+ * was already handed over). */
+static void process(struct worker *w, rd_kafka_message_t *rkm, struct lp_msg *m, int replay)
+{
+    struct lp_aggregator *a = w->a;
+    char why[512];
+    struct lp_wire_meta meta;
+    struct lp_wire_batch batch;
+    if (decode(w, rkm, &meta, &batch, why, sizeof(why))) {
         trim_buffers(w);
-        if (files_only)
-            return;
-        lp_counter_inc(a->c_decode_fail);
-        lp_log_ratelimited(LP_LOG_WARN, "undecodable message; dead-lettered",
-                           "partition=%d offset=%lld reason=\"%s\"", (int)rkm->partition,
-                           (long long)rkm->offset, why);
-        struct agg_dlq_entry e = {"decode", why, NULL, a->topic, rkm->partition, rkm->offset,
-                                  NULL, 0, rkm->payload ? rkm->payload : "", rkm->len};
-        struct lp_buf plain;
-        lp_buf_init(&plain, 0);
-        char reason[700];
-        if (agg_pipeline_redactor(a->pipe))
-            redactable_payload(w, rkm, &meta, &e, &plain, reason, sizeof(reason));
-        agg_dlq_write(a->dlq, &e, &w->stop);
-        lp_buf_release(&plain);
+        if (!replay)
+            dead_letter_message(w, rkm, &meta, why);
         return;
     }
     int64_t now = lp_time_real_ns();
     char ingested_buf[LP_RFC3339_MAX];
     const char *ingested = agg_pipeline_ingested(a->pipe, now, ingested_buf);
-    json_t *batch_ev = NULL; /* source-level fields, for index names (fast path) */
     size_t sid_len = strlen(batch.src.source_id);
     for (size_t i = 0; i < batch.n; i++) {
         const struct lp_wire_record *r = &batch.recs[i];
         char id[LP_ID_HEX_LEN + 1];
         lp_event_id(batch.src.source_id, sid_len, r->offset, id);
-        size_t route = agg_pipeline_match_record(a->pipe, &batch.src, r);
-        int failed = 0;
-        json_t *ev = NULL;
-        char *text;
-        size_t len;
-        enum agg_verdict verdict = AGG_KEEP;
-        int fast = route != SIZE_MAX && agg_pipeline_fast(a->pipe, route, &batch.src);
-        /* the verdict once per record (a rate limit counts it): here on the
-         * fast path, in agg_pipeline_event otherwise */
-        if (fast && (verdict = agg_pipeline_keep(a->pipe, route, &batch.src, r, id)) != AGG_KEEP) {
-            if (!files_only)
-                count_dropped(a, route, verdict);
+        struct rendered rd;
+        if (!render(w, rkm, &batch, r, id, ingested, now, replay, &rd))
             continue;
-        }
-        if (fast) {
-            lp_buf_reset(&w->doc);
-            if (agg_pipeline_render(a->pipe, &batch.src, r, id, ingested, &w->doc))
-                abort(); /* out of memory: the buffer has no limit */
-            text = w->doc.data;
-            len = w->doc.len;
-        } else {
-            ev = agg_pipeline_event(a->pipe, &batch.src, r, id, now, &w->doc, &route, &verdict,
-                                    &failed);
-            if (ev && verdict != AGG_KEEP) {
-                if (!files_only)
-                    count_dropped(a, route, verdict);
-                json_decref(ev);
-                continue;
-            }
-            if (!ev) {
-                /* the record could not be rendered as an event (out of memory):
-                 * keep its message, raw */
-                if (!files_only) {
-                    struct agg_dlq_entry e = {"parse",
-                                              "the record could not be rendered as an event",
-                                              NULL,
-                                              a->topic,
-                                              rkm->partition,
-                                              rkm->offset,
-                                              NULL,
-                                              0,
-                                              r->message,
-                                              r->message_len};
-                    agg_dlq_write(a->dlq, &e, &w->stop);
-                }
-                continue;
-            }
-            text = json_dumps(ev, JSON_COMPACT);
-            if (!text)
-                abort();
-            len = strlen(text);
-        }
-        if (!files_only) {
+        if (!replay) {
             lp_counter_inc(a->c_records);
-            lp_counter_inc(a->c_route[route]);
-            if (failed)
-                lp_counter_inc(a->c_parse_fail[route]);
+            lp_counter_inc(a->c_route[rd.route]);
+            if (rd.failed)
+                lp_counter_inc(a->c_parse_fail[rd.route]);
         }
-        const struct agg_route_info *ri = agg_pipeline_route(a->pipe, route);
-        for (size_t k = 0; k < ri->n_outputs; k++) {
-            size_t oi = ri->outputs[k];
-            struct output *o = &a->outs[oi];
-            if (o->type == OUT_FILE) {
-                if (w->file_broken)
-                    continue;
-                struct seg *s = get_seg(w, oi, route, rkm->partition);
-                int wr = s ? lp_segfile_write(s->sf, batch.src.source_id, r->offset, rkm->offset,
-                                              text, len, now)
-                           : -EIO;
-                if (wr < 0) {
-                    if (s)
-                        lp_log_ratelimited(LP_LOG_ERROR,
-                                           "segment write failed; will retry the batch",
-                                           "output=%s error=\"%s\"", o->name, lp_strerror(wr));
-                    w->file_broken = 1;
-                    continue;
-                }
-                s->dirty = 1;
-                if (wr == 0)
-                    lp_counter_inc(o->c_skipped);
-                else if (!files_only)
-                    lp_counter_inc(a->c_route_out[route * a->n_outs + oi]);
-            } else if (files_only) {
-                continue;
-            } else if (o->type == OUT_ES) {
-                char index[256];
-                json_t *iev = ev;
-                int64_t its = ev ? event_time_ns(ev, r->ts_ns) : r->ts_ns;
-                if (!iev && o->index_mode == IDX_BATCH) {
-                    if (!batch_ev)
-                        batch_ev = json_loadb(text, len, 0, NULL);
-                    if (batch_ev && r->stream)
-                        json_object_set_new(batch_ev, "stream", json_string(r->stream));
-                    iev = batch_ev;
-                } else if (!iev && o->index_mode == IDX_RECORD) {
-                    iev = ev = json_loadb(text, len, 0, NULL);
-                }
-                if (lp_index_name(o->cfg->index, iev, its, index, sizeof(index)))
-                    snprintf(index, sizeof(index), "logpipe-index-name-too-long");
-                struct agg_es_doc *d =
-                    agg_es_doc_new(m, rkm->partition, rkm->offset, index, id, text, len);
-                agg_es_doc_link(&w->es_head[oi], &w->es_tail[oi], d);
-                w->es_n[oi]++;
-                lp_counter_inc(a->c_route_out[route * a->n_outs + oi]);
-                if (w->es_n[oi] >= ES_CHUNK) {
-                    /* hand over what this message made so far, and render
-                     * more only within the memory budget */
-                    agg_es_submit(o->es, w->es_head[oi], w->es_tail[oi], w->es_n[oi]);
-                    w->es_head[oi] = w->es_tail[oi] = NULL;
-                    w->es_n[oi] = 0;
-                    wait_for_budget(w, 0);
-                }
-            } else {
-                pthread_mutex_lock(&a->stdout_mu);
-                fwrite(text, 1, len, stdout);
-                fputc('\n', stdout);
-                pthread_mutex_unlock(&a->stdout_mu);
-                lp_counter_inc(a->c_route_out[route * a->n_outs + oi]);
-            }
-        }
-        if (text != w->doc.data)
-            free(text);
-        json_decref(ev);
+        struct lp_output_doc d = {m,
+                                  rkm->partition,
+                                  rkm->offset,
+                                  agg_pipeline_route(a->pipe, rd.route)->name,
+                                  batch.src.source_id,
+                                  r->offset,
+                                  id,
+                                  rd.text,
+                                  rd.len,
+                                  rd.ev,
+                                  r->stream,
+                                  r->ts_ns,
+                                  now};
+        deliver(w, &d, rd.route, replay);
+        if (rd.text != w->doc.data)
+            free(rd.text);
+        json_decref(d.ev); /* rd.ev, or what an output parsed */
     }
-    json_decref(batch_ev);
-    for (size_t oi = 0; oi < a->n_outs; oi++) {
-        if (w->es_head[oi]) {
-            agg_es_submit(a->outs[oi].es, w->es_head[oi], w->es_tail[oi], w->es_n[oi]);
-            w->es_head[oi] = w->es_tail[oi] = NULL;
-            w->es_n[oi] = 0;
-        }
-    }
+    for (size_t oi = 0; oi < a->n_outs; oi++)
+        if (a->outs[oi].ops->flush)
+            a->outs[oi].ops->flush(a->outs[oi].o, w->lanes[oi]);
     trim_buffers(w);
 }
 
-static void abandon_segs(struct worker *w, int32_t partition, int all)
+/* Tells every output's lane of this worker about a partition. */
+static void lanes_partition(struct worker *w, int32_t partition, enum lp_output_part ev)
 {
-    for (size_t i = 0; i < w->n_segs; i++) {
-        struct seg *s = &w->segs[i];
-        if (s->sf && (all || s->partition == partition)) {
-            lp_segfile_abandon(s->sf);
-            s->sf = NULL;
-        }
-    }
+    struct lp_aggregator *a = w->a;
+    for (size_t oi = 0; oi < a->n_outs; oi++)
+        if (a->outs[oi].ops->partition)
+            a->outs[oi].ops->partition(a->outs[oi].o, w->lanes[oi], partition, ev);
 }
 
-static int sync_segs(struct worker *w, int32_t partition, int all)
+/* Syncs every synced output's lane: 0, or the first failure. */
+static int sync_lanes(struct worker *w)
 {
-    int rc = 0;
-    for (size_t i = 0; i < w->n_segs; i++) {
-        struct seg *s = &w->segs[i];
-        if (s->sf && s->dirty && (all || s->partition == partition)) {
-            int r = lp_segfile_sync(s->sf);
-            if (r) {
-                lp_log_ratelimited(LP_LOG_ERROR, "segment fsync failed; will retry",
-                                   "output=%s partition=%d error=\"%s\"",
-                                   w->a->outs[s->output].name, (int)s->partition,
-                                   lp_strerror(r));
-                rc = r;
-            } else {
-                s->dirty = 0;
-            }
-        }
-    }
+    struct lp_aggregator *a = w->a;
+    int rc = w->sync_failed ? -EIO : 0;
+    for (size_t oi = 0; oi < a->n_outs && !rc; oi++)
+        if (a->outs[oi].ops->flags & LP_OUTPUT_SYNCED)
+            rc = a->outs[oi].ops->sync(a->outs[oi].o, w->lanes[oi]);
     return rc;
 }
 
-/* Makes every unsynced message durable in the files (retrying through disk
- * errors: the segments are reopened, which recovers them, and the messages
- * written since the last sync are written again — the watermarks skip what
- * made it), then releases the worker's holds. */
+/* Makes every unsynced message durable in the synced outputs (retrying
+ * through disk errors: their lanes are reset, which reopens and recovers
+ * the segments, and the messages written since the last sync are written
+ * again — the watermarks skip what made it), then releases the worker's
+ * holds. */
 static void flush_unsynced(struct worker *w)
 {
     int64_t backoff_ns = 0;
     for (;;) {
-        if (!w->file_broken && sync_segs(w, 0, 1) == 0)
+        if (sync_lanes(w) == 0)
             break;
         if (atomic_load_explicit(&w->stop, memory_order_acquire))
             return; /* keep the holds: not durable, not stored */
-        abandon_segs(w, 0, 1);
-        w->file_broken = 0;
+        lanes_partition(w, -1, LP_OUTPUT_ABANDON);
+        w->sync_failed = 0;
         backoff_ns = backoff_ns ? backoff_ns * 2 : 100 * LP_NS_PER_MS;
         if (backoff_ns > 5 * LP_NS_PER_SEC)
             backoff_ns = 5 * LP_NS_PER_SEC;
         struct timespec ts = {backoff_ns / LP_NS_PER_SEC, backoff_ns % LP_NS_PER_SEC};
         nanosleep(&ts, NULL);
-        for (size_t i = 0; i < w->n_uns && !w->file_broken; i++)
+        for (size_t i = 0; i < w->n_uns && !w->sync_failed; i++)
             process(w, w->uns[i].rkm, w->uns[i].m, 1);
     }
     for (size_t i = 0; i < w->n_uns; i++) {
         rd_kafka_message_destroy(w->uns[i].rkm);
-        agg_msg_release(w->uns[i].m);
+        lp_msg_release(w->uns[i].m);
     }
     w->n_uns = 0;
     w->uns_bytes = 0;
@@ -618,15 +538,13 @@ static void drop_unsynced(struct worker *w, int32_t partition)
     for (size_t i = 0; i < w->n_uns; i++) {
         if (w->uns[i].rkm->partition == partition) {
             rd_kafka_message_destroy(w->uns[i].rkm);
-            agg_msg_release(w->uns[i].m);
+            lp_msg_release(w->uns[i].m);
         } else {
             w->uns[k++] = w->uns[i];
         }
     }
     w->n_uns = k;
 }
-
-static void open_segs(struct worker *w, int32_t partition);
 
 static void handle(struct worker *w, struct item *it)
 {
@@ -640,23 +558,15 @@ static void handle(struct worker *w, struct item *it)
         process(w, it->rkm, it->m, 0);
         break;
     case IT_OPEN:
-        open_segs(w, it->partition);
+        lanes_partition(w, it->partition, LP_OUTPUT_OPEN);
         break;
     case IT_CLOSE:
         flush_unsynced(w);
-        for (size_t i = 0; i < w->n_segs; i++) {
-            struct seg *s = &w->segs[i];
-            if (s->sf && s->partition == it->partition) {
-                if (lp_segfile_close(s->sf))
-                    lp_log(LP_LOG_ERROR, "closing a segment failed; the next owner recovers it",
-                           "partition=%d", (int)s->partition);
-                s->sf = NULL;
-            }
-        }
+        lanes_partition(w, it->partition, LP_OUTPUT_CLOSE);
         break;
     case IT_ABANDON:
         drop_unsynced(w, it->partition);
-        abandon_segs(w, it->partition, 0);
+        lanes_partition(w, it->partition, LP_OUTPUT_ABANDON);
         break;
     }
     if (it->done)
@@ -664,34 +574,17 @@ static void handle(struct worker *w, struct item *it)
     free(it);
 }
 
-/* Rolls segments that are too old (or too big). Unsynced messages are made
- * durable first: a roll fsyncs and renames the segment they were written to. */
-static void tick_segs(struct worker *w)
-{
-    flush_unsynced(w);
-    int64_t now = lp_time_real_ns();
-    for (size_t i = 0; i < w->n_segs; i++)
-        if (w->segs[i].sf && lp_segfile_tick(w->segs[i].sf, now)) {
-            lp_log_ratelimited(LP_LOG_ERROR, "rolling a segment failed; reopening it",
-                               "output=%s partition=%d", w->a->outs[w->segs[i].output].name,
-                               (int)w->segs[i].partition);
-            lp_segfile_abandon(w->segs[i].sf);
-            w->segs[i].sf = NULL;
-        }
-}
-
-/* Opens (and so recovers: torn lines cut, watermarks raised, left-over open
- * segments closed) every segment store of a newly assigned partition. */
-static void open_segs(struct worker *w, int32_t partition)
+/* The outputs' periodic work (the file output rolls old segments). Unsynced
+ * messages are made durable first: a roll fsyncs and renames the segment
+ * they were written to. */
+static void tick_lanes(struct worker *w)
 {
     struct lp_aggregator *a = w->a;
-    size_t nr = agg_pipeline_routes(a->pipe);
-    for (size_t r = 0; r < nr; r++) {
-        const struct agg_route_info *ri = agg_pipeline_route(a->pipe, r);
-        for (size_t k = 0; k < ri->n_outputs; k++)
-            if (a->outs[ri->outputs[k]].type == OUT_FILE)
-                get_seg(w, ri->outputs[k], r, partition);
-    }
+    flush_unsynced(w);
+    int64_t now = lp_time_real_ns();
+    for (size_t oi = 0; oi < a->n_outs; oi++)
+        if (a->outs[oi].ops->tick)
+            a->outs[oi].ops->tick(a->outs[oi].o, w->lanes[oi], now);
 }
 
 static void *worker_main(void *arg)
@@ -719,7 +612,7 @@ static void *worker_main(void *arg)
             pthread_cond_timedwait(&w->cv, &w->mu, &dl);
             if (!w->head) {
                 pthread_mutex_unlock(&w->mu);
-                tick_segs(w);
+                tick_lanes(w);
                 pthread_mutex_lock(&w->mu);
             }
         }
@@ -734,9 +627,9 @@ static void *worker_main(void *arg)
         int64_t now = lp_time_mono_ns();
         if (w->n_uns && (now - w->first_uns >= sync_ns || w->uns_bytes >= (8u << 20)))
             flush_unsynced(w);
-        if (now - w->last_seg_tick >= LP_NS_PER_SEC) {
-            w->last_seg_tick = now;
-            tick_segs(w);
+        if (now - w->last_tick >= LP_NS_PER_SEC) {
+            w->last_tick = now;
+            tick_lanes(w);
         }
         pthread_mutex_lock(&w->mu);
     }
@@ -746,7 +639,7 @@ static void *worker_main(void *arg)
 
 /* ---- consumer side ---- */
 
-static struct agg_part *part_of(struct lp_aggregator *a, int32_t p)
+static struct lp_part *part_of(struct lp_aggregator *a, int32_t p)
 {
     return p >= 0 && (size_t)p < a->n_parts ? a->parts[p] : NULL;
 }
@@ -756,7 +649,7 @@ static struct worker *worker_of(struct lp_aggregator *a, int32_t p)
     return &a->workers[(size_t)p % a->n_workers];
 }
 
-static void set_part(struct lp_aggregator *a, int32_t p, struct agg_part *v)
+static void set_part(struct lp_aggregator *a, int32_t p, struct lp_part *v)
 {
     if ((size_t)p >= a->n_parts) {
         size_t n = (size_t)p + 16;
@@ -767,11 +660,11 @@ static void set_part(struct lp_aggregator *a, int32_t p, struct agg_part *v)
     a->parts[p] = v;
 }
 
-static void detach(struct lp_aggregator *a, struct agg_part *p)
+static void detach(struct lp_aggregator *a, struct lp_part *p)
 {
-    agg_part_advance(p);
-    if (agg_part_idle(p)) {
-        agg_part_free(p);
+    lp_part_advance(p);
+    if (lp_part_idle(p)) {
+        lp_part_free(p);
         return;
     }
     p->next = a->detached;
@@ -780,13 +673,13 @@ static void detach(struct lp_aggregator *a, struct agg_part *p)
 
 static void sweep_detached(struct lp_aggregator *a)
 {
-    struct agg_part **pp = &a->detached;
+    struct lp_part **pp = &a->detached;
     while (*pp) {
-        struct agg_part *p = *pp;
-        agg_part_advance(p);
-        if (agg_part_idle(p)) {
+        struct lp_part *p = *pp;
+        lp_part_advance(p);
+        if (lp_part_idle(p)) {
             *pp = p->next;
-            agg_part_free(p);
+            lp_part_free(p);
         } else {
             pp = &p->next;
         }
@@ -798,10 +691,10 @@ static void store_offsets(struct lp_aggregator *a)
 {
     rd_kafka_topic_partition_list_t *l = NULL;
     for (size_t i = 0; i < a->n_parts; i++) {
-        struct agg_part *p = a->parts[i];
+        struct lp_part *p = a->parts[i];
         if (!p)
             continue;
-        agg_part_advance(p);
+        lp_part_advance(p);
         if (p->next_store >= 0 && p->next_store != p->stored) {
             if (!l)
                 l = rd_kafka_topic_partition_list_new(8);
@@ -824,7 +717,7 @@ static void pause_resume(struct lp_aggregator *a)
     size_t limit = a->work_budget / (a->n_assigned ? a->n_assigned : 1);
     int64_t paused = 0, pending = 0;
     for (size_t i = 0; i < a->n_parts; i++) {
-        struct agg_part *p = a->parts[i];
+        struct lp_part *p = a->parts[i];
         if (!p)
             continue;
         /* what this partition costs: its compressed messages in flight and
@@ -854,13 +747,13 @@ static void pause_resume(struct lp_aggregator *a)
     lp_gauge_set(a->g_held, (int64_t)atomic_load_explicit(&a->held_total, memory_order_relaxed));
     lp_gauge_set(a->g_decode,
                  (int64_t)atomic_load_explicit(&a->decode_total, memory_order_relaxed));
-    lp_gauge_set(a->g_out_buffers, (int64_t)out_buffers(a));
+    lp_gauge_set(a->g_out_buffers, (int64_t)out_buffers(a, NULL));
 }
 
 static void update_lag(struct lp_aggregator *a)
 {
     for (size_t i = 0; i < a->n_parts; i++) {
-        struct agg_part *p = a->parts[i];
+        struct lp_part *p = a->parts[i];
         if (!p)
             continue;
         int64_t lo, hi;
@@ -943,12 +836,12 @@ static void drain(struct lp_aggregator *a, rd_kafka_topic_partition_list_t *l)
     for (;;) {
         int busy = 0;
         for (int i = 0; i < l->cnt; i++) {
-            struct agg_part *p = part_of(a, l->elems[i].partition);
+            struct lp_part *p = part_of(a, l->elems[i].partition);
             if (!atomic_load_explicit(&done[i], memory_order_acquire))
                 busy = 1;
             else if (p) {
-                agg_part_advance(p);
-                busy |= !agg_part_idle(p);
+                lp_part_advance(p);
+                busy |= !lp_part_idle(p);
             }
         }
         if (!busy)
@@ -979,7 +872,7 @@ static void revoke_parts(struct lp_aggregator *a, rd_kafka_topic_partition_list_
         lp_log(LP_LOG_WARN, "assignment lost: discarding in-flight work (read again by the "
                             "next owner)", "partitions=%d", l->cnt);
         for (int i = 0; i < l->cnt; i++) {
-            struct agg_part *p = part_of(a, l->elems[i].partition);
+            struct lp_part *p = part_of(a, l->elems[i].partition);
             if (!p)
                 continue;
             struct item *it = lp_xcalloc(1, sizeof(*it));
@@ -992,7 +885,7 @@ static void revoke_parts(struct lp_aggregator *a, rd_kafka_topic_partition_list_
         store_offsets(a);
         rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_new(l->cnt);
         for (int i = 0; i < l->cnt; i++) {
-            struct agg_part *p = part_of(a, l->elems[i].partition);
+            struct lp_part *p = part_of(a, l->elems[i].partition);
             if (p && p->next_store >= 0)
                 rd_kafka_topic_partition_list_add(c, a->topic, p->partition)->offset =
                     p->next_store;
@@ -1012,7 +905,7 @@ static void revoke_parts(struct lp_aggregator *a, rd_kafka_topic_partition_list_
         rd_kafka_topic_partition_list_destroy(c);
     }
     for (int i = 0; i < l->cnt; i++) {
-        struct agg_part *p = part_of(a, l->elems[i].partition);
+        struct lp_part *p = part_of(a, l->elems[i].partition);
         if (!p)
             continue;
         set_part(a, p->partition, NULL);
@@ -1033,7 +926,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 continue;
             int32_t p = l->elems[i].partition;
             if (!part_of(a, p)) {
-                struct agg_part *np = agg_part_new(p);
+                struct lp_part *np = lp_part_new(p);
                 np->total_held = &a->held_total;
                 set_part(a, p, np);
                 a->n_assigned++;
@@ -1049,7 +942,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
         if (rd_kafka_committed(rk, c, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
             for (int i = 0; i < c->cnt; i++) {
-                struct agg_part *p = part_of(a, c->elems[i].partition);
+                struct lp_part *p = part_of(a, c->elems[i].partition);
                 if (p && !c->elems[i].err && c->elems[i].offset >= 0)
                     p->committed = c->elems[i].offset;
             }
@@ -1083,7 +976,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 static void dispatch(struct lp_aggregator *a, rd_kafka_message_t *rkm)
 {
-    struct agg_part *p = part_of(a, rkm->partition);
+    struct lp_part *p = part_of(a, rkm->partition);
     if (!p || strcmp(rd_kafka_topic_name(rkm->rkt), a->topic) != 0) {
         rd_kafka_message_destroy(rkm); /* not ours any more: read again by the owner */
         return;
@@ -1094,7 +987,7 @@ static void dispatch(struct lp_aggregator *a, rd_kafka_message_t *rkm)
     it->kind = IT_MSG;
     it->rkm = rkm;
     it->partition = rkm->partition;
-    it->m = agg_part_push(p, rkm->offset, rkm->len + 64, 1);
+    it->m = lp_part_push(p, rkm->offset, rkm->len + 64, 1);
     worker_push(worker_of(a, rkm->partition), it);
 }
 
@@ -1129,78 +1022,46 @@ void lp_aggregator_step(struct lp_aggregator *a, int timeout_ms)
 
 /* ---- life cycle ---- */
 
+/* Creates every configured output (config load added the implicit "files"
+ * when none is configured), each told the routes that send to it. */
 static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *err,
                          size_t errlen)
 {
     const struct lp_config_aggregator *ac = &a->cfg->aggregator;
-    a->n_outs = ac->n_outputs; /* never 0: config load adds the implicit "files" */
+    size_t nr = agg_pipeline_routes(a->pipe);
     a->outs = lp_xcalloc(a->n_outs, sizeof(*a->outs));
-    a->out_names = lp_xcalloc(a->n_outs, sizeof(char *));
     for (size_t i = 0; i < a->n_outs; i++) {
         struct output *o = &a->outs[i];
         const struct lp_config_output *c = &ac->outputs[i];
-        o->cfg = c;
-        o->name = lp_xstrdup(c->name);
-        a->out_names[i] = o->name;
-        o->type = strcmp(c->type, "file") == 0 ? OUT_FILE
-                  : strcmp(c->type, "elasticsearch") == 0 ? OUT_ES
-                                                          : OUT_STDOUT;
-        char l[160];
-        snprintf(l, sizeof(l), "output:%s", o->name);
-        o->ready = http ? lp_http_ready_check(http, l) : NULL;
-        snprintf(l, sizeof(l), "output=\"%s\"", o->name);
-        if (o->type == OUT_FILE) {
-            o->path = lp_xstrdup(c->path);
-            o->max_bytes = (size_t)c->max_segment_bytes;
-            o->max_age_ns = c->max_segment_age_ms * LP_NS_PER_MS;
-            o->c_skipped = lp_metrics_counter(
-                a->metrics, "logpipe_aggregator_file_replays_skipped_total",
-                "Lines not written because the files already hold them (a replay).", l);
-            lp_ready_set(o->ready, 1);
-        } else if (o->type == OUT_ES) {
-            o->index_mode = index_mode_of(c->index);
-            o->es = agg_es_new(c, a->topic, a->dlq, a->metrics, o->ready, err, errlen);
-            if (o->es && ac->content.kept_field)
-                agg_es_set_kept_field(o->es, ac->content.kept_field);
-            if (!o->es)
-                return -1;
-        } else {
-            lp_ready_set(o->ready, 1);
+        o->ops = lp_output_find(c->type);
+        if (!o->ops) { /* the config's type list and the registry disagree */
+            snprintf(err, errlen, "output %s: no output of type %s", c->name, c->type);
+            return -1;
         }
+        char l[160];
+        snprintf(l, sizeof(l), "output:%s", c->name);
+        o->ready = http ? lp_http_ready_check(http, l) : NULL;
+        o->routes = lp_xcalloc(nr ? nr : 1, sizeof(*o->routes));
+        for (size_t r = 0; r < nr; r++) {
+            const struct agg_route_info *ri = agg_pipeline_route(a->pipe, r);
+            for (size_t k = 0; k < ri->n_outputs; k++)
+                if (ri->outputs[k] == i) {
+                    o->routes[o->n_routes++] = ri->name;
+                    break;
+                }
+        }
+        struct lp_output_env env = {
+            a->topic, a->dlq, a->metrics, o->ready, ac->content.kept_field, o->routes, o->n_routes};
+        o->o = o->ops->create(c, &env, err, errlen);
+        if (!o->o)
+            return -1;
     }
     return 0;
 }
 
-struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_metrics *metrics,
-                                        struct lp_http *http, char *err, size_t errlen)
+static void setup_metrics(struct lp_aggregator *a)
 {
-    struct lp_aggregator *a = lp_xcalloc(1, sizeof(*a));
-    a->cfg = cfg;
-    a->metrics = metrics;
-    a->topic = lp_xstrdup(cfg->kafka.topic);
-    pthread_mutex_init(&a->stdout_mu, NULL);
-    a->kafka_ready = http ? lp_http_ready_check(http, "kafka") : NULL;
-    a->dlq = agg_dlq_new(cfg, metrics, err, errlen);
-    if (!a->dlq)
-        goto fail;
-    if (setup_outputs(a, http, err, errlen))
-        goto fail;
-    /* before any worker matches */
-    lp_regex_setup((uint32_t)cfg->aggregator.content.regex_match_limit,
-                   (uint32_t)cfg->aggregator.content.regex_depth_limit,
-                   lp_metrics_counter(metrics, "logpipe_aggregator_regex_limited_total",
-                                      "Regex parses and route conditions given up at the PCRE2 "
-                                      "match or depth limit (the event is kept unparsed; the "
-                                      "condition does not hold).",
-                                      NULL));
-    a->pipe = agg_pipeline_new(&cfg->aggregator, a->out_names, a->n_outs, err, errlen);
-    if (!a->pipe)
-        goto fail;
-    agg_pipeline_set_metrics(a->pipe, a->metrics);
-    agg_dlq_set_redactor(a->dlq, agg_pipeline_redactor(a->pipe));
-
-    /* metrics */
-    struct lp_metrics *m = metrics;
+    struct lp_metrics *m = a->metrics;
     a->c_messages = lp_metrics_counter(m, "logpipe_aggregator_messages_total",
                                        "Kafka messages consumed.", NULL);
     a->c_bytes = lp_metrics_counter(m, "logpipe_aggregator_message_bytes_total",
@@ -1247,6 +1108,13 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
     a->h_commit = lp_metrics_histogram(m, "logpipe_aggregator_commit_latency_seconds",
                                        "Offset commit latency.", NULL, cb,
                                        sizeof(cb) / sizeof(cb[0]));
+}
+
+/* The per-route counters (by route, by route and output, by route and
+ * drop reason). */
+static void setup_route_metrics(struct lp_aggregator *a)
+{
+    struct lp_metrics *m = a->metrics;
     size_t nr = agg_pipeline_routes(a->pipe);
     a->c_route = lp_xcalloc(nr, sizeof(*a->c_route));
     a->c_parse_fail = lp_xcalloc(nr, sizeof(*a->c_parse_fail));
@@ -1272,35 +1140,42 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
                 l);
         }
         for (size_t o = 0; o < a->n_outs; o++) {
-            snprintf(l, sizeof(l), "output=\"%s\",route=\"%s\"", a->outs[o].name, rn);
+            snprintf(l, sizeof(l), "output=\"%s\",route=\"%s\"", a->out_names[o], rn);
             a->c_route_out[r * a->n_outs + o] =
                 lp_metrics_counter(m, "logpipe_aggregator_records_out_total",
                                    "Records handed to an output, per route.", l);
         }
     }
+}
 
-    set_budget(a);
-    /* workers */
-    a->n_workers = (size_t)cfg->aggregator.workers;
+static void setup_workers(struct lp_aggregator *a)
+{
+    const struct lp_config_aggregator *ac = &a->cfg->aggregator;
+    a->n_workers = (size_t)ac->workers;
     a->workers = lp_xcalloc(a->n_workers, sizeof(*a->workers));
     for (size_t i = 0; i < a->n_workers; i++) {
         struct worker *w = &a->workers[i];
         w->a = a;
         pthread_mutex_init(&w->mu, NULL);
         pthread_cond_init(&w->cv, NULL);
-        lp_arena_init(&w->arena, 1u << 20,
-                      (size_t)cfg->aggregator.max_decompressed_bytes * 2 + ARENA_SLACK);
-        lp_buf_init(&w->scratch, (size_t)cfg->aggregator.max_decompressed_bytes + (1u << 20));
+        lp_arena_init(&w->arena, 1u << 20, (size_t)ac->max_decompressed_bytes * 2 + ARENA_SLACK);
+        lp_buf_init(&w->scratch, (size_t)ac->max_decompressed_bytes + (1u << 20));
         lp_buf_init(&w->doc, 0);
-        w->es_head = lp_xcalloc(a->n_outs, sizeof(*w->es_head));
-        w->es_tail = lp_xcalloc(a->n_outs, sizeof(*w->es_tail));
-        w->es_n = lp_xcalloc(a->n_outs, sizeof(*w->es_n));
+        w->lanes = lp_xcalloc(a->n_outs, sizeof(*w->lanes));
+        for (size_t oi = 0; oi < a->n_outs; oi++)
+            if (a->outs[oi].ops->lane_new)
+                w->lanes[oi] = a->outs[oi].ops->lane_new(a->outs[oi].o);
     }
+}
 
-    /* consumer */
+/* The consumer: manual offset storing and commits, range assignment (a
+ * partition keeps its worker), a prefetch queue within the budget. */
+static rd_kafka_t *new_consumer(struct lp_aggregator *a, char *err, size_t errlen)
+{
+    const struct lp_config *cfg = a->cfg;
     rd_kafka_conf_t *kc = lp_kafka_conf_new(&cfg->kafka.properties, err, errlen);
     if (!kc)
-        goto fail;
+        return NULL;
     char prefetch_kb[32];
     snprintf(prefetch_kb, sizeof(prefetch_kb), "%zu", a->prefetch_bytes >> 10);
     if (lp_kafka_conf_set(kc, "bootstrap.servers", cfg->kafka.brokers, err, errlen) ||
@@ -1312,30 +1187,35 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
         lp_kafka_conf_set(kc, "auto.offset.reset", "earliest", err, errlen) ||
         lp_kafka_conf_set(kc, "queued.max.messages.kbytes", prefetch_kb, err, errlen)) {
         rd_kafka_conf_destroy(kc);
-        goto fail;
+        return NULL;
     }
     rd_kafka_conf_set_opaque(kc, a);
     rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(kc, commit_cb);
     rd_kafka_conf_set_error_cb(kc, error_cb);
     char kerr[512];
-    a->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr));
-    if (!a->rk) {
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr));
+    if (!rk) {
         snprintf(err, errlen, "kafka consumer: %s", kerr);
         rd_kafka_conf_destroy(kc);
-        goto fail;
+        return NULL;
     }
-    rd_kafka_poll_set_consumer(a->rk);
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
 
+/* Starts the outputs' threads and the workers, then subscribes. */
+static int start(struct lp_aggregator *a, char *err, size_t errlen)
+{
     for (size_t i = 0; i < a->n_outs; i++)
-        if (a->outs[i].es && agg_es_start(a->outs[i].es)) {
-            snprintf(err, errlen, "cannot start the sender of output %s", a->outs[i].name);
-            goto fail;
+        if (a->outs[i].ops->start && a->outs[i].ops->start(a->outs[i].o)) {
+            snprintf(err, errlen, "cannot start the sender of output %s", a->out_names[i]);
+            return -1;
         }
     for (size_t i = 0; i < a->n_workers; i++) {
         if (pthread_create(&a->workers[i].thread, NULL, worker_main, &a->workers[i])) {
             snprintf(err, errlen, "cannot start worker threads");
-            goto fail;
+            return -1;
         }
         a->workers[i].started = 1;
     }
@@ -1345,10 +1225,51 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
     rd_kafka_topic_partition_list_destroy(sub);
     if (e) {
         snprintf(err, errlen, "subscribe to %s: %s", a->topic, rd_kafka_err2str(e));
-        goto fail;
+        return -1;
     }
+    return 0;
+}
+
+struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_metrics *metrics,
+                                        struct lp_http *http, char *err, size_t errlen)
+{
+    const struct lp_config_aggregator *ac = &cfg->aggregator;
+    struct lp_aggregator *a = lp_xcalloc(1, sizeof(*a));
+    a->cfg = cfg;
+    a->metrics = metrics;
+    a->topic = lp_xstrdup(cfg->kafka.topic);
+    a->kafka_ready = http ? lp_http_ready_check(http, "kafka") : NULL;
+    a->dlq = lp_dlq_new(cfg, metrics, err, errlen);
+    if (!a->dlq)
+        goto fail;
+    /* before any worker matches */
+    lp_regex_setup((uint32_t)ac->content.regex_match_limit, (uint32_t)ac->content.regex_depth_limit,
+                   lp_metrics_counter(metrics, "logpipe_aggregator_regex_limited_total",
+                                      "Regex parses and route conditions given up at the PCRE2 "
+                                      "match or depth limit (the event is kept unparsed; the "
+                                      "condition does not hold).",
+                                      NULL));
+    a->n_outs = ac->n_outputs; /* never 0: config load adds the implicit "files" */
+    a->out_names = lp_xcalloc(a->n_outs, sizeof(char *));
+    for (size_t i = 0; i < a->n_outs; i++)
+        a->out_names[i] = ac->outputs[i].name;
+    a->pipe = agg_pipeline_new(ac, a->out_names, a->n_outs, err, errlen);
+    if (!a->pipe)
+        goto fail;
+    agg_pipeline_set_metrics(a->pipe, a->metrics);
+    struct lp_dlq_redactor dr = agg_redactor_dlq(agg_pipeline_redactor(a->pipe));
+    lp_dlq_set_redactor(a->dlq, &dr);
+    if (setup_outputs(a, http, err, errlen))
+        goto fail;
+    setup_metrics(a);
+    setup_route_metrics(a);
+    set_budget(a);
+    setup_workers(a);
+    a->rk = new_consumer(a, err, errlen);
+    if (!a->rk || start(a, err, errlen))
+        goto fail;
     lp_log(LP_LOG_INFO, "consuming", "topic=%s group=%s workers=%zu outputs=%zu", a->topic,
-           cfg->aggregator.group_id, a->n_workers, a->n_outs);
+           ac->group_id, a->n_workers, a->n_outs);
     return a;
 fail:
     lp_aggregator_free(a);
@@ -1381,9 +1302,17 @@ void lp_aggregator_free(struct lp_aggregator *a)
         pthread_mutex_unlock(&w->mu);
         pthread_join(w->thread, NULL);
     }
-    for (size_t i = 0; i < a->n_outs; i++)
-        if (a->outs && a->outs[i].es)
-            agg_es_stop(a->outs[i].es, lp_time_mono_ns() + LP_NS_PER_SEC);
+    for (size_t i = 0; i < a->n_workers; i++) { /* unsynced: the next owner recovers */
+        struct worker *w = &a->workers[i];
+        for (size_t oi = 0; oi < a->n_outs && w->lanes; oi++)
+            if (a->outs[oi].ops->lane_free)
+                a->outs[oi].ops->lane_free(a->outs[oi].o, w->lanes[oi]);
+        free(w->lanes);
+    }
+    /* after the lanes; an output still delivering gets a second */
+    for (size_t i = 0; a->outs && i < a->n_outs; i++)
+        if (a->outs[i].o)
+            a->outs[i].ops->close(a->outs[i].o, lp_time_mono_ns() + LP_NS_PER_SEC);
     if (a->rk)
         rd_kafka_destroy(a->rk);
     for (size_t i = 0; i < a->n_workers; i++) {
@@ -1397,12 +1326,7 @@ void lp_aggregator_free(struct lp_aggregator *a)
         }
         for (size_t k = 0; k < w->n_uns; k++)
             rd_kafka_message_destroy(w->uns[k].rkm);
-        abandon_segs(w, 0, 1);
         free(w->uns);
-        free(w->segs);
-        free(w->es_head);
-        free(w->es_tail);
-        free(w->es_n);
         lp_arena_release(&w->arena);
         lp_buf_release(&w->scratch);
         lp_buf_release(&w->doc);
@@ -1411,27 +1335,24 @@ void lp_aggregator_free(struct lp_aggregator *a)
         pthread_cond_destroy(&w->cv);
     }
     free(a->workers);
+    for (size_t i = 0; a->outs && i < a->n_outs; i++)
+        free(a->outs[i].routes);
+    free(a->outs);
     for (size_t i = 0; i < a->n_parts; i++)
-        agg_part_free(a->parts[i]);
+        lp_part_free(a->parts[i]);
     free(a->parts);
     while (a->detached) {
-        struct agg_part *p = a->detached;
+        struct lp_part *p = a->detached;
         a->detached = p->next;
-        agg_part_free(p);
+        lp_part_free(p);
     }
-    for (size_t i = 0; i < a->n_outs; i++) {
-        free(a->outs[i].name);
-        free(a->outs[i].path);
-    }
-    free(a->outs);
     free(a->out_names);
     agg_pipeline_free(a->pipe);
-    agg_dlq_free(a->dlq);
+    lp_dlq_free(a->dlq);
     free(a->c_route);
     free(a->c_dropped);
     free(a->c_parse_fail);
     free(a->c_route_out);
-    pthread_mutex_destroy(&a->stdout_mu);
     free(a->topic);
     free(a);
 }

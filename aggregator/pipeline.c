@@ -945,55 +945,6 @@ void agg_pipeline_set_metrics(struct agg_pipeline *p, struct lp_metrics *m)
                     tr, 3, p->c_time_refused);
 }
 
-/* Label values for content field paths: the field table's own paths, the
- * first component of up to FIELD_LABELS_MAX others (the first seen), then
- * "other": a line cannot grow the metrics without bound. */
-#define FIELD_LABELS_MAX 100
-static pthread_mutex_t field_labels_mu = PTHREAD_MUTEX_INITIALIZER;
-static char field_labels[FIELD_LABELS_MAX][64];
-static size_t n_field_labels;
-
-static int field_label_admitted(const char *v)
-{
-    int ok = 0;
-    pthread_mutex_lock(&field_labels_mu);
-    for (size_t i = 0; i < n_field_labels && !ok; i++)
-        ok = strcmp(field_labels[i], v) == 0;
-    if (!ok && n_field_labels < FIELD_LABELS_MAX) {
-        snprintf(field_labels[n_field_labels++], sizeof(field_labels[0]), "%s", v);
-        ok = 1;
-    }
-    pthread_mutex_unlock(&field_labels_mu);
-    return ok;
-}
-
-void agg_count_field(struct lp_metrics *m, const char *metric, const char *help,
-                     const char *path)
-{
-    if (!m)
-        return;
-    char v[64];
-    const struct lp_ecs_field *d = lp_ecs_nearest(path);
-    size_t n = 0;
-    const char *src = d ? d->path : path;
-    size_t lim = d ? strlen(src) : strcspn(src, ".");
-    for (; n < lim && n + 1 < sizeof(v); n++) {
-        char ch = src[n];
-        v[n] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                       ch == '_' || ch == '.' || ch == '@' || ch == '-'
-                   ? ch
-                   : '_';
-    }
-    v[n] = '\0';
-    if (!d && !field_label_admitted(v))
-        snprintf(v, sizeof(v), "other");
-    char l[96];
-    snprintf(l, sizeof(l), "field=\"%s\"", v);
-    struct lp_counter *c = lp_metrics_counter(m, metric, help, l);
-    if (c)
-        lp_counter_inc(c);
-}
-
 struct kept_ctx {
     const struct agg_pipeline *p;
 };
@@ -1010,11 +961,11 @@ static void on_kept(void *ud, const char *path, const char *reason)
      * up (10,000 of them in one line), a label would say nothing */
     if (strcmp(reason, "owned") != 0 && strcmp(reason, "type") != 0)
         return;
-    agg_count_field(p->metrics, "logpipe_aggregator_content_kept_by_field_total",
-                    "Values of log content kept because they collided with an owned field or "
-                    "the template's mapping, by the field the line wanted (the field table's "
-                    "paths, up to 100 others by their first component, then other).",
-                    path);
+    lp_ecs_count_field(p->metrics, "logpipe_aggregator_content_kept_by_field_total",
+                       "Values of log content kept because they collided with an owned field or "
+                       "the template's mapping, by the field the line wanted (the field table's "
+                       "paths, up to 100 others by their first component, then other).",
+                       path);
 }
 
 /* Parses the line with the route's parser and lets what it found join the

@@ -119,12 +119,6 @@ const char *agg_pipeline_route_parser(const struct agg_pipeline *p, size_t i);
 struct lp_metrics;
 void agg_pipeline_set_metrics(struct agg_pipeline *p, struct lp_metrics *m);
 
-/* Increments metric{field=...} for a content field path: logpipe's own
- * fields by their table path, up to 100 others by their first component,
- * then "other" (bounded cardinality). Any thread. */
-void agg_count_field(struct lp_metrics *m, const char *metric, const char *help,
-                     const char *path);
-
 /* Applies only the enrichment step (exposed for tests). */
 void agg_pipeline_enrich(const struct agg_pipeline *p, json_t *ev, int64_t now_ns);
 

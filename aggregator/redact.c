@@ -514,3 +514,18 @@ void agg_redactor_free(struct agg_redactor *rd)
     free(rd->kept);
     free(rd);
 }
+
+static size_t dlq_event(const void *rules, json_t *ev)
+{
+    return agg_redact_event(rules, ev);
+}
+
+static int dlq_bytes(const void *rules, const void *s, size_t n, const char **res, size_t *res_n)
+{
+    return agg_redact_bytes(rules, s, n, res, res_n);
+}
+
+struct lp_dlq_redactor agg_redactor_dlq(const struct agg_redactor *rd)
+{
+    return (struct lp_dlq_redactor){rd, dlq_event, dlq_bytes};
+}

@@ -22,6 +22,8 @@
 #ifndef AGG_REDACT_H
 #define AGG_REDACT_H
 
+#include "lp_deadletter.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,5 +63,8 @@ int agg_redact_bytes(const struct agg_redactor *rd, const void *s, size_t n, con
 /* The rules over an event in place. Returns the number of values (strings
  * or keys) changed. */
 size_t agg_redact_event(const struct agg_redactor *rd, json_t *ev);
+
+/* The rules as the dead letter calls them (rd NULL: no rules). */
+struct lp_dlq_redactor agg_redactor_dlq(const struct agg_redactor *rd);
 
 #endif

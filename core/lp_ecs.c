@@ -1,8 +1,10 @@
 /* The owned-field table and the content merge (lp_ecs.h). */
 #include "lp_ecs.h"
 #include "lp_alloc.h"
+#include "lp_metrics.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -541,4 +543,53 @@ json_t *lp_ecs_take(json_t *ev, const char *path)
     if (v && json_object_size(sub) == 0)
         json_object_del(ev, head);
     return v;
+}
+
+/* Label values for content field paths: the field table's own paths, the
+ * first component of up to FIELD_LABELS_MAX others (the first seen), then
+ * "other": a line cannot grow the metrics without bound. */
+#define FIELD_LABELS_MAX 100
+static pthread_mutex_t field_labels_mu = PTHREAD_MUTEX_INITIALIZER;
+static char field_labels[FIELD_LABELS_MAX][64];
+static size_t n_field_labels;
+
+static int field_label_admitted(const char *v)
+{
+    int ok = 0;
+    pthread_mutex_lock(&field_labels_mu);
+    for (size_t i = 0; i < n_field_labels && !ok; i++)
+        ok = strcmp(field_labels[i], v) == 0;
+    if (!ok && n_field_labels < FIELD_LABELS_MAX) {
+        snprintf(field_labels[n_field_labels++], sizeof(field_labels[0]), "%s", v);
+        ok = 1;
+    }
+    pthread_mutex_unlock(&field_labels_mu);
+    return ok;
+}
+
+void lp_ecs_count_field(struct lp_metrics *m, const char *metric, const char *help,
+                        const char *path)
+{
+    if (!m)
+        return;
+    char v[64];
+    const struct lp_ecs_field *d = lp_ecs_nearest(path);
+    size_t n = 0;
+    const char *src = d ? d->path : path;
+    size_t lim = d ? strlen(src) : strcspn(src, ".");
+    for (; n < lim && n + 1 < sizeof(v); n++) {
+        char ch = src[n];
+        v[n] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                       ch == '_' || ch == '.' || ch == '@' || ch == '-'
+                   ? ch
+                   : '_';
+    }
+    v[n] = '\0';
+    if (!d && !field_label_admitted(v))
+        snprintf(v, sizeof(v), "other");
+    char l[96];
+    snprintf(l, sizeof(l), "field=\"%s\"", v);
+    struct lp_counter *c = lp_metrics_counter(m, metric, help, l);
+    if (c)
+        lp_counter_inc(c);
 }

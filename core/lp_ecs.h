@@ -50,6 +50,13 @@ int lp_ecs_owned(const char *path);
 /* The nearest table entry at or above path (for metric labels), or NULL. */
 const struct lp_ecs_field *lp_ecs_nearest(const char *path);
 
+struct lp_metrics;
+/* Increments metric{field=...} for a content field path: logpipe's own
+ * fields by their table path, up to 100 others by their first component,
+ * then "other" (bounded cardinality). Any thread. */
+void lp_ecs_count_field(struct lp_metrics *m, const char *metric, const char *help,
+                        const char *path);
+
 #define LP_ECS_KEPT_DEFAULT "logpipe.kept"
 
 /* The template's "properties" object for the table (a new reference), the

@@ -10,7 +10,7 @@
 #include "lp_test.h"
 #include "lp_time.h"
 #include "lp_wire.h"
-#include "out_es.h"
+#include "out_elasticsearch.h"
 #include "pipeline.h"
 
 #include <stdio.h>
@@ -442,7 +442,7 @@ static void test_index_fields_checked(void)
 
 static void test_template_and_conflicts(void)
 {
-    char *s = agg_es_template_body("logs-x", 0, NULL);
+    char *s = lp_es_template_body("logs-x", 0, NULL);
     json_t *t = json_loads(s, 0, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     json_t *props = lp_json_get_path(t, "template.mappings.properties");
@@ -454,7 +454,7 @@ static void test_template_and_conflicts(void)
         CU_ASSERT_PTR_NOT_NULL(lp_ecs_nearest(lp_ecs_table[i].path));
     json_decref(t);
     free(s);
-    s = agg_es_template_body("logs-x", 0, "logpipe.app");
+    s = lp_es_template_body("logs-x", 0, "logpipe.app");
     t = json_loads(s, 0, NULL);
     CU_ASSERT_PTR_NOT_NULL(lp_json_get_path(
         t, "template.mappings.properties.logpipe.properties.app.properties.value"));
@@ -462,18 +462,18 @@ static void test_template_and_conflicts(void)
     free(s);
 
     char f[64];
-    CU_ASSERT_EQUAL(agg_es_conflict_field("mapper_parsing_exception: object mapping for [error] "
-                                          "tried to parse field [error] as object, but found a "
-                                          "concrete value",
-                                          f, sizeof(f)),
+    CU_ASSERT_EQUAL(lp_es_conflict_field("mapper_parsing_exception: object mapping for [error] "
+                                         "tried to parse field [error] as object, but found a "
+                                         "concrete value",
+                                         f, sizeof(f)),
                     1);
     CU_ASSERT_STRING_EQUAL(f, "error");
-    CU_ASSERT_EQUAL(agg_es_conflict_field("mapper_parsing_exception: failed to parse field "
-                                          "[user.id] of type [long] in document with id 'x'",
-                                          f, sizeof(f)),
+    CU_ASSERT_EQUAL(lp_es_conflict_field("mapper_parsing_exception: failed to parse field "
+                                         "[user.id] of type [long] in document with id 'x'",
+                                         f, sizeof(f)),
                     1);
     CU_ASSERT_STRING_EQUAL(f, "user.id");
-    CU_ASSERT_EQUAL(agg_es_conflict_field("version_conflict_engine_exception: [x]", f, sizeof(f)),
+    CU_ASSERT_EQUAL(lp_es_conflict_field("version_conflict_engine_exception: [x]", f, sizeof(f)),
                     0);
 }
 

@@ -2,7 +2,7 @@
  * (libmicrohttpd): per-item 201/409/429/400, whole-request 503 and
  * connection refused, 413 splitting, 401 halting with readiness false, gzip
  * bodies, and the commit tracker releasing exactly when items are final. */
-#include "deadletter.h"
+#include "lp_deadletter.h"
 #include "lp_buf.h"
 #include "lp_codec.h"
 #include "lp_config.h"
@@ -12,8 +12,8 @@
 #include "lp_test.h"
 #include "lp_time.h"
 #include "lp_es_conn.h"
-#include "out_es.h"
-#include "tracker.h"
+#include "out_elasticsearch.h"
+#include "lp_tracker.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -223,9 +223,9 @@ struct rig {
     struct lp_metrics *metrics;
     struct lp_http *http;
     struct lp_ready *ready;
-    struct agg_dlq *dlq;
-    struct agg_es *es;
-    struct agg_part *part;
+    struct lp_dlq *dlq;
+    struct lp_es *es;
+    struct lp_part *part;
 };
 
 static void rig_start(struct rig *r, unsigned port, const char *extra)
@@ -259,20 +259,20 @@ static void rig_start(struct rig *r, unsigned port, const char *extra)
     r->http = lp_http_start("127.0.0.1:0", r->metrics, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r->http);
     r->ready = lp_http_ready_check(r->http, "output:es");
-    r->dlq = agg_dlq_new(r->cfg, r->metrics, err, sizeof(err));
+    r->dlq = lp_dlq_new(r->cfg, r->metrics, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r->dlq);
-    r->es = agg_es_new(&r->cfg->aggregator.outputs[0], "topic", r->dlq, r->metrics, r->ready,
-                       err, sizeof(err));
+    r->es = lp_es_new(&r->cfg->aggregator.outputs[0], "topic", r->dlq, r->metrics, r->ready, err,
+                      sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r->es);
-    CU_ASSERT_EQUAL_FATAL(agg_es_start(r->es), 0);
-    r->part = agg_part_new(0);
+    CU_ASSERT_EQUAL_FATAL(lp_es_start(r->es), 0);
+    r->part = lp_part_new(0);
 }
 
 static void rig_stop(struct rig *r)
 {
-    agg_es_stop(r->es, lp_time_mono_ns());
-    agg_part_free(r->part);
-    agg_dlq_free(r->dlq);
+    lp_es_stop(r->es, lp_time_mono_ns());
+    lp_part_free(r->part);
+    lp_dlq_free(r->dlq);
     lp_http_stop(r->http);
     lp_metrics_free(r->metrics);
     lp_config_free(r->cfg);
@@ -281,25 +281,25 @@ static void rig_stop(struct rig *r)
 /* Submits n messages with one document each; doc i carries want[i]. */
 static void submit(struct rig *r, int first, int n, const char *const *want)
 {
-    struct agg_es_doc *h = NULL, *t = NULL;
+    struct lp_es_doc *h = NULL, *t = NULL;
     for (int i = 0; i < n; i++) {
-        struct agg_msg *m = agg_part_push(r->part, first + i, 100, 1);
+        struct lp_msg *m = lp_part_push(r->part, first + i, 100, 1);
         char id[40], doc[200];
         snprintf(id, sizeof(id), "id-%d", first + i);
         snprintf(doc, sizeof(doc), "{\"n\":%d%s%s%s}", first + i, want && want[i] ? ",\"want\":\"" : "",
                  want && want[i] ? want[i] : "", want && want[i] ? "\"" : "");
-        agg_es_doc_link(&h, &t, agg_es_doc_new(m, 0, first + i, "logs-2026", id, doc, strlen(doc)));
-        agg_msg_release(m); /* the worker's own hold */
+        lp_es_doc_link(&h, &t, lp_es_doc_new(m, 0, first + i, "logs-2026", id, doc, strlen(doc)));
+        lp_msg_release(m); /* the worker's own hold */
     }
-    agg_es_submit(r->es, h, t, (size_t)n);
+    lp_es_submit(r->es, h, t, (size_t)n);
 }
 
 /* Waits until the partition is idle (every message final). */
 static int wait_idle(struct rig *r, int ms)
 {
     for (int i = 0; i < ms / 10; i++) {
-        agg_part_advance(r->part);
-        if (agg_part_idle(r->part))
+        lp_part_advance(r->part);
+        if (lp_part_idle(r->part))
             return 1;
         usleep(10000);
     }
@@ -350,7 +350,7 @@ static void test_items_mixed(void)
     CU_ASSERT_EQUAL(fake.gzip_requests, fake.requests);
     CU_ASSERT_EQUAL(fake.template_puts, 1);
     pthread_mutex_unlock(&fake.mu);
-    CU_ASSERT_EQUAL(agg_dlq_count(r.dlq), 1);
+    CU_ASSERT_EQUAL(lp_dlq_count(r.dlq), 1);
     /* a replay of the same ids: 409 = already there, done */
     submit(&r, 0, 3, NULL);
     CU_ASSERT_TRUE(wait_idle(&r, 5000));
@@ -391,7 +391,7 @@ static void test_413_split(void)
     CU_ASSERT_EQUAL(fake.created, 20);
     CU_ASSERT_EQUAL(fake.gzip_requests, 0);
     pthread_mutex_unlock(&fake.mu);
-    CU_ASSERT_EQUAL(agg_dlq_count(r.dlq), 0);
+    CU_ASSERT_EQUAL(lp_dlq_count(r.dlq), 0);
     rig_stop(&r);
 }
 
@@ -402,8 +402,8 @@ static void test_401_halts_then_recovers(void)
     rig_start(&r, port, "");
     submit(&r, 200, 5, NULL);
     usleep(400 * 1000);
-    agg_part_advance(r.part);
-    CU_ASSERT_FALSE(agg_part_idle(r.part)); /* nothing final: nothing may be stored */
+    lp_part_advance(r.part);
+    CU_ASSERT_FALSE(lp_part_idle(r.part)); /* nothing final: nothing may be stored */
     CU_ASSERT_EQUAL(r.part->next_store, -1);
     CU_ASSERT_EQUAL(readyz(&r), 503);
     pthread_mutex_lock(&fake.mu);
@@ -424,8 +424,8 @@ static void test_503_and_refused(void)
     rig_start(&r, port, "");
     submit(&r, 300, 4, NULL);
     usleep(300 * 1000);
-    agg_part_advance(r.part);
-    CU_ASSERT_FALSE(agg_part_idle(r.part));
+    lp_part_advance(r.part);
+    CU_ASSERT_FALSE(lp_part_idle(r.part));
     CU_ASSERT_EQUAL(readyz(&r), 503);
     reset_fake(M_NORMAL);
     CU_ASSERT_TRUE(wait_idle(&r, 5000));
@@ -436,9 +436,9 @@ static void test_503_and_refused(void)
     rig_start(&r2, 1, "      install_template: false\n");
     submit(&r2, 400, 2, NULL);
     usleep(300 * 1000);
-    agg_part_advance(r2.part);
+    lp_part_advance(r2.part);
     CU_ASSERT_EQUAL(r2.part->in_flight, 2);
-    CU_ASSERT_EQUAL(agg_es_queued(r2.es), 2);
+    CU_ASSERT_EQUAL(lp_es_queued(r2.es), 2);
     rig_stop(&r2);
 }
 
@@ -480,21 +480,22 @@ static void test_dead_letter_once(void)
     const char *ev1 = "{\"message\":\"a\",\"event\":{\"id\":\"0123456789abcdef0123456789abcdef\"}}";
     const char *ev2 = "{\"message\":\"b\",\"event\":{\"id\":\"fedcba9876543210fedcba9876543210\"}}";
     for (int run = 0; run < 2; run++) { /* the second run is a restart */
-        struct agg_dlq *d = agg_dlq_new(cfg, m, err, sizeof(err));
+        struct lp_dlq *d = lp_dlq_new(cfg, m, err, sizeof(err));
         CU_ASSERT_PTR_NOT_NULL_FATAL(d);
         for (int k = 0; k < 2; k++) { /* the same event at two Kafka offsets */
-            struct agg_dlq_entry e = {"output", "HTTP 400: conflict", "es", "t", 0, 10 + k,
-                                      ev1, strlen(ev1), NULL, 0};
-            CU_ASSERT_EQUAL(agg_dlq_write(d, &e, NULL), 0);
+            struct lp_dlq_entry e = {"output", "HTTP 400: conflict", "es", "t", 0, 10 + k,
+                                     ev1,      strlen(ev1),          NULL, 0};
+            CU_ASSERT_EQUAL(lp_dlq_write(d, &e, NULL), 0);
         }
-        struct agg_dlq_entry e2 = {"output", "HTTP 400", "es", "t", 0, 12, ev2, strlen(ev2), NULL, 0};
-        CU_ASSERT_EQUAL(agg_dlq_write(d, &e2, NULL), 0);
-        struct agg_dlq_entry raw = {"decode", "corrupt", NULL, "t", 1, 7, NULL, 0, "xyz", 3};
-        CU_ASSERT_EQUAL(agg_dlq_write(d, &raw, NULL), 0);
-        struct agg_dlq_entry raw2 = {"decode", "corrupt", NULL, "t", 1, 8, NULL, 0, "xyz", 3};
-        CU_ASSERT_EQUAL(agg_dlq_write(d, &raw2, NULL), 0); /* another message */
-        CU_ASSERT_EQUAL(agg_dlq_count(d), run == 0 ? 4 : 0);
-        agg_dlq_free(d);
+        struct lp_dlq_entry e2 = {"output", "HTTP 400", "es",        "t",  0,
+                                  12,       ev2,        strlen(ev2), NULL, 0};
+        CU_ASSERT_EQUAL(lp_dlq_write(d, &e2, NULL), 0);
+        struct lp_dlq_entry raw = {"decode", "corrupt", NULL, "t", 1, 7, NULL, 0, "xyz", 3};
+        CU_ASSERT_EQUAL(lp_dlq_write(d, &raw, NULL), 0);
+        struct lp_dlq_entry raw2 = {"decode", "corrupt", NULL, "t", 1, 8, NULL, 0, "xyz", 3};
+        CU_ASSERT_EQUAL(lp_dlq_write(d, &raw2, NULL), 0); /* another message */
+        CU_ASSERT_EQUAL(lp_dlq_count(d), run == 0 ? 4 : 0);
+        lp_dlq_free(d);
     }
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "cat %s/dlq-once/*.ndjson | wc -l", tmpdir);

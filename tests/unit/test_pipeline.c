@@ -6,9 +6,9 @@
 #include "lp_test.h"
 #include "lp_time.h"
 #include "lp_wire.h"
-#include "out_es.h"
+#include "out_elasticsearch.h"
 #include "pipeline.h"
-#include "tracker.h"
+#include "lp_tracker.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -330,7 +330,7 @@ static void test_config_errors(void)
 
 static void test_template_body(void)
 {
-    char *s = agg_es_template_body("logs-{kubernetes.namespace}-%Y.%m.%d", 0, NULL);
+    char *s = lp_es_template_body("logs-{kubernetes.namespace}-%Y.%m.%d", 0, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     json_error_t e;
     json_t *t = json_loads(s, 0, &e);
@@ -344,7 +344,7 @@ static void test_template_body(void)
     CU_ASSERT_PTR_NULL(json_object_get(t, "data_stream"));
     json_decref(t);
     free(s);
-    s = agg_es_template_body("logs-app", 1, NULL);
+    s = lp_es_template_body("logs-app", 1, NULL);
     t = json_loads(s, 0, &e);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(t, "index_patterns"), 0)),
                            "logs-app*");
@@ -466,48 +466,48 @@ static void test_fast_path(void)
 
 static void test_tracker_out_of_order(void)
 {
-    struct agg_part *p = agg_part_new(3);
-    struct agg_msg *m[6];
+    struct lp_part *p = lp_part_new(3);
+    struct lp_msg *m[6];
     for (int i = 0; i < 6; i++)
-        m[i] = agg_part_push(p, 100 + i, 10, 1);
+        m[i] = lp_part_push(p, 100 + i, 10, 1);
     CU_ASSERT_EQUAL(p->pending_bytes, 60);
     /* two outputs hold message 0: the worker and a bulk item */
-    agg_msg_hold(m[0], 1);
-    CU_ASSERT_EQUAL(agg_part_advance(p), 0);
+    lp_msg_hold(m[0], 1);
+    CU_ASSERT_EQUAL(lp_part_advance(p), 0);
     CU_ASSERT_EQUAL(p->next_store, -1);
     /* later messages finish first: nothing may be stored past message 0 */
-    agg_msg_release(m[2]);
-    agg_msg_release(m[1]);
-    agg_msg_release(m[5]);
-    CU_ASSERT_EQUAL(agg_part_advance(p), 0);
+    lp_msg_release(m[2]);
+    lp_msg_release(m[1]);
+    lp_msg_release(m[5]);
+    CU_ASSERT_EQUAL(lp_part_advance(p), 0);
     CU_ASSERT_EQUAL(p->next_store, -1);
-    agg_msg_release(m[0]); /* the worker */
-    CU_ASSERT_EQUAL(agg_part_advance(p), 0);
-    agg_msg_release(m[0]); /* the bulk item */
-    CU_ASSERT_EQUAL(agg_part_advance(p), 1);
+    lp_msg_release(m[0]); /* the worker */
+    CU_ASSERT_EQUAL(lp_part_advance(p), 0);
+    lp_msg_release(m[0]); /* the bulk item */
+    CU_ASSERT_EQUAL(lp_part_advance(p), 1);
     CU_ASSERT_EQUAL(p->next_store, 103); /* 100..102 done; 103 still in flight */
     CU_ASSERT_EQUAL(p->pending_bytes, 30);
     CU_ASSERT_EQUAL(p->in_flight, 3);
-    CU_ASSERT_FALSE(agg_part_idle(p));
-    agg_msg_release(m[3]);
-    agg_msg_release(m[4]);
-    CU_ASSERT_EQUAL(agg_part_advance(p), 1);
+    CU_ASSERT_FALSE(lp_part_idle(p));
+    lp_msg_release(m[3]);
+    lp_msg_release(m[4]);
+    CU_ASSERT_EQUAL(lp_part_advance(p), 1);
     CU_ASSERT_EQUAL(p->next_store, 106);
-    CU_ASSERT_TRUE(agg_part_idle(p));
+    CU_ASSERT_TRUE(lp_part_idle(p));
     CU_ASSERT_EQUAL(p->pending_bytes, 0);
     /* offsets with gaps (compacted or transactional topics) */
-    struct agg_msg *a = agg_part_push(p, 110, 1, 1);
-    struct agg_msg *b = agg_part_push(p, 115, 1, 1);
-    agg_msg_release(b);
-    CU_ASSERT_EQUAL(agg_part_advance(p), 0);
-    agg_msg_release(a);
-    CU_ASSERT_EQUAL(agg_part_advance(p), 1);
+    struct lp_msg *a = lp_part_push(p, 110, 1, 1);
+    struct lp_msg *b = lp_part_push(p, 115, 1, 1);
+    lp_msg_release(b);
+    CU_ASSERT_EQUAL(lp_part_advance(p), 0);
+    lp_msg_release(a);
+    CU_ASSERT_EQUAL(lp_part_advance(p), 1);
     CU_ASSERT_EQUAL(p->next_store, 116);
-    agg_part_free(p);
+    lp_part_free(p);
 }
 
 struct releaser {
-    struct agg_msg **msgs;
+    struct lp_msg **msgs;
     size_t n;
     size_t start, step;
 };
@@ -516,17 +516,17 @@ static void *release_some(void *arg)
 {
     struct releaser *r = arg;
     for (size_t i = r->start; i < r->n; i += r->step)
-        agg_msg_release(r->msgs[i]);
+        lp_msg_release(r->msgs[i]);
     return NULL;
 }
 
 static void test_tracker_threads(void)
 {
     enum { N = 20000 };
-    struct agg_part *p = agg_part_new(0);
-    struct agg_msg **msgs = calloc(N, sizeof(*msgs));
+    struct lp_part *p = lp_part_new(0);
+    struct lp_msg **msgs = calloc(N, sizeof(*msgs));
     for (size_t i = 0; i < N; i++)
-        msgs[i] = agg_part_push(p, (int64_t)i, 1, 2);
+        msgs[i] = lp_part_push(p, (int64_t)i, 1, 2);
     /* each message released once by each of two threads, in different orders */
     struct releaser r1 = {msgs, N, 0, 1}, r2 = {msgs, N, 0, 1};
     pthread_t t1, t2;
@@ -534,8 +534,8 @@ static void test_tracker_threads(void)
     pthread_create(&t2, NULL, release_some, &r2);
     int64_t last = -1;
     int monotonic = 1;
-    while (!agg_part_idle(p)) {
-        agg_part_advance(p);
+    while (!lp_part_idle(p)) {
+        lp_part_advance(p);
         if (p->next_store < last)
             monotonic = 0;
         last = p->next_store;
@@ -545,7 +545,7 @@ static void test_tracker_threads(void)
     CU_ASSERT_TRUE(monotonic);
     CU_ASSERT_EQUAL(p->next_store, N);
     free(msgs);
-    agg_part_free(p);
+    lp_part_free(p);
 }
 
 /* ---- cost controls: drop, sample, rate limit ---- */

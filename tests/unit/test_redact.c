@@ -3,7 +3,7 @@
  * walk (content redacted, identity untouched, keys, kept values), the fast
  * path agreeing with the general one, failing closed at a PCRE2 limit,
  * threads, and the dead letter. */
-#include "deadletter.h"
+#include "lp_deadletter.h"
 #include "lp_buf.h"
 #include "lp_config.h"
 #include "lp_ecs.h"
@@ -434,21 +434,22 @@ static void test_dead_letter(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     char err[256];
     struct lp_metrics *m = lp_metrics_new();
-    struct agg_dlq *d = agg_dlq_new(c, m, err, sizeof(err));
+    struct lp_dlq *d = lp_dlq_new(c, m, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     struct agg_redactor *rd =
         agg_redactor_new(c->aggregator.redact, 1, NULL, 0, 0, err, sizeof(err));
-    agg_dlq_set_redactor(d, rd);
+    struct lp_dlq_redactor dr = agg_redactor_dlq(rd);
+    lp_dlq_set_redactor(d, &dr);
     const char *ev =
         "{\"event\":{\"id\":\"00000000000000000000000000000001\"},"
         "\"message\":\"mapping error for ann@x.example\",\"a\":{\"b\":\"ann@x.example\"}}";
-    struct agg_dlq_entry e1 = {
+    struct lp_dlq_entry e1 = {
         "output", "mapper_parsing_exception", "es", "t", 0, 1, ev, strlen(ev), NULL, 0};
-    CU_ASSERT_EQUAL(agg_dlq_write(d, &e1, NULL), 0);
+    CU_ASSERT_EQUAL(lp_dlq_write(d, &e1, NULL), 0);
     const char *raw = "not ours: {\"mail\":\"ann@x.example\"}";
-    struct agg_dlq_entry e2 = {"decode", "no header", NULL, "t", 0, 2, NULL, 0, raw, strlen(raw)};
-    CU_ASSERT_EQUAL(agg_dlq_write(d, &e2, NULL), 0);
-    agg_dlq_free(d);
+    struct lp_dlq_entry e2 = {"decode", "no header", NULL, "t", 0, 2, NULL, 0, raw, strlen(raw)};
+    CU_ASSERT_EQUAL(lp_dlq_write(d, &e2, NULL), 0);
+    lp_dlq_free(d);
     agg_redactor_free(rd);
     lp_metrics_free(m);
     /* read the day's file */

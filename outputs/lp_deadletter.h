@@ -5,22 +5,23 @@
  * tracker, so it must be durable first), and optionally copied to a Kafka
  * topic. With redaction rules, an entry is redacted before it is written
  * (and says "redacted":true). Thread-safe. */
-#ifndef AGG_DEADLETTER_H
-#define AGG_DEADLETTER_H
+#ifndef LP_DEADLETTER_H
+#define LP_DEADLETTER_H
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct agg_dlq;
+struct lp_dlq;
 struct lp_config;
 struct lp_metrics;
 
-struct agg_dlq *agg_dlq_new(const struct lp_config *cfg, struct lp_metrics *metrics, char *err,
-                            size_t errlen);
-void agg_dlq_free(struct agg_dlq *d);
+struct lp_dlq *lp_dlq_new(const struct lp_config *cfg, struct lp_metrics *metrics, char *err,
+                          size_t errlen);
+void lp_dlq_free(struct lp_dlq *d);
 
-struct agg_dlq_entry {
+struct lp_dlq_entry {
     const char *stage;  /* decode | parse | output */
     const char *reason; /* one line */
     const char *output; /* output name (stage output) or NULL */
@@ -33,17 +34,26 @@ struct agg_dlq_entry {
     size_t raw_len;
 };
 
-/* Redaction rules (redact.h) every entry passes first: its event, or its
- * raw value as bytes. Set once, before records are written (NULL: none). */
-struct agg_redactor;
-void agg_dlq_set_redactor(struct agg_dlq *d, const struct agg_redactor *rd);
+/* Redaction rules every entry passes first: its event, or its raw value as
+ * bytes. The dead letter knows them only through these calls (the rules
+ * are the pipeline's: aggregator/redact.h). event redacts a parsed event in
+ * place; bytes returns 1 with the result in *res, *res_n (valid until the
+ * calling thread's next call) when something changed, else 0. Both may be
+ * called from any thread at once. */
+struct lp_dlq_redactor {
+    const void *rules;
+    size_t (*event)(const void *rules, json_t *ev);
+    int (*bytes)(const void *rules, const void *s, size_t n, const char **res, size_t *res_n);
+};
+/* Set once, before records are written (NULL or rules NULL: none); copied. */
+void lp_dlq_set_redactor(struct lp_dlq *d, const struct lp_dlq_redactor *rd);
 
 /* Writes and fsyncs one record. 0, or -errno after retrying is abandoned
  * because stop was requested (*stop non-zero). Retries a failing disk every
  * second, logging, so a full volume blocks (and backs up) instead of losing. */
-int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const atomic_int *stop);
+int lp_dlq_write(struct lp_dlq *d, const struct lp_dlq_entry *e, const atomic_int *stop);
 
 /* Records written (tests). */
-uint64_t agg_dlq_count(struct agg_dlq *d);
+uint64_t lp_dlq_count(struct lp_dlq *d);
 
 #endif

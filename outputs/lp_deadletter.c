@@ -1,6 +1,6 @@
 /* The dead letter (deadletter.h). */
 #define LP_LOG_MODULE "deadletter"
-#include "deadletter.h"
+#include "lp_deadletter.h"
 #include "lp_alloc.h"
 #include "lp_error.h"
 
@@ -12,7 +12,6 @@
 #include "lp_log.h"
 #include "lp_metrics.h"
 #include "lp_time.h"
-#include "redact.h"
 
 #include <jansson.h>
 
@@ -28,7 +27,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-struct agg_dlq {
+struct lp_dlq {
     pthread_mutex_t mu;
     char *dir;
     char host[128];
@@ -43,13 +42,13 @@ struct agg_dlq {
      * a rebalance is not dead-lettered twice */
     uint64_t *seen;
     size_t n_seen, cap_seen;
-    const struct agg_redactor *redact;
+    struct lp_dlq_redactor redact; /* under mu; .rules NULL: none */
 };
 
-void agg_dlq_set_redactor(struct agg_dlq *d, const struct agg_redactor *rd)
+void lp_dlq_set_redactor(struct lp_dlq *d, const struct lp_dlq_redactor *rd)
 {
     pthread_mutex_lock(&d->mu);
-    d->redact = rd;
+    d->redact = rd && rd->rules ? *rd : (struct lp_dlq_redactor){0};
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -87,7 +86,7 @@ static uint64_t entry_key(const char *line, size_t n)
     return v ? v : 1;
 }
 
-static int seen_has(const struct agg_dlq *d, uint64_t k)
+static int seen_has(const struct lp_dlq *d, uint64_t k)
 {
     if (!d->cap_seen)
         return 0;
@@ -99,7 +98,7 @@ static int seen_has(const struct agg_dlq *d, uint64_t k)
     }
 }
 
-static void seen_add(struct agg_dlq *d, uint64_t k)
+static void seen_add(struct lp_dlq *d, uint64_t k)
 {
     if (!k || seen_has(d, k))
         return;
@@ -126,7 +125,7 @@ static void seen_add(struct agg_dlq *d, uint64_t k)
 }
 
 /* Loads the keys of the entries already in the file at path. */
-static void seen_load(struct agg_dlq *d, const char *path)
+static void seen_load(struct lp_dlq *d, const char *path)
 {
     d->n_seen = 0;
     if (d->cap_seen)
@@ -143,8 +142,8 @@ static void seen_load(struct agg_dlq *d, const char *path)
     fclose(f);
 }
 
-struct agg_dlq *agg_dlq_new(const struct lp_config *cfg, struct lp_metrics *metrics, char *err,
-                            size_t errlen)
+struct lp_dlq *lp_dlq_new(const struct lp_config *cfg, struct lp_metrics *metrics, char *err,
+                          size_t errlen)
 {
     const struct lp_config_aggregator *a = &cfg->aggregator;
     int rc = lp_mkdirs(a->dead_letter_dir, 0750);
@@ -152,7 +151,7 @@ struct agg_dlq *agg_dlq_new(const struct lp_config *cfg, struct lp_metrics *metr
         snprintf(err, errlen, "dead letter directory %s: %s", a->dead_letter_dir, lp_strerror(rc));
         return NULL;
     }
-    struct agg_dlq *d = lp_xcalloc(1, sizeof(*d));
+    struct lp_dlq *d = lp_xcalloc(1, sizeof(*d));
     pthread_mutex_init(&d->mu, NULL);
     d->dir = lp_xstrdup(a->dead_letter_dir);
     d->fd = -1;
@@ -168,7 +167,7 @@ struct agg_dlq *agg_dlq_new(const struct lp_config *cfg, struct lp_metrics *metr
             lp_kafka_conf_set(kc, "client.id", cfg->kafka.client_id, err, errlen)) {
             if (kc)
                 rd_kafka_conf_destroy(kc);
-            agg_dlq_free(d);
+            lp_dlq_free(d);
             return NULL;
         }
         char kerr[512];
@@ -176,7 +175,7 @@ struct agg_dlq *agg_dlq_new(const struct lp_config *cfg, struct lp_metrics *metr
         if (!d->rk) {
             snprintf(err, errlen, "dead letter producer: %s", kerr);
             rd_kafka_conf_destroy(kc);
-            agg_dlq_free(d);
+            lp_dlq_free(d);
             return NULL;
         }
         d->rkt = rd_kafka_topic_new(d->rk, a->dead_letter_topic, NULL);
@@ -184,7 +183,7 @@ struct agg_dlq *agg_dlq_new(const struct lp_config *cfg, struct lp_metrics *metr
     return d;
 }
 
-void agg_dlq_free(struct agg_dlq *d)
+void lp_dlq_free(struct lp_dlq *d)
 {
     if (!d)
         return;
@@ -202,7 +201,7 @@ void agg_dlq_free(struct agg_dlq *d)
     free(d);
 }
 
-static int open_today(struct agg_dlq *d, int64_t now_ns)
+static int open_today(struct lp_dlq *d, int64_t now_ns)
 {
     char day[16];
     time_t t = (time_t)(now_ns / LP_NS_PER_SEC);
@@ -231,7 +230,7 @@ static int open_today(struct agg_dlq *d, int64_t now_ns)
     return 0;
 }
 
-int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const atomic_int *stop)
+int lp_dlq_write(struct lp_dlq *d, const struct lp_dlq_entry *e, const atomic_int *stop)
 {
     int64_t now = lp_time_real_ns();
     char ts[LP_RFC3339_MAX];
@@ -251,8 +250,9 @@ int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const atomic
     lp_buf_appendf(b, ",\"partition\":%d,\"offset\":%lld}", (int)e->partition,
                    (long long)e->offset);
     pthread_mutex_lock(&d->mu);
-    const struct agg_redactor *rd = d->redact;
+    struct lp_dlq_redactor r = d->redact;
     pthread_mutex_unlock(&d->mu);
+    const void *rd = r.rules;
     const char *event = e->event, *raw = e->raw;
     size_t event_len = e->event_len, raw_len = e->raw_len;
     char *dumped = NULL;
@@ -260,7 +260,7 @@ int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const atomic
         /* the event as an event (a byte-level rule could cut its JSON) */
         json_t *ev = json_loadb(event, event_len, JSON_ALLOW_NUL, NULL);
         if (ev) {
-            agg_redact_event(rd, ev);
+            r.event(rd, ev);
             dumped = json_dumps(ev, JSON_COMPACT | JSON_ENCODE_ANY);
             json_decref(ev);
         }
@@ -276,7 +276,7 @@ int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const atomic
     if (rd && !event && raw) {
         const char *res;
         size_t n;
-        if (agg_redact_bytes(rd, raw, raw_len, &res, &n)) {
+        if (r.bytes(rd, raw, raw_len, &res, &n)) {
             raw = res; /* this thread's redaction scratch, until its next call */
             raw_len = n;
         }
@@ -351,7 +351,7 @@ int agg_dlq_write(struct agg_dlq *d, const struct agg_dlq_entry *e, const atomic
     return rc;
 }
 
-uint64_t agg_dlq_count(struct agg_dlq *d)
+uint64_t lp_dlq_count(struct lp_dlq *d)
 {
     pthread_mutex_lock(&d->mu);
     uint64_t n = d->count;

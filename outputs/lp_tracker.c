@@ -1,12 +1,12 @@
 /* The commit tracker (tracker.h). */
-#include "tracker.h"
+#include "lp_tracker.h"
 #include "lp_alloc.h"
 
 #include <stdlib.h>
 
-struct agg_part *agg_part_new(int32_t partition)
+struct lp_part *lp_part_new(int32_t partition)
 {
-    struct agg_part *p = lp_xcalloc(1, sizeof(*p));
+    struct lp_part *p = lp_xcalloc(1, sizeof(*p));
     p->partition = partition;
     p->next_store = -1;
     p->stored = -1;
@@ -14,22 +14,22 @@ struct agg_part *agg_part_new(int32_t partition)
     return p;
 }
 
-void agg_part_free(struct agg_part *p)
+void lp_part_free(struct lp_part *p)
 {
     if (!p)
         return;
-    struct agg_msg *m = p->head;
+    struct lp_msg *m = p->head;
     while (m) {
-        struct agg_msg *n = m->next;
+        struct lp_msg *n = m->next;
         free(m);
         m = n;
     }
     free(p);
 }
 
-struct agg_msg *agg_part_push(struct agg_part *p, int64_t offset, size_t bytes, int holds)
+struct lp_msg *lp_part_push(struct lp_part *p, int64_t offset, size_t bytes, int holds)
 {
-    struct agg_msg *m = lp_xcalloc(1, sizeof(*m));
+    struct lp_msg *m = lp_xcalloc(1, sizeof(*m));
     m->part = p;
     m->offset = offset;
     m->bytes = bytes;
@@ -44,18 +44,18 @@ struct agg_msg *agg_part_push(struct agg_part *p, int64_t offset, size_t bytes, 
     return m;
 }
 
-void agg_msg_release(struct agg_msg *m)
+void lp_msg_release(struct lp_msg *m)
 {
     /* after the last release the consumer thread may free m at any moment:
      * touch nothing of it afterwards */
     atomic_fetch_sub_explicit(&m->pending, 1, memory_order_acq_rel);
 }
 
-int agg_part_advance(struct agg_part *p)
+int lp_part_advance(struct lp_part *p)
 {
     int moved = 0;
     while (p->head && atomic_load_explicit(&p->head->pending, memory_order_acquire) == 0) {
-        struct agg_msg *m = p->head;
+        struct lp_msg *m = p->head;
         p->next_store = m->offset + 1;
         p->head = m->next;
         if (!p->head)

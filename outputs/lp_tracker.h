@@ -1,47 +1,47 @@
 /* The commit tracker: which Kafka offsets may be stored.
  *
- * Each consumed message becomes an agg_msg in its partition's list, in
+ * Each consumed message becomes an lp_msg in its partition's list, in
  * offset order. Whoever holds part of the message's work (the worker until
  * its file writes are fsynced, each bulk item until it is final, the dead
  * letter until it is written) holds one count of `pending`; the last
  * release makes the message done. Completions arrive in any order from any
- * thread; only the consumer thread walks the lists: agg_part_advance pops
+ * thread; only the consumer thread walks the lists: lp_part_advance pops
  * the done messages at the head and returns the offset to store — the
  * unbroken run of done messages, never past a message still in flight.
  *
  * A partition that is revoked or lost while work is in flight is detached:
  * its list is kept (other threads still hold its messages) until every
  * message is done, then freed. */
-#ifndef AGG_TRACKER_H
-#define AGG_TRACKER_H
+#ifndef LP_TRACKER_H
+#define LP_TRACKER_H
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct agg_part;
+struct lp_part;
 
-struct agg_msg {
-    struct agg_part *part;
+struct lp_msg {
+    struct lp_part *part;
     int64_t offset;
     size_t bytes;
     atomic_int pending;
-    struct agg_msg *next;
+    struct lp_msg *next;
 };
 
-struct agg_part {
+struct lp_part {
     int32_t partition;
-    struct agg_msg *head, *tail; /* consumer thread only */
+    struct lp_msg *head, *tail;  /* consumer thread only */
     int64_t next_store;          /* offset after the last done message popped; -1 none */
     int64_t stored;              /* last offset handed to rd_kafka_offsets_store; -1 none */
     int64_t committed;           /* committed offset when assigned; -1 none */
     size_t pending_bytes;        /* bytes of messages in the list (consumer thread) */
     size_t in_flight;            /* messages in the list (consumer thread) */
     int paused;                  /* consumer thread: our view of the pause state */
-    struct agg_part *next;       /* detached list */
+    struct lp_part *next;        /* detached list */
     /* Bytes the outputs hold for this partition's messages, decoded and
      * rendered (documents waiting for the cluster): any thread adds and
-     * subtracts (agg_part_held), the consumer reads it for pausing. A
+     * subtracts (lp_part_held), the consumer reads it for pausing. A
      * compressed message of a million tiny records is 6 KB in
      * pending_bytes and hundreds of MB here. */
     _Atomic size_t held_bytes;
@@ -50,7 +50,7 @@ struct agg_part {
 
 /* Adds (add = 1) or removes n bytes held for p; any thread, while the
  * caller holds one of p's messages (so p is alive). */
-static inline void agg_part_held(struct agg_part *p, size_t n, int add)
+static inline void lp_part_held(struct lp_part *p, size_t n, int add)
 {
     if (add)
         atomic_fetch_add_explicit(&p->held_bytes, n, memory_order_relaxed);
@@ -64,24 +64,24 @@ static inline void agg_part_held(struct agg_part *p, size_t n, int add)
     }
 }
 
-struct agg_part *agg_part_new(int32_t partition);
-/* Frees the partition; every message must be done (agg_part_idle). */
-void agg_part_free(struct agg_part *p);
+struct lp_part *lp_part_new(int32_t partition);
+/* Frees the partition; every message must be done (lp_part_idle). */
+void lp_part_free(struct lp_part *p);
 
 /* Appends a message at offset with `holds` counts held (>= 1). */
-struct agg_msg *agg_part_push(struct agg_part *p, int64_t offset, size_t bytes, int holds);
+struct lp_msg *lp_part_push(struct lp_part *p, int64_t offset, size_t bytes, int holds);
 /* Adds n holds to a message that is not yet done (the caller holds one). */
-static inline void agg_msg_hold(struct agg_msg *m, int n)
+static inline void lp_msg_hold(struct lp_msg *m, int n)
 {
     atomic_fetch_add_explicit(&m->pending, n, memory_order_relaxed);
 }
 /* Releases one hold; any thread. */
-void agg_msg_release(struct agg_msg *m);
+void lp_msg_release(struct lp_msg *m);
 
 /* Pops done messages at the head. Returns 1 when next_store moved. */
-int agg_part_advance(struct agg_part *p);
-/* 1 when no message is in flight (after agg_part_advance). */
-static inline int agg_part_idle(const struct agg_part *p)
+int lp_part_advance(struct lp_part *p);
+/* 1 when no message is in flight (after lp_part_advance). */
+static inline int lp_part_idle(const struct lp_part *p)
 {
     return p->head == NULL;
 }

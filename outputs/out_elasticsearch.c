@@ -1,8 +1,9 @@
-/* The Elasticsearch/OpenSearch output (out_es.h). */
+/* The Elasticsearch/OpenSearch output (out_elasticsearch.h), and its
+ * lp_output_ops (at the end). */
 #define LP_LOG_MODULE "es"
-#include "out_es.h"
+#include "out_elasticsearch.h"
 
-#include "deadletter.h"
+#include "lp_deadletter.h"
 #include "lp_alloc.h"
 #include "lp_buf.h"
 #include "lp_bulk.h"
@@ -14,13 +15,14 @@
 #include "lp_log.h"
 #include "lp_metrics.h"
 #include "lp_time.h"
-#include "tracker.h"
+#include "lp_tracker.h"
+
+#include "lp_ecs.h"
+#include "lp_output.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include "lp_ecs.h"
-#include "pipeline.h"
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -29,15 +31,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct agg_es_doc {
-    struct agg_es_doc *next;
-    struct agg_msg *m;
+struct lp_es_doc {
+    struct lp_es_doc *next;
+    struct lp_msg *m;
     int32_t partition;
     int64_t kafka_offset;
     int64_t not_before; /* monotonic ns: retry not before */
     uint32_t attempts;
     int healed; /* times sent again after a mapping conflict (heal_doc) */
-    size_t acct; /* bytes counted as held for the message's partition (agg_part_held) */
+    size_t acct; /* bytes counted as held for the message's partition (lp_part_held) */
     char id[40];
     char *index;
     size_t len;
@@ -47,12 +49,12 @@ struct agg_es_doc {
 };
 
 struct list {
-    struct agg_es_doc *head, *tail;
+    struct lp_es_doc *head, *tail;
     size_t n;
     size_t bytes;
 };
 
-static void list_push(struct list *l, struct agg_es_doc *d)
+static void list_push(struct list *l, struct lp_es_doc *d)
 {
     d->next = NULL;
     if (l->tail)
@@ -64,9 +66,9 @@ static void list_push(struct list *l, struct agg_es_doc *d)
     l->bytes += d->len;
 }
 
-static struct agg_es_doc *list_pop(struct list *l)
+static struct lp_es_doc *list_pop(struct list *l)
 {
-    struct agg_es_doc *d = l->head;
+    struct lp_es_doc *d = l->head;
     if (!d)
         return NULL;
     l->head = d->next;
@@ -95,10 +97,10 @@ static void list_prepend(struct list *a, struct list *b)
 }
 
 struct request {
-    struct agg_es *es;
+    struct lp_es *es;
     CURL *easy;
     struct curl_slist *headers;
-    struct agg_es_doc **docs;
+    struct lp_es_doc **docs;
     size_t n;
     size_t raw_bytes;
     struct lp_buf body;
@@ -107,7 +109,14 @@ struct request {
     int in_use;
 };
 
-struct agg_es {
+/* What an index name template needs of a fast-path event (one without ev):
+ * nothing (no {field}), the batch's source-level fields (and stream), or the
+ * event itself. */
+enum index_mode { IDX_NONE, IDX_BATCH, IDX_RECORD };
+
+struct lp_es {
+    struct lp_output base; /* first: the output interface */
+    enum index_mode index_mode;
     char *name;
     char *url_bulk;
     char *url_template;
@@ -125,7 +134,7 @@ struct agg_es {
     int64_t flush_ns;
     int64_t retry_initial_ns, retry_max_ns;
     const char *topic;
-    struct agg_dlq *dlq;
+    struct lp_dlq *dlq;
     struct lp_ready *ready;
     /* metrics */
     struct lp_counter *c_items[5]; /* created, conflict (409), retried, dead letter, ok */
@@ -140,7 +149,7 @@ struct agg_es {
     int started;
     pthread_mutex_t mu;
     struct list in; /* from workers, under mu */
-    /* agg_es_stop (the aggregator's thread) writes stop_deadline, then
+    /* lp_es_stop (the aggregator's thread) writes stop_deadline, then
      * stop (release); the output's thread reads stop (acquire) and only
      * then the deadline */
     atomic_int stop;
@@ -170,6 +179,26 @@ struct agg_es {
 
 enum { IT_CREATED, IT_CONFLICT, IT_RETRY, IT_DEAD, IT_OK };
 
+static enum index_mode index_mode_of(const char *tmpl)
+{
+    static const char *const per_record[] = {"message", "@timestamp",    "log.offset",
+                                             "event",   "logpipe.flags", "logpipe.lines"};
+    enum index_mode m = IDX_NONE;
+    for (const char *p = strchr(tmpl, '{'); p; p = strchr(p + 1, '{')) {
+        const char *e = strchr(p, '}');
+        if (!e)
+            break;
+        m = IDX_BATCH;
+        size_t n = (size_t)(e - p - 1);
+        for (size_t i = 0; i < sizeof(per_record) / sizeof(per_record[0]); i++) {
+            size_t k = strlen(per_record[i]);
+            if (n >= k && strncmp(p + 1, per_record[i], k) == 0 && (n == k || p[1 + k] == '.'))
+                return IDX_RECORD;
+        }
+    }
+    return m;
+}
+
 /* a sep b, newly allocated */
 static char *join3(const char *a, const char *sep, const char *b)
 {
@@ -179,14 +208,16 @@ static char *join3(const char *a, const char *sep, const char *b)
     return s;
 }
 
-struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
-                          struct agg_dlq *dlq, struct lp_metrics *metrics,
-                          struct lp_ready *ready, char *err, size_t errlen)
+struct lp_es *lp_es_new(const struct lp_config_output *cfg, const char *topic, struct lp_dlq *dlq,
+                        struct lp_metrics *metrics, struct lp_ready *ready, char *err,
+                        size_t errlen)
 {
     (void)err;
     (void)errlen;
-    struct agg_es *es = lp_xcalloc(1, sizeof(*es));
+    struct lp_es *es = lp_xcalloc(1, sizeof(*es));
     es->name = lp_xstrdup(cfg->name);
+    es->base = (struct lp_output){&lp_output_elasticsearch, cfg, es->name};
+    es->index_mode = index_mode_of(cfg->index);
     lp_es_conn_init(&es->conn, &(struct lp_es_conn_cfg){cfg->url, cfg->username, cfg->password,
                                                          cfg->api_key, cfg->ca_file, cfg->tls_verify,
                                                          cfg->request_timeout_ms});
@@ -257,12 +288,11 @@ struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
     return es;
 }
 
-struct agg_es_doc *agg_es_doc_new(struct agg_msg *m, int32_t partition, int64_t kafka_offset,
-                                  const char *index, const char *id, const char *doc,
-                                  size_t len)
+struct lp_es_doc *lp_es_doc_new(struct lp_msg *m, int32_t partition, int64_t kafka_offset,
+                                const char *index, const char *id, const char *doc, size_t len)
 {
     size_t il = strlen(index);
-    struct agg_es_doc *d = lp_xmalloc(sizeof(*d) + il + 1 + len + 1);
+    struct lp_es_doc *d = lp_xmalloc(sizeof(*d) + il + 1 + len + 1);
     memset(d, 0, sizeof(*d));
     d->m = m;
     d->partition = partition;
@@ -273,13 +303,13 @@ struct agg_es_doc *agg_es_doc_new(struct agg_msg *m, int32_t partition, int64_t 
     d->len = len;
     d->index = d->data + len + 1;
     memcpy(d->index, index, il + 1);
-    agg_msg_hold(m, 1);
+    lp_msg_hold(m, 1);
     d->acct = sizeof(*d) + il + 1 + len + 1 + 32; /* + malloc's own */
-    agg_part_held(m->part, d->acct, 1);
+    lp_part_held(m->part, d->acct, 1);
     return d;
 }
 
-void agg_es_doc_link(struct agg_es_doc **head, struct agg_es_doc **tail, struct agg_es_doc *d)
+void lp_es_doc_link(struct lp_es_doc **head, struct lp_es_doc **tail, struct lp_es_doc *d)
 {
     d->next = NULL;
     if (*tail)
@@ -289,11 +319,10 @@ void agg_es_doc_link(struct agg_es_doc **head, struct agg_es_doc **tail, struct 
     *tail = d;
 }
 
-void agg_es_submit(struct agg_es *es, struct agg_es_doc *head, struct agg_es_doc *tail,
-                   size_t n)
+void lp_es_submit(struct lp_es *es, struct lp_es_doc *head, struct lp_es_doc *tail, size_t n)
 {
     size_t bytes = 0;
-    for (struct agg_es_doc *d = head; d; d = d->next)
+    for (struct lp_es_doc *d = head; d; d = d->next)
         bytes += d->len;
     if (!head)
         return;
@@ -309,7 +338,7 @@ void agg_es_submit(struct agg_es *es, struct agg_es_doc *head, struct agg_es_doc
     atomic_fetch_add(&es->queued, n);
 }
 
-size_t agg_es_queued(struct agg_es *es)
+size_t lp_es_queued(struct lp_es *es)
 {
     return atomic_load(&es->queued);
 }
@@ -320,11 +349,11 @@ size_t agg_es_queued(struct agg_es *es)
  * Every TRIM_BYTES freed, the free pages go back to the system. */
 #define TRIM_BYTES (32u << 20)
 
-static void doc_final(struct agg_es *es, struct agg_es_doc *d)
+static void doc_final(struct lp_es *es, struct lp_es_doc *d)
 {
     size_t acct = d->acct;
-    agg_part_held(d->m->part, acct, 0); /* before the release: after it m may be gone */
-    agg_msg_release(d->m);
+    lp_part_held(d->m->part, acct, 0); /* before the release: after it m may be gone */
+    lp_msg_release(d->m);
     free(d);
     atomic_fetch_sub(&es->queued, 1);
     size_t freed = atomic_fetch_add_explicit(&es->freed_since_trim, acct, memory_order_relaxed);
@@ -336,7 +365,7 @@ static void doc_final(struct agg_es *es, struct agg_es_doc *d)
     }
 }
 
-static uint64_t rnd(struct agg_es *es)
+static uint64_t rnd(struct lp_es *es)
 {
     es->rng ^= es->rng << 13;
     es->rng ^= es->rng >> 7;
@@ -345,7 +374,7 @@ static uint64_t rnd(struct agg_es *es)
 }
 
 /* Capped exponential backoff with full jitter in [d/2, d). */
-static int64_t backoff(struct agg_es *es, uint32_t attempt)
+static int64_t backoff(struct lp_es *es, uint32_t attempt)
 {
     int64_t d = es->retry_initial_ns;
     for (uint32_t i = 1; i < attempt && d < es->retry_max_ns; i++)
@@ -369,7 +398,7 @@ static const char template_json[] =
     "\"properties\":{}"
     "}}}";
 
-char *agg_es_template_body(const char *index, int data_stream, const char *kept)
+char *lp_es_template_body(const char *index, int data_stream, const char *kept)
 {
     char prefix[256];
     size_t n = strcspn(index, "{%");
@@ -399,9 +428,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 }
 
 /* PUT the template (blocking; before any document is sent). 1 done, 0 retry. */
-static int install_template(struct agg_es *es)
+static int install_template(struct lp_es *es)
 {
-    char *body = agg_es_template_body(es->index, es->data_stream, es->kept_field);
+    char *body = lp_es_template_body(es->index, es->data_stream, es->kept_field);
     CURL *e = curl_easy_init();
     struct lp_buf resp;
     lp_buf_init(&resp, 1u << 20);
@@ -450,7 +479,7 @@ static int install_template(struct agg_es *es)
 
 /* ---- requests ---- */
 
-static struct request *free_request(struct agg_es *es)
+static struct request *free_request(struct lp_es *es)
 {
     for (size_t i = 0; i < es->max_inflight; i++)
         if (!es->reqs[i].in_use)
@@ -462,7 +491,7 @@ static struct request *free_request(struct agg_es *es)
 /* Publishes what the bulk bodies and responses hold (their capacity: they
  * are reused), which counts in the aggregator's memory budget. Sender
  * thread. */
-static void account_buffers(struct agg_es *es)
+static void account_buffers(struct lp_es *es)
 {
     size_t n = es->bulk.body.cap;
     for (size_t i = 0; i < es->max_inflight; i++)
@@ -470,19 +499,19 @@ static void account_buffers(struct agg_es *es)
     atomic_store_explicit(&es->buffer_bytes, n, memory_order_relaxed);
 }
 
-size_t agg_es_buffer_bytes(struct agg_es *es)
+size_t lp_es_buffer_bytes(struct lp_es *es)
 {
     return atomic_load_explicit(&es->buffer_bytes, memory_order_relaxed);
 }
 
-static void send_request(struct agg_es *es, struct request *r, int64_t now)
+static void send_request(struct lp_es *es, struct request *r, int64_t now)
 {
     lp_bulk_reset(&es->bulk);
     size_t cap = es->cur_max_bytes;
     size_t n = 0;
     r->docs = lp_xreallocarray(r->docs, es->bulk_max_actions, sizeof(*r->docs));
     while (es->ready_docs.head && n < es->cur_max_actions) {
-        struct agg_es_doc *d = es->ready_docs.head;
+        struct lp_es_doc *d = es->ready_docs.head;
         if (n > 0 && es->bulk.body.len + d->len + strlen(d->index) + 80 > cap)
             break;
         int rc = lp_bulk_add(&es->bulk, d->index, d->id, d->data, d->len);
@@ -492,9 +521,9 @@ static void send_request(struct agg_es *es, struct request *r, int64_t now)
         if (rc) {
             char why[160];
             snprintf(why, sizeof(why), "cannot build the bulk action: %s", lp_strerror(rc));
-            struct agg_dlq_entry e = {"output", why, es->name, es->topic, d->partition,
-                                      d->kafka_offset, d->data, d->len, NULL, 0};
-            agg_dlq_write(es->dlq, &e, &es->stop);
+            struct lp_dlq_entry e = {"output",        why,     es->name, es->topic, d->partition,
+                                     d->kafka_offset, d->data, d->len,   NULL,      0};
+            lp_dlq_write(es->dlq, &e, &es->stop);
             lp_counter_inc(es->c_items[IT_DEAD]);
             doc_final(es, d);
             continue;
@@ -546,7 +575,7 @@ static void send_request(struct agg_es *es, struct request *r, int64_t now)
     account_buffers(es);
 }
 
-static void retry_doc(struct agg_es *es, struct agg_es_doc *d, int64_t now)
+static void retry_doc(struct lp_es *es, struct lp_es_doc *d, int64_t now)
 {
     d->attempts++;
     d->not_before = now + backoff(es, d->attempts);
@@ -557,7 +586,7 @@ static void retry_doc(struct agg_es *es, struct agg_es_doc *d, int64_t now)
     lp_counter_inc(es->c_items[IT_RETRY]);
 }
 
-void agg_es_set_kept_field(struct agg_es *es, const char *kept_field)
+void lp_es_set_kept_field(struct lp_es *es, const char *kept_field)
 {
     free(es->kept_field);
     es->kept_field = lp_xstrdup(kept_field);
@@ -566,7 +595,7 @@ void agg_es_set_kept_field(struct agg_es *es, const char *kept_field)
 /* The field a mapping error names: "failed to parse field [x]", "object
  * mapping for [x] tried to parse ...", "mapper [x] cannot be changed ...",
  * "Can't merge a non object mapping [x] ...". 0 when none is named. */
-int agg_es_conflict_field(const char *reason, char *field, size_t len)
+int lp_es_conflict_field(const char *reason, char *field, size_t len)
 {
     static const char *const marks[] = {"failed to parse field [", "object mapping for [",
                                         "mapper [", "non object mapping [", "field ["};
@@ -600,12 +629,12 @@ int agg_es_conflict_field(const char *reason, char *field, size_t len)
  * nothing could be moved (d untouched). */
 #define HEAL_NAMED 4
 
-static struct agg_es_doc *heal_doc(struct agg_es *es, struct agg_es_doc *d, const char *reason,
-                                   char *field, size_t flen)
+static struct lp_es_doc *heal_doc(struct lp_es *es, struct lp_es_doc *d, const char *reason,
+                                  char *field, size_t flen)
 {
     if (d->healed > HEAL_NAMED)
         return NULL;
-    int named = agg_es_conflict_field(reason, field, flen);
+    int named = lp_es_conflict_field(reason, field, flen);
     if (!named && !strstr(reason, "Limit of"))
         return NULL;
     if (d->healed == HEAL_NAMED)
@@ -644,7 +673,7 @@ static struct agg_es_doc *heal_doc(struct agg_es *es, struct agg_es_doc *d, cons
     if (!text)
         return NULL;
     size_t len = strlen(text), il = strlen(d->index);
-    struct agg_es_doc *n =
+    struct lp_es_doc *n =
         malloc(sizeof(*n) + len + 1 + il + 1 + (d->orig ? d->orig_len : d->len) + 1);
     if (!n)
         abort();
@@ -665,30 +694,37 @@ static struct agg_es_doc *heal_doc(struct agg_es *es, struct agg_es_doc *d, cons
     n->orig_len = first_len;
     free(text);
     n->acct = sizeof(*n) + len + 1 + il + 1 + n->orig_len + 1 + 32;
-    agg_part_held(d->m->part, n->acct, 1);
-    agg_part_held(d->m->part, d->acct, 0);
+    lp_part_held(d->m->part, n->acct, 1);
+    lp_part_held(d->m->part, d->acct, 0);
     free(d); /* its hold passed to n */
     return n;
 }
 
-static void dead_doc(struct agg_es *es, struct agg_es_doc *d, const char *why)
+static void dead_doc(struct lp_es *es, struct lp_es_doc *d, const char *why)
 {
     /* a healed document goes there as it was first sent: the record, not our edit */
-    struct agg_dlq_entry e = {"output", why, es->name, es->topic, d->partition,
-                              d->kafka_offset, d->orig ? d->orig : d->data,
-                              d->orig ? d->orig_len : d->len, NULL, 0};
-    if (agg_dlq_write(es->dlq, &e, &es->stop) == 0) {
+    struct lp_dlq_entry e = {"output",
+                             why,
+                             es->name,
+                             es->topic,
+                             d->partition,
+                             d->kafka_offset,
+                             d->orig ? d->orig : d->data,
+                             d->orig ? d->orig_len : d->len,
+                             NULL,
+                             0};
+    if (lp_dlq_write(es->dlq, &e, &es->stop) == 0) {
         lp_counter_inc(es->c_items[IT_DEAD]);
         doc_final(es, d);
     } else {
-        agg_part_held(d->m->part, d->acct, 0); /* the memory goes, the hold stays */
+        lp_part_held(d->m->part, d->acct, 0); /* the memory goes, the hold stays */
         free(d); /* stopping with the dead letter unwritable: the hold stays */
         atomic_fetch_sub(&es->queued, 1);
     }
 }
 
 /* The whole request goes back to the front of the queue, after a pause. */
-static void request_again(struct agg_es *es, struct request *r, int64_t now, int64_t pause)
+static void request_again(struct lp_es *es, struct request *r, int64_t now, int64_t pause)
 {
     struct list l = {0};
     for (size_t i = 0; i < r->n; i++)
@@ -700,14 +736,14 @@ static void request_again(struct agg_es *es, struct request *r, int64_t now, int
     lp_counter_add(es->c_retries, r->n);
 }
 
-static void set_up(struct agg_es *es, int up)
+static void set_up(struct lp_es *es, int up)
 {
     lp_gauge_set(es->g_up, up);
     if (es->ready)
         lp_ready_set(es->ready, up);
 }
 
-static void finish_request(struct agg_es *es, struct request *r, CURLcode cc, int64_t now)
+static void finish_request(struct lp_es *es, struct request *r, CURLcode cc, int64_t now)
 {
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -749,10 +785,10 @@ static void finish_request(struct agg_es *es, struct request *r, CURLcode cc, in
                 es->cur_max_actions = es->bulk_max_actions;
         }
         for (size_t i = 0; i < r->n; i++) {
-            struct agg_es_doc *d = r->docs[i];
+            struct lp_es_doc *d = r->docs[i];
             struct lp_bulk_item *it = &es->items[i];
             char field[256];
-            struct agg_es_doc *h;
+            struct lp_es_doc *h;
             if (it->verdict == LP_ITEM_OK) {
                 lp_counter_inc(es->c_items[it->status == 201   ? IT_CREATED
                                            : it->status == 409 ? IT_CONFLICT
@@ -767,10 +803,10 @@ static void finish_request(struct agg_es *es, struct request *r, CURLcode cc, in
                 retry_doc(es, d, now);
             } else if (it->status == 400 &&
                        (h = heal_doc(es, r->docs[i], it->reason, field, sizeof(field)))) {
-                agg_count_field(es->metrics, "logpipe_aggregator_mapping_conflicts_total",
-                                "Documents the cluster refused for a mapping conflict, by the "
-                                "field it refused (moved to the kept field and sent again).",
-                                field);
+                lp_ecs_count_field(es->metrics, "logpipe_aggregator_mapping_conflicts_total",
+                                   "Documents the cluster refused for a mapping conflict, by the "
+                                   "field it refused (moved to the kept field and sent again).",
+                                   field);
                 lp_log_ratelimited(LP_LOG_INFO,
                                    "mapping conflict; the field moves to the kept field and the "
                                    "document is sent again",
@@ -832,7 +868,7 @@ static void finish_request(struct agg_es *es, struct request *r, CURLcode cc, in
     r->n = 0;
 }
 
-static void take_input(struct agg_es *es, int64_t now)
+static void take_input(struct lp_es *es, int64_t now)
 {
     pthread_mutex_lock(&es->mu);
     struct list in = es->in;
@@ -853,13 +889,13 @@ static void take_input(struct agg_es *es, int64_t now)
     es->ready_docs.bytes += in.bytes;
 }
 
-static void take_retries(struct agg_es *es, int64_t now)
+static void take_retries(struct lp_es *es, int64_t now)
 {
     if (!es->retry.head || now < es->retry_min)
         return;
     struct list keep = {0};
     int64_t min = INT64_MAX;
-    struct agg_es_doc *d;
+    struct lp_es_doc *d;
     while ((d = list_pop(&es->retry))) {
         if (d->not_before <= now) {
             if (!es->ready_docs.head)
@@ -877,7 +913,7 @@ static void take_retries(struct agg_es *es, int64_t now)
 
 static void *sender(void *arg)
 {
-    struct agg_es *es = arg;
+    struct lp_es *es = arg;
     es->multi = curl_multi_init();
     int64_t next_template = 0;
     for (;;) {
@@ -933,7 +969,7 @@ static void *sender(void *arg)
     return NULL;
 }
 
-int agg_es_start(struct agg_es *es)
+int lp_es_start(struct lp_es *es)
 {
     if (pthread_create(&es->thread, NULL, sender, es))
         return -1;
@@ -941,17 +977,17 @@ int agg_es_start(struct agg_es *es)
     return 0;
 }
 
-static void free_docs(struct agg_es_doc *d)
+static void free_docs(struct lp_es_doc *d)
 {
     while (d) {
-        struct agg_es_doc *n = d->next;
-        agg_part_held(d->m->part, d->acct, 0); /* the holds stay: not stored */
+        struct lp_es_doc *n = d->next;
+        lp_part_held(d->m->part, d->acct, 0); /* the holds stay: not stored */
         free(d);
         d = n;
     }
 }
 
-void agg_es_stop(struct agg_es *es, int64_t deadline_ns)
+void lp_es_stop(struct lp_es *es, int64_t deadline_ns)
 {
     if (!es)
         return;
@@ -965,7 +1001,7 @@ void agg_es_stop(struct agg_es *es, int64_t deadline_ns)
         if (r->in_use)
             curl_multi_remove_handle(es->multi, r->easy);
         for (size_t k = 0; r->in_use && k < r->n; k++) {
-            agg_part_held(r->docs[k]->m->part, r->docs[k]->acct, 0);
+            lp_part_held(r->docs[k]->m->part, r->docs[k]->acct, 0);
             free(r->docs[k]);
         }
         if (r->easy)
@@ -994,3 +1030,125 @@ void agg_es_stop(struct agg_es *es, int64_t deadline_ns)
     lp_es_conn_release(&es->conn);
     free(es);
 }
+
+/* ---- the output interface ---- */
+
+#define ES_CHUNK 512 /* documents a lane hands over at a time */
+
+/* A worker's documents of the message it is processing, not yet handed to
+ * the sender (they are counted as held already). Worker thread only. */
+struct es_lane {
+    struct lp_es_doc *head, *tail;
+    size_t n;
+    json_t *batch_ev; /* the message's source-level fields, for index names */
+};
+
+static struct lp_output *es_create(const struct lp_config_output *cfg,
+                                   const struct lp_output_env *env, char *err, size_t errlen)
+{
+    struct lp_es *es = lp_es_new(cfg, env->topic, env->dlq, env->metrics, env->ready, err, errlen);
+    if (es && env->kept_field)
+        lp_es_set_kept_field(es, env->kept_field);
+    return es ? &es->base : NULL;
+}
+
+static int es_start(struct lp_output *o)
+{
+    return lp_es_start((struct lp_es *)o) ? LP_EAGAIN : 0;
+}
+
+static void *es_lane_new(struct lp_output *o)
+{
+    (void)o;
+    return lp_xcalloc(1, sizeof(struct es_lane));
+}
+
+static void es_flush(struct lp_output *o, void *lane)
+{
+    struct es_lane *l = lane;
+    if (l->head)
+        lp_es_submit((struct lp_es *)o, l->head, l->tail, l->n);
+    l->head = l->tail = NULL;
+    l->n = 0;
+    json_decref(l->batch_ev);
+    l->batch_ev = NULL;
+}
+
+static void es_lane_free(struct lp_output *o, void *lane)
+{
+    struct es_lane *l = lane;
+    if (!l)
+        return;
+    free_docs(l->head); /* none between messages; holds stay */
+    json_decref(l->batch_ev);
+    free(l);
+    (void)o;
+}
+
+/* The index time: the event's @timestamp when it has a valid one. */
+static int64_t event_time_ns(json_t *ev, int64_t fallback)
+{
+    json_t *ts = json_object_get(ev, "@timestamp");
+    int64_t ns;
+    if (json_is_string(ts) &&
+        lp_time_parse_rfc3339(json_string_value(ts), json_string_length(ts), &ns) == 0)
+        return ns;
+    return fallback;
+}
+
+static int es_submit(struct lp_output *o, void *lane, struct lp_output_doc *d, int replay)
+{
+    (void)replay; /* never: not LP_OUTPUT_SYNCED */
+    struct lp_es *es = (struct lp_es *)o;
+    struct es_lane *l = lane;
+    json_t *iev = d->ev;
+    int64_t its = d->ev ? event_time_ns(d->ev, d->ts_ns) : d->ts_ns;
+    if (!iev && es->index_mode == IDX_BATCH) {
+        if (!l->batch_ev)
+            l->batch_ev = json_loadb(d->text, d->len, 0, NULL);
+        if (l->batch_ev && d->stream)
+            json_object_set_new(l->batch_ev, "stream", json_string(d->stream));
+        iev = l->batch_ev;
+    } else if (!iev && es->index_mode == IDX_RECORD) {
+        iev = d->ev = json_loadb(d->text, d->len, 0, NULL); /* the engine frees it */
+    }
+    char index[256];
+    if (lp_index_name(es->index, iev, its, index, sizeof(index)))
+        snprintf(index, sizeof(index), "logpipe-index-name-too-long");
+    struct lp_es_doc *doc =
+        lp_es_doc_new(d->m, d->partition, d->kafka_offset, index, d->id, d->text, d->len);
+    lp_es_doc_link(&l->head, &l->tail, doc);
+    if (++l->n < ES_CHUNK)
+        return LP_OUTPUT_OK;
+    /* hand over what this message made so far: the worker renders more
+     * only within the memory budget */
+    lp_es_submit(es, l->head, l->tail, l->n);
+    l->head = l->tail = NULL;
+    l->n = 0;
+    return LP_OUTPUT_HANDED;
+}
+
+static size_t es_memory(struct lp_output *o, size_t *reserved)
+{
+    struct lp_es *es = (struct lp_es *)o;
+    /* max_inflight_requests bodies in flight and one being built */
+    *reserved = (es->max_inflight + 1) * es->bulk_max_bytes;
+    return lp_es_buffer_bytes(es);
+}
+
+static void es_close(struct lp_output *o, int64_t deadline_ns)
+{
+    lp_es_stop((struct lp_es *)o, deadline_ns);
+}
+
+const struct lp_output_ops lp_output_elasticsearch = {
+    .name = "elasticsearch",
+    .create = es_create,
+    .start = es_start,
+    .lane_new = es_lane_new,
+    .lane_free = es_lane_free,
+    .submit = es_submit,
+    .flush = es_flush,
+    .memory = es_memory,
+    .close = es_close,
+};

@@ -23,59 +23,63 @@
  *                        false; it tries again every retry_max
  *
  * On start it installs an index template with ECS mappings (unless
- * install_template is false), before sending any document. */
-#ifndef AGG_OUT_ES_H
-#define AGG_OUT_ES_H
+ * install_template is false), before sending any document.
+ *
+ * The engine reaches it through lp_output_elasticsearch (lp_output.h); the
+ * functions below are that table's and the tests'. Threads: new, start,
+ * stop on the engine's thread; doc_new, doc_link, submit on a worker (its
+ * lane); everything else runs on the output's sender thread, which takes
+ * submitted documents from a list under the output's mutex. */
+#ifndef LP_OUT_ELASTICSEARCH_H
+#define LP_OUT_ELASTICSEARCH_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-struct agg_es;
-struct agg_msg;
-struct agg_dlq;
+struct lp_es;
+struct lp_msg;
+struct lp_dlq;
 struct lp_config_output;
 struct lp_metrics;
 struct lp_ready;
 
 /* Bytes the output's request bodies and response buffers hold (counted in
  * the memory budget with the documents). Any thread. */
-size_t agg_es_buffer_bytes(struct agg_es *es);
-struct agg_es *agg_es_new(const struct lp_config_output *cfg, const char *topic,
-                          struct agg_dlq *dlq, struct lp_metrics *metrics,
-                          struct lp_ready *ready, char *err, size_t errlen);
+size_t lp_es_buffer_bytes(struct lp_es *es);
+struct lp_es *lp_es_new(const struct lp_config_output *cfg, const char *topic, struct lp_dlq *dlq,
+                        struct lp_metrics *metrics, struct lp_ready *ready, char *err,
+                        size_t errlen);
 /* Starts the sender thread. 0 or -1. */
-int agg_es_start(struct agg_es *es);
+int lp_es_start(struct lp_es *es);
 /* Stops the sender: keeps sending until nothing is queued or deadline_ns
  * (monotonic) passes, then returns; documents not indexed by then keep
  * their holds (their offsets are not stored). Frees everything. */
-void agg_es_stop(struct agg_es *es, int64_t deadline_ns);
+void lp_es_stop(struct lp_es *es, int64_t deadline_ns);
 
-/* A document built by a worker, handed over with agg_es_submit. */
-struct agg_es_doc;
+/* A document built by a worker, handed over with lp_es_submit. */
+struct lp_es_doc;
 /* Builds a document of message m (takes one hold of m, released when the
  * document is final). index and doc are copied. */
-struct agg_es_doc *agg_es_doc_new(struct agg_msg *m, int32_t partition, int64_t kafka_offset,
-                                  const char *index, const char *id, const char *doc,
-                                  size_t len);
-/* Hands a chain of documents (linked by agg_es_doc_link) to the sender. */
-void agg_es_doc_link(struct agg_es_doc **head, struct agg_es_doc **tail, struct agg_es_doc *d);
-void agg_es_submit(struct agg_es *es, struct agg_es_doc *head, struct agg_es_doc *tail,
-                   size_t n);
+struct lp_es_doc *lp_es_doc_new(struct lp_msg *m, int32_t partition, int64_t kafka_offset,
+                                const char *index, const char *id, const char *doc, size_t len);
+/* Hands a chain of documents (linked by lp_es_doc_link) to the sender. */
+void lp_es_doc_link(struct lp_es_doc **head, struct lp_es_doc **tail, struct lp_es_doc *d);
+void lp_es_submit(struct lp_es *es, struct lp_es_doc *head, struct lp_es_doc *tail, size_t n);
 
 /* The index template for `index` (pattern, ECS mappings) as JSON: for tests
  * and for operators who install it themselves; kept is where the kept list
  * is mapped (NULL: logpipe.kept). The caller frees. */
-char *agg_es_template_body(const char *index, int data_stream, const char *kept);
+char *lp_es_template_body(const char *index, int data_stream, const char *kept);
 
 /* Where healed conflicts keep the refused value (default logpipe.kept).
- * Before agg_es_start. */
-void agg_es_set_kept_field(struct agg_es *es, const char *kept_field);
+ * Before lp_es_start. */
+void lp_es_set_kept_field(struct lp_es *es, const char *kept_field);
 
 /* The field a mapping error reason names, into field[0..len): 1, or 0 when
  * the reason is not a mapping error or names none (exposed for tests). */
-int agg_es_conflict_field(const char *reason, char *field, size_t len);
+int lp_es_conflict_field(const char *reason, char *field, size_t len);
 
 /* Documents queued or in flight (tests, metrics). */
-size_t agg_es_queued(struct agg_es *es);
+size_t lp_es_queued(struct lp_es *es);
 
 #endif
