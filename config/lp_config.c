@@ -884,6 +884,63 @@ static void validate_redact(struct ctx *c, const struct lp_config_aggregator *a,
     }
 }
 
+/* What each output type requires of its options, beyond the field table's
+ * types and ranges. One line per type of LP_CONFIG_OUTPUT_TYPES (a unit test
+ * holds it to the outputs' registry, outputs/lp_output.c). */
+static void check_es_output(struct ctx *c, const struct lp_config_aggregator *a,
+                            const struct lp_node *at, const char *what,
+                            const struct lp_config_output *o)
+{
+    if (!o->url || (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0))
+        lp_node_error(c->errs, key_at(at, "url", at),
+                      "%s: elasticsearch needs a url starting with http:// or https://", what);
+    if (!o->index || !*o->index)
+        lp_node_error(c->errs, key_at(at, "index", at), "%s: needs an index", what);
+    else
+        check_index_fields(c, a, key_at(at, "index", at), what, o->index);
+    if (o->password && *o->password && (!o->username || !*o->username))
+        lp_node_error(c->errs, key_at(at, "password", at), "%s: password without username",
+                      what);
+    if (o->retry_initial_ms > o->retry_max_ms)
+        lp_node_error(c->errs, key_at(at, "retry_initial", at),
+                      "%s: retry_initial is longer than retry_max", what);
+}
+
+static void check_file_output(struct ctx *c, const struct lp_config_aggregator *a,
+                              const struct lp_node *at, const char *what,
+                              const struct lp_config_output *o)
+{
+    (void)a;
+    if (!o->path || !*o->path)
+        lp_node_error(c->errs, at, "%s: type file needs a path", what);
+}
+
+static const struct {
+    const char *type;
+    void (*check)(struct ctx *c, const struct lp_config_aggregator *a, const struct lp_node *at,
+                  const char *what, const struct lp_config_output *o);
+} output_checks[] = {
+    {"elasticsearch", check_es_output},
+    {"file", check_file_output},
+};
+
+static void check_output(struct ctx *c, const struct lp_config_aggregator *a,
+                         const struct lp_node *agg, size_t i)
+{
+    const struct lp_config_output *o = &a->outputs[i];
+    const struct lp_node *at = item_at(agg, "outputs", i, agg);
+    char what[64];
+    snprintf(what, sizeof(what), "aggregator.outputs[%zu]", i);
+    check_item_name(c, at, what, "output", o->name, FIND_OUTPUT(a, o->name), i);
+    if (!o->type) {
+        lp_node_error(c->errs, at, "%s: needs a type (one of %s)", what, LP_CONFIG_OUTPUT_TYPES);
+        return;
+    }
+    for (size_t k = 0; k < sizeof(output_checks) / sizeof(output_checks[0]); k++)
+        if (strcmp(o->type, output_checks[k].type) == 0)
+            output_checks[k].check(c, a, at, what, o);
+}
+
 static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator *a,
                                 const struct lp_node *agg)
 {
@@ -900,37 +957,8 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
                 check_regex(c, key_at(at, "pattern", at), what, p->pattern);
         }
     }
-    for (size_t i = 0; i < a->n_outputs; i++) {
-        const struct lp_config_output *o = &a->outputs[i];
-        const struct lp_node *at = item_at(agg, "outputs", i, agg);
-        char what[64];
-        snprintf(what, sizeof(what), "aggregator.outputs[%zu]", i);
-        check_item_name(c, at, what, "output", o->name, FIND_OUTPUT(a, o->name), i);
-        if (!o->type) {
-            lp_node_error(c->errs, at, "%s: needs a type (elasticsearch, file or stdout)", what);
-            continue;
-        }
-        if (strcmp(o->type, "elasticsearch") == 0) {
-            if (!o->url || (strncmp(o->url, "http://", 7) != 0 &&
-                            strncmp(o->url, "https://", 8) != 0))
-                lp_node_error(c->errs, key_at(at, "url", at),
-                              "%s: elasticsearch needs a url starting with http:// or https://",
-                              what);
-            if (!o->index || !*o->index)
-                lp_node_error(c->errs, key_at(at, "index", at), "%s: needs an index", what);
-            else
-                check_index_fields(c, a, key_at(at, "index", at), what, o->index);
-            if (o->password && *o->password && (!o->username || !*o->username))
-                lp_node_error(c->errs, key_at(at, "password", at),
-                              "%s: password without username", what);
-            if (o->retry_initial_ms > o->retry_max_ms)
-                lp_node_error(c->errs, key_at(at, "retry_initial", at),
-                              "%s: retry_initial is longer than retry_max", what);
-        } else if (strcmp(o->type, "file") == 0) {
-            if (!o->path || !*o->path)
-                lp_node_error(c->errs, at, "%s: type file needs a path", what);
-        }
-    }
+    for (size_t i = 0; i < a->n_outputs; i++)
+        check_output(c, a, agg, i);
     for (size_t i = 0; i < a->n_routes; i++) {
         const struct lp_config_route *r = &a->routes[i];
         const struct lp_node *at = item_at(agg, "routes", i, agg);

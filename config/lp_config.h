@@ -199,9 +199,13 @@ struct lp_config_enrich {
     int ingest_time;
 };
 
+/* The output types the config accepts: each has an implementation in the
+ * outputs' registry (outputs/lp_output.c; test_config holds them equal). */
+#define LP_CONFIG_OUTPUT_TYPES "elasticsearch|file|stdout"
+
 struct lp_config_output {
     char *name;
-    char *type; /* elasticsearch | file | stdout */
+    char *type; /* one of LP_CONFIG_OUTPUT_TYPES */
     /* elasticsearch */
     char *url;
     char *index;

@@ -308,7 +308,7 @@ static const struct lp_field enrich_fields[] = {
 
 static const struct lp_field output_fields[] = {
     STR(lp_config_output, name, NULL, "Output name, referenced by routes."),
-    ENUM(lp_config_output, type, NULL, "elasticsearch|file|stdout",
+    ENUM(lp_config_output, type, NULL, LP_CONFIG_OUTPUT_TYPES,
          "elasticsearch (also OpenSearch), file (NDJSON segments) or stdout (debugging)."),
     STR(lp_config_output, url, NULL, "elasticsearch: base URL, e.g. https://es:9200."),
     STR(lp_config_output, index, "logs-%Y.%m.%d",
