@@ -540,93 +540,99 @@ static uint64_t sample_threshold(int64_t ppm)
     return (uint64_t)ppm * (UINT64_MAX / LP_RATIO_ONE);
 }
 
-struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
-                                      const char *const *output_names, size_t n_outputs,
-                                      char *err, size_t errlen)
+static int add_parser(struct agg_pipeline *p, const struct lp_config_parser *c, char *err,
+                      size_t errlen)
 {
-    struct agg_pipeline *p = lp_xcalloc(1, sizeof(*p));
-    p->parsers = lp_xcalloc(cfg->n_parsers + 1, sizeof(*p->parsers));
-    p->routes = lp_xcalloc(cfg->n_routes + 1, sizeof(*p->routes));
-    for (size_t i = 0; i < cfg->n_parsers; i++) {
-        const struct lp_config_parser *c = &cfg->parsers[i];
-        struct lp_msgparser_config pc = {c->kind, c->pattern, c->target, c->time_field,
-                                         c->time_format};
-        char why[256];
-        struct lp_msgparser *mp = lp_msgparser_new(&pc, why, sizeof(why));
-        if (!mp) {
-            snprintf(err, errlen, "parser %s: %s", c->name, why);
-            goto fail;
-        }
-        struct named_parser *np = &p->parsers[p->n_parsers++];
-        np->name = lp_xstrdup(c->name);
-        np->p = mp;
-        static const char *const def_keys[] = LP_DEFAULT_MESSAGE_KEYS;
-        size_t nk = c->n_message_keys ? c->n_message_keys : sizeof(def_keys) / sizeof(def_keys[0]);
-        np->message_keys = lp_xcalloc(nk, sizeof(char *));
-        for (size_t k = 0; k < nk; k++)
-            np->message_keys[k] = lp_xstrdup(c->n_message_keys ? c->message_keys[k] : def_keys[k]);
-        np->n_message_keys = nk;
-        np->keep_original = c->keep_original;
-        np->mark_failures = c->on_failure && strcmp(c->on_failure, "mark") == 0;
+    struct lp_msgparser_config pc = {c->kind, c->pattern, c->target, c->time_field, c->time_format};
+    char why[256];
+    struct lp_msgparser *mp = lp_msgparser_new(&pc, why, sizeof(why));
+    if (!mp) {
+        snprintf(err, errlen, "parser %s: %s", c->name, why);
+        return -1;
     }
-    for (size_t i = 0; i <= cfg->n_routes; i++) {
-        struct route *r = &p->routes[i];
-        p->n_routes = i + 1;
-        int is_default = i == cfg->n_routes;
-        const char *pname = is_default ? cfg->default_route.parser : cfg->routes[i].parser;
-        r->name = lp_xstrdup(is_default ? "default" : cfg->routes[i].name);
-        r->info.name = r->name;
-        r->np = find_parser(p, pname);
-        r->parser = r->np ? r->np->p : NULL;
-        r->parser_name = r->np ? r->np->name : NULL;
-        if (pname && !r->parser) {
-            snprintf(err, errlen, "route %s: no parser named '%s'", r->name, pname);
-            goto fail;
+    struct named_parser *np = &p->parsers[p->n_parsers++];
+    np->name = lp_xstrdup(c->name);
+    np->p = mp;
+    static const char *const def_keys[] = LP_DEFAULT_MESSAGE_KEYS;
+    size_t nk = c->n_message_keys ? c->n_message_keys : sizeof(def_keys) / sizeof(def_keys[0]);
+    np->message_keys = lp_xcalloc(nk, sizeof(char *));
+    for (size_t k = 0; k < nk; k++)
+        np->message_keys[k] = lp_xstrdup(c->n_message_keys ? c->message_keys[k] : def_keys[k]);
+    np->n_message_keys = nk;
+    np->keep_original = c->keep_original;
+    np->mark_failures = c->on_failure && strcmp(c->on_failure, "mark") == 0;
+    return 0;
+}
+
+/* A route's match conditions, compiled. */
+static int add_conds(struct route *r, const struct lp_config_route *cr, char *err, size_t errlen)
+{
+    r->conds = lp_xcalloc(cr->n_match + 1, sizeof(*r->conds));
+    for (size_t k = 0; k < cr->n_match; k++) {
+        const struct lp_config_match *m = &cr->match[k];
+        struct cond *c = &r->conds[r->n_conds++];
+        c->field = lp_xstrdup(m->field);
+        c->negate = m->negate;
+        if (m->equals) {
+            c->op = OP_EQUALS;
+            c->value = lp_xstrdup(m->equals);
+        } else if (m->prefix) {
+            c->op = OP_PREFIX;
+            c->value = lp_xstrdup(m->prefix);
+        } else if (m->regex) {
+            char what[128];
+            snprintf(what, sizeof(what), "route %s match %zu", r->name, k);
+            c->op = OP_REGEX;
+            c->re = lp_regex_compile(m->regex, what, err, errlen);
+            if (!c->re)
+                return -1;
+        } else {
+            c->op = OP_EXISTS;
         }
-        if (is_default) {
-            r->sample_below = UINT64_MAX;
-            if (resolve_outputs(r, cfg->default_route.outputs, cfg->default_route.n_outputs,
-                                output_names, n_outputs, err, errlen))
-                goto fail;
-            continue;
-        }
-        const struct lp_config_route *cr = &cfg->routes[i];
-        r->drop = cr->drop;
-        r->sample_below = sample_threshold(cr->sample_ppm);
-        r->rl = ratelimit_new(&cr->rate_limit);
-        if (cr->drop) {
-            r->outputs = lp_xcalloc(1, sizeof(size_t));
-            r->info.outputs = r->outputs;
-            r->info.n_outputs = 0;
-        } else if (resolve_outputs(r, cr->outputs, cr->n_outputs, output_names, n_outputs, err,
-                                   errlen))
-            goto fail;
-        r->conds = lp_xcalloc(cr->n_match + 1, sizeof(*r->conds));
-        for (size_t k = 0; k < cr->n_match; k++) {
-            const struct lp_config_match *m = &cr->match[k];
-            struct cond *c = &r->conds[r->n_conds++];
-            c->field = lp_xstrdup(m->field);
-            c->negate = m->negate;
-            if (m->equals) {
-                c->op = OP_EQUALS;
-                c->value = lp_xstrdup(m->equals);
-            } else if (m->prefix) {
-                c->op = OP_PREFIX;
-                c->value = lp_xstrdup(m->prefix);
-            } else if (m->regex) {
-                char what[128];
-                snprintf(what, sizeof(what), "route %s match %zu", r->name, k);
-                c->op = OP_REGEX;
-                c->re = lp_regex_compile(m->regex, what, err, errlen);
-                if (!c->re)
-                    goto fail;
-            } else {
-                c->op = OP_EXISTS;
-            }
-            c->value_len = c->value ? strlen(c->value) : 0;
-        }
+        c->value_len = c->value ? strlen(c->value) : 0;
     }
-    const struct lp_config_enrich *e = &cfg->enrich;
+    return 0;
+}
+
+/* Route i of the configuration, or the default route (i == n_routes). */
+static int add_route(struct agg_pipeline *p, const struct lp_config_aggregator *cfg, size_t i,
+                     const char *const *output_names, size_t n_outputs, char *err, size_t errlen)
+{
+    struct route *r = &p->routes[i];
+    p->n_routes = i + 1;
+    int is_default = i == cfg->n_routes;
+    const char *pname = is_default ? cfg->default_route.parser : cfg->routes[i].parser;
+    r->name = lp_xstrdup(is_default ? "default" : cfg->routes[i].name);
+    r->info.name = r->name;
+    r->np = find_parser(p, pname);
+    r->parser = r->np ? r->np->p : NULL;
+    r->parser_name = r->np ? r->np->name : NULL;
+    if (pname && !r->parser) {
+        snprintf(err, errlen, "route %s: no parser named '%s'", r->name, pname);
+        return -1;
+    }
+    if (is_default) {
+        r->sample_below = UINT64_MAX;
+        return resolve_outputs(r, cfg->default_route.outputs, cfg->default_route.n_outputs,
+                               output_names, n_outputs, err, errlen);
+    }
+    const struct lp_config_route *cr = &cfg->routes[i];
+    r->drop = cr->drop;
+    r->sample_below = sample_threshold(cr->sample_ppm);
+    r->rl = ratelimit_new(&cr->rate_limit);
+    if (cr->drop) {
+        r->outputs = lp_xcalloc(1, sizeof(size_t));
+        r->info.outputs = r->outputs;
+        r->info.n_outputs = 0;
+    } else if (resolve_outputs(r, cr->outputs, cr->n_outputs, output_names, n_outputs, err,
+                               errlen)) {
+        return -1;
+    }
+    return add_conds(r, cr, err, errlen);
+}
+
+static void setup_enrich(struct agg_pipeline *p, const struct lp_config_enrich *e)
+{
     for (size_t i = 0; i < e->add_fields.n; i++)
         lp_kvlist_set(&p->add, e->add_fields.items[i].key, e->add_fields.items[i].value);
     for (size_t i = 0; i < e->env_fields.n; i++) {
@@ -643,6 +649,22 @@ struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
         p->remove[p->n_remove++] = lp_xstrdup(e->remove[i]);
     p->normalize_level = e->normalize_level;
     p->ingest_time = e->ingest_time;
+}
+
+struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
+                                      const char *const *output_names, size_t n_outputs, char *err,
+                                      size_t errlen)
+{
+    struct agg_pipeline *p = lp_xcalloc(1, sizeof(*p));
+    p->parsers = lp_xcalloc(cfg->n_parsers + 1, sizeof(*p->parsers));
+    p->routes = lp_xcalloc(cfg->n_routes + 1, sizeof(*p->routes));
+    for (size_t i = 0; i < cfg->n_parsers; i++)
+        if (add_parser(p, &cfg->parsers[i], err, errlen))
+            goto fail;
+    for (size_t i = 0; i <= cfg->n_routes; i++)
+        if (add_route(p, cfg, i, output_names, n_outputs, err, errlen))
+            goto fail;
+    setup_enrich(p, &cfg->enrich);
     const struct lp_config_content *ct = &cfg->content;
     p->kept_field = lp_xstrdup(ct->kept_field ? ct->kept_field : "logpipe.kept");
     p->merge.kept = p->kept_field;

@@ -230,13 +230,13 @@ static int open_today(struct lp_dlq *d, int64_t now_ns)
     return 0;
 }
 
-int lp_dlq_write(struct lp_dlq *d, const struct lp_dlq_entry *e, const atomic_int *stop)
+/* The entry as one NDJSON line (ending in a newline), redacted under the
+ * rules. */
+static void format_entry(struct lp_dlq *d, const struct lp_dlq_entry *e, int64_t now,
+                         struct lp_buf *b)
 {
-    int64_t now = lp_time_real_ns();
     char ts[LP_RFC3339_MAX];
     lp_time_format_rfc3339(now, 3, ts);
-    struct lp_buf line, *b = &line;
-    lp_buf_init(b, 0);
     lp_buf_appendf(b, "{\"@timestamp\":\"%s\",\"stage\":", ts);
     lp_buf_append_json_string(b, e->stage, strlen(e->stage));
     lp_buf_puts(b, ",\"reason\":");
@@ -293,6 +293,14 @@ int lp_dlq_write(struct lp_dlq *d, const struct lp_dlq_entry *e, const atomic_in
         lp_buf_puts(b, ",\"redacted\":true");
     lp_buf_puts(b, "}\n");
     free(dumped);
+}
+
+int lp_dlq_write(struct lp_dlq *d, const struct lp_dlq_entry *e, const atomic_int *stop)
+{
+    int64_t now = lp_time_real_ns();
+    struct lp_buf line, *b = &line;
+    lp_buf_init(b, 0);
+    format_entry(d, e, now, b);
     int rc;
     int64_t last_log = 0;
     uint64_t key = entry_key(b->data, b->len);

@@ -743,6 +743,77 @@ static void set_up(struct lp_es *es, int up)
         lp_ready_set(es->ready, up);
 }
 
+/* A request the cluster answered item by item: the output is up again, the
+ * caps cut after a 413 grow back. */
+static void request_succeeded(struct lp_es *es)
+{
+    es->fail_streak = 0;
+    if (es->halted)
+        lp_log(LP_LOG_INFO, "output accepted requests again", "output=%s", es->name);
+    es->halted = 0;
+    set_up(es, 1);
+    if (es->cur_max_bytes < es->bulk_max_bytes) {
+        es->cur_max_bytes *= 2;
+        if (es->cur_max_bytes > es->bulk_max_bytes)
+            es->cur_max_bytes = es->bulk_max_bytes;
+    }
+    if (es->cur_max_actions < es->bulk_max_actions) {
+        es->cur_max_actions *= 2;
+        if (es->cur_max_actions > es->bulk_max_actions)
+            es->cur_max_actions = es->bulk_max_actions;
+    }
+}
+
+/* One item's answer: final (created, a replay's 409), again later (429,
+ * 5xx), again at once with a field moved (a mapping conflict), or the dead
+ * letter. */
+static void finish_item(struct lp_es *es, struct lp_es_doc *d, const struct lp_bulk_item *it,
+                        int64_t now)
+{
+    char field[256];
+    struct lp_es_doc *h;
+    if (it->verdict == LP_ITEM_OK) {
+        lp_counter_inc(es->c_items[it->status == 201   ? IT_CREATED
+                                   : it->status == 409 ? IT_CONFLICT
+                                                       : IT_OK]);
+        if (d->healed)
+            lp_counter_inc(es->c_healed);
+        doc_final(es, d);
+    } else if (it->verdict == LP_ITEM_RETRY) {
+        lp_log_ratelimited(LP_LOG_WARN, "bulk item rejected for now; retrying",
+                           "output=%s status=%d reason=\"%s\"", es->name, it->status, it->reason);
+        retry_doc(es, d, now);
+    } else if (it->status == 400 && (h = heal_doc(es, d, it->reason, field, sizeof(field)))) {
+        lp_ecs_count_field(es->metrics, "logpipe_aggregator_mapping_conflicts_total",
+                           "Documents the cluster refused for a mapping conflict, by the "
+                           "field it refused (moved to the kept field and sent again).",
+                           field);
+        lp_log_ratelimited(LP_LOG_INFO,
+                           "mapping conflict; the field moves to the kept field and the "
+                           "document is sent again",
+                           "output=%s field=\"%s\" kept=%s", es->name, field, es->kept_field);
+        h->not_before = now;
+        if (!es->retry.head || h->not_before < es->retry_min)
+            es->retry_min = h->not_before;
+        list_push(&es->retry, h);
+    } else {
+        char w[300];
+        snprintf(w, sizeof(w), "HTTP %d: %s", it->status, it->reason);
+        lp_log_ratelimited(LP_LOG_WARN, "bulk item refused; dead-lettered",
+                           "output=%s status=%d reason=\"%s\"", es->name, it->status, it->reason);
+        dead_doc(es, d, w);
+    }
+}
+
+/* A request that failed as a whole and is sent again after a backoff. */
+static void request_failed(struct lp_es *es, struct request *r, int64_t now)
+{
+    es->fail_streak++;
+    lp_counter_inc(es->c_request_errors);
+    set_up(es, 0);
+    request_again(es, r, now, backoff(es, es->fail_streak));
+}
+
 static void finish_request(struct lp_es *es, struct request *r, CURLcode cc, int64_t now)
 {
     long status = 0;
@@ -752,12 +823,10 @@ static void finish_request(struct lp_es *es, struct request *r, CURLcode cc, int
     es->inflight--;
     lp_histogram_observe(es->h_latency, (double)(now - r->started) / 1e9);
     if (cc != CURLE_OK) {
-        es->fail_streak++;
-        lp_counter_inc(es->c_request_errors);
-        lp_log_ratelimited(LP_LOG_WARN, "bulk request failed; retrying", "output=%s error=\"%s\" docs=%zu",
-                           es->name, curl_easy_strerror(cc), r->n);
-        set_up(es, 0);
-        request_again(es, r, now, backoff(es, es->fail_streak));
+        lp_log_ratelimited(LP_LOG_WARN, "bulk request failed; retrying",
+                           "output=%s error=\"%s\" docs=%zu", es->name, curl_easy_strerror(cc),
+                           r->n);
+        request_failed(es, r, now);
         return;
     }
     if (es->items_cap < r->n) {
@@ -768,65 +837,11 @@ static void finish_request(struct lp_es *es, struct request *r, CURLcode cc, int
     enum lp_bulk_verdict v = lp_bulk_classify(status, r->resp.data ? r->resp.data : "",
                                               r->resp.len, r->n, es->items, why, sizeof(why));
     switch (v) {
-    case LP_BULK_ITEMS: {
-        es->fail_streak = 0;
-        if (es->halted)
-            lp_log(LP_LOG_INFO, "output accepted requests again", "output=%s", es->name);
-        es->halted = 0;
-        set_up(es, 1);
-        if (es->cur_max_bytes < es->bulk_max_bytes) {
-            es->cur_max_bytes *= 2;
-            if (es->cur_max_bytes > es->bulk_max_bytes)
-                es->cur_max_bytes = es->bulk_max_bytes;
-        }
-        if (es->cur_max_actions < es->bulk_max_actions) {
-            es->cur_max_actions *= 2;
-            if (es->cur_max_actions > es->bulk_max_actions)
-                es->cur_max_actions = es->bulk_max_actions;
-        }
-        for (size_t i = 0; i < r->n; i++) {
-            struct lp_es_doc *d = r->docs[i];
-            struct lp_bulk_item *it = &es->items[i];
-            char field[256];
-            struct lp_es_doc *h;
-            if (it->verdict == LP_ITEM_OK) {
-                lp_counter_inc(es->c_items[it->status == 201   ? IT_CREATED
-                                           : it->status == 409 ? IT_CONFLICT
-                                                               : IT_OK]);
-                if (d->healed)
-                    lp_counter_inc(es->c_healed);
-                doc_final(es, d);
-            } else if (it->verdict == LP_ITEM_RETRY) {
-                lp_log_ratelimited(LP_LOG_WARN, "bulk item rejected for now; retrying",
-                                   "output=%s status=%d reason=\"%s\"", es->name, it->status,
-                                   it->reason);
-                retry_doc(es, d, now);
-            } else if (it->status == 400 &&
-                       (h = heal_doc(es, r->docs[i], it->reason, field, sizeof(field)))) {
-                lp_ecs_count_field(es->metrics, "logpipe_aggregator_mapping_conflicts_total",
-                                   "Documents the cluster refused for a mapping conflict, by the "
-                                   "field it refused (moved to the kept field and sent again).",
-                                   field);
-                lp_log_ratelimited(LP_LOG_INFO,
-                                   "mapping conflict; the field moves to the kept field and the "
-                                   "document is sent again",
-                                   "output=%s field=\"%s\" kept=%s", es->name, field,
-                                   es->kept_field);
-                h->not_before = now;
-                if (!es->retry.head || h->not_before < es->retry_min)
-                    es->retry_min = h->not_before;
-                list_push(&es->retry, h);
-            } else {
-                char w[300];
-                snprintf(w, sizeof(w), "HTTP %d: %s", it->status, it->reason);
-                lp_log_ratelimited(LP_LOG_WARN, "bulk item refused; dead-lettered",
-                                   "output=%s status=%d reason=\"%s\"", es->name, it->status,
-                                   it->reason);
-                dead_doc(es, d, w);
-            }
-        }
+    case LP_BULK_ITEMS:
+        request_succeeded(es);
+        for (size_t i = 0; i < r->n; i++)
+            finish_item(es, r->docs[i], &es->items[i], now);
         break;
-    }
     case LP_BULK_SPLIT:
         if (r->n == 1) {
             dead_doc(es, r->docs[0], "HTTP 413: the document is larger than the cluster accepts "
@@ -857,12 +872,9 @@ static void finish_request(struct lp_es *es, struct request *r, CURLcode cc, int
         break;
     case LP_BULK_RETRY:
     default:
-        es->fail_streak++;
-        lp_counter_inc(es->c_request_errors);
-        set_up(es, 0);
         lp_log_ratelimited(LP_LOG_WARN, "bulk request failed; retrying",
                            "output=%s status=%ld reason=\"%s\"", es->name, status, why);
-        request_again(es, r, now, backoff(es, es->fail_streak));
+        request_failed(es, r, now);
         break;
     }
     r->n = 0;
