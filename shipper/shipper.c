@@ -15,6 +15,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -383,6 +384,143 @@ static void recover_rotated(struct lp_shipper *s)
     }
 }
 
+/* Names of rotated generations the shipper cannot tail (compressed). */
+static int compressed_name(const char *name)
+{
+    static const char *const ext[] = {".gz", ".zst", ".bz2", ".xz", ".lz4", ".zip"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+        size_t k = strlen(ext[i]);
+        if (n > k && strcmp(name + n - k, ext[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+struct generation {
+    char path[PATH_MAX];
+    int64_t mtime_ns;
+};
+
+static int by_mtime(const void *a, const void *b)
+{
+    const struct generation *x = a, *y = b;
+    return (x->mtime_ns > y->mtime_ns) - (x->mtime_ns < y->mtime_ns);
+}
+
+#define MAX_GENERATIONS 256 /* per tracked file and start: more is a storm of its own */
+
+/* 1 when the file at p starts as one of the n checkpointed files known
+ * (under its name) starts: a copy of it (logrotate's copytruncate), whose
+ * lines up to the checkpoint were shipped already. Unreadable counts as a
+ * copy: not shipped on a guess. */
+static int copy_of_known(const char *p, const struct lp_ckpt_entry *const *known, size_t n)
+{
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    struct lp_head h;
+    int rc = lp_head_read_final(fd, &h);
+    close(fd);
+    if (rc)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (known[i]->head.len == h.len && known[i]->head.hash == h.hash)
+            return 1;
+    return 0;
+}
+
+/* The generations of the file at `path` (last seen at seen_s; known: its n
+ * checkpoint entries) that were created and rotated away while we were
+ * stopped: siblings named <name>.<suffix> (logrotate's .1, Docker's
+ * -json.log.1, kubelet's 0.log.<time>) that no checkpoint knows, nothing
+ * tails and no input matches, written after we last saw the file, and not a
+ * copy of a file we knew. Drained oldest first, from their heads, under the
+ * tracked name: their lines were never shipped. */
+static void recover_generations_of(struct lp_shipper *s, const char *path, int64_t seen_s,
+                                   const struct lp_ckpt_entry *const *known, size_t n_known)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real)) /* the tracked name is a link (/var/log/containers) */
+        snprintf(real, sizeof(real), "%s", path);
+    char *slash = strrchr(real, '/');
+    if (!slash || !slash[1])
+        return;
+    *slash = '\0';
+    const char *dir = *real ? real : "/", *base = slash + 1;
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct generation *g = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < MAX_GENERATIONS) {
+        if (strncmp(de->d_name, base, bl) != 0 || de->d_name[bl] != '.' || !de->d_name[bl + 1] ||
+            compressed_name(de->d_name))
+            continue;
+        char p[PATH_MAX];
+        struct stat st;
+        if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= (int)sizeof(p) ||
+            stat(p, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+            (int64_t)st.st_mtim.tv_sec < seen_s ||
+            lp_ckpt_find(&s->ckpt, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
+            find_tail(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
+            lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, p) != -2 ||
+            copy_of_known(p, known, n_known))
+            continue;
+        LP_ALLOC_GROW(g, n + 1, cap, 8);
+        snprintf(g[n].path, sizeof(g[n].path), "%s", p);
+        g[n++].mtime_ns = (int64_t)st.st_mtim.tv_sec * LP_NS_PER_SEC + st.st_mtim.tv_nsec;
+    }
+    closedir(d);
+    if (n)
+        qsort(g, n, sizeof(*g), by_mtime);
+    int idx = lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, path);
+    for (size_t i = 0; i < n; i++)
+        adopt_rotated(s, g[i].path, path, idx < 0 ? -1 : idx,
+                      "draining a generation rotated in and out while we were stopped");
+    free(g);
+}
+
+static int by_path(const void *a, const void *b)
+{
+    const struct lp_ckpt_entry *const *x = a, *const *y = b;
+    return strcmp((*x)->path, (*y)->path);
+}
+
+/* A rotation storm while we were stopped leaves generations we never saw:
+ * for each tracked name (its latest sighting), drain them. */
+static void recover_generations(struct lp_shipper *s)
+{
+    size_t n = s->ckpt.n;
+    if (!n)
+        return;
+    /* the checkpoint set grows as tails are adopted: work on a copy */
+    struct lp_ckpt_entry *copy = lp_xcalloc(n, sizeof(*copy));
+    const struct lp_ckpt_entry **by = lp_xcalloc(n, sizeof(*by));
+    for (size_t i = 0; i < n; i++) {
+        copy[i] = s->ckpt.e[i];
+        copy[i].path = lp_xstrdup(s->ckpt.e[i].path ? s->ckpt.e[i].path : "");
+        by[i] = &copy[i];
+    }
+    qsort(by, n, sizeof(*by), by_path);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        int64_t seen = by[i]->seen_s;
+        while (++j < n && strcmp(by[j]->path, by[i]->path) == 0)
+            if (by[j]->seen_s > seen)
+                seen = by[j]->seen_s;
+        if (*by[i]->path)
+            recover_generations_of(s, by[i]->path, seen, by + i, j - i);
+        i = j;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(copy[i].path);
+    free(copy);
+    free(by);
+}
+
 void shipper_write_checkpoints(struct lp_shipper *s)
 {
     char err[512];
@@ -632,6 +770,7 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
     s->startup_scan = 1;
     rescan(s);
     recover_rotated(s);
+    recover_generations(s);
     s->startup_scan = 0;
     int64_t now = lp_time_mono_ns();
     s->next_rescan_ns = now + c->rescan_interval_ms * LP_NS_PER_MS;

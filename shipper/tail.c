@@ -272,7 +272,8 @@ int tail_identify(struct tail *t)
         t->gen = e->generation + 1;
         how = "inode reused";
         count_gone(s, e, s->m.lost_deleted, "deleted");
-    } else if (s->startup_scan && !strcmp(s->cfg->shipper.read_from, "tail")) {
+    } else if (s->startup_scan && !t->rotated && !strcmp(s->cfg->shipper.read_from, "tail")) {
+        /* (a rotated generation found at start was never shipped: head) */
         start = last_line_start(t->fd, size);
         how = "new, from tail";
     }

@@ -3,14 +3,17 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int lp_test_run(const char *suite, const struct lp_test *tests)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
     CU_pSuite s = CU_add_suite(suite, NULL, NULL);
+    const char *only = getenv("LP_TEST_ONLY"); /* run the tests whose name has this */
     for (const struct lp_test *t = tests; t->name; t++)
-        CU_add_test(s, t->name, t->fn);
+        if (!only || strstr(t->name, only))
+            CU_add_test(s, t->name, t->fn);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -10,8 +10,9 @@ struct lp_test {
     void (*fn)(void);
 };
 
-/* Runs the NULL-terminated tests as one suite; returns the process exit
- * status (0 when every assertion passed). */
+/* Runs the NULL-terminated tests as one suite (only those whose name
+ * contains $LP_TEST_ONLY, when set); returns the process exit status (0 when
+ * every assertion passed, 3 when no test ran). */
 int lp_test_run(const char *suite, const struct lp_test *tests);
 
 /* Reads a file under the source tree ($LP_SOURCE_DIR/rel) into a malloc'd,
