@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@ struct lp_segfile {
     size_t max_bytes;
     int64_t max_age_ns;
     int32_t partition;
+    int lock_fd; /* holds the partition's writer lock (flock) while open */
     int fd;
     char path[BASE_MAX + 128]; /* the open segment (".open") */
     char **recovered;          /* open segments recovered, closed once watermarks are saved */
@@ -448,11 +450,51 @@ static int recover_all(struct lp_segfile *s, char *err, size_t errlen)
     return rc;
 }
 
+/* One writer per (route, partition), also across processes that share the
+ * volume: a revoked owner whose worker is still writing its queue (past the
+ * drain timeout) keeps the lock until it closes its segments, and the next
+ * owner cannot open (so cannot recover, or write the same lines again)
+ * before. The kernel drops the lock of a process that dies. flock, not
+ * fcntl: its locks belong to the open file, so a second open in the same
+ * process conflicts too. -EAGAIN while another writer holds it. */
+static int take_lock(struct lp_segfile *s, char *err, size_t errlen)
+{
+    char dir[BASE_MAX + 16], path[BASE_MAX + 64];
+    snprintf(dir, sizeof(dir), "%s/.state", s->base);
+    int rc = lp_mkdirs(dir, 0750);
+    if (rc) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, lp_strerror(rc));
+        return rc;
+    }
+    snprintf(path, sizeof(path), "%s/%d.lock", dir, (int)s->partition);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (s->lock_fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot open %s: %s", path, lp_strerror(rc));
+        return rc;
+    }
+    while (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR)
+            continue;
+        rc = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        if (rc == -EAGAIN)
+            snprintf(err, errlen,
+                     "%s: another writer (the partition's previous owner, still "
+                     "closing its segments) holds it",
+                     path);
+        else
+            snprintf(err, errlen, "cannot lock %s: %s", path, lp_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
 struct lp_segfile *lp_segfile_open(const struct lp_segfile_config *cfg, int32_t partition,
                                    char *err, size_t errlen)
 {
     struct lp_segfile *s = lp_xcalloc(1, sizeof(*s));
     s->fd = -1;
+    s->lock_fd = -1;
     s->partition = partition;
     s->max_bytes = cfg->max_bytes ? cfg->max_bytes : 128u << 20;
     s->max_age_ns = cfg->max_age_ns ? cfg->max_age_ns : 3600 * LP_NS_PER_SEC;
@@ -471,7 +513,7 @@ struct lp_segfile *lp_segfile_open(const struct lp_segfile_config *cfg, int32_t 
         snprintf(err, errlen, "cannot create %s: %s", s->base, lp_strerror(rc));
         goto fail;
     }
-    if (load_watermarks(s, err, errlen) || recover_all(s, err, errlen))
+    if (take_lock(s, err, errlen) || load_watermarks(s, err, errlen) || recover_all(s, err, errlen))
         goto fail;
     if ((rc = save_watermarks(s))) {
         snprintf(err, errlen, "cannot save watermarks under %s: %s", s->base, lp_strerror(rc));
@@ -634,6 +676,8 @@ void lp_segfile_abandon(struct lp_segfile *s)
     free_recovered(s);
     if (s->fd >= 0)
         close(s->fd);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the writer lock */
     lp_buf_release(&s->wbuf);
     free(s->tab);
     free(s->opens);

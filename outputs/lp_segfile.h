@@ -19,7 +19,10 @@
  *
  * Kept per partition, so a partition's next owner (after a rebalance or a
  * crash) continues its predecessor's state where aggregators share the
- * volume. One owning thread (the partition's worker). */
+ * volume. One writer at a time: lp_segfile_open takes an exclusive lock
+ * (flock on <root>/<route>/.state/<partition>.lock) held until close or
+ * abandon, and fails while another open store holds it. One owning thread
+ * (the partition's worker). */
 #ifndef LP_SEGFILE_H
 #define LP_SEGFILE_H
 

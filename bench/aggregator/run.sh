@@ -118,7 +118,7 @@ CONF
   while :; do
     [ $SECONDS -lt $deadline ] || { echo "rsyslog did not finish in 30 min:"; tail -5 "$work/rs-$out.log"; exit 1; }
     if [ "$out" = es ]; then n=$(es_count "bench-rs-$run_id"); sleep 0.5
-    else n=$(wc -l <"$work/rs-$out/out.ndjson" 2>/dev/null || echo 0); sleep 0.1; fi
+    else n=$({ wc -l <"$work/rs-$out/out.ndjson"; } 2>/dev/null || echo 0); sleep 0.1; fi
     [ "${n:-0}" -ge "${records[$size]}" ] && break
     kill -0 $pid 2>/dev/null || { cat "$work/rs-$out.log"; exit 1; }
   done

@@ -8,10 +8,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char root[64];
@@ -276,6 +278,73 @@ static void test_unique_names(void)
     CU_ASSERT_EQUAL(lp_segfile_close(s), 0);
 }
 
+/* One writer per partition store: a second open (in this process or in
+ * another one sharing the volume, as the next owner after a revoke) fails
+ * until the first closes or abandons its store, or its process dies; the
+ * next writer then sees what the first wrote and skips it. */
+static void test_one_writer(void)
+{
+    struct lp_segfile_config cfg = {root, "owner", 1 << 20, 3600 * LP_NS_PER_SEC};
+    char err[256];
+    struct lp_segfile *a = lp_segfile_open(&cfg, 5, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(put(a, SID_A, 1, 10), 1);
+    CU_ASSERT_EQUAL(lp_segfile_sync(a), 0);
+    err[0] = 0;
+    CU_ASSERT_PTR_NULL(lp_segfile_open(&cfg, 5, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "another writer"));
+    struct lp_segfile *other = lp_segfile_open(&cfg, 6, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(other); /* partitions do not share the lock */
+    lp_segfile_abandon(other);
+
+    /* another process: refused while we hold it */
+    int fds[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        char e[256];
+        struct lp_segfile *c = lp_segfile_open(&cfg, 5, e, sizeof(e));
+        _exit(c ? 1 : 0);
+    }
+    int st = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    /* the first writer goes on (a slow revoke), then closes */
+    CU_ASSERT_EQUAL(put(a, SID_A, 2, 11), 1);
+    CU_ASSERT_EQUAL(lp_segfile_close(a), 0);
+    struct lp_segfile *b = lp_segfile_open(&cfg, 5, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_EQUAL(put(b, SID_A, 2, 11), 0); /* the replay is skipped */
+    CU_ASSERT_EQUAL(put(b, SID_A, 3, 12), 1);
+
+    /* a child that holds the lock and dies: the kernel releases it */
+    lp_segfile_abandon(b);
+    pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        char e[256];
+        struct lp_segfile *c = lp_segfile_open(&cfg, 5, e, sizeof(e));
+        char ok = c ? 'y' : 'n';
+        if (write(fds[1], &ok, 1) != 1)
+            _exit(2);
+        pause(); /* killed while holding the store */
+        _exit(0);
+    }
+    char ok = 0;
+    CU_ASSERT_EQUAL(read(fds[0], &ok, 1), 1);
+    CU_ASSERT_EQUAL(ok, 'y');
+    CU_ASSERT_PTR_NULL(lp_segfile_open(&cfg, 5, err, sizeof(err)));
+    kill(pid, SIGKILL);
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    b = lp_segfile_open(&cfg, 5, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(b);
+    lp_segfile_abandon(b);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     snprintf(root, sizeof(root), "/tmp/lp-seg-XXXXXX");
@@ -288,6 +357,7 @@ int main(void)
         {"errors", test_errors},
         {"recovery when watermarks cannot be saved", test_recovery_save_fails},
         {"unique segment names", test_unique_names},
+        {"one writer per partition store", test_one_writer},
         {NULL, NULL},
     };
     int rc = lp_test_run("segfile", tests);
