@@ -126,6 +126,10 @@ int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen)
             e.seen_s = json_integer_value(seen);
             json_t *size = json_object_get(it, "size"); /* absent in older files */
             e.size = json_is_integer(size) ? (uint64_t)json_integer_value(size) : e.offset;
+            json_t *phl = json_object_get(it, "prev_head_len"); /* only after a truncation */
+            if (json_is_integer(phl) &&
+                !hex64(json_string_value(json_object_get(it, "prev_head_hash")), &e.prev_head.hash))
+                e.prev_head.len = (uint32_t)json_integer_value(phl);
             json_t *mtime = json_object_get(it, "closed_mtime_ns"); /* only when closed */
             e.closed = json_is_integer(mtime);
             e.mtime_ns = e.closed ? json_integer_value(mtime) : 0;
@@ -165,6 +169,9 @@ int lp_ckpt_save(struct lp_ckpt *c, char *err, size_t errlen)
                        ",\"tail_hash\":\"%016" PRIx64 "\",\"size\":%" PRIu64 ",\"source_id\":\"%s\",",
                        i ? "," : "", e->dev, e->ino, e->head.len, e->head.hash, e->generation,
                        e->offset, e->tail_hash, e->size, e->source_id);
+        if (e->prev_head.len)
+            lp_buf_appendf(&b, "\"prev_head_len\":%u,\"prev_head_hash\":\"%016" PRIx64 "\",",
+                           e->prev_head.len, e->prev_head.hash);
         if (e->closed)
             lp_buf_appendf(&b, "\"closed_mtime_ns\":%lld,", (long long)e->mtime_ns);
         lp_buf_appendf(&b, "\"seen\":%lld,\"path\":", (long long)e->seen_s);

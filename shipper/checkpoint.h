@@ -15,6 +15,9 @@
 struct lp_ckpt_entry {
     uint64_t dev, ino;
     struct lp_head head;
+    /* the head the file had before its last truncation (len 0: none): a
+     * copytruncate's copy starts with it, so it is not a new generation */
+    struct lp_head prev_head;
     uint32_t generation;
     uint64_t offset;    /* delivered up to here (a line start) */
     uint64_t tail_hash; /* lp_tail_hash at offset */

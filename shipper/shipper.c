@@ -411,8 +411,8 @@ static int by_mtime(const void *a, const void *b)
 #define MAX_GENERATIONS 256 /* per tracked file and start: more is a storm of its own */
 
 /* 1 when the file at p starts as one of the n checkpointed files known
- * (under its name) starts: a copy of it (logrotate's copytruncate), whose
- * lines up to the checkpoint were shipped already. Unreadable counts as a
+ * (under its name) starts, or started before its last truncation: a copy of
+ * it (logrotate's copytruncate), whose lines were shipped already. Unreadable counts as a
  * copy: not shipped on a guess. */
 static int copy_of_known(const char *p, const struct lp_ckpt_entry *const *known, size_t n)
 {
@@ -425,8 +425,9 @@ static int copy_of_known(const char *p, const struct lp_ckpt_entry *const *known
     if (rc)
         return 1;
     for (size_t i = 0; i < n; i++)
-        if (known[i]->head.len == h.len && known[i]->head.hash == h.hash)
-            return 1;
+        if ((known[i]->head.len == h.len && known[i]->head.hash == h.hash) ||
+            (known[i]->prev_head.len == h.len && known[i]->prev_head.hash == h.hash))
+            return 1; /* a copy of it, or of what it held before a truncation */
     return 0;
 }
 

@@ -57,6 +57,7 @@ struct tail {
     uint64_t dev, ino;
     int identified;  /* head fingerprint known, source id assigned */
     struct lp_head head;
+    struct lp_head prev_head; /* before the last truncation (lp_ckpt_entry) */
     uint32_t gen;
     uint32_t min_gen; /* after a truncation: ids must differ from before */
     int truncated_running; /* truncation seen while running, loss already counted:

@@ -244,17 +244,19 @@ int tail_identify(struct tail *t)
         /* our own file, truncated while we read it: counted then */
         t->truncated_running = 0;
         t->gen = e ? e->generation + 1 : 0;
-        how = "rewritten after a truncation";
+        how = "rewritten after a truncation"; /* prev_head: set by tail_check */
     } else if (e && e->head.len == t->head.len && e->head.hash == t->head.hash) {
         uint64_t th;
         if (size >= e->offset && lp_tail_hash(t->fd, e->offset, &th) == 0 && th == e->tail_hash) {
             t->gen = e->generation;
+            t->prev_head = e->prev_head;
             start = e->offset;
             how = "resumed";
         } else {
             /* same head, but shorter or different before the offset:
              * truncated and rewritten while we were away */
             t->gen = e->generation + 1;
+            t->prev_head = e->head;
             lp_counter_inc(s->m.truncations);
             how = "truncated while stopped";
             count_gone(s, e, s->m.lost_truncated, "truncated");
@@ -263,6 +265,7 @@ int tail_identify(struct tail *t)
         /* the same file (born before we last saw it) with another first
          * line: truncated and rewritten while we were away (copytruncate) */
         t->gen = e->generation + 1;
+        t->prev_head = e->head;
         lp_counter_inc(s->m.truncations);
         how = "truncated and rewritten while stopped";
         count_gone(s, e, s->m.lost_truncated, "truncated");
@@ -449,6 +452,7 @@ void tail_check(struct tail *t, int64_t now_ns)
         if (e)
             e->size = e->offset;
         t->truncated_running = 1;
+        t->prev_head = t->head; /* what a copytruncate's copy starts with */
         t->identified = 0;
         t->min_gen = t->gen + 1;
         tail_rewind(t, 0);
@@ -467,6 +471,7 @@ void tail_checkpoint(struct tail *t, int64_t now_s)
     e.dev = t->dev;
     e.ino = t->ino;
     e.head = t->head;
+    e.prev_head = t->prev_head;
     e.generation = t->gen;
     e.offset = t->acked_off;
     e.size = t->size_seen > t->read_off ? t->size_seen : t->read_off;

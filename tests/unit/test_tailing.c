@@ -87,6 +87,7 @@ static void test_checkpoint_round_trip(void)
                               .path = "/var/log/pods/a \"quoted\" path.log", .seen_s = 1000};
     lp_ckpt_put(&c, &e);
     e.ino = 78;
+    e.prev_head = (struct lp_head){24, 0xc0ffeeULL}; /* truncated once */
     e.offset = 5;
     e.seen_s = 10;
     lp_ckpt_put(&c, &e);
@@ -110,7 +111,10 @@ static void test_checkpoint_round_trip(void)
     CU_ASSERT_EQUAL(x->tail_hash, 0xabcdef0123456789ULL);
     CU_ASSERT_STRING_EQUAL(x->source_id, "0123456789abcdef0123456789abcdef");
     CU_ASSERT_STRING_EQUAL(x->path, "/var/log/pods/a \"quoted\" path.log");
+    CU_ASSERT_EQUAL(x->prev_head.len, 0); /* never truncated: none saved */
     CU_ASSERT_EQUAL(lp_ckpt_find(&c, 2049, 78)->offset, 6);
+    CU_ASSERT_EQUAL(lp_ckpt_find(&c, 2049, 78)->prev_head.len, 24);
+    CU_ASSERT_EQUAL(lp_ckpt_find(&c, 2049, 78)->prev_head.hash, 0xc0ffeeULL);
     CU_ASSERT_EQUAL(lp_ckpt_expire(&c, 500), 1); /* ino 78 was last seen at 10 */
     CU_ASSERT_EQUAL(c.n, 1);
     CU_ASSERT_PTR_NULL(lp_ckpt_find(&c, 2049, 78));
