@@ -398,7 +398,7 @@ void lp_retention_free(struct lp_retention *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < 2 * (r->n ? r->n : 1); i++)
+    for (size_t i = 0; i < 2 * r->n; i++) /* r->n is set once roots has 2n slots */
         free(r->roots[i]);
     free(r->roots);
     free(r->pols);
