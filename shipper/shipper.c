@@ -431,6 +431,66 @@ static int copy_of_known(const char *p, const struct lp_ckpt_entry *const *known
     return 0;
 }
 
+/* The names in one directory, sorted: every tracked name of a directory
+ * is looked up in one reading of it (a flat directory of n tracked files
+ * costs one readdir, not n). */
+struct listing {
+    char dir[PATH_MAX]; /* "" = none read */
+    char **names;
+    size_t n, cap;
+};
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void listing_clear(struct listing *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->names[i]);
+    free(l->names);
+    *l = (struct listing){0};
+}
+
+/* 0, or -1 when dir cannot be read (the listing is then empty). */
+static int listing_read(struct listing *l, const char *dir)
+{
+    if (l->dir[0] && strcmp(l->dir, dir) == 0)
+        return 0;
+    listing_clear(l);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    snprintf(l->dir, sizeof(l->dir), "%s", dir);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+            continue;
+        LP_ALLOC_GROW(l->names, l->n + 1, l->cap, 64);
+        l->names[l->n++] = lp_xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (l->n)
+        qsort(l->names, l->n, sizeof(*l->names), by_name);
+    return 0;
+}
+
+/* The first name of l not sorting before prefix (names starting with it
+ * follow, contiguous). */
+static size_t listing_lower(const struct listing *l, const char *prefix)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(l->names[mid], prefix) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* The generations of the file at `path` (last seen at seen_s; known: its n
  * checkpoint entries) that were created and rotated away while we were
  * stopped: siblings named <name>.<suffix> (logrotate's .1, Docker's
@@ -438,8 +498,9 @@ static int copy_of_known(const char *p, const struct lp_ckpt_entry *const *known
  * tails and no input matches, written after we last saw the file, and not a
  * copy of a file we knew. Drained oldest first, from their heads, under the
  * tracked name: their lines were never shipped. */
-static void recover_generations_of(struct lp_shipper *s, const char *path, int64_t seen_s,
-                                   const struct lp_ckpt_entry *const *known, size_t n_known)
+static void recover_generations_of(struct lp_shipper *s, struct listing *l, const char *path,
+                                   int64_t seen_s, const struct lp_ckpt_entry *const *known,
+                                   size_t n_known)
 {
     char real[PATH_MAX];
     if (!realpath(path, real)) /* the tracked name is a link (/var/log/containers) */
@@ -450,21 +511,19 @@ static void recover_generations_of(struct lp_shipper *s, const char *path, int64
     *slash = '\0';
     const char *dir = *real ? real : "/", *base = slash + 1;
     size_t bl = strlen(base);
-    DIR *d = opendir(dir);
-    if (!d)
+    if (listing_read(l, dir))
         return;
     struct generation *g = NULL;
     size_t n = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) && n < MAX_GENERATIONS) {
-        if (strncmp(de->d_name, base, bl) != 0 || de->d_name[bl] != '.' || !de->d_name[bl + 1] ||
-            compressed_name(de->d_name))
+    for (size_t k = listing_lower(l, base);
+         k < l->n && strncmp(l->names[k], base, bl) == 0 && n < MAX_GENERATIONS; k++) {
+        const char *name = l->names[k];
+        if (name[bl] != '.' || !name[bl + 1] || compressed_name(name))
             continue;
         char p[PATH_MAX];
         struct stat st;
-        if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= (int)sizeof(p) ||
-            stat(p, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
-            (int64_t)st.st_mtim.tv_sec < seen_s ||
+        if (snprintf(p, sizeof(p), "%s/%s", dir, name) >= (int)sizeof(p) || stat(p, &st) != 0 ||
+            !S_ISREG(st.st_mode) || st.st_size == 0 || (int64_t)st.st_mtim.tv_sec < seen_s ||
             lp_ckpt_find(&s->ckpt, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
             find_tail(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
             lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, p) != -2 ||
@@ -474,7 +533,6 @@ static void recover_generations_of(struct lp_shipper *s, const char *path, int64
         snprintf(g[n].path, sizeof(g[n].path), "%s", p);
         g[n++].mtime_ns = (int64_t)st.st_mtim.tv_sec * LP_NS_PER_SEC + st.st_mtim.tv_nsec;
     }
-    closedir(d);
     if (n)
         qsort(g, n, sizeof(*g), by_mtime);
     int idx = lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, path);
@@ -506,6 +564,7 @@ static void recover_generations(struct lp_shipper *s)
         by[i] = &copy[i];
     }
     qsort(by, n, sizeof(*by), by_path);
+    struct listing l = {0};
     for (size_t i = 0; i < n;) {
         size_t j = i;
         int64_t seen = by[i]->seen_s;
@@ -513,9 +572,10 @@ static void recover_generations(struct lp_shipper *s)
             if (by[j]->seen_s > seen)
                 seen = by[j]->seen_s;
         if (*by[i]->path)
-            recover_generations_of(s, by[i]->path, seen, by + i, j - i);
+            recover_generations_of(s, &l, by[i]->path, seen, by + i, j - i);
         i = j;
     }
+    listing_clear(&l);
     for (size_t i = 0; i < n; i++)
         free(copy[i].path);
     free(copy);
