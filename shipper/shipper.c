@@ -409,6 +409,12 @@ static int by_mtime(const void *a, const void *b)
 }
 
 #define MAX_GENERATIONS 256 /* per tracked file and start: more is a storm of its own */
+/* How long a running shipper may take to notice a new file (inotify, or the
+ * rescan): a generation written this long before our last sighting may
+ * still be one we never saw. A sibling that old and unknown to every
+ * checkpoint cannot be one we shipped (entries outlive their files by
+ * checkpoint_expire). */
+#define GENERATION_SLACK_S 60
 
 /* 1 when the file at p starts as one of the n checkpointed files known
  * (under its name) starts, or started before its last truncation: a copy of
@@ -493,11 +499,14 @@ static size_t listing_lower(const struct listing *l, const char *prefix)
 
 /* The generations of the file at `path` (last seen at seen_s; known: its n
  * checkpoint entries) that were created and rotated away while we were
- * stopped: siblings named <name>.<suffix> (logrotate's .1, Docker's
- * -json.log.1, kubelet's 0.log.<time>) that no checkpoint knows, nothing
- * tails and no input matches, written after we last saw the file, and not a
- * copy of a file we knew. Drained oldest first, from their heads, under the
- * tracked name: their lines were never shipped. */
+ * stopped, or just before we were killed (faster than we noticed: our
+ * checkpoints still refreshed seen_s): siblings named <name>.<suffix>
+ * (logrotate's .1, Docker's -json.log.1, kubelet's 0.log.<time>) that no
+ * checkpoint knows, nothing tails and no input matches, written at most
+ * GENERATION_SLACK_S before we last saw the file, and not a copy of a file
+ * we knew. Drained oldest first, from their heads, under the tracked name:
+ * their lines were never shipped. Older siblings were there before we
+ * tracked the name (not ours). */
 static void recover_generations_of(struct lp_shipper *s, struct listing *l, const char *path,
                                    int64_t seen_s, const struct lp_ckpt_entry *const *known,
                                    size_t n_known)
@@ -513,6 +522,13 @@ static void recover_generations_of(struct lp_shipper *s, struct listing *l, cons
     size_t bl = strlen(base);
     if (listing_read(l, dir))
         return;
+    int64_t slack = GENERATION_SLACK_S, rescan = s->cfg->shipper.rescan_interval_ms / 1000;
+    int64_t expire = s->cfg->shipper.checkpoint_expire_ms / 1000;
+    if (2 * rescan > slack)
+        slack = 2 * rescan;
+    if (slack > expire / 2)
+        slack = expire / 2;
+    int64_t since_s = seen_s - slack;
     struct generation *g = NULL;
     size_t n = 0, cap = 0;
     for (size_t k = listing_lower(l, base);
@@ -523,7 +539,7 @@ static void recover_generations_of(struct lp_shipper *s, struct listing *l, cons
         char p[PATH_MAX];
         struct stat st;
         if (snprintf(p, sizeof(p), "%s/%s", dir, name) >= (int)sizeof(p) || stat(p, &st) != 0 ||
-            !S_ISREG(st.st_mode) || st.st_size == 0 || (int64_t)st.st_mtim.tv_sec < seen_s ||
+            !S_ISREG(st.st_mode) || st.st_size == 0 || (int64_t)st.st_mtim.tv_sec < since_s ||
             lp_ckpt_find(&s->ckpt, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
             find_tail(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
             lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, p) != -2 ||
