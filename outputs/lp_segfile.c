@@ -476,8 +476,8 @@ static int take_lock(struct lp_segfile *s, char *err, size_t errlen)
     while (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EINTR)
             continue;
-        rc = errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        if (rc == -EAGAIN)
+        rc = -errno;
+        if (rc == -EWOULDBLOCK) /* EAGAIN on Linux */
             snprintf(err, errlen,
                      "%s: another writer (the partition's previous owner, still "
                      "closing its segments) holds it",

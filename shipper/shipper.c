@@ -418,8 +418,8 @@ static int by_mtime(const void *a, const void *b)
 
 /* 1 when the file at p starts as one of the n checkpointed files known
  * (under its name) starts, or started before its last truncation: a copy of
- * it (logrotate's copytruncate), whose lines were shipped already. Unreadable counts as a
- * copy: not shipped on a guess. */
+ * it (logrotate's copytruncate), whose lines were shipped already.
+ * Unreadable counts as a copy: not shipped on a guess. */
 static int copy_of_known(const char *p, const struct lp_ckpt_entry *const *known, size_t n)
 {
     int fd = open(p, O_RDONLY | O_CLOEXEC);
@@ -497,18 +497,18 @@ static size_t listing_lower(const struct listing *l, const char *prefix)
     return lo;
 }
 
-/* The generations of the file at `path` (last seen at seen_s; known: its n
+/* The generations of the file at `path` (written since since_s; known: its n
  * checkpoint entries) that were created and rotated away while we were
  * stopped, or just before we were killed (faster than we noticed: our
  * checkpoints still refreshed seen_s): siblings named <name>.<suffix>
  * (logrotate's .1, Docker's -json.log.1, kubelet's 0.log.<time>) that no
  * checkpoint knows, nothing tails and no input matches, written at most
- * GENERATION_SLACK_S before we last saw the file, and not a copy of a file
+ * generation_slack() before we last saw the file, and not a copy of a file
  * we knew. Drained oldest first, from their heads, under the tracked name:
  * their lines were never shipped. Older siblings were there before we
  * tracked the name (not ours). */
 static void recover_generations_of(struct lp_shipper *s, struct listing *l, const char *path,
-                                   int64_t seen_s, const struct lp_ckpt_entry *const *known,
+                                   int64_t since_s, const struct lp_ckpt_entry *const *known,
                                    size_t n_known)
 {
     char real[PATH_MAX];
@@ -522,13 +522,6 @@ static void recover_generations_of(struct lp_shipper *s, struct listing *l, cons
     size_t bl = strlen(base);
     if (listing_read(l, dir))
         return;
-    int64_t slack = GENERATION_SLACK_S, rescan = s->cfg->shipper.rescan_interval_ms / 1000;
-    int64_t expire = s->cfg->shipper.checkpoint_expire_ms / 1000;
-    if (2 * rescan > slack)
-        slack = 2 * rescan;
-    if (slack > expire / 2)
-        slack = expire / 2;
-    int64_t since_s = seen_s - slack;
     struct generation *g = NULL;
     size_t n = 0, cap = 0;
     for (size_t k = listing_lower(l, base);
@@ -564,6 +557,17 @@ static int by_path(const void *a, const void *b)
     return strcmp((*x)->path, (*y)->path);
 }
 
+/* GENERATION_SLACK_S, or two rescan intervals when longer, but at most half
+ * of checkpoint_expire (entries must outlive what it lets in). */
+static int64_t generation_slack(const struct lp_config_shipper *c)
+{
+    int64_t slack = GENERATION_SLACK_S, rescan = c->rescan_interval_ms / 1000;
+    int64_t expire = c->checkpoint_expire_ms / 1000;
+    if (2 * rescan > slack)
+        slack = 2 * rescan;
+    return slack > expire / 2 ? expire / 2 : slack;
+}
+
 /* A rotation storm while we were stopped leaves generations we never saw:
  * for each tracked name (its latest sighting), drain them. */
 static void recover_generations(struct lp_shipper *s)
@@ -581,6 +585,7 @@ static void recover_generations(struct lp_shipper *s)
     }
     qsort(by, n, sizeof(*by), by_path);
     struct listing l = {0};
+    int64_t slack = generation_slack(&s->cfg->shipper);
     for (size_t i = 0; i < n;) {
         size_t j = i;
         int64_t seen = by[i]->seen_s;
@@ -588,7 +593,7 @@ static void recover_generations(struct lp_shipper *s)
             if (by[j]->seen_s > seen)
                 seen = by[j]->seen_s;
         if (*by[i]->path)
-            recover_generations_of(s, &l, by[i]->path, seen, by + i, j - i);
+            recover_generations_of(s, &l, by[i]->path, seen - slack, by + i, j - i);
         i = j;
     }
     listing_clear(&l);
