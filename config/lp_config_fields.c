@@ -57,7 +57,7 @@ static const struct lp_field input_fields[] = {
     STRLIST(lp_config_input, paths, NULL, "Glob patterns of files to tail."),
     STRLIST(lp_config_input, exclude, NULL, "Glob patterns of files to skip."),
     ENUM(lp_config_input, format, "auto", "auto|docker|cri|raw",
-         "Container log format; auto detects it per file from the first line."),
+         "Container log format; auto detects it per file from the first whole line read."),
     {"multiline", LP_FT_SECTION, OFF(lp_config_input, multiline), NULL, 0, 0, NULL,
      LP_F_PRESENCE, multiline_fields, 0, OFF(lp_config_input, has_multiline),
      "Multiline rules of this input's files, replacing shipper.multiline for them (unset: "

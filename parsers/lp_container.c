@@ -301,3 +301,11 @@ enum lp_cfmt lp_cfmt_detect(const char *line, size_t n)
         return LP_CFMT_CRI;
     return LP_CFMT_RAW;
 }
+
+enum lp_cfmt lp_cfmt_detect_cut(const char *line, size_t n)
+{
+    static const char pfx[] = "{\"log\":\"";
+    if (n >= sizeof(pfx) - 1 && memcmp(line, pfx, sizeof(pfx) - 1) == 0)
+        return LP_CFMT_DOCKER;
+    return lp_cfmt_detect(line, n);
+}

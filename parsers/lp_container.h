@@ -31,6 +31,10 @@ struct lp_cline {
  * a JSON object with "log" → docker, "<RFC3339> stdout|stderr P|F " → cri,
  * anything else → raw. */
 enum lp_cfmt lp_cfmt_detect(const char *line, size_t n);
+/* The same for a first line cut short (longer than the reader's line cap):
+ * the JSON cannot be whole, so Docker is told by dockerd's envelope
+ * opening ({"log":"); CRI by its prefix as above. */
+enum lp_cfmt lp_cfmt_detect_cut(const char *line, size_t n);
 
 /* Decodes one line (without its newline). Docker: {"log":..,"stream":..,
  * "time":..}; a log value without a trailing "\n" is a partial chunk (the

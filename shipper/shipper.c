@@ -308,19 +308,28 @@ static void on_discovered(void *ctx, const char *path, int input_idx)
 
 /* Tails the file at open_path as a rotated file known as orig_path (its
  * old name carries the Kubernetes metadata and is what log.file.path said). */
-static void adopt_rotated(struct lp_shipper *s, const char *open_path, const char *orig_path,
-                          int input_idx, const char *why)
+static struct tail *adopt_as(struct lp_shipper *s, const char *open_path, const char *orig_path,
+                             int input_idx, const char *why, const struct tail_inherit *inherit)
 {
     struct tail *t = tail_open(s, open_path, input_idx);
     if (!t)
-        return;
+        return NULL;
     free(t->path);
     t->path = lp_xstrdup(orig_path);
     lp_path_meta(orig_path, &t->meta);
     t->rotated = 1;
     link_tail(s, t);
     lp_log(LP_LOG_INFO, why, "path=\"%s\" now=\"%s\"", orig_path, open_path);
+    t->inherit = inherit;
     tail_identify(t);
+    t->inherit = NULL;
+    return t;
+}
+
+static void adopt_rotated(struct lp_shipper *s, const char *open_path, const char *orig_path,
+                          int input_idx, const char *why)
+{
+    adopt_as(s, open_path, orig_path, input_idx, why, NULL);
 }
 
 /* After a restart, a file that was rotated away (renamed to a name the
@@ -549,6 +558,69 @@ static void recover_generations_of(struct lp_shipper *s, struct listing *l, cons
         adopt_rotated(s, g[i].path, path, idx < 0 ? -1 : idx,
                       "draining a generation rotated in and out while we were stopped");
     free(g);
+}
+
+/* 1 when the file at p is a copy of e's file holding more than e shipped:
+ * the same first line, the same bytes before e->offset, and more after. */
+static int copy_of_entry(const char *p, const struct lp_ckpt_entry *e, int64_t *mtime_ns)
+{
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st = {0};
+    struct lp_head h;
+    uint64_t th;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > e->offset &&
+             lp_head_read_final(fd, &h) == 0 && h.len == e->head.len && h.hash == e->head.hash &&
+             lp_tail_hash(fd, e->offset, &th) == 0 && th == e->tail_hash;
+    close(fd);
+    *mtime_ns = (int64_t)st.st_mtim.tv_sec * LP_NS_PER_SEC + st.st_mtim.tv_nsec;
+    return ok;
+}
+
+int shipper_drain_copy(struct lp_shipper *s, const char *path, int input_idx,
+                       const struct lp_ckpt_entry *e)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real)) /* a /var/log/containers link: the copy is where the file is */
+        snprintf(real, sizeof(real), "%s", path);
+    char *slash = strrchr(real, '/');
+    if (!slash || !slash[1])
+        return 0;
+    *slash = '\0';
+    const char *dir = *real ? real : "/", *base = slash + 1;
+    size_t bl = strlen(base);
+    struct listing l = {0};
+    if (listing_read(&l, dir))
+        return 0;
+    char best[PATH_MAX] = "";
+    int64_t best_mtime = INT64_MIN;
+    for (size_t k = listing_lower(&l, base), tried = 0;
+         k < l.n && strncmp(l.names[k], base, bl) == 0 && tried < MAX_GENERATIONS; k++) {
+        const char *name = l.names[k];
+        char p[PATH_MAX];
+        struct stat st;
+        int64_t mtime;
+        if (name[bl] != '.' || !name[bl + 1] || compressed_name(name) ||
+            snprintf(p, sizeof(p), "%s/%s", dir, name) >= (int)sizeof(p) || stat(p, &st) != 0 ||
+            lp_ckpt_find(&s->ckpt, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
+            find_tail(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino))
+            continue;
+        tried++;
+        if (copy_of_entry(p, e, &mtime) && mtime > best_mtime) { /* the latest copy */
+            snprintf(best, sizeof(best), "%s", p);
+            best_mtime = mtime;
+        }
+    }
+    listing_clear(&l);
+    if (!*best)
+        return 0;
+    struct tail_inherit inh = {.gen = e->generation, .offset = e->offset};
+    memcpy(inh.sid, e->source_id, sizeof(inh.sid));
+    char orig[PATH_MAX];
+    snprintf(orig, sizeof(orig), "%s", e->path ? e->path : path); /* e may move */
+    return adopt_as(s, best, orig, input_idx,
+                    "draining the copy of a file truncated while we were stopped", &inh) != NULL;
 }
 
 static int by_path(const void *a, const void *b)

@@ -48,6 +48,16 @@ struct inflight {
     enum entry_state state;
 };
 
+/* The identity a copytruncate's copy takes over from the file it copied
+ * (truncated while we were stopped): its lines continue that file's source
+ * id, generation and offsets, so a line shipped before is recognised by its
+ * event id downstream. */
+struct tail_inherit {
+    uint32_t gen;
+    uint64_t offset;
+    char sid[LP_ID_HEX_LEN + 1];
+};
+
 struct tail {
     struct lp_shipper *s;
     struct tail *next, *prev; /* the shipper's list: removal is O(1) */
@@ -62,6 +72,7 @@ struct tail {
     uint32_t min_gen; /* after a truncation: ids must differ from before */
     int truncated_running; /* truncation seen while running, loss already counted:
                             * the next identification counts nothing */
+    const struct tail_inherit *inherit; /* set only while identifying a copy */
     char sid[LP_ID_HEX_LEN + 1];
     enum lp_cfmt fmt;
     struct lp_path_meta meta;
@@ -193,6 +204,14 @@ struct lp_shipper {
 int shipper_watch(struct lp_shipper *s, const char *dir, uint32_t mask);
 /* Saves the checkpoint set as it stands (errors are logged). Loop thread. */
 void shipper_write_checkpoints(struct lp_shipper *s);
+/* A file truncated while we were stopped, whose checkpoint entry e still had
+ * bytes to ship: finds its copy next to path (logrotate's copytruncate:
+ * <name>.<suffix>, not compressed) that starts as e's file started and
+ * holds e's bytes up to e->offset, and drains it from there under e's
+ * identity. 1 when one was adopted (nothing is lost), else 0. Borrows e,
+ * which may move (the caller looks it up again). Loop thread. */
+int shipper_drain_copy(struct lp_shipper *s, const char *path, int input_idx,
+                       const struct lp_ckpt_entry *e);
 
 /* The compiled multiline rules of an input (-1: the default globs), or
  * NULL when it joins no lines. */

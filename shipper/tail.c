@@ -103,7 +103,6 @@ void tail_free(struct tail *t)
 static void set_source(struct tail *t)
 {
     struct lp_shipper *s = t->s;
-    lp_source_id(s->host, t->dev, t->ino, t->head.hash, t->gen, t->sid);
     struct lp_wire_source *src = &t->src;
     memset(src, 0, sizeof(*src));
     src->source_id = t->sid;
@@ -211,6 +210,27 @@ static void count_gone(struct lp_shipper *s, struct lp_ckpt_entry *e, struct lp_
     shipper_write_checkpoints(s);
 }
 
+/* The entry e of t's file had bytes left to ship when the file was
+ * truncated (or replaced) while we were stopped: drained from the file's
+ * copy when one is next to it (copytruncate: nothing lost), else counted.
+ * e may move when the copy is adopted; it is looked up again. */
+static void gone_or_copied(struct tail *t, struct lp_ckpt_entry *e, struct lp_counter *c,
+                           const char *reason)
+{
+    struct lp_shipper *s = t->s;
+    uint64_t dev = e->dev, ino = e->ino;
+    /* tried even when the checkpoint saw nothing unshipped: the file may
+     * have grown after our last checkpoint, and its copy holds that too */
+    if (shipper_drain_copy(s, t->path, t->input_idx, e)) {
+        if ((e = lp_ckpt_find(&s->ckpt, dev, ino)) != NULL && e->size != e->offset) {
+            e->size = e->offset; /* the copy holds them: nothing to count, ever */
+            s->ckpt.dirty = 1;
+        }
+        return;
+    }
+    count_gone(s, e, c, reason);
+}
+
 /* 1 when the open file was created before the second when_s (so it is the
  * file a checkpoint entry saw then, rewritten since), 0 when not (a new file
  * on a reused inode, or born in that same second: cannot tell), -1 when the
@@ -239,8 +259,14 @@ int tail_identify(struct tail *t)
     uint64_t size = (uint64_t)st.st_size, start = 0;
     t->gen = 0;
     struct lp_ckpt_entry *e = lp_ckpt_find(&s->ckpt, t->dev, t->ino);
-    const char *how = "new";
-    if (t->truncated_running) {
+    const char *how = "new", *sid = NULL; /* NULL: derived from the identity */
+    if (t->inherit) {
+        /* a copy of a file truncated while we were stopped: continues it */
+        t->gen = t->inherit->gen;
+        start = t->inherit->offset;
+        sid = t->inherit->sid;
+        how = "copy of a file truncated while stopped, from its checkpoint";
+    } else if (t->truncated_running) {
         /* our own file, truncated while we read it: counted then */
         t->truncated_running = 0;
         t->gen = e ? e->generation + 1 : 0;
@@ -251,6 +277,7 @@ int tail_identify(struct tail *t)
             t->gen = e->generation;
             t->prev_head = e->prev_head;
             start = e->offset;
+            sid = e->source_id; /* a copy's is the copied file's (tail_inherit) */
             how = "resumed";
         } else {
             /* same head, but shorter or different before the offset:
@@ -259,7 +286,7 @@ int tail_identify(struct tail *t)
             t->prev_head = e->head;
             lp_counter_inc(s->m.truncations);
             how = "truncated while stopped";
-            count_gone(s, e, s->m.lost_truncated, "truncated");
+            gone_or_copied(t, e, s->m.lost_truncated, "truncated");
         }
     } else if (e && born_before(t->fd, e->seen_s) == 1) {
         /* the same file (born before we last saw it) with another first
@@ -268,13 +295,14 @@ int tail_identify(struct tail *t)
         t->prev_head = e->head;
         lp_counter_inc(s->m.truncations);
         how = "truncated and rewritten while stopped";
-        count_gone(s, e, s->m.lost_truncated, "truncated");
+        gone_or_copied(t, e, s->m.lost_truncated, "truncated");
     } else if (e) {
         /* the inode was reused by another file (or the file system cannot
-         * tell us): the one we knew was deleted while we were away */
+         * tell us): the one we knew was deleted while we were away, or
+         * truncated in its second of birth; its copy, if any, is drained */
         t->gen = e->generation + 1;
         how = "inode reused";
-        count_gone(s, e, s->m.lost_deleted, "deleted");
+        gone_or_copied(t, e, s->m.lost_deleted, "deleted");
     } else if (s->startup_scan && !t->rotated && !strcmp(s->cfg->shipper.read_from, "tail")) {
         /* (a rotated generation found at start was never shipped: head) */
         start = last_line_start(t->fd, size);
@@ -284,15 +312,11 @@ int tail_identify(struct tail *t)
         t->gen = t->min_gen;
         start = 0;
     }
-    if (t->fmt == LP_CFMT_AUTO) {
-        char head[LP_HEAD_MAX];
-        ssize_t n = pread(t->fd, head, t->head.len, 0);
-        size_t len = n > 0 ? (size_t)n : 0;
-        if (len && head[len - 1] == '\n')
-            len--;
-        t->fmt = lp_cfmt_detect(head, len);
-    }
     t->identified = 1;
+    if (sid)
+        memcpy(t->sid, sid, sizeof(t->sid));
+    else
+        lp_source_id(s->host, t->dev, t->ino, t->head.hash, t->gen, t->sid);
     set_source(t);
     tail_rewind(t, start);
     lp_log(LP_LOG_INFO, "tailing", "path=\"%s\" source_id=%s offset=%llu format=%s how=\"%s\"",
@@ -318,6 +342,18 @@ uint64_t tail_resume_offset(const struct tail *t)
     return p < t->line_off ? p : t->line_off;
 }
 
+/* format: auto is decided on the first whole line read, of any length up
+ * to max_line_bytes, not on the fingerprint window (LP_HEAD_MAX): a Docker
+ * file whose first line carries a long banner or stack trace is still
+ * Docker. A first line cut at the cap is told by its envelope's opening. */
+static void detect_format(struct tail *t, const char *p, size_t n, unsigned flags)
+{
+    t->fmt = (flags & LP_REC_TRUNCATED) ? lp_cfmt_detect_cut(p, n) : lp_cfmt_detect(p, n);
+    set_source(t); /* no batch of this file is open before its first line */
+    lp_log(LP_LOG_INFO, "format detected", "path=\"%s\" format=%s", t->path,
+           lp_cfmt_name(t->fmt));
+}
+
 /* One complete physical line at file offset off. */
 static void physical_line(struct tail *t, const char *p, size_t n, uint64_t off, unsigned flags,
                           int64_t now_ns)
@@ -327,6 +363,8 @@ static void physical_line(struct tail *t, const char *p, size_t n, uint64_t off,
     char why[160];
     if (n && p[n - 1] == '\r')
         n--; /* CRLF files */
+    if (t->fmt == LP_CFMT_AUTO)
+        detect_format(t, p, n, flags);
     if (lp_cline_decode(t->fmt, p, n, &s->scratch, &c, why, sizeof(why))) {
         flags |= LP_REC_MALFORMED;
         lp_counter_inc(s->m.malformed);

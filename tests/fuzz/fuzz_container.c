@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         if (fmt == LP_CFMT_AUTO)
-            fmt = lp_cfmt_detect(p, n);
+            fmt = (data[0] & 0x80) ? lp_cfmt_detect_cut(p, n) : lp_cfmt_detect(p, n);
         struct lp_cline c;
         int rc = lp_cline_decode(fmt, p, n, &scratch, &c, err, sizeof(err));
         lp_assembler_feed(a, &c, (uint64_t)(p - (const char *)data), rc ? LP_REC_MALFORMED : 0,

@@ -136,6 +136,14 @@ static void test_detect(void)
     CU_ASSERT_EQUAL(lp_cfmt_detect(c, strlen(c)), LP_CFMT_CRI);
     CU_ASSERT_EQUAL(lp_cfmt_detect("hello", 5), LP_CFMT_RAW);
     CU_ASSERT_EQUAL(lp_cfmt_detect("{\"a\":1}", 7), LP_CFMT_RAW);
+    /* a first line cut at the line cap: Docker by dockerd's opening, CRI by
+     * its prefix; a cut Docker object is not whole JSON (#29) */
+    size_t cut = 30; /* in the middle of the log value */
+    CU_ASSERT_EQUAL(lp_cfmt_detect(d, cut), LP_CFMT_RAW);
+    CU_ASSERT_EQUAL(lp_cfmt_detect_cut(d, cut), LP_CFMT_DOCKER);
+    CU_ASSERT_EQUAL(lp_cfmt_detect_cut(c, strlen(c) - 2), LP_CFMT_CRI);
+    CU_ASSERT_EQUAL(lp_cfmt_detect_cut("{\"a\":1", 6), LP_CFMT_RAW);
+    CU_ASSERT_EQUAL(lp_cfmt_detect_cut("{\"log\"", 6), LP_CFMT_RAW);
     CU_ASSERT_EQUAL(lp_cfmt_parse("cri"), LP_CFMT_CRI);
     CU_ASSERT_EQUAL(lp_cfmt_parse("xml"), -1);
 }
