@@ -1049,6 +1049,7 @@ static void apply_parser(const struct agg_pipeline *p, const struct named_parser
     }
     if (np->keep_original)
         lp_json_set_path(ev, "event.original", json_stringn(r->message, r->message_len));
+    agg_redact_keys(p->redact, fields); /* whole, before dotted keys are split */
     struct kept_ctx kc = {p};
     lp_ecs_merge(ev, fields, &p->merge, on_kept, &kc);
     json_decref(fields);

@@ -9,6 +9,7 @@
 #include "lp_regex.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,14 +77,21 @@ static int valid_card(const char *s, size_t n)
 
 /* The built-in detectors. Each pattern is linear in the subject: a match
  * can only start where the previous character cannot continue it
- * (lookbehind), repetitions are bounded or possessive. */
+ * (lookbehind), repetitions are bounded or possessive. A validator runs
+ * inside the match (a callout at the pattern's end): a span that fails it
+ * makes the engine backtrack to shorter spans and later starts, so a card
+ * number next to another number ("card 4111111111111111 100") is still
+ * found within the longer digit run. */
 static const struct detector {
     const char *name;
     const char *pattern;
     valid_fn valid;
 } detectors[] = {
+    /* any local part length (logs carry longer ones than RFC 5321's 64),
+     * and the URL-encoded form alice%40example.com */
     {"email",
-     "(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\\.){1,10}[A-Za-z]{2,24}",
+     "(?<![A-Za-z0-9._%+-])(?:[A-Za-z0-9._%+-]++@|[A-Za-z0-9._+-]++%40)"
+     "(?:[A-Za-z0-9-]{1,63}\\.){1,10}[A-Za-z]{2,24}",
      NULL},
     {"ipv4", "(?<![0-9.])(?:[0-9]{1,3}\\.){3}[0-9]{1,3}(?![0-9])", valid_ipv4},
     {"ipv6",
@@ -161,11 +169,13 @@ static struct scratch *scratch_of(const struct agg_redactor *rd)
     return s;
 }
 
-static int sub_callout(pcre2_substitute_callout_block *b, void *data)
+/* The detector's callout (?C1) at its pattern's end: 0 accepts the span
+ * from the match's start to here, 1 fails it (PCRE2 backtracks). */
+static int valid_callout(pcre2_callout_block *b, void *data)
 {
     const struct rule *r = data;
-    PCRE2_SIZE from = b->ovector[0], to = b->ovector[1];
-    return r->valid((const char *)b->input + from, to - from) ? 0 : 1; /* 1: keep the match */
+    PCRE2_SIZE from = b->start_match, to = b->current_position;
+    return r->valid((const char *)b->subject + from, to - from) ? 0 : 1;
 }
 
 static int is_limit(int rc)
@@ -307,7 +317,7 @@ struct walk {
     size_t changed;
 };
 
-static void walk_value(struct walk *w, json_t *v, const struct at *a);
+static json_t *walk_value(struct walk *w, json_t *v, const struct at *a);
 
 /* A string value in place (jansson strings are set whole). */
 static void redact_string(struct walk *w, json_t *v, const struct at *a)
@@ -323,9 +333,54 @@ static void redact_string(struct walk *w, json_t *v, const struct at *a)
     }
 }
 
+/* A number's decimal text through the rules: a card number or an id a
+ * pattern names is as much a secret as its string ({"card":4111111111111111},
+ * logfmt's card=4111111111111111). Integral reals (beyond int64) print
+ * without an exponent. The result, a string, or NULL when nothing matched. */
+static json_t *redact_number(struct walk *w, json_t *v, const struct at *a)
+{
+    char text[64];
+    if (json_is_integer(v)) {
+        snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else {
+        double d = json_real_value(v);
+        if (d == floor(d) && fabs(d) < 1e21)
+            snprintf(text, sizeof(text), "%.0f", d);
+        else
+            snprintf(text, sizeof(text), "%.17g", d);
+    }
+    const char *res;
+    size_t n;
+    if (!run_rules(w->rd, want_at, a, text, strlen(text), &res, &n))
+        return NULL;
+    w->changed++;
+    json_t *s = json_stringn(res, n);
+    return s ? s : json_string("[redacted]");
+}
+
 struct rename {
     char *from, *to;
 };
+
+/* Renames the keys of obj as rn says (then frees rn's strings); two keys
+ * that redact alike stay apart. */
+static void rename_keys(struct walk *w, json_t *obj, struct rename *rn, size_t n_rn);
+
+/* The keys of content objects, whole: a rule must see "alice@example.com"
+ * before a dotted key is split into nested objects (agg_redact_keys). */
+static int key_rules(struct walk *w, const struct at *a, const char *k, struct rename **rn,
+                     size_t *n_rn, size_t *cap_rn)
+{
+    const char *res;
+    size_t rl;
+    if (!run_rules(w->rd, want_at, a, k, strlen(k), &res, &rl))
+        return 0;
+    LP_ALLOC_GROW(*rn, *n_rn + 1, *cap_rn, 4);
+    (*rn)[*n_rn].from = lp_xstrdup(k);
+    (*rn)[*n_rn].to = lp_xstrndup(res, rl);
+    (*n_rn)++;
+    return 1;
+}
 
 static void walk_object(struct walk *w, json_t *obj, const char *prefix)
 {
@@ -340,21 +395,20 @@ static void walk_object(struct walk *w, json_t *obj, const char *prefix)
                          : snprintf(path, sizeof(path), "%s", k);
         struct at a = {path, len < 0 || (size_t)len >= sizeof(path), 0};
         a.content = a.cut || is_content(w->rd, path);
-        walk_value(w, v, &a);
+        json_t *nv = walk_value(w, v, &a);
+        if (nv)
+            json_object_set_new(obj, k, nv); /* an existing key: iteration stays valid */
         /* a content key the field table does not name may itself be what
          * a rule looks for ({"alice@example.com": 3}) */
         if (!a.content || (!a.cut && (lp_ecs_lookup(path) || strcmp(path, w->rd->kept) == 0)))
             continue;
-        const char *res;
-        size_t rl;
-        struct at ka = a;
-        if (!run_rules(w->rd, want_at, &ka, k, strlen(k), &res, &rl))
-            continue;
-        LP_ALLOC_GROW(rn, n_rn + 1, cap_rn, 4);
-        rn[n_rn].from = lp_xstrdup(k);
-        rn[n_rn].to = lp_xstrndup(res, rl);
-        n_rn++;
+        key_rules(w, &a, k, &rn, &n_rn, &cap_rn);
     }
+    rename_keys(w, obj, rn, n_rn);
+}
+
+static void rename_keys(struct walk *w, json_t *obj, struct rename *rn, size_t n_rn)
+{
     for (size_t i = 0; i < n_rn; i++) {
         json_t *val = json_object_get(obj, rn[i].from);
         json_incref(val);
@@ -373,24 +427,66 @@ static void walk_object(struct walk *w, json_t *obj, const char *prefix)
     free(rn);
 }
 
-static void walk_value(struct walk *w, json_t *v, const struct at *a)
+/* The rules over v in place; a number that must change cannot (its type
+ * does): its replacement is returned for the caller to set, else NULL. */
+static json_t *walk_value(struct walk *w, json_t *v, const struct at *a)
 {
     switch (json_typeof(v)) {
     case JSON_STRING:
         redact_string(w, v, a);
         break;
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return redact_number(w, v, a);
     case JSON_OBJECT:
         walk_object(w, v, a->cut ? "~" : a->path);
         break;
     case JSON_ARRAY: {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) walk_value(w, x, a);
+        json_array_foreach(v, i, x)
+        {
+            json_t *nx = walk_value(w, x, a);
+            if (nx)
+                json_array_set_new(v, i, nx);
+        }
         break;
     }
     default:
         break;
     }
+    return NULL;
+}
+
+/* Keys of content (a parser's fields) through the content rules, whole
+ * and at every depth. */
+static void walk_keys(struct walk *w, json_t *obj, size_t depth)
+{
+    struct rename *rn = NULL;
+    size_t n_rn = 0, cap_rn = 0;
+    const char *k;
+    json_t *v;
+    struct at a = {"", 1, 1}; /* content, at no path a field rule names */
+    json_object_foreach(obj, k, v)
+    {
+        if (depth < LP_REDACT_KEY_DEPTH && json_is_object(v))
+            walk_keys(w, v, depth + 1);
+        else if (depth < LP_REDACT_KEY_DEPTH && json_is_array(v)) {
+            size_t i;
+            json_t *x;
+            json_array_foreach(v, i, x) if (json_is_object(x)) walk_keys(w, x, depth + 1);
+        }
+        key_rules(w, &a, k, &rn, &n_rn, &cap_rn);
+    }
+    rename_keys(w, obj, rn, n_rn);
+}
+
+size_t agg_redact_keys(const struct agg_redactor *rd, json_t *fields)
+{
+    struct walk w = {rd, 0};
+    if (rd && json_is_object(fields))
+        walk_keys(&w, fields, 0);
+    return w.changed;
 }
 
 size_t agg_redact_event(const struct agg_redactor *rd, json_t *ev)
@@ -435,6 +531,11 @@ struct agg_redactor *agg_redactor_new(const struct lp_config_redact *rules, size
             r->valid = d->valid;
             r->literal = 1;
         }
+        char with_callout[512];
+        if (r->valid) {
+            snprintf(with_callout, sizeof(with_callout), "%s(?C1)", pattern);
+            pattern = with_callout;
+        }
         if (!pattern) {
             snprintf(err, errlen, "redact rule %s: needs a detector or a pattern", r->name);
             goto fail;
@@ -450,7 +551,7 @@ struct agg_redactor *agg_redactor_new(const struct lp_config_redact *rules, size
             rd->max_pairs = groups + 1;
         r->mctx = lp_regex_context(match_limit, depth_limit);
         if (r->valid)
-            pcre2_set_substitute_callout(r->mctx, sub_callout, r);
+            pcre2_set_callout(r->mctx, valid_callout, r);
         char closed[192];
         snprintf(closed, sizeof(closed), "[redacted:%s]", r->name);
         r->closed = lp_xstrdup(closed);

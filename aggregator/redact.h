@@ -10,8 +10,9 @@
  * closed, never open — and counted.
  *
  * What a rule sees: its `fields` (dotted paths; an object means every
- * string below it) or, without fields, every string the line's content put
- * in the event and the keys of content objects: message, event.original,
+ * string and number below it) or, without fields, every string and number
+ * (as its decimal text) the line's content put in the event and the keys of
+ * content objects (a parser's dotted keys whole, agg_redact_keys): message, event.original,
  * error.*, the parsed fields, the kept values (content.kept_field). Never
  * the pipeline's identity fields (@timestamp, stream, event.id,
  * event.ingested, log.offset, log.file, host.name, container, kubernetes,
@@ -63,6 +64,14 @@ int agg_redact_bytes(const struct agg_redactor *rd, const void *s, size_t n, con
 /* The rules over an event in place. Returns the number of values (strings
  * or keys) changed. */
 size_t agg_redact_event(const struct agg_redactor *rd, json_t *ev);
+
+/* The content rules (those without fields) over the keys of a parser's
+ * fields at every depth (LP_REDACT_KEY_DEPTH at most), each key whole,
+ * before the merge splits dotted keys into nested objects: {"users":
+ * {"alice@example.com": 1}} would otherwise become users.alice@example.com,
+ * a path no part of which matches. Returns the keys changed. rd may be NULL. */
+#define LP_REDACT_KEY_DEPTH 64
+size_t agg_redact_keys(const struct agg_redactor *rd, json_t *fields);
 
 /* The rules as the dead letter calls them (rd NULL: no rules). */
 struct lp_dlq_redactor agg_redactor_dlq(const struct agg_redactor *rd);

@@ -64,6 +64,112 @@ static void no_secret(json_t *v)
     }
 }
 
+/* ---- the planted-value oracle (#29): values a rule must find, put in
+ * every position content can reach — a key, a dotted key's part, a nested
+ * key, a number, an array element, next to other digits — around the
+ * fuzzer's bytes (each planted value has a space on both sides, so no
+ * input byte can make it legitimately something else). None may survive
+ * agg_redact_keys (a parser's fields) followed by agg_redact_event. */
+
+static const char *const PLANTED[] = {"4111111111111111", "4111 1111 1111 1111",
+                                      "5500-0000-0000-0004", "5500000000000004",
+                                      "planted.user@example.com", "planted.user%40example.com"};
+#define N_PLANTED (sizeof(PLANTED) / sizeof(PLANTED[0]))
+
+static int has_planted(const char *s, size_t n)
+{
+    for (size_t i = 0; i < N_PLANTED; i++)
+        if (memmem(s, n, PLANTED[i], strlen(PLANTED[i])))
+            return 1;
+    return 0;
+}
+
+static void no_planted(json_t *v)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        if (has_planted(json_string_value(v), json_string_length(v)))
+            __builtin_trap();
+        break;
+    case JSON_INTEGER:
+        if (json_integer_value(v) == 4111111111111111LL ||
+            json_integer_value(v) == 5500000000000004LL)
+            __builtin_trap();
+        break;
+    case JSON_OBJECT:
+        json_object_foreach(v, k, x)
+        {
+            if (has_planted(k, strlen(k)))
+                __builtin_trap();
+            no_planted(x);
+        }
+        break;
+    case JSON_ARRAY:
+        json_array_foreach(v, i, x) no_planted(x);
+        break;
+    default:
+        break;
+    }
+}
+
+/* piece a, " <planted> ", piece b (NUL bytes of the input become 'x') */
+static char *around(const char *a, const char *planted, const char *b)
+{
+    size_t n = strlen(a) + strlen(planted) + strlen(b) + 3;
+    char *s = malloc(n);
+    if (!s)
+        abort();
+    snprintf(s, n, "%s %s %s", a, planted, b);
+    return s;
+}
+
+static void set_key(json_t *obj, char *key, json_t *v)
+{
+    json_object_set_new_nocheck(obj, key, v); /* the input's bytes: not always UTF-8 */
+    free(key);
+}
+
+static void planted(const uint8_t *data, size_t size)
+{
+    if (has_planted((const char *)data, size))
+        return; /* the input holds one already, perhaps glued to digits */
+    char p[4][256];
+    size_t q = size / 4;
+    for (int i = 0; i < 4; i++) {
+        size_t n = q < sizeof(p[i]) - 1 ? q : sizeof(p[i]) - 1;
+        for (size_t k = 0; k < n; k++)
+            p[i][k] = data[(size_t)i * q + k] ? (char)data[(size_t)i * q + k] : 'x';
+        p[i][n] = '\0';
+    }
+    json_t *f = json_object(), *deep = json_object(), *arr = json_array(), *inner = json_object();
+    set_key(f, around(p[0], PLANTED[0], p[1]), json_integer(1));
+    set_key(deep, around(p[3], PLANTED[2], p[0]), json_string("v"));
+    char dotted[600];
+    snprintf(dotted, sizeof(dotted), "%s.x. %s .%s", p[1], PLANTED[4], p[2]);
+    json_object_set_new_nocheck(f, dotted, deep);
+    json_object_set_new(f, "n", json_integer(4111111111111111LL));
+    char *el = around(p[2], PLANTED[1], p[3]);
+    json_array_append_new(arr, json_string_nocheck(el));
+    free(el);
+    json_array_append_new(arr, json_integer(5500000000000004LL));
+    set_key(inner, around(p[0], PLANTED[5], p[1]),
+            json_pack("[I,s]", (json_int_t)4111111111111111LL, "x"));
+    json_array_append_new(arr, inner);
+    json_object_set_new(f, "arr", arr);
+    char next_to[640];
+    snprintf(next_to, sizeof(next_to), "%s 12 %s 100 %s", p[0], PLANTED[0], p[1]);
+    json_object_set_new_nocheck(f, "s", json_string_nocheck(next_to));
+    json_t *ev = json_object();
+    agg_redact_keys(rd, f); /* as a parser's fields, before the merge */
+    json_object_set_new(ev, "f", f);
+    agg_redact_event(rd, ev);
+    no_planted(ev);
+    json_decref(ev);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!rd)
@@ -97,5 +203,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             no_secret(ev);
     }
     json_decref(ev);
+    planted(data, size);
     return 0;
 }

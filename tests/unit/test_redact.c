@@ -84,6 +84,12 @@ static void test_detectors(void)
     expect("email", "<bob@shop.io>, carol_9@EXAMPLE.ORG", "<[redacted:email]>, [redacted:email]");
     expect("email", "user@localhost and a@b", "user@localhost and a@b");
     expect("email", "no at sign here at all", "no at sign here at all");
+    /* a local part beyond RFC 5321's 64 characters, and URL-encoded (#29) */
+    expect("email",
+           "to a123456789b123456789c123456789d123456789e123456789f123456789g123456789@ex.com ok",
+           "to [redacted:email] ok");
+    expect("email", "GET /u?mail=alice%40example.com&x=1", "GET /u?mail=[redacted:email]&x=1");
+    expect("email", "100%40 of nothing", "100%40 of nothing");
 
     expect("ipv4", "from 10.1.2.3:80 to 192.168.0.254.",
            "from [redacted:ipv4]:80 to [redacted:ipv4].");
@@ -103,6 +109,11 @@ static void test_detectors(void)
     expect("card", "luhn fails 4111111111111112", "luhn fails 4111111111111112");
     expect("card", "order 1234567890123452 ts 17958600001234567890",
            "order 1234567890123452 ts 17958600001234567890");
+    /* next to another number: the validator runs inside the match, so a
+     * run that fails Luhn as a whole is tried shorter and later (#29) */
+    expect("card", "charged card 4111111111111111 100 USD", "charged card [redacted:card] 100 USD");
+    expect("card", "order 12 4111 1111 1111 1111", "order 12 [redacted:card]");
+    expect("card", "qty 7 5500-0000-0000-0004 9", "qty 7 [redacted:card] 9");
 
     expect("bearer", "Authorization: Bearer abc.def-ghi_123==", "Authorization: [redacted:bearer]");
     expect("bearer", "authorization: bearer  0123456789abcdef", "authorization: [redacted:bearer]");
@@ -293,6 +304,76 @@ static void test_event_walk(void)
     CU_ASSERT_FALSE(contains(ev, "mallory@evil.example"));
     CU_ASSERT_FALSE(contains(ev, "10.6.6.6"));
     CU_ASSERT_PTR_NOT_NULL(lp_json_get_path(ev, "error.message"));
+    json_decref(ev);
+    agg_pipeline_free(p);
+    lp_config_free(c);
+}
+
+/* Values content can put where a string rule never looked (#29): numbers
+ * (JSON, and logfmt's digit strings turned integers), dotted keys split
+ * into nested objects before redaction, numbers in arrays. */
+static void test_numbers_and_dotted_keys(void)
+{
+    const char *yaml =
+        "aggregator:\n"
+        "  parsers: [{name: js, kind: json}, {name: lf, kind: logfmt}]\n"
+        "  routes:\n"
+        "    - {name: json, match: [{field: kubernetes.container.name, equals: api}], parser: js,"
+        " outputs: [files]}\n"
+        "    - {name: logfmt, match: [{field: kubernetes.container.name, equals: lf}], parser: lf,"
+        " outputs: [files]}\n"
+        "  redact:\n"
+        "    - {name: email, detector: email}\n"
+        "    - {name: card, detector: card}\n"
+        "    - {name: acct, pattern: '\\b99887766\\b'}\n"
+        "  enrich: {ingest_time: false}\n"
+        "  outputs: [{name: files, type: file, path: /tmp/x}]\n";
+    struct lp_config *c = load(yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    char err[256];
+    struct agg_pipeline *p = agg_pipeline_new(&c->aggregator, OUTS, 1, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    struct lp_wire_source src = {.source_id = "0123456789abcdef0123456789abcdef",
+                                 .host = "n1",
+                                 .path = "/var/log/containers/x_shop_api-1.log",
+                                 .k8s_namespace = "shop",
+                                 .k8s_pod_name = "x",
+                                 .k8s_container_name = "api"};
+    json_t *ev = event_of(p, &src,
+                          "{\"card\":4111111111111111,\"big\":6222222222222222222,"
+                          "\"nums\":[1,5500000000000004],\"acct\":99887766,\"n\":42,"
+                          "\"users\":{\"alice@example.com\":\"active\","
+                          "\"x\":{\"bob.smith@corp.example.org\":{\"n\":1}}},"
+                          "\"a.b\":{\"carol@ex.io\":2}}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    char *dump = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+    CU_ASSERT_PTR_NULL(strstr(dump, "4111111111111111"));
+    CU_ASSERT_PTR_NULL(strstr(dump, "5500000000000004"));
+    CU_ASSERT_PTR_NULL(strstr(dump, "6222222222222222222")); /* 19 digits */
+    CU_ASSERT_PTR_NULL(strstr(dump, "99887766"));
+    CU_ASSERT_PTR_NULL(strstr(dump, "alice"));
+    CU_ASSERT_PTR_NULL(strstr(dump, "bob.smith"));
+    CU_ASSERT_PTR_NULL(strstr(dump, "smith@corp"));
+    CU_ASSERT_PTR_NULL(strstr(dump, "carol"));
+    if (strstr(dump, "alice") || strstr(dump, "4111"))
+        printf("\n%s\n", dump);
+    free(dump);
+    CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(ev, "card")), "[redacted:card]");
+    CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(ev, "acct")), "[redacted:acct]");
+    CU_ASSERT_EQUAL(json_integer_value(lp_json_get_path(ev, "n")), 42); /* a number stays one */
+    CU_ASSERT_EQUAL(json_integer_value(json_array_get(lp_json_get_path(ev, "nums"), 0)), 1);
+    CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(ev, "users.[redacted:email]")),
+                           "active");
+    json_decref(ev);
+
+    src.k8s_container_name = "lf";
+    ev = event_of(p, &src, "msg=pay card=4111111111111111 to=dave@shop.example acct=99887766");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    dump = json_dumps(ev, JSON_COMPACT);
+    CU_ASSERT_PTR_NULL(strstr(dump, "4111111111111111"));
+    CU_ASSERT_PTR_NULL(strstr(dump, "dave@"));
+    CU_ASSERT_PTR_NULL(strstr(dump, "99887766"));
+    free(dump);
     json_decref(ev);
     agg_pipeline_free(p);
     lp_config_free(c);
@@ -494,6 +575,7 @@ int main(void)
         {"built-in detectors", test_detectors},
         {"patterns, replacements and config errors", test_patterns_and_config},
         {"event walk: content redacted, identity untouched", test_event_walk},
+        {"numbers and dotted keys", test_numbers_and_dotted_keys},
         {"fast path renders what the general path makes", test_fast_path_agrees},
         {"a limit fails closed", test_fails_closed},
         {"threads", test_threads},
