@@ -162,6 +162,9 @@ int lp_cli_load(struct lp_cli *cli, struct lp_config **out)
         lp_buf_appendf(&b, "# effective configuration of %s (secrets redacted)\n", cli->prog);
         lp_config_dump(cfg, NULL, 1, &b);
         fwrite(b.data, 1, b.len, stdout);
+        lp_buf_reset(&b);
+        if (lp_config_warnings(cfg, &b))
+            fputs(b.data, stderr);
         lp_buf_release(&b);
         fprintf(stderr, "%s: configuration OK\n", cli->prog);
         lp_config_free(cfg);

@@ -1546,6 +1546,19 @@ static void indent(struct lp_buf *out, int depth)
 static void dump_table(const struct lp_field *table, const void *base, int depth, int redact,
                        struct lp_buf *out, int first_in_item);
 
+/* s as a YAML string, its URL userinfo redacted when redact is set, at
+ * any length (a 2 KiB buffer once let longer URLs through whole). */
+static void yaml_maybe_url(struct lp_buf *out, const char *s, int redact)
+{
+    size_t cap = strlen(s) + 32; /* "<redacted>@" replaces at least "@" */
+    char *url = redact ? lp_xmalloc(cap) : NULL;
+    if (url && lp_redact_url(s, url, cap))
+        yaml_string(out, url);
+    else
+        yaml_string(out, s);
+    free(url);
+}
+
 static void dump_value(const struct lp_field *f, const void *base, int depth, int redact,
                        struct lp_buf *out)
 {
@@ -1565,13 +1578,10 @@ static void dump_value(const struct lp_field *f, const void *base, int depth, in
             lp_buf_puts(out, " null\n");
         else {
             lp_buf_putc(out, ' ');
-            char url[2048];
             if (secret && *s)
                 yaml_string(out, "<redacted>");
-            else if (redact && strlen(s) < sizeof(url) && lp_redact_url(s, url, sizeof(url)))
-                yaml_string(out, url); /* https://user:pass@host: the userinfo */
             else
-                yaml_string(out, s);
+                yaml_maybe_url(out, s, redact); /* https://user:pass@host: the userinfo */
             lp_buf_putc(out, '\n');
         }
         break;
@@ -1622,11 +1632,10 @@ static void dump_value(const struct lp_field *f, const void *base, int depth, in
             yaml_string(out, kv->items[i].key);
             lp_buf_puts(out, ": ");
             int s = redact && lp_config_key_is_secret(kv->items[i].key);
-            char url[2048];
-            const char *v = kv->items[i].value;
-            if (!s && redact && strlen(v) < sizeof(url) && lp_redact_url(v, url, sizeof(url)))
-                v = url; /* sasl-less brokers lists do not have userinfo, URLs might */
-            yaml_string(out, s ? "<redacted>" : v);
+            if (s)
+                yaml_string(out, "<redacted>");
+            else /* sasl-less brokers lists do not have userinfo, URLs might */
+                yaml_maybe_url(out, kv->items[i].value, redact);
             lp_buf_putc(out, '\n');
         }
         break;
@@ -1667,6 +1676,54 @@ static void dump_table(const struct lp_field *table, const void *base, int depth
         lp_buf_appendf(out, "%s:", f->name);
         dump_value(f, base, depth + (list_item ? 1 : 0), redact, out);
     }
+}
+
+static int plain_http(const char *url)
+{
+    return url && strncasecmp(url, "http://", 7) == 0;
+}
+
+static int has_userinfo(const char *url)
+{
+    size_t cap = strlen(url) + 32;
+    char *tmp = lp_xmalloc(cap);
+    int r = lp_redact_url(url, tmp, cap);
+    free(tmp);
+    return r;
+}
+
+size_t lp_config_warnings(const struct lp_config *c, struct lp_buf *out)
+{
+    size_t n = 0;
+    const struct lp_config_kubernetes *k = &c->shipper.kubernetes;
+    if (k->enabled && k->conn && k->conn->insecure) {
+        lp_buf_appendf(out,
+                       "warning: shipper.kubernetes.kubeconfig: context '%s' sets "
+                       "insecure-skip-tls-verify: the API server's certificate is not checked, "
+                       "and whoever answers in its place gets the token\n",
+                       k->conn->context ? k->conn->context : "");
+        n++;
+    }
+    const char *server = k->conn ? k->conn->server : k->api_url;
+    if (k->enabled && plain_http(server)) {
+        lp_buf_appendf(out,
+                       "warning: shipper.kubernetes: the API server %s is plain HTTP: its bearer "
+                       "token travels in clear\n",
+                       k->conn ? "of the kubeconfig" : "(api_url)");
+        n++;
+    }
+    for (size_t i = 0; i < c->aggregator.n_outputs; i++) {
+        const struct lp_config_output *o = &c->aggregator.outputs[i];
+        if (plain_http(o->url) && ((o->password && *o->password) ||
+                                   (o->api_key && *o->api_key) || has_userinfo(o->url))) {
+            lp_buf_appendf(out,
+                           "warning: aggregator.outputs[%zu] (%s): credentials over plain "
+                           "HTTP travel in clear; use https://\n",
+                           i, o->name ? o->name : "");
+            n++;
+        }
+    }
+    return n;
 }
 
 int lp_config_dump(const struct lp_config *cfg, const char *section, int redact,

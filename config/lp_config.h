@@ -348,6 +348,11 @@ void lp_config_free(struct lp_config *c);
  * (NULL: all). */
 int lp_config_dump(const struct lp_config *c, const char *section, int redact,
                    struct lp_buf *out);
+/* Appends one line per setting that works but exposes a credential:
+ * a kubeconfig with insecure-skip-tls-verify, a plain-HTTP API server (the
+ * bearer token in clear), an elasticsearch output with a password or API
+ * key over http://. Returns how many. --check-config prints them. */
+size_t lp_config_warnings(const struct lp_config *c, struct lp_buf *out);
 /* Appends the Markdown reference of every key (docs/config.md). */
 int lp_config_reference(struct lp_buf *out);
 /* 1 when a key name must be redacted. */

@@ -276,10 +276,12 @@ static const struct lp_field redact_fields[] = {
          "card numbers (13-19 digits, spaces or dashes between, Luhn check), bearer tokens "
          "(\"Bearer <token>\"), JSON Web Tokens, AWS access key ids. Give detector or "
          "pattern."),
-    STR(lp_config_redact, pattern, NULL,
-        "A PCRE2 pattern; every match is replaced. The replacement may use its groups: $1, "
-        "and $${1} or $${name} (the configuration substitutes ${...}, so those braces are "
-        "written $${)."),
+    {"pattern", LP_FT_STRING, OFF(lp_config_redact, pattern), NULL, 0, 0, NULL, LP_F_SECRET,
+     NULL, 0, 0,
+     "A PCRE2 pattern; every match is replaced. The replacement may use its groups: $1, "
+     "and $${1} or $${name} (the configuration substitutes ${...}, so those braces are "
+     "written $${). Printed as <redacted> by --check-config: a pattern often spells the "
+     "secret it removes."},
     STR(lp_config_redact, replacement, NULL, "What a match becomes; empty: [redacted:NAME]."),
     STRLIST(lp_config_redact, fields, NULL,
             "Event fields (dotted paths; an object: every string in it) the rule applies "

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define MAX_LIST_BYTES (256u << 20) /* one list answer */
@@ -866,6 +867,9 @@ struct lp_k8s *lp_k8s_start(const struct lp_config_kubernetes *cfg, struct lp_me
         snprintf(u, sizeof(u), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
                  port && *port ? port : "443");
     }
+    if (strncasecmp(u, "http://", 7) == 0)
+        lp_log(LP_LOG_WARN, "the API server is plain HTTP: the bearer token travels in clear",
+               "%s", "");
     struct lp_k8s *k = k8s_new(cfg, m);
     k->url = lp_xstrdup(u);
     size_t ul = strlen(k->url);

@@ -487,6 +487,83 @@ static void test_dump_redacts(void)
     lp_buf_release(&out);
 }
 
+/* #29: --check-config (run by the systemd units at every start, into the
+ * journal) printed URLs of 2 KiB or more whole and redaction patterns (often
+ * the secret they remove); insecure API server settings passed silently. */
+static void test_dump_secrets_and_warnings(void)
+{
+    struct lp_buf errs = LP_BUF_INIT, out = LP_BUF_INIT, text = LP_BUF_INIT;
+    lp_buf_puts(&text, "aggregator:\n  outputs:\n"
+                       "    - {name: es, type: elasticsearch, url: 'http://elastic:s3cr3tpw@es:9200/");
+    for (int i = 0; i < 3000; i++)
+        lp_buf_putc(&text, 'p');
+    lp_buf_puts(&text, "'}\n"
+                       "  redact:\n"
+                       "    - {name: db, pattern: 'Xq9-prod-db-passw0rd'}\n"
+                       "shipper:\n  kubernetes: {enabled: true, node_name: n1, "
+                       "api_url: 'http://10.0.0.1:8080'}\n");
+    const char *names[] = {"x.yaml"}, *texts[] = {text.data};
+    struct lp_config *c = lp_config_load_texts(names, texts, 1, NULL, &errs);
+    if (!c)
+        fprintf(stderr, "%s", errs.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(lp_config_dump(c, NULL, 1, &out), 0);
+    lp_buf_putc(&out, '\0');
+    CU_ASSERT_PTR_NULL(strstr(out.data, "s3cr3tpw"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "http://<redacted>@es:9200/ppp"));
+    CU_ASSERT_PTR_NULL(strstr(out.data, "Xq9-prod-db-passw0rd"));
+    lp_buf_reset(&out);
+    /* the password in the URL's userinfo over http; the API server's http */
+    size_t n = lp_config_warnings(c, &out);
+    lp_buf_putc(&out, '\0');
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "API server (api_url) is plain HTTP"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "aggregator.outputs[0] (es): credentials"));
+    CU_ASSERT_PTR_NULL(strstr(out.data, "s3cr3tpw"));
+    lp_config_free(c);
+
+    /* a kubeconfig that skips TLS verification; an output's password over http */
+    char dir[] = "/tmp/lp-kc-insecure-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char kc[256], yaml[1024];
+    snprintf(kc, sizeof(kc), "%s/config", dir);
+    FILE *f = fopen(kc, "w");
+    fputs("apiVersion: v1\nkind: Config\ncurrent-context: lab\n"
+          "clusters: [{name: c, cluster: {server: 'https://10.0.0.2:6443', "
+          "insecure-skip-tls-verify: true}}]\n"
+          "contexts: [{name: lab, context: {cluster: c, user: u}}]\n"
+          "users: [{name: u, user: {token: t0k3n}}]\n",
+          f);
+    fclose(f);
+    snprintf(yaml, sizeof(yaml),
+             "shipper:\n  kubernetes: {enabled: true, node_name: n1, kubeconfig: %s}\n"
+             "aggregator:\n  outputs:\n"
+             "    - {name: es, type: elasticsearch, url: 'http://es:9200', username: u, "
+             "password: pw}\n",
+             kc);
+    texts[0] = yaml;
+    lp_buf_reset(&errs);
+    c = lp_config_load_texts(names, texts, 1, NULL, &errs);
+    if (!c)
+        fprintf(stderr, "%s", errs.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    lp_buf_reset(&out);
+    CU_ASSERT_EQUAL(lp_config_warnings(c, &out), 2);
+    lp_buf_putc(&out, '\0');
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "insecure-skip-tls-verify"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "aggregator.outputs[0] (es)"));
+    lp_buf_reset(&out);
+    CU_ASSERT_EQUAL(lp_config_dump(c, NULL, 1, &out), 0);
+    lp_buf_putc(&out, '\0');
+    CU_ASSERT_PTR_NULL(strstr(out.data, "t0k3n"));
+    lp_config_free(c);
+    unlink(kc);
+    rmdir(dir);
+    lp_buf_release(&errs);
+    lp_buf_release(&out);
+    lp_buf_release(&text);
+}
+
 static void test_reference_is_fresh(void)
 {
     struct lp_buf ref = LP_BUF_INIT;
@@ -538,6 +615,7 @@ int main(void)
         {"kubeconfig", test_kubeconfig},
         {"secret names", test_secret_names},
         {"dump redacts keys and URL userinfo", test_dump_redacts},
+        {"dump: long URLs, redact patterns; insecure settings warned", test_dump_secrets_and_warnings},
         {"reference is fresh", test_reference_is_fresh},
         {NULL, NULL},
     };
