@@ -66,6 +66,8 @@ struct route {
     const struct lp_msgparser *parser; /* borrowed from the pipeline's list */
     const struct named_parser *np;
     const char *parser_name;
+    const struct named_parser **hints; /* what logpipe.io/parser may pick here */
+    size_t n_hints;
     size_t *outputs;
     int fast; /* rendered straight from the record (no parser, no object edits) */
     int drop;
@@ -106,7 +108,7 @@ struct agg_pipeline {
     struct lp_counter *c_kept_reason[5];
     struct lp_counter *c_time_refused[3]; /* future, past, unparsable */
     struct agg_redactor *redact;          /* NULL: no rules */
-    struct lp_counter *c_hint_unknown;
+    struct lp_counter *c_hint_unknown, *c_hint_refused;
 };
 
 const char *const agg_verdict_names[AGG_VERDICTS] = {"", "route", "sample", "rate_limit"};
@@ -345,20 +347,34 @@ int agg_pipeline_route_fast(const struct agg_pipeline *p, size_t route)
     return p->routes[route].fast;
 }
 
-/* The parser a source's hint names for route rt (NULL: none, or the route
- * has its own, or the aggregator knows no such parser). */
+/* The parser a source's hint names for route rt: NULL when there is no
+ * hint, the route has its own parser, the aggregator knows no such parser
+ * (*why = "unknown") or the route does not let pods pick it (*why =
+ * "refused": hint_parsers). */
 static const struct named_parser *hinted_parser(const struct agg_pipeline *p,
                                                 const struct route *rt,
-                                                const struct lp_wire_source *src)
+                                                const struct lp_wire_source *src,
+                                                const char **why)
 {
+    *why = NULL;
     if (rt->parser || !src->parser)
         return NULL;
-    return find_parser(p, src->parser);
+    const struct named_parser *np = find_parser(p, src->parser);
+    if (!np) {
+        *why = "unknown";
+        return NULL;
+    }
+    for (size_t i = 0; i < rt->n_hints; i++)
+        if (rt->hints[i] == np)
+            return np;
+    *why = "refused";
+    return NULL;
 }
 
 int agg_pipeline_fast(const struct agg_pipeline *p, size_t route, const struct lp_wire_source *src)
 {
-    return p->routes[route].fast && !hinted_parser(p, &p->routes[route], src);
+    const char *why;
+    return p->routes[route].fast && !hinted_parser(p, &p->routes[route], src, &why);
 }
 
 const char *agg_pipeline_ingested(const struct agg_pipeline *p, int64_t now_ns,
@@ -611,6 +627,17 @@ static int add_route(struct agg_pipeline *p, const struct lp_config_aggregator *
         snprintf(err, errlen, "route %s: no parser named '%s'", r->name, pname);
         return -1;
     }
+    char *const *hints = is_default ? cfg->default_route.hint_parsers : cfg->routes[i].hint_parsers;
+    size_t n_hints = is_default ? cfg->default_route.n_hint_parsers : cfg->routes[i].n_hint_parsers;
+    r->hints = lp_xcalloc(n_hints + 1, sizeof(*r->hints));
+    for (size_t k = 0; k < n_hints; k++) {
+        if (!(r->hints[r->n_hints] = find_parser(p, hints[k]))) {
+            snprintf(err, errlen, "route %s: hint_parsers: no parser named '%s'", r->name,
+                     hints[k]);
+            return -1;
+        }
+        r->n_hints++;
+    }
     if (is_default) {
         r->sample_below = UINT64_MAX;
         return resolve_outputs(r, cfg->default_route.outputs, cfg->default_route.n_outputs,
@@ -710,6 +737,7 @@ void agg_pipeline_free(struct agg_pipeline *p)
         free(r->conds);
         free(r->outputs);
         free(r->name);
+        free(r->hints);
         ratelimit_free(r->rl);
     }
     free(p->routes);
@@ -920,9 +948,10 @@ json_t *agg_pipeline_event(const struct agg_pipeline *p, const struct lp_wire_so
     if (*verdict != AGG_KEEP)
         return ev;
     const struct route *rt = &p->routes[ri];
-    const struct named_parser *np = rt->parser ? rt->np : hinted_parser(p, rt, src);
-    if (!np && !rt->parser && src->parser && p->metrics)
-        lp_counter_inc(p->c_hint_unknown);
+    const char *why = NULL;
+    const struct named_parser *np = rt->parser ? rt->np : hinted_parser(p, rt, src, &why);
+    if (why && p->metrics)
+        lp_counter_inc(strcmp(why, "unknown") == 0 ? p->c_hint_unknown : p->c_hint_refused);
     if (np)
         apply_parser(p, np, r, ev, now_ns, parse_failed);
     agg_pipeline_enrich(p, ev, now_ns);
@@ -959,6 +988,11 @@ void agg_pipeline_set_metrics(struct agg_pipeline *p, struct lp_metrics *m)
         m, "logpipe_aggregator_parser_hint_unknown_total",
         "Records whose pod names a parser (logpipe.io/parser) the aggregator does not have: "
         "kept unparsed.",
+        NULL);
+    p->c_hint_refused = lp_metrics_counter(
+        m, "logpipe_aggregator_parser_hint_refused_total",
+        "Records whose pod names a parser (logpipe.io/parser) their route does not let pods "
+        "pick (hint_parsers): kept unparsed.",
         NULL);
     static const char *const tr[] = {"future", "past", "unparsable"};
     reason_counters(m, "logpipe_aggregator_time_refused_total",

@@ -797,11 +797,16 @@ static void check_index_fields(struct ctx *c, const struct lp_config_aggregator 
 
 static void check_refs(struct ctx *c, const struct lp_config_aggregator *a,
                        const struct lp_node *at, const char *what, const char *parser,
-                       char *const *outputs, size_t n_outputs)
+                       char *const *hints, size_t n_hints, char *const *outputs,
+                       size_t n_outputs)
 {
     if (parser && FIND_PARSER(a, parser) < 0)
         lp_node_error(c->errs, key_at(at, "parser", at), "%s: no parser named '%s'", what,
                       parser);
+    for (size_t k = 0; k < n_hints; k++)
+        if (FIND_PARSER(a, hints[k]) < 0)
+            lp_node_error(c->errs, item_at(at, "hint_parsers", k, at),
+                          "%s: hint_parsers: no parser named '%s'", what, hints[k]);
     for (size_t k = 0; k < n_outputs; k++)
         if (FIND_OUTPUT(a, outputs[k]) < 0)
             lp_node_error(c->errs, item_at(at, "outputs", k, at), "%s: no output named '%s'",
@@ -980,7 +985,8 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
         else if (!r->drop && r->n_outputs == 0)
             lp_node_error(c->errs, at,
                           "%s: needs at least one output (or drop: true to drop its events)", what);
-        check_refs(c, a, at, what, r->parser, r->outputs, r->n_outputs);
+        check_refs(c, a, at, what, r->parser, r->hint_parsers, r->n_hint_parsers, r->outputs,
+                   r->n_outputs);
         for (size_t k = 0; k < r->n_match; k++) {
             const struct lp_config_match *m = &r->match[k];
             const struct lp_node *mat = item_at(at, "match", k, at);
@@ -1009,6 +1015,7 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
     validate_redact(c, a, agg);
     const struct lp_node *dr = key_at(agg, "default_route", agg);
     check_refs(c, a, dr, "aggregator.default_route", a->default_route.parser,
+               a->default_route.hint_parsers, a->default_route.n_hint_parsers,
                a->default_route.outputs, a->default_route.n_outputs);
 }
 

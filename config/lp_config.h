@@ -141,6 +141,8 @@ struct lp_config_route {
     struct lp_config_match *match; /* all must hold; none = every event */
     size_t n_match;
     char *parser; /* name in aggregator.parsers, or NULL */
+    char **hint_parsers; /* parsers a pod's logpipe.io/parser may pick here */
+    size_t n_hint_parsers;
     char **outputs;
     size_t n_outputs;
     int drop;           /* the route's events go nowhere (counted) */
@@ -233,6 +235,8 @@ struct lp_config_output {
 
 struct lp_config_default_route {
     char *parser;
+    char **hint_parsers;
+    size_t n_hint_parsers;
     char **outputs;
     size_t n_outputs;
 };

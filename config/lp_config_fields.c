@@ -198,6 +198,12 @@ static const struct lp_field route_fields[] = {
      "Conditions that must all hold (none: every event). Exactly one of equals, prefix, "
      "regex, exists per condition."},
     STR(lp_config_route, parser, NULL, "Parser (a name in aggregator.parsers) for the message."),
+    STRLIST(lp_config_route, hint_parsers, NULL,
+            "Parsers (names in aggregator.parsers) a pod's logpipe.io/parser hint may select "
+            "for this route's events when the route names no parser. Empty (the default): "
+            "hints are not followed here (counted in "
+            "logpipe_aggregator_parser_hint_refused_total) -- a tenant must not pick a parser "
+            "that moves @timestamp into another day's index."),
     STRLIST(lp_config_route, outputs, NULL,
             "Outputs (names in aggregator.outputs); none with drop."),
     BOOL(lp_config_route, drop, "false",
@@ -353,6 +359,8 @@ static const struct lp_field output_fields[] = {
 
 static const struct lp_field default_route_fields[] = {
     STR(lp_config_default_route, parser, NULL, "Parser for events no route matched."),
+    STRLIST(lp_config_default_route, hint_parsers, NULL,
+            "As a route's hint_parsers, for events no route matched."),
     STRLIST(lp_config_default_route, outputs, NULL,
             "Outputs for events no route matched (empty: every output)."),
     END,

@@ -166,7 +166,7 @@ aggregator:
   commit_interval: 200ms
   dead_letter_dir: {tmp}/dead-letter
   parsers: [{{name: app-json, kind: json}}]
-  default_route: {{outputs: [search]}}
+  default_route: {{outputs: [search], hint_parsers: [app-json]}}
   outputs:
     - name: search
       type: elasticsearch

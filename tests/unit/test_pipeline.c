@@ -2,6 +2,7 @@
  * level normalisation) and the commit tracker (out-of-order completions). */
 #include "lp_buf.h"
 #include "lp_config.h"
+#include "lp_metrics.h"
 #include "lp_msgparse.h"
 #include "lp_test.h"
 #include "lp_time.h"
@@ -287,6 +288,93 @@ static void test_levels(void)
     json_decref(ev);
     agg_pipeline_free(p);
     lp_config_free(c);
+}
+
+/* #29 item 9: a pod's logpipe.io/parser picks only what its route allows
+ * (hint_parsers; default none): an access parser picked by a tenant would
+ * move @timestamp into another day's index. Unknown and refused hints are
+ * counted apart; a name in hint_parsers that is no parser is a config
+ * error at its place. */
+static void test_parser_hint_allow_list(void)
+{
+    const char *yaml =
+        "aggregator:\n"
+        "  parsers: [{name: js, kind: json}, {name: acc, kind: access}]\n"
+        "  routes:\n"
+        "    - {name: open, match: [{field: kubernetes.namespace, equals: a}], "
+        "hint_parsers: [js], outputs: [files]}\n"
+        "  default_route: {outputs: [files]}\n"
+        "  enrich: {ingest_time: false}\n"
+        "  outputs: [{name: files, type: file, path: /tmp/x}]\n";
+    struct lp_config *c = load(yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    const char *outs[] = {"files"};
+    char err[256];
+    struct agg_pipeline *p = agg_pipeline_new(&c->aggregator, outs, 1, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    struct lp_metrics *m = lp_metrics_new();
+    agg_pipeline_set_metrics(p, m);
+    struct lp_wire_source src = {.source_id = "0123456789abcdef0123456789abcdef",
+                                 .host = "n",
+                                 .k8s_namespace = "a",
+                                 .parser = "js"};
+    const char *line = "{\"seq\":7}";
+    struct lp_wire_record r = {.ts_ns = 1795860000LL * LP_NS_PER_SEC, .message = line,
+                               .message_len = strlen(line)};
+    struct lp_buf scratch = LP_BUF_INIT;
+    size_t route;
+    int failed;
+    enum agg_verdict verdict;
+    /* allowed on its route: parsed, not the fast path */
+    json_t *ev = agg_pipeline_event(p, &src, &r, NULL, 0, &scratch, &route, &verdict, &failed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_EQUAL(json_integer_value(lp_json_get_path(ev, "seq")), 7);
+    CU_ASSERT_FALSE(agg_pipeline_fast(p, route, &src));
+    json_decref(ev);
+    /* a parser the route does not allow: unparsed, refused */
+    src.parser = "acc";
+    ev = agg_pipeline_event(p, &src, &r, NULL, 0, &scratch, &route, &verdict, &failed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_PTR_NULL(lp_json_get_path(ev, "seq"));
+    CU_ASSERT_EQUAL(failed, 0);
+    json_decref(ev);
+    /* the default route allows none */
+    src.parser = "js";
+    src.k8s_namespace = "b";
+    ev = agg_pipeline_event(p, &src, &r, NULL, 0, &scratch, &route, &verdict, &failed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_PTR_NULL(lp_json_get_path(ev, "seq"));
+    json_decref(ev);
+    /* no such parser */
+    src.parser = "nope";
+    ev = agg_pipeline_event(p, &src, &r, NULL, 0, &scratch, &route, &verdict, &failed);
+    json_decref(ev);
+    CU_ASSERT_EQUAL(lp_counter_get(lp_metrics_counter(
+                        m, "logpipe_aggregator_parser_hint_refused_total", "", NULL)),
+                    2);
+    CU_ASSERT_EQUAL(lp_counter_get(lp_metrics_counter(
+                        m, "logpipe_aggregator_parser_hint_unknown_total", "", NULL)),
+                    1);
+    lp_buf_release(&scratch);
+    agg_pipeline_free(p);
+    lp_metrics_free(m);
+    lp_config_free(c);
+
+    struct lp_buf errs = LP_BUF_INIT;
+    const char *names[] = {"h.yaml"};
+    const char *texts[] = {"aggregator:\n"
+                           "  parsers: [{name: js, kind: json}]\n"
+                           "  default_route: {outputs: [f], hint_parsers: [js, jsn]}\n"
+                           "  outputs: [{name: f, type: file, path: /tmp/x}]\n"};
+    c = lp_config_load_texts(names, texts, 1, NULL, &errs);
+    CU_ASSERT_PTR_NULL(c);
+    if (!strstr(errs.data ? errs.data : "", "h.yaml:3:52: aggregator.default_route: hint_parsers"))
+        fprintf(stderr, "\n%s\n", errs.data);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data ? errs.data : "",
+                                  "h.yaml:3:52: aggregator.default_route: hint_parsers: no "
+                                  "parser named 'jsn'"));
+    lp_config_free(c);
+    lp_buf_release(&errs);
 }
 
 static void test_config_errors(void)
@@ -783,6 +871,7 @@ int main(void)
         {"enrichment", test_enrich},
         {"level normalisation", test_levels},
         {"aggregator config errors with positions", test_config_errors},
+        {"parser hints: only what the route allows", test_parser_hint_allow_list},
         {"index template body", test_template_body},
         {"fast path renders what the general path does", test_fast_path},
         {"drop routes, ratios", test_drop_and_config},
