@@ -48,8 +48,14 @@ static void metrics_init(struct lp_shipper *s)
                                      NULL);
     x->hint_bad = lp_metrics_counter(m, "logpipe_shipper_hints_invalid_total",
                                      "Pod hints that could not be applied (a logpipe.io/multiline "
-                                     "pattern that does not compile, too many distinct values).",
+                                     "pattern that does not compile, too many distinct values "
+                                     "in use at once).",
                                      NULL);
+    x->hint_evicted = lp_metrics_counter(
+        m, "logpipe_shipper_hints_evicted_total",
+        "Compiled logpipe.io/multiline values no file used any more, freed to make room for "
+        "a new value.",
+        NULL);
     x->events = lp_metrics_counter(m, "logpipe_shipper_events_total",
                                    "Events after partial and multiline joining.", NULL);
     x->batches = lp_metrics_counter(m, "logpipe_shipper_batches_total", "Batches produced.", NULL);
@@ -809,6 +815,29 @@ const struct lp_multiline *shipper_multiline(const struct lp_shipper *s, int inp
     return s->ml;
 }
 
+/* Frees the oldest hint slot no file uses (wants or has in its
+ * assembler): cycling through values must not take hints from everyone
+ * until a restart. 1 when one was freed. O(files), only when the table is
+ * full. */
+static int evict_hint(struct lp_shipper *s)
+{
+    for (size_t i = 0; i < s->n_ml_hints; i++) {
+        struct ml_hint *h = &s->ml_hints[i];
+        int used = 0;
+        for (struct tail *t = s->tails; t && !used && h->ml; t = t->next)
+            used = t->ml_want == h->ml || t->ml_have == h->ml;
+        if (used)
+            continue;
+        free(h->value);
+        lp_multiline_free(h->ml);
+        memmove(h, h + 1, (s->n_ml_hints - i - 1) * sizeof(*h));
+        s->n_ml_hints--;
+        lp_counter_inc(s->m.hint_evicted);
+        return 1;
+    }
+    return 0;
+}
+
 const struct lp_multiline *shipper_hint_multiline(struct lp_shipper *s, int input_idx,
                                                   const char *value, int *ok)
 {
@@ -820,9 +849,10 @@ const struct lp_multiline *shipper_hint_multiline(struct lp_shipper *s, int inpu
             return h->bad ? shipper_multiline(s, input_idx) : h->ml;
         }
     }
-    if (s->n_ml_hints >= SHIPPER_MAX_ML_HINTS) {
+    if (s->n_ml_hints >= SHIPPER_MAX_ML_HINTS && !evict_hint(s)) {
         lp_counter_inc(s->m.hint_bad);
-        lp_log_ratelimited(LP_LOG_WARN, "too many distinct logpipe.io/multiline hints; ignored",
+        lp_log_ratelimited(LP_LOG_WARN,
+                           "too many distinct logpipe.io/multiline hints in use; ignored",
                            "value=\"%.100s\" max=%d", value, SHIPPER_MAX_ML_HINTS);
         *ok = 0;
         return shipper_multiline(s, input_idx);
@@ -837,7 +867,12 @@ const struct lp_multiline *shipper_hint_multiline(struct lp_shipper *s, int inpu
                                 (uint32_t)m->max_lines, (size_t)m->max_bytes,
                                 m->flush_timeout_ms * LP_NS_PER_MS, why, sizeof(why));
         if (h.ml) {
-            lp_multiline_set_limits(h.ml, (uint32_t)m->match_limit, (uint32_t)m->depth_limit);
+            uint32_t ml = (uint32_t)m->match_limit, dl = (uint32_t)m->depth_limit;
+            if (!builtin) { /* a tenant's pattern: a tenant's share of backtracking */
+                ml = ml && ml < SHIPPER_HINT_MATCH_LIMIT ? ml : SHIPPER_HINT_MATCH_LIMIT;
+                dl = dl && dl < SHIPPER_HINT_DEPTH_LIMIT ? dl : SHIPPER_HINT_DEPTH_LIMIT;
+            }
+            lp_multiline_set_limits(h.ml, ml, dl);
         } else {
             h.bad = 1;
             lp_counter_inc(s->m.hint_bad);

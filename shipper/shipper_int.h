@@ -82,6 +82,7 @@ struct tail {
     int pod_looked;
     int excluded; /* the pod says logpipe.io/exclude: lines are read, not shipped */
     const struct lp_multiline *ml_want; /* the rules the pod's hint asks for */
+    const struct lp_multiline *ml_have; /* the rules the assembler has now */
     int ml_change;                      /* ml_want differs from the assembler's */
     struct lp_wire_source src;
     int wd;          /* inotify watch of the file's directory, -1 if none */
@@ -122,6 +123,7 @@ struct shipper_metrics {
     struct lp_counter *bytes_read, *lines_read, *events, *batches, *batch_bytes;
     struct lp_counter *excluded; /* events of pods annotated logpipe.io/exclude */
     struct lp_counter *hint_bad; /* logpipe.io/multiline values that do not compile */
+    struct lp_counter *hint_evicted; /* hint slots freed for a new value */
     struct lp_counter *records_produced, *replays, *truncations, *rotations, *fatal_rebuilds;
     struct lp_counter *lost_deleted, *lost_truncated, *lost_too_large, *lost_fd_cap;
     struct lp_counter *malformed, *rate_limited_ms, *closed_idle, *reopened;
@@ -220,9 +222,16 @@ const struct lp_multiline *shipper_multiline(const struct lp_shipper *s, int inp
  * input_idx: "java", "python", "go", "off", or any other value as a custom
  * start pattern (PCRE2; a matching line begins an event), with the input's
  * limits and flush timeout. Compiled once per value (at most
- * SHIPPER_MAX_ML_HINTS values); *ok = 0 when the value does not compile
- * (counted, logged; the input's rules stay). Loop thread. */
+ * SHIPPER_MAX_ML_HINTS values; when all are taken, a value no file uses
+ * any more is evicted); *ok = 0 when the value does not compile or every
+ * slot is in use (counted, logged; the input's rules stay). Loop thread. */
 #define SHIPPER_MAX_ML_HINTS 64
+/* A pod's own pattern is a tenant's: it matches every line of that pod on
+ * a node's shared shipper, so it gets far less backtracking than an admin's
+ * input pattern (at most these, or the input's limits when lower). A
+ * pattern that hits them counts the line as not matching. */
+#define SHIPPER_HINT_MATCH_LIMIT 2000
+#define SHIPPER_HINT_DEPTH_LIMIT 200
 const struct lp_multiline *shipper_hint_multiline(struct lp_shipper *s, int input_idx,
                                                   const char *value, int *ok);
 

@@ -45,7 +45,7 @@ struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx)
     t->last_growth_ns = lp_time_mono_ns();
     lp_buf_init(&t->line, 0);
     lp_wire_encoder_init(&t->enc, s->batch_raw_limit);
-    t->ml_want = shipper_multiline(s, input_idx);
+    t->ml_want = t->ml_have = shipper_multiline(s, input_idx);
     t->as = lp_assembler_new(
         t->ml_want, (size_t)s->cfg->shipper.max_line_bytes,
         lp_config_input_multiline(&s->cfg->shipper, input_idx)->flush_timeout_ms * LP_NS_PER_MS);
@@ -380,6 +380,7 @@ static void physical_line(struct tail *t, const char *p, size_t n, uint64_t off,
     if (t->ml_change) {
         t->ml_change = 0;
         lp_assembler_set_multiline(t->as, t->ml_want, batch_on_event, t);
+        t->ml_have = t->ml_want;
     }
     lp_assembler_feed(t->as, &c, off, flags, now_ns, batch_on_event, t);
     batch_after_line(t);

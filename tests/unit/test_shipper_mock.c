@@ -11,6 +11,8 @@
 #include "lp_test.h"
 #include "lp_time.h"
 #include "shipper.h"
+#include "lp_regex.h"
+#include "shipper_int.h" /* shipper_hint_multiline */
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -710,6 +712,61 @@ static void test_copytruncate_stopped(void)
     mock_stop(&mk);
 }
 
+/* ---- a tenant's multiline hint against the node's shipper (#29) ---- */
+
+/* A pod's own pattern gets a tenant's share of backtracking: ^(a|aa)+$ on
+ * "aaaa...ab" (thousands of steps) is given up (counted, the line does not
+ * match) where an admin's input pattern with the input's limits finishes;
+ * and cycling more distinct hint values than there are slots evicts unused
+ * ones instead of disabling hints for every pod until a restart. */
+static void test_hint_limits_and_eviction(void)
+{
+    struct mock mk;
+    mock_start(&mk, 1, "hints", 1);
+    char logdir[128];
+    struct lp_config *cfg = rot_config(&mk, "hints", logdir, sizeof(logdir));
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_shipper *s = rot_start(cfg, m);
+    struct lp_counter *limited =
+        lp_metrics_counter(m, "logpipe_shipper_regex_limited_total", "", NULL);
+    const char *line = "aaaaaaaaaaaaaaaaaaaab";
+    /* the same pattern as an admin's, under the input's limits: finishes */
+    char why[256];
+    struct lp_multiline *admin = lp_multiline_new("custom", "^(a|aa)+$", NULL, 100, 1 << 20,
+                                                  LP_NS_PER_SEC, why, sizeof(why));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(admin);
+    lp_multiline_set_limits(admin, LP_REGEX_MATCH_LIMIT, LP_REGEX_DEPTH_LIMIT);
+    struct lp_ml_state st = {0};
+    uint64_t before = lp_counter_get(limited);
+    lp_multiline_classify(admin, &st, line, strlen(line));
+    CU_ASSERT_EQUAL(lp_counter_get(limited), before);
+    lp_multiline_free(admin);
+    /* as a pod's hint: given up */
+    int ok = 0;
+    const struct lp_multiline *ml = shipper_hint_multiline(s, 0, "^(a|aa)+$", &ok);
+    CU_ASSERT_EQUAL(ok, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ml);
+    memset(&st, 0, sizeof(st));
+    lp_multiline_classify(ml, &st, line, strlen(line));
+    CU_ASSERT_EQUAL(lp_counter_get(limited), before + 1);
+    /* 3 x the slots of distinct values, none in use: every one compiles */
+    int refused = 0;
+    for (int i = 0; i < 3 * SHIPPER_MAX_ML_HINTS; i++) {
+        char v[32];
+        snprintf(v, sizeof(v), "^v%d ", i);
+        shipper_hint_multiline(s, 0, v, &ok);
+        refused += !ok;
+    }
+    CU_ASSERT_EQUAL(refused, 0);
+    CU_ASSERT(lp_counter_get(lp_metrics_counter(m, "logpipe_shipper_hints_evicted_total", "",
+                                                NULL)) >= 2 * SHIPPER_MAX_ML_HINTS);
+    lp_shipper_shutdown(s, 1000);
+    lp_shipper_free(s);
+    lp_metrics_free(m);
+    lp_config_free(cfg);
+    mock_stop(&mk);
+}
+
 /* ---- format: auto on long first lines (#29) ---- */
 
 struct fmt_seen {
@@ -1402,6 +1459,7 @@ int main(void)
         {"copytruncate while running", test_copytruncate_running},
         {"copytruncate while stopped", test_copytruncate_stopped},
         {"copytruncate while stopped, its copy drained", test_copytruncate_stopped_copy},
+        {"a pod's multiline hint: a tenant's limits, slots evicted", test_hint_limits_and_eviction},
         {"format auto: a first line of 16 KiB, and one beyond the cap", test_format_long_first_line},
         {"rotation storm while stopped", test_rotation_storm_stopped},
         {"rename, rename + delete: loss accounting", test_rotation_loss_accounting},
