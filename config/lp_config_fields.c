@@ -101,9 +101,11 @@ static const struct lp_field kubernetes_fields[] = {
         "meanwhile (logpipe_shipper_k8s_cache_age_seconds grows)."),
     DUR(lp_config_kubernetes, retry_max, "60s", 10, 3600000, "Longest retry delay."),
     DUR(lp_config_kubernetes, deleted_grace, "10m", 0, 86400000,
-        "A deleted pod's metadata is kept this long, for the lines read after its deletion."),
+        "A deleted pod's metadata is kept this long, for the lines read after its deletion "
+        "(less when the cache is at max_pods: the pod deleted longest ago makes room)."),
     INT(lp_config_kubernetes, max_pods, "5000", 1, 1000000,
-        "Most pods cached (a node runs at most a few hundred)."),
+        "Most pods cached (a node runs at most a few hundred); deleted pods are dropped first "
+        "when it is reached, a live pod never."),
     BOOL(lp_config_kubernetes, cronjobs, "true",
          "Name the pods of a Job that a CronJob made by the CronJob (kubernetes.cronjob.name): "
          "the Job is asked for once (RBAC: get on batch jobs). Off: they are named by the "

@@ -231,6 +231,7 @@ struct lp_k8s {
 
     struct lp_gauge *g_pods, *g_age, *g_synced;
     struct lp_counter *c_ok, *c_err, *c_relists, *c_events[4];
+    struct lp_counter *c_evicted; /* deleted pods dropped before their grace */
 };
 
 static struct entry *find(struct lp_k8s *k, const char *ns, const char *name)
@@ -253,7 +254,21 @@ static void upsert(struct lp_k8s *k, struct lp_k8s_pod *p)
         return;
     }
     if (k->n >= (size_t)k->cfg->max_pods) {
-        lp_log_ratelimited(LP_LOG_WARN, "pod cache full; pod not cached",
+        /* full: a pod deleted longest ago makes room before its grace ends.
+         * A live pod is never refused for a deleted one, so a tenant
+         * creating and deleting pods fast cannot make the node's other new
+         * pods ship without their metadata (only live pods can fill it) */
+        struct entry *old = NULL;
+        for (size_t i = 0; i < k->n; i++)
+            if (k->e[i].deleted_ns && (!old || k->e[i].deleted_ns < old->deleted_ns))
+                old = &k->e[i];
+        if (old) {
+            lp_k8s_pod_release(old->pod);
+            *old = (struct entry){p, 0, 1};
+            lp_counter_inc(k->c_evicted);
+            return;
+        }
+        lp_log_ratelimited(LP_LOG_WARN, "pod cache full of live pods; pod not cached",
                            "max_pods=%lld namespace=\"%s\" pod=\"%s\"", (long long)k->cfg->max_pods,
                            p->ns, p->name);
         lp_k8s_pod_release(p);
@@ -832,6 +847,11 @@ static struct lp_k8s *k8s_new(const struct lp_config_kubernetes *cfg, struct lp_
                                   "API server lists and watches, by result.", "result=\"error\"");
     k->c_relists = lp_metrics_counter(m, "logpipe_shipper_k8s_lists_total",
                                       "Full pod lists (start, 410 Gone, after errors).", NULL);
+    k->c_evicted = lp_metrics_counter(
+        m, "logpipe_shipper_k8s_deleted_evicted_total",
+        "Deleted pods dropped from the cache before deleted_grace to make room for a new pod "
+        "(max_pods reached).",
+        NULL);
     static const char *const types[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK"};
     for (int i = 0; i < 4; i++) {
         char l[64];

@@ -203,6 +203,65 @@ static int feed(struct lp_k8s *k, const char *type, const char *name, const char
     return lp_k8s_feed_event(k, buf, strlen(buf));
 }
 
+/* #29 item 8: one namespace's churn (pods created and deleted fast, each
+ * held deleted_grace) filled max_pods and another tenant's new pod shipped
+ * without metadata. A deleted pod now makes room for a new one; only live
+ * pods can fill the cache. */
+static void test_churn_cannot_blind_others(void)
+{
+    struct lp_config_kubernetes cfg = {.enabled = 1, .deleted_grace_ms = 600000, .max_pods = 50};
+    struct lp_metrics *m = lp_metrics_new();
+    struct lp_k8s *k = lp_k8s_new_offline(&cfg, m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    const char *empty = "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"1\"},"
+                        "\"items\":[]}";
+    int more;
+    CU_ASSERT_EQUAL(lp_k8s_feed_list(k, empty, strlen(empty), 0, &more), 0);
+    char buf[512], name[32], uid[32];
+    /* the noisy tenant: 500 pods created and deleted */
+    for (int i = 0; i < 500; i++) {
+        snprintf(name, sizeof(name), "churn-%d", i);
+        snprintf(uid, sizeof(uid), "u-%d", i);
+        for (int d = 0; d < 2; d++) {
+            snprintf(buf, sizeof(buf),
+                     "{\"type\":\"%s\",\"object\":{\"metadata\":{\"name\":\"%s\","
+                     "\"namespace\":\"noisy\",\"uid\":\"%s\"}}}",
+                     d ? "DELETED" : "ADDED", name, uid);
+            CU_ASSERT_EQUAL(lp_k8s_feed_event(k, buf, strlen(buf)), 0);
+        }
+    }
+    /* another tenant's new pod: cached, with its labels */
+    snprintf(buf, sizeof(buf),
+             "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"api-1\","
+             "\"namespace\":\"shop\",\"uid\":\"s1\",\"labels\":{\"app\":\"api\"}}}}");
+    CU_ASSERT_EQUAL(lp_k8s_feed_event(k, buf, strlen(buf)), 0);
+    struct lp_k8s_pod *p = lp_k8s_lookup(k, "shop", "api-1", "s1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_STRING_EQUAL(lp_kvlist_get(&p->labels, "app"), "api");
+    lp_k8s_pod_release(p);
+    /* the most recently deleted of the noisy pods is still held (grace) */
+    p = lp_k8s_lookup(k, "noisy", "churn-499", NULL);
+    CU_ASSERT_PTR_NOT_NULL(p);
+    lp_k8s_pod_release(p);
+    CU_ASSERT(lp_counter_get(lp_metrics_counter(m, "logpipe_shipper_k8s_deleted_evicted_total",
+                                                "", NULL)) >= 450);
+    /* live pods only: the cache still refuses past max_pods */
+    for (int i = 0; i < 60; i++) {
+        snprintf(buf, sizeof(buf),
+                 "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"live-%d\","
+                 "\"namespace\":\"noisy\",\"uid\":\"l%d\"}}}",
+                 i, i);
+        lp_k8s_feed_event(k, buf, strlen(buf));
+    }
+    p = lp_k8s_lookup(k, "noisy", "live-59", NULL);
+    CU_ASSERT_PTR_NULL(p); /* full of live pods */
+    p = lp_k8s_lookup(k, "shop", "api-1", "s1");
+    CU_ASSERT_PTR_NOT_NULL(p); /* a live pod is never evicted */
+    lp_k8s_pod_release(p);
+    lp_k8s_stop(k);
+    lp_metrics_free(m);
+}
+
 static void test_cache(void)
 {
     struct lp_config_kubernetes cfg = {.enabled = 1, .deleted_grace_ms = 600000, .max_pods = 4};
@@ -312,6 +371,7 @@ int main(void)
         {"owners", test_owners},
         {"hostile pods", test_hostile},
         {"cache", test_cache},
+        {"one namespace's churn cannot blind the others", test_churn_cannot_blind_others},
         {NULL, NULL},
     };
     return lp_test_run("k8s", tests);
