@@ -81,6 +81,7 @@ struct lp_config_kubernetes {
     int64_t retry_max_ms;
     int64_t deleted_grace_ms;
     int64_t max_pods;
+    int64_t first_list_wait_ms; /* files of pods wait this long for the first list */
     int cronjobs; /* name a CronJob's pods by the CronJob (asks for their Job) */
 };
 

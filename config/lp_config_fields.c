@@ -103,6 +103,11 @@ static const struct lp_field kubernetes_fields[] = {
     DUR(lp_config_kubernetes, deleted_grace, "10m", 0, 86400000,
         "A deleted pod's metadata is kept this long, for the lines read after its deletion "
         "(less when the cache is at max_pods: the pod deleted longest ago makes room)."),
+    DUR(lp_config_kubernetes, first_list_wait, "60s", 0, 3600000,
+        "At start, files that name a pod are not read until the first pod list completed, "
+        "for at most this long: the backlog ships with its pod's labels, owner and hints, "
+        "and logpipe.io/exclude is honoured for it. Past it (the API server unreachable) "
+        "they ship flagged pending. 0: do not wait."),
     INT(lp_config_kubernetes, max_pods, "5000", 1, 1000000,
         "Most pods cached (a node runs at most a few hundred); deleted pods are dropped first "
         "when it is reached, a live pod never."),

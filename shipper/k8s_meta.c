@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <malloc.h> /* malloc_trim (glibc) */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,13 @@
 #include <strings.h>
 #include <time.h>
 
-#define MAX_LIST_BYTES (256u << 20) /* one list answer */
+/* The list comes in small pages: a tenant may make every pod on the node
+ * as large as the API allows (~1.5 MB each: 250 KiB of annotations, a
+ * thousand env entries), and a page is held whole, with its JSON tree,
+ * while it is read. 25 pods of that size are ~38 MB of body; 500 were a
+ * page of 600 MB. */
+#define LIST_PAGE_PODS 25
+#define MAX_LIST_BYTES (64u << 20) /* one list page */
 #define MAX_EVENT_BYTES (8u << 20)  /* one watch event line */
 
 /* ---- snapshots ---- */
@@ -706,7 +713,8 @@ static int do_list(struct lp_k8s *k)
     for (int page = 0; page < 10000; page++) {
         char extra[1200], url[2048];
         char *c = cont[0] ? curl_easy_escape(NULL, cont, 0) : NULL;
-        snprintf(extra, sizeof(extra), "&limit=500%s%s", c ? "&continue=" : "", c ? c : "");
+        snprintf(extra, sizeof(extra), "&limit=%d%s%s", LIST_PAGE_PODS, c ? "&continue=" : "",
+                 c ? c : "");
         curl_free(c);
         pods_url(k, url, sizeof(url), extra);
         lp_buf_reset(&k->body);
@@ -726,6 +734,11 @@ static int do_list(struct lp_k8s *k)
             break;
     }
     list_end(k, now);
+    /* the pages' buffer and their JSON trees go back to the system: a
+     * list of large pods must not leave its peak as the shipper's RSS */
+    lp_buf_release(&k->body);
+    lp_buf_init(&k->body, 0);
+    malloc_trim(0);
     return 0;
 }
 

@@ -956,6 +956,8 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
     }
     if (c->kubernetes.enabled && !(s->k8s = lp_k8s_start(&c->kubernetes, metrics, err, errlen)))
         goto fail;
+    if (s->k8s && c->kubernetes.first_list_wait_ms > 0)
+        s->k8s_hold_until_ns = lp_time_mono_ns() + c->kubernetes.first_list_wait_ms * LP_NS_PER_MS;
     s->startup_scan = 1;
     rescan(s);
     recover_rotated(s);
@@ -1053,9 +1055,31 @@ static size_t rate_budget(struct tail *t, int64_t now_ns)
 
 static int can_read(const struct lp_shipper *s, const struct tail *t)
 {
+    /* a pod's file waits for the first pod list (k8s_hold_until_ns) */
+    if (s->k8s_hold_until_ns && t->meta.k8s_namespace[0] && t->meta.k8s_pod_name[0])
+        return 0;
     /* without a producer (a rebuild failed) reading would only replay */
     return !s->stopping && s->rk && t->identified && !t->replay && !t->closing &&
            s->inflight_bytes < (size_t)s->cfg->shipper.max_inflight_bytes;
+}
+
+/* The hold on pods' files ends when the first list completed, or when
+ * first_list_wait passed (the API server unreachable: pending it is). */
+static void end_k8s_hold(struct lp_shipper *s, int64_t now)
+{
+    int synced = lp_k8s_synced(s->k8s);
+    if (!synced && now < s->k8s_hold_until_ns)
+        return;
+    s->k8s_hold_until_ns = 0;
+    if (synced)
+        lp_log(LP_LOG_INFO, "first pod list complete; reading the pods' files", "%s", "");
+    else
+        lp_log(LP_LOG_WARN,
+               "no pod list within first_list_wait; the backlog ships with path metadata "
+               "(logpipe.metadata: pending)",
+               "wait_ms=%lld", (long long)s->cfg->shipper.kubernetes.first_list_wait_ms);
+    for (struct tail *t = s->tails; t; t = t->next)
+        t->dirty = 1;
 }
 
 /* A rotated or deleted file that has been read to its end and stayed
@@ -1172,6 +1196,8 @@ int lp_shipper_step(struct lp_shipper *s, int timeout_ms)
     }
     now = lp_time_mono_ns();
 
+    if (s->k8s_hold_until_ns)
+        end_k8s_hold(s, now);
     if (s->k8s && now >= s->next_k8s_tick_ns) {
         lp_k8s_tick(s->k8s);
         s->next_k8s_tick_ns = now + LP_NS_PER_SEC;

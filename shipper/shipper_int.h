@@ -150,6 +150,9 @@ struct waiter {
 struct lp_shipper {
     const struct lp_config *cfg;
     struct lp_k8s *k8s; /* NULL: shipper.kubernetes off */
+    /* until the first pod list completed (or this passes, monotonic ns):
+     * files that name a pod are not read; 0 once over */
+    int64_t k8s_hold_until_ns;
     int64_t next_k8s_tick_ns;
     struct lp_metrics *metrics;
     struct shipper_metrics m;

@@ -12,7 +12,7 @@ java, a custom start pattern, a pattern that does not compile), web-7d9f8c6b5-x2
 its ReplicaSet; an allowed and a not-allowed annotation; the parser hint
 logpipe.io/parser: app-json with JSON lines), db-0 (a StatefulSet's; deleted
 mid-test), noisy-5f6gh (a DaemonSet's, logpipe.io/exclude: "true"), 1200
-filler pods (the list comes in pages of 500) and late-1 (created after its
+filler pods (the list comes in pages of 25) and late-1 (created after its
 first lines were read). other-1 runs on node-b: the field selector keeps it
 out of the cache, its lines ship with what their path says.
 
@@ -29,7 +29,10 @@ labels; a deleted pod's later lines keep its metadata; the excluded pod
 ships nothing, is counted and leaves no lag; a rotated token file is read
 again; every request asks for this node's pods only and is authorized. A
 second shipper reaches a second stand-in over HTTPS through a kubeconfig
-(server, certificate-authority-data, token).
+(server, certificate-authority-data, token). Two more start with a backlog
+while their API server refuses connections: one waits for its first list
+(labels on the whole backlog, the excluded pod's backlog not shipped), the
+other, whose server never answers, ships pending after first_list_wait.
 
 usage: test_k8s_e2e.py SHIPPER AGGREGATOR"""
 import base64
@@ -240,7 +243,7 @@ bad_errors = metric_sum(0, "logpipe_shipper_k8s_requests_total", "\n".join(
 check(metric_sum(bad_port, "logpipe_shipper_k8s_synced") == 0 and bad_errors >= 1,
       f"a kubeconfig with another CA is refused by certificate verification (never synced, {bad_errors} errors)")
 
-# 1. the first list (three pages), then the known pods' lines
+# 1. the first list (49 pages), then the known pods' lines
 wait(lambda: sm("logpipe_shipper_k8s_synced") == 1, 30, "the shipper's pod cache synced")
 check(sm("logpipe_shipper_k8s_pods") == 1208, f"the cache holds node-a's 1208 pods, not node-b's "
       f"({sm('logpipe_shipper_k8s_pods')})")
@@ -319,6 +322,67 @@ write(DB, "postgres", [f"db after delete {i}" for i in range(30)])
 
 wait(lambda: count("web-7d9f8c6b5-x2k4q") == 220 and count("db-0") == 130 and count("jvm-0") == 10, 60,
      "every line indexed")
+# 6. #29 item 11: the backlog at a shipper's start waits for the first pod
+# list. A third shipper starts while its API server refuses connections,
+# with lines already in its pods' files: nothing is read until the list
+# completes, then the backlog ships with its labels and the excluded pod's
+# backlog ships nothing. A fourth, whose API server never answers, ships
+# its backlog pending once first_list_wait (2 s) has passed.
+held_logs = {n: os.path.join(tmp, f"held-{n}", "log", "containers") for n in ("held", "never")}
+for d_ in held_logs.values():
+    os.makedirs(d_)
+BACKLOG = pod("backlog-1", "held", "node-c", labels={"app": "backlog"}, owner=("StatefulSet", "backlog"))
+QUIET = pod("quiet-1", "held", "node-c", labels={"app": "quiet"}, annotations={"logpipe.io/exclude": "true"})
+STRANDED = pod("stranded-1", "held", "node-d", labels={"app": "stranded"})
+held_api, never_api = StandIn("held-token"), StandIn("held-token")
+held_api.add(BACKLOG)
+held_api.add(QUIET)
+never_api.add(STRANDED)
+held_api.down()
+never_api.down()
+with open(os.path.join(tmp, "held-token"), "w") as f:
+    f.write("held-token\n")
+for p_, n_, s_ in ((BACKLOG, 30, "held"), (QUIET, 30, "held"), (STRANDED, 10, "never")):
+    with open(os.path.join(held_logs[s_], f"{p_['metadata']['name']}_held_app-{'%064x' % (len(p_['metadata']['name']))}.log"),
+              "w") as f:
+        ts = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        f.writelines(f"{ts} stdout F {p_['metadata']['name']} backlog {i}\n" for i in range(n_))
+held_ports = {}
+for name, node, a, wait_s in (("held", "node-c", held_api, "60s"), ("never", "node-d", never_api, "2s")):
+    held_ports[name] = free_port()
+    glob_ = f"{held_logs[name]}/*.log"
+    with open(os.path.join(tmp, f"shipper-{name}.yaml"), "w") as f:
+        f.write(f"""kafka: {{brokers: "{BROKERS}", topic: {topic}}}
+shipper:
+  state_dir: {tmp}/ship-{name}-state
+  host_name: {node}
+  inputs: [{{paths: ["{glob_}"]}}]
+  batch_linger: 50ms
+  kubernetes: {{enabled: true, api_url: "{a.url}", token_file: {tmp}/held-token, ca_file: "", node_name: {node}, retry_initial: 100ms, retry_max: 300ms, first_list_wait: {wait_s}}}
+metrics: {{listen: 127.0.0.1:{held_ports[name]}}}
+""")
+    procs[f"shipper-{name}"] = subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, f"shipper-{name}.yaml")],
+                                                stderr=open(os.path.join(tmp, f"shipper-{name}.log"), "wb"))
+time.sleep(4)
+held_read = metric_sum(held_ports["held"], "logpipe_shipper_events_total")
+check(held_read == 0, f"while the API server is unreachable at start, the pods' backlog is not read ({held_read})")
+held_api.up()
+wait(lambda: count("backlog-1") >= 30 and count("stranded-1") >= 10, 60,
+     "the held backlog ships once the first list completes, the stranded one after first_list_wait")
+time.sleep(1)
+ds2 = docs({"term": {"kubernetes.namespace": "held"}})
+bl = of("backlog-1", ds2)
+check(len(bl) == 30 and all(d["kubernetes"].get("labels", {}).get("app") == "backlog" and
+                            d["kubernetes"].get("statefulset", {}).get("name") == "backlog" and
+                            "metadata" not in d.get("logpipe", {}) for d in bl),
+      f"backlog-1: its whole backlog carries its labels and owner, none pending ({len(bl)}; {json.dumps(bl[:1])[:300]})")
+check(not of("quiet-1", ds2), "quiet-1 (logpipe.io/exclude): its backlog shipped nothing")
+st_ = of("stranded-1", ds2)
+check(len(st_) == 10 and all(d.get("logpipe", {}).get("metadata") == "pending" for d in st_),
+      f"stranded-1: with no API server, its backlog ships pending after first_list_wait ({len(st_)})")
+held_api.stop()
+never_api.stop()
+
 wait(lambda: sm("logpipe_shipper_lag_bytes") == 0 and sm("logpipe_shipper_inflight_bytes") == 0, 30,
      "the shipper has nothing left to ship (the excluded pod included)")
 time.sleep(1)
@@ -410,8 +474,8 @@ check(len(reqs) + len(jobs_asked) == len(api.requests), "nothing is asked but po
 check(all(r[1].get("fieldSelector") == "spec.nodeName=node-a" for r in reqs),
       f"every pod request asks for node-a's pods only ({len(reqs)} requests)")
 lists = [r for r in reqs if "watch" not in r[1]]
-check(any("continue" in r[1] for r in lists) and all(r[1].get("limit") == "500" for r in lists),
-      f"lists come in pages of 500 ({len(lists)} list requests)")
+check(any("continue" in r[1] for r in lists) and all(r[1].get("limit") == "25" for r in lists),
+      f"lists come in pages of 25 ({len(lists)} list requests)")
 watches = [r for r in reqs if "watch" in r[1]]
 check(len(watches) >= 3 and all(r[1].get("resourceVersion") for r in watches),
       f"watches resume from a resourceVersion ({len(watches)} watch requests)")

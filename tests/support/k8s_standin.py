@@ -291,9 +291,19 @@ def main():
     ap.add_argument("--namespace", default="bench")
     ap.add_argument("--node", default="node-a")
     ap.add_argument("--url-file", required=True)
+    ap.add_argument("--big", type=int, default=0,
+                    help="pods made as large as the API allows: this many bytes of annotations "
+                         "and env entries each (a tenant's hostile pods)")
     a = ap.parse_args()
     srv = StandIn(a.token)
     for i in range(a.pods):
+        if a.big:
+            p = pod(f"big-{i}", a.namespace, a.node, labels={"app": "big"},
+                    annotations={f"tenant.example.com/blob-{k}": "x" * 1000 for k in range(a.big // 2000)})
+            p["spec"]["containers"][0]["env"] = [{"name": f"ENV_{k}", "value": "y" * 900}
+                                                  for k in range(a.big // 2000)]
+            srv.add(p)
+            continue
         labels = {f"app.example.com/label-{k}": f"value-{i}-{k}" for k in range(a.labels)}
         labels["pod-template-hash"] = "5d8f7c9b6"
         srv.add(pod(f"pod-{i}", a.namespace, a.node, labels=labels,
