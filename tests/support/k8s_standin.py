@@ -291,6 +291,8 @@ def main():
     ap.add_argument("--namespace", default="bench")
     ap.add_argument("--node", default="node-a")
     ap.add_argument("--url-file", required=True)
+    ap.add_argument("--hint", default=None,
+                    help="a logpipe.io/multiline annotation on pod-0 (one tenant's hint)")
     ap.add_argument("--big", type=int, default=0,
                     help="pods made as large as the API allows: this many bytes of annotations "
                          "and env entries each (a tenant's hostile pods)")
@@ -306,8 +308,11 @@ def main():
             continue
         labels = {f"app.example.com/label-{k}": f"value-{i}-{k}" for k in range(a.labels)}
         labels["pod-template-hash"] = "5d8f7c9b6"
+        ann = {f"team.example.com/a{k}": f"annotation {k} of pod {i}" for k in range(5)}
+        if i == 0 and a.hint:
+            ann["logpipe.io/multiline"] = a.hint
         srv.add(pod(f"pod-{i}", a.namespace, a.node, labels=labels,
-                    annotations={f"team.example.com/a{k}": f"annotation {k} of pod {i}" for k in range(5)},
+                    annotations=ann,
                     owner=("ReplicaSet", f"app-{i % 10}-5d8f7c9b6"), ip=f"10.244.{i // 250}.{i % 250}",
                     containers=(("app", f"registry.example/app-{i % 10}:1.{i}"),)))
     with open(a.url_file + ".tmp", "w") as f:
