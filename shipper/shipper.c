@@ -522,27 +522,45 @@ static size_t listing_lower(const struct listing *l, const char *prefix)
  * we knew. Drained oldest first, from their heads, under the tracked name:
  * their lines were never shipped. Older siblings were there before we
  * tracked the name (not ours). */
+/* Where the file at path really is, as its directory and name (pointers
+ * into real): a /var/log/containers link points into /var/log/pods, where
+ * rotation leaves its generations and copies. 0, or -1 without a name. */
+static int real_dir_base(const char *path, char real[PATH_MAX], const char **dir,
+                         const char **base)
+{
+    if (!realpath(path, real))
+        snprintf(real, PATH_MAX, "%s", path);
+    char *slash = strrchr(real, '/');
+    if (!slash || !slash[1])
+        return -1;
+    *slash = '\0';
+    *dir = *real ? real : "/";
+    *base = slash + 1;
+    return 0;
+}
+
+/* 1 when name is <base>.<suffix> (base bl bytes long, matched already)
+ * and not a compressed generation. */
+static int sibling_name(const char *name, size_t bl)
+{
+    return name[bl] == '.' && name[bl + 1] && !compressed_name(name);
+}
+
 static void recover_generations_of(struct lp_shipper *s, struct listing *l, const char *path,
                                    int64_t since_s, const struct lp_ckpt_entry *const *known,
                                    size_t n_known)
 {
     char real[PATH_MAX];
-    if (!realpath(path, real)) /* the tracked name is a link (/var/log/containers) */
-        snprintf(real, sizeof(real), "%s", path);
-    char *slash = strrchr(real, '/');
-    if (!slash || !slash[1])
+    const char *dir, *base;
+    if (real_dir_base(path, real, &dir, &base) || listing_read(l, dir))
         return;
-    *slash = '\0';
-    const char *dir = *real ? real : "/", *base = slash + 1;
     size_t bl = strlen(base);
-    if (listing_read(l, dir))
-        return;
     struct generation *g = NULL;
     size_t n = 0, cap = 0;
     for (size_t k = listing_lower(l, base);
          k < l->n && strncmp(l->names[k], base, bl) == 0 && n < MAX_GENERATIONS; k++) {
         const char *name = l->names[k];
-        if (name[bl] != '.' || !name[bl + 1] || compressed_name(name))
+        if (!sibling_name(name, bl))
             continue;
         char p[PATH_MAX];
         struct stat st;
@@ -588,17 +606,11 @@ int shipper_drain_copy(struct lp_shipper *s, const char *path, int input_idx,
                        const struct lp_ckpt_entry *e)
 {
     char real[PATH_MAX];
-    if (!realpath(path, real)) /* a /var/log/containers link: the copy is where the file is */
-        snprintf(real, sizeof(real), "%s", path);
-    char *slash = strrchr(real, '/');
-    if (!slash || !slash[1])
-        return 0;
-    *slash = '\0';
-    const char *dir = *real ? real : "/", *base = slash + 1;
-    size_t bl = strlen(base);
+    const char *dir, *base;
     struct listing l = {0};
-    if (listing_read(&l, dir))
+    if (real_dir_base(path, real, &dir, &base) || listing_read(&l, dir))
         return 0;
+    size_t bl = strlen(base);
     char best[PATH_MAX] = "";
     int64_t best_mtime = INT64_MIN;
     for (size_t k = listing_lower(&l, base), tried = 0;
@@ -607,7 +619,7 @@ int shipper_drain_copy(struct lp_shipper *s, const char *path, int input_idx,
         char p[PATH_MAX];
         struct stat st;
         int64_t mtime;
-        if (name[bl] != '.' || !name[bl + 1] || compressed_name(name) ||
+        if (!sibling_name(name, bl) ||
             snprintf(p, sizeof(p), "%s/%s", dir, name) >= (int)sizeof(p) || stat(p, &st) != 0 ||
             lp_ckpt_find(&s->ckpt, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
             find_tail(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino))
