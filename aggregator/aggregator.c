@@ -750,6 +750,17 @@ static void pause_resume(struct lp_aggregator *a)
     lp_gauge_set(a->g_out_buffers, (int64_t)out_buffers(a, NULL));
 }
 
+/* The consumer-lag series of one partition. */
+static struct lp_gauge *lag_gauge(struct lp_aggregator *a, int32_t partition)
+{
+    char l[48];
+    snprintf(l, sizeof(l), "partition=\"%d\"", (int)partition);
+    return lp_metrics_gauge(a->metrics, "logpipe_aggregator_consumer_lag",
+                            "Messages between the high watermark and the offset stored "
+                            "(durable), per partition this process owns.",
+                            l);
+}
+
 static void update_lag(struct lp_aggregator *a)
 {
     for (size_t i = 0; i < a->n_parts; i++) {
@@ -761,13 +772,7 @@ static void update_lag(struct lp_aggregator *a)
             hi < 0)
             continue;
         int64_t pos = p->next_store >= 0 ? p->next_store : p->committed >= 0 ? p->committed : lo;
-        char l[48];
-        snprintf(l, sizeof(l), "partition=\"%d\"", (int)p->partition);
-        lp_gauge_set(lp_metrics_gauge(a->metrics, "logpipe_aggregator_consumer_lag",
-                                      "Messages between the high watermark and the offset "
-                                      "stored (durable), per partition.",
-                                      l),
-                     hi > pos ? hi - pos : 0);
+        lp_gauge_set(lag_gauge(a, p->partition), hi > pos ? hi - pos : 0);
     }
 }
 
@@ -802,6 +807,12 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     struct lp_aggregator *a = opaque;
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
         return;
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *t = &offsets->elems[i];
+        struct lp_part *p = strcmp(t->topic, a->topic) == 0 ? part_of(a, t->partition) : NULL;
+        if (p && !t->err && t->offset >= 0)
+            atomic_store_explicit(&p->group_committed, t->offset, memory_order_release);
+    }
     if (err) {
         lp_counter_inc(a->c_commit_errors);
         lp_log_ratelimited(LP_LOG_WARN, "offset commit failed (retried with the next one)",
@@ -903,11 +914,26 @@ static void revoke_parts(struct lp_aggregator *a, rd_kafka_topic_partition_list_
             }
         }
         rd_kafka_topic_partition_list_destroy(c);
+        /* What did not drain in time is the next owner's: an output still
+         * holding it (an upload to a store that is down) must not deliver
+         * it after the next owner has started, in boundaries of its own. */
+        for (int i = 0; i < l->cnt; i++) {
+            struct lp_part *p = part_of(a, l->elems[i].partition);
+            if (!p || lp_part_idle(p))
+                continue;
+            struct item *it = lp_xcalloc(1, sizeof(*it));
+            it->kind = IT_ABANDON;
+            it->partition = p->partition;
+            worker_push(worker_of(a, p->partition), it);
+        }
     }
     for (int i = 0; i < l->cnt; i++) {
         struct lp_part *p = part_of(a, l->elems[i].partition);
         if (!p)
             continue;
+        /* its lag is the new owner's to report: sum() over pods must not
+         * keep this pod's last value */
+        lp_gauge_unset(lag_gauge(a, p->partition));
         set_part(a, p->partition, NULL);
         a->n_assigned--;
         detach(a, p);
@@ -943,8 +969,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (rd_kafka_committed(rk, c, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
             for (int i = 0; i < c->cnt; i++) {
                 struct lp_part *p = part_of(a, c->elems[i].partition);
-                if (p && !c->elems[i].err && c->elems[i].offset >= 0)
+                if (p && !c->elems[i].err && c->elems[i].offset >= 0) {
                     p->committed = c->elems[i].offset;
+                    atomic_store_explicit(&p->group_committed, p->committed,
+                                          memory_order_release);
+                }
             }
         rd_kafka_topic_partition_list_destroy(c);
         lp_log(LP_LOG_INFO, "partitions assigned", "count=%d", l->cnt);

@@ -920,6 +920,30 @@ static void check_file_output(struct ctx *c, const struct lp_config_aggregator *
         lp_node_error(c->errs, at, "%s: type file needs a path", what);
 }
 
+static void check_s3_output(struct ctx *c, const struct lp_config_aggregator *a,
+                            const struct lp_node *at, const char *what,
+                            const struct lp_config_output *o)
+{
+    (void)a;
+    if (!o->bucket || !*o->bucket)
+        lp_node_error(c->errs, at, "%s: type s3 needs a bucket", what);
+    if (o->endpoint && *o->endpoint && strncmp(o->endpoint, "http://", 7) != 0 &&
+        strncmp(o->endpoint, "https://", 8) != 0)
+        lp_node_error(c->errs, key_at(at, "endpoint", at),
+                      "%s: endpoint must start with http:// or https://", what);
+    if (o->access_key_id && *o->access_key_id &&
+        (!o->secret_access_key || !*o->secret_access_key))
+        lp_node_error(c->errs, key_at(at, "access_key_id", at),
+                      "%s: access_key_id without secret_access_key", what);
+    if (o->prefix && (strstr(o->prefix, "//") || strstr(o->prefix, "_logpipe")))
+        lp_node_error(c->errs, key_at(at, "prefix", at),
+                      "%s: prefix must not contain '//' nor '_logpipe' (the output's own "
+                      "records)", what);
+    if (o->retry_initial_ms > o->retry_max_ms)
+        lp_node_error(c->errs, key_at(at, "retry_initial", at),
+                      "%s: retry_initial is longer than retry_max", what);
+}
+
 static const struct {
     const char *type;
     void (*check)(struct ctx *c, const struct lp_config_aggregator *a, const struct lp_node *at,
@@ -927,6 +951,7 @@ static const struct {
 } output_checks[] = {
     {"elasticsearch", check_es_output},
     {"file", check_file_output},
+    {"s3", check_s3_output},
 };
 
 static void check_output(struct ctx *c, const struct lp_config_aggregator *a,

@@ -204,7 +204,7 @@ struct lp_config_enrich {
 
 /* The output types the config accepts: each has an implementation in the
  * outputs' registry (outputs/lp_output.c; test_config holds them equal). */
-#define LP_CONFIG_OUTPUT_TYPES "elasticsearch|file|stdout"
+#define LP_CONFIG_OUTPUT_TYPES "elasticsearch|file|s3|stdout"
 
 struct lp_config_output {
     char *name;
@@ -232,6 +232,22 @@ struct lp_config_output {
     char *path;
     int64_t max_segment_bytes;
     int64_t max_segment_age_ms;
+    /* s3 (also ca_file, tls_verify, request_timeout, retry_*,
+     * max_inflight_requests) */
+    char *bucket;
+    char *endpoint;
+    char *region;
+    char *prefix;
+    int path_style;
+    char *access_key_id;
+    char *secret_access_key;
+    char *session_token;
+    char *storage_class;
+    char *object_compression; /* zstd | gzip | none */
+    int64_t max_object_bytes;
+    int64_t max_object_records;
+    int64_t max_object_age_ms;
+    int64_t part_size;
 };
 
 struct lp_config_default_route {

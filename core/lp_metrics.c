@@ -232,6 +232,8 @@ static void render_series(struct lp_buf *out, struct series *s)
         lp_buf_appendf(out, "%llu\n", (unsigned long long)lp_counter_get(&s->u.counter));
         break;
     case K_GAUGE:
+        if (atomic_load_explicit(&s->u.gauge.unset, memory_order_relaxed))
+            break;
         put_series_name(out, s->name, "", s->labels, NULL);
         lp_buf_appendf(out, "%lld\n", (long long)lp_gauge_get(&s->u.gauge));
         break;

@@ -20,6 +20,7 @@ struct lp_counter {
 };
 struct lp_gauge {
     _Atomic int64_t v;
+    _Atomic int unset; /* not rendered until the next set (lp_gauge_unset) */
 };
 struct lp_histogram; /* buckets are fixed at creation */
 
@@ -56,6 +57,14 @@ static inline uint64_t lp_counter_get(struct lp_counter *c)
 static inline void lp_gauge_set(struct lp_gauge *g, int64_t v)
 {
     atomic_store_explicit(&g->v, v, memory_order_relaxed);
+    atomic_store_explicit(&g->unset, 0, memory_order_relaxed);
+}
+/* Takes the series out of the exposition until the next lp_gauge_set (a
+ * per-partition gauge of a partition this process gave away: sum() over
+ * processes must not count its last value). The handle stays valid. */
+static inline void lp_gauge_unset(struct lp_gauge *g)
+{
+    atomic_store_explicit(&g->unset, 1, memory_order_relaxed);
 }
 static inline void lp_gauge_add(struct lp_gauge *g, int64_t d)
 {

@@ -6,6 +6,7 @@
 const struct lp_output_ops *const lp_output_registry[] = {
     &lp_output_elasticsearch,
     &lp_output_file,
+    &lp_output_s3,
     &lp_output_stdout,
     NULL,
 };

@@ -133,6 +133,7 @@ extern const struct lp_output_ops *const lp_output_registry[];
 
 extern const struct lp_output_ops lp_output_elasticsearch;
 extern const struct lp_output_ops lp_output_file;
+extern const struct lp_output_ops lp_output_s3;
 extern const struct lp_output_ops lp_output_stdout;
 
 #endif

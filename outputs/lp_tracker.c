@@ -11,6 +11,7 @@ struct lp_part *lp_part_new(int32_t partition)
     p->next_store = -1;
     p->stored = -1;
     p->committed = -1;
+    atomic_init(&p->group_committed, -1);
     return p;
 }
 

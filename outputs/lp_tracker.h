@@ -35,6 +35,11 @@ struct lp_part {
     int64_t next_store;          /* offset after the last done message popped; -1 none */
     int64_t stored;              /* last offset handed to rd_kafka_offsets_store; -1 none */
     int64_t committed;           /* committed offset when assigned; -1 none */
+    /* The offset the group has committed for it, as far as this process
+     * knows (at assignment, then each commit it made); -1 none. The
+     * consumer thread writes, any thread holding one of its messages reads
+     * (an output that may forget what it wrote before this offset). */
+    _Atomic int64_t group_committed;
     size_t pending_bytes;        /* bytes of messages in the list (consumer thread) */
     size_t in_flight;            /* messages in the list (consumer thread) */
     int paused;                  /* consumer thread: our view of the pause state */

@@ -38,6 +38,7 @@ toolchain=(
   "libyaml-dev|pc|yaml-0.1"
   "libcunit1-dev|pc|cunit"
   "libcurl4-openssl-dev|pc|libcurl"
+  "libssl-dev|pc|libcrypto"
   "libmicrohttpd-dev|pc|libmicrohttpd"
   "libpcre2-dev|pc|libpcre2-8"
   "libxxhash-dev|pc|libxxhash"

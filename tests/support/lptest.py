@@ -81,3 +81,68 @@ def stop_procs(procs, timeout=60):
             p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+# ---- the test S3 server (scripts/services up s3) ----
+S3_EMPTY_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def s3_env():
+    """(endpoint, bucket, access key, secret) of the test S3 server."""
+    import os
+    return ("http://127.0.0.1:" + os.environ.get("S3_PORT", "9410"), "logpipe",
+            os.environ.get("S3_ACCESS_KEY", "logpipe-test"),
+            os.environ.get("S3_SECRET_KEY", "logpipe-test-secret"))
+
+
+def s3_request(method, key="", query="", endpoint=None, out=None):
+    """(HTTP status, body bytes) of one signed request (curl's SigV4) to the
+    test bucket; query is given sorted and encoded."""
+    import subprocess
+    import urllib.parse
+    ep, bucket, ak, sk = s3_env()
+    url = f"{endpoint or ep}/{bucket}/{urllib.parse.quote(key)}" + (f"?{query}" if query else "")
+    cmd = ["curl", "-s", "-m", "60", "-X", method, "--aws-sigv4", "aws:amz:us-east-1:s3",
+           "-u", f"{ak}:{sk}", "-H", f"x-amz-content-sha256: {S3_EMPTY_SHA}",
+           "-w", "\n%{http_code}", url]
+    r = subprocess.run(cmd, capture_output=True, check=False)
+    body, _, code = r.stdout.rpartition(b"\n")
+    return int(code or 0), body
+
+
+def s3_list(prefix):
+    """Every (key, size) under prefix in the test bucket."""
+    import re
+    import urllib.parse
+    keys, token = [], None
+    while True:
+        q = (f"continuation-token={urllib.parse.quote(token, safe='')}&" if token else "")
+        q += "list-type=2&prefix=" + urllib.parse.quote(prefix, safe="")
+        st, body = s3_request("GET", "", q)
+        if st != 200:
+            raise RuntimeError(f"list {prefix}: HTTP {st} {body[:200]!r}")
+        text = body.decode()
+        for item in re.findall(r"<Contents>(.*?)</Contents>", text, re.S):
+            k = re.search(r"<Key>(.*?)</Key>", item, re.S).group(1)
+            k = k.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"') \
+                 .replace("&apos;", "'").replace("&amp;", "&")
+            keys.append((k, int(re.search(r"<Size>(\d+)</Size>", item).group(1))))
+        m = re.search(r"<NextContinuationToken>(.*?)</NextContinuationToken>", text)
+        if "<IsTruncated>true</IsTruncated>" not in text or not m:
+            return keys
+        token = m.group(1)
+
+
+def s3_lines(key):
+    """The JSON lines of one object (.ndjson.zst, .ndjson.gz or .ndjson)."""
+    import gzip
+    import json
+    import subprocess
+    st, body = s3_request("GET", key)
+    if st != 200:
+        raise RuntimeError(f"get {key}: HTTP {st}")
+    if key.endswith(".zst"):
+        body = subprocess.run(["zstd", "-dc"], input=body, capture_output=True, check=True).stdout
+    elif key.endswith(".gz"):
+        body = gzip.decompress(body)
+    return [json.loads(l) for l in body.decode().splitlines() if l.strip()]

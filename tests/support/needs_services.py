@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Runs an integration test only when the services it needs are up.
 
-    needs_services.py CMD [ARGS...]
+    needs_services.py [--s3] CMD [ARGS...]
 
 Checks that Kafka (127.0.0.1:$KAFKA_PORT, default 9092) and OpenSearch
 (127.0.0.1:$OPENSEARCH_PORT, default 9200) accept connections; if so, runs
-CMD and exits with its status. If not, prints what is missing and how to
+CMD and exits with its status; with --s3, the S3 server
+(127.0.0.1:$S3_PORT, default 9410) too. If not, prints what is missing and how to
 start it, and exits 77, which CTest reports as "Skipped" (SKIP_RETURN_CODE),
 so a plain `ctest` on a machine without services is not a wall of failures.
 With LOGPIPE_REQUIRE_SERVICES=1 (scripts/test sets it) a missing service is
@@ -27,7 +28,12 @@ def reachable(port):
 
 
 missing = []
-for name, var, default in (("Kafka", "KAFKA_PORT", 9092), ("OpenSearch", "OPENSEARCH_PORT", 9200)):
+args = sys.argv[1:]
+wanted = [("Kafka", "KAFKA_PORT", 9092), ("OpenSearch", "OPENSEARCH_PORT", 9200)]
+if args and args[0] == "--s3":
+    args = args[1:]
+    wanted.append(("the S3 server", "S3_PORT", 9410))
+for name, var, default in wanted:
     port = int(os.environ.get(var, default))
     if not reachable(port):
         missing.append("%s on 127.0.0.1:%d" % (name, port))
@@ -38,4 +44,4 @@ if missing:
         sys.exit(1)
     print("skipped: " + what)
     sys.exit(SKIP)
-sys.exit(subprocess.call(sys.argv[1:]))
+sys.exit(subprocess.call(args))
