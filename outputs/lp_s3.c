@@ -569,3 +569,44 @@ int lp_s3_list(struct lp_s3_client *c, const char *prefix, const char *start_aft
     lp_buf_release(&mod);
     return rc;
 }
+
+int lp_s3_list_dirs(struct lp_s3_client *c, const char *prefix,
+                    int (*fn)(const char *dir, void *arg), void *arg, struct lp_s3_result *r)
+{
+    struct lp_buf query = LP_BUF_INIT, token = LP_BUF_INIT, dir = LP_BUF_INIT,
+                  val = LP_BUF_INIT;
+    int rc = 0, stop = 0;
+    while (!stop) {
+        lp_buf_reset(&query);
+        if (token.len) {
+            lp_buf_puts(&query, "continuation-token=");
+            lp_s3_encode_key(&query, token.data, 0);
+            lp_buf_putc(&query, '&');
+        }
+        lp_buf_puts(&query, "delimiter=%2F&list-type=2&prefix=");
+        lp_s3_encode_key(&query, prefix ? prefix : "", 0);
+        struct req q = {"GET", NULL, query.data, NULL, 0, NULL, NULL, 0};
+        rc = perform(c, &q, NULL, 0, r);
+        if (rc)
+            break;
+        const char *xml = c->body.data ? c->body.data : "";
+        size_t n = c->body.len, pos = 0, is, il;
+        while (!stop && xml_span(xml, n, &pos, "CommonPrefixes", &is, &il)) {
+            size_t ip = 0;
+            if (lp_s3_xml_next(xml + is, il, &ip, "Prefix", &dir))
+                stop = fn(dir.data, arg);
+        }
+        pos = 0;
+        int truncated = lp_s3_xml_next(xml, n, &pos, "IsTruncated", &val) &&
+                        strcmp(val.data, "true") == 0;
+        pos = 0;
+        if (!truncated || !lp_s3_xml_next(xml, n, &pos, "NextContinuationToken", &token) ||
+            !token.len)
+            break;
+    }
+    lp_buf_release(&query);
+    lp_buf_release(&token);
+    lp_buf_release(&dir);
+    lp_buf_release(&val);
+    return rc;
+}

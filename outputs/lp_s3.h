@@ -109,6 +109,11 @@ int lp_s3_list(struct lp_s3_client *c, const char *prefix, const char *start_aft
                int (*fn)(const struct lp_s3_object *o, void *arg), void *arg,
                struct lp_s3_result *r);
 
+/* Calls fn for every "directory" one level under prefix (the common
+ * prefixes up to the next '/', each ending in '/'). As lp_s3_list. */
+int lp_s3_list_dirs(struct lp_s3_client *c, const char *prefix,
+                    int (*fn)(const char *dir, void *arg), void *arg, struct lp_s3_result *r);
+
 /* Exposed for tests and the fuzz target: the text of the first <tag> in
  * the XML at xml[0..n) from *pos on, entities decoded, into out; *pos moves
  * past it. 1 found, 0 not found. */
