@@ -116,7 +116,10 @@ struct lp_output_ops {
     /* Optional: about once a second when idle or between messages. */
     void (*tick)(struct lp_output *o, void *lane, int64_t now_ns);
     /* Optional: a partition assigned (OPEN), revoked after sync (CLOSE) or
-     * lost (ABANDON; partition -1: every partition, after a failed sync). */
+     * lost (ABANDON; also after a revoke whose drain timed out). Partition
+     * -1 with ABANDON: a synced output's sync failed and the worker replays
+     * to the synced outputs only; an output that is not synced keeps what
+     * it holds. */
     void (*partition)(struct lp_output *o, void *lane, int32_t partition, enum lp_output_part ev);
     /* Optional: bytes its buffers hold now; *reserved: their bound, set
      * aside from the memory budget (may be read before start). */

@@ -90,6 +90,7 @@ struct batch {
     struct lp_msg **msgs; /* one hold each */
     size_t n_msgs, cap_msgs;
     struct old *replaces; /* owned; NULL: a new first offset */
+    json_t *wm;           /* the partition's watermarks at its end (the ledger keeps them) */
     size_t acct;          /* bytes counted in lp_part_held once closed */
     int cancelled;        /* under the output's mutex: the partition was lost */
     struct batch *next;
@@ -104,6 +105,11 @@ struct pstate {
      * objects already (a batch that began before the first message this
      * owner got: it was written whole, see recover): skipped. */
     int64_t skip_below;
+    /* Per source id, the highest line offset in the objects (written, or in
+     * the open batch): a shipper's replay of a line puts it in Kafka again
+     * at another offset; it is recognised here and skipped, as the file
+     * output's watermarks do. Loaded from the ledger at recovery. */
+    json_t *wm;
     struct batch *open;
 };
 
@@ -190,6 +196,7 @@ static void batch_free(struct out_s3 *s, struct batch *b, int release)
     }
     free(b->objs);
     free(b->msgs);
+    json_decref(b->wm);
     old_free(b->replaces);
     free(b->replaces);
     free(b);
@@ -227,6 +234,8 @@ struct listed {
     size_t n, cap;
     char **stale; /* records committed past: deleted */
     size_t n_stale, cap_stale;
+    char *base;       /* the newest record committed past: its watermarks, kept */
+    int64_t base_end;
 };
 
 static int on_ledger(const struct lp_s3_object *o, void *arg)
@@ -239,9 +248,18 @@ static int on_ledger(const struct lp_s3_object *o, void *arg)
     if (sscanf(name, "%20lld-%20lld%7s", &first, &end, tail) != 3 || strcmp(tail, ".json") != 0)
         return 0; /* not ours */
     if (end <= l->from) {
-        if (l->n_stale < PRUNE_MAX_PER_RECOVERY) {
+        char *k = lp_xstrdup(o->key);
+        if (!l->base || end > l->base_end) { /* the newest so far: kept */
+            char *t = l->base;
+            l->base = k;
+            l->base_end = end;
+            k = t;
+        }
+        if (k && l->n_stale < PRUNE_MAX_PER_RECOVERY) {
             LP_ALLOC_GROW(l->stale, l->n_stale + 1, l->cap_stale, 16);
-            l->stale[l->n_stale++] = lp_xstrdup(o->key);
+            l->stale[l->n_stale++] = k;
+        } else {
+            free(k);
         }
         return 0;
     }
@@ -281,7 +299,7 @@ static int stopping(struct out_s3 *s)
 
 /* Reads one ledger record's object keys into o. 0, or a negative code. */
 static int read_record(struct out_s3 *s, struct lp_s3_client *c, const char *key, struct old *o,
-                       struct lp_s3_result *r)
+                       json_t **wm, struct lp_s3_result *r)
 {
     struct lp_buf body = LP_BUF_INIT;
     int rc = lp_s3_get(c, key, &body, r);
@@ -297,6 +315,15 @@ static int read_record(struct out_s3 *s, struct lp_s3_client *c, const char *key
     json_t *j = json_loadb(body.data ? body.data : "", body.len, 0, &je);
     lp_buf_release(&body);
     json_t *objs = j ? json_object_get(j, "objects") : NULL;
+    json_t *w = j ? json_object_get(j, "watermarks") : NULL;
+    if (wm && json_is_object(w)) {
+        json_decref(*wm);
+        *wm = json_incref(w);
+    }
+    if (!o) {
+        json_decref(j);
+        return 0;
+    }
     if (!json_is_array(objs)) {
         lp_log(LP_LOG_WARN, "ledger record unreadable; its keys are not cleaned up",
                "output=%s key=\"%s\"", s->base.name, key);
@@ -327,18 +354,35 @@ static int recover(struct out_s3 *s, struct lane *l, struct pstate *ps, int64_t 
     lp_buf_appendf(&pfx, "%s%d/", s->ledger_pfx, (int)ps->partition);
     int64_t backoff = 0;
     for (;;) {
-        struct listed li = {s, from, NULL, 0, 0, NULL, 0, 0};
+        struct listed li = {s, from, NULL, 0, 0, NULL, 0, 0, NULL, -1};
         struct lp_s3_result r = {0};
         int rc = lp_s3_list(&l->client, pfx.data, NULL, on_ledger, &li, &r);
+        /* the watermarks: of the newest record committed past, or of the
+         * newest batch written whole before `from` (read below) */
+        json_t *wm = NULL;
+        if (li.base)
+            rc = read_record(s, &l->client, li.base, NULL, &wm, &r);
         for (size_t i = 0; rc == 0 && i < li.n; i++)
             for (size_t k = 0; rc == 0 && k < li.olds[i].n_ledger; k++)
-                rc = read_record(s, &l->client, li.olds[i].ledger_keys[k], &li.olds[i], &r);
+                rc = read_record(s, &l->client, li.olds[i].ledger_keys[k], &li.olds[i],
+                                 li.olds[i].first < from ? &wm : NULL, &r);
         for (size_t i = 0; rc == 0 && i < li.n_stale; i++)
             lp_s3_delete(&l->client, li.stale[i], NULL); /* best effort: found again later */
         for (size_t i = 0; i < li.n_stale; i++)
             free(li.stale[i]);
         free(li.stale);
+        if (rc == 0 && li.base) { /* pruned once a newer record is committed past */
+            pthread_mutex_lock(&s->mu);
+            LP_ALLOC_GROW(s->done, s->n_done + 1, s->cap_done, 16);
+            s->done[s->n_done++] = (struct done_rec){ps->partition, li.base_end, li.base};
+            pthread_mutex_unlock(&s->mu);
+            li.base = NULL;
+        }
+        free(li.base);
         if (rc == 0) {
+            json_decref(ps->wm);
+            ps->wm = wm ? wm : json_object();
+            wm = NULL;
             /* A record that began before `from` was written whole: the
              * message at its first offset had a document in it, and that
              * message is behind the committed offset, so every hold on
@@ -383,6 +427,7 @@ static int recover(struct out_s3 *s, struct lane *l, struct pstate *ps, int64_t 
             lp_ready_set(s->ready, 1);
             return 0;
         }
+        json_decref(wm);
         for (size_t i = 0; i < li.n; i++)
             old_free(&li.olds[i]);
         free(li.olds);
@@ -426,6 +471,8 @@ static void pstate_reset(struct out_s3 *s, struct pstate *ps)
     ps->n_olds = ps->i_old = 0;
     ps->recovered = 0;
     ps->skip_below = -1;
+    json_decref(ps->wm);
+    ps->wm = NULL;
 }
 
 static int compress_raw(struct out_s3 *s, struct lane *l, struct obj *o)
@@ -453,7 +500,8 @@ static void close_batch(struct out_s3 *s, struct lane *l, struct pstate *ps)
     if (!b)
         return;
     ps->open = NULL;
-    size_t acct = sizeof(*b) + b->n_msgs * sizeof(void *);
+    b->wm = json_deep_copy(ps->wm);
+    size_t acct = sizeof(*b) + b->n_msgs * sizeof(void *) + 64 * json_object_size(b->wm);
     for (size_t i = 0; i < b->n_objs; i++) {
         struct obj *o = &b->objs[i];
         if (compress_raw(s, l, o))
@@ -528,6 +576,11 @@ static int submit(struct lp_output *o, void *lane, struct lp_output_doc *d, int 
         lp_counter_inc(s->c_skipped);
         return LP_OUTPUT_SKIPPED;
     }
+    json_t *w = json_object_get(ps->wm, d->source_id);
+    if (w && json_integer_value(w) >= (json_int_t)d->offset) {
+        lp_counter_inc(s->c_skipped); /* a shipper's replay: in the objects already */
+        return LP_OUTPUT_SKIPPED;
+    }
     struct batch *b = ps->open;
     /* Batches are cut between Kafka messages, never inside one: a message
      * is in one batch, so its offset is stored exactly when that batch is
@@ -575,6 +628,10 @@ static int submit(struct lp_output *o, void *lane, struct lp_output_doc *d, int 
         ob->route = name;
         ob->hour = hour;
     }
+    if (w)
+        json_integer_set(w, (json_int_t)d->offset);
+    else
+        json_object_set_new(ps->wm, d->source_id, json_integer((json_int_t)d->offset));
     lp_buf_append(&ob->raw, d->text, d->len);
     lp_buf_putc(&ob->raw, '\n');
     atomic_fetch_add_explicit(&s->open_bytes, d->len + 1, memory_order_relaxed);
@@ -650,6 +707,11 @@ static void partition_ev(struct lp_output *o, void *lane, int32_t p, enum lp_out
 {
     struct out_s3 *s = (struct out_s3 *)o;
     struct lane *l = lane;
+    /* partition -1 is a synced output's failed sync (a full disk): the
+     * worker replays to the synced outputs only, so what this output holds
+     * stays; dropping it would release messages it never wrote */
+    if (p < 0)
+        return;
     for (size_t i = 0; i < l->n_ps; i++) {
         struct pstate *ps = &l->ps[i];
         if (p >= 0 && ps->partition != p)
@@ -688,10 +750,10 @@ static char *record_json(const struct out_s3 *s, const struct batch *b)
         json_array_append_new(objs, json_pack("{s:s, s:I, s:I}", "key", b->objs[i].key,
                                               "records", (json_int_t)b->objs[i].records, "bytes",
                                               (json_int_t)b->objs[i].data.len));
-    json_t *j = json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:o}", "v", 1, "topic", s->topic,
+    json_t *j = json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:o, s:O}", "v", 1, "topic", s->topic,
                           "partition", (int)b->partition, "first", (json_int_t)b->first, "end",
                           (json_int_t)(b->last + 1), "records", (json_int_t)b->records,
-                          "objects", objs);
+                          "objects", objs, "watermarks", b->wm ? b->wm : json_object());
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!text)
@@ -769,13 +831,22 @@ static int has_key(const struct batch *b, const char *key)
 static void prune(struct out_s3 *s, struct lp_s3_client *c, struct batch *b)
 {
     int64_t committed = atomic_load_explicit(&b->part->group_committed, memory_order_acquire);
+    if (committed < 0)
+        return;
     char *keys[64];
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
+    /* the newest record committed past stays: its watermarks are where the
+     * next owner starts */
+    int64_t newest = -1;
+    for (size_t i = 0; i < s->n_done; i++)
+        if (s->done[i].partition == b->partition && s->done[i].end <= committed &&
+            s->done[i].end > newest)
+            newest = s->done[i].end;
     size_t k = 0;
     for (size_t i = 0; i < s->n_done; i++) {
         struct done_rec *dr = &s->done[i];
-        if (dr->partition == b->partition && committed >= 0 && dr->end <= committed && n < 64)
+        if (dr->partition == b->partition && dr->end < newest && n < 64)
             keys[n++] = dr->key;
         else
             s->done[k++] = *dr;

@@ -3,7 +3,7 @@
 figures that says whether anything was lost or duplicated.
 
 The real shipper, aggregator and retention worker run against the real
-Kafka and OpenSearch (scripts/services). A writer produces N tagged lines
+Kafka, OpenSearch and S3 server (scripts/services). A writer produces N tagged lines
 across K container logs (Docker json-file and CRI; 16 KiB Docker partials,
 CRI P/F parts, Java stack traces, invalid UTF-8, malformed JSON app logs,
 over-long lines, values the index template maps differently and fields whose
@@ -12,13 +12,14 @@ rotations every few MB, a rotation storm, and rotated files deleted once the
 shipper's checkpoint shows them read. Meanwhile the schedule kills the
 shipper and the aggregator (-9, sometimes SIGTERM), kills the retention
 worker in the middle of archiving, restarts the Kafka broker, stops
-OpenSearch for a while, fills the segment filesystem (a tmpfs in a private
+OpenSearch for a while, stops the S3 server for 20 s, fills the segment filesystem (a tmpfs in a private
 mount namespace), and once deletes a rotated file while the shipper is down
 (a loss nobody can prevent: it must be counted exactly).
 
 After quiescing it checks: every line is in OpenSearch exactly once (by its
 tag; documents = distinct event ids) and in the file segments or their
-archives exactly once — conflicts included: the dead letter stays empty —
+archives exactly once, and in the bucket's objects exactly once — conflicts
+included: the dead letter stays empty —
 but for the unavoidable loss; every archive verifies;
 bytes_lost equals what the shipper's own checkpoint says the deletion took.
 
@@ -40,7 +41,7 @@ import time
 import urllib.error
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port
+from lptest import free_port, s3_env, s3_lines, s3_list
 
 def _can_unshare():
     try:
@@ -72,6 +73,7 @@ WRITE_SECONDS = 240 if LONG else 75
 KILLS = {"shipper": 9 if LONG else 4, "aggregator": 9 if LONG else 4, "retention": 3 if LONG else 2}
 BROKER_RESTARTS = 3 if LONG else 1
 OS_OUTAGE = 60 if LONG else 30
+S3_OUTAGE = 20
 ROTATE_BYTES = 4 << 20
 PARTITIONS = 4  # scripts/services creates topics with num.partitions=4
 
@@ -97,6 +99,8 @@ def log(msg):
 
 
 ports = {"shipper": free_port(), "aggregator": free_port()}
+S3_ENDPOINT, S3_BUCKET, S3_KEY, S3_SECRET = s3_env()
+S3_PREFIX = "chaos-" + topic
 cfg = os.path.join(tmp, "logpipe.yaml")
 with open(cfg, "w") as f:
     f.write(f"""kafka:
@@ -121,8 +125,8 @@ aggregator:
   dead_letter_dir: {tmp}/dead-letter
   parsers: [{{name: app, kind: json}}]
   routes:
-    - {{name: apps, match: [{{field: kubernetes.namespace, equals: apps}}], parser: app, outputs: [search, files]}}
-  default_route: {{outputs: [search, files]}}
+    - {{name: apps, match: [{{field: kubernetes.namespace, equals: apps}}], parser: app, outputs: [search, files, bucket]}}
+  default_route: {{outputs: [search, files, bucket]}}
   outputs:
     - name: search
       type: elasticsearch
@@ -133,6 +137,18 @@ aggregator:
       retry_initial: 100ms
       retry_max: 2s
     - {{name: files, type: file, path: {segdir}, max_segment_bytes: 4MiB, max_segment_age: 3s}}
+    - name: bucket
+      type: s3
+      endpoint: {S3_ENDPOINT}
+      bucket: {S3_BUCKET}
+      path_style: true
+      prefix: {S3_PREFIX}
+      access_key_id: {S3_KEY}
+      secret_access_key: {S3_SECRET}
+      max_object_bytes: 2MiB
+      max_object_age: 3s
+      retry_initial: 100ms
+      retry_max: 2s
 retention:
   audit_log: {tmp}/retention-audit.ndjson
   policies: [{{name: chaos, output: files, archive_after: 4s}}]
@@ -433,6 +449,7 @@ def schedule():
     for k in range(BROKER_RESTARTS):
         ev.append((rng.uniform(10, WRITE_SECONDS - 10), "broker", None))
     ev.append((rng.uniform(15, WRITE_SECONDS - OS_OUTAGE / 2), "opensearch", None))
+    ev.append((rng.uniform(10, WRITE_SECONDS - S3_OUTAGE / 2), "s3", None))
     ev.append((rng.uniform(10, WRITE_SECONDS - 10), "diskfull", None))
     ev.append((rng.uniform(10, WRITE_SECONDS - 10), "unavoidable", None))
     return sorted(ev, key=lambda e: e[0])
@@ -464,6 +481,15 @@ def fault(kind, name):
             services("start", "opensearch")
             faults.append("opensearch-outage-%ds" % OS_OUTAGE)
             log("opensearch back")
+        threading.Thread(target=outage, daemon=True).start()
+    elif kind == "s3":
+        def outage():
+            log("object store stop for %ds" % S3_OUTAGE)
+            services("down", "s3")
+            time.sleep(S3_OUTAGE)
+            services("start", "s3")
+            faults.append("s3-outage-%ds" % S3_OUTAGE)
+            log("object store back")
         threading.Thread(target=outage, daemon=True).start()
     elif kind == "diskfull":
         if not tmpfs:
@@ -599,6 +625,16 @@ for p in glob.glob(os.path.join(segdir, "**", "*.ndjson*"), recursive=True):
         if m:
             file_tags[m.group(0)] = file_tags.get(m.group(0), 0) + 1
             where.setdefault(m.group(0), []).append(os.path.relpath(p, segdir))
+bucket_tags = {}
+objects = 0
+for key, _ in s3_list(S3_PREFIX + "/"):
+    if "/_logpipe/" in key:
+        continue
+    objects += 1
+    for doc in s3_lines(key):
+        m = tag_re.search(doc.get("message", ""))
+        if m:
+            bucket_tags[m.group(0)] = bucket_tags.get(m.group(0), 0) + 1
 dead = []
 for p in glob.glob(os.path.join(tmp, "dead-letter", "*.ndjson")):
     dead += [json.loads(l) for l in open(p) if l.strip()]
@@ -615,12 +651,15 @@ es_missing = [t for t in must if t not in es_tags]
 es_dup = [t for t, n in es_tags.items() if n > 1]
 file_missing = [t for t in must if t not in file_tags]
 file_dup = [t for t, n in file_tags.items() if n > 1]
+bucket_missing = [t for t in must if t not in bucket_tags]
+bucket_dup = [t for t, n in bucket_tags.items() if n > 1]
 lost_unavoidable = [t for t in unavoidable if t not in file_tags]
 kills = sum(1 for f in faults if "kill" in f or "term" in f)
-summary = ("lines=%d indexed=%d distinct_ids=%d segments=%d archives=%d lost=%d duplicated=%d "
+summary = ("lines=%d indexed=%d distinct_ids=%d segments=%d archives=%d objects=%d lost=%d duplicated=%d "
            "dead_letter=%d distinct (%d entries; expected 0) conflicts_indexed=%d unavoidable_lines=%d bytes_lost=%d (expected %d) faults=%d kills=%d [%s] seed=%d"
-           % (len(expected), docs, len(ids), segments, archives, len(es_missing) + len(file_missing),
-              len(es_dup) + len(file_dup), len(dead_ids), len(dead), sum(1 for t in conflicts if t in es_tags), len(lost_unavoidable), lost_metric,
+           % (len(expected), docs, len(ids), segments, archives, objects,
+              len(es_missing) + len(file_missing) + len(bucket_missing),
+              len(es_dup) + len(file_dup) + len(bucket_dup), len(dead_ids), len(dead), sum(1 for t in conflicts if t in es_tags), len(lost_unavoidable), lost_metric,
               unavoidable_bytes[0], len(faults), kills, " ".join(sorted(set(faults))), SEED))
 print(summary, flush=True)
 problems = []
@@ -630,6 +669,10 @@ if es_dup or file_dup:
     problems.append("duplicated: %s %s in %s" % (es_dup[:10], file_dup[:10], [where[t] for t in file_dup[:5]]))
 if file_missing:
     problems.append("missing in files: %s" % file_missing[:10])
+if bucket_missing:
+    problems.append("missing in the bucket: %s" % bucket_missing[:10])
+if bucket_dup:
+    problems.append("duplicated in the bucket: %s" % bucket_dup[:10])
 if docs != len(ids):
     problems.append("documents %d != distinct event ids %d" % (docs, len(ids)))
 if dead:

@@ -253,6 +253,28 @@ for kind in ("DaemonSet", "Deployment", "StatefulSet", "CronJob"):
             check(sc.get("readOnlyRootFilesystem") and sc.get("allowPrivilegeEscalation") is False,
                   "%s: read-only root, no privilege escalation" % name)
 check(len(images) == 1, "one image for every workload: %s" % images)
+
+# the object-storage layout (deploy/k8s-s3): its pipeline.yaml passes the
+# aggregator's and retention's --check-config with the base logpipe.yaml
+s3_patch = load_all(os.path.join(deploy, "k8s-s3", "configmap-patch.yaml"))[0]
+s3_pipe = os.path.join(work, "k8s-s3-pipeline.yaml")
+with open(s3_pipe, "w") as f:
+    f.write(s3_patch["data"]["pipeline.yaml"])
+for daemon in ("logpipe-aggregator", "logpipe-retention"):
+    out = check_config(daemon, [cm_files["logpipe.yaml"], s3_pipe], {}, "k8s-s3",
+                       ["/run/secrets/logpipe", "/run/secrets/logpipe-s3"])
+    if daemon == "logpipe-aggregator" and out:
+        kinds_out = [o.get("type") for o in out["aggregator"]["outputs"]]
+        check("s3" in kinds_out and "file" not in kinds_out,
+              "k8s-s3: the aggregator writes the bucket, not a volume: %s" % kinds_out)
+s3_kust = load_all(os.path.join(deploy, "k8s-s3", "kustomization.yaml"))[0]
+for r in s3_kust["resources"]:
+    check(os.path.exists(os.path.join(deploy, "k8s-s3", r)), "k8s-s3 resource exists: " + r)
+s3_dep = load_all(os.path.join(deploy, "k8s-s3", "aggregator.yaml"))[0]
+check(s3_dep["kind"] == "Deployment" and "replicas" not in s3_dep["spec"],
+      "k8s-s3: the aggregator is a Deployment whose replicas the HPA owns")
+check(not any("persistentVolumeClaim" in v for v in s3_dep["spec"]["template"]["spec"]["volumes"]),
+      "k8s-s3: no claim on the aggregators")
 workloads = [x for k in ("Deployment", "StatefulSet", "DaemonSet") for x in kinds.get(k, {}).values()]
 for name, d in kinds.get("HorizontalPodAutoscaler", {}).items():
     ref = d["spec"]["scaleTargetRef"]
