@@ -1724,6 +1724,15 @@ static int has_userinfo(const char *url)
     return r;
 }
 
+/* http://127.0.0.1..., http://localhost..., http://[::1]...: a store on the
+ * same host (tests, a sidecar) */
+static int is_loopback_url(const char *url)
+{
+    const char *h = url + 7;
+    return strncmp(h, "127.", 4) == 0 || strncmp(h, "localhost", 9) == 0 ||
+           strncmp(h, "[::1]", 5) == 0;
+}
+
 size_t lp_config_warnings(const struct lp_config *c, struct lp_buf *out)
 {
     size_t n = 0;
@@ -1751,6 +1760,15 @@ size_t lp_config_warnings(const struct lp_config *c, struct lp_buf *out)
             lp_buf_appendf(out,
                            "warning: aggregator.outputs[%zu] (%s): credentials over plain "
                            "HTTP travel in clear; use https://\n",
+                           i, o->name ? o->name : "");
+            n++;
+        }
+        if (o->type && strcmp(o->type, "s3") == 0 && plain_http(o->endpoint) &&
+            !is_loopback_url(o->endpoint)) {
+            lp_buf_appendf(out,
+                           "warning: aggregator.outputs[%zu] (%s): the object store is plain "
+                           "HTTP: requests are signed (the secret is not sent) but the logs "
+                           "travel in clear and can be read on the way; use https://\n",
                            i, o->name ? o->name : "");
             n++;
         }

@@ -559,6 +559,40 @@ static void test_dump_secrets_and_warnings(void)
     lp_config_free(c);
     unlink(kc);
     rmdir(dir);
+
+    /* an s3 output: a store over plain HTTP warns (not on loopback); its
+     * secret is redacted; a wrong endpoint and a key without a secret are
+     * errors at their line */
+    texts[0] = "aggregator:\n  outputs:\n"
+               "    - {name: b, type: s3, bucket: x, endpoint: 'http://minio.lab:9000', "
+               "access_key_id: AKIAEXAMPLE, secret_access_key: s3-sekr1t}\n"
+               "    - {name: l, type: s3, bucket: x, endpoint: 'http://127.0.0.1:9000'}\n";
+    lp_buf_reset(&errs);
+    c = lp_config_load_texts(names, texts, 1, NULL, &errs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    lp_buf_reset(&out);
+    CU_ASSERT_EQUAL(lp_config_warnings(c, &out), 1);
+    lp_buf_putc(&out, '\0');
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "aggregator.outputs[0] (b): the object store is plain"));
+    lp_buf_reset(&out);
+    CU_ASSERT_EQUAL(lp_config_dump(c, NULL, 1, &out), 0);
+    lp_buf_putc(&out, '\0');
+    CU_ASSERT_PTR_NULL(strstr(out.data, "s3-sekr1t"));
+    CU_ASSERT_PTR_NULL(strstr(out.data, "AKIAEXAMPLE"));
+    lp_config_free(c);
+    texts[0] = "aggregator:\n  outputs:\n"
+               "    - {name: b, type: s3, bucket: x, endpoint: 'minio:9000', "
+               "access_key_id: k}\n"
+               "    - {name: n, type: s3}\n";
+    lp_buf_reset(&errs);
+    c = lp_config_load_texts(names, texts, 1, NULL, &errs);
+    CU_ASSERT_PTR_NULL(c);
+    lp_buf_putc(&errs, '\0');
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "x.yaml:3:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "endpoint must start with http:// or https://"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "access_key_id without secret_access_key"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "type s3 needs a bucket"));
+    lp_config_free(c);
     lp_buf_release(&errs);
     lp_buf_release(&out);
     lp_buf_release(&text);
