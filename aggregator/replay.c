@@ -29,6 +29,7 @@
 #include "lp_time.h"
 #include "lp_tracker.h"
 #include "out_elasticsearch.h"
+#include "out_s3.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -252,17 +253,9 @@ static int on_key(const struct lp_s3_object *o, void *arg)
 
 static int from_bucket(struct replay *r, const struct lp_config_output *from)
 {
-    const char *key_id = from->access_key_id, *secret = from->secret_access_key,
-               *token = from->session_token;
-    if (!key_id || !*key_id) {
-        key_id = getenv("AWS_ACCESS_KEY_ID");
-        secret = getenv("AWS_SECRET_ACCESS_KEY");
-        token = getenv("AWS_SESSION_TOKEN");
-    }
-    struct lp_s3_cfg sc = {from->endpoint, from->region,      from->bucket,
-                           key_id,         secret,            token,
-                           NULL,           from->ca_file,     from->tls_verify,
-                           from->path_style, from->request_timeout_ms, (size_t)from->part_size};
+    struct lp_s3_cfg sc;
+    lp_s3_output_cfg(from, &sc);
+    sc.storage_class = NULL; /* reads only */
     struct lp_s3 s3;
     char err[256];
     if (lp_s3_init(&s3, &sc, err, sizeof(err))) {
@@ -272,14 +265,9 @@ static int from_bucket(struct replay *r, const struct lp_config_output *from)
     struct lp_s3_client c;
     lp_s3_client_init(&c, &s3);
     struct lp_buf pfx = LP_BUF_INIT;
-    const char *p = from->prefix ? from->prefix : "";
-    while (*p == '/')
-        p++;
+    char *p = lp_s3_output_prefix(from);
     lp_buf_puts(&pfx, p);
-    while (pfx.len && pfx.data[pfx.len - 1] == '/')
-        pfx.data[--pfx.len] = '\0';
-    if (pfx.len)
-        lp_buf_putc(&pfx, '/');
+    free(p);
     struct keys routes = {0}, objs = {0};
     struct lp_s3_result res = {0};
     int rc = lp_s3_list_dirs(&c, pfx.data ? pfx.data : "", on_dir, &routes, &res);

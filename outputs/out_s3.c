@@ -42,6 +42,7 @@
 #include "lp_output.h"
 #include "lp_s3.h"
 #include "lp_time.h"
+#include "out_s3.h"
 #include "lp_tracker.h"
 
 #include <errno.h>
@@ -954,43 +955,25 @@ static void *uploader_main(void *arg)
 
 /* ---- the output ---- */
 
-static struct lp_output *create(const struct lp_config_output *cfg, const struct lp_output_env *env,
-                                char *err, size_t errlen)
+void lp_s3_output_cfg(const struct lp_config_output *o, struct lp_s3_cfg *c)
 {
-    const char *key_id = cfg->access_key_id, *secret = cfg->secret_access_key,
-               *token = cfg->session_token;
+    const char *key_id = o->access_key_id, *secret = o->secret_access_key,
+               *token = o->session_token;
     if (!key_id || !*key_id) {
         key_id = getenv("AWS_ACCESS_KEY_ID");
         secret = getenv("AWS_SECRET_ACCESS_KEY");
         token = getenv("AWS_SESSION_TOKEN");
     }
-    if (!key_id || !*key_id || !secret || !*secret) {
-        snprintf(err, errlen,
-                 "no credentials: set access_key_id and secret_access_key, or "
-                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
-        return NULL;
-    }
-    struct out_s3 *s = lp_xcalloc(1, sizeof(*s));
-    s->base = (struct lp_output){&lp_output_s3, cfg, cfg->name};
-    struct lp_s3_cfg sc = {cfg->endpoint,
-                           cfg->region,
-                           cfg->bucket,
-                           key_id,
-                           secret,
-                           token,
-                           cfg->storage_class,
-                           cfg->ca_file,
-                           cfg->tls_verify,
-                           cfg->path_style,
-                           cfg->request_timeout_ms,
-                           (size_t)cfg->part_size};
-    if (lp_s3_init(&s->s3, &sc, err, errlen)) {
-        free(s);
-        return NULL;
-    }
-    s->topic = lp_xstrdup(env->topic);
+    *c = (struct lp_s3_cfg){o->endpoint,   o->region,        o->bucket,
+                            key_id,        secret,           token,
+                            o->storage_class, o->ca_file,    o->tls_verify,
+                            o->path_style, o->request_timeout_ms, (size_t)o->part_size};
+}
+
+char *lp_s3_output_prefix(const struct lp_config_output *o)
+{
     struct lp_buf b = LP_BUF_INIT;
-    const char *p = cfg->prefix ? cfg->prefix : "";
+    const char *p = o->prefix ? o->prefix : "";
     while (*p == '/')
         p++;
     size_t pl = strlen(p);
@@ -999,7 +982,30 @@ static struct lp_output *create(const struct lp_config_output *cfg, const struct
     lp_buf_append(&b, p, pl);
     if (pl)
         lp_buf_putc(&b, '/');
-    s->pfx = lp_buf_detach(&b, NULL);
+    return lp_buf_detach(&b, NULL);
+}
+
+static struct lp_output *create(const struct lp_config_output *cfg, const struct lp_output_env *env,
+                                char *err, size_t errlen)
+{
+    struct lp_s3_cfg sc;
+    lp_s3_output_cfg(cfg, &sc);
+    if (!sc.access_key_id || !*sc.access_key_id || !sc.secret_access_key ||
+        !*sc.secret_access_key) {
+        snprintf(err, errlen,
+                 "no credentials: set access_key_id and secret_access_key, or "
+                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+        return NULL;
+    }
+    struct out_s3 *s = lp_xcalloc(1, sizeof(*s));
+    s->base = (struct lp_output){&lp_output_s3, cfg, cfg->name};
+    if (lp_s3_init(&s->s3, &sc, err, errlen)) {
+        free(s);
+        return NULL;
+    }
+    s->topic = lp_xstrdup(env->topic);
+    struct lp_buf b = LP_BUF_INIT;
+    s->pfx = lp_s3_output_prefix(cfg);
     lp_buf_appendf(&b, "%s_logpipe/ledger/%s/%s/", s->pfx, cfg->name, s->topic);
     s->ledger_pfx = lp_buf_detach(&b, NULL);
     s->n_routes = env->n_routes;
