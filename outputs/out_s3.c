@@ -704,6 +704,23 @@ static void cancel_queued(struct out_s3 *s, int32_t partition)
     }
 }
 
+/* Forgets the records to prune of an earlier assignment of the partition
+ * (uploads that finished after it was revoked): the recovery's listing
+ * finds them again, so the list stays bounded across rebalances. */
+static void forget_done(struct out_s3 *s, int32_t partition)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t k = 0;
+    for (size_t i = 0; i < s->n_done; i++) {
+        if (s->done[i].partition == partition)
+            free(s->done[i].key);
+        else
+            s->done[k++] = s->done[i];
+    }
+    s->n_done = k;
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void partition_ev(struct lp_output *o, void *lane, int32_t p, enum lp_output_part ev)
 {
     struct out_s3 *s = (struct out_s3 *)o;
@@ -739,6 +756,8 @@ static void partition_ev(struct lp_output *o, void *lane, int32_t p, enum lp_out
     }
     if (ev == LP_OUTPUT_ABANDON)
         cancel_queued(s, p);
+    if (ev == LP_OUTPUT_OPEN)
+        forget_done(s, p);
 }
 
 /* ---- uploading ---- */
