@@ -1005,7 +1005,12 @@ static void copytruncate_copy_case(int restart_mid_copy)
                restart_mid_copy ? ", restart" : "", missing, rw_missing, dups, rw_dups);
     CU_ASSERT_EQUAL(missing, 0);
     CU_ASSERT_EQUAL(rw_missing, 0);
-    CU_ASSERT_EQUAL(b.other + r.other, 173 + 10); /* each read the other's lines */
+    /* each read the other's lines (a restart mid-copy may ship some twice) */
+    if (restart_mid_copy) {
+        CU_ASSERT(b.other + r.other >= 173 + 10);
+    } else {
+        CU_ASSERT_EQUAL(b.other + r.other, 173 + 10);
+    }
     CU_ASSERT_EQUAL(b.other_id, 0); /* a line again is under its first id */
     if (!restart_mid_copy) {
         CU_ASSERT_EQUAL(dups, 0);
