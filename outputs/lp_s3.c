@@ -509,6 +509,17 @@ int lp_s3_delete(struct lp_s3_client *c, const char *key, struct lp_s3_result *r
     return rc;
 }
 
+/* 1 when a ListObjectsV2 answer says more pages follow, with their token
+ * in token (val: scratch). */
+static int next_page(const char *xml, size_t n, struct lp_buf *token, struct lp_buf *val)
+{
+    size_t pos = 0;
+    if (!lp_s3_xml_next(xml, n, &pos, "IsTruncated", val) || strcmp(val->data, "true") != 0)
+        return 0;
+    pos = 0;
+    return lp_s3_xml_next(xml, n, &pos, "NextContinuationToken", token) && token->len;
+}
+
 int lp_s3_list(struct lp_s3_client *c, const char *prefix, const char *start_after,
                int (*fn)(const struct lp_s3_object *o, void *arg), void *arg,
                struct lp_s3_result *r)
@@ -554,12 +565,7 @@ int lp_s3_list(struct lp_s3_client *c, const char *prefix, const char *start_aft
                 o.last_modified = mod.data;
             stop = fn(&o, arg);
         }
-        pos = 0;
-        int truncated = lp_s3_xml_next(xml, n, &pos, "IsTruncated", &val) &&
-                        strcmp(val.data, "true") == 0;
-        pos = 0;
-        if (!truncated || !lp_s3_xml_next(xml, n, &pos, "NextContinuationToken", &token) ||
-            !token.len)
+        if (!next_page(xml, n, &token, &val))
             break;
     }
     lp_buf_release(&query);
@@ -596,12 +602,7 @@ int lp_s3_list_dirs(struct lp_s3_client *c, const char *prefix,
             if (lp_s3_xml_next(xml + is, il, &ip, "Prefix", &dir))
                 stop = fn(dir.data, arg);
         }
-        pos = 0;
-        int truncated = lp_s3_xml_next(xml, n, &pos, "IsTruncated", &val) &&
-                        strcmp(val.data, "true") == 0;
-        pos = 0;
-        if (!truncated || !lp_s3_xml_next(xml, n, &pos, "NextContinuationToken", &token) ||
-            !token.len)
+        if (!next_page(xml, n, &token, &val))
             break;
     }
     lp_buf_release(&query);
