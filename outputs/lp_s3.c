@@ -244,23 +244,34 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 
 struct hdrs {
     char etag[80];
+    char content_type[128];
+    char content_encoding[64];
 };
+
+/* The value of header "name:" in p[0..len) into out (trimmed), if it is. */
+static void header_value(const char *p, size_t len, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    if (len <= nl || strncasecmp(p, name, nl) != 0)
+        return;
+    size_t i = nl;
+    while (i < len && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    size_t j = len;
+    while (j > i && (p[j - 1] == '\r' || p[j - 1] == '\n' || p[j - 1] == ' '))
+        j--;
+    size_t l = j - i < outlen - 1 ? j - i : outlen - 1;
+    memcpy(out, p + i, l);
+    out[l] = '\0';
+}
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
     struct hdrs *h = arg;
     size_t len = size * n;
-    if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
-        size_t i = 5;
-        while (i < len && (p[i] == ' ' || p[i] == '\t'))
-            i++;
-        size_t j = len;
-        while (j > i && (p[j - 1] == '\r' || p[j - 1] == '\n' || p[j - 1] == ' '))
-            j--;
-        size_t l = j - i < sizeof(h->etag) - 1 ? j - i : sizeof(h->etag) - 1;
-        memcpy(h->etag, p + i, l);
-        h->etag[l] = '\0';
-    }
+    header_value(p, len, "etag:", h->etag, sizeof(h->etag));
+    header_value(p, len, "content-type:", h->content_type, sizeof(h->content_type));
+    header_value(p, len, "content-encoding:", h->content_encoding, sizeof(h->content_encoding));
     return len;
 }
 
@@ -272,7 +283,9 @@ struct req {
     size_t len;
     const char *content_type;
     const char *content_encoding;
-    int with_class; /* send the storage class (object writes) */
+    int with_class;             /* send the storage class (object writes) */
+    const char *const *headers; /* more, NULL-terminated (NULL: none) */
+    int errors_inside;          /* a 200's body lists per-key errors (DeleteObjects) */
 };
 
 static void digest(const EVP_MD *md, const void *p, size_t n, unsigned char *out, unsigned *outlen)
@@ -293,9 +306,9 @@ static void set_result(struct lp_s3_result *r, long status, const char *code, co
     snprintf(r->message, sizeof(r->message), "%s", msg ? msg : "");
 }
 
-/* Runs one request; the answer's body is in c->body, the ETag in etag
- * (optional). 0 on 2xx. */
-static int perform(struct lp_s3_client *c, const struct req *q, char *etag, size_t etaglen,
+/* Runs one request; the answer's body is in c->body, its headers of
+ * interest in *hd_out (optional). 0 on 2xx. */
+static int perform(struct lp_s3_client *c, const struct req *q, struct hdrs *hd_out,
                    struct lp_s3_result *r)
 {
     const struct lp_s3 *s = c->s;
@@ -342,9 +355,12 @@ static int perform(struct lp_s3_client *c, const struct req *q, char *etag, size
         h = curl_slist_append(h, s->token_header);
     if (q->with_class && s->class_header)
         h = curl_slist_append(h, s->class_header);
+    for (size_t i = 0; q->headers && q->headers[i]; i++)
+        h = curl_slist_append(h, q->headers[i]);
     lp_buf_release(&tmp);
 
-    struct hdrs hd = {{0}};
+    struct hdrs hd;
+    memset(&hd, 0, sizeof(hd));
     curl_easy_reset(e);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -361,7 +377,9 @@ static int perform(struct lp_s3_client *c, const struct req *q, char *etag, size
     }
     curl_easy_setopt(e, CURLOPT_URL, url.data);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    if (strcmp(q->method, "GET") != 0)
+    if (strcmp(q->method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (strcmp(q->method, "GET") != 0)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, q->method);
     if (q->body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, q->body);
@@ -385,12 +403,13 @@ static int perform(struct lp_s3_client *c, const struct req *q, char *etag, size
         return LP_EHTTP;
     }
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    if (etag)
-        snprintf(etag, etaglen, "%s", hd.etag);
+    if (hd_out)
+        *hd_out = hd;
     struct lp_buf code = LP_BUF_INIT, msg = LP_BUF_INIT;
     size_t pos = 0;
     /* CompleteMultipartUpload can answer 200 with an error document */
-    int err_doc = c->body.len && memmem(c->body.data, c->body.len, "<Error>", 7) != NULL;
+    int err_doc = !q->errors_inside && c->body.len &&
+                  memmem(c->body.data, c->body.len, "<Error>", 7) != NULL;
     if (status >= 200 && status < 300 && !err_doc) {
         set_result(r, status, NULL, NULL);
         return 0;
@@ -414,17 +433,17 @@ static int perform(struct lp_s3_client *c, const struct req *q, char *etag, size
 static int put_once(struct lp_s3_client *c, const char *key, const void *data, size_t len,
                     const char *ct, const char *ce, struct lp_s3_result *r)
 {
-    struct req q = {"PUT", key, NULL, data ? data : "", len, ct, ce, 1};
-    return perform(c, &q, NULL, 0, r);
+    struct req q = {"PUT", key, NULL, data ? data : "", len, ct, ce, 1, NULL, 0};
+    return perform(c, &q, NULL, r);
 }
 
 static int multipart(struct lp_s3_client *c, const char *key, const unsigned char *data,
                      size_t len, const char *ct, const char *ce, struct lp_s3_result *r)
 {
-    struct req q = {"POST", key, "uploads=", NULL, 0, ct, ce, 1};
+    struct req q = {"POST", key, "uploads=", NULL, 0, ct, ce, 1, NULL, 0};
     /* the content headers belong to the object: send them on create */
     struct lp_buf id = LP_BUF_INIT, query = LP_BUF_INIT, done = LP_BUF_INIT;
-    int rc = perform(c, &q, NULL, 0, r);
+    int rc = perform(c, &q, NULL, r);
     size_t pos = 0;
     if (rc == 0 && !lp_s3_xml_next(c->body.data, c->body.len, &pos, "UploadId", &id)) {
         set_result(r, 500, "NoUploadId", "the store's answer to CreateMultipartUpload has no id");
@@ -444,10 +463,12 @@ static int multipart(struct lp_s3_client *c, const char *key, const unsigned cha
         size_t n = len - off < part_bytes ? len - off : part_bytes;
         lp_buf_reset(&query);
         lp_buf_appendf(&query, "partNumber=%d&uploadId=%s", part, enc_id.data);
-        char etag[80] = "";
+        struct hdrs ph;
+        memset(&ph, 0, sizeof(ph));
+        const char *etag = ph.etag;
         for (int attempt = 0; attempt < PART_ATTEMPTS; attempt++) {
-            struct req pq = {"PUT", key, query.data, data + off, n, NULL, NULL, 0};
-            rc = perform(c, &pq, etag, sizeof(etag), r);
+            struct req pq = {"PUT", key, query.data, data + off, n, NULL, NULL, 0, NULL, 0};
+            rc = perform(c, &pq, &ph, r);
             if (rc == 0 || (r && !r->retryable))
                 break;
         }
@@ -463,13 +484,14 @@ static int multipart(struct lp_s3_client *c, const char *key, const unsigned cha
     lp_buf_reset(&query);
     lp_buf_appendf(&query, "uploadId=%s", enc_id.data);
     if (rc == 0) {
-        struct req cq = {"POST", key, query.data, done.data, done.len, "application/xml", NULL, 0};
-        rc = perform(c, &cq, NULL, 0, r);
+        struct req cq = {"POST", key, query.data, done.data, done.len, "application/xml", NULL, 0,
+                         NULL, 0};
+        rc = perform(c, &cq, NULL, r);
     }
     if (rc) { /* no parts left behind (best effort: a lifecycle rule is the backstop) */
         struct lp_s3_result ignored;
-        struct req aq = {"DELETE", key, query.data, NULL, 0, NULL, NULL, 0};
-        perform(c, &aq, NULL, 0, &ignored);
+        struct req aq = {"DELETE", key, query.data, NULL, 0, NULL, NULL, 0, NULL, 0};
+        perform(c, &aq, NULL, &ignored);
     }
     lp_buf_release(&id);
     lp_buf_release(&enc_id);
@@ -489,8 +511,8 @@ int lp_s3_put(struct lp_s3_client *c, const char *key, const void *data, size_t 
 int lp_s3_get(struct lp_s3_client *c, const char *key, struct lp_buf *out,
               struct lp_s3_result *r)
 {
-    struct req q = {"GET", key, NULL, NULL, 0, NULL, NULL, 0};
-    int rc = perform(c, &q, NULL, 0, r);
+    struct req q = {"GET", key, NULL, NULL, 0, NULL, NULL, 0, NULL, 0};
+    int rc = perform(c, &q, NULL, r);
     if (rc == 0) {
         lp_buf_reset(out);
         lp_buf_append(out, c->body.data ? c->body.data : "", c->body.len);
@@ -500,13 +522,146 @@ int lp_s3_get(struct lp_s3_client *c, const char *key, struct lp_buf *out,
 
 int lp_s3_delete(struct lp_s3_client *c, const char *key, struct lp_s3_result *r)
 {
-    struct req q = {"DELETE", key, NULL, NULL, 0, NULL, NULL, 0};
-    int rc = perform(c, &q, NULL, 0, r);
+    struct req q = {"DELETE", key, NULL, NULL, 0, NULL, NULL, 0, NULL, 0};
+    int rc = perform(c, &q, NULL, r);
     if (rc == -ENOENT) {
         set_result(r, 204, NULL, NULL);
         return 0;
     }
     return rc;
+}
+
+int lp_s3_head(struct lp_s3_client *c, const char *key, int64_t *size, struct lp_s3_result *r)
+{
+    struct req q = {"HEAD", key, NULL, NULL, 0, NULL, NULL, 0, NULL, 0};
+    int rc = perform(c, &q, NULL, r);
+    curl_off_t len = -1;
+    if (rc == 0 && size) {
+        curl_easy_getinfo(c->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+        *size = (int64_t)len;
+    }
+    return rc;
+}
+
+int lp_s3_copy(struct lp_s3_client *c, const char *src_bucket, const char *src_key,
+               const char *key, const char *storage_class, struct lp_s3_result *r)
+{
+    /* In place, some stores (S3Proxy) refuse COPY as "nothing changes":
+     * REPLACE, sending the object's own content headers back, is what
+     * every store takes. */
+    int in_place = strcmp(src_key, key) == 0 &&
+                   (!src_bucket || strcmp(src_bucket, c->s->bucket) == 0);
+    struct hdrs cur;
+    memset(&cur, 0, sizeof(cur));
+    if (in_place) {
+        struct req hq = {"HEAD", key, NULL, NULL, 0, NULL, NULL, 0, NULL, 0};
+        int rc = perform(c, &hq, &cur, r);
+        if (rc)
+            return rc;
+    }
+    struct lp_buf src = LP_BUF_INIT, cls = LP_BUF_INIT, ct = LP_BUF_INIT, ce = LP_BUF_INIT;
+    lp_buf_puts(&src, "x-amz-copy-source: /");
+    lp_s3_encode_key(&src, src_bucket ? src_bucket : c->s->bucket, 0);
+    lp_buf_putc(&src, '/');
+    lp_s3_encode_key(&src, src_key, 1);
+    const char *h[6] = {src.data,
+                        in_place ? "x-amz-metadata-directive: REPLACE"
+                                 : "x-amz-metadata-directive: COPY"};
+    size_t nh = 2;
+    if (storage_class && *storage_class) {
+        lp_buf_appendf(&cls, "x-amz-storage-class: %s", storage_class);
+        h[nh++] = cls.data;
+    }
+    if (in_place && cur.content_type[0]) {
+        lp_buf_appendf(&ct, "Content-Type: %s", cur.content_type);
+        h[nh++] = ct.data;
+    }
+    if (in_place && cur.content_encoding[0]) {
+        lp_buf_appendf(&ce, "Content-Encoding: %s", cur.content_encoding);
+        h[nh++] = ce.data;
+    }
+    struct req q = {"PUT", key, NULL, NULL, 0, NULL, NULL, !(storage_class && *storage_class), h,
+                    0};
+    int rc = perform(c, &q, NULL, r);
+    lp_buf_release(&src);
+    lp_buf_release(&cls);
+    lp_buf_release(&ct);
+    lp_buf_release(&ce);
+    return rc;
+}
+
+static void xml_escape(struct lp_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': lp_buf_puts(b, "&amp;"); break;
+        case '<': lp_buf_puts(b, "&lt;"); break;
+        case '>': lp_buf_puts(b, "&gt;"); break;
+        case '"': lp_buf_puts(b, "&quot;"); break;
+        case '\'': lp_buf_puts(b, "&apos;"); break;
+        default:
+            if ((unsigned char)*s < 0x20) /* XML 1.0 cannot carry it raw */
+                lp_buf_appendf(b, "&#%d;", (unsigned char)*s);
+            else
+                lp_buf_putc(b, *s);
+        }
+    }
+}
+
+int lp_s3_delete_many(struct lp_s3_client *c, const char *const *keys, size_t n,
+                      void (*failed)(const char *key, const char *code, const char *message,
+                                     void *arg),
+                      void *arg, struct lp_s3_result *r)
+{
+    if (n > LP_S3_DELETE_MAX) {
+        set_result(r, 400, "TooManyKeys", "at most 1000 keys per request");
+        return LP_EINVAL;
+    }
+    struct lp_buf body = LP_BUF_INIT;
+    lp_buf_puts(&body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+                       "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
+    for (size_t i = 0; i < n; i++) {
+        lp_buf_puts(&body, "<Object><Key>");
+        xml_escape(&body, keys[i]);
+        lp_buf_puts(&body, "</Key></Object>");
+    }
+    lp_buf_puts(&body, "</Delete>");
+    struct req q = {"POST", NULL, "delete=", body.data, body.len, "application/xml", NULL, 0,
+                    NULL, 1};
+    int rc = perform(c, &q, NULL, r);
+    lp_buf_release(&body);
+    if (rc)
+        return rc;
+    /* Quiet: the answer names only the keys that failed */
+    struct lp_buf key = LP_BUF_INIT, code = LP_BUF_INIT, msg = LP_BUF_INIT;
+    const char *xml = c->body.data ? c->body.data : "";
+    size_t len = c->body.len, pos = 0, is, il;
+    int bad = 0;
+    while (xml_span(xml, len, &pos, "Error", &is, &il)) {
+        size_t ip = 0;
+        lp_buf_reset(&key);
+        lp_buf_reset(&code);
+        lp_buf_reset(&msg);
+        lp_s3_xml_next(xml + is, il, &ip, "Key", &key);
+        ip = 0;
+        lp_s3_xml_next(xml + is, il, &ip, "Code", &code);
+        ip = 0;
+        lp_s3_xml_next(xml + is, il, &ip, "Message", &msg);
+        bad++;
+        if (failed)
+            failed(key.len ? key.data : "", code.len ? code.data : "Error",
+                   msg.len ? msg.data : "", arg);
+    }
+    lp_buf_release(&key);
+    lp_buf_release(&code);
+    lp_buf_release(&msg);
+    if (bad) {
+        char m[64];
+        snprintf(m, sizeof(m), "%d of %zu keys not deleted", bad, n);
+        set_result(r, 200, "PartialDelete", m);
+        return LP_EHTTP;
+    }
+    return 0;
 }
 
 /* 1 when a ListObjectsV2 answer says more pages follow, with their token
@@ -525,7 +680,7 @@ int lp_s3_list(struct lp_s3_client *c, const char *prefix, const char *start_aft
                struct lp_s3_result *r)
 {
     struct lp_buf query = LP_BUF_INIT, token = LP_BUF_INIT, key = LP_BUF_INIT,
-                  val = LP_BUF_INIT, mod = LP_BUF_INIT;
+                  val = LP_BUF_INIT, mod = LP_BUF_INIT, cls = LP_BUF_INIT, etag = LP_BUF_INIT;
     int rc = 0, stop = 0;
     for (int page = 0; !stop; page++) {
         /* the parameters in code-point order, values encoded ('/' too) */
@@ -541,8 +696,8 @@ int lp_s3_list(struct lp_s3_client *c, const char *prefix, const char *start_aft
             lp_buf_puts(&query, "&start-after=");
             lp_s3_encode_key(&query, start_after, 0);
         }
-        struct req q = {"GET", NULL, query.data, NULL, 0, NULL, NULL, 0};
-        rc = perform(c, &q, NULL, 0, r);
+        struct req q = {"GET", NULL, query.data, NULL, 0, NULL, NULL, 0, NULL, 0};
+        rc = perform(c, &q, NULL, r);
         if (rc)
             break;
         size_t pos = 0;
@@ -556,13 +711,19 @@ int lp_s3_list(struct lp_s3_client *c, const char *prefix, const char *start_aft
             size_t ip = 0;
             if (!lp_s3_xml_next(item, il, &ip, "Key", &key))
                 continue;
-            struct lp_s3_object o = {key.data, -1, ""};
+            struct lp_s3_object o = {key.data, -1, "", "STANDARD", ""};
             ip = 0;
             if (lp_s3_xml_next(item, il, &ip, "Size", &val))
                 o.size = strtoll(val.data, NULL, 10);
             ip = 0;
             if (lp_s3_xml_next(item, il, &ip, "LastModified", &mod))
                 o.last_modified = mod.data;
+            ip = 0;
+            if (lp_s3_xml_next(item, il, &ip, "StorageClass", &cls) && cls.len)
+                o.storage_class = cls.data;
+            ip = 0;
+            if (lp_s3_xml_next(item, il, &ip, "ETag", &etag))
+                o.etag = etag.data;
             stop = fn(&o, arg);
         }
         if (!next_page(xml, n, &token, &val))
@@ -573,6 +734,8 @@ int lp_s3_list(struct lp_s3_client *c, const char *prefix, const char *start_aft
     lp_buf_release(&key);
     lp_buf_release(&val);
     lp_buf_release(&mod);
+    lp_buf_release(&cls);
+    lp_buf_release(&etag);
     return rc;
 }
 
@@ -591,8 +754,8 @@ int lp_s3_list_dirs(struct lp_s3_client *c, const char *prefix,
         }
         lp_buf_puts(&query, "delimiter=%2F&list-type=2&prefix=");
         lp_s3_encode_key(&query, prefix ? prefix : "", 0);
-        struct req q = {"GET", NULL, query.data, NULL, 0, NULL, NULL, 0};
-        rc = perform(c, &q, NULL, 0, r);
+        struct req q = {"GET", NULL, query.data, NULL, 0, NULL, NULL, 0, NULL, 0};
+        rc = perform(c, &q, NULL, r);
         if (rc)
             break;
         const char *xml = c->body.data ? c->body.data : "";

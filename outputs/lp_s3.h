@@ -95,11 +95,30 @@ int lp_s3_get(struct lp_s3_client *c, const char *key, struct lp_buf *out,
 /* Deletes key (a missing key is success, as S3 answers). */
 int lp_s3_delete(struct lp_s3_client *c, const char *key, struct lp_s3_result *r);
 
+/* The size of key (HEAD) in *size. A missing key: LP_ENOENT. */
+int lp_s3_head(struct lp_s3_client *c, const char *key, int64_t *size, struct lp_s3_result *r);
+/* Copies src_bucket/src_key (src_bucket NULL: this bucket) to key in this
+ * bucket on the store's side (CopyObject, objects up to 5 GiB), metadata
+ * kept; with storage_class (NULL: the client's) the copy is of that class —
+ * key == src_key then changes an object's class in place. */
+int lp_s3_copy(struct lp_s3_client *c, const char *src_bucket, const char *src_key,
+               const char *key, const char *storage_class, struct lp_s3_result *r);
+/* Deletes keys[0..n) (n <= LP_S3_DELETE_MAX) in one DeleteObjects request.
+ * 0 when every key is gone; keys the store refused are passed to failed
+ * (may be NULL) and the call returns LP_EHTTP with code "PartialDelete". */
+#define LP_S3_DELETE_MAX 1000
+int lp_s3_delete_many(struct lp_s3_client *c, const char *const *keys, size_t n,
+                      void (*failed)(const char *key, const char *code, const char *message,
+                                     void *arg),
+                      void *arg, struct lp_s3_result *r);
+
 /* One listed object. */
 struct lp_s3_object {
     const char *key;
     int64_t size;
     const char *last_modified; /* ISO 8601, as the store gives it */
+    const char *storage_class; /* "STANDARD" when the store does not say */
+    const char *etag;          /* "" when the store does not say */
 };
 /* Calls fn for every key under prefix, in the store's (lexicographic)
  * order, after start_after (NULL: from the start), page by page. fn

@@ -1,7 +1,8 @@
 /* The S3 client against the real S3 server (S3Proxy, scripts/services up
  * s3): a small put and get back, a multipart upload (three parts) read back
  * byte for byte, listing across pages and one level of "directories", delete (twice: a missing key is
- * success), 404, and wrong credentials: a 403 that is not retryable and
+ * success), 404, server-side copy, HEAD, a storage class change in place,
+ * batched deletes of 1000 keys, and wrong credentials: a 403 that is not retryable and
  * whose error text carries no secret. */
 #include "lp_buf.h"
 #include "lp_error.h"
@@ -116,6 +117,82 @@ static void test_list_pages(void)
     lp_s3_release(&s);
 }
 
+static int class_cb(const struct lp_s3_object *o, void *arg)
+{
+    snprintf(arg, 64, "%s", o->storage_class);
+    return 1;
+}
+
+static void collect_failed(const char *key, const char *code, const char *msg, void *arg)
+{
+    (void)msg;
+    lp_buf_appendf(arg, "%s:%s ", key, code);
+}
+
+/* What bucket retention does: a server-side copy to another prefix, HEAD of
+ * the copy, a class change in place, and batched deletes (quiet mode) of
+ * keys with XML-special characters, 1000 at once. */
+static void test_copy_head_delete_many(void)
+{
+    struct lp_s3 s;
+    char err[200];
+    struct lp_s3_cfg c = cfg(NULL);
+    CU_ASSERT_FATAL(lp_s3_init(&s, &c, err, sizeof(err)) == 0);
+    struct lp_s3_client cl;
+    lp_s3_client_init(&cl, &s);
+    struct lp_s3_result r;
+    char src[160], dst[160];
+    snprintf(src, sizeof(src), "%s/live/a&b <c>.ndjson.zst", prefix);
+    snprintf(dst, sizeof(dst), "%s/archive/a&b <c>.ndjson.zst", prefix);
+    CU_ASSERT_EQUAL(lp_s3_put(&cl, src, "0123456789", 10, NULL, NULL, &r), 0);
+    CU_ASSERT_EQUAL(lp_s3_copy(&cl, NULL, src, dst, NULL, &r), 0);
+    int64_t size = -1;
+    CU_ASSERT_EQUAL(lp_s3_head(&cl, dst, &size, &r), 0);
+    CU_ASSERT_EQUAL(size, 10);
+    struct lp_buf got = LP_BUF_INIT;
+    CU_ASSERT_EQUAL(lp_s3_get(&cl, dst, &got, &r), 0);
+    CU_ASSERT(got.len == 10 && memcmp(got.data, "0123456789", 10) == 0);
+    /* a class change in place: the object stays, listed with a class */
+    CU_ASSERT_EQUAL(lp_s3_copy(&cl, NULL, dst, dst, "STANDARD_IA", &r), 0);
+    CU_ASSERT_EQUAL(lp_s3_get(&cl, dst, &got, &r), 0); /* same bytes after it */
+    CU_ASSERT(got.len == 10 && memcmp(got.data, "0123456789", 10) == 0);
+    char cls[64] = "";
+    CU_ASSERT_EQUAL(lp_s3_list(&cl, dst, NULL, class_cb, cls, &r), 0);
+    CU_ASSERT(cls[0] != '\0');
+    lp_buf_release(&got);
+    CU_ASSERT_EQUAL(lp_s3_head(&cl, "no/such/key", &size, &r), -ENOENT);
+    /* copying a missing object fails, not retryable */
+    CU_ASSERT_NOT_EQUAL(lp_s3_copy(&cl, NULL, "no/such/key", dst, NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.retryable, 0);
+    /* 1000 keys in one request, plus the two above */
+    static char keys[LP_S3_DELETE_MAX][96];
+    const char *kp[LP_S3_DELETE_MAX];
+    for (int i = 0; i < LP_S3_DELETE_MAX - 2; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "%s/del/%04d'\"", prefix, i);
+        kp[i] = keys[i];
+        if (lp_s3_put(&cl, keys[i], "x", 1, NULL, NULL, &r)) {
+            CU_FAIL("put");
+            break;
+        }
+    }
+    kp[LP_S3_DELETE_MAX - 2] = src;
+    kp[LP_S3_DELETE_MAX - 1] = dst;
+    struct lp_buf failed = LP_BUF_INIT;
+    CU_ASSERT_EQUAL(lp_s3_delete_many(&cl, kp, LP_S3_DELETE_MAX, collect_failed, &failed, &r), 0);
+    CU_ASSERT_EQUAL(failed.len, 0);
+    size_t count = 0;
+    char pfx[160];
+    snprintf(pfx, sizeof(pfx), "%s/del/", prefix);
+    CU_ASSERT_EQUAL(lp_s3_list(&cl, pfx, NULL, count_cb, &count, &r), 0);
+    CU_ASSERT_EQUAL(count, 0);
+    CU_ASSERT_EQUAL(lp_s3_head(&cl, src, &size, &r), -ENOENT);
+    /* more than the store takes at once is refused here */
+    CU_ASSERT_EQUAL(lp_s3_delete_many(&cl, kp, LP_S3_DELETE_MAX + 1, NULL, NULL, &r), LP_EINVAL);
+    lp_buf_release(&failed);
+    lp_s3_client_release(&cl);
+    lp_s3_release(&s);
+}
+
 static void test_wrong_secret(void)
 {
     struct lp_s3 s;
@@ -142,6 +219,7 @@ int main(void)
     static const struct lp_test tests[] = {
         {"put, get, multipart, delete", test_put_get_multipart},
         {"list pages and dirs", test_list_pages},
+        {"copy, head, class change, batched delete", test_copy_head_delete_many},
         {"wrong secret", test_wrong_secret},
         {NULL, NULL},
     };
