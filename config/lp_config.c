@@ -1058,6 +1058,18 @@ const char *lp_config_policy_root(const struct lp_config *c,
     return a->outputs[i].path;
 }
 
+const struct lp_config_output *lp_config_policy_bucket(const struct lp_config *c,
+                                                       const struct lp_config_retention_policy *p)
+{
+    if ((p->path && *p->path) || !p->output)
+        return NULL;
+    const struct lp_config_aggregator *a = &c->aggregator;
+    int i = FIND_OUTPUT(a, p->output);
+    if (i < 0 || !a->outputs[i].type || strcmp(a->outputs[i].type, "s3") != 0)
+        return NULL;
+    return &a->outputs[i];
+}
+
 /* dir without trailing slashes into out. */
 static void norm_dir(const char *dir, char *out, size_t outlen)
 {
@@ -1162,22 +1174,89 @@ static char *validate_policy(struct ctx *c, const struct lp_config *cfg, const s
                               offsetof(struct lp_config_retention_policy, name), p->name),
                     i);
     char *root = NULL;
-    if (!!(p->output && *p->output) == !!(p->path && *p->path))
+    const struct lp_config_output *bucket = lp_config_policy_bucket(cfg, p);
+    if (!!(p->output && *p->output) == !!(p->path && *p->path)) {
         lp_node_error(c->errs, at,
-                      "%s: needs exactly one of output (an aggregator file "
+                      "%s: needs exactly one of output (an aggregator file or s3 "
                       "output) and path (a directory)",
                       what);
-    else if (!lp_config_policy_root(cfg, p))
+    } else if (bucket) {
+        /* a pseudo root: s3 policies overlap only on the same bucket and prefix */
+        struct lp_buf b = LP_BUF_INIT;
+        lp_buf_appendf(&b, "s3://%s/%s", bucket->bucket ? bucket->bucket : "",
+                       bucket->prefix ? bucket->prefix : "");
+        root = norm_dir_dup(b.data);
+        lp_buf_release(&b);
+    } else if (!lp_config_policy_root(cfg, p)) {
         lp_node_error(c->errs, key_at(at, "output", at),
-                      "%s: no aggregator output of type file named '%s'", what, p->output);
-    else
+                      "%s: no aggregator output of type file or s3 named '%s'", what, p->output);
+    } else {
         root = norm_dir_dup(lp_config_policy_root(cfg, p));
+    }
+    /* by value, not by key: a dump (--print-config) writes every key */
+    const char *s3_only[3] = {NULL, NULL, NULL};
+    if (p->archive_prefix && *p->archive_prefix)
+        s3_only[0] = "archive_prefix";
+    if (p->archive_bucket && *p->archive_bucket)
+        s3_only[1] = "archive_bucket";
+    if (p->archive_storage_class && *p->archive_storage_class)
+        s3_only[2] = "archive_storage_class";
+    const char *disk_only[4] = {NULL, NULL, NULL, NULL};
+    if (p->archive_codec && strcmp(p->archive_codec, "zstd") != 0)
+        disk_only[0] = "archive_codec";
+    if (p->archive_level)
+        disk_only[1] = "archive_level";
+    if (p->archive_root && *p->archive_root)
+        disk_only[2] = "archive_root";
+    if (p->min_free_bytes)
+        disk_only[3] = "min_free_bytes";
+    for (size_t k = 0; k < 4; k++)
+        if (bucket && disk_only[k])
+            lp_node_error(c->errs, key_at(at, disk_only[k], at),
+                          "%s: %s is for local segments; policy '%s' covers the bucket of s3 "
+                          "output '%s' (objects are archived as they are: archive_prefix, "
+                          "archive_bucket, archive_storage_class)",
+                          what, disk_only[k], p->name ? p->name : "", p->output);
+    for (size_t k = 0; k < 3; k++) {
+        if (!s3_only[k])
+            continue;
+        if (!bucket && root)
+            lp_node_error(c->errs, key_at(at, s3_only[k], at),
+                          "%s: %s is for bucket retention (a policy whose output is an s3 "
+                          "output)",
+                          what, s3_only[k]);
+        if (bucket && !p->archive_after_ms)
+            lp_node_error(c->errs, key_at(at, s3_only[k], at), "%s: %s without archive_after",
+                          what, s3_only[k]);
+    }
+    if (bucket && p->archive_after_ms && !(p->archive_prefix && *p->archive_prefix) &&
+        !(p->archive_storage_class && *p->archive_storage_class))
+        lp_node_error(c->errs, key_at(at, "archive_after", at),
+                      "%s: archiving an object needs archive_prefix (move it) or "
+                      "archive_storage_class (change its class)",
+                      what);
+    if (bucket && p->archive_bucket && *p->archive_bucket &&
+        !(p->archive_prefix && *p->archive_prefix))
+        lp_node_error(c->errs, key_at(at, "archive_bucket", at),
+                      "%s: archive_bucket needs archive_prefix (the key prefix there)", what);
+    if (bucket && p->archive_prefix && *p->archive_prefix && bucket->prefix &&
+        (!p->archive_bucket || !*p->archive_bucket ||
+         (bucket->bucket && strcmp(p->archive_bucket, bucket->bucket) == 0))) {
+        char *ap = norm_dir_dup(p->archive_prefix), *op = norm_dir_dup(bucket->prefix);
+        if (*op && (dir_within(ap, op) || dir_within(op, ap)))
+            lp_node_error(c->errs, key_at(at, "archive_prefix", at),
+                          "%s: archive_prefix '%s' overlaps the output's prefix '%s'; archived "
+                          "objects would be selected again",
+                          what, p->archive_prefix, bucket->prefix);
+        free(ap);
+        free(op);
+    }
     if (!p->archive_after_ms && !p->delete_after_ms && !p->max_total_bytes && !p->min_free_bytes)
         lp_node_error(c->errs, at,
                       "%s: does nothing; set archive_after, delete_after, "
                       "max_total_bytes or min_free_bytes",
                       what);
-    if (!p->archive_after_ms) {
+    if (!p->archive_after_ms && !bucket) {
         static const char *const needs[] = {"archive_codec", "archive_level", "archive_root"};
         for (size_t k = 0; k < 3; k++)
             if (lp_node_get(at, needs[k]))

@@ -293,6 +293,9 @@ struct lp_config_retention_policy {
     char *archive_codec; /* zstd | gzip */
     int64_t archive_level; /* 0 = the codec's default */
     char *archive_root;    /* NULL: next to the segment */
+    char *archive_prefix;  /* s3: where archived objects move (NULL: they stay) */
+    char *archive_bucket;  /* s3: NULL: the output's bucket */
+    char *archive_storage_class; /* s3: NULL: the bucket's default */
     int64_t delete_after_ms;
     int64_t max_total_bytes;
     int64_t min_free_bytes;
@@ -349,6 +352,10 @@ struct lp_config {
  * aggregator file output it names (NULL when that does not resolve). */
 const char *lp_config_policy_root(const struct lp_config *c,
                                   const struct lp_config_retention_policy *p);
+
+/* The s3 output a retention policy covers (bucket retention), or NULL. */
+const struct lp_config_output *lp_config_policy_bucket(const struct lp_config *c,
+                                                       const struct lp_config_retention_policy *p);
 
 /* Environment lookup for substitution; NULL means getenv. */
 typedef const char *(*lp_config_getenv_fn)(const char *name);

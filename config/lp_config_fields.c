@@ -460,8 +460,9 @@ static const struct lp_field aggregator_fields[] = {
 static const struct lp_field retention_policy_fields[] = {
     STR(lp_config_retention_policy, name, NULL, "Policy name (audit log, metrics, --dry-run)."),
     STR(lp_config_retention_policy, output, NULL,
-        "An aggregator output of type file (in the same configuration): its path is the "
-        "root. Give output or path."),
+        "An aggregator output of type file (its path is the root) or s3 (the policy then "
+        "covers its bucket under its prefix: bucket retention), in the same configuration. "
+        "Give output or path."),
     STR(lp_config_retention_policy, path, NULL, "Root directory of the segments."),
     STRLIST(lp_config_retention_policy, routes, NULL,
             "Routes (the first directory level under the root) this policy covers; empty: all."),
@@ -478,6 +479,15 @@ static const struct lp_field retention_policy_fields[] = {
     STR(lp_config_retention_policy, archive_root, NULL,
         "Directory (possibly another filesystem) that receives the archives, mirroring the "
         "tree under the root; empty: next to the segment."),
+    STR(lp_config_retention_policy, archive_prefix, NULL,
+        "s3 policies: archiving moves an object to this key prefix (in archive_bucket, or "
+        "the output's bucket), keeping its path under the output's prefix."),
+    STR(lp_config_retention_policy, archive_bucket, NULL,
+        "s3 policies: the bucket archived objects move to (same endpoint and credentials); "
+        "empty: the output's bucket."),
+    STR(lp_config_retention_policy, archive_storage_class, NULL,
+        "s3 policies: the storage class archived objects get (e.g. STANDARD_IA, GLACIER_IR); "
+        "without archive_prefix the class changes in place."),
     DUR(lp_config_retention_policy, delete_after, NULL, 1000, 36500 * DAY,
         "Delete archives (or, without archive_after, closed segments) older than this. "
         "Archives keep their segment's modification time, so ages count from the last write."),

@@ -131,6 +131,21 @@ void lp_s3_encode_key(struct lp_buf *b, const char *key, int keep_slash)
     }
 }
 
+char *lp_s3_norm_prefix(const char *p)
+{
+    struct lp_buf b = LP_BUF_INIT;
+    p = p ? p : "";
+    while (*p == '/')
+        p++;
+    size_t pl = strlen(p);
+    while (pl && p[pl - 1] == '/')
+        pl--;
+    lp_buf_append(&b, p, pl);
+    if (pl)
+        lp_buf_putc(&b, '/');
+    return lp_buf_detach(&b, NULL);
+}
+
 static void entity_decode(struct lp_buf *out, const char *s, size_t n)
 {
     static const struct {

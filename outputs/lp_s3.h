@@ -138,6 +138,10 @@ int lp_s3_list_dirs(struct lp_s3_client *c, const char *prefix,
  * past it. 1 found, 0 not found. */
 int lp_s3_xml_next(const char *xml, size_t n, size_t *pos, const char *tag, struct lp_buf *out);
 
+/* A key prefix as keys start with it: "" or "<p>/", without leading or
+ * doubled trailing slashes (heap; NULL reads as ""). */
+char *lp_s3_norm_prefix(const char *p);
+
 /* The key with every byte but A-Za-z0-9-._~/ percent-encoded (S3's URI
  * encoding of a key), appended to b. */
 void lp_s3_encode_key(struct lp_buf *b, const char *key, int keep_slash);

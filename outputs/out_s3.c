@@ -991,17 +991,7 @@ void lp_s3_output_cfg(const struct lp_config_output *o, struct lp_s3_cfg *c)
 
 char *lp_s3_output_prefix(const struct lp_config_output *o)
 {
-    struct lp_buf b = LP_BUF_INIT;
-    const char *p = o->prefix ? o->prefix : "";
-    while (*p == '/')
-        p++;
-    size_t pl = strlen(p);
-    while (pl && p[pl - 1] == '/')
-        pl--;
-    lp_buf_append(&b, p, pl);
-    if (pl)
-        lp_buf_putc(&b, '/');
-    return lp_buf_detach(&b, NULL);
+    return lp_s3_norm_prefix(o->prefix);
 }
 
 static struct lp_output *create(const struct lp_config_output *cfg, const struct lp_output_env *env,

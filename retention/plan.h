@@ -38,7 +38,9 @@ struct lp_rt_file {
     uint64_t disk;       /* allocated bytes (st_blocks * 512) */
     uint64_t orig_size;  /* archives: content size from the header, 0 = unknown */
     int64_t mtime_ns;
-    int volume; /* index into the volumes */
+    int volume;  /* index into the volumes (-1: none, a bucket) */
+    int pending; /* bucket: its batch may still be rewritten (a ledger record is
+                  * open): never moved, see bucket.h */
 };
 
 struct lp_rt_policy {

@@ -3,6 +3,7 @@
 #include "retention.h"
 
 #include "archive.h"
+#include "bucket.h"
 #include "indices.h"
 #include "lp_alloc.h"
 #include "lp_buf.h"
@@ -42,6 +43,9 @@ struct lp_retention {
     char **roots; /* owned, normalised */
     size_t n;
     struct pmetrics *pm;
+    struct lp_rt_bucket *bk; /* bucket policies */
+    size_t nb;
+    struct pmetrics *bm;
     struct pmetrics *im; /* per index policy */
     struct lp_counter *runs_ok, *runs_err;
     struct lp_gauge *last_run, *last_ok;
@@ -50,10 +54,10 @@ struct lp_retention {
 
 /* ---- report rows (also the audit records) ---- */
 
-enum rt_kind { RT_KIND_FILES, RT_KIND_INDICES };
+enum rt_kind { RT_KIND_FILES, RT_KIND_INDICES, RT_KIND_BUCKET };
 enum rt_action { RT_ARCHIVE, RT_DELETE, RT_INDEX_DELETE, RT_SKIP, RT_CLEANUP };
 enum rt_result { RT_PLANNED, RT_OK, RT_ERROR, RT_SKIPPED };
-static const char *const kind_names[] = {"files", "indices"};
+static const char *const kind_names[] = {"files", "indices", "bucket"};
 static const char *const action_names[] = {"archive", "delete", "index_delete", "skip", "cleanup"};
 static const char *const result_names[] = {"planned", "ok", "error", "skipped"};
 
@@ -341,15 +345,31 @@ struct lp_retention *lp_retention_new(const struct lp_config *cfg, struct lp_met
     const struct lp_config_retention *rc = &cfg->retention;
     /* never empty by accident: config load adds the documented default
      * policies (one per file output, archive after a day) when none is set */
-    size_t n = rc->n_policies;
-    r->pols = lp_xcalloc(n, sizeof(*r->pols));
-    r->sel = lp_xcalloc(n, sizeof(*r->sel));
-    r->roots = lp_xcalloc(2 * n, sizeof(*r->roots));
-    r->pm = lp_xcalloc(n, sizeof(*r->pm));
+    size_t n = 0, nb = 0;
+    for (size_t i = 0; i < rc->n_policies; i++) {
+        if (lp_config_policy_bucket(cfg, &rc->policies[i]))
+            nb++;
+        else
+            n++;
+    }
+    r->pols = lp_xcalloc(n ? n : 1, sizeof(*r->pols));
+    r->sel = lp_xcalloc(n ? n : 1, sizeof(*r->sel));
+    r->roots = lp_xcalloc(2 * n + 1, sizeof(*r->roots));
+    r->pm = lp_xcalloc(n ? n : 1, sizeof(*r->pm));
+    r->bk = lp_xcalloc(nb ? nb : 1, sizeof(*r->bk));
+    r->bm = lp_xcalloc(nb ? nb : 1, sizeof(*r->bm));
     r->im = lp_xcalloc(rc->n_elasticsearch, sizeof(*r->im));
-    r->n = n;
-    for (size_t i = 0; i < n; i++) {
-        const struct lp_config_retention_policy *c = &rc->policies[i];
+    for (size_t ci = 0, i = 0; ci < rc->n_policies; ci++) {
+        const struct lp_config_retention_policy *c = &rc->policies[ci];
+        if (lp_config_policy_bucket(cfg, c)) {
+            if (lp_rt_bucket_init(&r->bk[r->nb], cfg, c, err, errlen)) {
+                lp_retention_free(r);
+                return NULL;
+            }
+            r->bm[r->nb] = policy_metrics(metrics, c->name);
+            r->nb++;
+            continue;
+        }
         struct lp_rt_policy *p = &r->pols[i];
         const char *root = lp_config_policy_root(cfg, c);
         if (!root) {
@@ -357,13 +377,14 @@ struct lp_retention *lp_retention_new(const struct lp_config *cfg, struct lp_met
             lp_retention_free(r);
             return NULL;
         }
+        r->n = ++i;
         p->name = c->name;
-        r->roots[2 * i] = norm(root);
-        p->root = r->roots[2 * i];
+        r->roots[2 * (i - 1)] = norm(root);
+        p->root = r->roots[2 * (i - 1)];
         if (c->archive_root && *c->archive_root) {
-            r->roots[2 * i + 1] = norm(c->archive_root);
-            if (strcmp(r->roots[2 * i + 1], p->root) != 0)
-                p->archive_root = r->roots[2 * i + 1];
+            r->roots[2 * (i - 1) + 1] = norm(c->archive_root);
+            if (strcmp(r->roots[2 * (i - 1) + 1], p->root) != 0)
+                p->archive_root = r->roots[2 * (i - 1) + 1];
         }
         p->archive_after_ns = c->archive_after_ms * LP_NS_PER_MS;
         p->delete_after_ns = c->delete_after_ms * LP_NS_PER_MS;
@@ -371,7 +392,7 @@ struct lp_retention *lp_retention_new(const struct lp_config *cfg, struct lp_met
         p->min_free_bytes = (uint64_t)c->min_free_bytes;
         p->codec = strcmp(c->archive_codec, "gzip") == 0 ? LP_CODEC_GZIP : LP_CODEC_ZSTD;
         p->level = (int)c->archive_level;
-        r->sel[i] = (struct lp_rt_select){c->routes, c->n_routes, c->glob};
+        r->sel[i - 1] = (struct lp_rt_select){c->routes, c->n_routes, c->glob};
     }
     for (size_t i = 0; i < n; i++)
         r->pm[i] = policy_metrics(metrics, r->pols[i].name);
@@ -398,12 +419,16 @@ void lp_retention_free(struct lp_retention *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < 2 * r->n; i++) /* r->n is set once roots has 2n slots */
+    for (size_t i = 0; i < 2 * r->n; i++) /* r->n counts the policies set up */
         free(r->roots[i]);
     free(r->roots);
     free(r->pols);
     free(r->sel);
     free(r->pm);
+    for (size_t i = 0; i < r->nb; i++)
+        lp_rt_bucket_release(&r->bk[i]);
+    free(r->bk);
+    free(r->bm);
     free(r->im);
     lp_metrics_free(r->own_metrics);
     free(r);
@@ -742,6 +767,182 @@ static void run_files(struct run *u)
     lp_rt_scan_release(&sc);
 }
 
+/* ---- buckets ---- */
+
+/* The deletions of one bucket policy waiting for their batch: plain
+ * deletions, and the sources of archives copied (their row says archive). */
+struct pending_del {
+    const struct lp_rt_file **f;
+    struct rt_event *ev; /* reason and dest owned */
+    enum lp_rt_why *why;
+    size_t n, cap;
+};
+
+static void flush_deletes(struct run *u, size_t bi, struct pending_del *pd)
+{
+    if (!pd->n)
+        return;
+    struct lp_retention *r = u->r;
+    struct lp_rt_bucket *b = &r->bk[bi];
+    struct pmetrics *pm = &r->bm[bi];
+    int *ok = lp_xcalloc(pd->n, sizeof(*ok));
+    char **errs = lp_xcalloc(pd->n, sizeof(*errs));
+    lp_rt_bucket_delete(b, pd->f, pd->n, ok, errs);
+    for (size_t i = 0; i < pd->n; i++) {
+        struct rt_event *ev = &pd->ev[i];
+        if (!ok[i]) {
+            lp_counter_inc(pm->errors);
+            char e[600];
+            snprintf(e, sizeof(e), "%s%s", errs[i] ? errs[i] : "not deleted",
+                     ev->action == RT_ARCHIVE
+                         ? "; copied to the archive, the source stays (the next run "
+                           "finishes the move)"
+                         : "");
+            record_result(u, ev, RT_ERROR, e);
+        } else if (ev->action == RT_ARCHIVE) {
+            lp_counter_inc(pm->archived);
+            lp_counter_add(pm->arch_in, ev->bytes);
+            lp_counter_add(pm->arch_out, ev->bytes_out);
+            record_result(u, ev, RT_OK, NULL);
+        } else {
+            count_deleted(r, b->name, lp_rt_why_name(pd->why[i]), ev->bytes, 0);
+            record_result(u, ev, RT_OK, NULL);
+        }
+        free((char *)ev->reason);
+        free((char *)ev->dest);
+        free(errs[i]);
+    }
+    free(ok);
+    free(errs);
+    pd->n = 0;
+}
+
+static void queue_delete(struct run *u, size_t bi, struct pending_del *pd,
+                         const struct lp_rt_file *f, const struct rt_event *ev,
+                         enum lp_rt_why why)
+{
+    if (pd->n == pd->cap) {
+        pd->cap = pd->cap ? 2 * pd->cap : 256;
+        pd->f = lp_xreallocarray(pd->f, pd->cap, sizeof(*pd->f));
+        pd->ev = lp_xreallocarray(pd->ev, pd->cap, sizeof(*pd->ev));
+        pd->why = lp_xreallocarray(pd->why, pd->cap, sizeof(*pd->why));
+    }
+    pd->f[pd->n] = f;
+    pd->ev[pd->n] = *ev;
+    pd->ev[pd->n].reason = lp_xstrdup(ev->reason);
+    pd->ev[pd->n].dest = lp_xstrdup(ev->dest);
+    pd->why[pd->n] = why;
+    pd->n++;
+    if (pd->n >= 1000)
+        flush_deletes(u, bi, pd);
+}
+
+static void run_bucket(struct run *u, size_t bi)
+{
+    struct lp_retention *r = u->r;
+    struct lp_rt_bucket *b = &r->bk[bi];
+    struct pmetrics *pm = &r->bm[bi];
+    struct summary *s = summary_of(u, b->name, RT_KIND_BUCKET);
+    struct lp_rt_file *files = NULL;
+    size_t n = 0;
+    char err[1024];
+    if (lp_rt_bucket_scan(b, &files, &n, err, sizeof(err))) {
+        lp_counter_inc(pm->errors);
+        record(u, &(struct rt_event){.policy = b->name,
+                                     .kind = RT_KIND_BUCKET,
+                                     .action = RT_SKIP,
+                                     .target = b->root,
+                                     .age_ns = -1,
+                                     .reason = "cannot list the bucket; nothing done",
+                                     .result = RT_ERROR,
+                                     .error = err});
+        return;
+    }
+    /* sizes are exact (archiving does not recompress): one pass plans
+     * age and size together, in a real run as in a dry run */
+    struct lp_rt_plan plan = {0};
+    lp_rt_plan(&b->policy, 1, files, n, NULL, 0, u->now, LP_RT_PHASE_ALL, &plan);
+    unsigned char *gone = lp_xcalloc(n ? n : 1, 1);
+    struct pending_del pd = {0};
+    for (size_t i = 0; i < plan.n; i++) {
+        if (stopping(u)) {
+            lp_log(LP_LOG_WARN, "stopping: run interrupted", "left=%zu", plan.n - i);
+            u->failed = 1;
+            break;
+        }
+        const struct lp_rt_action *a = &plan.a[i];
+        const struct lp_rt_file *f = &files[a->file];
+        char reason[160];
+        reason_text(&b->policy, a->why, reason, sizeof(reason));
+        struct rt_event ev = {.policy = b->name,
+                              .kind = RT_KIND_BUCKET,
+                              .action = a->act == LP_RT_DO_ARCHIVE ? RT_ARCHIVE : RT_DELETE,
+                              .target = f->path,
+                              .bytes = f->size,
+                              .age_ns = u->now - f->mtime_ns,
+                              .reason = reason};
+        if (a->act == LP_RT_DO_DELETE) {
+            gone[a->file] = 1;
+            if (u->o->dry_run)
+                record_result(u, &ev, RT_PLANNED, NULL);
+            else
+                queue_delete(u, bi, &pd, f, &ev, a->why);
+            continue;
+        }
+        char *dest = lp_rt_bucket_archive_dest(b, f);
+        ev.dest = dest;
+        ev.bytes_out = f->size;
+        if (f->pending && b->archive_prefix) {
+            lp_counter_inc(pm->skipped);
+            ev.reason = "its batch may still be rewritten (open ledger record): not moved";
+            record_result(u, &ev, RT_SKIPPED, NULL);
+        } else if (u->o->dry_run) {
+            record_result(u, &ev, RT_PLANNED, NULL);
+        } else {
+            int moved = 0;
+            if (lp_rt_bucket_archive(b, f, &moved, err, sizeof(err))) {
+                lp_counter_inc(pm->errors);
+                record_result(u, &ev, RT_ERROR, err);
+            } else if (moved) {
+                queue_delete(u, bi, &pd, f, &ev, a->why);
+            } else {
+                lp_counter_inc(pm->archived);
+                lp_counter_add(pm->arch_in, f->size);
+                lp_counter_add(pm->arch_out, f->size);
+                record_result(u, &ev, RT_OK, NULL);
+            }
+        }
+        free(dest);
+    }
+    flush_deletes(u, bi, &pd);
+    free(pd.f);
+    free(pd.ev);
+    free(pd.why);
+    /* what the policy holds afterwards (a dry run: as planned) */
+    uint64_t live = 0, arch = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (gone[i])
+            continue;
+        s->kept_n++;
+        s->kept_bytes += files[i].size;
+        if (files[i].kind == LP_RT_ARCHIVE)
+            arch += files[i].size;
+        else
+            live += files[i].size;
+    }
+    lp_gauge_set(pm->seg_bytes, (int64_t)live);
+    lp_gauge_set(pm->arch_bytes, (int64_t)arch);
+    free(gone);
+    lp_rt_plan_release(&plan);
+    lp_rt_bucket_files_release(files, n);
+}
+
+static void run_buckets(struct run *u)
+{
+    for (size_t i = 0; i < u->r->nb && !stopping(u); i++)
+        run_bucket(u, i);
+}
+
 /* ---- indices ---- */
 
 static void run_indices(struct run *u)
@@ -931,9 +1132,11 @@ int lp_retention_run(struct lp_retention *r, const struct lp_rt_opts *o)
         return 1;
     }
     if (!o->dry_run)
-        lp_log(LP_LOG_INFO, "run started", "run_id=%s policies=%zu index_policies=%zu", u.run_id,
-               r->n, r->cfg->retention.n_elasticsearch);
+        lp_log(LP_LOG_INFO, "run started",
+               "run_id=%s policies=%zu bucket_policies=%zu index_policies=%zu", u.run_id, r->n,
+               r->nb, r->cfg->retention.n_elasticsearch);
     run_files(&u);
+    run_buckets(&u);
     run_indices(&u);
     if (u.audit_fd >= 0) {
         if (fsync(u.audit_fd)) {

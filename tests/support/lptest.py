@@ -110,6 +110,46 @@ def s3_request(method, key="", query="", endpoint=None, out=None):
     return int(code or 0), body
 
 
+def s3_put(key, data=b""):
+    """PUT data as key in the test bucket; raises unless 200."""
+    import hashlib
+    import subprocess
+    import urllib.parse
+    ep, bucket, ak, sk = s3_env()
+    url = f"{ep}/{bucket}/{urllib.parse.quote(key)}"
+    cmd = ["curl", "-s", "-m", "60", "-X", "PUT", "--aws-sigv4", "aws:amz:us-east-1:s3",
+           "-u", f"{ak}:{sk}", "-H", "x-amz-content-sha256: " + hashlib.sha256(data).hexdigest(),
+           "--data-binary", "@-", "-o", "/dev/null", "-w", "%{http_code}", url]
+    r = subprocess.run(cmd, input=data, capture_output=True, check=False)
+    if r.stdout != b"200":
+        raise RuntimeError(f"put {key}: HTTP {r.stdout!r}")
+
+
+def s3_put_empty(keys):
+    """PUT an empty object at every key (one curl, one connection)."""
+    import subprocess
+    import tempfile
+    import urllib.parse
+    ep, bucket, ak, sk = s3_env()
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg") as cfg:
+        for k in keys:
+            cfg.write(f'url = "{ep}/{bucket}/{urllib.parse.quote(k)}"\noutput = "/dev/null"\n')
+        cfg.flush()
+        r = subprocess.run(["curl", "-s", "-m", "600", "-X", "PUT", "--aws-sigv4",
+                            "aws:amz:us-east-1:s3", "-u", f"{ak}:{sk}", "-H",
+                            "x-amz-content-sha256: " + S3_EMPTY_SHA, "--data-binary", "",
+                            "-w", "%{http_code}\n", "-K", cfg.name],
+                           capture_output=True, check=False)
+    codes = r.stdout.decode().split()
+    if len(codes) != len(keys) or set(codes) != {"200"}:
+        raise RuntimeError(f"put of {len(keys)} empty objects: {collections_counter(codes)}")
+
+
+def collections_counter(items):
+    import collections
+    return dict(collections.Counter(items))
+
+
 def s3_list(prefix):
     """Every (key, size) under prefix in the test bucket."""
     import re

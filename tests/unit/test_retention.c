@@ -317,7 +317,7 @@ static void test_config_errors(void)
                     "    - {name: i3, url: ftp://h, index_pattern: \"-x,_all\"}\n");
     static const char *const want[] = {
         "rt.yaml:5:21: retention.policies[0]: delete_after must be longer than archive_after",
-        "rt.yaml:8:15: retention.policies[1]: no aggregator output of type file named 'nosuch'",
+        "rt.yaml:8:15: retention.policies[1]: no aggregator output of type file or s3 named 'nosuch'",
         "rt.yaml:9:22: retention.policies[1]: archive_codec without archive_after",
         "rt.yaml:11:7: retention.policies[2]: does nothing",
         "retention.policies[3]: archive_root lies inside the policy's own root",
@@ -352,6 +352,61 @@ static void test_config_errors(void)
     CU_ASSERT_STRING_EQUAL(lp_config_policy_root(c, &c->retention.policies[0]), "/data/segments");
     lp_config_free(c);
     lp_buf_release(&errs);
+    /* bucket policies: what applies to disks is refused, archiving needs a
+     * destination, two policies on the same prefix overlap */
+    static const char s3out[] = "aggregator:\n"
+                                "  outputs:\n"
+                                "    - {name: b, type: s3, bucket: logs, prefix: live,\n"
+                                "       access_key_id: k, secret_access_key: s}\n"
+                                "    - {name: f, type: file, path: /seg}\n";
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml),
+             "%sretention:\n"
+             "  policies:\n"
+             "    - {name: b1, output: b, routes: [app], archive_after: 7d, min_free_bytes: 1GiB,\n"
+             "       archive_root: /x, archive_codec: gzip}\n"
+             "    - {name: b2, output: b, routes: [web], archive_after: 7d}\n"
+             "    - {name: b3, output: b, routes: [db], archive_after: 1d,\n"
+             "       archive_prefix: live/old}\n"
+             "    - {name: f1, output: f, archive_after: 1d, archive_storage_class: GLACIER}\n"
+             "    - {name: b4, output: b, routes: [app, x], delete_after: 1d,\n"
+             "       archive_bucket: other}\n",
+             s3out);
+    e = load_errors(yaml);
+    static const char *const want_b[] = {
+        "rt.yaml:8:79: retention.policies[0]: min_free_bytes is for local segments; policy 'b1' "
+        "covers the bucket of s3 output 'b'",
+        "rt.yaml:9:22: retention.policies[0]: archive_root is for local segments",
+        "rt.yaml:9:41: retention.policies[0]: archive_codec is for local segments",
+        "rt.yaml:10:59: retention.policies[1]: archiving an object needs archive_prefix (move it) "
+        "or archive_storage_class (change its class)",
+        "rt.yaml:12:24: retention.policies[2]: archive_prefix 'live/old' overlaps the output's "
+        "prefix 'live'",
+        "rt.yaml:13:71: retention.policies[3]: archive_storage_class is for bucket retention",
+        "rt.yaml:15:24: retention.policies[4]: archive_bucket without archive_after",
+        "retention.policies[4] 'b4' overlaps policy 'b1'",
+    };
+    for (size_t i = 0; i < sizeof(want_b) / sizeof(*want_b); i++) {
+        if (!strstr(e, want_b[i]))
+            fprintf(stderr, "missing: %s\nin:\n%s\n", want_b[i], e);
+        CU_ASSERT_PTR_NOT_NULL(strstr(e, want_b[i]));
+    }
+    free(e);
+    snprintf(yaml, sizeof(yaml),
+             "%sretention:\n"
+             "  policies:\n"
+             "    - {name: b1, output: b, routes: [app], archive_after: 7d, delete_after: 90d,\n"
+             "       archive_prefix: cold, archive_bucket: logs-cold,\n"
+             "       archive_storage_class: GLACIER_IR, max_total_bytes: 1TiB}\n"
+             "    - {name: b2, output: b, routes: [web], archive_after: 2d,\n"
+             "       archive_storage_class: STANDARD_IA}\n"
+             "    - {name: f1, output: f, archive_after: 1d}\n",
+             s3out);
+    e = load_errors(yaml);
+    if (*e)
+        fprintf(stderr, "unexpected: %s\n", e);
+    CU_ASSERT_STRING_EQUAL(e, "");
+    free(e);
 }
 
 /* ---- whole runs over a temp tree ---- */
