@@ -1,35 +1,47 @@
 /* logpipe-replay: reads a time range of events back — from the bucket of an
- * s3 output, or from a directory of file-output segments and retention
- * archives — and writes them to an elasticsearch output of the same
- * configuration with their original event ids, so what the cluster has
- * already answers 409 and is counted "already present", never doubled.
+ * s3 output, from a directory of file-output segments and retention
+ * archives, or from Kafka by time — and writes them to an elasticsearch
+ * output of the same configuration with their original event ids, so what
+ * the cluster has already answers 409 and is counted "already present",
+ * never doubled.
  *
  *   logpipe-replay -c logpipe.yaml --from archive --to search \
  *       --since 2026-12-01 --until 2026-12-02 [--namespace NS] [--pod P]
- *       [--container C] [--dry-run]
+ *       [--container C] [--dry-run] [--prefix P] [--bucket B]
  *   logpipe-replay -c logpipe.yaml --path /var/lib/logpipe/segments --to search ...
+ *   logpipe-replay -c logpipe.yaml --from-kafka --to search --since ...
  *
  * Objects are chosen by the hour in their key (the runtime's time of the
  * line) within [since - slack, until + slack); lines by their @timestamp
- * within [since, until). Writing goes through the elasticsearch output
- * itself (index names, template, retries, 429s, mapping healing, dead
- * letter), so a replayed line is indexed as the aggregator would have. */
+ * within [since, until). From Kafka, each partition is read from the first
+ * message at or after since - slack (the broker's offsets for times) to
+ * the first at or after until + slack (or the end the partition had when
+ * the replay started); its records go through the aggregator's pipeline
+ * (routes, parsers, enrichment, redaction: the same configuration gives
+ * the same events and ids) and those whose route sends them to --to are
+ * written. Writing goes through the elasticsearch output itself (index
+ * names, template, retries, 429s, mapping healing, dead letter), so a
+ * replayed line is indexed as the aggregator would have. */
 #define LP_LOG_MODULE "replay"
 #include "lp_alloc.h"
+#include "lp_arena.h"
 #include "lp_cli.h"
 #include "lp_codec.h"
 #include "lp_config.h"
 #include "lp_deadletter.h"
 #include "lp_bulk.h"
 #include "lp_error.h"
+#include "lp_eventid.h"
 #include "lp_log.h"
 #include "lp_metrics.h"
 #include "lp_s3.h"
 #include "lp_signal.h"
 #include "lp_time.h"
 #include "lp_tracker.h"
+#include "lp_kafka.h"
 #include "out_elasticsearch.h"
 #include "out_s3.h"
+#include "pipeline.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -50,6 +62,7 @@ struct replay {
     const struct lp_config *cfg;
     const struct lp_config_output *to;
     const char *ns, *pod, *container;
+    const char *prefix, *bucket; /* overrides of the s3 output's (NULL: its own) */
     int64_t since, until, slack;
     int dry_run;
     struct lp_es *es;
@@ -59,7 +72,8 @@ struct replay {
     struct lp_codec_ctx codec;
     /* counts */
     uint64_t objects, objects_total, lines, in_range, out_of_range, filtered, unreadable,
-        submitted;
+        submitted, not_routed;
+    const char *unit; /* what objects counts: "objects" or "messages" */
     uint64_t bytes;
     int tty;
     int64_t started;
@@ -102,9 +116,9 @@ static void progress(struct replay *r, int final)
         return;
     double secs = (double)(lp_time_mono_ns() - r->started) / 1e9;
     fprintf(stderr,
-            "\rreplay: objects %" PRIu64 "/%" PRIu64 "  lines %" PRIu64 "  in range %" PRIu64
+            "\rreplay: %s %" PRIu64 "/%" PRIu64 "  lines %" PRIu64 "  in range %" PRIu64
             "  indexed %" PRIu64 "  already present %" PRIu64 "  refused %" PRIu64 "  %.0fs   %s",
-            r->objects, r->objects_total, r->lines, r->in_range,
+            r->unit, r->objects, r->objects_total, r->lines, r->in_range,
             r->es ? counter(r, "created") : 0, r->es ? counter(r, "conflict") : 0,
             r->es ? counter(r, "dead_letter") : 0, secs, final ? "\n" : "");
     fflush(stderr);
@@ -151,6 +165,42 @@ static void wait_held(struct replay *r, size_t max)
     }
 }
 
+/* One event (a rendered line): counted, filtered by range and metadata,
+ * and linked into the chain to submit. */
+static void replay_line(struct replay *r, struct lp_msg *m, const char *line, size_t ll,
+                        struct lp_es_doc **head, struct lp_es_doc **tail, size_t *n)
+{
+    r->lines++;
+    json_error_t je;
+    json_t *ev = json_loadb(line, ll, 0, &je);
+    const char *ts = ev ? str_at(ev, "@timestamp", NULL, NULL) : NULL;
+    const char *id = ev ? str_at(ev, "event", "id", NULL) : NULL;
+    int64_t t;
+    if (!ev || !ts || !id || lp_time_parse_rfc3339(ts, strlen(ts), &t)) {
+        r->unreadable++; /* a torn last line of an open segment, or not ours */
+        json_decref(ev);
+        return;
+    }
+    if (t < r->since || t >= r->until) {
+        r->out_of_range++;
+    } else if (!matches(r, ev)) {
+        r->filtered++;
+    } else {
+        r->in_range++;
+        if (!r->dry_run) {
+            char index[256];
+            if (lp_index_name(r->to->index, ev, t, index, sizeof(index))) {
+                r->unreadable++;
+            } else {
+                lp_es_doc_link(head, tail, lp_es_doc_new(m, 0, m->offset, index, id, line, ll));
+                (*n)++;
+                r->submitted++;
+            }
+        }
+    }
+    json_decref(ev);
+}
+
 /* The lines of one object or file (decompressed by its name). */
 static void replay_bytes(struct replay *r, const char *name, const char *data, size_t len)
 {
@@ -183,37 +233,8 @@ static void replay_bytes(struct replay *r, const char *name, const char *data, s
         const char *line = data + i;
         size_t ll = end - i;
         i = end + 1;
-        if (!ll)
-            continue;
-        r->lines++;
-        json_error_t je;
-        json_t *ev = json_loadb(line, ll, 0, &je);
-        const char *ts = ev ? str_at(ev, "@timestamp", NULL, NULL) : NULL;
-        const char *id = ev ? str_at(ev, "event", "id", NULL) : NULL;
-        int64_t t;
-        if (!ev || !ts || !id || lp_time_parse_rfc3339(ts, strlen(ts), &t)) {
-            r->unreadable++; /* a torn last line of an open segment, or not ours */
-            json_decref(ev);
-            continue;
-        }
-        if (t < r->since || t >= r->until) {
-            r->out_of_range++;
-        } else if (!matches(r, ev)) {
-            r->filtered++;
-        } else {
-            r->in_range++;
-            if (!r->dry_run) {
-                char index[256];
-                if (lp_index_name(r->to->index, ev, t, index, sizeof(index))) {
-                    r->unreadable++;
-                } else {
-                    lp_es_doc_link(&head, &tail, lp_es_doc_new(m, 0, m->offset, index, id, line, ll));
-                    n++;
-                    r->submitted++;
-                }
-            }
-        }
-        json_decref(ev);
+        if (ll)
+            replay_line(r, m, line, ll, &head, &tail, &n);
     }
     if (n)
         lp_es_submit(r->es, head, tail, n);
@@ -256,6 +277,8 @@ static int from_bucket(struct replay *r, const struct lp_config_output *from)
     struct lp_s3_cfg sc;
     lp_s3_output_cfg(from, &sc);
     sc.storage_class = NULL; /* reads only */
+    if (r->bucket)
+        sc.bucket = r->bucket;
     struct lp_s3 s3;
     char err[256];
     if (lp_s3_init(&s3, &sc, err, sizeof(err))) {
@@ -265,7 +288,7 @@ static int from_bucket(struct replay *r, const struct lp_config_output *from)
     struct lp_s3_client c;
     lp_s3_client_init(&c, &s3);
     struct lp_buf pfx = LP_BUF_INIT;
-    char *p = lp_s3_output_prefix(from);
+    char *p = r->prefix ? lp_s3_norm_prefix(r->prefix) : lp_s3_output_prefix(from);
     lp_buf_puts(&pfx, p);
     free(p);
     struct keys routes = {0}, objs = {0};
@@ -321,6 +344,299 @@ static int from_bucket(struct replay *r, const struct lp_config_output *from)
     lp_s3_client_release(&c);
     lp_s3_release(&s3);
     return r->failed;
+}
+
+/* ---- from Kafka, by time ---- */
+
+#define KAFKA_TIMEOUT_MS 10000
+#define KAFKA_IDLE_NS (60 * LP_NS_PER_SEC) /* no message for this long: give up */
+
+struct kpart {
+    int32_t id;
+    int64_t start, end; /* [start, end) */
+    int done;
+};
+
+struct kafka_src {
+    struct replay *r;
+    struct agg_pipeline *pipe;
+    size_t to_index; /* the --to output's index (SIZE_MAX: any, a dry run without --to) */
+    struct lp_buf scratch, doc;
+    struct lp_arena arena;
+    uint64_t cap;
+};
+
+/* 1 when route sends to the --to output. */
+static int routed_to(const struct kafka_src *k, size_t route)
+{
+    if (k->to_index == SIZE_MAX)
+        return 1;
+    const struct agg_route_info *ri = agg_pipeline_route(k->pipe, route);
+    for (size_t i = 0; i < ri->n_outputs; i++)
+        if (ri->outputs[i] == k->to_index)
+            return 1;
+    return 0;
+}
+
+/* One message: decoded and rendered as the aggregator does. */
+static void replay_message(struct kafka_src *k, const rd_kafka_message_t *rkm)
+{
+    struct replay *r = k->r;
+    struct lp_wire_meta meta;
+    struct lp_wire_batch batch;
+    char why[512];
+    lp_arena_reset(&k->arena);
+    if (lp_kafka_wire_meta(rkm, &meta, why, sizeof(why)) ||
+        lp_wire_decode(&meta, rkm->payload, rkm->len, k->cap, &r->codec, &k->scratch, &k->arena,
+                       &batch, why, sizeof(why))) {
+        lp_log(LP_LOG_WARN, "undecodable message skipped (the aggregator dead-lettered it)",
+               "partition=%d offset=%lld reason=\"%s\"", (int)rkm->partition,
+               (long long)rkm->offset, why);
+        r->unreadable++;
+        r->objects++;
+        return;
+    }
+    r->bytes += rkm->len;
+    struct lp_msg *m = r->dry_run ? NULL : lp_part_push(r->part, r->seq++, rkm->len, 1);
+    struct lp_es_doc *head = NULL, *tail = NULL;
+    size_t n = 0;
+    int64_t now = lp_time_real_ns();
+    char ingested_buf[LP_RFC3339_MAX];
+    const char *ingested = agg_pipeline_ingested(k->pipe, now, ingested_buf);
+    size_t sid_len = strlen(batch.src.source_id);
+    for (size_t i = 0; i < batch.n; i++) {
+        const struct lp_wire_record *rec = &batch.recs[i];
+        char id[LP_ID_HEX_LEN + 1];
+        lp_event_id(batch.src.source_id, sid_len, rec->offset, id);
+        size_t route = agg_pipeline_match_record(k->pipe, &batch.src, rec);
+        enum agg_verdict verdict = AGG_KEEP;
+        char *text = NULL;
+        size_t len = 0;
+        json_t *ev = NULL;
+        if (route != SIZE_MAX && agg_pipeline_fast(k->pipe, route, &batch.src)) {
+            verdict = agg_pipeline_keep(k->pipe, route, &batch.src, rec, id);
+            if (verdict == AGG_KEEP) {
+                lp_buf_reset(&k->doc);
+                if (agg_pipeline_render(k->pipe, &batch.src, rec, id, ingested, &k->doc))
+                    abort(); /* out of memory: the buffer has no limit */
+                text = k->doc.data;
+                len = k->doc.len;
+            }
+        } else {
+            int failed;
+            ev = agg_pipeline_event(k->pipe, &batch.src, rec, id, now, &k->doc, &route, &verdict,
+                                    &failed);
+            if (ev && verdict == AGG_KEEP) {
+                text = json_dumps(ev, JSON_COMPACT);
+                if (!text)
+                    abort();
+                len = strlen(text);
+            }
+        }
+        if (!text) {
+            r->filtered++; /* dropped or sampled out by its route, as the aggregator did */
+        } else if (!routed_to(k, route)) {
+            r->not_routed++;
+        } else {
+            replay_line(r, m, text, len, &head, &tail, &n);
+        }
+        if (ev) {
+            if (text)
+                free(text);
+            json_decref(ev);
+        }
+    }
+    if (n)
+        lp_es_submit(r->es, head, tail, n);
+    if (m)
+        lp_msg_release(m);
+    r->objects++;
+    progress(r, 0);
+    if (!r->dry_run)
+        wait_held(r, MAX_HELD_BYTES);
+}
+
+/* offsets_for_times at ts for every partition of parts (in place). */
+static int offsets_at(rd_kafka_t *rk, const char *topic, const struct kpart *parts, size_t n,
+                      int64_t ts_ns, int64_t *out)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, topic, parts[i].id)->offset =
+            ts_ns > 0 ? ts_ns / LP_NS_PER_MS : 0;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, l, KAFKA_TIMEOUT_MS);
+    for (size_t i = 0; !err && i < n; i++) {
+        rd_kafka_topic_partition_t *p = &l->elems[i];
+        if (p->err) {
+            err = p->err;
+            break;
+        }
+        out[i] = p->offset; /* -1: no message at or after ts */
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+        fprintf(stderr, "logpipe-replay: offsets for times: %s\n", rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+static rd_kafka_t *replay_consumer(const struct lp_config *cfg, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *kc = lp_kafka_conf_new(&cfg->kafka.properties, err, errlen);
+    if (!kc)
+        return NULL;
+    /* assign only: the group id is never joined nor committed to */
+    if (lp_kafka_conf_set(kc, "bootstrap.servers", cfg->kafka.brokers, err, errlen) ||
+        lp_kafka_conf_set(kc, "client.id", "logpipe-replay", err, errlen) ||
+        lp_kafka_conf_set(kc, "group.id", "logpipe-replay", err, errlen) ||
+        lp_kafka_conf_set(kc, "enable.auto.commit", "false", err, errlen) ||
+        lp_kafka_conf_set(kc, "enable.auto.offset.store", "false", err, errlen) ||
+        lp_kafka_conf_set(kc, "enable.partition.eof", "true", err, errlen)) {
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+    }
+    char kerr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr));
+    if (!rk) {
+        snprintf(err, errlen, "kafka consumer: %s", kerr);
+        rd_kafka_conf_destroy(kc);
+    }
+    return rk;
+}
+
+static int from_kafka(struct replay *r)
+{
+    const struct lp_config *cfg = r->cfg;
+    const char *topic = cfg->kafka.topic;
+    const struct lp_config_aggregator *ac = &cfg->aggregator;
+    struct kafka_src k = {.r = r, .to_index = SIZE_MAX,
+                          .cap = (uint64_t)ac->max_decompressed_bytes};
+    const char **names = lp_xcalloc(ac->n_outputs ? ac->n_outputs : 1, sizeof(*names));
+    for (size_t i = 0; i < ac->n_outputs; i++) {
+        names[i] = ac->outputs[i].name;
+        if (r->to && &ac->outputs[i] == r->to)
+            k.to_index = i;
+    }
+    char err[1024];
+    k.pipe = agg_pipeline_new(ac, names, ac->n_outputs, err, sizeof(err));
+    free(names);
+    if (!k.pipe) {
+        fprintf(stderr, "logpipe-replay: pipeline: %s\n", err);
+        return 1;
+    }
+    rd_kafka_t *rk = replay_consumer(cfg, err, sizeof(err));
+    if (!rk) {
+        fprintf(stderr, "logpipe-replay: %s\n", err);
+        agg_pipeline_free(k.pipe);
+        return 1;
+    }
+    lp_buf_init(&k.scratch, 0);
+    lp_buf_init(&k.doc, 0);
+    lp_arena_init(&k.arena, 64 << 10, 2 * (size_t)k.cap + (1 << 20));
+    struct kpart *parts = NULL;
+    size_t np = 0;
+    int rc = 0;
+    {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, KAFKA_TIMEOUT_MS);
+        if (!e && (md->topic_cnt != 1 || md->topics[0].err))
+            e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+        if (e) {
+            fprintf(stderr, "logpipe-replay: topic %s: %s\n", topic, rd_kafka_err2str(e));
+            rc = 1;
+        } else {
+            np = (size_t)md->topics[0].partition_cnt;
+            parts = lp_xcalloc(np ? np : 1, sizeof(*parts));
+            for (size_t i = 0; i < np; i++)
+                parts[i].id = md->topics[0].partitions[i].id;
+        }
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+    }
+    int64_t *from = lp_xcalloc(np ? np : 1, sizeof(*from));
+    int64_t *to = lp_xcalloc(np ? np : 1, sizeof(*to));
+    if (!rc && (offsets_at(rk, topic, parts, np, r->since - r->slack, from) ||
+                offsets_at(rk, topic, parts, np, r->until + r->slack, to)))
+        rc = 1;
+    rd_kafka_topic_partition_list_t *assign = rd_kafka_topic_partition_list_new((int)np);
+    size_t active = 0;
+    for (size_t i = 0; !rc && i < np; i++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(rk, topic, parts[i].id, &lo, &hi, KAFKA_TIMEOUT_MS);
+        if (e) {
+            fprintf(stderr, "logpipe-replay: partition %d: %s\n", (int)parts[i].id,
+                    rd_kafka_err2str(e));
+            rc = 1;
+            break;
+        }
+        parts[i].start = from[i] < 0 ? hi : from[i];
+        parts[i].end = to[i] < 0 || to[i] > hi ? hi : to[i];
+        if (parts[i].start < lo) {
+            /* the range begins before what the topic still holds */
+            lp_log(LP_LOG_WARN, "the topic no longer holds the start of the range",
+                   "partition=%d first_offset=%lld", (int)parts[i].id, (long long)lo);
+            parts[i].start = lo;
+        }
+        if (parts[i].start >= parts[i].end) {
+            parts[i].done = 1;
+            continue;
+        }
+        r->objects_total += (uint64_t)(parts[i].end - parts[i].start);
+        rd_kafka_topic_partition_list_add(assign, topic, parts[i].id)->offset = parts[i].start;
+        active++;
+    }
+    free(from);
+    free(to);
+    if (!rc && active && rd_kafka_assign(rk, assign)) {
+        fprintf(stderr, "logpipe-replay: cannot assign the partitions\n");
+        rc = 1;
+    }
+    rd_kafka_topic_partition_list_destroy(assign);
+    int64_t last = lp_time_mono_ns();
+    while (!rc && active && !r->failed) {
+        int sig = lp_signals_wait(0);
+        if (sig == SIGINT || sig == SIGTERM) {
+            r->failed = 1;
+            break;
+        }
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 500);
+        if (!rkm) {
+            if (lp_time_mono_ns() - last > KAFKA_IDLE_NS) {
+                fprintf(stderr, "logpipe-replay: no message from Kafka for 60 s; %zu "
+                        "partition(s) unfinished\n", active);
+                rc = 1;
+            }
+            continue;
+        }
+        last = lp_time_mono_ns();
+        struct kpart *p = NULL;
+        for (size_t i = 0; i < np; i++)
+            if (parts[i].id == rkm->partition)
+                p = &parts[i];
+        if (rkm->err && rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            lp_log(LP_LOG_WARN, "kafka", "error=\"%s\"", rd_kafka_message_errstr(rkm));
+        } else if (p && !p->done) {
+            if (!rkm->err && rkm->offset < p->end)
+                replay_message(&k, rkm);
+            if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || rkm->offset + 1 >= p->end) {
+                p->done = 1;
+                active--;
+            }
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    free(parts);
+    lp_arena_release(&k.arena);
+    lp_buf_release(&k.scratch);
+    lp_buf_release(&k.doc);
+    agg_pipeline_free(k.pipe);
+    return rc || r->failed;
 }
 
 /* ---- from a directory ---- */
@@ -409,18 +725,24 @@ int main(int argc, char **argv)
     lp_cli_version_extra = curl_version_str;
     lp_signals_setup();
     const char *from = NULL, *path = NULL, *to = NULL, *since = NULL, *until = NULL, *ns = NULL,
-               *pod = NULL, *container = NULL, *slack = NULL;
-    int dry_run = 0;
+               *pod = NULL, *container = NULL, *slack = NULL, *prefix = NULL, *bucket = NULL;
+    int dry_run = 0, from_kafka_flag = 0;
     const struct lp_cli_flag flags[] = {
         {"from", NULL, &from, "an s3 output of the configuration: read its bucket"},
         {"path", NULL, &path, "or a directory of file-output segments and archives"},
+        {"from-kafka", &from_kafka_flag, NULL,
+         "or the configuration's topic, by time (while Kafka still holds the range)"},
+        {"prefix", NULL, &prefix, "with --from: read this key prefix instead of the output's "
+                                  "(archived objects: a policy's archive_prefix)"},
+        {"bucket", NULL, &bucket, "with --from: read this bucket instead of the output's"},
         {"to", NULL, &to, "the elasticsearch output to write to"},
         {"since", NULL, &since, "start of the range (RFC 3339, or YYYY-MM-DD = 00:00Z)"},
         {"until", NULL, &until, "end of the range, exclusive (default: since + 1 day)"},
         {"namespace", NULL, &ns, "only events of this kubernetes.namespace"},
         {"pod", NULL, &pod, "only events of this kubernetes.pod.name"},
         {"container", NULL, &container, "only events of this kubernetes.container.name"},
-        {"slack", NULL, &slack, "hours around the range to look for objects in (default 1)"},
+        {"slack", NULL, &slack,
+         "hours around the range to look for objects (Kafka: messages) in (default 1)"},
         {"dry-run", &dry_run, NULL, "count what would be replayed; write nothing"},
         {NULL, NULL, NULL, NULL},
     };
@@ -439,6 +761,9 @@ int main(int argc, char **argv)
     r.pod = pod;
     r.container = container;
     r.dry_run = dry_run;
+    r.prefix = prefix;
+    r.bucket = bucket;
+    r.unit = from_kafka_flag ? "messages" : "objects";
     r.slack = (slack ? atoll(slack) : 1) * 3600 * LP_NS_PER_SEC;
     r.codec = (struct lp_codec_ctx)LP_CODEC_CTX_INIT;
     r.tty = isatty(2);
@@ -446,8 +771,10 @@ int main(int argc, char **argv)
     const struct lp_config_output *src = from ? output_named(cfg, from) : NULL;
     r.to = to ? output_named(cfg, to) : NULL;
     const char *usage = NULL;
-    if (!!from == !!path)
-        usage = "give --from OUTPUT (an s3 output) or --path DIR";
+    if (!!from + !!path + !!from_kafka_flag != 1)
+        usage = "give one of --from OUTPUT (an s3 output), --path DIR and --from-kafka";
+    else if ((prefix || bucket) && !from)
+        usage = "--prefix and --bucket go with --from";
     else if (from && (!src || strcmp(src->type, "s3") != 0))
         usage = "--from must name an output of type s3 in the configuration";
     else if (!dry_run && (!r.to || strcmp(r.to->type, "elasticsearch") != 0))
@@ -483,7 +810,7 @@ int main(int argc, char **argv)
         lp_es_set_kept_field(r.es, cfg->aggregator.content.kept_field);
         r.part = lp_part_new(0);
     }
-    rc = src ? from_bucket(&r, src) : from_path(&r, path);
+    rc = src ? from_bucket(&r, src) : path ? from_path(&r, path) : from_kafka(&r);
     if (!dry_run) {
         wait_held(&r, 0);
         lp_es_stop(r.es, lp_time_mono_ns() + 30 * LP_NS_PER_SEC);
@@ -497,13 +824,15 @@ int main(int argc, char **argv)
             refused = counter(&r, "dead_letter");
         }
         progress(&r, 1);
-        printf("replay %s: objects=%" PRIu64 " lines=%" PRIu64 " in_range=%" PRIu64
+        printf("replay %s: %s=%" PRIu64 " lines=%" PRIu64 " in_range=%" PRIu64
                " indexed=%" PRIu64 " already_present=%" PRIu64 " refused=%" PRIu64
-               " out_of_range=%" PRIu64 " filtered=%" PRIu64 " unreadable=%" PRIu64
-               " seconds=%.1f\n",
-               dry_run ? "dry run" : "done", r.objects, r.lines, r.in_range, created, present,
-               refused, r.out_of_range, r.filtered, r.unreadable,
-               (double)(lp_time_mono_ns() - r.started) / 1e9);
+               " out_of_range=%" PRIu64 " filtered=%" PRIu64 " unreadable=%" PRIu64 "%s",
+               dry_run ? "dry run" : "done", r.unit, r.objects, r.lines, r.in_range, created,
+               present, refused, r.out_of_range, r.filtered, r.unreadable,
+               from_kafka_flag ? "" : "");
+        if (from_kafka_flag)
+            printf(" not_routed=%" PRIu64, r.not_routed);
+        printf(" seconds=%.1f\n", (double)(lp_time_mono_ns() - r.started) / 1e9);
         if (refused)
             printf("refused lines are in the dead letter (%s) with the cluster's reason\n",
                    cfg->aggregator.dead_letter_dir);

@@ -6,6 +6,8 @@
 #include "lp_buf.h"
 #include "lp_config.h"
 #include "lp_error.h"
+#include "lp_kafka.h"
+#include "lp_log.h"
 #include "lp_time.h"
 #include "out_s3.h"
 
@@ -28,6 +30,7 @@ int lp_rt_bucket_init(struct lp_rt_bucket *b, const struct lp_config *cfg,
     }
     b->name = p->name;
     b->output = o->name;
+    b->cfg = cfg;
     struct lp_s3_cfg sc;
     lp_s3_output_cfg(o, &sc);
     char e[256];
@@ -188,10 +191,23 @@ static int on_object(const struct lp_s3_object *o, void *arg)
     return 0;
 }
 
-/* <topic>/<partition>/<first>-<end>.json → "<topic>-<partition>-<first>" */
+/* An open ledger record: <topic>/<partition>/<first>-<end>.json. */
+struct rec {
+    char *token; /* "<topic>-<partition>-<first>", as its objects' names start */
+    char *topic;
+    int32_t partition;
+    int64_t end;
+};
+
+struct recs {
+    struct rec *v;
+    size_t n, cap;
+    size_t strip;
+};
+
 static int on_record(const struct lp_s3_object *o, void *arg)
 {
-    struct listing *l = arg;
+    struct recs *l = arg;
     const char *rel = o->key + l->strip;
     const char *s1 = strchr(rel, '/');
     const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
@@ -200,13 +216,59 @@ static int on_record(const struct lp_s3_object *o, void *arg)
         return 0;
     struct lp_buf t = LP_BUF_INIT;
     lp_buf_append(&t, rel, (size_t)(s1 - rel));
+    char *topic = lp_xstrdup(t.data);
     lp_buf_putc(&t, '-');
     lp_buf_append(&t, s1 + 1, (size_t)(s2 - s1 - 1));
     lp_buf_putc(&t, '-');
     lp_buf_append(&t, s2 + 1, (size_t)(dash - s2 - 1));
-    LP_ALLOC_GROW(l->open->v, l->open->n + 1, l->open->cap, 64);
-    l->open->v[l->open->n++] = lp_buf_detach(&t, NULL);
+    LP_ALLOC_GROW(l->v, l->n + 1, l->cap, 64);
+    l->v[l->n++] = (struct rec){lp_buf_detach(&t, NULL), topic, (int32_t)strtol(s1 + 1, NULL, 10),
+                                strtoll(dash + 1, NULL, 10)};
     return 0;
+}
+
+/* Marks closed (end = -1) the records the aggregators' consumer group has
+ * committed past: their batches are complete and will not be written
+ * again. Without an answer from Kafka every record stays open (the safe
+ * side: their objects wait). */
+static void close_committed(const struct lp_config *cfg, struct recs *rs)
+{
+    if (!rs->n || !cfg->kafka.brokers || !*cfg->kafka.brokers)
+        return;
+    char err[512];
+    rd_kafka_conf_t *kc = lp_kafka_conf_new(&cfg->kafka.properties, err, sizeof(err));
+    if (kc && (lp_kafka_conf_set(kc, "bootstrap.servers", cfg->kafka.brokers, err, sizeof(err)) ||
+               lp_kafka_conf_set(kc, "group.id", cfg->aggregator.group_id, err, sizeof(err)) ||
+               lp_kafka_conf_set(kc, "enable.auto.commit", "false", err, sizeof(err)))) {
+        rd_kafka_conf_destroy(kc);
+        kc = NULL;
+    }
+    rd_kafka_t *rk = kc ? rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err)) : NULL;
+    if (!rk) {
+        if (kc)
+            rd_kafka_conf_destroy(kc);
+        lp_log(LP_LOG_WARN, "cannot ask Kafka for the committed offsets; objects of open "
+               "ledger records are not moved", "error=\"%s\"", err);
+        return;
+    }
+    /* only asks (OffsetFetch): never joins the group nor commits */
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)rs->n);
+    for (size_t i = 0; i < rs->n; i++)
+        rd_kafka_topic_partition_list_add(l, rs->v[i].topic, rs->v[i].partition);
+    rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, 10000);
+    if (e) {
+        lp_log(LP_LOG_WARN, "cannot ask Kafka for the committed offsets; objects of open "
+               "ledger records are not moved", "error=\"%s\"", rd_kafka_err2str(e));
+    } else {
+        for (size_t i = 0; i < rs->n; i++) {
+            rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(
+                l, rs->v[i].topic, rs->v[i].partition);
+            if (p && !p->err && p->offset >= 0 && rs->v[i].end <= p->offset)
+                rs->v[i].end = -1;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
 }
 
 static int list_into(struct listing *l, struct lp_s3_client *c, const char *base,
@@ -255,10 +317,22 @@ int lp_rt_bucket_scan(struct lp_rt_bucket *b, struct lp_rt_file **files, size_t 
             list_error(err, errlen, "the archive prefix", l.bucket, &r);
     }
     if (!rc) {
-        struct listing lr = {.b = b, .open = &open, .strip = ledger.len};
-        rc = lp_s3_list(&b->lc, ledger.data, NULL, on_record, &lr, &r);
+        struct recs rs = {.strip = ledger.len};
+        rc = lp_s3_list(&b->lc, ledger.data, NULL, on_record, &rs, &r);
         if (rc)
             list_error(err, errlen, "the ledger", b->live.bucket, &r);
+        else if (b->archive_prefix)
+            close_committed(b->cfg, &rs);
+        for (size_t i = 0; i < rs.n; i++) {
+            if (rs.v[i].end >= 0) {
+                LP_ALLOC_GROW(open.v, open.n + 1, open.cap, 64);
+                open.v[open.n++] = rs.v[i].token;
+            } else {
+                free(rs.v[i].token);
+            }
+            free(rs.v[i].topic);
+        }
+        free(rs.v);
         if (open.n > 1)
             qsort(open.v, open.n, sizeof(*open.v), cmp_str);
     }

@@ -20,10 +20,13 @@
  *   run (the copy is idempotent: same key, same bytes);
  * - an object named by an open ledger record (its batch may not be
  *   committed yet) is never moved: a recovering owner would write it again
- *   under its old key and it would then exist twice. It may be deleted (a
- *   rewrite only brings it back, and the next run deletes it again). The
- *   output deletes ledger records as the group commits, keeping the newest
- *   committed one per partition, so that batch waits for the next one.
+ *   under its old key and it would then exist twice. A record is closed
+ *   when the aggregators' consumer group (aggregator.group_id, asked with
+ *   an OffsetFetch, never joined) has committed past its end; the output
+ *   deletes such records itself but keeps the newest per partition. When
+ *   Kafka does not answer, every record counts as open. An object may be
+ *   deleted either way (a rewrite only brings it back, and the next run
+ *   deletes it again).
  *
  * One struct lp_rt_bucket per policy, used by one thread. */
 #ifndef LP_RT_BUCKET_H
@@ -39,6 +42,7 @@ struct lp_config;
 struct lp_config_retention_policy;
 
 struct lp_rt_bucket {
+    const struct lp_config *cfg;
     const char *name;   /* the policy's */
     const char *output; /* the s3 output's */
     struct lp_s3 live, arch;

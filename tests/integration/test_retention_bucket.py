@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from lptest import Checks, s3_env, s3_list, s3_put, s3_put_empty, s3_request
 
 RET = os.path.abspath(sys.argv[1])
+BROKERS = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "9092")
 check = Checks()
 ep, bucket, ak, sk = s3_env()
 run_id = "%x" % int(time.time() * 1000)
@@ -82,8 +83,9 @@ s3_put_empty(bulk)
 
 cfg = os.path.join(tmp, "logpipe.yaml")
 with open(cfg, "w") as f:
-    f.write(f"""kafka: {{brokers: "127.0.0.1:9", topic: logs}}
+    f.write(f"""kafka: {{brokers: "{BROKERS}", topic: logs}}
 aggregator:
+  group_id: rt-bucket-{run_id}   # never committed to: every ledger record stays open
   outputs:
     - name: archive
       type: s3
