@@ -4,6 +4,7 @@
  * themselves are core/lp_signal's; each daemon runs its own loop. */
 #define LP_LOG_MODULE "main"
 #include "lp_cli.h"
+#include "lp_node.h"
 
 #include "lp_alloc.h"
 #include "lp_buf.h"
@@ -148,6 +149,16 @@ int lp_cli_load(struct lp_cli *cli, struct lp_config **out)
         lp_buf_release(&b);
         return 0;
     }
+    /* each daemon resolves only its own sections' secrets and variables
+     * (retention reads the aggregator's outputs: its policies name them) */
+    static const char *const shipper[] = {"kafka", "shipper", "metrics", "log", NULL};
+    static const char *const aggregator[] = {"kafka", "aggregator", "metrics", "log", NULL};
+    static const char *const retention[] = {"kafka", "aggregator", "retention", "metrics", "log",
+                                            NULL};
+    lp_node_set_used_sections(strcmp(cli->section, "shipper") == 0      ? shipper
+                              : strcmp(cli->section, "aggregator") == 0 ? aggregator
+                              : strcmp(cli->section, "retention") == 0  ? retention
+                                                                        : NULL);
     struct lp_buf errs = LP_BUF_INIT;
     struct lp_config *cfg = lp_config_load(cli->files, cli->n_files, NULL, &errs);
     if (!cfg) {
@@ -213,8 +224,13 @@ int lp_cli_start_metrics(const struct lp_cli *cli, const struct lp_config *cfg,
     *http = NULL;
     if (!cfg->metrics.enabled)
         return 0;
-    char err[256];
-    *http = lp_http_start(cfg->metrics.listen, metrics, err, sizeof(err));
+    char err[512];
+    const char *addr = cfg->metrics.listen;
+    if (!addr || !*addr) /* one file for every daemon: each its own default port */
+        addr = strcmp(cli->section, "shipper") == 0      ? "127.0.0.1:9464"
+               : strcmp(cli->section, "retention") == 0 ? "127.0.0.1:9465"
+                                                        : "127.0.0.1:9466";
+    *http = lp_http_start(addr, metrics, err, sizeof(err));
     if (!*http) {
         lp_log(LP_LOG_ERROR, "cannot start the metrics endpoint", "error=\"%s\"", err);
         return -1;

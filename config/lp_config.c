@@ -1435,21 +1435,24 @@ static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node 
     const struct lp_node *ml = lp_node_get(ship, "multiline");
     const struct lp_node *at = ml ? ml : ship ? ship : &whole;
     struct lp_config_multiline *m = &cfg->shipper.multiline;
-    if (strcmp(m->mode, "custom") == 0 && (!m->start_pattern || !*m->start_pattern))
+    /* a section this daemon does not read is checked for its syntax (types,
+     * keys) only: one file serves three daemons (lp_node_set_used_sections) */
+    int ship_used = lp_node_section_used("shipper");
+    if (ship_used && strcmp(m->mode, "custom") == 0 && (!m->start_pattern || !*m->start_pattern))
         lp_node_error(c->errs, at, "shipper.multiline: mode custom needs start_pattern");
-    if (cfg->shipper.batch_max_bytes > 64 * cfg->kafka.max_message_bytes) {
+    if (ship_used && cfg->shipper.batch_max_bytes > 64 * cfg->kafka.max_message_bytes) {
         const struct lp_node *b = lp_node_get(ship, "batch_max_bytes");
         lp_node_error(c->errs, b ? b : at,
                       "shipper.batch_max_bytes is more than 64x kafka.max_message_bytes: "
                       "batches would rarely fit one message");
     }
-    if (cfg->shipper.max_line_bytes * 4 > cfg->kafka.max_message_bytes) {
+    if (ship_used && cfg->shipper.max_line_bytes * 4 > cfg->kafka.max_message_bytes) {
         const struct lp_node *b = lp_node_get(ship, "max_line_bytes");
         lp_node_error(c->errs, b ? b : at,
                       "shipper.max_line_bytes must be at most a quarter of "
                       "kafka.max_message_bytes, so that one line always fits a message");
     }
-    {
+    if (ship_used) {
         const struct lp_config_kubernetes *k = &cfg->shipper.kubernetes;
         const struct lp_node *kn = lp_node_get(ship, "kubernetes");
         const struct lp_node *kat = kn ? kn : at;
@@ -1468,7 +1471,7 @@ static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node 
             resolve_kubeconfig(c, &cfg->shipper.kubernetes);
     }
     const struct lp_node *inputs = lp_node_get(ship, "inputs");
-    for (size_t i = 0; i < cfg->shipper.n_inputs; i++) {
+    for (size_t i = 0; ship_used && i < cfg->shipper.n_inputs; i++) {
         struct lp_config_input *in = &cfg->shipper.inputs[i];
         const struct lp_node *item = inputs && i < inputs->n ? inputs->items[i] : at;
         if (in->n_paths == 0)
@@ -1480,9 +1483,11 @@ static void validate(struct ctx *c, struct lp_config *cfg, const struct lp_node 
                           "custom needs start_pattern", i);
     }
     const struct lp_node *agg = lp_node_get(root, "aggregator");
-    validate_aggregator(c, &cfg->aggregator, agg ? agg : &whole);
+    if (lp_node_section_used("aggregator"))
+        validate_aggregator(c, &cfg->aggregator, agg ? agg : &whole);
     const struct lp_node *ret = lp_node_get(root, "retention");
-    validate_retention(c, cfg, ret ? ret : &whole);
+    if (lp_node_section_used("retention"))
+        validate_retention(c, cfg, ret ? ret : &whole);
     if (!cfg->kafka.brokers || !*cfg->kafka.brokers) {
         const struct lp_node *k = lp_node_get(lp_node_get(root, "kafka"), "brokers");
         lp_node_error(c->errs, k ? k : &whole, "kafka.brokers must not be empty");
@@ -1955,6 +1960,15 @@ int lp_config_reference(struct lp_buf *out)
                 "unset), `${VAR:-default}` (default when unset or empty), `${file:PATH}` "
                 "(the file's content without its final newline; relative to the config "
                 "file), `$${` for a literal `${`.\n"
+                "- One file can serve all three daemons. Each checks the keys and types of "
+                "every section (a typo anywhere stops all three, so a broken file never "
+                "half-runs), but resolves the secrets and variables, and runs the "
+                "cross-field checks, only of the sections it reads: the shipper `kafka` and "
+                "`shipper`; the aggregator `kafka` and `aggregator`; retention `retention`, "
+                "`aggregator` (its policies name outputs) and `kafka` (all with `metrics` "
+                "and `log`). In the others an unset `${VAR}` or a missing `${file:...}` is "
+                "empty, so the shipper starts without the aggregator's OpenSearch "
+                "password.\n"
                 "- Durations: a number and a unit: `ms`, `s`, `m`, `h`, `d`, `w` "
                 "(`250ms`, `5s`, `30d`).\n"
                 "- Sizes: bytes, or with a unit: `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024) "

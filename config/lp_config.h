@@ -82,6 +82,7 @@ struct lp_config_kubernetes {
     int64_t deleted_grace_ms;
     int64_t max_pods;
     int64_t first_list_wait_ms; /* files of pods wait this long for the first list */
+    int64_t hint_cpu_ms;        /* per second and file, for a logpipe.io/multiline pattern */
     int cronjobs; /* name a CronJob's pods by the CronJob (asks for their Job) */
 };
 
@@ -228,6 +229,8 @@ struct lp_config_output {
     int64_t retry_max_ms;
     int install_template;
     char *template_name;
+    char *labels_mapping;  /* auto | object */
+    int64_t field_budget;  /* 0 = off */
     /* file */
     char *path;
     int64_t max_segment_bytes;

@@ -108,6 +108,11 @@ static const struct lp_field kubernetes_fields[] = {
         "for at most this long: the backlog ships with its pod's labels, owner and hints, "
         "and logpipe.io/exclude is honoured for it. Past it (the API server unreachable) "
         "they ship flagged pending. 0: do not wait."),
+    DUR(lp_config_kubernetes, hint_cpu, "20ms", 1, 1000,
+        "CPU time one file may spend per second matching its pod's logpipe.io/multiline "
+        "pattern (averaged over 10 s: bursts of up to ten times it pass). Past it the file's "
+        "lines use the input's own multiline rules for a minute (counted, logged), so one "
+        "tenant's costly pattern cannot take the shipper's CPU from the node's other pods."),
     INT(lp_config_kubernetes, max_pods, "5000", 1, 1000000,
         "Most pods cached (a node runs at most a few hundred); deleted pods are dropped first "
         "when it is reached, a live pod never."),
@@ -359,6 +364,18 @@ static const struct lp_field output_fields[] = {
     BOOL(lp_config_output, install_template, "true",
          "elasticsearch: install an index template with ECS mappings at start."),
     STR(lp_config_output, template_name, "logpipe", "elasticsearch: the template's name."),
+    ENUM(lp_config_output, labels_mapping, "auto", "auto|object",
+         "elasticsearch: how the template maps kubernetes.labels, kubernetes.annotations and "
+         "container.labels. auto: as one field each (flat_object on OpenSearch 2.7+, flattened "
+         "on Elasticsearch 7.3+), so a new label never adds a field to the index and cannot hit "
+         "its field limit; searchable by dotted path (on OpenSearch not aggregatable). object: "
+         "one mapped field per key (the older behaviour)."),
+    INT(lp_config_output, field_budget, "200", 0, 100000,
+        "elasticsearch: most fields the template does not map that one source (namespace, "
+        "else container) adds to one index, per aggregator; its later new fields are kept "
+        "(aggregator.content.kept_field) instead of mapped, so one tenant cannot use up the "
+        "index's field limit (index.mapping.total_fields.limit, 1000) for the others. 0: "
+        "off."),
     STR(lp_config_output, path, NULL, "file: root directory of the segments."),
     SIZE(lp_config_output, max_segment_bytes, "128MiB", 4096, 64LL << 30,
          "file: a segment is closed at this size."),
@@ -548,8 +565,11 @@ static const struct lp_field retention_fields[] = {
 
 static const struct lp_field metrics_fields[] = {
     BOOL(lp_config_metrics, enabled, "true", "Serve /metrics, /healthz and /readyz."),
-    STR(lp_config_metrics, listen, "127.0.0.1:9464",
-        "Address of the endpoint (host:port; 0.0.0.0:9464 in a pod)."),
+    STR(lp_config_metrics, listen, "",
+        "Address of the endpoint (host:port; 0.0.0.0:9464 in a pod). Empty: each daemon its "
+        "own, so that three daemons reading one file can run side by side: "
+        "127.0.0.1:9464 the shipper, 127.0.0.1:9465 retention, 127.0.0.1:9466 the "
+        "aggregator."),
     END,
 };
 

@@ -92,7 +92,26 @@ struct subst {
     const char *path; /* the config file, for relative ${file:...} */
     lp_getenv_fn env;
     struct lp_buf *errs;
+    int unused; /* in a top-level section this daemon does not read: a secret or a
+                 * variable it cannot resolve is empty, not an error */
 };
+
+static const char *const *used_sections; /* NULL: every section is used */
+
+void lp_node_set_used_sections(const char *const *sections)
+{
+    used_sections = sections;
+}
+
+int lp_node_section_used(const char *key)
+{
+    if (!used_sections)
+        return 1;
+    for (size_t i = 0; used_sections[i]; i++)
+        if (strcmp(used_sections[i], key) == 0)
+            return 1;
+    return 0;
+}
 
 static int read_secret_file(struct subst *s, const struct lp_node *n, const char *name,
                             struct lp_buf *out)
@@ -105,6 +124,8 @@ static int read_secret_file(struct subst *s, const struct lp_node *n, const char
         snprintf(full, sizeof(full), "%s", name);
     }
     int fd = open(full, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && s->unused)
+        return 0; /* another daemon's secret: not mounted here */
     if (fd < 0) {
         lp_node_error(s->errs, n, "cannot read ${file:%s}: %s", name, lp_strerror(-errno));
         return -1;
@@ -213,8 +234,9 @@ static int substitute(struct subst *s, struct lp_node *n)
                 lp_buf_puts(&out, val);
             } else if (dflt) {
                 lp_buf_append(&out, dflt, (size_t)(close - dflt));
-            } else if (val) {
-                /* set but empty, no default: keep it empty */
+            } else if (val || s->unused) {
+                /* set but empty, no default: keep it empty; or another
+                 * daemon's variable, not set here */
             } else {
                 lp_node_error(s->errs, &at,
                               "environment variable %s is not set (write ${%s:-default} to give "
@@ -335,7 +357,11 @@ static struct lp_node *parse_node(struct parser *ps, yaml_event_t *ev, int depth
                     goto fail;
                 }
             }
+            if (depth == 0 && key) /* a top-level section: does this daemon read it? */
+                ps->subst.unused = !lp_node_section_used(key->text);
             struct lp_node *child = parse_node(ps, &ce, depth + 1);
+            if (depth == 0)
+                ps->subst.unused = 0;
             yaml_event_delete(&ce);
             if (!child) {
                 lp_node_free(key);
@@ -399,7 +425,7 @@ struct lp_node *lp_node_parse_file(const char *path, const char *text, size_t te
         text = owned;
     }
     struct parser ps = {.path = path, .errs = errs};
-    ps.subst = (struct subst){path, env ? env : default_getenv, errs};
+    ps.subst = (struct subst){path, env ? env : default_getenv, errs, 0};
     yaml_parser_initialize(&ps.yp);
     yaml_parser_set_input_string(&ps.yp, (const unsigned char *)text, textlen);
     struct lp_node *root = NULL;

@@ -31,6 +31,15 @@ typedef const char *(*lp_getenv_fn)(const char *name);
  * appended to errs as "FILE:LINE:COL: message\n" lines; returns NULL then. */
 struct lp_node *lp_node_parse_file(const char *path, const char *text, size_t textlen,
                                    lp_getenv_fn env, struct lp_buf *errs);
+/* The top-level sections the running daemon reads (NULL-terminated, kept by
+ * pointer; NULL, the default: all). In the others, ${VAR} of a variable not
+ * set and ${file:...} of a file that is not there are empty instead of
+ * errors: one file serves three daemons, each with only its own secrets.
+ * Syntax errors are reported everywhere. Set once, before loading. */
+void lp_node_set_used_sections(const char *const *sections);
+/* 1 when the running daemon reads top-level section key (see above). */
+int lp_node_section_used(const char *key);
+
 /* Merges src into dst: maps deep-merge, scalars and lists replace. Takes
  * ownership of src (freed). */
 void lp_node_merge(struct lp_node *dst, struct lp_node *src);

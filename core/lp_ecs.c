@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OWN 1
+#define OWN LP_ECS_OWNED
+#define OWN_KEYED (LP_ECS_OWNED | LP_ECS_KEYED)
 
 const struct lp_ecs_field lp_ecs_table[] = {
     {"@timestamp", LP_ECS_DATE_NANOS, OWN,
@@ -45,7 +46,7 @@ const struct lp_ecs_field lp_ecs_table[] = {
      "From the log path, or the runtime (Docker's config.v2.json, without Kubernetes)."},
     {"container.image", LP_ECS_OBJECT, OWN, NULL},
     {"container.image.name", LP_ECS_KEYWORD, OWN, "The image, from the runtime (Docker)."},
-    {"container.labels", LP_ECS_OBJECT, OWN,
+    {"container.labels", LP_ECS_OBJECT, OWN_KEYED,
      "The runtime's labels (Docker, Compose: com_docker_compose_project, "
      "com_docker_compose_service, ...), '.' in keys replaced by '_'."},
     {"kubernetes", LP_ECS_OBJECT, OWN, NULL},
@@ -58,9 +59,9 @@ const struct lp_ecs_field lp_ecs_table[] = {
     {"kubernetes.pod.ip", LP_ECS_KEYWORD, OWN, "From the API server (shipper.kubernetes)."},
     {"kubernetes.node", LP_ECS_OBJECT, OWN, NULL},
     {"kubernetes.node.name", LP_ECS_KEYWORD, OWN, "From the API server."},
-    {"kubernetes.labels", LP_ECS_OBJECT, OWN,
+    {"kubernetes.labels", LP_ECS_OBJECT, OWN_KEYED,
      "The pod's labels, from the API server, '.' in keys replaced by '_'."},
-    {"kubernetes.annotations", LP_ECS_OBJECT, OWN,
+    {"kubernetes.annotations", LP_ECS_OBJECT, OWN_KEYED,
      "The pod's annotations that shipper.kubernetes.annotations allows, '.' in keys replaced "
      "by '_'."},
     {"kubernetes.deployment", LP_ECS_OBJECT, OWN, NULL},
@@ -157,7 +158,7 @@ static json_t *leaf_mapping(enum lp_ecs_type t)
     return json_object();
 }
 
-json_t *lp_ecs_template_properties(const char *kept)
+json_t *lp_ecs_template_properties(const char *kept, const char *flat_type)
 {
     json_t *props = json_object();
     for (size_t i = 0; i < lp_ecs_count; i++) {
@@ -190,7 +191,9 @@ json_t *lp_ecs_template_properties(const char *kept)
             cur = sub;
             p = dot + 1;
         }
-        if (d->type == LP_ECS_OBJECT) {
+        if (d->type == LP_ECS_OBJECT && (d->owned & LP_ECS_KEYED) && flat_type) {
+            json_object_set_new(cur, p, json_pack("{s:s}", "type", flat_type));
+        } else if (d->type == LP_ECS_OBJECT) {
             if (!json_object_get(cur, p))
                 json_object_set_new(cur, p, json_pack("{s:{}}", "properties"));
         } else {

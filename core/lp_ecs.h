@@ -22,6 +22,10 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* lp_ecs_field.owned bits */
+#define LP_ECS_OWNED 1
+#define LP_ECS_KEYED 2 /* keys are data (labels): mapped as one flat field where it can be */
+
 enum lp_ecs_type {
     LP_ECS_OBJECT,
     LP_ECS_KEYWORD,
@@ -35,7 +39,8 @@ enum lp_ecs_type {
 struct lp_ecs_field {
     const char *path;
     enum lp_ecs_type type;
-    int owned; /* set by the pipeline only; owns the whole subtree of an object */
+    int owned; /* set by the pipeline only; owns the whole subtree of an object
+                * (LP_ECS_KEYED too: an object whose keys are data) */
     const char *doc;
 };
 
@@ -60,8 +65,10 @@ void lp_ecs_count_field(struct lp_metrics *m, const char *metric, const char *he
 #define LP_ECS_KEPT_DEFAULT "logpipe.kept"
 
 /* The template's "properties" object for the table (a new reference), the
- * kept list's mapping at kept (NULL: the default). */
-json_t *lp_ecs_template_properties(const char *kept);
+ * kept list's mapping at kept (NULL: the default); keyed objects (labels)
+ * mapped as {"type": flat_type} when it is not NULL ("flat_object",
+ * "flattened"), else as objects with dynamic keys. */
+json_t *lp_ecs_template_properties(const char *kept, const char *flat_type);
 
 struct lp_ecs_merge_opts {
     const char *kept;  /* dotted path of the kept object, e.g. "logpipe.kept" */

@@ -90,6 +90,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    if (strstr(msg, "Failed to bind to port"))
+        return; /* it names port 0 (we pass the address); lp_http_start says it with ours */
     lp_log(LP_LOG_WARN, "microhttpd", "detail=\"%s\"", msg);
 }
 
@@ -152,7 +154,10 @@ struct lp_http *lp_http_start(const char *addr, struct lp_metrics *metrics, char
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
     if (!h->d) {
-        snprintf(err, errlen, "cannot listen on %s (address in use or not permitted)", addr);
+        snprintf(err, errlen,
+                 "cannot listen on %s: the address is in use (another daemon with the same "
+                 "metrics.listen?) or not permitted",
+                 addr);
         free(h);
         return NULL;
     }

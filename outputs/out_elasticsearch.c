@@ -12,6 +12,7 @@
 #include "lp_config.h"
 #include "lp_error.h"
 #include "lp_http.h"
+#include "lp_idmap.h"
 #include "lp_log.h"
 #include "lp_metrics.h"
 #include "lp_time.h"
@@ -22,6 +23,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <xxhash.h>
 #include <stdatomic.h>
 
 #ifdef __GLIBC__
@@ -140,6 +142,16 @@ struct lp_es {
     struct lp_counter *c_items[5]; /* created, conflict (409), retried, dead letter, ok */
     struct lp_counter *c_healed;
     char *kept_field; /* where a conflicting value goes (aggregator.content.kept_field) */
+    int labels_auto;       /* labels_mapping: auto */
+    int flat_known;        /* detect_flat_type asked */
+    const char *flat_type; /* what the cluster has (NULL: objects) */
+    /* field_budget: new (unmapped) field paths per (index, source), as
+     * 128-bit hashes; the count per (index, source) stored + 1. Workers'
+     * (es_submit), under budget_mu. */
+    size_t field_budget;
+    pthread_mutex_t budget_mu;
+    struct lp_idmap budget_paths, budget_counts;
+    struct lp_counter *c_budget_kept;
     struct lp_counter *c_requests, *c_request_errors, *c_retries, *c_bytes;
     struct lp_gauge *g_queued, *g_up;
     struct lp_histogram *h_latency;
@@ -272,6 +284,14 @@ struct lp_es *lp_es_new(const struct lp_config_output *cfg, const char *topic, s
         "offending field moved to the kept field as a string.",
         l);
     es->kept_field = lp_xstrdup(LP_ECS_KEPT_DEFAULT);
+    es->labels_auto = !cfg->labels_mapping || strcmp(cfg->labels_mapping, "auto") == 0;
+    es->field_budget = (size_t)cfg->field_budget;
+    pthread_mutex_init(&es->budget_mu, NULL);
+    es->c_budget_kept = lp_metrics_counter(
+        metrics, "logpipe_aggregator_field_budget_kept_total",
+        "Fields kept (aggregator.content.kept_field) instead of mapped because their source "
+        "had added field_budget new fields to the index.",
+        l);
     es->h_latency = lp_metrics_histogram(metrics, "logpipe_aggregator_bulk_latency_seconds",
                                          "Bulk request latency.", l, bounds,
                                          sizeof(bounds) / sizeof(bounds[0]));
@@ -398,7 +418,27 @@ static const char template_json[] =
     "\"properties\":{}"
     "}}}";
 
-char *lp_es_template_body(const char *index, int data_stream, const char *kept)
+const char *lp_es_flat_type(const char *root_json, size_t len)
+{
+    json_t *r = json_loadb(root_json, len, 0, NULL);
+    json_t *v = json_object_get(r, "version");
+    const char *dist = json_string_value(json_object_get(v, "distribution"));
+    const char *num = json_string_value(json_object_get(v, "number"));
+    const char *flavor = json_string_value(json_object_get(v, "build_flavor"));
+    const char *t = NULL;
+    int major = 0, minor = 0;
+    if (num && sscanf(num, "%d.%d", &major, &minor) == 2) {
+        if (dist && strcmp(dist, "opensearch") == 0)
+            t = major > 2 || (major == 2 && minor >= 7) ? "flat_object" : NULL;
+        else if (!dist && !(flavor && strcmp(flavor, "oss") == 0)) /* OSS builds lack it */
+            t = major > 7 || (major == 7 && minor >= 3) ? "flattened" : NULL;
+    }
+    json_decref(r);
+    return t;
+}
+
+char *lp_es_template_body(const char *index, int data_stream, const char *kept,
+                          const char *flat_type)
 {
     char prefix[256];
     size_t n = strcspn(index, "{%");
@@ -413,7 +453,7 @@ char *lp_es_template_body(const char *index, int data_stream, const char *kept)
     json_object_set_new(t, "index_patterns", json_pack("[s]", prefix));
     /* the mapped fields come from the one table of fields (core/lp_ecs.c) */
     json_object_set_new(json_object_get(json_object_get(t, "template"), "mappings"), "properties",
-                        lp_ecs_template_properties(kept));
+                        lp_ecs_template_properties(kept, flat_type));
     if (data_stream)
         json_object_set_new(t, "data_stream", json_object());
     char *s = json_dumps(t, JSON_COMPACT);
@@ -427,10 +467,50 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return lp_buf_append(b, p, size * n) ? 0 : size * n;
 }
 
+/* With labels_mapping auto: asks the cluster (GET /) which one-field type
+ * it has for labels. 1 known (es->flat_type set or NULL), 0 retry. */
+static int detect_flat_type(struct lp_es *es)
+{
+    if (!es->labels_auto || es->flat_known)
+        return 1;
+    CURL *e = curl_easy_init();
+    struct lp_buf resp;
+    lp_buf_init(&resp, 1u << 20);
+    struct curl_slist *h = lp_es_conn_headers(&es->conn, NULL);
+    char *url = lp_es_conn_url(&es->conn, "/");
+    lp_es_conn_setup(&es->conn, e);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
+    CURLcode cc = curl_easy_perform(e);
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    int done = 1;
+    if (cc != CURLE_OK || status >= 500 || status == 0) {
+        lp_log_ratelimited(LP_LOG_WARN, "cannot ask the cluster for its version; retrying",
+                           "output=%s status=%ld error=\"%s\"", es->name, status,
+                           cc != CURLE_OK ? curl_easy_strerror(cc) : "");
+        done = 0;
+    } else {
+        es->flat_type = status == 200 && resp.data ? lp_es_flat_type(resp.data, resp.len) : NULL;
+        es->flat_known = 1;
+        lp_log(LP_LOG_INFO, "labels mapping chosen", "output=%s mapping=%s", es->name,
+               es->flat_type ? es->flat_type : "object (the cluster has no one-field type)");
+    }
+    free(url);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(e);
+    lp_buf_release(&resp);
+    return done;
+}
+
 /* PUT the template (blocking; before any document is sent). 1 done, 0 retry. */
 static int install_template(struct lp_es *es)
 {
-    char *body = lp_es_template_body(es->index, es->data_stream, es->kept_field);
+    if (!detect_flat_type(es))
+        return 0;
+    char *body = lp_es_template_body(es->index, es->data_stream, es->kept_field, es->flat_type);
     CURL *e = curl_easy_init();
     struct lp_buf resp;
     lp_buf_init(&resp, 1u << 20);
@@ -1031,6 +1111,9 @@ void lp_es_stop(struct lp_es *es, int64_t deadline_ns)
     lp_codec_ctx_release(&es->codec);
     lp_bulk_release(&es->bulk);
     pthread_mutex_destroy(&es->mu);
+    pthread_mutex_destroy(&es->budget_mu);
+    lp_idmap_release(&es->budget_paths);
+    lp_idmap_release(&es->budget_counts);
     free(es->items);
     free(es->reqs);
     free(es->name);
@@ -1108,12 +1191,152 @@ static int64_t event_time_ns(json_t *ev, int64_t fallback)
     return fallback;
 }
 
+/* ---- the field budget ---- */
+
+#define BUDGET_MAX_PATHS 200000 /* tracked per output; past it the counts start over */
+
+static XXH128_hash_t hash3(const char *a, const char *b, const char *c)
+{
+    struct lp_buf k = LP_BUF_INIT;
+    lp_buf_puts(&k, a);
+    lp_buf_putc(&k, '\x1f');
+    lp_buf_puts(&k, b);
+    if (c) {
+        lp_buf_putc(&k, '\x1f');
+        lp_buf_puts(&k, c);
+    }
+    XXH128_hash_t h = XXH3_128bits(k.data, k.len);
+    lp_buf_release(&k);
+    return h;
+}
+
+/* 1 when path may be mapped for source in index (seen before, or within
+ * the budget: then counted). Under budget_mu. */
+static int budget_admit(struct lp_es *es, const char *index, const char *source, const char *path)
+{
+    XXH128_hash_t hp = hash3(index, source, path);
+    if (lp_idmap_get(&es->budget_paths, hp.high64, hp.low64))
+        return 1;
+    XXH128_hash_t hc = hash3(index, source, NULL);
+    uintptr_t stored = lp_idmap_get(&es->budget_counts, hc.high64, hc.low64);
+    size_t n = stored ? stored - 1 : 0;
+    if (n >= es->field_budget)
+        return 0;
+    if (es->budget_paths.n >= BUDGET_MAX_PATHS) {
+        lp_log(LP_LOG_INFO, "field budget: tracked fields at their cap; counts start over",
+               "output=%s fields=%zu", es->name, es->budget_paths.n);
+        lp_idmap_clear(&es->budget_paths);
+        lp_idmap_clear(&es->budget_counts);
+        n = 0;
+    }
+    lp_idmap_put(&es->budget_paths, hp.high64, hp.low64, 1);
+    lp_idmap_put(&es->budget_counts, hc.high64, hc.low64, n + 2);
+    return 1;
+}
+
+struct bwalk {
+    struct lp_es *es;
+    const char *index, *source;
+    char path[512];
+    char **over; /* the paths to move to the kept list */
+    size_t n_over, cap_over;
+};
+
+static void budget_value(struct bwalk *w, json_t *v, size_t plen);
+
+/* The members of obj under w->path[0..plen). */
+static void budget_object(struct bwalk *w, json_t *obj, size_t plen)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        size_t kl = strlen(k);
+        if (plen + 1 + kl >= sizeof(w->path))
+            continue; /* the content rules keep such paths already */
+        size_t l = plen;
+        if (l)
+            w->path[l++] = '.';
+        memcpy(w->path + l, k, kl + 1);
+        l += kl;
+        const struct lp_ecs_field *d = lp_ecs_lookup(w->path);
+        if (d) { /* the template maps it: only its unmapped insides count */
+            int flat = (d->owned & LP_ECS_KEYED) && w->es->flat_type;
+            if (d->type == LP_ECS_OBJECT && !flat && !(d->owned & LP_ECS_KEYED) &&
+                json_is_object(v))
+                budget_object(w, v, l);
+            continue;
+        }
+        if (strcmp(w->path, w->es->kept_field) == 0)
+            continue; /* mapped as the kept list */
+        if (!budget_admit(w->es, w->index, w->source, w->path)) {
+            LP_ALLOC_GROW(w->over, w->n_over + 1, w->cap_over, 16);
+            w->over[w->n_over++] = lp_xstrdup(w->path);
+            continue;
+        }
+        budget_value(w, v, l);
+    }
+    w->path[plen] = '\0';
+}
+
+static void budget_value(struct bwalk *w, json_t *v, size_t plen)
+{
+    if (json_is_object(v)) {
+        budget_object(w, v, plen);
+    } else if (json_is_array(v)) { /* objects in an array map their keys under its path */
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            if (json_is_object(x))
+                budget_object(w, x, plen);
+        }
+    }
+}
+
+/* The event with the fields its source may not add to index moved to the
+ * kept list: a new text (heap) when something moved, else NULL. */
+static char *apply_budget(struct lp_es *es, json_t *ev, const char *index)
+{
+    const char *source = json_string_value(json_object_get(json_object_get(ev, "kubernetes"),
+                                                           "namespace"));
+    if (!source)
+        source = json_string_value(json_object_get(json_object_get(ev, "container"), "name"));
+    struct bwalk w = {.es = es, .index = index, .source = source ? source : "-"};
+    pthread_mutex_lock(&es->budget_mu);
+    budget_object(&w, ev, 0);
+    pthread_mutex_unlock(&es->budget_mu);
+    if (!w.n_over) {
+        free(w.over);
+        return NULL;
+    }
+    json_t *copy = json_deep_copy(ev); /* the event is shared with the route's other outputs */
+    if (!copy)
+        abort();
+    for (size_t i = 0; i < w.n_over; i++) {
+        json_t *v = lp_ecs_take(copy, w.over[i]);
+        if (v) {
+            lp_ecs_keep(copy, es->kept_field, w.over[i], v, "field_budget");
+            json_decref(v);
+            lp_counter_inc(es->c_budget_kept);
+        }
+        free(w.over[i]);
+    }
+    free(w.over);
+    char *text = json_dumps(copy, JSON_COMPACT);
+    json_decref(copy);
+    if (!text)
+        abort();
+    return text;
+}
+
 static int es_submit(struct lp_output *o, void *lane, struct lp_output_doc *d, int replay)
 {
     (void)replay; /* never: not LP_OUTPUT_SYNCED */
     struct lp_es *es = (struct lp_es *)o;
     struct es_lane *l = lane;
     json_t *iev = d->ev;
+    json_t *parsed = d->ev; /* a parsed event (the fast path's have no content fields) */
     int64_t its = d->ev ? event_time_ns(d->ev, d->ts_ns) : d->ts_ns;
     if (!iev && es->index_mode == IDX_BATCH) {
         if (!l->batch_ev)
@@ -1127,8 +1350,11 @@ static int es_submit(struct lp_output *o, void *lane, struct lp_output_doc *d, i
     char index[256];
     if (lp_index_name(es->index, iev, its, index, sizeof(index)))
         snprintf(index, sizeof(index), "logpipe-index-name-too-long");
+    char *budgeted = parsed && es->field_budget ? apply_budget(es, parsed, index) : NULL;
     struct lp_es_doc *doc =
-        lp_es_doc_new(d->m, d->partition, d->kafka_offset, index, d->id, d->text, d->len);
+        lp_es_doc_new(d->m, d->partition, d->kafka_offset, index, d->id,
+                      budgeted ? budgeted : d->text, budgeted ? strlen(budgeted) : d->len);
+    free(budgeted);
     lp_es_doc_link(&l->head, &l->tail, doc);
     if (++l->n < ES_CHUNK)
         return LP_OUTPUT_OK;

@@ -68,8 +68,14 @@ void lp_es_submit(struct lp_es *es, struct lp_es_doc *head, struct lp_es_doc *ta
 
 /* The index template for `index` (pattern, ECS mappings) as JSON: for tests
  * and for operators who install it themselves; kept is where the kept list
- * is mapped (NULL: logpipe.kept). The caller frees. */
-char *lp_es_template_body(const char *index, int data_stream, const char *kept);
+ * is mapped (NULL: logpipe.kept); flat_type how labels are mapped (NULL:
+ * objects; "flat_object", "flattened": lp_es_flat_type). The caller frees. */
+char *lp_es_template_body(const char *index, int data_stream, const char *kept,
+                          const char *flat_type);
+/* The one-field type for keyed objects a cluster has, from its GET /
+ * answer: "flat_object" (OpenSearch 2.7+), "flattened" (Elasticsearch
+ * 7.3+), or NULL. */
+const char *lp_es_flat_type(const char *root_json, size_t len);
 
 /* Where healed conflicts keep the refused value (default logpipe.kept).
  * Before lp_es_start. */

@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define QUEUE_MAX_EVENTS 16384
 #define QUEUE_MAX_BYTES (16u << 20)
@@ -51,6 +52,7 @@ struct lp_assembler {
     } s[LP_STREAM_COUNT];
     struct ready *q;
     size_t nq, capq, qbytes;
+    uint64_t match_ns; /* classify time with a tenant's rules (ml->mctx) */
 };
 
 struct lp_assembler *lp_assembler_new(const struct lp_multiline *ml, size_t max_line_bytes,
@@ -61,6 +63,13 @@ struct lp_assembler *lp_assembler_new(const struct lp_multiline *ml, size_t max_
     a->max_line = max_line_bytes ? max_line_bytes : 256 * 1024;
     a->partial_timeout_ns = partial_timeout_ns;
     return a;
+}
+
+uint64_t lp_assembler_take_match_ns(struct lp_assembler *a)
+{
+    uint64_t n = a->match_ns;
+    a->match_ns = 0;
+    return n;
 }
 
 void lp_assembler_reset(struct lp_assembler *a)
@@ -231,7 +240,17 @@ static int logical_line(struct lp_assembler *a, enum lp_stream s, uint64_t off, 
         return finish(a, s, off, ts, msg, take, flags, 1, fn, ctx);
     }
     struct stage *g = &a->s[s].group;
-    enum lp_ml_verdict v = lp_multiline_classify(a->ml, &a->s[s].st, msg, len);
+    enum lp_ml_verdict v;
+    if (a->ml->mctx) { /* a tenant's pattern: its cost is metered */
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        v = lp_multiline_classify(a->ml, &a->s[s].st, msg, len);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        a->match_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+                                  (t1.tv_nsec - t0.tv_nsec));
+    } else {
+        v = lp_multiline_classify(a->ml, &a->s[s].st, msg, len);
+    }
     size_t cap = a->ml->max_bytes < a->max_line ? a->ml->max_bytes : a->max_line;
     int rc = 0;
     if (v == LP_ML_START)

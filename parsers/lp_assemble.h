@@ -58,6 +58,11 @@ uint64_t lp_assembler_pending_offset(const struct lp_assembler *a);
 int lp_assembler_set_multiline(struct lp_assembler *a, const struct lp_multiline *ml,
                                lp_event_fn fn, void *ctx);
 
+/* Nanoseconds spent classifying lines with rules that have their own
+ * match limits (a tenant's pattern: lp_multiline_set_limits) since the
+ * last call; the count restarts. For a per-file CPU budget. */
+uint64_t lp_assembler_take_match_ns(struct lp_assembler *a);
+
 /* Forgets all pending state (the file was truncated or replaced). */
 void lp_assembler_reset(struct lp_assembler *a);
 

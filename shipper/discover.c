@@ -32,26 +32,46 @@ static int all_hex(const char *s, size_t n)
     return n > 0;
 }
 
+/* A Kubernetes namespace name: a DNS label (RFC 1123), 1-63 of [a-z0-9-],
+ * alphanumeric at both ends. */
+static int dns_label(const char *s, size_t n)
+{
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
 void lp_path_meta(const char *path, struct lp_path_meta *m)
 {
     memset(m, 0, sizeof(*m));
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     size_t blen = strlen(base);
-    if (strstr(path, "/log/containers/") && blen > 4 && !strcmp(base + blen - 4, ".log")) {
-        /* <pod>_<namespace>_<container>-<64 hex id>.log */
+    if (blen > 4 && !strcmp(base + blen - 4, ".log")) {
+        /* kubelet's name, <pod>_<namespace>_<container>-<id>.log, in any
+         * directory (a copy, a bind mount elsewhere): outside /log/containers/
+         * the id must be a full 64-hex container id and the namespace a DNS
+         * label, so that an ordinary name (app_v2_x-2024.log) is not taken
+         * for one */
+        int in_containers = strstr(path, "/log/containers/") != NULL;
         const char *u1 = memchr(base, '_', blen);
         const char *u2 = u1 ? memchr(u1 + 1, '_', (size_t)(base + blen - u1 - 1)) : NULL;
         const char *dash = strrchr(base, '-');
-        if (u1 && u2 && dash && dash > u2 && all_hex(dash + 1, (size_t)(base + blen - 4 - dash - 1))) {
+        size_t idlen = dash ? (size_t)(base + blen - 4 - dash - 1) : 0;
+        if (u1 && u2 && dash && dash > u2 && u1 > base && all_hex(dash + 1, idlen) &&
+            (in_containers || (idlen == 64 && dns_label(u1 + 1, (size_t)(u2 - u1 - 1))))) {
             copy_field(m->k8s_pod_name, sizeof(m->k8s_pod_name), base, (size_t)(u1 - base));
             copy_field(m->k8s_namespace, sizeof(m->k8s_namespace), u1 + 1, (size_t)(u2 - u1 - 1));
             copy_field(m->k8s_container_name, sizeof(m->k8s_container_name), u2 + 1,
                        (size_t)(dash - u2 - 1));
-            copy_field(m->container_id, sizeof(m->container_id), dash + 1,
-                       (size_t)(base + blen - 4 - dash - 1));
+            copy_field(m->container_id, sizeof(m->container_id), dash + 1, idlen);
+            return;
         }
-        return;
+        if (in_containers)
+            return;
     }
     const char *pods = strstr(path, "/log/pods/");
     if (pods) {

@@ -5,6 +5,7 @@
 #include "shipper_int.h"
 
 #include "lp_alloc.h"
+#include "lp_file.h"
 #include "lp_config.h"
 #include "lp_error.h"
 #include "lp_http.h"
@@ -55,6 +56,11 @@ static void metrics_init(struct lp_shipper *s)
         m, "logpipe_shipper_hints_evicted_total",
         "Compiled logpipe.io/multiline values no file used any more, freed to make room for "
         "a new value.",
+        NULL);
+    x->hint_throttled = lp_metrics_counter(
+        m, "logpipe_shipper_hints_throttled_total",
+        "Times a file's logpipe.io/multiline pattern went over its CPU budget "
+        "(shipper.kubernetes.hint_cpu): its lines used the input's own rules for a minute.",
         NULL);
     x->events = lp_metrics_counter(m, "logpipe_shipper_events_total",
                                    "Events after partial and multiline joining.", NULL);
@@ -938,8 +944,9 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
             compile_multiline(&c->inputs[i].multiline, what, &s->ml_in[i], err, errlen))
             goto fail;
     }
-    if (mkdir(c->state_dir, 0750) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create state_dir %s: %s", c->state_dir, lp_strerror(-errno));
+    int mrc = lp_mkdirs(c->state_dir, 0750); /* with its parents, as the other daemons do */
+    if (mrc) {
+        snprintf(err, errlen, "cannot create state_dir %s: %s", c->state_dir, lp_strerror(mrc));
         goto fail;
     }
     char path[PATH_MAX], why[1024];

@@ -84,6 +84,10 @@ struct tail {
     const struct lp_multiline *ml_want; /* the rules the pod's hint asks for */
     const struct lp_multiline *ml_have; /* the rules the assembler has now */
     int ml_change;                      /* ml_want differs from the assembler's */
+    int ml_hinted;                      /* ml_have is a pod hint's (metered) */
+    int64_t hint_tokens_ns;             /* the hint's CPU budget left (token bucket) */
+    int64_t hint_refill_ns;             /* when it was last refilled */
+    int64_t hint_off_until_ns;          /* over budget: the hint is not used until then */
     struct lp_wire_source src;
     int wd;          /* inotify watch of the file's directory, -1 if none */
     char *base;      /* file name within that directory (for inotify) */
@@ -124,6 +128,7 @@ struct shipper_metrics {
     struct lp_counter *excluded; /* events of pods annotated logpipe.io/exclude */
     struct lp_counter *hint_bad; /* logpipe.io/multiline values that do not compile */
     struct lp_counter *hint_evicted; /* hint slots freed for a new value */
+    struct lp_counter *hint_throttled; /* files whose hint went over its CPU budget */
     struct lp_counter *records_produced, *replays, *truncations, *rotations, *fatal_rebuilds;
     struct lp_counter *lost_deleted, *lost_truncated, *lost_too_large, *lost_fd_cap;
     struct lp_counter *malformed, *rate_limited_ms, *closed_idle, *reopened;

@@ -144,8 +144,11 @@ void tail_meta_refresh(struct tail *t)
     if (!k || !t->meta.k8s_namespace[0] || !t->meta.k8s_pod_name[0])
         return;
     uint64_t g = lp_k8s_generation(k);
-    if (t->pod_looked && g == t->pod_gen)
+    int hint_back = t->hint_off_until_ns && lp_time_mono_ns() >= t->hint_off_until_ns;
+    if (t->pod_looked && g == t->pod_gen && !hint_back)
         return; /* nothing changed: the common case, one atomic load */
+    if (hint_back)
+        t->hint_off_until_ns = 0; /* the pause is over: the hint may apply again */
     t->pod_looked = 1;
     t->pod_gen = g;
     struct lp_k8s_pod *p = lp_k8s_lookup(k, t->meta.k8s_namespace, t->meta.k8s_pod_name,
@@ -156,7 +159,7 @@ void tail_meta_refresh(struct tail *t)
     /* the hint's multiline rules (the input's when it has none) take over at
      * the next line (physical_line), after the open groups are finished */
     const struct lp_multiline *ml = shipper_multiline(t->s, t->input_idx);
-    if (p && p->multiline) {
+    if (p && p->multiline && lp_time_mono_ns() >= t->hint_off_until_ns) {
         int ok;
         ml = shipper_hint_multiline(t->s, t->input_idx, p->multiline, &ok);
     }
@@ -167,6 +170,38 @@ void tail_meta_refresh(struct tail *t)
     if (p != old && t->sid[0])
         set_source(t); /* batches begun from now on carry it */
     lp_k8s_pod_release(old);
+}
+
+/* A pod's multiline pattern runs on the node's shared shipper: a token
+ * bucket of hint_cpu per second (HINT_BURST seconds' worth) meters its
+ * matching; past it the input's own rules take over for HINT_OFF_NS. */
+#define HINT_BURST 10
+#define HINT_OFF_NS (60 * LP_NS_PER_SEC)
+
+static void meter_hint(struct tail *t, int64_t now_ns)
+{
+    struct lp_shipper *s = t->s;
+    int64_t rate = s->cfg->shipper.kubernetes.hint_cpu_ms; /* ns per ms of wall time */
+    int64_t cap = HINT_BURST * rate * LP_NS_PER_MS;
+    if (now_ns > t->hint_refill_ns) {
+        int64_t add = (now_ns - t->hint_refill_ns) / LP_NS_PER_MS * rate;
+        t->hint_tokens_ns = t->hint_tokens_ns + add > cap ? cap : t->hint_tokens_ns + add;
+        t->hint_refill_ns = now_ns;
+    }
+    t->hint_tokens_ns -= (int64_t)lp_assembler_take_match_ns(t->as);
+    if (t->hint_tokens_ns >= 0)
+        return;
+    lp_counter_inc(s->m.hint_throttled);
+    lp_log_ratelimited(LP_LOG_WARN,
+                       "a pod's logpipe.io/multiline pattern is over its CPU budget; its "
+                       "lines use the input's own rules for a minute",
+                       "namespace=%s pod=%s path=\"%s\" hint_cpu_ms=%lld",
+                       t->meta.k8s_namespace, t->meta.k8s_pod_name, t->path, (long long)rate);
+    t->hint_off_until_ns = lp_time_mono_ns() + HINT_OFF_NS;
+    t->ml_want = shipper_multiline(s, t->input_idx);
+    t->ml_change = 1;
+    t->ml_hinted = 0;
+    t->pod_looked = 0; /* looked up again after the pause */
 }
 
 /* Offset of the start of the last complete line at or before size. */
@@ -381,8 +416,13 @@ static void physical_line(struct tail *t, const char *p, size_t n, uint64_t off,
         t->ml_change = 0;
         lp_assembler_set_multiline(t->as, t->ml_want, batch_on_event, t);
         t->ml_have = t->ml_want;
+        t->ml_hinted = t->ml_have && t->ml_have != shipper_multiline(s, t->input_idx);
+        t->hint_tokens_ns = HINT_BURST * s->cfg->shipper.kubernetes.hint_cpu_ms * LP_NS_PER_MS;
+        t->hint_refill_ns = now_ns;
     }
     lp_assembler_feed(t->as, &c, off, flags, now_ns, batch_on_event, t);
+    if (t->ml_hinted)
+        meter_hint(t, now_ns);
     batch_after_line(t);
 }
 

@@ -21,7 +21,8 @@ nightly-29123456-x7k2p belongs to a Job a CronJob made.
 Checks: labels, owner (the CronJob through its Job), node, pod IP, image and the allowed annotation on
 every document of a known pod, the other annotation nowhere; the hint
 parses web's lines; the multiline hints join traces (a bad one is counted
-and changes nothing); lines of a pod not known yet ship at once, flagged
+and changes nothing; regex-0's costly pattern goes over its CPU budget and
+its file falls back to the input's rules, every line shipped); lines of a pod not known yet ship at once, flagged
 logpipe.metadata: pending, and the later ones carry its labels; an API
 outage ships without delay with the stale cache while the cache-age gauge
 grows; after it, the watch's 410 relists and new lines carry the modified
@@ -78,6 +79,9 @@ JVM = pod("jvm-0", "shop", "node-a", annotations={"logpipe.io/multiline": "java"
           owner=("StatefulSet", "jvm"))
 PY = pod("batch-0", "shop", "node-a", annotations={"logpipe.io/multiline": r"^\[\d+\] "})
 BAD = pod("bad-0", "shop", "node-a", annotations={"logpipe.io/multiline": "(["})
+# a costly pattern (catastrophic backtracking on lines that end in '!'): over
+# its CPU budget (hint_cpu 1ms below), its file falls back to the input's rules
+HOG = pod("regex-0", "shop", "node-a", annotations={"logpipe.io/multiline": r"^(\w+\s?)*$"})
 # a CronJob's pod: its Job says who made it
 CRON = pod("nightly-29123456-x7k2p", "shop", "node-a", labels={"app": "nightly"},
            owner=("Job", "nightly-29123456"))
@@ -87,7 +91,7 @@ api.add_job("shop", "late")  # a Job of its own
 LOCKED = pod("locked-1", "shop", "node-a", labels={"app": "locked"}, owner=("Job", "locked"))
 api.add_job("shop", "locked", cronjob="hidden")
 api.forbidden_jobs.add(("shop", "locked"))
-for p in (WEB, DB, NOISY, OTHER, JVM, PY, BAD, CRON, LOCKED):
+for p in (WEB, DB, NOISY, OTHER, JVM, PY, BAD, CRON, LOCKED, HOG):
     api.add(p)
 for i in range(1200):
     api.add(pod(f"filler-{i}", "fill", "node-a", labels={"i": str(i)}))
@@ -160,6 +164,7 @@ shipper:
     watch_timeout: 4s
     retry_initial: 100ms
     retry_max: 500ms
+    hint_cpu: 1ms
 metrics: {{listen: 127.0.0.1:{ship_port}}}
 """)
 with open(os.path.join(tmp, "aggregator.yaml"), "w") as f:
@@ -219,7 +224,8 @@ def wait(cond, secs, what):
 def docs(query=None):
     http("POST", f"{ES}/{prefix}-*/_refresh")
     st, body = http("POST", f"{ES}/{prefix}-*/_search", json.dumps(
-        {"size": 10000, "query": query or {"match_all": {}}}))
+        {"size": 10000, "query": query or
+         {"bool": {"must_not": {"term": {"kubernetes.pod.name": "regex-0"}}}}}))
     return [h["_source"] for h in json.loads(body)["hits"]["hits"]] if st == 200 else []
 
 
@@ -245,7 +251,7 @@ check(metric_sum(bad_port, "logpipe_shipper_k8s_synced") == 0 and bad_errors >= 
 
 # 1. the first list (49 pages), then the known pods' lines
 wait(lambda: sm("logpipe_shipper_k8s_synced") == 1, 30, "the shipper's pod cache synced")
-check(sm("logpipe_shipper_k8s_pods") == 1208, f"the cache holds node-a's 1208 pods, not node-b's "
+check(sm("logpipe_shipper_k8s_pods") == 1209, f"the cache holds node-a's 1209 pods, not node-b's "
       f"({sm('logpipe_shipper_k8s_pods')})")
 write(WEB, "app", [json.dumps({"level": "info", "msg": f"web request {i}", "seq": i}) for i in range(100)])
 write(WEB, "proxy", [f"proxy line {i}" for i in range(20)])
@@ -261,6 +267,7 @@ for i in range(10):
 write(JVM, "app", trace)
 write(PY, "app", [l for i in range(10) for l in (f"[{i}] job step", f"  detail a {i}", f"  detail b {i}")])
 write(BAD, "app", [l for i in range(10) for l in (f"bad {i}", f"  indented {i}")])
+write(HOG, "app", [("word " * 12) + f"w{i}!" for i in range(20000)])
 write(CRON, "app", [f"nightly run step {i}" for i in range(10)])
 write(LOCKED, "app", [f"locked step {i}" for i in range(10)])
 wait(lambda: count("late-1") == 20 and count("web-7d9f8c6b5-x2k4q") == 120, 60,
@@ -386,6 +393,7 @@ never_api.stop()
 wait(lambda: sm("logpipe_shipper_lag_bytes") == 0 and sm("logpipe_shipper_inflight_bytes") == 0, 30,
      "the shipper has nothing left to ship (the excluded pod included)")
 time.sleep(1)
+wait(lambda: count("regex-0") == 20000, 90, "regex-0's 20000 lines indexed, one event each")
 ship_metrics = metrics_text(ship_port)
 stop_procs(procs)
 api.stop()
@@ -446,6 +454,9 @@ check(len(py) == 10 and all(d["message"].count("\n") == 2 for d in py),
       f"batch-0: the custom pattern hint joins each step with its details ({len(py)})")
 bad = of("bad-0", ds)
 check(len(bad) == 20, f"bad-0: a hint that does not compile leaves the input's rules: 20 events ({len(bad)})")
+throttled = metric_sum(0, "logpipe_shipper_hints_throttled_total", ship_metrics)
+check(throttled >= 1, f"regex-0: its costly pattern went over its CPU budget ({throttled} times); "
+      f"every line shipped (waited for above)")
 hb = metric_sum(0, "logpipe_shipper_hints_invalid_total", ship_metrics)
 check(hb == 1, f"the bad hint is counted once ({hb})")
 cron = of("nightly-29123456-x7k2p", ds)

@@ -2,6 +2,7 @@
  * with its FILE:LINE:COL, redaction, and docs/config.md freshness. */
 #include "lp_buf.h"
 #include "lp_config.h"
+#include "lp_node.h"
 #include "lp_redact.h"
 #include "lp_test.h"
 
@@ -55,7 +56,7 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(c->shipper.n_inputs, 0);
     CU_ASSERT_STRING_EQUAL(c->shipper.multiline.mode, "off");
     CU_ASSERT_EQUAL(c->metrics.enabled, 1);
-    CU_ASSERT_STRING_EQUAL(c->metrics.listen, "127.0.0.1:9464");
+    CU_ASSERT_STRING_EQUAL(c->metrics.listen, ""); /* each daemon its own (lp_cli) */
     CU_ASSERT_PTR_NULL(c->shipper.host_name);
     lp_config_free(c);
     lp_buf_release(&errs);
@@ -144,7 +145,7 @@ static void test_values_and_substitution(void)
 
     lp_buf_reset(&dump);
     CU_ASSERT_EQUAL(lp_config_dump(c, "metrics", 1, &dump), 0);
-    CU_ASSERT_STRING_EQUAL(dump.data, "metrics:\n  enabled: false\n  listen: \"127.0.0.1:9464\"\n");
+    CU_ASSERT_STRING_EQUAL(dump.data, "metrics:\n  enabled: false\n  listen: \"\"\n");
     CU_ASSERT_EQUAL(lp_config_dump(c, "nope", 1, &dump), -1);
     lp_buf_release(&dump);
     lp_config_free(c);
@@ -287,6 +288,61 @@ static void test_errors(void)
     const char *missing[] = {"/nonexistent/logpipe.yaml"};
     CU_ASSERT_PTR_NULL(lp_config_load(missing, 1, NULL, &errs));
     CU_ASSERT_STRING_EQUAL(errs.data, "/nonexistent/logpipe.yaml:1:1: cannot open config file: No such file or directory\n");
+    lp_buf_release(&errs);
+}
+
+/* One file, three daemons: each resolves only its own sections' secrets. */
+static void test_sections_in_use(void)
+{
+    static const char text[] =
+        "kafka: {brokers: \"k:9092\"}\n"
+        "shipper: {host_name: \"${HOST_UNSET_XYZ:-node-1}\"}\n"
+        "aggregator:\n"
+        "  outputs:\n"
+        "    - {name: search, type: elasticsearch, url: \"http://es:9200\",\n"
+        "       password: \"${ES_PASSWORD_UNSET_XYZ}\"}\n"
+        "    - {name: s, type: s3, bucket: b, access_key_id: k,\n"
+        "       secret_access_key: \"${file:/nonexistent/s3-secret}\"}\n";
+    static const char *const shipper[] = {"kafka", "shipper", "metrics", "log", NULL};
+    static const char *const aggregator[] = {"kafka", "aggregator", "metrics", "log", NULL};
+    struct lp_buf errs = LP_BUF_INIT;
+    lp_node_set_used_sections(shipper);
+    struct lp_config *c = load1(text, &errs);
+    if (!c)
+        fprintf(stderr, "%s", errs.data);
+    CU_ASSERT_PTR_NOT_NULL(c); /* the aggregator's secrets are not the shipper's business */
+    if (c)
+        CU_ASSERT_STRING_EQUAL(c->shipper.host_name, "node-1");
+    lp_config_free(c);
+    lp_buf_reset(&errs);
+    lp_node_set_used_sections(aggregator);
+    c = load1(text, &errs);
+    CU_ASSERT_PTR_NULL(c); /* the aggregator needs them */
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data ? errs.data : "",
+                                  "environment variable ES_PASSWORD_UNSET_XYZ is not set"));
+    lp_config_free(c);
+    /* a mistake in a section the daemon does not read stops the daemons that
+     * read it, not this one */
+    lp_buf_reset(&errs);
+    lp_node_set_used_sections(shipper);
+    c = load1("retention: {policies: [{name: p, path: /x}]}\n", &errs);
+    CU_ASSERT_PTR_NOT_NULL(c);
+    lp_config_free(c);
+    static const char *const retention[] = {"kafka", "aggregator", "retention", "metrics", "log",
+                                            NULL};
+    lp_node_set_used_sections(retention);
+    c = load1("retention: {policies: [{name: p, path: /x}]}\n", &errs);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data ? errs.data : "", "does nothing"));
+    lp_config_free(c);
+    /* syntax is checked in every section */
+    lp_buf_reset(&errs);
+    lp_node_set_used_sections(shipper);
+    c = load1("aggregator: {outputs: [{name: x, type: file, path: \"${bad-name}\"}]}\n", &errs);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data ? errs.data : "", "invalid substitution"));
+    lp_config_free(c);
+    lp_node_set_used_sections(NULL);
     lp_buf_release(&errs);
 }
 
@@ -645,6 +701,7 @@ int main(void)
         {"errors", test_errors},
         {"any number of retention policies", test_many_policies},
         {"file substitution", test_file_substitution},
+        {"each daemon its own sections' secrets", test_sections_in_use},
         {"units", test_units},
         {"kubeconfig", test_kubeconfig},
         {"secret names", test_secret_names},

@@ -442,7 +442,7 @@ static void test_index_fields_checked(void)
 
 static void test_template_and_conflicts(void)
 {
-    char *s = lp_es_template_body("logs-x", 0, NULL);
+    char *s = lp_es_template_body("logs-x", 0, NULL, NULL);
     json_t *t = json_loads(s, 0, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     json_t *props = lp_json_get_path(t, "template.mappings.properties");
@@ -454,12 +454,50 @@ static void test_template_and_conflicts(void)
         CU_ASSERT_PTR_NOT_NULL(lp_ecs_nearest(lp_ecs_table[i].path));
     json_decref(t);
     free(s);
-    s = lp_es_template_body("logs-x", 0, "logpipe.app");
+    s = lp_es_template_body("logs-x", 0, "logpipe.app", NULL);
     t = json_loads(s, 0, NULL);
     CU_ASSERT_PTR_NOT_NULL(lp_json_get_path(
         t, "template.mappings.properties.logpipe.properties.app.properties.value"));
+    /* without a one-field type, labels are objects with dynamic keys */
+    CU_ASSERT_PTR_NOT_NULL(lp_json_get_path(
+        t, "template.mappings.properties.kubernetes.properties.labels.properties"));
     json_decref(t);
     free(s);
+    /* with one, every keyed object is one field: a new label adds none */
+    s = lp_es_template_body("logs-x", 0, NULL, "flat_object");
+    t = json_loads(s, 0, NULL);
+    props = lp_json_get_path(t, "template.mappings.properties");
+    static const char *const keyed[] = {"kubernetes.properties.labels.type",
+                                        "kubernetes.properties.annotations.type",
+                                        "container.properties.labels.type"};
+    for (size_t i = 0; i < 3; i++)
+        CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(props, keyed[i])),
+                               "flat_object");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(lp_json_get_path(props, "kubernetes.properties.namespace.type")),
+        "keyword");
+    json_decref(t);
+    free(s);
+    /* which type a cluster has, from its GET / */
+    static const struct {
+        const char *root;
+        const char *want;
+    } roots[] = {
+        {"{\"version\":{\"distribution\":\"opensearch\",\"number\":\"2.19.6\"}}", "flat_object"},
+        {"{\"version\":{\"distribution\":\"opensearch\",\"number\":\"2.7.0\"}}", "flat_object"},
+        {"{\"version\":{\"distribution\":\"opensearch\",\"number\":\"2.6.0\"}}", NULL},
+        {"{\"version\":{\"distribution\":\"opensearch\",\"number\":\"3.0.0\"}}", "flat_object"},
+        {"{\"version\":{\"number\":\"8.15.1\",\"build_flavor\":\"default\"}}", "flattened"},
+        {"{\"version\":{\"number\":\"7.2.0\"}}", NULL},
+        {"{\"version\":{\"number\":\"7.10.2\"}}", "flattened"},
+        {"{\"version\":{\"number\":\"7.10.2\",\"build_flavor\":\"oss\"}}", NULL},
+        {"not json", NULL},
+        {"{}", NULL},
+    };
+    for (size_t i = 0; i < sizeof(roots) / sizeof(*roots); i++) {
+        const char *got = lp_es_flat_type(roots[i].root, strlen(roots[i].root));
+        CU_ASSERT(got == roots[i].want || (got && roots[i].want && !strcmp(got, roots[i].want)));
+    }
 
     char f[64];
     CU_ASSERT_EQUAL(lp_es_conflict_field("mapper_parsing_exception: object mapping for [error] "
@@ -502,7 +540,9 @@ static void test_fields_doc(void)
         if (!d->doc)
             continue;
         char row[1024];
-        snprintf(row, sizeof(row), "| `%s` | %s | %s | %s |\n", d->path, type_name(d->type),
+        snprintf(row, sizeof(row), "| `%s` | %s | %s | %s |\n", d->path,
+                 (d->owned & LP_ECS_KEYED) ? "flat_object / flattened (labels_mapping)"
+                                           : type_name(d->type),
                  lp_ecs_owned(d->path) ? "logpipe" : "application", d->doc);
         lp_buf_puts(&want, row);
     }

@@ -33,6 +33,7 @@ static struct {
     enum mode mode;
     int requests;
     int gzip_requests;
+    int root_gets;
     int created;   /* distinct ids indexed */
     char ids[512][40];
     int n_ids;
@@ -164,6 +165,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (strcmp(method, "PUT") == 0 && strstr(url, "/_index_template/")) {
         fake.template_puts++;
         out = strdup("{\"acknowledged\":true}");
+    } else if (strcmp(method, "GET") == 0 && strcmp(url, "/") == 0) {
+        fake.root_gets++; /* which labels mapping the cluster has */
+        out = strdup("{\"version\":{\"distribution\":\"opensearch\",\"number\":\"2.19.0\"}}");
     } else {
         fake.requests++;
         const char *au = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -324,7 +328,7 @@ static void reset_fake(enum mode m)
 {
     pthread_mutex_lock(&fake.mu);
     fake.mode = m;
-    fake.requests = fake.gzip_requests = fake.created = fake.n_ids = 0;
+    fake.requests = fake.gzip_requests = fake.created = fake.n_ids = fake.root_gets = 0;
     memset(fake.seen_429, 0, sizeof(fake.seen_429));
     memset(fake.refused, 0, sizeof(fake.refused));
     fake.healed = 0;
@@ -349,6 +353,7 @@ static void test_items_mixed(void)
     CU_ASSERT(fake.requests >= 2);     /* the 429s went again, alone */
     CU_ASSERT_EQUAL(fake.gzip_requests, fake.requests);
     CU_ASSERT_EQUAL(fake.template_puts, 1);
+    CU_ASSERT_EQUAL(fake.root_gets, 1); /* asked once which labels mapping it has */
     pthread_mutex_unlock(&fake.mu);
     CU_ASSERT_EQUAL(lp_dlq_count(r.dlq), 1);
     /* a replay of the same ids: 409 = already there, done */

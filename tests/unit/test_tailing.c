@@ -157,6 +157,19 @@ static void test_path_meta(void)
     CU_ASSERT_STRING_EQUAL(m.k8s_namespace, "");
     lp_path_meta("/srv/app.log", &m);
     CU_ASSERT_STRING_EQUAL(m.k8s_pod_name, "");
+    /* kubelet's file name in any directory (a copy, a mount elsewhere) */
+    lp_path_meta("/data/k8s-logs/web-5d8f_shop_nginx-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log", &m);
+    CU_ASSERT_STRING_EQUAL(m.k8s_pod_name, "web-5d8f");
+    CU_ASSERT_STRING_EQUAL(m.k8s_namespace, "shop");
+    CU_ASSERT_STRING_EQUAL(m.k8s_container_name, "nginx");
+    /* ordinary names are not taken for it: a short id, a namespace that is
+     * no DNS label */
+    lp_path_meta("/srv/logs/app_v2_worker-2024.log", &m);
+    CU_ASSERT_STRING_EQUAL(m.k8s_pod_name, "");
+    lp_path_meta("/srv/logs/a_Shop_c-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log", &m);
+    CU_ASSERT_STRING_EQUAL(m.k8s_namespace, "");
+    lp_path_meta("/srv/logs/_shop_c-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log", &m);
+    CU_ASSERT_STRING_EQUAL(m.k8s_namespace, "");
 }
 
 static void test_glob_base(void)
