@@ -302,6 +302,7 @@ struct lp_config_retention_policy {
     int64_t delete_after_ms;
     int64_t max_total_bytes;
     int64_t min_free_bytes;
+    int prune_unarchived; /* max_total_bytes may delete segments not archived yet */
 };
 
 /* Index retention on an Elasticsearch/OpenSearch cluster. */

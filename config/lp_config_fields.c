@@ -510,7 +510,14 @@ static const struct lp_field retention_policy_fields[] = {
         "Archives keep their segment's modification time, so ages count from the last write."),
     SIZE(lp_config_retention_policy, max_total_bytes, NULL, 1, 1LL << 60,
          "Most bytes (closed segments and archives) this policy keeps; the oldest are deleted "
-         "first."),
+         "first (with archive_after: archives, and segments not archived yet only with "
+         "prune_unarchived)."),
+    BOOL(lp_config_retention_policy, prune_unarchived, "false",
+         "With archive_after: let max_total_bytes delete closed segments that are not archived "
+         "yet (oldest first, after the archives). By default it deletes only archives (and "
+         "segments old enough to be archived, instead of archiving them), so a cap never "
+         "deletes what was never archived. Without archive_after segments are all there is "
+         "and the cap deletes them."),
     SIZE(lp_config_retention_policy, min_free_bytes, NULL, 1, 1LL << 60,
          "Emergency pruning: while the root's filesystem has less free space, the policy's "
          "oldest files are deleted (logged at error level)."),

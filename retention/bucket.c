@@ -71,6 +71,7 @@ int lp_rt_bucket_init(struct lp_rt_bucket *b, const struct lp_config *cfg,
         .archive_after_ns = p->archive_after_ms * LP_NS_PER_MS,
         .delete_after_ns = p->delete_after_ms * LP_NS_PER_MS,
         .max_total_bytes = (uint64_t)p->max_total_bytes,
+        .prune_unarchived = p->prune_unarchived,
         .codec = LP_CODEC_IDENTITY,
         .ratio_hint = 1, /* archiving does not recompress */
         .volume = -1,

@@ -128,6 +128,9 @@ void lp_rt_plan(const struct lp_rt_policy *pols, size_t n_pols, struct lp_rt_fil
                 struct lp_rt_file *f = &files[i];
                 if (st[i] == ST_DELETE)
                     continue;
+                if (st[i] == ST_KEEP && f->kind == LP_RT_SEGMENT && p->archive_after_ns &&
+                    !p->prune_unarchived)
+                    continue; /* not archived yet: the cap is over what was kept */
                 uint64_t held = st[i] == ST_ARCHIVE ? EST(f) : f->size;
                 if (st[i] == ST_ARCHIVE && p->archive_volume >= 0 &&
                     (size_t)p->archive_volume < n_vols)

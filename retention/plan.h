@@ -10,7 +10,9 @@
  *      archived. An archive older than delete_after is deleted.
  *   2. max_total_bytes: while the policy's bytes (archives, closed segments,
  *      archives-to-be at their estimated size) exceed it, the oldest file
- *      left is deleted.
+ *      left is deleted — with archive_after, never a segment that is not
+ *      archived (nor to be) unless prune_unarchived: a cap deletes what was
+ *      kept, not what was never archived.
  *   3. min_free_bytes: while the volume of the policy's root has less free
  *      space (counting what earlier deletions and archiving free), the
  *      oldest file left on that volume is deleted — emergency pruning.
@@ -49,6 +51,7 @@ struct lp_rt_policy {
     const char *archive_root; /* NULL: next to the segment */
     int64_t archive_after_ns, delete_after_ns; /* 0 = off */
     uint64_t max_total_bytes, min_free_bytes;  /* 0 = off */
+    int prune_unarchived; /* max_total_bytes may delete segments not archived yet */
     enum lp_codec codec;
     int level;
     double ratio_hint;  /* expected ratio when no archive tells (0: unknown) */

@@ -390,6 +390,7 @@ struct lp_retention *lp_retention_new(const struct lp_config *cfg, struct lp_met
         p->delete_after_ns = c->delete_after_ms * LP_NS_PER_MS;
         p->max_total_bytes = (uint64_t)c->max_total_bytes;
         p->min_free_bytes = (uint64_t)c->min_free_bytes;
+        p->prune_unarchived = c->prune_unarchived;
         p->codec = strcmp(c->archive_codec, "gzip") == 0 ? LP_CODEC_GZIP : LP_CODEC_ZSTD;
         p->level = (int)c->archive_level;
         r->sel[i - 1] = (struct lp_rt_select){c->routes, c->n_routes, c->glob};
@@ -495,24 +496,32 @@ static void record_result(struct run *u, struct rt_event *ev, enum rt_result res
     record(u, ev);
 }
 
+/* Where archiving f puts it: its directory in dst_dir and the archive's
+ * path in dst. 0, or an error text. */
+static const char *archive_dest(const struct lp_rt_policy *p, const struct lp_rt_file *f,
+                                char *dst_dir, size_t dlen, char *dst, size_t len)
+{
+    if (p->archive_root) {
+        char rd[PATH_MAX];
+        dirname_into(f->rel, rd, sizeof(rd));
+        if ((size_t)snprintf(dst_dir, dlen, "%s/%s", p->archive_root, rd) >= dlen)
+            return "archive path too long";
+    } else {
+        dirname_into(f->path, dst_dir, dlen);
+    }
+    if (lp_archive_name(f->path, dst_dir, p->codec, dst, len))
+        return "name too long";
+    return NULL;
+}
+
 static void do_archive(struct run *u, const struct lp_rt_policy *p, struct pmetrics *pm,
                        const struct lp_rt_file *f, const char *reason, uint64_t est)
 {
     struct rt_event ev = file_event(u, p, f, RT_ARCHIVE, reason);
     char dst_dir[PATH_MAX], dst[PATH_MAX + 16];
-    if (p->archive_root) {
-        char rd[PATH_MAX];
-        dirname_into(f->rel, rd, sizeof(rd));
-        if ((size_t)snprintf(dst_dir, sizeof(dst_dir), "%s/%s", p->archive_root, rd) >=
-            sizeof(dst_dir)) {
-            record_result(u, &ev, RT_ERROR, "archive path too long");
-            return;
-        }
-    } else {
-        dirname_into(f->path, dst_dir, sizeof(dst_dir));
-    }
-    if (lp_archive_name(f->path, dst_dir, p->codec, dst, sizeof(dst))) {
-        record_result(u, &ev, RT_ERROR, "name too long");
+    const char *why = archive_dest(p, f, dst_dir, sizeof(dst_dir), dst, sizeof(dst));
+    if (why) {
+        record_result(u, &ev, RT_ERROR, why);
         return;
     }
     ev.dest = dst;
@@ -685,6 +694,61 @@ static void sample_ratios(struct lp_retention *r, const struct lp_rt_scan *sc)
     }
 }
 
+/* A dry run's view of the files after the age actions of plan: deleted
+ * ones gone, archived ones replaced by their archive at its estimated size
+ * (on the archive's volume), free space moved accordingly. */
+static void simulate_age(const struct lp_retention *r, const struct lp_rt_scan *sc,
+                         const struct lp_rt_plan *plan, struct lp_rt_scan *out)
+{
+    memset(out, 0, sizeof(*out));
+    unsigned char *fate = lp_xcalloc(sc->n_files ? sc->n_files : 1, 1); /* 1 gone, 2 archived */
+    uint64_t *est = lp_xcalloc(sc->n_files ? sc->n_files : 1, sizeof(*est));
+    for (size_t i = 0; i < plan->n; i++) {
+        fate[plan->a[i].file] = plan->a[i].act == LP_RT_DO_DELETE ? 1 : 2;
+        est[plan->a[i].file] = plan->a[i].est_out;
+    }
+    out->n_vols = sc->n_vols;
+    out->vols = lp_xcalloc(sc->n_vols ? sc->n_vols : 1, sizeof(*out->vols));
+    memcpy(out->vols, sc->vols, sc->n_vols * sizeof(*out->vols));
+    out->pstat = lp_xcalloc(r->n ? r->n : 1, sizeof(*out->pstat));
+    memcpy(out->pstat, sc->pstat, r->n * sizeof(*out->pstat));
+    out->files = lp_xcalloc(sc->n_files ? sc->n_files : 1, sizeof(*out->files));
+    for (size_t i = 0; i < sc->n_files; i++) {
+        const struct lp_rt_file *f = &sc->files[i];
+        const struct lp_rt_policy *p = &r->pols[f->policy];
+        int vol_ok = f->volume >= 0 && (size_t)f->volume < out->n_vols;
+        if (fate[i] == 1) {
+            if (vol_ok)
+                out->vols[f->volume].free_bytes += f->disk;
+            continue;
+        }
+        struct lp_rt_file g = *f;
+        char dst_dir[PATH_MAX], dst[PATH_MAX + 16];
+        if (fate[i] == 2 && !archive_dest(p, f, dst_dir, sizeof(dst_dir), dst, sizeof(dst))) {
+            uint64_t size = est[i] ? est[i] : f->size;
+            if (vol_ok)
+                out->vols[f->volume].free_bytes += f->disk;
+            if (p->archive_volume >= 0 && (size_t)p->archive_volume < out->n_vols) {
+                struct lp_rt_volume *av = &out->vols[p->archive_volume];
+                av->free_bytes = av->free_bytes > size ? av->free_bytes - size : 0;
+            }
+            g.path = lp_xstrdup(dst);
+            g.kind = LP_RT_ARCHIVE;
+            g.codec = p->codec;
+            g.orig_size = f->size;
+            g.size = g.disk = size;
+            g.volume = p->archive_volume;
+        } else {
+            g.path = lp_xstrdup(f->path);
+        }
+        g.rel = lp_xstrdup(f->rel);
+        out->files[out->n_files++] = g;
+    }
+    out->cap = sc->n_files;
+    free(fate);
+    free(est);
+}
+
 static void run_files(struct run *u)
 {
     struct lp_retention *r = u->r;
@@ -722,18 +786,26 @@ static void run_files(struct run *u)
     if (u->o->dry_run)
         sample_ratios(r, &sc);
     struct lp_rt_plan plan = {0};
-    lp_rt_plan(r->pols, r->n, sc.files, sc.n_files, sc.vols, sc.n_vols, u->now,
-               u->o->dry_run ? LP_RT_PHASE_ALL : LP_RT_PHASE_AGE, &plan);
+    lp_rt_plan(r->pols, r->n, sc.files, sc.n_files, sc.vols, sc.n_vols, u->now, LP_RT_PHASE_AGE,
+               &plan);
     execute(u, &sc, &plan);
-    if (!u->o->dry_run && !(stopping(u))) {
-        /* sizes and free space, on what is there now */
+    if (!stopping(u)) {
+        /* sizes and free space, on what is there after the age rules: a
+         * real run scans again; a dry run takes the files as the age rules
+         * leave them (archives at their estimated size), so that it shows
+         * exactly the steps a run takes */
+        struct lp_rt_scan next;
+        if (u->o->dry_run)
+            simulate_age(r, &sc, &plan, &next);
+        else
+            lp_rt_scan(&next, r->pols, r->sel, r->n);
         lp_rt_plan_release(&plan);
         lp_rt_scan_release(&sc);
-        lp_rt_scan(&sc, r->pols, r->sel, r->n);
+        sc = next;
         lp_rt_plan(r->pols, r->n, sc.files, sc.n_files, sc.vols, sc.n_vols, u->now,
                    LP_RT_PHASE_SIZE, &plan);
         execute(u, &sc, &plan);
-        if (plan.n) {
+        if (plan.n && !u->o->dry_run) {
             lp_rt_scan_release(&sc);
             lp_rt_scan(&sc, r->pols, r->sel, r->n);
         }

@@ -588,6 +588,83 @@ static void test_runs(void)
     lp_config_free(c);
 }
 
+/* The (action, target) pairs of a JSON report's actions or of audit lines,
+ * one per line, cleanups left out. */
+static void steps_of(const char *text, struct lp_buf *out)
+{
+    for (const char *p = text; (p = strstr(p, "\"action\":\"")) != NULL;) {
+        p += 10;
+        const char *e = strchr(p, '"');
+        const char *t = strstr(p, "\"target\":\"");
+        if (!e || !t)
+            break;
+        t += 10;
+        const char *te = strchr(t, '"');
+        if (!te)
+            break;
+        if (strncmp(p, "cleanup", 7) != 0)
+            lp_buf_appendf(out, "%.*s %.*s\n", (int)(e - p), p, (int)(te - t), t);
+        p = te;
+    }
+}
+
+/* max_total_bytes deletes what was archived, never a segment that was not
+ * (unless prune_unarchived), and a dry run shows exactly the steps the run
+ * then takes: archive by age first, then the archive deleted by size. */
+static void test_dry_run_is_the_run(void)
+{
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml),
+             "retention:\n"
+             "  audit_log: %s/audit3.ndjson\n"
+             "  policies:\n"
+             "    - {name: capped, path: %s/seg3, routes: [a], archive_after: 1d,\n"
+             "       max_total_bytes: 1}\n"
+             "    - {name: pruned, path: %s/seg3, routes: [b], archive_after: 1d,\n"
+             "       max_total_bytes: 1, prune_unarchived: true}\n",
+             root, root, root);
+    struct lp_config *c = config(yaml);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    write_file("seg3/a/d/0-0.ndjson", 2000, 5 * DAY);    /* archived, then over the cap */
+    write_file("seg3/a/d/0-2000.ndjson", 2000, 3 * DAY); /* the same */
+    write_file("seg3/a/d/0-4000.ndjson", 2000, 0);       /* not archived yet: kept */
+    write_file("seg3/b/d/0-0.ndjson", 2000, 5 * DAY);
+    write_file("seg3/b/d/0-2000.ndjson", 2000, 0); /* prune_unarchived: deleted */
+    char *dry, *rep;
+    CU_ASSERT_EQUAL(run(c, 1, &dry), 0);
+    CU_ASSERT_EQUAL(run(c, 0, &rep), 0);
+    char p[512];
+    snprintf(p, sizeof(p), "%s/audit3.ndjson", root);
+    FILE *af = fopen(p, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(af);
+    char *audit = NULL;
+    size_t alen = 0;
+    FILE *mem = open_memstream(&audit, &alen);
+    for (int ch; (ch = fgetc(af)) != EOF;)
+        fputc(ch, mem);
+    fclose(mem);
+    fclose(af);
+    struct lp_buf a = LP_BUF_INIT, b = LP_BUF_INIT;
+    steps_of(dry, &a);
+    steps_of(audit, &b);
+    CU_ASSERT_STRING_EQUAL(a.data ? a.data : "", b.data ? b.data : "");
+    if (!a.data || !b.data || strcmp(a.data, b.data))
+        fprintf(stderr, "dry run:\n%s\nrun:\n%s\n", a.data ? a.data : "",
+                b.data ? b.data : "");
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.data ? a.data : "", "archive "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.data ? a.data : "", "0-0.ndjson.zst\n"));
+    CU_ASSERT(exists("seg3/a/d/0-4000.ndjson"));        /* never archived: kept */
+    CU_ASSERT_FALSE(exists("seg3/a/d/0-0.ndjson.zst")); /* archived, then over the cap */
+    CU_ASSERT_FALSE(exists("seg3/a/d/0-2000.ndjson.zst"));
+    CU_ASSERT_FALSE(exists("seg3/b/d/0-2000.ndjson")); /* prune_unarchived */
+    lp_buf_release(&a);
+    lp_buf_release(&b);
+    free(dry);
+    free(rep);
+    free(audit);
+    lp_config_free(c);
+}
+
 static void test_corrupt_and_full(void)
 {
     char yaml[2048];
@@ -681,6 +758,7 @@ int main(void)
         {"config_errors", test_config_errors},
         {"scan_select", test_scan_select},
         {"runs", test_runs},
+        {"a dry run is the run; a cap keeps unarchived segments", test_dry_run_is_the_run},
         {"corrupt_and_full", test_corrupt_and_full},
         {"unreadable", test_unreadable},
         {"index_only", test_index_only},
