@@ -1969,6 +1969,8 @@ int lp_config_reference(struct lp_buf *out)
                 "and `log`). In the others an unset `${VAR}` or a missing `${file:...}` is "
                 "empty, so the shipper starts without the aggregator's OpenSearch "
                 "password.\n"
+                "- A list key given one value (`paths: \"/var/log/app.log\"`) is a list of "
+                "that one value.\n"
                 "- Durations: a number and a unit: `ms`, `s`, `m`, `h`, `d`, `w` "
                 "(`250ms`, `5s`, `30d`).\n"
                 "- Sizes: bytes, or with a unit: `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024) "

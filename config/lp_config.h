@@ -230,6 +230,7 @@ struct lp_config_output {
     int install_template;
     char *template_name;
     char *labels_mapping;  /* auto | object */
+    char *dynamic_scalars; /* keyword | native */
     int64_t field_budget;  /* 0 = off */
     /* file */
     char *path;

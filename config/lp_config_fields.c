@@ -370,6 +370,13 @@ static const struct lp_field output_fields[] = {
          "on Elasticsearch 7.3+), so a new label never adds a field to the index and cannot hit "
          "its field limit; searchable by dotted path (on OpenSearch not aggregatable). object: "
          "one mapped field per key (the older behaviour)."),
+    ENUM(lp_config_output, dynamic_scalars, "keyword", "keyword|native",
+         "elasticsearch: how the template maps fields it does not know. keyword: every string, "
+         "number and boolean as a keyword (a number as its JSON text) and no date guessing, so "
+         "a field has one type in every index: a data view over several indices (namespaces, "
+         "days) has no type conflicts when two apps log user_id as a number and as a string. "
+         "native: the cluster's dynamic mapping (numbers as long/float, date detection) — "
+         "ranges and sums on app fields, and conflicts across indices."),
     INT(lp_config_output, field_budget, "200", 0, 100000,
         "elasticsearch: most fields the template does not map that one source (namespace, "
         "else container) adds to one index, per aggregator; its later new fields are kept "

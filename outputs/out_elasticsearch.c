@@ -143,6 +143,7 @@ struct lp_es {
     struct lp_counter *c_healed;
     char *kept_field; /* where a conflicting value goes (aggregator.content.kept_field) */
     int labels_auto;       /* labels_mapping: auto */
+    int scalars_as_keyword; /* dynamic_scalars: keyword */
     int flat_known;        /* detect_flat_type asked */
     const char *flat_type; /* what the cluster has (NULL: objects) */
     /* field_budget: new (unmapped) field paths per (index, source), as
@@ -285,6 +286,7 @@ struct lp_es *lp_es_new(const struct lp_config_output *cfg, const char *topic, s
         l);
     es->kept_field = lp_xstrdup(LP_ECS_KEPT_DEFAULT);
     es->labels_auto = !cfg->labels_mapping || strcmp(cfg->labels_mapping, "auto") == 0;
+    es->scalars_as_keyword = !cfg->dynamic_scalars || strcmp(cfg->dynamic_scalars, "keyword") == 0;
     es->field_budget = (size_t)cfg->field_budget;
     pthread_mutex_init(&es->budget_mu, NULL);
     es->c_budget_kept = lp_metrics_counter(
@@ -438,7 +440,7 @@ const char *lp_es_flat_type(const char *root_json, size_t len)
 }
 
 char *lp_es_template_body(const char *index, int data_stream, const char *kept,
-                          const char *flat_type)
+                          const char *flat_type, int scalars_as_keyword)
 {
     char prefix[256];
     size_t n = strcspn(index, "{%");
@@ -454,6 +456,21 @@ char *lp_es_template_body(const char *index, int data_stream, const char *kept,
     /* the mapped fields come from the one table of fields (core/lp_ecs.c) */
     json_object_set_new(json_object_get(json_object_get(t, "template"), "mappings"), "properties",
                         lp_ecs_template_properties(kept, flat_type));
+    if (scalars_as_keyword) {
+        /* every unmapped scalar one type in every index: numbers and
+         * booleans as keywords too (their JSON text), no date guessing */
+        json_t *m = json_object_get(json_object_get(t, "template"), "mappings");
+        json_t *dt = json_object_get(m, "dynamic_templates");
+        static const char *const types[] = {"long", "double", "boolean"};
+        for (size_t i = 0; i < 3; i++) {
+            char name[32];
+            snprintf(name, sizeof(name), "%ss_as_keyword", types[i]);
+            json_array_append_new(dt, json_pack("{s:{s:s,s:{s:s,s:i}}}", name,
+                                                "match_mapping_type", types[i], "mapping",
+                                                "type", "keyword", "ignore_above", 1024));
+        }
+        json_object_set_new(m, "date_detection", json_false());
+    }
     if (data_stream)
         json_object_set_new(t, "data_stream", json_object());
     char *s = json_dumps(t, JSON_COMPACT);
@@ -510,7 +527,8 @@ static int install_template(struct lp_es *es)
 {
     if (!detect_flat_type(es))
         return 0;
-    char *body = lp_es_template_body(es->index, es->data_stream, es->kept_field, es->flat_type);
+    char *body = lp_es_template_body(es->index, es->data_stream, es->kept_field, es->flat_type,
+                                     es->scalars_as_keyword);
     CURL *e = curl_easy_init();
     struct lp_buf resp;
     lp_buf_init(&resp, 1u << 20);

@@ -69,9 +69,11 @@ void lp_es_submit(struct lp_es *es, struct lp_es_doc *head, struct lp_es_doc *ta
 /* The index template for `index` (pattern, ECS mappings) as JSON: for tests
  * and for operators who install it themselves; kept is where the kept list
  * is mapped (NULL: logpipe.kept); flat_type how labels are mapped (NULL:
- * objects; "flat_object", "flattened": lp_es_flat_type). The caller frees. */
+ * objects; "flat_object", "flattened": lp_es_flat_type); scalars_as_keyword
+ * maps every unmapped number and boolean as a keyword too (dynamic_scalars).
+ * The caller frees. */
 char *lp_es_template_body(const char *index, int data_stream, const char *kept,
-                          const char *flat_type);
+                          const char *flat_type, int scalars_as_keyword);
 /* The one-field type for keyed objects a cluster has, from its GET /
  * answer: "flat_object" (OpenSearch 2.7+), "flattened" (Elasticsearch
  * 7.3+), or NULL. */

@@ -42,6 +42,7 @@ toolchain=(
   "libmicrohttpd-dev|pc|libmicrohttpd"
   "libpcre2-dev|pc|libpcre2-8"
   "libxxhash-dev|pc|libxxhash"
+  "etcd-server|cmd|etcd"
 )
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -171,4 +172,47 @@ check_toolchain() {
     return 1
   fi
   echo "toolchain ok: gcc, clang with its sanitizer and fuzzer runtime, valgrind, java, maven, kcat, ${#toolchain[@]} checks"
+}
+
+# A Go new enough for the tools (1.24): the machine's, or the toolchain
+# module the Go command itself would fetch (golang.org/toolchain on the Go
+# module proxy), unpacked into $1/go. Debian 12's golang-go is 1.19. Prints
+# the go binary's path.
+go_ok() { "$1" version 2>/dev/null | grep -Eq 'go1\.(2[4-9]|[3-9][0-9])'; }
+go_toolchain() {
+  local tools=$1 gobin arch ver
+  gobin=$(command -v go || true)
+  if [ -n "$gobin" ] && go_ok "$gobin"; then
+    echo "$gobin"
+    return
+  fi
+  gobin="$tools/go/bin/go"
+  if ! go_ok "$gobin"; then
+    case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+    ver=go1.26.8
+    step "fetching the $ver toolchain from the Go module proxy" >&2
+    mkdir -p "$tools"
+    curl -fsSL --retry 3 -o "$tools/go.zip" \
+      "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-$ver.linux-$arch.zip"
+    rm -rf "$tools/go"
+    python3 - "$tools/go.zip" "$tools/go" <<'PY'
+import os, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for i in z.infolist():
+    # entries are golang.org/toolchain@<version>/<path>
+    at = i.filename.find("@")
+    cut = i.filename.find("/", at) if at >= 0 else -1
+    rel = i.filename[cut + 1:] if cut >= 0 else ""
+    if not rel or i.is_dir():
+        continue
+    out = os.path.join(sys.argv[2], rel)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with z.open(i) as src, open(out, "wb") as dst:
+        dst.write(src.read())
+    mode = (i.external_attr >> 16) & 0o777
+    os.chmod(out, mode or 0o644)
+PY
+    rm -f "$tools/go.zip"
+  fi
+  echo "$gobin"
 }

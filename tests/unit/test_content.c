@@ -442,7 +442,7 @@ static void test_index_fields_checked(void)
 
 static void test_template_and_conflicts(void)
 {
-    char *s = lp_es_template_body("logs-x", 0, NULL, NULL);
+    char *s = lp_es_template_body("logs-x", 0, NULL, NULL, 0);
     json_t *t = json_loads(s, 0, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     json_t *props = lp_json_get_path(t, "template.mappings.properties");
@@ -454,7 +454,7 @@ static void test_template_and_conflicts(void)
         CU_ASSERT_PTR_NOT_NULL(lp_ecs_nearest(lp_ecs_table[i].path));
     json_decref(t);
     free(s);
-    s = lp_es_template_body("logs-x", 0, "logpipe.app", NULL);
+    s = lp_es_template_body("logs-x", 0, "logpipe.app", NULL, 0);
     t = json_loads(s, 0, NULL);
     CU_ASSERT_PTR_NOT_NULL(lp_json_get_path(
         t, "template.mappings.properties.logpipe.properties.app.properties.value"));
@@ -464,7 +464,7 @@ static void test_template_and_conflicts(void)
     json_decref(t);
     free(s);
     /* with one, every keyed object is one field: a new label adds none */
-    s = lp_es_template_body("logs-x", 0, NULL, "flat_object");
+    s = lp_es_template_body("logs-x", 0, NULL, "flat_object", 1);
     t = json_loads(s, 0, NULL);
     props = lp_json_get_path(t, "template.mappings.properties");
     static const char *const keyed[] = {"kubernetes.properties.labels.type",
@@ -476,6 +476,13 @@ static void test_template_and_conflicts(void)
     CU_ASSERT_STRING_EQUAL(
         json_string_value(lp_json_get_path(props, "kubernetes.properties.namespace.type")),
         "keyword");
+    /* dynamic_scalars: keyword: numbers and booleans one type everywhere */
+    json_t *dts = lp_json_get_path(t, "template.mappings.dynamic_templates");
+    CU_ASSERT_EQUAL(json_array_size(dts), 4);
+    CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(
+                               json_array_get(dts, 1), "longs_as_keyword.mapping.type")),
+                           "keyword");
+    CU_ASSERT(json_is_false(lp_json_get_path(t, "template.mappings.date_detection")));
     json_decref(t);
     free(s);
     /* which type a cluster has, from its GET / */

@@ -418,7 +418,7 @@ static void test_config_errors(void)
 
 static void test_template_body(void)
 {
-    char *s = lp_es_template_body("logs-{kubernetes.namespace}-%Y.%m.%d", 0, NULL, NULL);
+    char *s = lp_es_template_body("logs-{kubernetes.namespace}-%Y.%m.%d", 0, NULL, NULL, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     json_error_t e;
     json_t *t = json_loads(s, 0, &e);
@@ -432,7 +432,7 @@ static void test_template_body(void)
     CU_ASSERT_PTR_NULL(json_object_get(t, "data_stream"));
     json_decref(t);
     free(s);
-    s = lp_es_template_body("logs-app", 1, NULL, NULL);
+    s = lp_es_template_body("logs-app", 1, NULL, NULL, 0);
     t = json_loads(s, 0, &e);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(t, "index_patterns"), 0)),
                            "logs-app*");
