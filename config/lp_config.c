@@ -1562,17 +1562,20 @@ static struct lp_config *load(const char *const *names, const char *const *texts
 {
     struct lp_node *root = NULL;
     size_t errs_before = errs->len;
+    int unreadable = 0;
     for (size_t i = 0; i < n; i++) {
         struct lp_node *t = lp_node_parse_file(names[i], texts ? texts[i] : NULL,
                                                texts ? strlen(texts[i]) : 0, env, errs);
-        if (!t)
+        if (!t) {
+            unreadable = 1;
             continue; /* keep going: report problems of every file at once */
+        }
         if (!root)
             root = t;
         else
             lp_node_merge(root, t);
     }
-    if (errs->len != errs_before) {
+    if (unreadable) { /* YAML that does not parse: nothing to check further */
         lp_node_free(root);
         return NULL;
     }
@@ -1585,10 +1588,11 @@ static struct lp_config *load(const char *const *names, const char *const *texts
     struct ctx c = {errs};
     apply_defaults(&c, lp_config_root, cfg);
     apply_table(&c, lp_config_root, cfg, root, "");
-    if (errs->len == errs_before) {
-        add_implicit(&c, cfg);
-        validate(&c, cfg, root);
-    }
+    /* the cross-field checks too, whatever the earlier steps found: a value
+     * they refused keeps its default, so the checks see a whole config and
+     * every independent mistake is reported in one run */
+    add_implicit(&c, cfg);
+    validate(&c, cfg, root);
     lp_node_free(root);
     if (errs->len != errs_before) {
         lp_config_free(cfg);

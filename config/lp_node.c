@@ -262,6 +262,7 @@ struct parser {
     const char *path;
     struct lp_buf *errs;
     struct subst subst;
+    int subst_failed; /* a substitution failed (reported): the tree is still whole */
 };
 
 static void yaml_failure(struct parser *ps)
@@ -311,8 +312,12 @@ static struct lp_node *parse_node(struct parser *ps, yaml_event_t *ev, int depth
         n->len = len;
         n->quoted = !plain;
         if (substitute(&ps->subst, n)) {
-            lp_node_free(n);
-            return NULL;
+            /* reported; the value is empty and the parse goes on, so that
+             * the file's other mistakes are reported in the same run */
+            free(n->text);
+            n->text = lp_xstrdup("");
+            n->len = 0;
+            ps->subst_failed = 1;
         }
         return n;
     }

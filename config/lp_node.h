@@ -28,7 +28,9 @@ typedef const char *(*lp_getenv_fn)(const char *name);
 
 /* Parses a YAML file (or, when text != NULL, the given text under the name
  * path) into a MAP node; an empty document gives an empty map. Errors are
- * appended to errs as "FILE:LINE:COL: message\n" lines; returns NULL then. */
+ * appended to errs as "FILE:LINE:COL: message\n" lines. Returns NULL on
+ * YAML that does not parse; a substitution that fails is reported and its
+ * value left empty, and the tree is returned (the caller checks errs). */
 struct lp_node *lp_node_parse_file(const char *path, const char *text, size_t textlen,
                                    lp_getenv_fn env, struct lp_buf *errs);
 /* The top-level sections the running daemon reads (NULL-terminated, kept by

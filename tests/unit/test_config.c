@@ -291,6 +291,40 @@ static void test_errors(void)
     lp_buf_release(&errs);
 }
 
+/* Independent mistakes are all reported in one run, whatever their kind:
+ * a variable, an unknown key, a type, a pattern, two policies. */
+static void test_all_mistakes_at_once(void)
+{
+    struct lp_buf errs = LP_BUF_INIT;
+    struct lp_config *c = load1("shipper:\n"
+                                "  host_name: \"${UNSET_XYZ_VAR}\"\n"
+                                "  bogus_key: 1\n"
+                                "aggregator:\n"
+                                "  workers: many\n"
+                                "  routes:\n"
+                                "    - {name: r, match: [{field: a, regex: \"(unclosed\"}]}\n"
+                                "retention:\n"
+                                "  policies:\n"
+                                "    - {name: a, path: /s, archive_after: 1d}\n"
+                                "    - {name: b, path: /s, delete_after: 2d}\n",
+                                &errs);
+    CU_ASSERT_PTR_NULL(c);
+    static const char *const want[] = {
+        "test.yaml:2:15: environment variable UNSET_XYZ_VAR is not set",
+        "test.yaml:3:3: unknown key 'shipper.bogus_key'",
+        "test.yaml:5:12: aggregator.workers",
+        "test.yaml:7:43: aggregator.routes[0].match[0]: bad pattern",
+        "test.yaml:11:7: retention.policies[1] 'b' overlaps policy 'a'",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++) {
+        if (!strstr(errs.data ? errs.data : "", want[i]))
+            fprintf(stderr, "missing: %s\nin:\n%s\n", want[i], errs.data ? errs.data : "");
+        CU_ASSERT_PTR_NOT_NULL(strstr(errs.data ? errs.data : "", want[i]));
+    }
+    lp_config_free(c);
+    lp_buf_release(&errs);
+}
+
 /* One file, three daemons: each resolves only its own sections' secrets. */
 static void test_sections_in_use(void)
 {
@@ -702,6 +736,7 @@ int main(void)
         {"any number of retention policies", test_many_policies},
         {"file substitution", test_file_substitution},
         {"each daemon its own sections' secrets", test_sections_in_use},
+        {"every independent mistake at once", test_all_mistakes_at_once},
         {"units", test_units},
         {"kubeconfig", test_kubeconfig},
         {"secret names", test_secret_names},
