@@ -484,25 +484,47 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return lp_buf_append(b, p, size * n) ? 0 : size * n;
 }
 
+/* One blocking request of the set-up (before any document): method NULL is
+ * GET; body, when given, is JSON. The answer in resp, its status in
+ * *status (0: none). */
+static CURLcode blocking_request(struct lp_es *es, const char *method, const char *url,
+                                 const char *body, struct lp_buf *resp, long *status)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        abort(); /* only fails without memory (lp_alloc.h) */
+    struct curl_slist *h =
+        body ? curl_slist_append(NULL, "Content-Type: application/json") : NULL;
+    h = lp_es_conn_headers(&es->conn, h);
+    lp_es_conn_setup(&es->conn, e);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    if (method)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (body)
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
+    CURLcode cc = curl_easy_perform(e);
+    *status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(e);
+    return cc;
+}
+
 /* With labels_mapping auto: asks the cluster (GET /) which one-field type
  * it has for labels. 1 known (es->flat_type set or NULL), 0 retry. */
 static int detect_flat_type(struct lp_es *es)
 {
     if (!es->labels_auto || es->flat_known)
         return 1;
-    CURL *e = curl_easy_init();
     struct lp_buf resp;
     lp_buf_init(&resp, 1u << 20);
-    struct curl_slist *h = lp_es_conn_headers(&es->conn, NULL);
     char *url = lp_es_conn_url(&es->conn, "/");
-    lp_es_conn_setup(&es->conn, e);
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
-    CURLcode cc = curl_easy_perform(e);
     long status = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    CURLcode cc = blocking_request(es, NULL, url, NULL, &resp, &status);
+    free(url);
     int done = 1;
     if (cc != CURLE_OK || status >= 500 || status == 0) {
         lp_log_ratelimited(LP_LOG_WARN, "cannot ask the cluster for its version; retrying",
@@ -515,9 +537,6 @@ static int detect_flat_type(struct lp_es *es)
         lp_log(LP_LOG_INFO, "labels mapping chosen", "output=%s mapping=%s", es->name,
                es->flat_type ? es->flat_type : "object (the cluster has no one-field type)");
     }
-    free(url);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(e);
     lp_buf_release(&resp);
     return done;
 }
@@ -529,21 +548,10 @@ static int install_template(struct lp_es *es)
         return 0;
     char *body = lp_es_template_body(es->index, es->data_stream, es->kept_field, es->flat_type,
                                      es->scalars_as_keyword);
-    CURL *e = curl_easy_init();
     struct lp_buf resp;
     lp_buf_init(&resp, 1u << 20);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = lp_es_conn_headers(&es->conn, h);
-    lp_es_conn_setup(&es->conn, e);
-    curl_easy_setopt(e, CURLOPT_URL, es->url_template);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
-    CURLcode cc = curl_easy_perform(e);
     long status = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    CURLcode cc = blocking_request(es, "PUT", es->url_template, body, &resp, &status);
     int done = 0;
     if (cc != CURLE_OK) {
         lp_log_ratelimited(LP_LOG_WARN, "cannot install the index template; retrying",
@@ -568,8 +576,6 @@ static int install_template(struct lp_es *es)
         lp_log_ratelimited(LP_LOG_WARN, "cannot install the index template; retrying",
                            "output=%s status=%ld", es->name, status);
     }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(e);
     lp_buf_release(&resp);
     free(body);
     return done;
