@@ -1069,7 +1069,8 @@ static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *er
         }
         char l[160];
         snprintf(l, sizeof(l), "output:%s", c->name);
-        o->ready = http ? lp_http_ready_check(http, l) : NULL;
+        /* an output's sink down is not this pod's fault: /readyz?strict=1 */
+        o->ready = http ? lp_http_ready_check_external(http, l, 1) : NULL;
         o->routes = lp_xcalloc(nr ? nr : 1, sizeof(*o->routes));
         for (size_t r = 0; r < nr; r++) {
             const struct agg_route_info *ri = agg_pipeline_route(a->pipe, r);
@@ -1233,6 +1234,38 @@ static rd_kafka_t *new_consumer(struct lp_aggregator *a, char *err, size_t errle
     return rk;
 }
 
+/* kafka.create_topics: the log topic and the dead-letter topic, when
+ * missing, before the subscription (which would otherwise wait for them). A
+ * refusal (no CREATE right, too few brokers) is logged: the topics may well
+ * exist, made by someone who may. */
+static void create_topics(struct lp_aggregator *a)
+{
+    const struct lp_config *cfg = a->cfg;
+    struct lp_kafka_new_topic t[2] = {
+        {cfg->kafka.topic, (int)cfg->kafka.topic_partitions,
+         (int)cfg->kafka.topic_replication_factor, 0},
+        {cfg->aggregator.dead_letter_topic, 1, (int)cfg->kafka.topic_replication_factor, 0},
+    };
+    size_t n = cfg->aggregator.dead_letter_topic && *cfg->aggregator.dead_letter_topic ? 2 : 1;
+    char err[512];
+    /* a handle of its own, before the dead letter's producer (whose first
+     * metadata request would have a broker auto-create its topic) */
+    rd_kafka_conf_t *kc = lp_kafka_conf_new(&cfg->kafka.properties, err, sizeof(err));
+    rd_kafka_t *rk = NULL;
+    if (kc && !lp_kafka_conf_set(kc, "bootstrap.servers", cfg->kafka.brokers, err, sizeof(err)) &&
+        !lp_kafka_conf_set(kc, "client.id", cfg->kafka.client_id, err, sizeof(err))) {
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
+        if (rk)
+            kc = NULL; /* rd_kafka_new took it */
+    }
+    if (kc)
+        rd_kafka_conf_destroy(kc);
+    if (!rk || lp_kafka_create_topics(rk, t, n, 30000, err, sizeof(err)))
+        lp_log(LP_LOG_WARN, "topics not created", "reason=\"%s\"", err);
+    if (rk)
+        rd_kafka_destroy(rk);
+}
+
 /* Starts the outputs' threads and the workers, then subscribes. */
 static int start(struct lp_aggregator *a, char *err, size_t errlen)
 {
@@ -1268,6 +1301,8 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
     a->metrics = metrics;
     a->topic = lp_xstrdup(cfg->kafka.topic);
     a->kafka_ready = http ? lp_http_ready_check(http, "kafka") : NULL;
+    if (cfg->kafka.create_topics)
+        create_topics(a);
     a->dlq = lp_dlq_new(cfg, metrics, err, errlen);
     if (!a->dlq)
         goto fail;

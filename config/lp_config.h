@@ -21,6 +21,9 @@ struct lp_config_kafka {
     char *topic;
     char *client_id;
     int64_t max_message_bytes;
+    int create_topics; /* the aggregator creates topic and dead-letter topic if missing */
+    int64_t topic_partitions;
+    int64_t topic_replication_factor;
     struct lp_kvlist properties; /* passed to librdkafka as is (TLS, SASL, ...) */
 };
 

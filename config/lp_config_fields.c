@@ -26,6 +26,15 @@ static const struct lp_field kafka_fields[] = {
     SIZE(lp_config_kafka, max_message_bytes, "1MiB", 1024, 256LL << 20,
          "Largest message produced; must not exceed the topic's max.message.bytes. A batch "
          "is closed before its compressed size would pass it."),
+    BOOL(lp_config_kafka, create_topics, "false",
+         "The aggregator creates the topic and aggregator.dead_letter_topic when they are "
+         "missing, through the Kafka admin API, before it subscribes (its user needs CREATE). "
+         "An existing topic is left as it is; a refusal is logged and the aggregator goes on."),
+    INT(lp_config_kafka, topic_partitions, "12", 1, 10000,
+        "create_topics: partitions of a created topic (the most aggregators that share the "
+        "work; the dead-letter topic gets 1)."),
+    INT(lp_config_kafka, topic_replication_factor, "3", 1, 32,
+        "create_topics: replication factor of created topics (at most the brokers)."),
     {"properties", LP_FT_MAP, OFF(lp_config_kafka, properties), NULL, 0, 0, NULL, 0, NULL, 0, 0,
      "librdkafka settings passed through as is (security.protocol, ssl.*, sasl.*, ...). "
      "sasl.* values are redacted in --check-config output."},

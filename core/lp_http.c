@@ -20,6 +20,7 @@
 struct lp_ready {
     char name[64];
     _Atomic int up;
+    int external; /* a dependency's state: /readyz?strict=1 only */
 };
 
 struct lp_http {
@@ -65,12 +66,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     } else if (strcmp(url, "/healthz") == 0) {
         lp_buf_puts(&b, "ok\n");
     } else if (strcmp(url, "/readyz") == 0) {
+        const char *strict = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "strict");
+        int all = strict && strcmp(strict, "0") != 0;
         size_t n = atomic_load(&h->nchecks);
         for (size_t i = 0; i < n; i++) {
-            if (!atomic_load_explicit(&h->checks[i].up, memory_order_relaxed)) {
-                status = MHD_HTTP_SERVICE_UNAVAILABLE;
-                lp_buf_appendf(&b, "not ready: %s\n", h->checks[i].name);
+            if (atomic_load_explicit(&h->checks[i].up, memory_order_relaxed))
+                continue;
+            if (h->checks[i].external && !all) {
+                lp_buf_appendf(&b, "down, not counted: %s (an outage of a dependency, not of this "
+                                   "process; /readyz?strict=1 counts it)\n",
+                               h->checks[i].name);
+                continue;
             }
+            status = MHD_HTTP_SERVICE_UNAVAILABLE;
+            lp_buf_appendf(&b, "not ready: %s\n", h->checks[i].name);
         }
         if (status == MHD_HTTP_OK)
             lp_buf_puts(&b, "ready\n");
@@ -182,11 +191,17 @@ unsigned lp_http_port(const struct lp_http *h)
 
 struct lp_ready *lp_http_ready_check(struct lp_http *h, const char *name)
 {
+    return lp_http_ready_check_external(h, name, 0);
+}
+
+struct lp_ready *lp_http_ready_check_external(struct lp_http *h, const char *name, int external)
+{
     size_t i = atomic_load(&h->nchecks);
     if (i >= MAX_CHECKS)
         return NULL;
     struct lp_ready *r = &h->checks[i];
     snprintf(r->name, sizeof(r->name), "%s", name);
+    r->external = external;
     atomic_store(&r->up, 0);
     atomic_store(&h->nchecks, i + 1); /* publish after the name is written */
     return r;

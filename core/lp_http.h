@@ -2,7 +2,11 @@
  *   /metrics  Prometheus text of a registry
  *   /healthz  200 while the process serves requests (liveness)
  *   /readyz   200 when every registered readiness check is up, else 503
- *             with the names of the checks that are down. */
+ *             with the names of the checks that are down. Checks of an
+ *             external dependency (an output's sink) are listed when down
+ *             but counted only by /readyz?strict=1: an OpenSearch outage
+ *             makes no pod unready, so it neither stops a rollout's pods
+ *             nor, through a PodDisruptionBudget, a node's drain. */
 #ifndef LP_HTTP_H
 #define LP_HTTP_H
 
@@ -25,6 +29,9 @@ unsigned lp_http_port(const struct lp_http *h);
 /* Registers a readiness check, initially down. At most 32 checks. The handle
  * lives as long as the server; NULL when full. Call before serving traffic. */
 struct lp_ready *lp_http_ready_check(struct lp_http *h, const char *name);
+/* The same, for the state of an external dependency when external is 1
+ * (counted by /readyz?strict=1 only). */
+struct lp_ready *lp_http_ready_check_external(struct lp_http *h, const char *name, int external);
 /* Marks a check up (1) or down (0). Any thread, lock-free. NULL is ignored. */
 void lp_ready_set(struct lp_ready *r, int up);
 

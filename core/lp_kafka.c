@@ -2,10 +2,12 @@
 #define LP_LOG_MODULE "kafka"
 #include "lp_kafka.h"
 
+#include "lp_alloc.h"
 #include "lp_error.h"
 #include "lp_log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -78,4 +80,75 @@ int lp_kafka_wire_meta(const rd_kafka_message_t *m, struct lp_wire_meta *meta, c
         return LP_EUNSUPP;
     }
     return 0;
+}
+
+int lp_kafka_create_topics(rd_kafka_t *rk, struct lp_kafka_new_topic *topics, size_t n,
+                           int timeout_ms, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (err && errlen)
+        err[0] = '\0';
+    if (n == 0)
+        return 0;
+    rd_kafka_NewTopic_t **nt = lp_xcalloc(n, sizeof(*nt));
+    char kerr[256];
+    for (size_t i = 0; i < n; i++) {
+        topics[i].created = -1;
+        nt[i] = rd_kafka_NewTopic_new(topics[i].name, topics[i].partitions,
+                                      topics[i].replication_factor, kerr, sizeof(kerr));
+        if (!nt[i]) {
+            snprintf(err, errlen, "topic %s: %s", topics[i].name, kerr);
+            rc = LP_EKAFKA;
+            goto out;
+        }
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, kerr, sizeof(kerr));
+    rd_kafka_AdminOptions_set_operation_timeout(opt, timeout_ms, kerr, sizeof(kerr));
+    rd_kafka_CreateTopics(rk, nt, n, opt, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 5000);
+    const rd_kafka_CreateTopics_result_t *res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
+    if (!ev || !res || rd_kafka_event_error(ev)) {
+        snprintf(err, errlen, "create topics: %s",
+                 !ev ? "no answer in time"
+                     : rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : "no result");
+        rc = LP_EKAFKA;
+    } else {
+        size_t cnt = 0;
+        const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &cnt);
+        for (size_t k = 0; k < cnt; k++) {
+            const char *name = rd_kafka_topic_result_name(tr[k]);
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[k]);
+            for (size_t i = 0; i < n; i++) {
+                if (strcmp(topics[i].name, name) != 0)
+                    continue;
+                if (!e) {
+                    topics[i].created = 1;
+                    lp_log(LP_LOG_INFO, "topic created", "topic=%s partitions=%d replication=%d",
+                           name, topics[i].partitions, topics[i].replication_factor);
+                } else if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                    topics[i].created = 0;
+                } else {
+                    const char *why = rd_kafka_topic_result_error_string(tr[k]);
+                    lp_log(LP_LOG_WARN, "cannot create topic", "topic=%s reason=\"%s\"", name,
+                           why ? why : rd_kafka_err2str(e));
+                    if (rc == 0)
+                        snprintf(err, errlen, "topic %s: %s", name,
+                                 why ? why : rd_kafka_err2str(e));
+                    rc = LP_EKAFKA;
+                }
+            }
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+out:
+    for (size_t i = 0; i < n; i++)
+        if (nt[i])
+            rd_kafka_NewTopic_destroy(nt[i]);
+    free(nt);
+    return rc;
 }

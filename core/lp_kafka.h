@@ -17,6 +17,20 @@ rd_kafka_conf_t *lp_kafka_conf_new(const struct lp_kvlist *props, char *err, siz
 int lp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
                       size_t errlen);
 
+/* One topic for lp_kafka_create_topics. */
+struct lp_kafka_new_topic {
+    const char *name;
+    int partitions;
+    int replication_factor;
+    int created; /* out: 1 created, 0 already there, -1 refused (reason logged) */
+};
+/* Creates the topics that do not exist yet through the admin API of rk (any
+ * handle type), waiting at most timeout_ms. An existing topic counts as done.
+ * Returns 0 when every topic exists now, else LP_EKAFKA with the first
+ * refusal in err (each refusal is logged too). */
+int lp_kafka_create_topics(rd_kafka_t *rk, struct lp_kafka_new_topic *topics, size_t n,
+                           int timeout_ms, char *err, size_t errlen);
+
 /* Headers for a wire message (caller owns; rd_kafka_producev(RD_KAFKA_V_HEADERS)
  * takes them on success). */
 rd_kafka_headers_t *lp_kafka_wire_headers(const struct lp_wire_meta *meta);

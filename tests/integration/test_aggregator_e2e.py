@@ -317,10 +317,18 @@ time.sleep(max(0, OUTAGE_S - (time.time() - outage_start)))
 mt = metrics_text(agg_port)
 paused_during = metric_sum(agg_port, "logpipe_aggregator_paused_partitions", mt)
 pauses = metric_sum(agg_port, "logpipe_aggregator_partition_pauses_total", mt)
-try:
-    ready_during = urllib.request.urlopen(f"http://127.0.0.1:{agg_port}/readyz", timeout=2).status
-except urllib.error.HTTPError as e:
-    ready_during = e.code
+
+
+def readyz(query=""):
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{agg_port}/readyz{query}", timeout=2).status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+# an output down: /readyz?strict=1 says so; /readyz (the pods' probe) stays
+# 200 (an outage is not the pod's: no PodDisruptionBudget blocks a drain)
+ready_during, ready_strict_during = readyz(), readyz("?strict=1")
 outage = time.time() - outage_start
 subprocess.run([SERVICES, "start", "opensearch"], check=True, capture_output=True)
 if not wait_drained(240):
@@ -467,8 +475,9 @@ if not pauses or not paused_during:
     print(f"partitions were not paused during the outage (pauses={pauses} paused={paused_during})"); ok = False
 if paused_after:
     print(f"{paused_after} partitions still paused after the outage"); ok = False
-if ready_during != 503:
-    print(f"/readyz answered {ready_during} with OpenSearch down"); ok = False
+if ready_strict_during != 503 or ready_during != 200:
+    print(f"/readyz?strict=1 answered {ready_strict_during} (want 503), /readyz {ready_during} "
+          "(want 200) with OpenSearch down"); ok = False
 if rc != 0:
     print(f"aggregator exited {rc} on SIGTERM"); ok = False
 if not ok:

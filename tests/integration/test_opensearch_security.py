@@ -202,6 +202,32 @@ try:
     check(st == 403, "logpipe cannot write outside logs-* (HTTP %d)" % st)
     st, _ = request("GET", "/_plugins/_security/api/internalusers", "logpipe", pw["logpipe"])
     check(st == 403, "logpipe cannot see the users (HTTP %d)" % st)
+    # nor change what it wrote (#28: its role has no delete or update)
+    st, body = request("POST", "/%s/_search" % today, "admin", pw["admin"], {"size": 1})
+    doc_id = body["hits"]["hits"][0]["_id"] if st == 200 and body["hits"]["hits"] else "none"
+    st, _ = request("DELETE", "/%s/_doc/%s" % (today, doc_id), "logpipe", pw["logpipe"])
+    check(st == 403, "logpipe cannot delete a document (HTTP %d)" % st)
+    st, _ = request("POST", "/%s/_update/%s" % (today, doc_id), "logpipe", pw["logpipe"],
+                    {"doc": {"message": "rewritten"}})
+    check(st == 403, "logpipe cannot update a document (HTTP %d)" % st)
+    # by query: the search it starts with is refused already (403, or 400
+    # wrapping it, as OpenSearch 2.19 answers); the count below shows nothing went
+    st, body = request("POST", "/%s/_delete_by_query" % today, "logpipe", pw["logpipe"],
+                       {"query": {"match_all": {}}})
+    check(st in (400, 403) and "no permissions" in json.dumps(body),
+          "logpipe cannot delete by query (HTTP %d: %s)" % (st, json.dumps(body)[:300]))
+    st, body = request("POST", "/%s/_update_by_query" % today, "logpipe", pw["logpipe"],
+                       {"query": {"match_all": {}}})
+    check(st in (400, 403) and "no permissions" in json.dumps(body),
+          "logpipe cannot update by query (HTTP %d: %s)" % (st, json.dumps(body)[:300]))
+    st, body = request("POST", "/_bulk", "logpipe", pw["logpipe"],
+                       b'{"delete":{"_index":"%s","_id":"%s"}}\n' % (today.encode(), doc_id.encode()))
+    ok = st == 403 or (st == 200 and isinstance(body, dict) and body.get("errors") and
+                       all(i["delete"].get("status") == 403 for i in body["items"]))
+    check(ok, "logpipe cannot delete a document through _bulk (HTTP %d)" % st)
+    st, body = request("GET", "/%s/_count" % today, "admin", pw["admin"])
+    check(isinstance(body, dict) and body.get("count") == len(lines),
+          "every document is still there: %s" % (body.get("count") if isinstance(body, dict) else body))
 
     # retention as logpipe-retention
     rt = subprocess.run([os.path.join(BUILD, "retention", "logpipe-retention"), "--once"] + cfgs, env=denv,

@@ -131,7 +131,8 @@ for fname, doc in compose.items():
             if source.startswith("."):
                 check(os.path.exists(os.path.join(deploy, source)), "%s/%s: bind source %s exists" % (fname, name, source))
             elif not source.startswith("/"):
-                check(source in base.get("volumes", {}), "%s/%s: named volume %s declared" % (fname, name, source))
+                check(source in base.get("volumes", {}) or source in (doc.get("volumes") or {}),
+                      "%s/%s: named volume %s declared" % (fname, name, source))
         check(not ("network_mode" in s and "networks" in s),
               "%s/%s: network_mode and networks are exclusive" % (fname, name))
         for n in s.get("networks", []) or []:

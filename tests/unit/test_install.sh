@@ -2,7 +2,9 @@
 # cmake --install of the build under test, into a scratch DESTDIR: the three
 # daemons (their --version names version, commit and libraries), the systemd
 # units pointing at the installed binaries, the sysusers entry, the example
-# configuration and the docs; the units pass systemd-analyze verify.
+# configuration and the docs; the units pass systemd-analyze verify, and
+# systemd-analyze security rates each unit's exposure at most 2.0 (printed;
+# before #28's hardening: shipper 5.9, aggregator 5.3, retention 5.3).
 #   test_install.sh BUILD_DIR
 set -euo pipefail
 build=$1
@@ -37,6 +39,13 @@ if command -v systemd-analyze >/dev/null; then
   out=$(systemd-analyze verify "$tmp"/units/*.service 2>&1) || fail "systemd-analyze verify: $out"
   [ -z "$out" ] || fail "systemd-analyze verify warns: $out"
   echo "ok: systemd-analyze verify $(systemd-analyze --version | head -n1 | cut -d' ' -f1-2): 3 units"
+  for u in "$tmp"/units/*.service; do
+    line=$(systemd-analyze security --offline=true "$u" 2>&1 | grep "Overall exposure level") ||
+      fail "systemd-analyze security $u: no rating"
+    level=$(echo "$line" | sed -n 's/.*: \([0-9.]*\) .*/\1/p')
+    awk -v l="$level" 'BEGIN { exit !(l != "" && l <= 2.0) }' || fail "$line (at most 2.0)"
+    echo "ok: ${line#→ }"
+  done
 else
   fail "systemd-analyze missing (apt-get install systemd)"
 fi

@@ -172,6 +172,16 @@ static void test_http_endpoint(void)
     CU_ASSERT_PTR_NULL(strstr(body.data, "not ready: kafka"));
     lp_ready_set(es, 1);
     CU_ASSERT_EQUAL(http_get(port, "/readyz", &body), 200);
+    /* an external dependency down: listed, counted by ?strict=1 only */
+    struct lp_ready *sink = lp_http_ready_check_external(h, "output:search", 1);
+    CU_ASSERT_EQUAL(http_get(port, "/readyz", &body), 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(body.data, "down, not counted: output:search"));
+    CU_ASSERT_EQUAL(http_get(port, "/readyz?strict=1", &body), 503);
+    CU_ASSERT_PTR_NOT_NULL(strstr(body.data, "not ready: output:search"));
+    lp_ready_set(sink, 1);
+    CU_ASSERT_EQUAL(http_get(port, "/readyz?strict=1", &body), 200);
+    lp_ready_set(kafka, 0); /* its own dependency (the group): counted */
+    CU_ASSERT_EQUAL(http_get(port, "/readyz", &body), 503);
     CU_ASSERT_EQUAL(http_get(port, "/nope", &body), 404);
     lp_buf_release(&body);
     lp_http_stop(h);

@@ -262,7 +262,7 @@ static void rig_start(struct rig *r, unsigned port, const char *extra)
     char err[512];
     r->http = lp_http_start("127.0.0.1:0", r->metrics, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r->http);
-    r->ready = lp_http_ready_check(r->http, "output:es");
+    r->ready = lp_http_ready_check_external(r->http, "output:es", 1);
     r->dlq = lp_dlq_new(r->cfg, r->metrics, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(r->dlq);
     r->es = lp_es_new(&r->cfg->aggregator.outputs[0], "topic", r->dlq, r->metrics, r->ready, err,
@@ -313,7 +313,7 @@ static int wait_idle(struct rig *r, int ms)
 static long readyz(struct rig *r)
 {
     char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/readyz", lp_http_port(r->http));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/readyz?strict=1", lp_http_port(r->http));
     CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
