@@ -174,11 +174,11 @@ check_toolchain() {
   echo "toolchain ok: gcc, clang with its sanitizer and fuzzer runtime, valgrind, java, maven, kcat, ${#toolchain[@]} checks"
 }
 
-# A Go new enough for the tools (1.24): the machine's, or the toolchain
+# A Go new enough for the tools (1.26: helm-unittest needs it): the machine's, or the toolchain
 # module the Go command itself would fetch (golang.org/toolchain on the Go
 # module proxy), unpacked into $1/go. Debian 12's golang-go is 1.19. Prints
 # the go binary's path.
-go_ok() { "$1" version 2>/dev/null | grep -Eq 'go1\.(2[4-9]|[3-9][0-9])'; }
+go_ok() { "$1" version 2>/dev/null | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; }
 go_toolchain() {
   local tools=$1 gobin arch ver
   gobin=$(command -v go || true)

@@ -111,6 +111,17 @@ class KubeAPI:
         except ValueError:
             return st, text
 
+    def kubeconfig(self, path):
+        """Writes a kubeconfig for kubectl and helm (the admin token); returns path."""
+        with open(path, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "lp",
+                       "clusters": [{"name": "lp", "cluster": {"server": self.url,
+                                                               "certificate-authority": self.ca_file}}],
+                       "users": [{"name": "admin", "user": {"token": self.token}}],
+                       "contexts": [{"name": "lp", "context": {"cluster": "lp", "user": "admin"}}]}, f)
+        os.chmod(path, 0o600)
+        return path
+
     def ensure_namespace(self, ns):
         self.request("POST", "/api/v1/namespaces",
                      {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
