@@ -196,7 +196,7 @@ for d in docs:
     kinds.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
     if d["kind"] not in ("Namespace", "PriorityClass", "ClusterRole", "ClusterRoleBinding"):  # cluster-scoped
         check(d["metadata"].get("namespace") == "logpipe", "%s/%s in namespace logpipe" % (d["kind"], d["metadata"]["name"]))
-external_secrets = {"logpipe-es"}  # created by the operator (kustomization.yaml says how)
+external_secrets = {"logpipe-es", "logpipe-es-retention"}  # created by the operator (kustomization.yaml says how)
 cm = kinds["ConfigMap"]["logpipe"]
 cm_files = {}
 for key, text in cm["data"].items():
@@ -263,7 +263,7 @@ with open(s3_pipe, "w") as f:
     f.write(s3_patch["data"]["pipeline.yaml"])
 for daemon in ("logpipe-aggregator", "logpipe-retention"):
     out = check_config(daemon, [cm_files["logpipe.yaml"], s3_pipe], {}, "k8s-s3",
-                       ["/run/secrets/logpipe", "/run/secrets/logpipe-s3"])
+                       ["/run/secrets/logpipe", "/run/secrets/logpipe-s3", "/run/secrets/logpipe-retention"])
     if daemon == "logpipe-aggregator" and out:
         kinds_out = [o.get("type") for o in out["aggregator"]["outputs"]]
         check("s3" in kinds_out and "file" not in kinds_out,
