@@ -174,7 +174,7 @@ tolerations: {{- toYaml . | nindent 2 }}
 {{- with .ctx }}
 - name: check-{{ $name }}
   image: {{ include "logpipe.image" . }}
-  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  imagePullPolicy: Always   # run on demand: the registry's image, as a new node would get it
   args: ["logpipe-{{ $name }}", {{ include "logpipe.configArgs" . }}, "--check-config"]
   resources:
     requests: {cpu: 10m, memory: 32Mi}
