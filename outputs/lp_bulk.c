@@ -72,6 +72,44 @@ static enum lp_item_verdict item_verdict(int status, const char *type)
     return LP_ITEM_DROP;
 }
 
+/* The fast path of a 200: the top-level "errors" (before "items", as
+ * Elasticsearch and OpenSearch write it) is false and there are exactly n
+ * "status" members, one per item. Then every item was created and nothing
+ * needs parsing: the answer the output asks for with LP_BULK_FILTER_PATH
+ * is [{"create":{"status":201}},...]. Anything else takes the full parse. */
+static int all_created(const char *body, size_t len, size_t n)
+{
+    if (!body || !len)
+        return 0;
+    const char *end = body + len;
+    const char *items = memmem(body, len, "\"items\"", 7);
+    const char *limit = items ? items : end;
+    const char *e = memmem(body, (size_t)(limit - body), "\"errors\"", 8);
+    if (!e)
+        return 0;
+    const char *p = e + 8;
+    while (p < limit && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    if (p >= limit || *p++ != ':')
+        return 0;
+    while (p < limit && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    if (limit - p < 5 || memcmp(p, "false", 5) != 0 || !items)
+        return 0;
+    /* a "status" key cannot occur inside a JSON string (its quotes would be
+     * escaped), so this counts the items' statuses */
+    size_t count = 0;
+    for (const char *q = items; q < end;) {
+        const char *f = memmem(q, (size_t)(end - q), "\"status\"", 8);
+        if (!f)
+            break;
+        if (++count > n)
+            return 0;
+        q = f + 8;
+    }
+    return count == n;
+}
+
 enum lp_bulk_verdict lp_bulk_classify(long http_status, const char *body, size_t len, size_t n,
                                       struct lp_bulk_item *items, char *why, size_t whylen)
 {
@@ -92,6 +130,14 @@ enum lp_bulk_verdict lp_bulk_classify(long http_status, const char *body, size_t
     if (http_status != 200) {
         snprintf(why, whylen, "HTTP %ld: %.150s", http_status, body ? body : "");
         return LP_BULK_FAIL;
+    }
+    if (all_created(body, len, n)) {
+        for (size_t i = 0; i < n; i++) {
+            items[i].verdict = LP_ITEM_OK;
+            items[i].status = 201;
+            items[i].reason[0] = '\0';
+        }
+        return LP_BULK_ITEMS;
     }
     json_error_t je;
     json_t *root = json_loadb(body, len, 0, &je);

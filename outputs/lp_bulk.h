@@ -47,6 +47,12 @@ enum lp_bulk_verdict {
     LP_BULK_FAIL,      /* another 4xx for the whole request: every item is dropped */
 };
 
+/* The query string of _bulk requests: the answer keeps only what
+ * lp_bulk_classify reads (errors, each item's status and error), about 25
+ * bytes per item instead of about 250, and an all-created answer
+ * ("errors":false) is classified without parsing its items. */
+#define LP_BULK_FILTER_PATH "filter_path=errors,items.*.status,items.*.error"
+
 /* Classifies the response (HTTP status and body) to a request of n actions;
  * with LP_BULK_ITEMS, items[0..n) are filled in request order. A 200 whose
  * items do not number n is a garbled response: LP_BULK_RETRY. why gets a

@@ -234,7 +234,7 @@ struct lp_es *lp_es_new(const struct lp_config_output *cfg, const char *topic, s
     lp_es_conn_init(&es->conn, &(struct lp_es_conn_cfg){cfg->url, cfg->username, cfg->password,
                                                          cfg->api_key, cfg->ca_file, cfg->tls_verify,
                                                          cfg->request_timeout_ms});
-    es->url_bulk = lp_es_conn_url(&es->conn, "/_bulk");
+    es->url_bulk = lp_es_conn_url(&es->conn, "/_bulk?" LP_BULK_FILTER_PATH);
     char *tpath = join3("/_index_template/", cfg->template_name, "");
     es->url_template = lp_es_conn_url(&es->conn, tpath);
     free(tpath);

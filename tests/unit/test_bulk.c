@@ -63,6 +63,51 @@ static void test_classify_items(void)
     CU_ASSERT_STRING_EQUAL(it[0].reason, "");
 }
 
+/* The answers of filter_path=errors,items.*.status,items.*.error: an
+ * all-created one is read without parsing the items; one with an error,
+ * or whose statuses do not number the actions, goes the full way. */
+static void test_classify_filtered(void)
+{
+    struct lp_bulk_item it[3];
+    char why[256];
+    const char *ok = "{\"errors\":false,\"items\":[{\"create\":{\"status\":201}},"
+                     "{\"create\":{\"status\":201}},{\"create\":{\"status\":201}}]}";
+    memset(it, 0xff, sizeof(it));
+    CU_ASSERT_EQUAL(lp_bulk_classify(200, ok, strlen(ok), 3, it, why, sizeof(why)), LP_BULK_ITEMS);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(it[i].verdict, LP_ITEM_OK);
+        CU_ASSERT_EQUAL(it[i].status, 201);
+        CU_ASSERT_STRING_EQUAL(it[i].reason, "");
+    }
+    /* two statuses for three actions: garbled, whatever "errors" says */
+    const char *short2 = "{\"errors\" : false,\"items\":[{\"create\":{\"status\":201}},"
+                         "{\"create\":{\"status\":201}}]}";
+    CU_ASSERT_EQUAL(lp_bulk_classify(200, short2, strlen(short2), 3, it, why, sizeof(why)),
+                    LP_BULK_RETRY);
+    /* an id that spells "status" is escaped inside its string: not counted */
+    const char *tricky = "{\"errors\":false,\"items\":[{\"create\":{\"_id\":\"a\\\"status\\\"\","
+                         "\"status\":201}},{\"create\":{\"status\":201}},{\"create\":{\"status\":201}}]}";
+    CU_ASSERT_EQUAL(lp_bulk_classify(200, tricky, strlen(tricky), 3, it, why, sizeof(why)),
+                    LP_BULK_ITEMS);
+    CU_ASSERT_EQUAL(it[0].verdict, LP_ITEM_OK);
+    /* errors true: each item as it says */
+    const char *bad = "{\"errors\":true,\"items\":[{\"create\":{\"status\":201}},"
+                      "{\"create\":{\"status\":400,\"error\":{\"type\":\"mapper_parsing_exception\","
+                      "\"reason\":\"x\"}}},{\"create\":{\"status\":409,\"error\":{\"type\":"
+                      "\"version_conflict_engine_exception\"}}}]}";
+    CU_ASSERT_EQUAL(lp_bulk_classify(200, bad, strlen(bad), 3, it, why, sizeof(why)), LP_BULK_ITEMS);
+    CU_ASSERT_EQUAL(it[0].verdict, LP_ITEM_OK);
+    CU_ASSERT_EQUAL(it[1].verdict, LP_ITEM_DROP);
+    CU_ASSERT_STRING_EQUAL(it[1].reason, "mapper_parsing_exception: x");
+    CU_ASSERT_EQUAL(it[2].verdict, LP_ITEM_OK);
+    CU_ASSERT_EQUAL(it[2].status, 409);
+    /* no "errors" member (an unfiltered, odd answer): the full parse decides */
+    const char *plain = "{\"items\":[{\"create\":{\"status\":201}}]}";
+    CU_ASSERT_EQUAL(lp_bulk_classify(200, plain, strlen(plain), 1, it, why, sizeof(why)),
+                    LP_BULK_ITEMS);
+    CU_ASSERT_EQUAL(it[0].status, 201);
+}
+
 static void test_classify_requests(void)
 {
     struct lp_bulk_item it[2];
@@ -114,6 +159,7 @@ int main(void)
         {"body", test_body},
         {"classify items", test_classify_items},
         {"classify requests", test_classify_requests},
+        {"classify filtered answers", test_classify_filtered},
         {"index names", test_index_names},
         {NULL, NULL},
     };

@@ -42,6 +42,7 @@ static struct {
     int healed;        /* documents accepted after a mapping conflict */
     int template_puts;
     char auth[256]; /* Authorization of the last bulk request */
+    char filter_path[128]; /* its filter_path query argument */
 } fake = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 struct upload {
@@ -172,6 +173,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         fake.requests++;
         const char *au = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         snprintf(fake.auth, sizeof(fake.auth), "%s", au ? au : "");
+        const char *fp = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "filter_path");
+        snprintf(fake.filter_path, sizeof(fake.filter_path), "%s", fp ? fp : "");
         struct lp_buf plain;
         lp_buf_init(&plain, 0);
         if (u->gzip) {
@@ -349,6 +352,8 @@ static void test_items_mixed(void)
     CU_ASSERT_EQUAL(r.part->next_store, 6);
     pthread_mutex_lock(&fake.mu);
     CU_ASSERT_EQUAL(fake.created, 5); /* every doc but the 400 */
+    /* the answer is asked for what the classifier reads, nothing more */
+    CU_ASSERT_STRING_EQUAL(fake.filter_path, "errors,items.*.status,items.*.error");
     CU_ASSERT_EQUAL(fake.healed, 1);  /* the conflict, sent again with its field kept */
     CU_ASSERT(fake.requests >= 2);     /* the 429s went again, alone */
     CU_ASSERT_EQUAL(fake.gzip_requests, fake.requests);
