@@ -652,8 +652,17 @@ static void send_request(struct lp_es *es, struct request *r, int64_t now)
         body = r->body.data;
         blen = r->body.len;
     } else {
-        lp_buf_reset(&r->body);
-        lp_buf_append(&r->body, body, blen);
+        /* uncompressed: the built body itself goes out, and the request's
+         * previous buffer builds the next one (no copy) */
+        struct lp_buf *b = &es->bulk.body;
+        char *data = r->body.data;
+        size_t bcap = r->body.cap;
+        r->body.data = b->data;
+        r->body.len = b->len;
+        r->body.cap = b->cap;
+        b->data = data;
+        b->cap = bcap;
+        lp_buf_reset(b);
         body = r->body.data;
     }
     if (!r->easy)

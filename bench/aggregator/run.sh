@@ -62,6 +62,8 @@ run_logpipe() { # SIZE OUTPUT -> sets wall cpu hwm oscpu
   rm -rf "$work"/segments-*
   local outyaml="{name: out, type: file, path: $work/segments-$out-$rep}"
   [ "$out" = es ] && outyaml="{name: out, type: elasticsearch, url: \"$es\", index: \"bench-lp-$run_id\", template_name: bench-lp-$run_id}"
+  # the same without gzip: on loopback or a fast LAN it costs more CPU than it saves
+  [ "$out" = es-none ] && outyaml="{name: out, type: elasticsearch, url: \"$es\", index: \"bench-lpn-$run_id\", template_name: bench-lpn-$run_id, compression: none}"
   cat >"$work/agg-$out.yaml" <<YAML
 kafka: {brokers: "$brokers", topic: ${topic_b[$size]}}
 aggregator:
@@ -152,18 +154,23 @@ best_of run_rsyslog file file; rsf_cpu=$cpu rsf_hwm=$hwm; rsf_row=$(row "rsyslog
 # rsyslog first: OpenSearch's JVM is warmer for whoever goes second
 run_rsyslog es es; rse_cpu=$cpu rse_wall=$wall; rse_row=$(row "rsyslog -> omelasticsearch" es)
 run_logpipe es es; lpe_cpu=$cpu lpe_wall=$wall lpe_os=$oscpu lpe_hwm=$hwm; lpe_row=$(row "logpipe-aggregator -> OpenSearch" es)
+run_logpipe es es-none; lpn_cpu=$cpu; lpn_row=$(row "logpipe -> OpenSearch, no gzip" es)
 
 echo
 echo "files: $(echo "${bytes[file]} / 1048576" | bc) MB of logs, ${records[file]} records; OpenSearch: $(echo "${bytes[es]} / 1048576" | bc) MB, ${records[es]} records"
 echo "logpipe reads the batch topic (zstd NDJSON), rsyslog the record topic (one ECS JSON per message)"
 hdr
-echo "$lpf_row"; echo "$rsf_row"; echo "$rse_row"; echo "$lpe_row"
+echo "$lpf_row"; echo "$rsf_row"; echo "$rse_row"; echo "$lpe_row"; echo "$lpn_row"
 echo
 printf 'files (best of %s runs each): throughput per CPU-second, logpipe / rsyslog: %.2fx (goal >= 3)\n' "$repeat" "$(echo "$rsf_cpu / ${lpf[1]}" | bc -l)"
 printf 'files: peak RSS, logpipe / rsyslog:                       %.2fx\n' "$(echo "${lpf[2]} / $rsf_hwm" | bc -l)"
 printf 'OpenSearch: wall time, rsyslog / logpipe:                 %.2fx\n' "$(echo "$rse_wall / $lpe_wall" | bc -l)"
 printf 'OpenSearch: CPU per record, rsyslog / logpipe:            %.2fx\n' "$(echo "$rse_cpu / $lpe_cpu" | bc -l)"
+gb_f=$(echo "${bytes[file]} / 1073741824" | bc -l); gb_e=$(echo "${bytes[es]} / 1073741824" | bc -l)
+printf 'CPU per GB, OpenSearch path / file path (gzip):           %.2fx (goal <= 2)\n' "$(echo "($lpe_cpu / $gb_e) / (${lpf[1]} / $gb_f)" | bc -l)"
+printf 'CPU per GB, OpenSearch path / file path (no gzip):        %.2fx (goal <= 2)\n' "$(echo "($lpn_cpu / $gb_e) / (${lpf[1]} / $gb_f)" | bc -l)"
 printf 'OpenSearch run: OpenSearch CPU / logpipe CPU:             %.2fx (> 1: OpenSearch is the bottleneck)\n' "$(echo "$lpe_os / $lpe_cpu" | bc -l)"
 printf 'OpenSearch run: logpipe used %.0f%% of one core\n' "$(echo "100 * $lpe_cpu / $lpe_wall" | bc -l)"
-curl -fsS -m 10 -XDELETE "$es/bench-lp-$run_id,bench-rs-$run_id" >/dev/null 2>&1 || true
+curl -fsS -m 10 -XDELETE "$es/bench-lp-$run_id,bench-lpn-$run_id,bench-rs-$run_id" >/dev/null 2>&1 || true
+curl -fsS -m 10 -XDELETE "$es/_index_template/bench-lpn-$run_id" >/dev/null 2>&1 || true
 curl -fsS -m 10 -XDELETE "$es/_index_template/bench-lp-$run_id" >/dev/null 2>&1 || true
