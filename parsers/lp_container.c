@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 int lp_cfmt_parse(const char *name)
@@ -110,6 +111,21 @@ static int docker_fast(const char *line, size_t n, struct lp_buf *scratch, struc
         return -1;
     char *w = scratch->data;
     while (p < end && *p != '"') {
+        /* copy 8 bytes at a time while none is a control byte, '"' or '\\'
+         * (SWAR tests, as in lp_buf_append_json_string): most of a line */
+        while (end - p >= 8) {
+            uint64_t v;
+            memcpy(&v, p, 8);
+            const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+            uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
+            if ((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high)
+                break;
+            memcpy(w, p, 8);
+            w += 8;
+            p += 8;
+        }
+        if (p >= end || *p == '"')
+            break;
         unsigned char c = (unsigned char)*p;
         if (c == '\\') {
             if (end - p < 2)
