@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/test, scripts/demo and scripts/fresh-check (source it): the
 # Debian packages logpipe builds, tests and runs its services with, installed
 # when missing, and a check of the toolchain that names what is still missing.
@@ -28,6 +29,7 @@ toolchain=(
   "python3-venv|py|venv"
   "prometheus|cmd|promtool"
   "systemd|cmd|systemd-analyze"
+  "shellcheck|cmd|shellcheck"
   "openjdk-17-jdk-headless|cmd|java"
   "openjdk-17-jdk-headless|cmd|javac"
   "maven|cmd|mvn"

@@ -1,7 +1,8 @@
+# shellcheck shell=bash disable=SC2154  # es, brokers, count, shipper, work: the caller's
 # Helpers shared by the aggregator benchmarks (sourced): bench/lib.sh's
 # (CPU and peak RSS of a pid, a free port, a metric's value), es_count, and
 # ship DIR TOPIC MODE (the real shipper into a 4-partition topic; prints the
-# records shipped). Needs clk, es, brokers, count, shipper and work set by
+# records shipped). Needs es, brokers, count, shipper and work set by
 # the caller.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 es_count() {

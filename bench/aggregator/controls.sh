@@ -26,7 +26,6 @@ agg=$build/aggregator/logpipe-aggregator
 count=$build/bench/lp-topic-count
 work=$(mktemp -d /tmp/lp-bench-controls-XXXXXX)
 trap 'pkill -P $$ 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-clk=$(getconf CLK_TCK)
 run_id="$$$(date +%s)"
 rep=0
 command -v rsyslogd >/dev/null || { echo "missing rsyslog"; exit 2; }
@@ -114,8 +113,8 @@ CONF
 
 repeat=${REPEAT:-3}
 best() { # FN NAME ARG: runs FN REPEAT times, keeps the run with the least CPU
-  local bc bh bl br bw i
-  for i in $(seq 1 "$repeat"); do
+  local bc bh bl br bw
+  for _ in $(seq 1 "$repeat"); do
     "$1" "$2" "$3"
     if [ -z "${bc:-}" ] || [ "$(echo "$cpu < $bc" | bc -l)" = 1 ]; then
       bc=$cpu bh=$hwm bl=$lines bw=$wall br=${red_lines:-0}
@@ -124,7 +123,7 @@ best() { # FN NAME ARG: runs FN REPEAT times, keeps the run with the least CPU
   cpu=$bc hwm=$bh lines=$bl wall=$bw red_lines=$br
 }
 gb=$(echo "$bytes / 1073741824" | bc -l)
-declare -A C H L
+declare -A C
 row() { printf '%-48s %8.2f %9.1f %9.1f %10s\n' "$1" "$cpu" "$(echo "$cpu / $gb" | bc -l)" "$(echo "$hwm / 1024" | bc -l)" "$lines"; }
 out=()
 best run_logpipe base ""; C[lp]=$cpu; out+=("$(row "logpipe, no rules")")

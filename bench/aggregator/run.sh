@@ -31,7 +31,6 @@ agg=$build/aggregator/logpipe-aggregator
 count=$build/bench/lp-topic-count
 work=$(mktemp -d /tmp/lp-bench-agg-XXXXXX)
 trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
-clk=$(getconf CLK_TCK)
 run_id="$$$(date +%s)"
 
 command -v rsyslogd >/dev/null || { echo "missing rsyslog"; exit 2; }
@@ -153,7 +152,7 @@ best_of run_logpipe file file; lpf=("$wall" "$cpu" "$hwm" "$oscpu"); lpf_row=$(r
 best_of run_rsyslog file file; rsf_cpu=$cpu rsf_hwm=$hwm; rsf_row=$(row "rsyslog imkafka -> omfile" file)
 # rsyslog first: OpenSearch's JVM is warmer for whoever goes second
 run_rsyslog es es; rse_cpu=$cpu rse_wall=$wall; rse_row=$(row "rsyslog -> omelasticsearch" es)
-run_logpipe es es; lpe_cpu=$cpu lpe_wall=$wall lpe_os=$oscpu lpe_hwm=$hwm; lpe_row=$(row "logpipe-aggregator -> OpenSearch" es)
+run_logpipe es es; lpe_cpu=$cpu lpe_wall=$wall lpe_os=$oscpu; lpe_row=$(row "logpipe-aggregator -> OpenSearch" es)
 run_logpipe es es-none; lpn_cpu=$cpu; lpn_row=$(row "logpipe -> OpenSearch, no gzip" es)
 
 echo

@@ -32,7 +32,6 @@ agg=$build/aggregator/logpipe-aggregator
 count=$build/bench/lp-topic-count
 work=$(mktemp -d /tmp/lp-bench-s3-XXXXXX)
 trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
-clk=$(getconf CLK_TCK)
 run_id="$$$(date +%s)"
 es=unused
 

@@ -124,5 +124,5 @@ CONF
   printf '%8d | %-8s %8s %8s %8d | %10s %10s %10s %12s\n' "$n" rsyslog "$wall" "$cpu" $((hwm / 1024)) \
     "$(python3 -c "print(f'{$wall * 1000 / $n:.3f}')")" "$(python3 -c "print(f'{$cpu * 1000 / $n:.3f}')")" \
     "$(python3 -c "print(f'{$hwm / $n:.2f}')")" "-"
-  rm -rf "$work/$n"
+  rm -rf "${work:?}/$n"
 done

@@ -20,7 +20,6 @@ build=${LP_BUILD:-$repo/build}
 shipper=$build/shipper/logpipe-shipper
 work=$(mktemp -d /tmp/lp-bench-hint-XXXXXX)
 trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
-clk=$(getconf CLK_TCK)
 . "$repo/bench/lib.sh" # cpu_of, hwm_of (KiB), free_port, metric
 now() { date +%s.%N; }
 mkdir -p "$work/logs" "$work/log/containers"
@@ -74,7 +73,6 @@ YAML
   kill $api_pid; wait $api_pid 2>/dev/null || true
   mv "$work"/log/containers/*.log "$work/logs/"
 }
-n_run=0
 benign=$(run '^\d')
 hostile=$(run '^(\w+\s?)*$')
 awk -v l="$lines" -v b="$benign" -v h="$hostile" -v s="$shipper" 'BEGIN {

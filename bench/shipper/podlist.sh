@@ -17,7 +17,6 @@ build=${LP_BUILD:-$repo/build}
 shipper=$build/shipper/logpipe-shipper
 work=$(mktemp -d /tmp/lp-bench-podlist-XXXXXX)
 trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
-clk=$(getconf CLK_TCK)
 . "$repo/bench/lib.sh" # cpu_of, hwm_of (KiB), free_port, metric
 
 token=bench-token-$$

@@ -46,7 +46,8 @@ zstd_wall=$(echo "$t1 - $t0" | bc -l)
 
 # ---- logpipe-shipper, at zstd level 1 (like the floor) and at its default 3
 run_logpipe() { # LEVEL -> sets lp_wall lp_cpu lp_hwm lp_events lp_out
-  local level=$1 topic="bench-lp$1-$$-$(date +%s)"
+  local level=$1 topic
+  topic="bench-lp$1-$$-$(date +%s)"
   "$count" "$brokers" "$topic" --create 4 >/dev/null
   port=$(free_port)
   rm -rf "$work/lp-state"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by broker.sh and setup.sh: render FILE into OUT, filling in the
 # @NAME@ values of deploy/kafka/*.properties from the environment (Compose's
 # values by default), and run Kafka's tools from /opt/kafka/bin (the

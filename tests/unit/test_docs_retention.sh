@@ -19,7 +19,6 @@ for c in "${cmds[@]}"; do
   echo "+ $c"
   bash -c "$c" > "$work/out.$i" 2> "$work/err.$i" || { echo "command $i failed:"; cat "$work/err.$i"; exit 1; }
 done
-before=$(find /tmp/lp-retention-tour -type f | sort)
 grep -q "planned" "$work/out.2" && grep -q "archive_after 2d" "$work/out.2" &&
   grep -q "delete_after 30d" "$work/out.2" || { echo "dry run output:"; cat "$work/out.2"; exit 1; }
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dry_run"] and len(d["actions"]) == 4, d' "$work/out.3"
