@@ -24,7 +24,6 @@ engine runs on these machines), OpenSearch Dashboards' login.
 
 usage: test_opensearch_security.py BUILD_DIR"""
 import base64
-import glob
 import json
 import os
 import shutil

@@ -27,7 +27,7 @@ import tempfile
 import time
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, http, metric_sum, metrics_text, s3_env, stop_procs, Checks
+from lptest import free_port, http, metric_sum, s3_env, stop_procs, Checks
 
 SHIPPER, AGG, REPLAY, RETENTION = map(os.path.abspath, sys.argv[1:5])
 BROKERS = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "9092")

@@ -25,7 +25,6 @@ indices (the write index stays).
 
 usage: test_retention_e2e.py RETENTION"""
 import datetime
-import gzip
 import hashlib
 import json
 import os
