@@ -285,14 +285,20 @@ if rc2 != 0 or not agg2_assigned or not agg2_records:
 
 
 def wait_drained(timeout):
+    """Nothing pending, queued, paused or lagging, three polls in a row: a
+    partition just resumed reports the lag of its last fetch (0) until its
+    next fetch returns, which once stopped the run with a phase unread."""
     deadline = time.time() + timeout
+    calm = 0
     while time.time() < deadline:
         time.sleep(0.5)
         t = metrics_text(agg_port)
         lag = metric_sum(agg_port, "logpipe_aggregator_consumer_lag", t)
         pend = metric_sum(agg_port, "logpipe_aggregator_pending_bytes", t)
         queued = metric_sum(agg_port, "logpipe_aggregator_output_queued", t)
-        if lag == 0 and pend == 0 and queued == 0:
+        paused = metric_sum(agg_port, "logpipe_aggregator_paused_partitions", t)
+        calm = calm + 1 if (lag == 0 and pend == 0 and queued == 0 and not paused) else 0
+        if calm >= 3:
             return True
     return False
 
