@@ -27,6 +27,7 @@ enum match_op { OP_EQUALS, OP_PREFIX, OP_REGEX, OP_EXISTS };
 
 struct cond {
     char *field;
+    int rec_field; /* rec_field_of(field) */
     enum match_op op;
     char *value;
     size_t value_len;
@@ -159,49 +160,22 @@ static int resolve_outputs(struct route *r, char *const *names, size_t n,
 static const char *const ecs_top[] = {"@timestamp", "message", "stream",     "event",  "log",
                                       "host",       "container", "kubernetes", "logpipe"};
 
-/* Fields whose value is a plain scalar of the record. */
-enum rec_field {
-    RF_NONE = -1,
-    RF_MESSAGE,
-    RF_STREAM,
-    RF_PATH,
-    RF_OFFSET,
-    RF_HOST,
-    RF_CONTAINER_ID,
-    RF_CONTAINER_NAME,
-    RF_K8S_NS,
-    RF_K8S_POD,
-    RF_K8S_UID,
-    RF_K8S_CONTAINER,
-    RF_SOURCE_ID,
-    RF_FORMAT,
-    RF_IMAGE,
-    RF_K8S_NODE,
-    RF_K8S_POD_IP,
-};
-
-static const char *const rec_field_names[] = {"message",
-                                              "stream",
-                                              "log.file.path",
-                                              "log.offset",
-                                              "host.name",
-                                              "container.id",
-                                              "container.name",
-                                              "kubernetes.namespace",
-                                              "kubernetes.pod.name",
-                                              "kubernetes.pod.uid",
-                                              "kubernetes.container.name",
-                                              "logpipe.source_id",
-                                              "logpipe.input_format",
-                                              "container.image.name",
-                                              "kubernetes.node.name",
-                                              "kubernetes.pod.ip"};
+/* Fields whose value is a plain scalar of the record: the record's own
+ * (below) or a string member of the source (lp_wire_source_fields, whose
+ * row is the field's id + RF_SOURCE). */
+enum rec_field { RF_NONE = -1, RF_MESSAGE, RF_STREAM, RF_OFFSET, RF_SOURCE };
 
 static int rec_field_of(const char *f)
 {
-    for (size_t i = 0; i < sizeof(rec_field_names) / sizeof(rec_field_names[0]); i++)
-        if (strcmp(f, rec_field_names[i]) == 0)
-            return (int)i;
+    if (strcmp(f, "message") == 0)
+        return RF_MESSAGE;
+    if (strcmp(f, "stream") == 0)
+        return RF_STREAM;
+    if (strcmp(f, "log.offset") == 0)
+        return RF_OFFSET;
+    const struct lp_wire_field *wf = lp_wire_source_field(f);
+    if (wf && wf->kind == LP_WF_STR)
+        return RF_SOURCE + (int)(wf - lp_wire_source_fields);
     return RF_NONE;
 }
 
@@ -260,8 +234,9 @@ static void plan_fast_path(struct agg_pipeline *p)
 static int rec_value(const struct lp_wire_source *s, const struct lp_wire_record *r, int f,
                      const char **v, size_t *n, char *tmp, size_t tmplen)
 {
-    const char *x = NULL;
+    const char *x;
     switch (f) {
+    case RF_NONE: return 0;
     case RF_MESSAGE:
         *v = r->message;
         *n = r->message_len;
@@ -271,24 +246,7 @@ static int rec_value(const struct lp_wire_source *s, const struct lp_wire_record
         *v = tmp;
         return 1;
     case RF_STREAM: x = r->stream; break;
-    case RF_PATH: x = s->path; break;
-    case RF_HOST: x = s->host; break;
-    case RF_CONTAINER_ID: x = s->container_id; break;
-    case RF_CONTAINER_NAME: x = s->container_name; break;
-    case RF_K8S_NS: x = s->k8s_namespace; break;
-    case RF_K8S_POD: x = s->k8s_pod_name; break;
-    case RF_K8S_UID: x = s->k8s_pod_uid; break;
-    case RF_K8S_CONTAINER: x = s->k8s_container_name; break;
-    case RF_SOURCE_ID: x = s->source_id; break;
-    case RF_FORMAT: x = s->format; break;
-    case RF_IMAGE: x = s->container_image; break;
-    case RF_K8S_NODE:
-        x = s->k8s_node_name;
-        break;
-    case RF_K8S_POD_IP:
-        x = s->k8s_pod_ip;
-        break;
-    default: return 0;
+    default: x = lp_wire_field_str(s, &lp_wire_source_fields[f - RF_SOURCE]); break;
     }
     if (!x)
         return 0;
@@ -322,7 +280,7 @@ static int cond_holds_rec(const struct cond *c, const struct lp_wire_source *s,
     const char *v = NULL;
     size_t n = 0;
     char tmp[32];
-    int found = rec_value(s, r, rec_field_of(c->field), &v, &n, tmp, sizeof(tmp));
+    int found = rec_value(s, r, c->rec_field, &v, &n, tmp, sizeof(tmp));
     return cond_test(c, found, v, n);
 }
 
@@ -588,6 +546,7 @@ static int add_conds(struct route *r, const struct lp_config_route *cr, char *er
         const struct lp_config_match *m = &cr->match[k];
         struct cond *c = &r->conds[r->n_conds++];
         c->field = lp_xstrdup(m->field);
+        c->rec_field = rec_field_of(c->field);
         c->negate = m->negate;
         if (m->equals) {
             c->op = OP_EQUALS;

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct lp_arena;
+struct lp_kv;
 
 #define LP_WIRE_FORMAT 1
 #define LP_WIRE_CT_BATCH "application/x-ndjson"
@@ -56,11 +57,55 @@ struct lp_wire_source {
     const char *k8s_owner_name;
     const char *parser;     /* logpipe.parser: the pod's parser hint (an aggregator parser name) */
     const char *meta_state; /* logpipe.metadata: "pending" while the pod is not known yet */
+    /* Decoder only: the members above as the ECS event renders them (from
+     * after log.offset up to logpipe's per-record members), made once per
+     * batch instead of once per event; NULL: rendered per event. Not a
+     * field (no row in lp_wire_source_fields). A copy that changes a member
+     * must clear it. */
+    const char *ecs;
+    size_t ecs_len;
 };
 
 /* The workload kinds a pod's owner is named by (kubernetes.<kind>.name). */
 #define LP_WIRE_OWNER_KINDS 6
 extern const char *const lp_wire_owner_kinds[LP_WIRE_OWNER_KINDS];
+/* 1 when k is one of lp_wire_owner_kinds. */
+int lp_wire_owner_kind_known(const char *k);
+
+/* The members of struct lp_wire_source, once: the one table the encoder,
+ * the decoder, the ECS renderer and the aggregator's routing read (and
+ * tests/unit/test_wire.c checks against lp_ecs_table). key is the member's
+ * dotted path, which is the flat key of the batch's source line and the
+ * nested path of the ECS event; rows sharing a prefix are adjacent (the
+ * renderer nests them in this order). Adding a source field: a member
+ * above, a row here (core/lp_wire.c), a row in lp_ecs_table, and whoever
+ * fills it (shipper/tail.c). */
+enum lp_wire_field_kind {
+    LP_WF_STR,    /* const char *; NULL = absent */
+    LP_WF_LABELS, /* const struct lp_kv * at off, its count (size_t) at aux */
+    LP_WF_OWNER,  /* name at off, kind at aux: key "kubernetes.<kind>.name" */
+};
+struct lp_wire_field {
+    const char *key;
+    enum lp_wire_field_kind kind;
+    size_t off, aux;
+};
+extern const struct lp_wire_field lp_wire_source_fields[];
+extern const size_t lp_wire_n_source_fields;
+/* The table's row for key (an LP_WF_STR or LP_WF_LABELS path), or NULL. */
+const struct lp_wire_field *lp_wire_source_field(const char *key);
+
+static inline const char *lp_wire_field_str(const struct lp_wire_source *s,
+                                            const struct lp_wire_field *f)
+{
+    return *(const char *const *)(const void *)((const char *)s + f->off);
+}
+static inline const struct lp_kv *lp_wire_field_labels(const struct lp_wire_source *s,
+                                                       const struct lp_wire_field *f, size_t *n)
+{
+    *n = *(const size_t *)(const void *)((const char *)s + f->aux);
+    return *(const struct lp_kv *const *)(const void *)((const char *)s + f->off);
+}
 
 /* Labels as the wire and the ECS event carry them: at most
  * LP_WIRE_MAX_LABELS, keys of 1..LP_WIRE_MAX_LABEL_KEY bytes with '.'
@@ -72,7 +117,6 @@ extern const char *const lp_wire_owner_kinds[LP_WIRE_OWNER_KINDS];
 #define LP_WIRE_MAX_LABELS 128
 #define LP_WIRE_MAX_LABEL_KEY 253
 #define LP_WIRE_MAX_LABEL_VALUE 4096
-struct lp_kv;
 size_t lp_wire_labels_normalize(struct lp_kv *in, size_t n);
 
 enum lp_wire_flag {

@@ -862,6 +862,58 @@ static void test_rate_limit_threads(void)
     agg_pipeline_free(p);
 }
 
+/* A route on any string member of the source (lp_wire_source_fields) is
+ * decided on the record, and alike on the event. */
+static void test_source_fields_route(void)
+{
+    struct lp_wire_source src = {0};
+    char values[32][48];
+    CU_ASSERT_FATAL(lp_wire_n_source_fields <= 32);
+    for (size_t i = 0; i < lp_wire_n_source_fields; i++) {
+        snprintf(values[i], sizeof(values[i]), "v%zu", i);
+        if (lp_wire_source_fields[i].kind == LP_WF_STR)
+            *(const char **)(void *)((char *)&src + lp_wire_source_fields[i].off) = values[i];
+    }
+    src.source_id = "0123456789abcdef0123456789abcdef";
+    struct lp_wire_record rec = {.ts_ns = 1, .offset = 7, .message = "m", .message_len = 1};
+    int tested = 0;
+    for (size_t i = 0; i < lp_wire_n_source_fields; i++) {
+        const struct lp_wire_field *f = &lp_wire_source_fields[i];
+        if (f->kind != LP_WF_STR)
+            continue;
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml),
+                 "aggregator:\n"
+                 "  routes:\n"
+                 "    - {name: hit, match: [{field: %s, equals: '%s'}], outputs: [files]}\n"
+                 "  default_route: {outputs: [files]}\n"
+                 "  outputs:\n"
+                 "    - {name: files, type: file, path: /tmp/x}\n",
+                 f->key, lp_wire_field_str(&src, f));
+        struct lp_config *c = load(yaml);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+        char err[256];
+        struct agg_pipeline *p = agg_pipeline_new(&c->aggregator, FILES, 1, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        CU_ASSERT_EQUAL(agg_pipeline_match_record(p, &src, &rec), 0);
+        struct lp_buf b = LP_BUF_INIT;
+        size_t route;
+        int failed;
+        enum agg_verdict verdict;
+        json_t *ev = agg_pipeline_event(p, &src, &rec, NULL, 1, &b, &route, &verdict, &failed);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+        if (route != 0)
+            fprintf(stderr, "\n%s: the event path took route %zu\n", f->key, route);
+        CU_ASSERT_EQUAL(route, 0);
+        json_decref(ev);
+        lp_buf_release(&b);
+        agg_pipeline_free(p);
+        lp_config_free(c);
+        tested++;
+    }
+    CU_ASSERT(tested >= 15);
+}
+
 int main(void)
 {
     static const struct lp_test tests[] = {
@@ -881,6 +933,7 @@ int main(void)
         {"rate limit on the event path", test_rate_limit_event_path},
         {"tracker: out-of-order completions", test_tracker_out_of_order},
         {"tracker: completions from threads", test_tracker_threads},
+        {"source fields route", test_source_fields_route},
         {NULL, NULL},
     };
     return lp_test_run("pipeline", tests);

@@ -2,11 +2,14 @@
  * in docs/wire-format.md (byte-exact), and every decode error path. */
 #include "lp_arena.h"
 #include "lp_buf.h"
+#include "lp_ecs.h"
 #include "lp_error.h"
 #include "lp_test.h"
 #include "lp_kv.h"
 #include "lp_wire.h"
 
+#include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,6 +426,198 @@ static void test_runtime_metadata(void)
     lp_arena_release(&a);
 }
 
+/* A source with every member of lp_wire_source_fields set to a value of its
+ * own; values[i] is row i's (the owner's name for the owner row). */
+static struct lp_kv tbl_labels[3][2] = {
+    {{"app", "web"}, {"tier", "front"}},
+    {{"team", "shop"}, {"zone", "a"}},
+    {{"note", "n1"}, {"sha", "abc"}},
+};
+static void fill_source(struct lp_wire_source *s, char values[][48])
+{
+    memset(s, 0, sizeof(*s));
+    size_t nl = 0;
+    for (size_t i = 0; i < lp_wire_n_source_fields; i++) {
+        const struct lp_wire_field *f = &lp_wire_source_fields[i];
+        snprintf(values[i], 48, "v%zu-%s", i, f->key);
+        if (f->kind == LP_WF_LABELS) {
+            CU_ASSERT_FATAL(nl < 3);
+            *(const struct lp_kv **)(void *)((char *)s + f->off) = tbl_labels[nl++];
+            *(size_t *)(void *)((char *)s + f->aux) = 2;
+        } else {
+            *(const char **)(void *)((char *)s + f->off) = values[i];
+            if (f->kind == LP_WF_OWNER)
+                *(const char **)(void *)((char *)s + f->aux) = "statefulset";
+        }
+    }
+}
+
+static json_t *nested(json_t *o, const char *path)
+{
+    char key[64];
+    const char *p = path;
+    for (const char *dot; o && (dot = strchr(p, '.')); p = dot + 1) {
+        snprintf(key, sizeof(key), "%.*s", (int)(dot - p), p);
+        o = json_object_get(o, key);
+    }
+    return o ? json_object_get(o, p) : NULL;
+}
+
+/* Row i of the table as the source s holds it, against the JSON value v. */
+static void same_as_row(const struct lp_wire_source *s, const struct lp_wire_field *f, json_t *v,
+                        const char *where)
+{
+    if (f->kind == LP_WF_LABELS) {
+        size_t n;
+        const struct lp_kv *l = lp_wire_field_labels(s, f, &n);
+        CU_ASSERT_EQUAL(json_object_size(v), n);
+        for (size_t k = 0; k < n; k++)
+            CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(v, l[k].key)), l[k].value);
+    } else {
+        const char *want = lp_wire_field_str(s, f);
+        if (!json_is_string(v) || strcmp(json_string_value(v), want) != 0)
+            fprintf(stderr, "\n%s: %s is not '%s'\n", where, f->key, want);
+        CU_ASSERT_STRING_EQUAL(json_string_value(v), want);
+    }
+}
+
+static void same_source_as(const struct lp_wire_source *a, const struct lp_wire_source *b)
+{
+    for (size_t i = 0; i < lp_wire_n_source_fields; i++) {
+        const struct lp_wire_field *f = &lp_wire_source_fields[i];
+        if (f->kind == LP_WF_LABELS) {
+            size_t na, nb;
+            const struct lp_kv *la = lp_wire_field_labels(a, f, &na);
+            const struct lp_kv *lb = lp_wire_field_labels(b, f, &nb);
+            CU_ASSERT_EQUAL_FATAL(na, nb);
+            for (size_t k = 0; k < na; k++) {
+                CU_ASSERT_STRING_EQUAL(la[k].key, lb[k].key);
+                CU_ASSERT_STRING_EQUAL(la[k].value, lb[k].value);
+            }
+            continue;
+        }
+        CU_ASSERT_STRING_EQUAL(lp_wire_field_str(a, f), lp_wire_field_str(b, f));
+        if (f->kind == LP_WF_OWNER)
+            CU_ASSERT_STRING_EQUAL(*(const char *const *)(const void *)((const char *)a + f->aux),
+                                   *(const char *const *)(const void *)((const char *)b + f->aux));
+    }
+}
+
+/* The source-field table drives the encoder, both decoders and the ECS
+ * renderer: every row round-trips, lands at its key, and is documented in
+ * lp_ecs_table; every member of the struct has a row. */
+static void test_field_table(void)
+{
+    /* every member is a pointer or a count named by exactly one row */
+    size_t slots = 0;
+    for (size_t i = 0; i < lp_wire_n_source_fields; i++)
+        slots += lp_wire_source_fields[i].kind == LP_WF_STR ? 1 : 2;
+    /* + the rendering the decoder caches (ecs, ecs_len) */
+    CU_ASSERT_EQUAL((slots + 2) * sizeof(void *), sizeof(struct lp_wire_source));
+    for (size_t i = 0; i < lp_wire_n_source_fields; i++)
+        for (size_t j = 0; j < i; j++) {
+            CU_ASSERT_NOT_EQUAL(lp_wire_source_fields[i].off, lp_wire_source_fields[j].off);
+            CU_ASSERT_STRING_NOT_EQUAL(lp_wire_source_fields[i].key, lp_wire_source_fields[j].key);
+        }
+
+    char values[32][48];
+    CU_ASSERT_FATAL(lp_wire_n_source_fields <= 32);
+    struct lp_wire_source src;
+    fill_source(&src, values);
+    struct lp_wire_record rec = {.ts_ns = 1795850460123456789LL, .stream = "stdout",
+                                 .offset = 42, .message = "m", .message_len = 1,
+                                 .flags = LP_REC_PARTIAL, .lines = 2};
+
+    /* the batch: each row under its flat key */
+    struct lp_wire_encoder e;
+    lp_wire_encoder_init(&e, 1 << 20);
+    CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_begin(&e, &src), 0);
+    CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_add(&e, &rec), 0);
+    json_error_t je;
+    json_t *line = json_loadb(e.ndjson.data, strcspn(e.ndjson.data, "\n"),
+                              JSON_REJECT_DUPLICATES, &je);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+    for (size_t i = 0; i < lp_wire_n_source_fields; i++) {
+        const struct lp_wire_field *f = &lp_wire_source_fields[i];
+        const char *k = f->kind == LP_WF_OWNER ? "kubernetes.statefulset.name" : f->key;
+        same_as_row(&src, f, json_object_get(line, k), "batch");
+    }
+    CU_ASSERT_EQUAL(json_object_size(line), lp_wire_n_source_fields + 1); /* + logpipe.format */
+    json_decref(line);
+
+    /* decoded back, member for member */
+    struct lp_buf value = LP_BUF_INIT, scratch = LP_BUF_INIT;
+    struct lp_wire_meta meta;
+    CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_finish(&e, NULL, LP_CODEC_ZSTD, 0, &value, &meta), 0);
+    lp_wire_encoder_release(&e);
+    struct lp_arena a;
+    lp_arena_init(&a, 0, 0);
+    struct lp_wire_batch b;
+    char why[256];
+    CU_ASSERT_EQUAL_FATAL(lp_wire_decode(&meta, value.data, value.len, 1 << 20, NULL, &scratch,
+                                         &a, &b, why, sizeof(why)),
+                          0);
+    same_source_as(&src, &b.src);
+    /* the decoder's cached rendering of the source is the renderer's */
+    CU_ASSERT_PTR_NOT_NULL(b.src.ecs);
+    struct lp_buf ev1 = LP_BUF_INIT, ev2 = LP_BUF_INIT;
+    CU_ASSERT_EQUAL(lp_wire_ecs_event(&src, &b.recs[0], &ev1), 0);
+    CU_ASSERT_EQUAL(lp_wire_ecs_event(&b.src, &b.recs[0], &ev2), 0);
+    CU_ASSERT_STRING_EQUAL(ev1.data, ev2.data);
+    lp_buf_release(&ev1);
+    lp_buf_release(&ev2);
+
+    /* the ECS event: each row at its nested path, no member twice */
+    struct lp_buf ev = LP_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(lp_wire_ecs_event(&src, &rec, &ev), 0);
+    json_t *doc = json_loadb(ev.data, ev.len, JSON_REJECT_DUPLICATES, &je);
+    if (!doc)
+        fprintf(stderr, "\n%s\n%s\n", je.text, ev.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    for (size_t i = 0; i < lp_wire_n_source_fields; i++) {
+        const struct lp_wire_field *f = &lp_wire_source_fields[i];
+        const char *k = f->kind == LP_WF_OWNER ? "kubernetes.statefulset.name" : f->key;
+        same_as_row(&src, f, nested(doc, k), "event");
+        /* documented as a field logpipe owns */
+        const struct lp_ecs_field *ef = lp_ecs_lookup(k);
+        CU_ASSERT_PTR_NOT_NULL(ef);
+        if (ef)
+            CU_ASSERT(ef->owned & LP_ECS_OWNED);
+        if (!ef)
+            fprintf(stderr, "\n%s is not in lp_ecs_table\n", k);
+    }
+    CU_ASSERT_EQUAL(json_integer_value(nested(doc, "logpipe.lines")), 2);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(nested(doc, "logpipe.flags"), 0)),
+                           "partial");
+    CU_ASSERT_EQUAL(json_integer_value(nested(doc, "log.offset")), 42);
+    json_decref(doc);
+    for (size_t i = 0; i < LP_WIRE_OWNER_KINDS; i++) {
+        char k[64];
+        snprintf(k, sizeof(k), "kubernetes.%s.name", lp_wire_owner_kinds[i]);
+        CU_ASSERT_PTR_NOT_NULL(lp_ecs_lookup(k));
+    }
+
+    /* and the per-record mode reads the event back into the same source */
+    struct lp_wire_meta rm = {LP_WIRE_FORMAT, 0, LP_CODEC_IDENTITY, 1};
+    struct lp_wire_batch rb;
+    CU_ASSERT_EQUAL_FATAL(lp_wire_decode(&rm, ev.data, ev.len, 1 << 20, NULL, &scratch, &a, &rb,
+                                         why, sizeof(why)),
+                          0);
+    same_source_as(&src, &rb.src);
+    CU_ASSERT_EQUAL(rb.recs[0].flags, rec.flags);
+    CU_ASSERT_EQUAL(rb.recs[0].lines, rec.lines);
+
+    /* rows are found by key; the owner row and unknown keys are not */
+    CU_ASSERT_EQUAL(lp_wire_source_field("kubernetes.pod.ip")->off,
+                        offsetof(struct lp_wire_source, k8s_pod_ip));
+    CU_ASSERT_PTR_NULL(lp_wire_source_field("kubernetes.*.name"));
+    CU_ASSERT_PTR_NULL(lp_wire_source_field("kubernetes.pod"));
+    lp_buf_release(&ev);
+    lp_buf_release(&scratch);
+    lp_buf_release(&value);
+    lp_arena_release(&a);
+}
+
 int main(void)
 {
     static const struct lp_test tests[] = {
@@ -433,6 +628,7 @@ int main(void)
         {"headers", test_headers},
         {"encoder limits", test_encoder_limits},
         {"runtime metadata", test_runtime_metadata},
+        {"source field table", test_field_table},
         {NULL, NULL},
     };
     return lp_test_run("wire", tests);
