@@ -265,7 +265,7 @@ static void redactable_payload(struct worker *w, rd_kafka_message_t *rkm,
         snprintf(reason, reason_len, "%s; raw_base64 is the value decompressed (%s) for redaction",
                  e->reason, lp_codec_name(meta->encoding));
         e->reason = reason;
-        e->raw = plain->data ? plain->data : "";
+        e->raw = plain->data;
         e->raw_len = plain->len;
         return;
     }

@@ -220,7 +220,7 @@ static void replay_bytes(struct replay *r, const char *name, const char *data, s
             lp_buf_release(&plain);
             return;
         }
-        data = plain.data ? plain.data : "";
+        data = plain.data;
         len = plain.len;
     }
     r->bytes += len;
@@ -293,7 +293,7 @@ static int from_bucket(struct replay *r, const struct lp_config_output *from)
     free(p);
     struct keys routes = {0}, objs = {0};
     struct lp_s3_result res = {0};
-    int rc = lp_s3_list_dirs(&c, pfx.data ? pfx.data : "", on_dir, &routes, &res);
+    int rc = lp_s3_list_dirs(&c, pfx.data, on_dir, &routes, &res);
     /* the hours the range touches, with slack for lines whose own time is
      * not the runtime's */
     int64_t hour_ns = 3600 * LP_NS_PER_SEC;
@@ -331,7 +331,7 @@ static int from_bucket(struct replay *r, const struct lp_config_output *from)
             r->failed = 1;
             break;
         }
-        replay_bytes(r, objs.v[i], body.data ? body.data : "", body.len);
+        replay_bytes(r, objs.v[i], body.data, body.len);
     }
     lp_buf_release(&body);
     for (size_t i = 0; i < routes.n; i++)
@@ -511,6 +511,7 @@ static int from_kafka(struct replay *r)
     const char *topic = cfg->kafka.topic;
     const struct lp_config_aggregator *ac = &cfg->aggregator;
     struct kafka_src k = {.r = r, .to_index = SIZE_MAX,
+                          .scratch = LP_BUF_INIT, .doc = LP_BUF_INIT,
                           .cap = (uint64_t)ac->max_decompressed_bytes};
     const char **names = lp_xcalloc(ac->n_outputs ? ac->n_outputs : 1, sizeof(*names));
     for (size_t i = 0; i < ac->n_outputs; i++) {
@@ -703,7 +704,7 @@ static int from_path(struct replay *r, const char *root)
                 snprintf(trimmed, sizeof(trimmed), "%.*s", (int)(nl - 5), name);
                 name = trimmed;
             }
-            replay_bytes(r, name, b.data ? b.data : "", b.len);
+            replay_bytes(r, name, b.data, b.len);
         }
         lp_buf_release(&b);
     }

@@ -66,7 +66,7 @@ void lp_node_free(struct lp_node *n)
 static void node_push(struct lp_node *parent, struct lp_node *key, struct lp_node *val)
 {
     if (parent->n == parent->cap) {
-        parent->cap = parent->cap ? parent->cap * 2 : 8;
+        parent->cap = lp_alloc_nr(parent->cap, parent->n + 1, 8);
         parent->items = lp_xreallocarray(parent->items, parent->cap, sizeof(*parent->items));
         if (parent->type == LP_NODE_MAP)
             parent->keys = lp_xreallocarray(parent->keys, parent->cap, sizeof(*parent->keys));

@@ -13,11 +13,17 @@
  *              gmtime_r / localtime_r / strftime (static buffers)
  *   strdup, strndup
  *              lp_xstrdup / lp_xstrndup (lp_alloc.h: abort on failure, one
- *              rule for NULL; ten private copies disagreed on it) */
+ *              rule for NULL; ten private copies disagreed on it)
+ *   malloc, calloc, realloc
+ *              lp_xmalloc / lp_xcalloc / lp_xrealloc / LP_ALLOC_GROW
+ *              (lp_alloc.h: one out-of-memory policy instead of a
+ *              hand-written abort at each call; free stays free) */
 #ifndef LP_BANNED_H
 #define LP_BANNED_H
 
+#include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -43,6 +49,12 @@
 #define strdup(s) LP_BANNED(strdup__use_lp_xstrdup)
 #undef strndup
 #define strndup(s, n) LP_BANNED(strndup__use_lp_xstrndup)
+#undef malloc
+#define malloc(n) LP_BANNED(malloc__use_lp_xmalloc)
+#undef calloc
+#define calloc(n, s) LP_BANNED(calloc__use_lp_xcalloc)
+#undef realloc
+#define realloc(p, n) LP_BANNED(realloc__use_lp_xrealloc)
 #undef gmtime
 #define gmtime(t) LP_BANNED(gmtime__use_gmtime_r)
 #undef localtime

@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+char lp_buf_empty[1];
+
 void lp_buf_init(struct lp_buf *b, size_t limit)
 {
-    b->data = NULL;
+    b->data = lp_buf_empty;
     b->len = 0;
     b->cap = 0;
     b->limit = limit;
@@ -21,8 +23,9 @@ void lp_buf_release(struct lp_buf *b)
 {
     if (!b)
         return;
-    free(b->data);
-    b->data = NULL;
+    if (b->cap)
+        free(b->data);
+    b->data = lp_buf_empty;
     b->len = 0;
     b->cap = 0;
 }
@@ -42,9 +45,9 @@ int lp_buf_reserve(struct lp_buf *b, size_t extra)
         ncap = need;
     if (b->limit && ncap > b->limit + 1)
         ncap = b->limit + 1;
-    char *p = realloc(b->data, ncap);
-    if (!p)
-        abort(); /* small programs, big buffers are capped: OOM is fatal */
+    char *p = b->cap ? lp_xrealloc(b->data, ncap) : lp_xmalloc(ncap);
+    if (!b->cap)
+        p[0] = '\0';
     b->data = p;
     b->cap = ncap;
     return 0;
@@ -235,22 +238,20 @@ int lp_buf_append_json_string(struct lp_buf *b, const char *s, size_t n)
     b->len = w;
     return 0;
 fail:
-    b->len = start_len;
-    if (b->data)
-        b->data[start_len] = '\0';
+    lp_buf_truncate(b, start_len);
     return rc;
 }
 
 char *lp_buf_detach(struct lp_buf *b, size_t *len)
 {
     char *p = b->data;
-    if (!p) {
+    if (!b->cap) {
         p = lp_xmalloc(1);
         p[0] = '\0';
     }
     if (len)
         *len = b->len;
-    b->data = NULL;
+    b->data = lp_buf_empty;
     b->len = 0;
     b->cap = 0;
     return p;

@@ -6,27 +6,39 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-/* Owns data (heap). Embed it and use lp_buf_init/lp_buf_release. One thread
- * at a time. limit == 0 means no cap; otherwise growing past limit bytes of
- * content fails with LP_ETOOBIG and leaves the buffer unchanged. */
+/* Owns data (heap) once it holds something. Embed it and use
+ * lp_buf_init/LP_BUF_INIT and lp_buf_release. One thread at a time. limit
+ * == 0 means no cap; otherwise growing past limit bytes of content fails
+ * with LP_ETOOBIG and leaves the buffer unchanged.
+ *
+ * data is never NULL and always NUL-terminated: an empty buffer (cap == 0)
+ * points at lp_buf_empty, a shared "" that nobody writes (Git's slopbuf).
+ * A zero-filled struct (calloc) is an empty buffer to every function
+ * here, but its data is NULL until the first append: initialise it. */
 struct lp_buf {
     char *data;
     size_t len;
-    size_t cap;
+    size_t cap; /* 0: data is lp_buf_empty (or NULL, zero-filled) */
     size_t limit;
 };
 
-#define LP_BUF_INIT {NULL, 0, 0, 0}
+extern char lp_buf_empty[1];
+#define LP_BUF_INIT {lp_buf_empty, 0, 0, 0}
 
 void lp_buf_init(struct lp_buf *b, size_t limit);
 /* Frees the bytes; the buffer is empty and reusable afterwards. NULL is ok. */
 void lp_buf_release(struct lp_buf *b);
+/* Shortens the content to n <= len bytes, keeping the allocation. */
+static inline void lp_buf_truncate(struct lp_buf *b, size_t n)
+{
+    b->len = n;
+    if (b->cap)
+        b->data[n] = '\0';
+}
 /* Empties the buffer, keeping its allocation. */
 static inline void lp_buf_reset(struct lp_buf *b)
 {
-    b->len = 0;
-    if (b->data)
-        b->data[0] = '\0';
+    lp_buf_truncate(b, 0);
 }
 /* Makes room for extra more bytes. 0 or LP_ETOOBIG. Aborts on OOM. */
 int lp_buf_reserve(struct lp_buf *b, size_t extra);

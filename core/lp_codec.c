@@ -116,8 +116,7 @@ out:
     deflateEnd(&zs);
     if (rc)
         out->len = start;
-    if (out->data)
-        out->data[out->len] = '\0';
+    lp_buf_truncate(out, out->len);
     return rc;
 }
 
@@ -244,8 +243,7 @@ out:
         ZSTD_freeDCtx(zd);
     if (rc)
         out->len = start;
-    if (out->data)
-        out->data[out->len] = '\0';
+    lp_buf_truncate(out, out->len);
     return rc;
 }
 
@@ -304,8 +302,7 @@ out:
     inflateEnd(&zs);
     if (rc)
         out->len = start;
-    if (out->data)
-        out->data[out->len] = '\0';
+    lp_buf_truncate(out, out->len);
     return rc;
 }
 

@@ -29,9 +29,7 @@ static void hex128(XXH128_hash_t h, char out[LP_ID_HEX_LEN + 1])
 static XXH128_hash_t hash2(const void *a, size_t alen, const void *b, size_t blen)
 {
     unsigned char stackbuf[512];
-    unsigned char *buf = alen + blen <= sizeof(stackbuf) ? stackbuf : malloc(alen + blen);
-    if (!buf)
-        abort();
+    unsigned char *buf = alen + blen <= sizeof(stackbuf) ? stackbuf : lp_xmalloc(alen + blen);
     memcpy(buf, a, alen);
     memcpy(buf + alen, b, blen);
     XXH128_hash_t h = XXH3_128bits(buf, alen + blen);

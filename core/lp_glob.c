@@ -311,9 +311,7 @@ int lp_glob_match(const char *pattern, const char *s)
         return 0;
     /* the set of pattern positions alive after each character */
     size_t n = p.n;
-    unsigned char *cur = calloc(n + 1, 1), *nxt = calloc(n + 1, 1);
-    if (!cur || !nxt)
-        abort();
+    unsigned char *cur = lp_xcalloc(n + 1, 1), *nxt = lp_xcalloc(n + 1, 1);
     cur[0] = 1;
     for (const unsigned char *c = (const unsigned char *)s;; c++) {
         for (size_t i = 0; i < n; i++) /* epsilon: leave a star */

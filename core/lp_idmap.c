@@ -46,7 +46,7 @@ uintptr_t lp_idmap_get(const struct lp_idmap *m, uint64_t dev, uint64_t ino)
 
 static void grow(struct lp_idmap *m)
 {
-    size_t cap = m->cap ? m->cap * 2 : 64;
+    size_t cap = lp_alloc_nr(m->cap, m->cap + 1, 64); /* a power of two */
     struct lp_idmap_slot *old = m->slots;
     size_t old_cap = m->cap;
     m->slots = lp_xcalloc(cap, sizeof(*m->slots));

@@ -108,7 +108,7 @@ static void kv_to_json(struct lp_buf *b, const char *kv)
         lp_buf_putc(b, ',');
         lp_buf_append_json_string(b, k, klen);
         lp_buf_putc(b, ':');
-        lp_buf_append_json_string(b, v.data ? v.data : "", v.len);
+        lp_buf_append_json_string(b, v.data, v.len);
         lp_buf_release(&v);
     }
 }
@@ -274,7 +274,7 @@ void lp_log_emit(int level, const char *module, const char *msg, const char *kvf
     format_kv(&kvb, kvfmt, ap);
     va_end(ap);
     lp_buf_putc(&kvb, '\0');
-    const char *kv = kvb.data ? kvb.data : "";
+    const char *kv = kvb.data;
     char ts[LP_RFC3339_MAX];
     lp_time_format_rfc3339(lp_time_real_ns(), 3, ts);
     if (level < 0 || level > LP_LOG_DEBUG)
@@ -298,7 +298,7 @@ void lp_log_emit(int level, const char *module, const char *msg, const char *kvf
         }
         lp_buf_putc(&b, '\n');
     }
-    if (b.data) {
+    if (b.len) {
         ssize_t w = write(STDERR_FILENO, b.data, b.len);
         (void)w; /* nowhere left to report a failed log write */
     }

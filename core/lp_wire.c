@@ -318,9 +318,7 @@ int lp_wire_encoder_add(struct lp_wire_encoder *e, const struct lp_wire_record *
     e->records++;
     return 0;
 fail:
-    b->len = start;
-    if (b->data)
-        b->data[start] = '\0';
+    lp_buf_truncate(b, start);
     return rc;
 }
 
@@ -328,7 +326,7 @@ int lp_wire_encoder_finish(struct lp_wire_encoder *e, struct lp_codec_ctx *ctx,
                            enum lp_codec codec, int level, struct lp_buf *value,
                            struct lp_wire_meta *meta)
 {
-    int rc = lp_codec_compress(ctx, codec, level, e->ndjson.data ? e->ndjson.data : "",
+    int rc = lp_codec_compress(ctx, codec, level, e->ndjson.data,
                                e->ndjson.len, value);
     if (rc)
         return rc;

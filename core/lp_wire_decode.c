@@ -497,7 +497,7 @@ int lp_wire_decode(const struct lp_wire_meta *meta, const void *value, size_t le
                     lp_codec_name(meta->encoding));
     if (rc)
         return fail(&d, rc, "%s payload is corrupt or truncated", lp_codec_name(meta->encoding));
-    const char *p = scratch->data ? scratch->data : "";
+    const char *p = scratch->data;
     const char *end = p + scratch->len;
     json_t *o;
 

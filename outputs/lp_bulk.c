@@ -41,9 +41,7 @@ int lp_bulk_add(struct lp_bulk *b, const char *index, const char *id, const char
         (rc = lp_buf_append_json_string(&b->body, id, strlen(id))) ||
         (rc = lp_buf_puts(&b->body, "}}\n")) || (rc = lp_buf_append(&b->body, doc, len)) ||
         (rc = lp_buf_putc(&b->body, '\n'))) {
-        b->body.len = start;
-        if (b->body.data)
-            b->body.data[start] = '\0';
+        lp_buf_truncate(&b->body, start);
         return rc;
     }
     b->n++;

@@ -530,7 +530,7 @@ int lp_s3_get(struct lp_s3_client *c, const char *key, struct lp_buf *out,
     int rc = perform(c, &q, NULL, r);
     if (rc == 0) {
         lp_buf_reset(out);
-        lp_buf_append(out, c->body.data ? c->body.data : "", c->body.len);
+        lp_buf_append(out, c->body.data, c->body.len);
     }
     return rc;
 }
@@ -649,7 +649,7 @@ int lp_s3_delete_many(struct lp_s3_client *c, const char *const *keys, size_t n,
         return rc;
     /* Quiet: the answer names only the keys that failed */
     struct lp_buf key = LP_BUF_INIT, code = LP_BUF_INIT, msg = LP_BUF_INIT;
-    const char *xml = c->body.data ? c->body.data : "";
+    const char *xml = c->body.data;
     size_t len = c->body.len, pos = 0, is, il;
     int bad = 0;
     while (xml_span(xml, len, &pos, "Error", &is, &il)) {
@@ -716,7 +716,7 @@ int lp_s3_list(struct lp_s3_client *c, const char *prefix, const char *start_aft
         if (rc)
             break;
         size_t pos = 0;
-        const char *xml = c->body.data ? c->body.data : "";
+        const char *xml = c->body.data;
         size_t n = c->body.len;
         if (!fn)
             break; /* a look at the bucket: the first page answered */
@@ -773,7 +773,7 @@ int lp_s3_list_dirs(struct lp_s3_client *c, const char *prefix,
         rc = perform(c, &q, NULL, r);
         if (rc)
             break;
-        const char *xml = c->body.data ? c->body.data : "";
+        const char *xml = c->body.data;
         size_t n = c->body.len, pos = 0, is, il;
         while (!stop && xml_span(xml, n, &pos, "CommonPrefixes", &is, &il)) {
             size_t ip = 0;

@@ -134,7 +134,7 @@ static struct wm *wm_get(struct lp_segfile *s, const char *sid, int create)
     if (strlen(sid) > LP_ID_HEX_LEN)
         return NULL;
     if (create && (s->n + 1) * 10 > s->cap * 7) {
-        size_t ncap = s->cap ? s->cap * 2 : 256;
+        size_t ncap = lp_alloc_nr(s->cap, s->cap + 1, 256); /* a power of two */
         struct wm *nt = lp_xcalloc(ncap, sizeof(*nt));
         for (size_t i = 0; i < s->cap; i++)
             if (s->tab[i].sid[0])

@@ -532,7 +532,7 @@ static int detect_flat_type(struct lp_es *es)
                            cc != CURLE_OK ? curl_easy_strerror(cc) : "");
         done = 0;
     } else {
-        es->flat_type = status == 200 && resp.data ? lp_es_flat_type(resp.data, resp.len) : NULL;
+        es->flat_type = status == 200 && resp.len ? lp_es_flat_type(resp.data, resp.len) : NULL;
         es->flat_known = 1;
         lp_log(LP_LOG_INFO, "labels mapping chosen", "output=%s mapping=%s", es->name,
                es->flat_type ? es->flat_type : "object (the cluster has no one-field type)");
@@ -570,7 +570,7 @@ static int install_template(struct lp_es *es)
                "the cluster refused the index template; continuing without it (Kibana may "
                "see text fields instead of keywords)",
                "output=%s status=%ld response=\"%.300s\"", es->name, status,
-               resp.data ? resp.data : "");
+               resp.data);
         done = 1;
     } else {
         lp_log_ratelimited(LP_LOG_WARN, "cannot install the index template; retrying",
@@ -787,9 +787,7 @@ static struct lp_es_doc *heal_doc(struct lp_es *es, struct lp_es_doc *d, const c
         return NULL;
     size_t len = strlen(text), il = strlen(d->index);
     struct lp_es_doc *n =
-        malloc(sizeof(*n) + len + 1 + il + 1 + (d->orig ? d->orig_len : d->len) + 1);
-    if (!n)
-        abort();
+        lp_xmalloc(sizeof(*n) + len + 1 + il + 1 + (d->orig ? d->orig_len : d->len) + 1);
     *n = *d;
     n->next = NULL;
     n->healed = d->healed + 1;
@@ -947,7 +945,7 @@ static void finish_request(struct lp_es *es, struct request *r, CURLcode cc, int
         es->items_cap = r->n;
     }
     char why[300];
-    enum lp_bulk_verdict v = lp_bulk_classify(status, r->resp.data ? r->resp.data : "",
+    enum lp_bulk_verdict v = lp_bulk_classify(status, r->resp.data,
                                               r->resp.len, r->n, es->items, why, sizeof(why));
     switch (v) {
     case LP_BULK_ITEMS:

@@ -313,7 +313,7 @@ static int read_record(struct out_s3 *s, struct lp_s3_client *c, const char *key
         return rc;
     }
     json_error_t je;
-    json_t *j = json_loadb(body.data ? body.data : "", body.len, 0, &je);
+    json_t *j = json_loadb(body.data, body.len, 0, &je);
     lp_buf_release(&body);
     json_t *objs = j ? json_object_get(j, "objects") : NULL;
     json_t *w = j ? json_object_get(j, "watermarks") : NULL;
@@ -626,6 +626,8 @@ static int submit(struct lp_output *o, void *lane, struct lp_output_doc *d, int 
         LP_ALLOC_GROW(b->objs, b->n_objs + 1, b->cap_objs, 2);
         ob = &b->objs[b->n_objs++];
         memset(ob, 0, sizeof(*ob));
+        lp_buf_init(&ob->raw, 0);
+        lp_buf_init(&ob->data, 0);
         ob->route = name;
         ob->hour = hour;
     }
@@ -890,7 +892,7 @@ static void upload(struct out_s3 *s, struct lp_s3_client *c, struct batch *b)
     uint64_t bytes = 0;
     for (size_t i = 0; i < b->n_objs && !gone; i++) {
         struct obj *o = &b->objs[i];
-        struct put_arg op = {o->key, o->data.data ? o->data.data : "", o->data.len,
+        struct put_arg op = {o->key, o->data.data, o->data.len,
                              "application/x-ndjson", s->content_encoding};
         gone = retry(s, b, c, "object", o->key, do_put, &op);
         bytes += o->data.len;

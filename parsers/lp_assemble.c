@@ -62,6 +62,10 @@ struct lp_assembler *lp_assembler_new(const struct lp_multiline *ml, size_t max_
     a->ml = ml && ml->mode != LP_ML_OFF ? ml : NULL;
     a->max_line = max_line_bytes ? max_line_bytes : 256 * 1024;
     a->partial_timeout_ns = partial_timeout_ns;
+    for (size_t i = 0; i < LP_STREAM_COUNT; i++) {
+        lp_buf_init(&a->s[i].part.buf, 0);
+        lp_buf_init(&a->s[i].group.buf, 0);
+    }
     return a;
 }
 
@@ -224,7 +228,7 @@ static int finish_group(struct lp_assembler *a, enum lp_stream s, lp_event_fn fn
     if (!g->active)
         return 0;
     g->active = 0;
-    return finish(a, s, g->off, g->ts, g->buf.data ? g->buf.data : "", g->buf.len, g->flags,
+    return finish(a, s, g->off, g->ts, g->buf.data, g->buf.len, g->flags,
                   g->lines, fn, ctx);
 }
 
@@ -294,7 +298,7 @@ static int finish_partial(struct lp_assembler *a, enum lp_stream s, int64_t now_
         return 0;
     p->active = 0;
     unsigned flags = p->flags | (p->lines > 1 ? LP_REC_PARTIAL : 0);
-    return logical_line(a, s, p->off, p->ts, p->buf.data ? p->buf.data : "", p->buf.len, flags,
+    return logical_line(a, s, p->off, p->ts, p->buf.data, p->buf.len, flags,
                         now_ns, fn, ctx);
 }
 

@@ -205,8 +205,7 @@ static int docker_fast(const char *line, size_t n, struct lp_buf *scratch, struc
     out->partial = !(len && scratch->data[len - 1] == '\n');
     if (!out->partial)
         len--;
-    scratch->len = len;
-    scratch->data[len] = '\0';
+    lp_buf_truncate(scratch, len);
     out->msg = scratch->data;
     out->len = len;
     return 0;
@@ -253,7 +252,7 @@ static int docker_decode(const char *line, size_t n, struct lp_buf *scratch,
         rc = LP_ETOOBIG;
         goto out;
     }
-    out->msg = scratch->data ? scratch->data : "";
+    out->msg = scratch->data;
     out->len = len;
 out:
     json_decref(o);

@@ -260,7 +260,7 @@ static int parse_logfmt(const char *msg, size_t len, json_t **out, char *why, si
                 goto out;
             }
             s++;
-            json_object_set_new(fields, key, json_stringn(val.data ? val.data : "", val.len));
+            json_object_set_new(fields, key, json_stringn(val.data, val.len));
         } else {
             const char *v = s;
             while (s < end && *s != ' ')

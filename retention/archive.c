@@ -1,5 +1,6 @@
 /* Archiving one closed segment, crash-safely (archive.h). */
 #include "archive.h"
+#include "lp_alloc.h"
 
 #include "lp_error.h"
 #include "lp_file.h"
@@ -68,8 +69,8 @@ int lp_archive_hash_file(const char *path, uint64_t *hash, uint64_t *size)
     if (fd < 0)
         return -errno;
     XXH3_state_t *st = XXH3_createState();
-    unsigned char *buf = malloc(CHUNK);
-    if (!st || !buf)
+    unsigned char *buf = lp_xmalloc(CHUNK);
+    if (!st)
         abort();
     XXH3_64bits_reset(st);
     uint64_t total = 0;
@@ -106,9 +107,7 @@ static int write_out(int fd, const void *p, size_t n)
 static int compress_to(int in, int out, enum lp_codec codec, int level, uint64_t pledged,
                        XXH3_state_t *hs, uint64_t *bytes_in, uint64_t *bytes_out)
 {
-    unsigned char *ibuf = malloc(CHUNK), *obuf = malloc(CHUNK);
-    if (!ibuf || !obuf)
-        abort();
+    unsigned char *ibuf = lp_xmalloc(CHUNK), *obuf = lp_xmalloc(CHUNK);
     int rc = 0;
     *bytes_in = *bytes_out = 0;
     ZSTD_CCtx *zc = NULL;
@@ -183,9 +182,9 @@ int lp_archive_verify(const char *archive, enum lp_codec codec, uint64_t *hash, 
     int fd = open(archive, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    unsigned char *ibuf = malloc(CHUNK), *obuf = malloc(CHUNK);
+    unsigned char *ibuf = lp_xmalloc(CHUNK), *obuf = lp_xmalloc(CHUNK);
     XXH3_state_t *hs = XXH3_createState();
-    if (!ibuf || !obuf || !hs)
+    if (!hs)
         abort();
     XXH3_64bits_reset(hs);
     uint64_t total = 0;

@@ -179,7 +179,7 @@ int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indi
         error_reason(&b, status, err, errlen);
         goto out;
     }
-    cat = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
+    cat = json_loadb(b.data, b.len, 0, NULL);
     if (!json_is_array(cat)) {
         snprintf(err, errlen, "_cat/indices: not a JSON array");
         goto out;
@@ -198,7 +198,7 @@ int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indi
     if (request(p, "GET", path, &status, &b, err, errlen))
         goto out;
     if (status == 200) {
-        ds = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
+        ds = json_loadb(b.data, b.len, 0, NULL);
         if (!json_is_array(json_object_get(ds, "data_streams"))) {
             snprintf(err, errlen, "_data_stream: unexpected answer");
             goto out;

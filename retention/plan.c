@@ -54,10 +54,8 @@ void lp_rt_plan(const struct lp_rt_policy *pols, size_t n_pols, struct lp_rt_fil
 {
     if (n_files > 1)
         qsort(files, n_files, sizeof(*files), by_policy_age);
-    unsigned char *st = calloc(n_files ? n_files : 1, 1);
-    size_t *act_of = calloc(n_files ? n_files : 1, sizeof(*act_of)); /* archive action + 1 */
-    if (!st || !act_of)
-        abort();
+    unsigned char *st = lp_xcalloc(n_files ? n_files : 1, 1);
+    size_t *act_of = lp_xcalloc(n_files ? n_files : 1, sizeof(*act_of)); /* archive action + 1 */
     size_t lo = 0;
     for (size_t pi = 0; pi < n_pols; pi++) {
         const struct lp_rt_policy *p = &pols[pi];

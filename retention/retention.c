@@ -894,7 +894,7 @@ static void queue_delete(struct run *u, size_t bi, struct pending_del *pd,
                          enum lp_rt_why why)
 {
     if (pd->n == pd->cap) {
-        pd->cap = pd->cap ? 2 * pd->cap : 256;
+        pd->cap = lp_alloc_nr(pd->cap, pd->n + 1, 256);
         pd->f = lp_xreallocarray(pd->f, pd->cap, sizeof(*pd->f));
         pd->ev = lp_xreallocarray(pd->ev, pd->cap, sizeof(*pd->ev));
         pd->why = lp_xreallocarray(pd->why, pd->cap, sizeof(*pd->why));

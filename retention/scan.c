@@ -77,10 +77,8 @@ static int volume_of(struct lp_rt_scan *s, const char *path)
     struct statvfs vf;
     if (statvfs(p, &vf) != 0)
         return -1;
-    s->vols = realloc(s->vols, (s->n_vols + 1) * sizeof(*s->vols));
-    s->devs = realloc(s->devs, (s->n_vols + 1) * sizeof(*s->devs));
-    if (!s->vols || !s->devs)
-        abort();
+    s->vols = lp_xreallocarray(s->vols, s->n_vols + 1, sizeof(*s->vols));
+    s->devs = lp_xreallocarray(s->devs, s->n_vols + 1, sizeof(*s->devs));
     s->vols[s->n_vols].free_bytes = (uint64_t)vf.f_bavail * vf.f_frsize;
     s->devs[s->n_vols] = sb.st_dev;
     return (int)s->n_vols++;

@@ -390,7 +390,7 @@ static size_t watch_cb(char *p, size_t size, size_t n, void *ud)
         lp_buf_append(&k->line, p + i, chunk);
         i += chunk;
         if (nl) {
-            apply_event(k, k->line.data ? k->line.data : "", k->line.len);
+            apply_event(k, k->line.data, k->line.len);
             lp_buf_reset(&k->line);
             i++;
             if (k->gone)
@@ -534,7 +534,7 @@ static const char *job_cronjob(struct lp_k8s *k, const char *ns, const char *job
     int answered = get(k, url, (long)k->cfg->request_timeout_ms, jbody_cb, &status) == 0 &&
                    (status == 200 || status == 404 || status == 403);
     if (status == 200) {
-        json_t *j = json_loadb(k->jbody.data ? k->jbody.data : "", k->jbody.len, 0, NULL);
+        json_t *j = json_loadb(k->jbody.data, k->jbody.len, 0, NULL);
         json_t *refs = json_object_get(json_object_get(j, "metadata"), "ownerReferences"), *r;
         size_t i;
         json_array_foreach(refs, i, r)
@@ -723,10 +723,10 @@ static int do_list(struct lp_k8s *k)
             return -1;
         if (status != 200) {
             lp_log(LP_LOG_WARN, "API server refused the pod list", "status=%ld body=\"%.200s\"",
-                   status, k->body.data ? k->body.data : "");
+                   status, k->body.data);
             return -1;
         }
-        if (list_page(k, k->body.data ? k->body.data : "", k->body.len, cont, sizeof(cont))) {
+        if (list_page(k, k->body.data, k->body.len, cont, sizeof(cont))) {
             lp_log(LP_LOG_WARN, "API server's pod list has no items", "url=\"%s\"", k->url);
             return -1;
         }
@@ -843,6 +843,7 @@ static struct lp_k8s *k8s_new(const struct lp_config_kubernetes *cfg, struct lp_
     pthread_cond_init(&k->stop_cv, NULL);
     lp_buf_init(&k->body, 0);
     lp_buf_init(&k->line, 0);
+    lp_buf_init(&k->jbody, 0);
     k->g_pods = lp_metrics_gauge(m, "logpipe_shipper_k8s_pods",
                                  "Pods in the API cache (this node's, and deleted ones within "
                                  "deleted_grace).",

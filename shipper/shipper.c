@@ -224,10 +224,7 @@ static int make_room(struct lp_shipper *s)
 static void add_waiter(struct lp_shipper *s, const char *path, int input_idx)
 {
     s->waiting++;
-    if (s->nwaitq == s->capwaitq) {
-        s->capwaitq = s->capwaitq ? 2 * s->capwaitq : 64;
-        s->waitq = lp_xreallocarray(s->waitq, s->capwaitq, sizeof(*s->waitq));
-    }
+    LP_ALLOC_GROW(s->waitq, s->nwaitq + 1, s->capwaitq, 64);
     s->waitq[s->nwaitq].path = lp_xstrdup(path);
     s->waitq[s->nwaitq++].input_idx = input_idx;
 }

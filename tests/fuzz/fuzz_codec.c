@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         /* round trip what decoded */
         struct lp_buf z = LP_BUF_INIT, back = LP_BUF_INIT;
-        if (lp_codec_compress(NULL, c, 1, out.data ? out.data : "", out.len, &z) != 0 ||
+        if (lp_codec_compress(NULL, c, 1, out.data, out.len, &z) != 0 ||
             lp_codec_decompress(NULL, c, z.data, z.len, cap, &back) != 0 || back.len != out.len)
             __builtin_trap();
         lp_buf_release(&z);

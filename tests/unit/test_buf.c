@@ -25,10 +25,43 @@ static void test_append_and_limit(void)
     char *p = lp_buf_detach(&b, &n);
     CU_ASSERT_EQUAL(n, 10);
     CU_ASSERT_STRING_EQUAL(p, "hello1234!");
-    CU_ASSERT_PTR_NULL(b.data);
+    CU_ASSERT_STRING_EQUAL(b.data, ""); /* empty again, never NULL */
     free(p);
     lp_buf_release(&b);
     lp_buf_release(NULL);
+}
+
+/* An empty buffer is "" (the shared lp_buf_empty, never written or freed)
+ * whether new, reset, released or detached; a zero-filled one is empty to
+ * every function. */
+static void test_empty(void)
+{
+    struct lp_buf b = LP_BUF_INIT, c;
+    CU_ASSERT_STRING_EQUAL(b.data, "");
+    CU_ASSERT_PTR_EQUAL(b.data, lp_buf_empty);
+    lp_buf_init(&c, 0);
+    CU_ASSERT_PTR_EQUAL(c.data, lp_buf_empty);
+    lp_buf_reset(&b); /* no write to the shared byte */
+    lp_buf_truncate(&b, 0);
+    CU_ASSERT_EQUAL(lp_buf_empty[0], '\0');
+    char *p = lp_buf_detach(&b, NULL);
+    CU_ASSERT_STRING_EQUAL(p, "");
+    CU_ASSERT_PTR_NOT_EQUAL(p, lp_buf_empty);
+    free(p);
+    CU_ASSERT_EQUAL(lp_buf_puts(&b, "abc"), 0);
+    CU_ASSERT_PTR_NOT_EQUAL(b.data, lp_buf_empty);
+    lp_buf_truncate(&b, 1);
+    CU_ASSERT_STRING_EQUAL(b.data, "a");
+    lp_buf_release(&b);
+    CU_ASSERT_PTR_EQUAL(b.data, lp_buf_empty);
+    lp_buf_release(&b); /* twice is fine */
+    struct lp_buf z;
+    memset(&z, 0, sizeof(z));
+    lp_buf_reset(&z);
+    CU_ASSERT_EQUAL(lp_buf_putc(&z, 'x'), 0);
+    CU_ASSERT_STRING_EQUAL(z.data, "x");
+    lp_buf_release(&z);
+    lp_buf_release(&c);
 }
 
 static void test_appendf_long(void)
@@ -174,6 +207,7 @@ int main(void)
         {"arena", test_arena},
         {"strerror", test_strerror},
         {"base64", test_base64},
+        {"empty buffers", test_empty},
         {NULL, NULL},
     };
     return lp_test_run("buf", tests);

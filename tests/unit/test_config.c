@@ -37,8 +37,8 @@ static void expect_error(const char *text, const char *want)
     CU_ASSERT_PTR_NULL(c);
     lp_config_free(c);
     if (!errs.data || strncmp(errs.data, want, strlen(want)) != 0)
-        fprintf(stderr, "\n  got:  %s  want: %s\n", errs.data ? errs.data : "(none)", want);
-    CU_ASSERT(errs.data && strncmp(errs.data, want, strlen(want)) == 0);
+        fprintf(stderr, "\n  got:  %s  want: %s\n", errs.len ? errs.data : "(none)", want);
+    CU_ASSERT(strncmp(errs.data, want, strlen(want)) == 0);
     lp_buf_release(&errs);
 }
 
@@ -317,9 +317,9 @@ static void test_all_mistakes_at_once(void)
         "test.yaml:11:7: retention.policies[1] 'b' overlaps policy 'a'",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++) {
-        if (!strstr(errs.data ? errs.data : "", want[i]))
-            fprintf(stderr, "missing: %s\nin:\n%s\n", want[i], errs.data ? errs.data : "");
-        CU_ASSERT_PTR_NOT_NULL(strstr(errs.data ? errs.data : "", want[i]));
+        if (!strstr(errs.data, want[i]))
+            fprintf(stderr, "missing: %s\nin:\n%s\n", want[i], errs.data);
+        CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, want[i]));
     }
     lp_config_free(c);
     lp_buf_release(&errs);
@@ -352,7 +352,7 @@ static void test_sections_in_use(void)
     lp_node_set_used_sections(aggregator);
     c = load1(text, &errs);
     CU_ASSERT_PTR_NULL(c); /* the aggregator needs them */
-    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data ? errs.data : "",
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data,
                                   "environment variable ES_PASSWORD_UNSET_XYZ is not set"));
     lp_config_free(c);
     /* a mistake in a section the daemon does not read stops the daemons that
@@ -367,14 +367,14 @@ static void test_sections_in_use(void)
     lp_node_set_used_sections(retention);
     c = load1("retention: {policies: [{name: p, path: /x}]}\n", &errs);
     CU_ASSERT_PTR_NULL(c);
-    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data ? errs.data : "", "does nothing"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "does nothing"));
     lp_config_free(c);
     /* syntax is checked in every section */
     lp_buf_reset(&errs);
     lp_node_set_used_sections(shipper);
     c = load1("aggregator: {outputs: [{name: x, type: file, path: \"${bad-name}\"}]}\n", &errs);
     CU_ASSERT_PTR_NULL(c);
-    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data ? errs.data : "", "invalid substitution"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "invalid substitution"));
     lp_config_free(c);
     lp_node_set_used_sections(NULL);
     lp_buf_release(&errs);
@@ -482,9 +482,9 @@ static void test_kubeconfig(void)
         c = load1(text, &errs);
         CU_ASSERT_PTR_NULL(c);
         lp_config_free(c);
-        char *at = errs.data ? strstr(errs.data, "config:") : NULL;
+        char *at = strstr(errs.data, "config:");
         if (!at || strncmp(at, bad[i].want, strlen(bad[i].want)) != 0)
-            fprintf(stderr, "\n  got:  %s  want: %s\n", errs.data ? errs.data : "(none)",
+            fprintf(stderr, "\n  got:  %s  want: %s\n", errs.len ? errs.data : "(none)",
                     bad[i].want);
         CU_ASSERT(at && strncmp(at, bad[i].want, strlen(bad[i].want)) == 0);
     }
@@ -494,7 +494,7 @@ static void test_kubeconfig(void)
     lp_buf_reset(&errs);
     c = load1(text, &errs);
     CU_ASSERT_PTR_NULL(c);
-    CU_ASSERT_PTR_NOT_NULL(errs.data && strstr(errs.data, "/none"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "/none"));
     lp_buf_release(&errs);
     unlink(kc);
     rmdir(dir);

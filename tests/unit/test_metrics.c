@@ -141,8 +141,7 @@ static int http_get(unsigned port, const char *path, struct lp_buf *out)
         lp_buf_append(out, buf, (size_t)r);
     close(fd);
     int status = -1;
-    if (out->data)
-        sscanf(out->data, "HTTP/1.%*d %d", &status);
+    sscanf(out->data, "HTTP/1.%*d %d", &status);
     return status;
 }
 

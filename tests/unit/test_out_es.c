@@ -182,9 +182,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             lp_codec_decompress(NULL, LP_CODEC_GZIP, u->body.data, u->body.len, 64u << 20,
                                 &plain);
         } else {
-            lp_buf_append(&plain, u->body.data ? u->body.data : "", u->body.len);
+            lp_buf_append(&plain, u->body.data, u->body.len);
         }
-        out = answer_bulk(plain.data ? plain.data : "", plain.len, &status);
+        out = answer_bulk(plain.data, plain.len, &status);
         lp_buf_release(&plain);
     }
     pthread_mutex_unlock(&fake.mu);

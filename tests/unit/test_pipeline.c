@@ -368,9 +368,9 @@ static void test_parser_hint_allow_list(void)
                            "  outputs: [{name: f, type: file, path: /tmp/x}]\n"};
     c = lp_config_load_texts(names, texts, 1, NULL, &errs);
     CU_ASSERT_PTR_NULL(c);
-    if (!strstr(errs.data ? errs.data : "", "h.yaml:3:52: aggregator.default_route: hint_parsers"))
+    if (!strstr(errs.data, "h.yaml:3:52: aggregator.default_route: hint_parsers"))
         fprintf(stderr, "\n%s\n", errs.data);
-    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data ? errs.data : "",
+    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data,
                                   "h.yaml:3:52: aggregator.default_route: hint_parsers: no "
                                   "parser named 'jsn'"));
     lp_config_free(c);
