@@ -1065,7 +1065,7 @@ static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *er
         o->ops = lp_output_find(c->type);
         if (!o->ops) { /* the config's type list and the registry disagree */
             snprintf(err, errlen, "output %s: no output of type %s", c->name, c->type);
-            return -1;
+            return LP_EINVAL;
         }
         char l[160];
         snprintf(l, sizeof(l), "output:%s", c->name);
@@ -1084,7 +1084,7 @@ static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *er
             a->topic, a->dlq, a->metrics, o->ready, ac->content.kept_field, o->routes, o->n_routes};
         o->o = o->ops->create(c, &env, err, errlen);
         if (!o->o)
-            return -1;
+            return LP_ECONFIG;
     }
     return 0;
 }
@@ -1272,12 +1272,12 @@ static int start(struct lp_aggregator *a, char *err, size_t errlen)
     for (size_t i = 0; i < a->n_outs; i++)
         if (a->outs[i].ops->start && a->outs[i].ops->start(a->outs[i].o)) {
             snprintf(err, errlen, "cannot start the sender of output %s", a->out_names[i]);
-            return -1;
+            return LP_EINVAL;
         }
     for (size_t i = 0; i < a->n_workers; i++) {
         if (pthread_create(&a->workers[i].thread, NULL, worker_main, &a->workers[i])) {
             snprintf(err, errlen, "cannot start worker threads");
-            return -1;
+            return LP_EAGAIN;
         }
         a->workers[i].started = 1;
     }
@@ -1287,7 +1287,7 @@ static int start(struct lp_aggregator *a, char *err, size_t errlen)
     rd_kafka_topic_partition_list_destroy(sub);
     if (e) {
         snprintf(err, errlen, "subscribe to %s: %s", a->topic, rd_kafka_err2str(e));
-        return -1;
+        return LP_EKAFKA;
     }
     return 0;
 }
@@ -1348,7 +1348,7 @@ int lp_aggregator_shutdown(struct lp_aggregator *a)
     if (err)
         lp_log(LP_LOG_WARN, "leaving the consumer group failed", "error=\"%s\"",
                rd_kafka_err2str(err));
-    int rc = err ? -1 : 0;
+    int rc = err ? LP_EKAFKA : 0;
     return rc;
 }
 

@@ -27,7 +27,7 @@ struct lp_aggregator *lp_aggregator_new(const struct lp_config *cfg, struct lp_m
 void lp_aggregator_step(struct lp_aggregator *a, int timeout_ms);
 /* Graceful stop: stops consuming, drains in-flight work (up to the
  * configured drain_timeout), commits what is durable, leaves the group.
- * 0, or -1 when something could not be committed (it is read again). */
+ * 0, or LP_EKAFKA when something could not be committed (it is read again). */
 int lp_aggregator_shutdown(struct lp_aggregator *a);
 void lp_aggregator_free(struct lp_aggregator *a);
 

@@ -1,5 +1,6 @@
 /* The per-event pipeline: ECS event, route, parse, enrich (pipeline.h). */
 #include "pipeline.h"
+#include "lp_error.h"
 
 #include "lp_alloc.h"
 #include "lp_buf.h"
@@ -138,7 +139,7 @@ static int resolve_outputs(struct route *r, char *const *names, size_t n,
             k++;
         if (k == n_outputs) {
             snprintf(err, errlen, "route %s: no output named '%s'", r->name, names[i]);
-            return -1;
+            return LP_ECONFIG;
         }
         r->outputs[i] = k;
     }
@@ -522,7 +523,7 @@ static int add_parser(struct agg_pipeline *p, const struct lp_config_parser *c, 
     struct lp_msgparser *mp = lp_msgparser_new(&pc, why, sizeof(why));
     if (!mp) {
         snprintf(err, errlen, "parser %s: %s", c->name, why);
-        return -1;
+        return LP_ECONFIG;
     }
     struct named_parser *np = &p->parsers[p->n_parsers++];
     np->name = lp_xstrdup(c->name);
@@ -560,7 +561,7 @@ static int add_conds(struct route *r, const struct lp_config_route *cr, char *er
             c->op = OP_REGEX;
             c->re = lp_regex_compile(m->regex, what, err, errlen);
             if (!c->re)
-                return -1;
+                return LP_ECONFIG;
         } else {
             c->op = OP_EXISTS;
         }
@@ -584,7 +585,7 @@ static int add_route(struct agg_pipeline *p, const struct lp_config_aggregator *
     r->parser_name = r->np ? r->np->name : NULL;
     if (pname && !r->parser) {
         snprintf(err, errlen, "route %s: no parser named '%s'", r->name, pname);
-        return -1;
+        return LP_ECONFIG;
     }
     char *const *hints = is_default ? cfg->default_route.hint_parsers : cfg->routes[i].hint_parsers;
     size_t n_hints = is_default ? cfg->default_route.n_hint_parsers : cfg->routes[i].n_hint_parsers;
@@ -593,7 +594,7 @@ static int add_route(struct agg_pipeline *p, const struct lp_config_aggregator *
         if (!(r->hints[r->n_hints] = find_parser(p, hints[k]))) {
             snprintf(err, errlen, "route %s: hint_parsers: no parser named '%s'", r->name,
                      hints[k]);
-            return -1;
+            return LP_ECONFIG;
         }
         r->n_hints++;
     }
@@ -612,7 +613,7 @@ static int add_route(struct agg_pipeline *p, const struct lp_config_aggregator *
         r->info.n_outputs = 0;
     } else if (resolve_outputs(r, cr->outputs, cr->n_outputs, output_names, n_outputs, err,
                                errlen)) {
-        return -1;
+        return LP_ECONFIG;
     }
     return add_conds(r, cr, err, errlen);
 }

@@ -476,7 +476,7 @@ static int offsets_at(rd_kafka_t *rk, const char *topic, const struct kpart *par
     rd_kafka_topic_partition_list_destroy(l);
     if (err) {
         fprintf(stderr, "logpipe-replay: offsets for times: %s\n", rd_kafka_err2str(err));
-        return -1;
+        return LP_EKAFKA;
     }
     return 0;
 }

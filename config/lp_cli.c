@@ -4,6 +4,7 @@
  * themselves are core/lp_signal's; each daemon runs its own loop. */
 #define LP_LOG_MODULE "main"
 #include "lp_cli.h"
+#include "lp_error.h"
 #include "lp_node.h"
 
 #include "lp_alloc.h"
@@ -124,7 +125,7 @@ int lp_cli_parse(struct lp_cli *cli, int argc, char **argv, const struct lp_cli_
             }
         }
     }
-    return -1;
+    return LP_CLI_CONTINUE;
 }
 
 void lp_cli_release(struct lp_cli *cli)
@@ -183,7 +184,7 @@ int lp_cli_load(struct lp_cli *cli, struct lp_config **out)
     }
     apply_log(cfg);
     *out = cfg;
-    return -1;
+    return LP_CLI_CONTINUE;
 }
 
 int lp_cli_reload_log(struct lp_cli *cli, struct lp_metrics *metrics)
@@ -200,7 +201,7 @@ int lp_cli_reload_log(struct lp_cli *cli, struct lp_metrics *metrics)
         for (char *sv = NULL, *line = strtok_r(errs.data, "\n", &sv); line;
                  line = strtok_r(NULL, "\n", &sv))
             lp_log(LP_LOG_ERROR, line, "%s", "");
-        rc = -1;
+        rc = LP_ECONFIG;
     } else {
         lp_counter_inc(lp_metrics_counter(metrics, name, "SIGHUP configuration reloads.",
                                           "result=\"ok\""));
@@ -233,7 +234,7 @@ int lp_cli_start_metrics(const struct lp_cli *cli, const struct lp_config *cfg,
     *http = lp_http_start(addr, metrics, err, sizeof(err));
     if (!*http) {
         lp_log(LP_LOG_ERROR, "cannot start the metrics endpoint", "error=\"%s\"", err);
-        return -1;
+        return LP_EINVAL;
     }
     return 0;
 }

@@ -33,7 +33,11 @@ struct lp_cli {
     int config_reference;
 };
 
-/* Parses argv. Returns -1 to continue, or an exit status (0 after --help,
+/* What lp_cli_parse and lp_cli_load return when the daemon should go on
+ * (anything else is its exit status). */
+#define LP_CLI_CONTINUE (-1)
+
+/* Parses argv. Returns LP_CLI_CONTINUE to continue, or an exit status (0 after --help,
  * --version; 2 on a usage error, printed). extra may be NULL; terminated
  * by a NULL name. files is heap-allocated: lp_cli_release. */
 int lp_cli_parse(struct lp_cli *cli, int argc, char **argv, const struct lp_cli_flag *extra);
@@ -41,7 +45,7 @@ void lp_cli_release(struct lp_cli *cli);
 
 /* Loads and validates the configuration named by the command line, applies
  * log settings, and handles --check-config / --config-reference. Returns
- * -1 to continue with *out set, or an exit status: 0 (check passed, or
+ * LP_CLI_CONTINUE with *out set, or an exit status: 0 (check passed, or
  * reference printed) or 2 (errors printed as FILE:LINE:COL: message). */
 int lp_cli_load(struct lp_cli *cli, struct lp_config **out);
 
@@ -49,14 +53,14 @@ int lp_cli_load(struct lp_cli *cli, struct lp_config **out);
  * valid, applies the log settings (level, format) and counts
  * logpipe_<section>_config_reloads_total{result="ok"}; otherwise logs every
  * FILE:LINE:COL error and counts result="error". Other settings need a
- * restart. 0 or -1. */
+ * restart. 0 or LP_ECONFIG. */
 struct lp_metrics;
 int lp_cli_reload_log(struct lp_cli *cli, struct lp_metrics *metrics);
 
 struct lp_http;
 /* Sets logpipe_<section>_start_time_seconds and, when metrics.enabled,
  * starts the /metrics /healthz /readyz endpoint (*http; NULL when
- * disabled). 0, or -1 after logging why it could not start. */
+ * disabled). 0, or LP_EINVAL after logging why it could not start. */
 int lp_cli_start_metrics(const struct lp_cli *cli, const struct lp_config *cfg,
                          struct lp_metrics *metrics, struct lp_http **http);
 

@@ -1,6 +1,7 @@
 /* The table-driven configuration engine: node tree → typed structs with
  * defaults and validation; dump (with redaction); Markdown reference. */
 #include "lp_config.h"
+#include "lp_error.h"
 #include "lp_alloc.h"
 #include "lp_base64.h"
 #include "lp_ecs.h"
@@ -34,12 +35,12 @@ static int parse_number_unit(const char *s, int64_t *num, const char **unit)
     while (*p == ' ')
         p++;
     if (!isdigit((unsigned char)*p))
-        return -1;
+        return LP_EINVAL;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(p, &end, 10);
     if (errno || v > INT64_MAX)
-        return -1;
+        return LP_EINVAL;
     while (*end == ' ')
         end++;
     *num = (int64_t)v;
@@ -78,16 +79,16 @@ static int parse_units(const char *s, const struct unit *units, int64_t *out)
     int64_t v;
     const char *u;
     if (parse_number_unit(s, &v, &u))
-        return -1;
+        return LP_EINVAL;
     for (; units->suffix; units++) {
         if (strcmp(u, units->suffix) == 0) {
             if (v > INT64_MAX / units->mul)
-                return -1;
+                return LP_EINVAL;
             *out = v * units->mul / units->div;
             return 0;
         }
     }
-    return -1;
+    return LP_EINVAL;
 }
 
 static void format_units(int64_t v, const struct unit *units, char *out, size_t n)
@@ -189,7 +190,7 @@ static int parse_ratio(const char *s, int64_t *ppm)
     size_t i = 0, digits = 0, fdigits = 0;
     for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
         if (whole > 1000000)
-            return -1;
+            return LP_EINVAL;
         whole = whole * 10 + (s[i] - '0');
     }
     int scale = pct ? 4 : 6; /* decimals that fit in millionths */
@@ -197,7 +198,7 @@ static int parse_ratio(const char *s, int64_t *ppm)
         for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, fdigits++) {
             if ((int)fdigits >= scale) {
                 if (s[i] != '0')
-                    return -1; /* finer than a millionth */
+                    return LP_EINVAL; /* finer than a millionth */
                 continue;
             }
             frac = frac * 10 + (s[i] - '0');
@@ -206,7 +207,7 @@ static int parse_ratio(const char *s, int64_t *ppm)
             frac *= 10;
     }
     if (i != len || digits + fdigits == 0)
-        return -1;
+        return LP_EINVAL;
     int64_t unit = pct ? 10000 : LP_RATIO_ONE;
     *ppm = whole * unit + frac;
     return 0;
@@ -277,7 +278,7 @@ static int set_scalar(struct ctx *c, const struct lp_field *f, void *base, const
             p += n + (bar ? 1 : 0);
         }
         lp_node_error(c->errs, at, "%s: '%s' is not one of %s", path, text, f->choices);
-        return -1;
+        return LP_ECONFIG;
     }
     case LP_FT_BOOL:
         if (!strcasecmp(text, "true") || !strcasecmp(text, "yes") || !strcasecmp(text, "on"))
@@ -287,7 +288,7 @@ static int set_scalar(struct ctx *c, const struct lp_field *f, void *base, const
             *FIELD(base, f, int) = 0;
         else {
             lp_node_error(c->errs, at, "%s: expected true or false, got '%s'", path, text);
-            return -1;
+            return LP_ECONFIG;
         }
         return 0;
     case LP_FT_INT: {
@@ -296,7 +297,7 @@ static int set_scalar(struct ctx *c, const struct lp_field *f, void *base, const
         long long ll = strtoll(text, &end, 10);
         if (errno || end == text || *end) {
             lp_node_error(c->errs, at, "%s: expected an integer, got '%s'", path, text);
-            return -1;
+            return LP_ECONFIG;
         }
         v = ll;
         break;
@@ -304,31 +305,31 @@ static int set_scalar(struct ctx *c, const struct lp_field *f, void *base, const
     case LP_FT_DURATION:
         if (lp_parse_duration_ms(text, &v)) {
             lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, kind_hint(f), text);
-            return -1;
+            return LP_ECONFIG;
         }
         break;
     case LP_FT_SIZE:
         if (lp_parse_size(text, &v)) {
             lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, kind_hint(f), text);
-            return -1;
+            return LP_ECONFIG;
         }
         break;
     case LP_FT_RATIO:
         if (parse_ratio(text, &v)) {
             lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, kind_hint(f), text);
-            return -1;
+            return LP_ECONFIG;
         }
         break;
     default:
         lp_node_error(c->errs, at, "%s: expected %s, got a scalar", path, kind_hint(f));
-        return -1;
+        return LP_ECONFIG;
     }
     if (v < f->min || v > f->max) {
         char lo[32], hi[32];
         format_bound(f, f->min, lo, sizeof(lo));
         format_bound(f, f->max, hi, sizeof(hi));
         lp_node_error(c->errs, at, "%s: '%s' is out of range [%s, %s]", path, text, lo, hi);
-        return -1;
+        return LP_ECONFIG;
     }
     *FIELD(base, f, int64_t) = v;
     return 0;
@@ -743,7 +744,7 @@ static int find_name(const void *arr, size_t n, size_t elem, size_t name_off, co
         if (x && name && strcmp(x, name) == 0)
             return (int)i;
     }
-    return -1;
+    return LP_ENOTFOUND;
 }
 
 /* Reports a bad or repeated name of list item `what` (a `kind`). */
@@ -1097,21 +1098,21 @@ static int policy_patterns(const char *root, const struct lp_config_retention_po
     char er[4096];
     memset(pats, 0, 4 * sizeof(pats[0]));
     if (lp_glob_escape(root, er, sizeof(er)) < 0)
-        return -1;
+        return LP_ETOOBIG;
     if (strcmp(er, "/") == 0)
         er[0] = '\0';
     if (snprintf(pats[0], 4200, "%s/**", er) >= 4200)
-        return -1;
+        return LP_ETOOBIG;
     if (r >= 0) {
         char rr[256];
         if (lp_glob_escape(p->routes[r], rr, sizeof(rr)) < 0 ||
             snprintf(pats[1], 4200, "%s/%s/**", er, rr) >= 4200)
-            return -1;
+            return LP_ETOOBIG;
     }
     if (p->glob && *p->glob &&
         (snprintf(pats[2], 4200, "%s/%s", er, p->glob) >= 4200 ||
          snprintf(pats[3], 4200, "%s/%s/**", er, p->glob) >= 4200))
-        return -1;
+        return LP_ETOOBIG;
     return 0;
 }
 
@@ -1875,7 +1876,7 @@ int lp_config_dump(const struct lp_config *cfg, const char *section, int redact,
         lp_buf_appendf(out, "%s:", f->name);
         dump_value(f, cfg, 0, redact, out);
     }
-    return found ? 0 : -1;
+    return found ? 0 : LP_ENOTFOUND;
 }
 
 /* ---- reference ---- */

@@ -395,7 +395,7 @@ int lp_config_reference(struct lp_buf *out);
 int lp_config_key_is_secret(const char *key);
 
 /* Parsers shared with other modules: "250ms", "5s", "1h", "30d" → ms and
- * "64KiB", "5MiB", "1GB", "512" → bytes. 0 or -1. */
+ * "64KiB", "5MiB", "1GB", "512" → bytes. 0 or LP_EINVAL. */
 int lp_parse_duration_ms(const char *s, int64_t *ms);
 int lp_parse_size(const char *s, int64_t *bytes);
 

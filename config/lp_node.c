@@ -128,7 +128,7 @@ static int read_secret_file(struct subst *s, const struct lp_node *n, const char
         return 0; /* another daemon's secret: not mounted here */
     if (fd < 0) {
         lp_node_error(s->errs, n, "cannot read ${file:%s}: %s", name, lp_strerror(-errno));
-        return -1;
+        return LP_ECONFIG;
     }
     char buf[MAX_SECRET_FILE + 1];
     size_t got = 0;
@@ -139,7 +139,7 @@ static int read_secret_file(struct subst *s, const struct lp_node *n, const char
         if (r < 0) {
             lp_node_error(s->errs, n, "cannot read ${file:%s}: %s", name, lp_strerror(-errno));
             close(fd);
-            return -1;
+            return LP_ECONFIG;
         }
         if (r == 0)
             break;
@@ -147,7 +147,7 @@ static int read_secret_file(struct subst *s, const struct lp_node *n, const char
         if (got > MAX_SECRET_FILE) {
             lp_node_error(s->errs, n, "${file:%s} is larger than %d bytes", name, MAX_SECRET_FILE);
             close(fd);
-            return -1;
+            return LP_ECONFIG;
         }
     }
     close(fd);
@@ -196,7 +196,7 @@ static int substitute(struct subst *s, struct lp_node *n)
         const char *close = memchr(p, '}', (size_t)(end - p));
         if (!close) {
             lp_node_error(s->errs, &at, "unterminated ${ (missing '}')");
-            rc = -1;
+            rc = LP_ECONFIG;
             break;
         }
         const char *body = p + 2;
@@ -205,7 +205,7 @@ static int substitute(struct subst *s, struct lp_node *n)
             char name[1024];
             snprintf(name, sizeof(name), "%.*s", (int)(blen - 5), body + 5);
             if (read_secret_file(s, &at, name, &out)) {
-                rc = -1;
+                rc = LP_ECONFIG;
                 break;
             }
         } else {
@@ -224,7 +224,7 @@ static int substitute(struct subst *s, struct lp_node *n)
             if (!valid_var_name(body, vlen)) {
                 lp_node_error(s->errs, &at, "invalid substitution '${%.*s}': expected ${VAR}, "
                               "${VAR:-default} or ${file:PATH}", (int)blen, body);
-                rc = -1;
+                rc = LP_ECONFIG;
                 break;
             }
             char var[256];
@@ -241,7 +241,7 @@ static int substitute(struct subst *s, struct lp_node *n)
                 lp_node_error(s->errs, &at,
                               "environment variable %s is not set (write ${%s:-default} to give "
                               "a default)", var, var);
-                rc = -1;
+                rc = LP_ECONFIG;
                 break;
             }
         }
@@ -284,7 +284,7 @@ static int next(struct parser *ps, yaml_event_t *ev)
 {
     if (!yaml_parser_parse(&ps->yp, ev)) {
         yaml_failure(ps);
-        return -1;
+        return LP_ECONFIG;
     }
     return 0;
 }

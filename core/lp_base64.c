@@ -1,5 +1,6 @@
 /* Base64 encoding and strict decoding (lp_base64.h). */
 #include "lp_base64.h"
+#include "lp_error.h"
 
 #include "lp_buf.h"
 
@@ -32,7 +33,7 @@ static int value(unsigned char c)
         return 62;
     if (c == '/')
         return 63;
-    return -1;
+    return LP_ECORRUPT;
 }
 
 int lp_base64_decode(const char *in, size_t n, struct lp_buf *out)
@@ -50,7 +51,7 @@ int lp_base64_decode(const char *in, size_t n, struct lp_buf *out)
         }
         int v = value(c);
         if (v < 0 || pad)
-            return -1; /* not base64, or data after the padding */
+            return LP_ECORRUPT; /* not base64, or data after the padding */
         acc = (acc << 6) | (unsigned)v;
         bits += 6;
         digits++;
@@ -62,6 +63,6 @@ int lp_base64_decode(const char *in, size_t n, struct lp_buf *out)
     /* a last group of one digit cannot encode a byte; the padding, when
      * present, completes the group */
     if (digits % 4 == 1 || pad > 2 || (pad && (digits + (size_t)pad) % 4 != 0))
-        return -1;
+        return LP_ECORRUPT;
     return 0;
 }

@@ -12,7 +12,7 @@ void lp_base64_encode(struct lp_buf *b, const void *p, size_t n);
 
 /* Appends the bytes in[0..n) encodes to out. Whitespace is skipped and the
  * padding may be left out; anything else outside the alphabet, a '=' that
- * is not at the end, or a length that cannot be an encoding gives -1 (out
+ * is not at the end, or a length that cannot be an encoding gives LP_ECORRUPT (out
  * then holds what was decoded before it). */
 int lp_base64_decode(const char *in, size_t n, struct lp_buf *out);
 

@@ -12,6 +12,7 @@ static const char *const messages[] = {
     [-LP_EKAFKA - LP_EBASE] = "kafka error",
     [-LP_EHTTP - LP_EBASE] = "http error",
     [-LP_EAGAIN - LP_EBASE] = "temporarily unavailable",
+    [-LP_ENOTFOUND - LP_EBASE] = "not found",
 };
 
 const char *lp_strerror(int err)

@@ -13,7 +13,8 @@ enum {
     LP_EKAFKA = -(LP_EBASE + 6),    /* librdkafka reported an error */
     LP_EHTTP = -(LP_EBASE + 7),     /* HTTP server or client error */
     LP_EAGAIN = -(LP_EBASE + 8),    /* temporary condition, try again */
-    LP_ELAST = -(LP_EBASE + 9),
+    LP_ENOTFOUND = -(LP_EBASE + 9), /* no such name (a lookup) */
+    LP_ELAST = -(LP_EBASE + 10),
 };
 
 /* Returns a static, human-readable description of err (an LP_E* code or

@@ -4,6 +4,7 @@
  * character that every pattern accepts at its position. Characters are
  * grouped by how every token treats them, so each group is tried once. */
 #include "lp_glob.h"
+#include "lp_error.h"
 #include "lp_alloc.h"
 
 #include <stdint.h>
@@ -75,7 +76,7 @@ static int compile(const char *pattern, struct pat *out)
     const unsigned char *p = (const unsigned char *)pattern;
     size_t len = strlen(pattern);
     if (len > MAX_TOKENS)
-        return -1;
+        return LP_ETOOBIG;
     out->t = lp_xcalloc(len + 1, sizeof(*out->t));
     out->n = 0;
     for (size_t i = 0; p[i];) {
@@ -146,7 +147,7 @@ static int add_state(struct search *s, const uint16_t *pos, uint32_t parent, int
             return 0;
     }
     if (s->n >= MAX_STATES)
-        return -1;
+        return LP_ETOOBIG;
     LP_ALLOC_GROW(s->st, s->n + 1, s->cap, 1024);
     if ((s->n + 1) * 2 > s->table_cap) {
         size_t nc = s->table_cap * 2;
@@ -221,13 +222,13 @@ static size_t alphabet(const struct pat *p, size_t k, unsigned char *out)
 int lp_glob_intersect(const char *const *patterns, size_t k, char *witness, size_t witness_len)
 {
     if (k == 0 || k > LP_GLOB_MAX_PATTERNS)
-        return -1;
+        return LP_EINVAL;
     struct pat p[LP_GLOB_MAX_PATTERNS];
     memset(p, 0, sizeof(p));
     int rc = 0;
     for (size_t i = 0; i < k; i++)
         if (compile(patterns[i], &p[i]))
-            rc = -1;
+            rc = LP_ETOOBIG;
     unsigned char alpha[256];
     size_t na = rc ? 0 : alphabet(p, k, alpha);
     struct search s = {.k = k, .table_cap = 4096};
@@ -253,7 +254,7 @@ int lp_glob_intersect(const char *const *patterns, size_t k, char *witness, size
                 memcpy(np, pos, sizeof(np));
                 np[i]++;
                 if (add_state(&s, np, (uint32_t)q, -1) < 0)
-                    rc = -1;
+                    rc = LP_ETOOBIG;
             }
         }
         /* a character every pattern takes */
@@ -274,7 +275,7 @@ int lp_glob_intersect(const char *const *patterns, size_t k, char *witness, size
                     ok = 0;
             }
             if (ok && add_state(&s, np, (uint32_t)q, alpha[a]) < 0)
-                rc = -1;
+                rc = LP_ETOOBIG;
         }
     }
     if (!rc && found != SIZE_MAX) {
@@ -348,13 +349,13 @@ int lp_glob_escape(const char *s, char *out, size_t outlen)
     for (; *s; s++) {
         int esc = *s == '*' || *s == '?' || *s == '[' || *s == ']' || *s == '\\';
         if (n + (size_t)esc + 2 > outlen)
-            return -1;
+            return LP_ETOOBIG;
         if (esc)
             out[n++] = '\\';
         out[n++] = *s;
     }
     if (n + 1 > outlen)
-        return -1;
+        return LP_ETOOBIG;
     out[n] = '\0';
     return (int)n;
 }

@@ -17,7 +17,7 @@
 
 /* 1 when some string matches all n (1..LP_GLOB_MAX_PATTERNS) patterns, with
  * a shortest such string in witness (NUL-terminated, truncated to
- * witness_len); 0 when none does; -1 when the search passed its state
+ * witness_len); 0 when none does; LP_ETOOBIG when the search passed its state
  * bound (callers should treat that as an overlap). */
 int lp_glob_intersect(const char *const *patterns, size_t n, char *witness, size_t witness_len);
 
@@ -26,7 +26,7 @@ int lp_glob_match(const char *pattern, const char *s);
 
 /* Appends s to out with glob metacharacters escaped, so that the pattern
  * matches s literally. Returns the length written (excluding the NUL), or
- * -1 when out is too small. */
+ * LP_ETOOBIG when out is too small. */
 int lp_glob_escape(const char *s, char *out, size_t outlen);
 
 #endif

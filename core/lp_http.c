@@ -1,6 +1,7 @@
 /* Metrics and health endpoint on libmicrohttpd's internal polling thread. */
 #define LP_LOG_MODULE "http"
 #include "lp_http.h"
+#include "lp_error.h"
 
 #include "lp_alloc.h"
 #include "lp_buf.h"
@@ -133,7 +134,7 @@ static int resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *sl,
     int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
     if (rc != 0) {
         snprintf(err, errlen, "cannot resolve listen address '%s': %s", addr, gai_strerror(rc));
-        return -1;
+        return LP_EINVAL;
     }
     memcpy(ss, res->ai_addr, res->ai_addrlen);
     *sl = res->ai_addrlen;
@@ -141,7 +142,7 @@ static int resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *sl,
     return 0;
 bad:
     snprintf(err, errlen, "listen address '%s' is not host:port", addr);
-    return -1;
+    return LP_EINVAL;
 }
 
 struct lp_http *lp_http_start(const char *addr, struct lp_metrics *metrics, char *err,

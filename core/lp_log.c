@@ -1,5 +1,6 @@
 /* Log line assembly: logfmt or JSON, one write(2) per line. */
 #include "lp_log.h"
+#include "lp_error.h"
 
 #include "lp_buf.h"
 #include "lp_time.h"
@@ -30,7 +31,7 @@ int lp_log_level_parse(const char *s)
             return i;
     if (strcmp(s, "warning") == 0)
         return LP_LOG_WARN;
-    return -1;
+    return LP_EINVAL;
 }
 
 /* logfmt value: bare when it has no space, quote, '=' or control byte. */

@@ -21,7 +21,7 @@ extern _Atomic int lp_log_threshold;
 
 /* Sets level and format; may be called at any time (SIGHUP reload). */
 void lp_log_setup(enum lp_log_level level, enum lp_log_format format);
-/* "error", "warn", "info", "debug" → level; -1 when unknown. */
+/* "error", "warn", "info", "debug" → level; LP_EINVAL when unknown. */
 int lp_log_level_parse(const char *s);
 /* Writes one line; use the lp_log macro instead. */
 void lp_log_emit(int level, const char *module, const char *msg, const char *kvfmt, ...)

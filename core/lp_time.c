@@ -60,11 +60,11 @@ static int digits_at(const char *s, size_t n, size_t pos, int count, int *val)
 {
     int v = 0;
     if (pos + (size_t)count > n)
-        return -1;
+        return LP_ECORRUPT;
     for (int i = 0; i < count; i++) {
         char c = s[pos + (size_t)i];
         if (c < '0' || c > '9')
-            return -1;
+            return LP_ECORRUPT;
         v = v * 10 + (c - '0');
     }
     *val = v;

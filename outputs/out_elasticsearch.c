@@ -1094,8 +1094,9 @@ static void *sender(void *arg)
 
 int lp_es_start(struct lp_es *es)
 {
-    if (pthread_create(&es->thread, NULL, sender, es))
-        return -1;
+    int e = pthread_create(&es->thread, NULL, sender, es);
+    if (e)
+        return -e;
     es->started = 1;
     return 0;
 }

@@ -49,7 +49,7 @@ size_t lp_es_buffer_bytes(struct lp_es *es);
 struct lp_es *lp_es_new(const struct lp_config_output *cfg, const char *topic, struct lp_dlq *dlq,
                         struct lp_metrics *metrics, struct lp_ready *ready, char *err,
                         size_t errlen);
-/* Starts the sender thread. 0 or -1. */
+/* Starts the sender thread. 0 or -errno. */
 int lp_es_start(struct lp_es *es);
 /* Stops the sender: keeps sending until nothing is queued or deadline_ns
  * (monotonic) passes, then returns; documents not indexed by then keep

@@ -17,7 +17,7 @@ int lp_cfmt_parse(const char *name)
     for (int i = 0; i < 4; i++)
         if (strcmp(name, names[i]) == 0)
             return i;
-    return -1;
+    return LP_EINVAL;
 }
 
 const char *lp_cfmt_name(enum lp_cfmt f)
@@ -75,18 +75,18 @@ static int hexval(char c)
         return c - 'a' + 10;
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
-    return -1;
+    return LP_ECORRUPT;
 }
 
 static int hex4(const char *p, const char *end, unsigned *out)
 {
     if (end - p < 4)
-        return -1;
+        return LP_ECORRUPT;
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
         int h = hexval(p[i]);
         if (h < 0)
-            return -1;
+            return LP_ECORRUPT;
         v = v << 4 | (unsigned)h;
     }
     *out = v;
@@ -104,11 +104,11 @@ static int docker_fast(const char *line, size_t n, struct lp_buf *scratch, struc
     static const char pfx[] = "{\"log\":\"", mid[] = "\",\"stream\":\"", tm[] = "\",\"time\":\"";
     const char *p = line, *end = line + n;
     if (n < sizeof(pfx) - 1 || memcmp(p, pfx, sizeof(pfx) - 1) != 0)
-        return -1;
+        return LP_ECORRUPT;
     p += sizeof(pfx) - 1;
     lp_buf_reset(scratch);
     if (lp_buf_reserve(scratch, (size_t)(end - p)))
-        return -1;
+        return LP_ECORRUPT;
     char *w = scratch->data;
     while (p < end && *p != '"') {
         /* copy 8 bytes at a time while none is a control byte, '"' or '\\'
@@ -129,7 +129,7 @@ static int docker_fast(const char *line, size_t n, struct lp_buf *scratch, struc
         unsigned char c = (unsigned char)*p;
         if (c == '\\') {
             if (end - p < 2)
-                return -1;
+                return LP_ECORRUPT;
             char e = p[1];
             p += 2;
             switch (e) {
@@ -144,16 +144,16 @@ static int docker_fast(const char *line, size_t n, struct lp_buf *scratch, struc
             case 'u': {
                 unsigned cp, lo;
                 if (hex4(p, end, &cp))
-                    return -1;
+                    return LP_ECORRUPT;
                 p += 4;
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
                     if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, end, &lo) ||
                         lo < 0xDC00 || lo > 0xDFFF)
-                        return -1;
+                        return LP_ECORRUPT;
                     p += 6;
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                    return -1;
+                    return LP_ECORRUPT;
                 }
                 /* UTF-8 encoding is never longer than the \u escape it replaces */
                 if (cp < 0x80) {
@@ -174,34 +174,34 @@ static int docker_fast(const char *line, size_t n, struct lp_buf *scratch, struc
                 break;
             }
             default:
-                return -1;
+                return LP_ECORRUPT;
             }
             continue;
         }
         if (c < 0x20)
-            return -1;
+            return LP_ECORRUPT;
         *w++ = (char)c;
         p++;
     }
     if (p >= end)
-        return -1;
+        return LP_ECORRUPT;
     size_t len = (size_t)(w - scratch->data);
     if ((size_t)(end - p) < sizeof(mid) - 1 || memcmp(p, mid, sizeof(mid) - 1) != 0)
-        return -1;
+        return LP_ECORRUPT;
     p += sizeof(mid) - 1;
     if (end - p >= 6 && memcmp(p, "stdout", 6) == 0)
         out->stream = LP_STREAM_STDOUT;
     else if (end - p >= 6 && memcmp(p, "stderr", 6) == 0)
         out->stream = LP_STREAM_STDERR;
     else
-        return -1;
+        return LP_ECORRUPT;
     p += 6;
     if ((size_t)(end - p) < sizeof(tm) - 1 || memcmp(p, tm, sizeof(tm) - 1) != 0)
-        return -1;
+        return LP_ECORRUPT;
     p += sizeof(tm) - 1;
     const char *q = memchr(p, '"', (size_t)(end - p));
     if (!q || end - q != 2 || q[1] != '}' || lp_time_parse_rfc3339(p, (size_t)(q - p), &out->ts_ns))
-        return -1;
+        return LP_ECORRUPT;
     out->partial = !(len && scratch->data[len - 1] == '\n');
     if (!out->partial)
         len--;

@@ -12,7 +12,7 @@ struct lp_buf;
 enum lp_cfmt { LP_CFMT_AUTO = 0, LP_CFMT_DOCKER, LP_CFMT_CRI, LP_CFMT_RAW };
 enum lp_stream { LP_STREAM_STDOUT = 0, LP_STREAM_STDERR, LP_STREAM_NONE, LP_STREAM_COUNT };
 
-/* "auto", "docker", "cri", "raw" → format; -1 when unknown. */
+/* "auto", "docker", "cri", "raw" → format; LP_EINVAL when unknown. */
 int lp_cfmt_parse(const char *name);
 const char *lp_cfmt_name(enum lp_cfmt f);
 const char *lp_stream_name(enum lp_stream s); /* NULL for LP_STREAM_NONE */

@@ -339,7 +339,7 @@ static int parse_pri(const char **s, const char *end, int *pri)
 {
     const char *p = *s;
     if (p >= end || *p != '<')
-        return -1;
+        return LP_ECORRUPT;
     p++;
     int v = 0, n = 0;
     while (p < end && isdigit((unsigned char)*p) && n < 3) {
@@ -347,7 +347,7 @@ static int parse_pri(const char **s, const char *end, int *pri)
         n++;
     }
     if (!n || p >= end || *p != '>' || v > 191)
-        return -1;
+        return LP_ECORRUPT;
     *pri = v;
     *s = p + 1;
     return 0;

@@ -75,7 +75,7 @@ static int digits(const char **p, const char *end, int min, int max, int *v)
         n++;
     }
     if (n < min)
-        return -1;
+        return LP_ECORRUPT;
     *v = x;
     return 0;
 }

@@ -1,6 +1,7 @@
 /* Index retention (indices.h): _cat/indices and _data_stream over libcurl,
  * one DELETE per index. */
 #include "indices.h"
+#include "lp_error.h"
 
 #include "lp_alloc.h"
 #include "lp_es_conn.h"
@@ -30,7 +31,7 @@ static int request(const struct lp_config_index_policy *p, const char *method, c
     CURL *e = curl_easy_init();
     if (!e) {
         snprintf(err, errlen, "curl_easy_init failed");
-        return -1;
+        return LP_EHTTP;
     }
     struct lp_es_conn conn;
     lp_es_conn_init(&conn, &(struct lp_es_conn_cfg){p->url, p->username, p->password, p->api_key,
@@ -56,7 +57,7 @@ static int request(const struct lp_config_index_policy *p, const char *method, c
     free(url);
     lp_es_conn_release(&conn);
     curl_easy_cleanup(e);
-    return rc == CURLE_OK ? 0 : -1;
+    return rc == CURLE_OK ? 0 : LP_EHTTP;
 }
 
 /* The cluster's reason from an error body, or the body's start. */
@@ -142,13 +143,14 @@ struct cat_row {
     int64_t docs;
 };
 
-static int64_t jnum(json_t *v)
+/* A number of _cat's answer (a number or a numeric string), or dflt. */
+static int64_t jnum(json_t *v, int64_t dflt)
 {
     if (json_is_integer(v))
         return (int64_t)json_integer_value(v);
     if (json_is_string(v))
         return strtoll(json_string_value(v), NULL, 10);
-    return -1;
+    return dflt;
 }
 
 int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indices *out,
@@ -168,7 +170,7 @@ int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indi
     struct lp_buf b = LP_BUF_INIT;
     long status = 0;
     json_t *cat = NULL, *ds = NULL;
-    int rc = -1;
+    int rc = LP_EHTTP;
     snprintf(path, sizeof(path),
              "/_cat/indices/%s?format=json&bytes=b&h=index,creation.date,store.size,docs.count"
              "&expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true",
@@ -212,11 +214,11 @@ int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indi
     for (size_t i = 0; i < nrows; i++) {
         json_t *r = json_array_get(cat, i);
         rows[i].name = json_string_value(json_object_get(r, "index"));
-        int64_t c = jnum(json_object_get(r, "creation.date"));
+        int64_t c = jnum(json_object_get(r, "creation.date"), 0);
         rows[i].created_ns = c > 0 ? c * LP_NS_PER_MS : 0;
-        int64_t sz = jnum(json_object_get(r, "store.size"));
+        int64_t sz = jnum(json_object_get(r, "store.size"), 0);
         rows[i].bytes = sz > 0 ? (uint64_t)sz : 0;
-        rows[i].docs = jnum(json_object_get(r, "docs.count"));
+        rows[i].docs = jnum(json_object_get(r, "docs.count"), -1); /* -1: unknown */
     }
     out->ix = lp_xcalloc(nrows ? nrows : 1, sizeof(*out->ix));
     /* data streams first: their backing indices in generation order */
@@ -316,7 +318,7 @@ int lp_rt_index_delete(const struct lp_config_index_policy *p, const char *index
     /* names come from the cluster; refuse anything that is not a plain name */
     if (!*index || strpbrk(index, "*,/?# ") || strcmp(index, "_all") == 0) {
         snprintf(err, errlen, "refusing to delete '%s'", index);
-        return -1;
+        return LP_EINVAL;
     }
     snprintf(path, sizeof(path), "/%s", index);
     int rc = request(p, "DELETE", path, &status, &b, err, errlen);
@@ -324,7 +326,7 @@ int lp_rt_index_delete(const struct lp_config_index_policy *p, const char *index
         *gone = 1;
     } else if (!rc && status != 200) {
         error_reason(&b, status, err, errlen);
-        rc = -1;
+        rc = LP_EHTTP;
     }
     lp_buf_release(&b);
     return rc;

@@ -34,12 +34,12 @@ struct lp_rt_indices {
 };
 
 /* Lists and dates the policy's indices (sorted by end date, oldest first).
- * 0, or -1 with err set (nothing should be deleted then). */
+ * 0, or LP_EHTTP with err set (nothing should be deleted then). */
 int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indices *out,
                        char *err, size_t errlen);
 void lp_rt_indices_release(struct lp_rt_indices *l);
 
-/* Deletes one index. 0 (deleted, or already gone: *gone = 1) or -1 with
+/* Deletes one index. 0 (deleted, or already gone: *gone = 1) or LP_EHTTP/LP_EINVAL with
  * err set. */
 int lp_rt_index_delete(const struct lp_config_index_policy *p, const char *index, int *gone,
                        char *err, size_t errlen);

@@ -40,10 +40,12 @@ struct lp_rt_file {
     uint64_t disk;       /* allocated bytes (st_blocks * 512) */
     uint64_t orig_size;  /* archives: content size from the header, 0 = unknown */
     int64_t mtime_ns;
-    int volume;  /* index into the volumes (-1: none, a bucket) */
+    int volume;  /* index into the volumes (LP_RT_NO_VOLUME: none, a bucket) */
     int pending; /* bucket: its batch may still be rewritten (a ledger record is
                   * open): never moved, see bucket.h */
 };
+
+#define LP_RT_NO_VOLUME (-1) /* a policy's or file's volume: none (a bucket) */
 
 struct lp_rt_policy {
     const char *name;

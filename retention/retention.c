@@ -1180,13 +1180,13 @@ static int open_audit(struct run *u)
     if (fd < 0) {
         lp_log(LP_LOG_ERROR, "cannot open the audit log; nothing done", "path=\"%s\" error=\"%s\"",
                path, lp_strerror(rc ? rc : -errno));
-        return -1;
+        return LP_EINVAL;
     }
     if (flock(fd, LOCK_EX | LOCK_NB)) {
         lp_log(LP_LOG_ERROR, "another logpipe-retention is running (it holds the audit log "
                "lock); nothing done", "path=\"%s\"", path);
         close(fd);
-        return -1;
+        return LP_EAGAIN;
     }
     u->audit_fd = fd;
     return 0;

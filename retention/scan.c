@@ -69,14 +69,14 @@ static int volume_of(struct lp_rt_scan *s, const char *path)
         if (stat(p, &sb) == 0)
             break;
         if (strcmp(p, ".") == 0 || strcmp(p, "/") == 0)
-            return -1;
+            return LP_RT_NO_VOLUME;
     }
     for (size_t i = 0; i < s->n_vols; i++)
         if (s->devs[i] == sb.st_dev)
             return (int)i;
     struct statvfs vf;
     if (statvfs(p, &vf) != 0)
-        return -1;
+        return LP_RT_NO_VOLUME;
     s->vols = lp_xreallocarray(s->vols, s->n_vols + 1, sizeof(*s->vols));
     s->devs = lp_xreallocarray(s->devs, s->n_vols + 1, sizeof(*s->devs));
     s->vols[s->n_vols].free_bytes = (uint64_t)vf.f_bavail * vf.f_frsize;

@@ -47,7 +47,7 @@ struct lp_rt_select {
 };
 
 /* Scans every policy; pols[i].volume / archive_volume are set. sel[i] is
- * policy i's selection. 0, or -1 when out of memory (aborts instead). */
+ * policy i's selection. 0 (out of memory aborts). */
 int lp_rt_scan(struct lp_rt_scan *s, struct lp_rt_policy *pols, const struct lp_rt_select *sel,
                size_t n_pols);
 void lp_rt_scan_release(struct lp_rt_scan *s);

@@ -78,7 +78,7 @@ static int hex64(const char *s, uint64_t *out)
     errno = 0;
     unsigned long long v = strtoull(s ? s : "", &end, 16);
     if (!s || errno || *end || end == s)
-        return -1;
+        return LP_ECORRUPT;
     *out = v;
     return 0;
 }

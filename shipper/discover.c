@@ -137,7 +137,7 @@ size_t lp_discover(const struct lp_config_input *inputs, size_t n, lp_discover_f
     size_t found = 0;
     if (n == 0) {
         for (int i = 0; lp_default_globs[i]; i++)
-            found += expand(lp_default_globs[i], NULL, -1, fn, ctx);
+            found += expand(lp_default_globs[i], NULL, LP_INPUT_DEFAULT, fn, ctx);
         return found;
     }
     for (size_t i = 0; i < n; i++)
@@ -167,12 +167,12 @@ int lp_discover_match(const struct lp_config_input *inputs, size_t n, const char
     if (n == 0) {
         for (int i = 0; lp_default_globs[i]; i++)
             if (fnmatch(lp_default_globs[i], path, FNM_PATHNAME) == 0)
-                return -1;
-        return -2;
+                return LP_INPUT_DEFAULT;
+        return LP_INPUT_NONE;
     }
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < inputs[i].n_paths; j++)
             if (fnmatch(inputs[i].paths[j], path, FNM_PATHNAME) == 0 && !excluded(&inputs[i], path))
                 return (int)i;
-    return -2;
+    return LP_INPUT_NONE;
 }

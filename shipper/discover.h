@@ -26,13 +26,16 @@ void lp_path_meta(const char *path, struct lp_path_meta *m);
 
 /* Calls fn(ctx, path, input_index) for every regular file (symlinks
  * followed) that matches an input's paths and none of its excludes. With
- * n == 0 the default globs are used (input_index -1). Returns how many
+ * n == 0 the default globs are used (input_index LP_INPUT_DEFAULT). Returns how many
  * matched. */
 typedef void (*lp_discover_fn)(void *ctx, const char *path, int input_index);
 size_t lp_discover(const struct lp_config_input *inputs, size_t n, lp_discover_fn fn, void *ctx);
 
-/* Which input a path belongs to: its index, -1 for the default globs, or
- * -2 when no input matches it (or an exclude does). */
+/* Which input a path belongs to: its index, LP_INPUT_DEFAULT for the
+ * default globs, or LP_INPUT_NONE when no input matches it (or an exclude
+ * does). */
+#define LP_INPUT_DEFAULT (-1)
+#define LP_INPUT_NONE (-2)
 int lp_discover_match(const struct lp_config_input *inputs, size_t n, const char *path);
 
 /* The directory part of a glob before its first wildcard ("/var/log/pods/"

@@ -41,7 +41,7 @@ int lp_docker_meta_parse(const char *text, size_t len, struct lp_docker_meta *m,
         snprintf(why, whylen, "not a JSON object (%s at line %d)", root ? "not an object" : je.text,
                  je.line);
         json_decref(root);
-        return -1;
+        return LP_ECORRUPT;
     }
     m->name = str_member(root, "Name");
     if (m->name && m->name[0] == '/')
@@ -90,7 +90,7 @@ int lp_docker_meta_read(const char *log_path, struct lp_docker_meta *m, char *wh
     char *real = realpath(log_path, NULL);
     if (!real) {
         snprintf(why, whylen, "%s", lp_strerror(-errno));
-        return -1;
+        return LP_EINVAL;
     }
     char *slash = strrchr(real, '/');
     if (slash)
@@ -100,19 +100,19 @@ int lp_docker_meta_read(const char *log_path, struct lp_docker_meta *m, char *wh
     free(real);
     if (n < 0 || (size_t)n >= sizeof(path)) {
         snprintf(why, whylen, "path too long");
-        return -1;
+        return LP_ETOOBIG;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         snprintf(why, whylen, "%s: %s", path, lp_strerror(-errno));
-        return -1;
+        return LP_EINVAL;
     }
     struct stat st;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (off_t)LP_DOCKER_CONFIG_MAX) {
         snprintf(why, whylen, "%s: not a regular file of at most %u bytes", path,
                  LP_DOCKER_CONFIG_MAX);
         close(fd);
-        return -1;
+        return LP_ETOOBIG;
     }
     size_t size = (size_t)st.st_size, got = 0;
     char *buf = lp_xmalloc(size + 1);

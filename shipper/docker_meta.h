@@ -22,9 +22,9 @@ struct lp_docker_meta {
 
 /* Reads the config.v2.json of the container whose log file is log_path
  * (symlinks resolved: a /var/log/containers link of a Docker node points
- * there too). 0 with *m filled (release with lp_docker_meta_release); -1
- * when there is none or it cannot be read, with the reason in why (m is
- * then empty). */
+ * there too). 0 with *m filled (release with lp_docker_meta_release); a
+ * negative code (LP_E*) when there is none or it cannot be read, with the
+ * reason in why (m is then empty). */
 int lp_docker_meta_read(const char *log_path, struct lp_docker_meta *m, char *why,
                         size_t whylen);
 /* Same from the text of a config.v2.json (tests, fuzzing). */

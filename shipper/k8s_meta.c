@@ -433,7 +433,7 @@ static int get(struct lp_k8s *k, const char *url, long timeout_ms,
 {
     CURL *c = curl_easy_init();
     if (!c)
-        return -1;
+        return LP_EHTTP;
     struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
     const struct lp_k8s_conn *kc = k->cfg->conn;
     const char *tf = kc ? kc->token_file : k->cfg->token_file;
@@ -489,7 +489,7 @@ static int get(struct lp_k8s *k, const char *url, long timeout_ms,
         if (!stopping(k))
             lp_log(LP_LOG_WARN, "API server request failed", "error=\"%s\"",
                    curl_easy_strerror(rc));
-        return -1;
+        return LP_EHTTP;
     }
     return 0;
 }
@@ -667,7 +667,7 @@ static int list_page(struct lp_k8s *k, const char *body, size_t n, char *cont, s
     json_t *items = json_object_get(list, "items"), *it;
     if (!json_is_array(items)) {
         json_decref(list);
-        return -1;
+        return LP_ECORRUPT;
     }
     size_t i;
     json_array_foreach(items, i, it)
@@ -720,15 +720,15 @@ static int do_list(struct lp_k8s *k)
         lp_buf_reset(&k->body);
         long status = 0;
         if (get(k, url, (long)k->cfg->request_timeout_ms, body_cb, &status))
-            return -1;
+            return LP_EHTTP;
         if (status != 200) {
             lp_log(LP_LOG_WARN, "API server refused the pod list", "status=%ld body=\"%.200s\"",
                    status, k->body.data);
-            return -1;
+            return LP_EHTTP;
         }
         if (list_page(k, k->body.data, k->body.len, cont, sizeof(cont))) {
             lp_log(LP_LOG_WARN, "API server's pod list has no items", "url=\"%s\"", k->url);
-            return -1;
+            return LP_ECORRUPT;
         }
         if (!cont[0])
             break;
@@ -759,10 +759,10 @@ static int do_watch(struct lp_k8s *k)
     if (status == 410)
         k->gone = 1;
     if (rc || k->gone)
-        return -1;
+        return LP_EHTTP;
     if (status != 200) {
         lp_log(LP_LOG_WARN, "API server refused the watch", "status=%ld", status);
-        return -1;
+        return LP_EHTTP;
     }
     atomic_store_explicit(&k->last_ok_ns, lp_time_mono_ns(), memory_order_relaxed);
     return 0;

@@ -81,7 +81,8 @@ void lp_k8s_tick(struct lp_k8s *k);
  * lp_k8s_stop), fed what the API server would send: one watch stream line
  * (1 when it says 410 Gone: a relist is due), or one PodList page (first:
  * a new list begins; *more: a continue token came; after the last page the
- * pods the list did not have count as deleted). -1: not a PodList. */
+ * pods the list did not have count as deleted). LP_ECORRUPT: not a
+ * PodList. */
 struct lp_k8s *lp_k8s_new_offline(const struct lp_config_kubernetes *cfg, struct lp_metrics *m);
 int lp_k8s_feed_event(struct lp_k8s *k, const char *line, size_t n);
 int lp_k8s_feed_list(struct lp_k8s *k, const char *body, size_t n, int first, int *more);

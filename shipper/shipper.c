@@ -485,7 +485,7 @@ static int listing_read(struct listing *l, const char *dir)
     listing_clear(l);
     DIR *d = opendir(dir);
     if (!d)
-        return -1;
+        return -errno;
     snprintf(l->dir, sizeof(l->dir), "%s", dir);
     struct dirent *de;
     while ((de = readdir(d))) {
@@ -535,7 +535,7 @@ static int real_dir_base(const char *path, char real[PATH_MAX], const char **dir
         snprintf(real, PATH_MAX, "%s", path);
     char *slash = strrchr(real, '/');
     if (!slash || !slash[1])
-        return -1;
+        return LP_EINVAL;
     *slash = '\0';
     *dir = *real ? real : "/";
     *base = slash + 1;
@@ -571,7 +571,7 @@ static void recover_generations_of(struct lp_shipper *s, struct listing *l, cons
             !S_ISREG(st.st_mode) || st.st_size == 0 || (int64_t)st.st_mtim.tv_sec < since_s ||
             lp_ckpt_find(&s->ckpt, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
             find_tail(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
-            lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, p) != -2 ||
+            lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, p) != LP_INPUT_NONE ||
             copy_of_known(p, known, n_known))
             continue;
         LP_ALLOC_GROW(g, n + 1, cap, 8);
@@ -724,11 +724,11 @@ static void rescan(struct lp_shipper *s)
 int shipper_watch(struct lp_shipper *s, const char *dir, uint32_t mask)
 {
     if (s->ino_fd < 0)
-        return -1;
+        return LP_EINVAL;
     /* IN_MASK_ADD: a file's watch must not drop the glob's events */
     int wd = inotify_add_watch(s->ino_fd, dir, mask | IN_MASK_ADD);
     if (wd < 0)
-        return -1;
+        return -errno;
     if (lp_idmap_get(&s->watch_ix, (uint64_t)wd, 0))
         return wd;
     s->watches = lp_xreallocarray(s->watches, (s->nwatches + 1), sizeof(*s->watches));
@@ -770,7 +770,7 @@ static void adopt_moved(struct lp_shipper *s, const char *from, const char *to)
     if (stat(to, &st) != 0 || !S_ISREG(st.st_mode) ||
         find_tail(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino))
         return;
-    if (lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, to) != -2)
+    if (lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, to) != LP_INPUT_NONE)
         return; /* still matched under its new name: discovery takes it */
     int idx = lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, from);
     adopt_rotated(s, to, from, idx < 0 ? -1 : idx, "file rotated before it was opened; draining it");
@@ -784,7 +784,7 @@ static void on_move(struct lp_shipper *s, const struct inotify_event *ev)
     char path[2 * PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", dir, ev->name);
     if (ev->mask & IN_MOVED_FROM) {
-        if (lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, path) == -2)
+        if (lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, path) == LP_INPUT_NONE)
             return;
         struct move *m = &s->moves[s->move_next++ % MOVES_MAX];
         free(m->from);
@@ -816,7 +816,7 @@ static int compile_multiline(const struct lp_config_multiline *m, const char *wh
                             m->flush_timeout_ms * LP_NS_PER_MS, why, sizeof(why));
     if (!*out) {
         snprintf(err, errlen, "%s: %s", what, why);
-        return -1;
+        return LP_EINVAL;
     }
     lp_multiline_set_limits(*out, (uint32_t)m->match_limit, (uint32_t)m->depth_limit);
     return 0;
@@ -1016,7 +1016,7 @@ static void on_modify(struct lp_shipper *s, const struct inotify_event *ev)
     char found[PATH_MAX];
     snprintf(found, sizeof(found), "%s", e->path); /* the name discovery knows it by */
     int idx = lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, found);
-    if (idx != -2)
+    if (idx != LP_INPUT_NONE)
         on_discovered(s, found, idx);
     s->evict_built = 0; /* its candidates may be freed from now on */
 }

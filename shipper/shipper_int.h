@@ -210,7 +210,8 @@ struct lp_shipper {
 };
 
 /* shipper.c */
-/* Adds (or extends) an inotify watch on dir; returns the wd or -1. */
+/* Adds (or extends) an inotify watch on dir; returns the wd or a negative
+ * code (-errno; LP_EINVAL without inotify). */
 int shipper_watch(struct lp_shipper *s, const char *dir, uint32_t mask);
 /* Saves the checkpoint set as it stands (errors are logged). Loop thread. */
 void shipper_write_checkpoints(struct lp_shipper *s);

@@ -274,7 +274,7 @@ static int born_before(int fd, int64_t when_s)
 {
     struct statx sx;
     if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &sx) != 0 || !(sx.stx_mask & STATX_BTIME))
-        return -1;
+        return LP_EUNSUPP;
     return (int64_t)sx.stx_btime.tv_sec < when_s;
 }
 

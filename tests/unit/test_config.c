@@ -4,6 +4,7 @@
 #include "lp_config.h"
 #include "lp_node.h"
 #include "lp_redact.h"
+#include "lp_error.h"
 #include "lp_test.h"
 
 #include <stdio.h>
@@ -146,7 +147,7 @@ static void test_values_and_substitution(void)
     lp_buf_reset(&dump);
     CU_ASSERT_EQUAL(lp_config_dump(c, "metrics", 1, &dump), 0);
     CU_ASSERT_STRING_EQUAL(dump.data, "metrics:\n  enabled: false\n  listen: \"\"\n");
-    CU_ASSERT_EQUAL(lp_config_dump(c, "nope", 1, &dump), -1);
+    CU_ASSERT_EQUAL(lp_config_dump(c, "nope", 1, &dump), LP_ENOTFOUND);
     lp_buf_release(&dump);
     lp_config_free(c);
     lp_buf_release(&errs);
@@ -509,18 +510,18 @@ static void test_units(void)
     CU_ASSERT(lp_parse_duration_ms("30d", &v) == 0 && v == 30LL * 86400000);
     CU_ASSERT(lp_parse_duration_ms("2w", &v) == 0 && v == 14LL * 86400000);
     CU_ASSERT(lp_parse_duration_ms("1500us", &v) == 0 && v == 1);
-    CU_ASSERT(lp_parse_duration_ms("5", &v) == -1);
-    CU_ASSERT(lp_parse_duration_ms("-5s", &v) == -1);
+    CU_ASSERT(lp_parse_duration_ms("5", &v) == LP_EINVAL);
+    CU_ASSERT(lp_parse_duration_ms("-5s", &v) == LP_EINVAL);
     CU_ASSERT(lp_parse_duration_ms("5 s", &v) == 0 && v == 5000);
-    CU_ASSERT(lp_parse_duration_ms("99999999999999999999d", &v) == -1);
-    CU_ASSERT(lp_parse_duration_ms("9999999999999999d", &v) == -1); /* overflow */
+    CU_ASSERT(lp_parse_duration_ms("99999999999999999999d", &v) == LP_EINVAL);
+    CU_ASSERT(lp_parse_duration_ms("9999999999999999d", &v) == LP_EINVAL); /* overflow */
     CU_ASSERT(lp_parse_size("64KiB", &v) == 0 && v == 65536);
     CU_ASSERT(lp_parse_size("5MiB", &v) == 0 && v == 5 << 20);
     CU_ASSERT(lp_parse_size("1GB", &v) == 0 && v == 1000000000);
     CU_ASSERT(lp_parse_size("512", &v) == 0 && v == 512);
-    CU_ASSERT(lp_parse_size("1.5MiB", &v) == -1);
-    CU_ASSERT(lp_parse_size("1XB", &v) == -1);
-    CU_ASSERT(lp_parse_size("", &v) == -1);
+    CU_ASSERT(lp_parse_size("1.5MiB", &v) == LP_EINVAL);
+    CU_ASSERT(lp_parse_size("1XB", &v) == LP_EINVAL);
+    CU_ASSERT(lp_parse_size("", &v) == LP_EINVAL);
 }
 
 static void test_secret_names(void)

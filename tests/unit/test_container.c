@@ -145,7 +145,7 @@ static void test_detect(void)
     CU_ASSERT_EQUAL(lp_cfmt_detect_cut("{\"a\":1", 6), LP_CFMT_RAW);
     CU_ASSERT_EQUAL(lp_cfmt_detect_cut("{\"log\"", 6), LP_CFMT_RAW);
     CU_ASSERT_EQUAL(lp_cfmt_parse("cri"), LP_CFMT_CRI);
-    CU_ASSERT_EQUAL(lp_cfmt_parse("xml"), -1);
+    CU_ASSERT_EQUAL(lp_cfmt_parse("xml"), LP_EINVAL);
 }
 
 static void test_decode_errors(void)

@@ -8,6 +8,7 @@
 #include "lp_config.h"
 #include "lp_kv.h"
 #include "lp_metrics.h"
+#include "lp_error.h"
 #include "lp_test.h"
 
 #include <jansson.h>
@@ -339,7 +340,7 @@ static void test_cache(void)
     for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
         CU_ASSERT_EQUAL(lp_k8s_feed_event(k, junk[i], strlen(junk[i])), 0);
     CU_ASSERT_EQUAL(lp_k8s_generation(k), g2);
-    CU_ASSERT_EQUAL(lp_k8s_feed_list(k, "{\"items\":{}}", 12, 1, &more), -1);
+    CU_ASSERT_EQUAL(lp_k8s_feed_list(k, "{\"items\":{}}", 12, 1, &more), LP_ECORRUPT);
 
     /* a relist without c: c counts as deleted (kept for the grace) */
     const char *relist = "{\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"9\"},"

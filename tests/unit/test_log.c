@@ -3,6 +3,7 @@
 #define LP_LOG_MODULE "testmod"
 #include "lp_buf.h"
 #include "lp_log.h"
+#include "lp_error.h"
 #include "lp_test.h"
 
 #include <jansson.h>
@@ -149,7 +150,7 @@ static void test_level_names(void)
 {
     CU_ASSERT_EQUAL(lp_log_level_parse("debug"), LP_LOG_DEBUG);
     CU_ASSERT_EQUAL(lp_log_level_parse("warning"), LP_LOG_WARN);
-    CU_ASSERT_EQUAL(lp_log_level_parse("loud"), -1);
+    CU_ASSERT_EQUAL(lp_log_level_parse("loud"), LP_EINVAL);
 }
 
 int main(void)

@@ -238,7 +238,7 @@ static void test_docker_meta(void)
     /* no config next to the file: an error, nothing filled */
     struct lp_docker_meta m;
     char why[256];
-    CU_ASSERT_EQUAL(lp_docker_meta_read("/nonexistent/x-json.log", &m, why, sizeof(why)), -1);
+    CU_ASSERT_EQUAL(lp_docker_meta_read("/nonexistent/x-json.log", &m, why, sizeof(why)), LP_EINVAL);
     CU_ASSERT_PTR_NULL(m.name);
     /* hostile contents: wrong types, NULs, a bare "/" name, not JSON */
     const char *odd = "{\"Name\":\"/\",\"Config\":{\"Image\":7,\"Labels\":{\"a\":1,"
@@ -249,8 +249,8 @@ static void test_docker_meta(void)
     CU_ASSERT_EQUAL(m.labels.n, 1);
     CU_ASSERT_STRING_EQUAL(lp_kvlist_get(&m.labels, "c_d"), "ok");
     lp_docker_meta_release(&m);
-    CU_ASSERT_EQUAL(lp_docker_meta_parse("[1]", 3, &m, why, sizeof(why)), -1);
-    CU_ASSERT_EQUAL(lp_docker_meta_parse("{", 1, &m, why, sizeof(why)), -1);
+    CU_ASSERT_EQUAL(lp_docker_meta_parse("[1]", 3, &m, why, sizeof(why)), LP_ECORRUPT);
+    CU_ASSERT_EQUAL(lp_docker_meta_parse("{", 1, &m, why, sizeof(why)), LP_ECORRUPT);
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "not a JSON object"));
 }
 
