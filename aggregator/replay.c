@@ -776,9 +776,9 @@ int main(int argc, char **argv)
         usage = "give one of --from OUTPUT (an s3 output), --path DIR and --from-kafka";
     else if ((prefix || bucket) && !from)
         usage = "--prefix and --bucket go with --from";
-    else if (from && (!src || strcmp(src->type, "s3") != 0))
+    else if (from && (!src || lp_config_output_kind(src) != LP_OUTPUT_S3))
         usage = "--from must name an output of type s3 in the configuration";
-    else if (!dry_run && (!r.to || strcmp(r.to->type, "elasticsearch") != 0))
+    else if (!dry_run && (!r.to || lp_config_output_kind(r.to) != LP_OUTPUT_ES))
         usage = "--to must name an output of type elasticsearch in the configuration";
     else if (!since || parse_time(since, &r.since))
         usage = "--since is required: RFC 3339 or YYYY-MM-DD";

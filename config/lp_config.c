@@ -893,6 +893,41 @@ static void validate_redact(struct ctx *c, const struct lp_config_aggregator *a,
 /* What each output type requires of its options, beyond the field table's
  * types and ranges. One line per type of LP_CONFIG_OUTPUT_TYPES (a unit test
  * holds it to the outputs' registry, outputs/lp_output.c). */
+const char *const lp_output_kind_name[LP_OUTPUT_KINDS] = {"elasticsearch", "file", "s3",
+                                                          "stdout"};
+static const unsigned lp_output_kind_flag[LP_OUTPUT_KINDS] = {LP_F_OUT_ES, LP_F_OUT_FILE,
+                                                              LP_F_OUT_S3, LP_F_OUT_STDOUT};
+
+enum lp_output_kind lp_config_output_kind(const struct lp_config_output *o)
+{
+    for (size_t k = 0; o->type && k < LP_OUTPUT_KINDS; k++)
+        if (strcmp(o->type, lp_output_kind_name[k]) == 0)
+            return (enum lp_output_kind)k;
+    return LP_OUTPUT_KINDS;
+}
+
+/* Keys the output's type does not take: refused where they stand. */
+static void check_output_keys(struct ctx *c, const struct lp_node *at, const char *what,
+                              enum lp_output_kind kind)
+{
+    if (!at || at->type != LP_NODE_MAP)
+        return;
+    for (size_t i = 0; i < at->n; i++) {
+        const struct lp_field *f = lp_config_output_fields;
+        while (f->name && strcmp(f->name, at->keys[i]->text) != 0)
+            f++;
+        if (!f->name || !(f->flags & LP_F_OUT_ANY) || (f->flags & lp_output_kind_flag[kind]))
+            continue;
+        char types[64] = "";
+        for (size_t t = 0; t < LP_OUTPUT_KINDS; t++)
+            if (f->flags & lp_output_kind_flag[t])
+                snprintf(types + strlen(types), sizeof(types) - strlen(types), "%s%s",
+                         *types ? ", " : "", lp_output_kind_name[t]);
+        lp_node_error(c->errs, at->keys[i], "%s.%s: a key of %s outputs; this output is type %s",
+                      what, f->name, types, lp_output_kind_name[kind]);
+    }
+}
+
 static void check_es_output(struct ctx *c, const struct lp_config_aggregator *a,
                             const struct lp_node *at, const char *what,
                             const struct lp_config_output *o)
@@ -945,14 +980,14 @@ static void check_s3_output(struct ctx *c, const struct lp_config_aggregator *a,
                       "%s: retry_initial is longer than retry_max", what);
 }
 
-static const struct {
-    const char *type;
-    void (*check)(struct ctx *c, const struct lp_config_aggregator *a, const struct lp_node *at,
-                  const char *what, const struct lp_config_output *o);
-} output_checks[] = {
-    {"elasticsearch", check_es_output},
-    {"file", check_file_output},
-    {"s3", check_s3_output},
+/* The cross-key checks of each output type. */
+static void (*const output_checks[LP_OUTPUT_KINDS])(struct ctx *c,
+                                                    const struct lp_config_aggregator *a,
+                                                    const struct lp_node *at, const char *what,
+                                                    const struct lp_config_output *o) = {
+    [LP_OUTPUT_ES] = check_es_output,
+    [LP_OUTPUT_FILE] = check_file_output,
+    [LP_OUTPUT_S3] = check_s3_output,
 };
 
 static void check_output(struct ctx *c, const struct lp_config_aggregator *a,
@@ -967,9 +1002,12 @@ static void check_output(struct ctx *c, const struct lp_config_aggregator *a,
         lp_node_error(c->errs, at, "%s: needs a type (one of %s)", what, LP_CONFIG_OUTPUT_TYPES);
         return;
     }
-    for (size_t k = 0; k < sizeof(output_checks) / sizeof(output_checks[0]); k++)
-        if (strcmp(o->type, output_checks[k].type) == 0)
-            output_checks[k].check(c, a, at, what, o);
+    enum lp_output_kind kind = lp_config_output_kind(o);
+    if (kind == LP_OUTPUT_KINDS)
+        return; /* the enum check reported it */
+    check_output_keys(c, at, what, kind);
+    if (output_checks[kind])
+        output_checks[kind](c, a, at, what, o);
 }
 
 static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator *a,
@@ -1054,7 +1092,7 @@ const char *lp_config_policy_root(const struct lp_config *c,
         return NULL;
     const struct lp_config_aggregator *a = &c->aggregator;
     int i = FIND_OUTPUT(a, p->output);
-    if (i < 0 || !a->outputs[i].type || strcmp(a->outputs[i].type, "file") != 0)
+    if (i < 0 || lp_config_output_kind(&a->outputs[i]) != LP_OUTPUT_FILE)
         return NULL;
     return a->outputs[i].path;
 }
@@ -1066,7 +1104,7 @@ const struct lp_config_output *lp_config_policy_bucket(const struct lp_config *c
         return NULL;
     const struct lp_config_aggregator *a = &c->aggregator;
     int i = FIND_OUTPUT(a, p->output);
-    if (i < 0 || !a->outputs[i].type || strcmp(a->outputs[i].type, "s3") != 0)
+    if (i < 0 || lp_config_output_kind(&a->outputs[i]) != LP_OUTPUT_S3)
         return NULL;
     return &a->outputs[i];
 }
@@ -1543,11 +1581,11 @@ static void add_implicit(struct ctx *c, struct lp_config *cfg)
         const struct lp_field *t = list_table("retention", "policies");
         size_t n = 0;
         for (size_t i = 0; i < a->n_outputs; i++)
-            n += a->outputs[i].type && strcmp(a->outputs[i].type, "file") == 0;
+            n += lp_config_output_kind(&a->outputs[i]) == LP_OUTPUT_FILE;
         free(r->policies);
         r->policies = lp_xcalloc(n ? n : 1, sizeof(*r->policies));
         for (size_t i = 0; i < a->n_outputs; i++) {
-            if (!a->outputs[i].type || strcmp(a->outputs[i].type, "file") != 0)
+            if (lp_config_output_kind(&a->outputs[i]) != LP_OUTPUT_FILE)
                 continue;
             struct lp_config_retention_policy *p = &r->policies[r->n_policies++];
             apply_defaults(c, t, p);
@@ -1787,6 +1825,11 @@ static void dump_table(const struct lp_field *table, const void *base, int depth
     for (const struct lp_field *f = table; f->name; f++) {
         if ((f->flags & LP_F_PRESENCE) && !*(const int *)((const char *)base + f->count_offset))
             continue; /* not given: absent in the dump too */
+        if ((f->flags & LP_F_OUT_ANY) && table == lp_config_output_fields) {
+            enum lp_output_kind k = lp_config_output_kind(base);
+            if (k == LP_OUTPUT_KINDS || !(f->flags & lp_output_kind_flag[k]))
+                continue; /* a key of another output type */
+        }
         if (list_item && first) {
             indent(out, depth);
             lp_buf_puts(out, "- ");
@@ -1852,7 +1895,7 @@ size_t lp_config_warnings(const struct lp_config *c, struct lp_buf *out)
                            i, o->name ? o->name : "");
             n++;
         }
-        if (o->type && strcmp(o->type, "s3") == 0 && plain_http(o->endpoint) &&
+        if (lp_config_output_kind(o) == LP_OUTPUT_S3 && plain_http(o->endpoint) &&
             !is_loopback_url(o->endpoint)) {
             lp_buf_appendf(out,
                            "warning: aggregator.outputs[%zu] (%s): the object store is plain "
@@ -1921,6 +1964,14 @@ static void reference_rows(const struct lp_field *table, const char *prefix, str
         else if (f->type == LP_FT_STRING)
             lp_buf_puts(out, "(empty)");
         lp_buf_puts(out, " | ");
+        const char *sep = "";
+        for (size_t t = 0; (f->flags & LP_F_OUT_ANY) && t < LP_OUTPUT_KINDS; t++)
+            if (f->flags & lp_output_kind_flag[t]) {
+                lp_buf_appendf(out, "%s%s", sep, lp_output_kind_name[t]);
+                sep = ", ";
+            }
+        if (*sep)
+            lp_buf_puts(out, ": ");
         md_cell(out, f->doc);
         if (f->type == LP_FT_ENUM) {
             lp_buf_puts(out, " One of: ");

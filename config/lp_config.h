@@ -209,6 +209,17 @@ struct lp_config_enrich {
 /* The output types the config accepts: each has an implementation in the
  * outputs' registry (outputs/lp_output.c; test_config holds them equal). */
 #define LP_CONFIG_OUTPUT_TYPES "elasticsearch|file|s3|stdout"
+enum lp_output_kind {
+    LP_OUTPUT_ES,
+    LP_OUTPUT_FILE,
+    LP_OUTPUT_S3,
+    LP_OUTPUT_STDOUT,
+    LP_OUTPUT_KINDS /* none: no or an unknown type */
+};
+/* The kinds' type names, in LP_CONFIG_OUTPUT_TYPES's order. */
+extern const char *const lp_output_kind_name[LP_OUTPUT_KINDS];
+struct lp_config_output;
+enum lp_output_kind lp_config_output_kind(const struct lp_config_output *o);
 
 struct lp_config_output {
     char *name;

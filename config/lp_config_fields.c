@@ -335,99 +335,116 @@ static const struct lp_field enrich_fields[] = {
     END,
 };
 
-static const struct lp_field output_fields[] = {
+/* Keys of aggregator.outputs items; T: the output types that take the key
+ * (LP_F_OUT_*: check_output refuses it on another type, docs/config.md
+ * names them). */
+#define OES LP_F_OUT_ES
+#define OFILE LP_F_OUT_FILE
+#define OS3 LP_F_OUT_S3
+#define OSTR(T, m, d, doc) {#m, LP_FT_STRING, OFF(lp_config_output, m), d, 0, 0, NULL, T, NULL, 0, 0, doc}
+#define OENUM(T, m, d, ch, doc) \
+    {#m, LP_FT_ENUM, OFF(lp_config_output, m), d, 0, 0, ch, T, NULL, 0, 0, doc}
+#define OINT(T, m, d, lo, hi, doc) \
+    {#m, LP_FT_INT, OFF(lp_config_output, m), d, lo, hi, NULL, T, NULL, 0, 0, doc}
+#define ODUR(T, m, d, lo, hi, doc) \
+    {#m, LP_FT_DURATION, OFF(lp_config_output, m##_ms), d, lo, hi, NULL, T, NULL, 0, 0, doc}
+#define OSIZE(T, m, d, lo, hi, doc) \
+    {#m, LP_FT_SIZE, OFF(lp_config_output, m), d, lo, hi, NULL, T, NULL, 0, 0, doc}
+#define OBOOL(T, m, d, doc) {#m, LP_FT_BOOL, OFF(lp_config_output, m), d, 0, 1, NULL, T, NULL, 0, 0, doc}
+
+const struct lp_field lp_config_output_fields[] = {
     STR(lp_config_output, name, NULL, "Output name, referenced by routes."),
     ENUM(lp_config_output, type, NULL, LP_CONFIG_OUTPUT_TYPES,
          "elasticsearch (also OpenSearch), file (NDJSON segments), s3 (objects in S3 or an "
          "S3-compatible store) or stdout (debugging)."),
-    STR(lp_config_output, url, NULL, "elasticsearch: base URL, e.g. https://es:9200."),
-    STR(lp_config_output, index, "logs-%Y.%m.%d",
-        "elasticsearch: index name template: {field.path} takes an event value, %Y %m %d %H "
+    OSTR(OES, url, NULL, "base URL, e.g. https://es:9200."),
+    OSTR(OES, index, "logs-%Y.%m.%d",
+        "index name template: {field.path} takes an event value, %Y %m %d %H "
         "the event time (UTC). With data_stream, the stream name."),
-    BOOL(lp_config_output, data_stream, "false",
-         "elasticsearch: index is a data stream (the template declares it)."),
-    STR(lp_config_output, username, NULL, "elasticsearch: basic auth user."),
-    {"password", LP_FT_STRING, OFF(lp_config_output, password), NULL, 0, 0, NULL, LP_F_SECRET,
-     NULL, 0, 0, "elasticsearch: basic auth password (use ${file:...})."},
-    {"api_key", LP_FT_STRING, OFF(lp_config_output, api_key), NULL, 0, 0, NULL, LP_F_SECRET,
-     NULL, 0, 0, "elasticsearch: API key (the base64 id:key), sent as Authorization: ApiKey."},
-    STR(lp_config_output, ca_file, NULL, "elasticsearch, s3: CA bundle for TLS."),
-    BOOL(lp_config_output, tls_verify, "true",
-         "elasticsearch, s3: verify the server certificate."),
-    ENUM(lp_config_output, compression, "gzip", "gzip|none", "elasticsearch: request bodies."),
-    INT(lp_config_output, max_inflight_requests, "4", 1, 64,
-        "elasticsearch: bulk requests in flight at once; s3: uploads in flight at once."),
-    SIZE(lp_config_output, bulk_max_bytes, "5MiB", 4096, 512LL << 20,
-         "elasticsearch: most uncompressed bytes in one bulk request."),
-    INT(lp_config_output, bulk_max_actions, "5000", 1, 1000000,
-        "elasticsearch: most documents in one bulk request."),
-    DUR(lp_config_output, flush_interval, "500ms", 1, 60000,
-        "elasticsearch: a partly filled bulk request is sent after this long."),
-    DUR(lp_config_output, request_timeout, "60s", 100, 3600000,
-        "elasticsearch, s3: a request without an answer for this long is retried."),
-    DUR(lp_config_output, retry_initial, "200ms", 1, 3600000,
-        "elasticsearch, s3: first retry delay; doubles per attempt, with jitter."),
-    DUR(lp_config_output, retry_max, "30s", 1, 3600000,
-        "elasticsearch, s3: longest retry delay. Retries never stop; consumption pauses "
+    OBOOL(OES, data_stream, "false",
+         "index is a data stream (the template declares it)."),
+    OSTR(OES, username, NULL, "basic auth user."),
+    {"password", LP_FT_STRING, OFF(lp_config_output, password), NULL, 0, 0, NULL, LP_F_SECRET | OES,
+     NULL, 0, 0, "basic auth password (use ${file:...})."},
+    {"api_key", LP_FT_STRING, OFF(lp_config_output, api_key), NULL, 0, 0, NULL, LP_F_SECRET | OES,
+     NULL, 0, 0, "API key (the base64 id:key), sent as Authorization: ApiKey."},
+    OSTR(OES | OS3, ca_file, NULL, "CA bundle for TLS."),
+    OBOOL(OES | OS3, tls_verify, "true",
+         "verify the server certificate."),
+    OENUM(OES, compression, "gzip", "gzip|none", "request bodies."),
+    OINT(OES | OS3, max_inflight_requests, "4", 1, 64,
+        "requests in flight at once (bulk requests; for s3, uploads)."),
+    OSIZE(OES, bulk_max_bytes, "5MiB", 4096, 512LL << 20,
+         "most uncompressed bytes in one bulk request."),
+    OINT(OES, bulk_max_actions, "5000", 1, 1000000,
+        "most documents in one bulk request."),
+    ODUR(OES, flush_interval, "500ms", 1, 60000,
+        "a partly filled bulk request is sent after this long."),
+    ODUR(OES | OS3, request_timeout, "60s", 100, 3600000,
+        "a request without an answer for this long is retried."),
+    ODUR(OES | OS3, retry_initial, "200ms", 1, 3600000,
+        "first retry delay; doubles per attempt, with jitter."),
+    ODUR(OES | OS3, retry_max, "30s", 1, 3600000,
+        "longest retry delay. Retries never stop; consumption pauses "
         "instead."),
-    BOOL(lp_config_output, install_template, "true",
-         "elasticsearch: install an index template with ECS mappings at start."),
-    STR(lp_config_output, template_name, "logpipe", "elasticsearch: the template's name."),
-    ENUM(lp_config_output, labels_mapping, "auto", "auto|object",
-         "elasticsearch: how the template maps kubernetes.labels, kubernetes.annotations and "
+    OBOOL(OES, install_template, "true",
+         "install an index template with ECS mappings at start."),
+    OSTR(OES, template_name, "logpipe", "the template's name."),
+    OENUM(OES, labels_mapping, "auto", "auto|object",
+         "how the template maps kubernetes.labels, kubernetes.annotations and "
          "container.labels. auto: as one field each (flat_object on OpenSearch 2.7+, flattened "
          "on Elasticsearch 7.3+), so a new label never adds a field to the index and cannot hit "
          "its field limit; searchable by dotted path (on OpenSearch not aggregatable). object: "
          "one mapped field per key (the older behaviour)."),
-    ENUM(lp_config_output, dynamic_scalars, "keyword", "keyword|native",
-         "elasticsearch: how the template maps fields it does not know. keyword: every string, "
+    OENUM(OES, dynamic_scalars, "keyword", "keyword|native",
+         "how the template maps fields it does not know. keyword: every string, "
          "number and boolean as a keyword (a number as its JSON text) and no date guessing, so "
          "a field has one type in every index: a data view over several indices (namespaces, "
          "days) has no type conflicts when two apps log user_id as a number and as a string. "
          "native: the cluster's dynamic mapping (numbers as long/float, date detection) — "
          "ranges and sums on app fields, and conflicts across indices."),
-    INT(lp_config_output, field_budget, "200", 0, 100000,
-        "elasticsearch: most fields the template does not map that one source (namespace, "
+    OINT(OES, field_budget, "200", 0, 100000,
+        "most fields the template does not map that one source (namespace, "
         "else container) adds to one index, per aggregator; its later new fields are kept "
         "(aggregator.content.kept_field) instead of mapped, so one tenant cannot use up the "
         "index's field limit (index.mapping.total_fields.limit, 1000) for the others. 0: "
         "off."),
-    STR(lp_config_output, path, NULL, "file: root directory of the segments."),
-    SIZE(lp_config_output, max_segment_bytes, "128MiB", 4096, 64LL << 30,
-         "file: a segment is closed at this size."),
-    DUR(lp_config_output, max_segment_age, "5m", 1000, DAY,
-        "file: a segment is closed at this age."),
-    STR(lp_config_output, bucket, NULL, "s3: the bucket (it must exist)."),
-    STR(lp_config_output, endpoint, NULL,
-        "s3: http(s)://host[:port] of an S3-compatible store (MinIO, Ceph RGW, SeaweedFS, "
+    OSTR(OFILE, path, NULL, "root directory of the segments."),
+    OSIZE(OFILE, max_segment_bytes, "128MiB", 4096, 64LL << 30,
+         "a segment is closed at this size."),
+    ODUR(OFILE, max_segment_age, "5m", 1000, DAY,
+        "a segment is closed at this age."),
+    OSTR(OS3, bucket, NULL, "the bucket (it must exist)."),
+    OSTR(OS3, endpoint, NULL,
+        "http(s)://host[:port] of an S3-compatible store (MinIO, Ceph RGW, SeaweedFS, "
         "R2, GCS interop); unset: AWS S3 for the region."),
-    STR(lp_config_output, region, "us-east-1", "s3: the region requests are signed for."),
-    STR(lp_config_output, prefix, "",
-        "s3: key prefix; objects are <prefix>/<route>/YYYY/MM/DD/HH/<topic>-<partition>-"
+    OSTR(OS3, region, "us-east-1", "the region requests are signed for."),
+    OSTR(OS3, prefix, "",
+        "key prefix; objects are <prefix>/<route>/YYYY/MM/DD/HH/<topic>-<partition>-"
         "<first offset>.ndjson.zst."),
-    BOOL(lp_config_output, path_style, "false",
-         "s3: path-style addressing (https://host/bucket/key), which most self-hosted stores "
+    OBOOL(OS3, path_style, "false",
+         "path-style addressing (https://host/bucket/key), which most self-hosted stores "
          "want; false: virtual-hosted (https://bucket.host/key)."),
     {"access_key_id", LP_FT_STRING, OFF(lp_config_output, access_key_id), NULL, 0, 0, NULL,
-     LP_F_SECRET, NULL, 0, 0,
-     "s3: access key id; unset: AWS_ACCESS_KEY_ID (and AWS_SECRET_ACCESS_KEY, "
+     LP_F_SECRET | OS3, NULL, 0, 0,
+     "access key id; unset: AWS_ACCESS_KEY_ID (and AWS_SECRET_ACCESS_KEY, "
      "AWS_SESSION_TOKEN) from the environment."},
     {"secret_access_key", LP_FT_STRING, OFF(lp_config_output, secret_access_key), NULL, 0, 0,
-     NULL, LP_F_SECRET, NULL, 0, 0, "s3: secret access key (use ${file:...})."},
+     NULL, LP_F_SECRET | OS3, NULL, 0, 0, "secret access key (use ${file:...})."},
     {"session_token", LP_FT_STRING, OFF(lp_config_output, session_token), NULL, 0, 0, NULL,
-     LP_F_SECRET, NULL, 0, 0, "s3: session token of temporary credentials."},
-    STR(lp_config_output, storage_class, NULL,
-        "s3: storage class of the objects (STANDARD_IA, ...); unset: the bucket's default."),
-    ENUM(lp_config_output, object_compression, "zstd", "zstd|gzip|none",
-         "s3: compression of the objects (.ndjson.zst, .ndjson.gz, .ndjson)."),
-    SIZE(lp_config_output, max_object_bytes, "64MiB", 4096, 4LL << 30,
-         "s3: a partition's batch is closed and uploaded at this many uncompressed bytes."),
-    INT(lp_config_output, max_object_records, "1000000", 1, 1000000000,
-        "s3: ... or at this many records."),
-    DUR(lp_config_output, max_object_age, "5m", 1000, DAY,
-        "s3: ... or this long after its first record."),
-    SIZE(lp_config_output, part_size, "16MiB", 5LL << 20, 5LL << 30,
-         "s3: objects larger than this go up as multipart uploads of parts this size."),
+     LP_F_SECRET | OS3, NULL, 0, 0, "session token of temporary credentials."},
+    OSTR(OS3, storage_class, NULL,
+        "storage class of the objects (STANDARD_IA, ...); unset: the bucket's default."),
+    OENUM(OS3, object_compression, "zstd", "zstd|gzip|none",
+         "compression of the objects (.ndjson.zst, .ndjson.gz, .ndjson)."),
+    OSIZE(OS3, max_object_bytes, "64MiB", 4096, 4LL << 30,
+         "a partition's batch is closed and uploaded at this many uncompressed bytes."),
+    OINT(OS3, max_object_records, "1000000", 1, 1000000000,
+        "... or at this many records."),
+    ODUR(OS3, max_object_age, "5m", 1000, DAY,
+        "... or this long after its first record."),
+    OSIZE(OS3, part_size, "16MiB", 5LL << 20, 5LL << 30,
+         "objects larger than this go up as multipart uploads of parts this size."),
     END,
 };
 
@@ -483,7 +500,7 @@ static const struct lp_field aggregator_fields[] = {
      sizeof(struct lp_config_redact), OFF(lp_config_aggregator, n_redact),
      "Redaction rules, applied in order to every event after parsing and enrichment and "
      "before any output or the dead letter (docs/aggregator.md \"Redaction\")."},
-    {"outputs", LP_FT_LIST, OFF(lp_config_aggregator, outputs), NULL, 0, 0, NULL, 0, output_fields,
+    {"outputs", LP_FT_LIST, OFF(lp_config_aggregator, outputs), NULL, 0, 0, NULL, 0, lp_config_output_fields,
      sizeof(struct lp_config_output), OFF(lp_config_aggregator, n_outputs),
      "Named outputs. None configured means one file output named \"files\" with path "
      "/var/lib/logpipe/segments."},

@@ -24,6 +24,18 @@ enum lp_ftype {
  * otherwise, so that a dumped configuration loads to the same meaning). */
 enum { LP_F_SECRET = 1, LP_F_REQUIRED = 2, LP_F_PRESENCE = 4 };
 
+/* A key of aggregator.outputs that only these output types take (none of
+ * the bits: every type, such as name and type). The one statement of which
+ * output takes which key: the check refuses it on another type with its
+ * position, and docs/config.md names the types. */
+enum {
+    LP_F_OUT_ES = 1 << 8,
+    LP_F_OUT_FILE = 1 << 9,
+    LP_F_OUT_S3 = 1 << 10,
+    LP_F_OUT_STDOUT = 1 << 11,
+    LP_F_OUT_ANY = LP_F_OUT_ES | LP_F_OUT_FILE | LP_F_OUT_S3 | LP_F_OUT_STDOUT,
+};
+
 struct lp_field {
     const char *name;
     enum lp_ftype type;
@@ -38,7 +50,8 @@ struct lp_field {
     const char *doc;
 };
 
-/* The top-level table (sections). */
+/* The top-level table (sections), and the keys of an aggregator output. */
 extern const struct lp_field lp_config_root[];
+extern const struct lp_field lp_config_output_fields[];
 
 #endif

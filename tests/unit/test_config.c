@@ -272,6 +272,18 @@ static void test_errors(void)
     expect_error("kafka:\n  topic: a\n  topic: b\n",
                  "test.yaml:3:3: duplicate key 'topic' (first at line 2)\n");
     expect_error("kafka:\n  brokers: [unclosed\n", "test.yaml:3:1: invalid YAML: ");
+    /* a key of another output type, refused where it stands (the type
+     * given before or after it) */
+    expect_error("aggregator:\n  outputs:\n    - {name: f, type: file, path: /x, index: logs}\n",
+                 "test.yaml:3:39: aggregator.outputs[0].index: a key of elasticsearch outputs; "
+                 "this output is type file\n");
+    expect_error("aggregator:\n  outputs:\n    - bucket: b\n      name: e\n      type: "
+                 "elasticsearch\n      url: http://x:9200\n",
+                 "test.yaml:3:7: aggregator.outputs[0].bucket: a key of s3 outputs; this "
+                 "output is type elasticsearch\n");
+    expect_error("aggregator:\n  outputs:\n    - {name: s, type: stdout, request_timeout: 5s}\n",
+                 "test.yaml:3:31: aggregator.outputs[0].request_timeout: a key of "
+                 "elasticsearch, s3 outputs; this output is type stdout\n");
     expect_error("- a\n- b\n", "test.yaml:1:1: the top level must be a mapping of sections, not a list\n");
     expect_error("base: &b {x: 1}\nkafka: *b\n", "test.yaml:2:8: YAML aliases (*b) are not supported\n");
     expect_error("kafka:\n  brokers: \"\"\n", "test.yaml:2:12: kafka.brokers must not be empty\n");
