@@ -1,7 +1,7 @@
 /* logpipe-aggregator's engine: a consumer group member that decodes wire
  * batches, runs the pipeline and writes to the outputs, storing a Kafka
  * offset only once every record up to it is durable in every output it was
- * routed to (tracker.h).
+ * routed to (lp_tracker.h).
  *
  * Threads: the caller's (consumer: poll, dispatch, rebalance, offsets,
  * pause/resume), `workers` workers (a partition always goes to the same

@@ -40,7 +40,6 @@
 #include "lp_tracker.h"
 #include "lp_kafka.h"
 #include "out_elasticsearch.h"
-#include "out_s3.h"
 #include "pipeline.h"
 
 #include <curl/curl.h>

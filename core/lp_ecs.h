@@ -3,7 +3,7 @@
  * One table (lp_ecs.c) names every field logpipe sets or maps in the index
  * template, with its mapping type and whether the pipeline owns it. It
  * drives three things: the content merge below, the index template's
- * properties (out_es.c) and docs/fields.md (a unit test compares them).
+ * properties (out_elasticsearch.c) and docs/fields.md (a unit test compares them).
  *
  * The merge puts a parser's fields into the event key by key (deep): nothing
  * replaces a whole object, and a value is never written where it would

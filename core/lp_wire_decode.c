@@ -6,6 +6,7 @@
 
 #include "lp_arena.h"
 #include "lp_error.h"
+#include "lp_json.h"
 #include "lp_kv.h"
 #include "lp_time.h"
 
@@ -54,32 +55,9 @@ static int opt_str(struct dec *d, json_t *obj, const char *key, const char **out
     return 0;
 }
 
-static json_t *path_get(json_t *obj, const char *dotted)
-{
-    /* ECS events nest ("log":{"offset":..}); batches use dotted keys. */
-    json_t *v = json_object_get(obj, dotted);
-    if (v)
-        return v;
-    char key[64];
-    const char *p = dotted;
-    while (obj && json_is_object(obj)) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (n >= sizeof(key))
-            return NULL;
-        memcpy(key, p, n);
-        key[n] = '\0';
-        obj = json_object_get(obj, key);
-        if (!dot)
-            return obj;
-        p = dot + 1;
-    }
-    return NULL;
-}
-
 static int opt_path_str(struct dec *d, json_t *obj, const char *key, const char **out)
 {
-    json_t *v = path_get(obj, key);
+    json_t *v = lp_json_get_path(obj, key);
     *out = NULL;
     if (!v || json_is_null(v))
         return 0;
@@ -94,7 +72,7 @@ static int opt_path_str(struct dec *d, json_t *obj, const char *key, const char 
 static int opt_labels(struct dec *d, json_t *obj, const char *key, const struct lp_kv **out,
                       size_t *n_out)
 {
-    json_t *v = path_get(obj, key);
+    json_t *v = lp_json_get_path(obj, key);
     *out = NULL;
     *n_out = 0;
     if (!v || json_is_null(v))
@@ -190,7 +168,7 @@ static int decode_record(struct dec *d, json_t *o, struct lp_wire_record *r)
     if (!json_is_string(ts) ||
         lp_time_parse_rfc3339(json_string_value(ts), json_string_length(ts), &r->ts_ns))
         return fail(d, LP_ECORRUPT, "%s", "@timestamp missing or not RFC 3339");
-    json_t *off = path_get(o, "log.offset");
+    json_t *off = lp_json_get_path(o, "log.offset");
     if (!json_is_integer(off) || json_integer_value(off) < 0)
         return fail(d, LP_ECORRUPT, "%s", "log.offset missing or not a non-negative integer");
     r->offset = (uint64_t)json_integer_value(off);
@@ -204,7 +182,7 @@ static int decode_record(struct dec *d, json_t *o, struct lp_wire_record *r)
     int rc = opt_str(d, o, "stream", &r->stream);
     if (rc)
         return rc;
-    json_t *flags = path_get(o, "logpipe.flags");
+    json_t *flags = lp_json_get_path(o, "logpipe.flags");
     if (flags) {
         size_t i;
         json_t *f;
@@ -221,9 +199,9 @@ static int decode_record(struct dec *d, json_t *o, struct lp_wire_record *r)
             /* unknown flags are ignored: newer shippers may add some */
         }
     }
-    json_t *lines = path_get(o, "log.lines");
+    json_t *lines = lp_json_get_path(o, "log.lines");
     if (!lines)
-        lines = path_get(o, "logpipe.lines");
+        lines = lp_json_get_path(o, "logpipe.lines");
     if (lines) {
         if (!json_is_integer(lines) || json_integer_value(lines) < 0 ||
             json_integer_value(lines) > UINT32_MAX)

@@ -2,7 +2,7 @@
 #include "lp_bulk.h"
 
 #include "lp_error.h"
-#include "lp_msgparse.h"
+#include "lp_json.h"
 #include "lp_time.h"
 
 #include <ctype.h>

@@ -1,4 +1,4 @@
-/* The dead letter (deadletter.h). */
+/* The dead letter (lp_deadletter.h). */
 #define LP_LOG_MODULE "deadletter"
 #include "lp_deadletter.h"
 #include "lp_alloc.h"

@@ -3,6 +3,7 @@
 
 #include "lp_alloc.h"
 #include "lp_base64.h"
+#include "lp_config.h"
 #include "lp_error.h"
 
 #include <curl/curl.h>
@@ -788,4 +789,26 @@ int lp_s3_list_dirs(struct lp_s3_client *c, const char *prefix,
     lp_buf_release(&dir);
     lp_buf_release(&val);
     return rc;
+}
+
+/* ---- an s3 output's settings (lp_s3.h) ---- */
+
+void lp_s3_output_cfg(const struct lp_config_output *o, struct lp_s3_cfg *c)
+{
+    const char *key_id = o->access_key_id, *secret = o->secret_access_key,
+               *token = o->session_token;
+    if (!key_id || !*key_id) {
+        key_id = getenv("AWS_ACCESS_KEY_ID");
+        secret = getenv("AWS_SECRET_ACCESS_KEY");
+        token = getenv("AWS_SESSION_TOKEN");
+    }
+    *c = (struct lp_s3_cfg){o->endpoint,   o->region,        o->bucket,
+                            key_id,        secret,           token,
+                            o->storage_class, o->ca_file,    o->tls_verify,
+                            o->path_style, o->request_timeout_ms, (size_t)o->part_size};
+}
+
+char *lp_s3_output_prefix(const struct lp_config_output *o)
+{
+    return lp_s3_norm_prefix(o->prefix);
 }

@@ -146,4 +146,15 @@ char *lp_s3_norm_prefix(const char *p);
  * encoding of a key), appended to b. */
 void lp_s3_encode_key(struct lp_buf *b, const char *key, int keep_slash);
 
+/* The client settings of an s3 output (aggregator.outputs, shared with
+ * logpipe-replay and retention, which read its bucket by its name): its
+ * keys, or AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN
+ * from the environment when access_key_id is unset. Pointers borrow from o
+ * and the environment. */
+struct lp_config_output;
+void lp_s3_output_cfg(const struct lp_config_output *o, struct lp_s3_cfg *c);
+/* The output's key prefix as keys start with it: "" or "<prefix>/" without
+ * leading or doubled slashes (heap; the caller frees it). */
+char *lp_s3_output_prefix(const struct lp_config_output *o);
+
 #endif

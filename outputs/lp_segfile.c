@@ -8,7 +8,7 @@
 #include "lp_eventid.h"
 #include "lp_file.h"
 #include "lp_log.h"
-#include "lp_msgparse.h"
+#include "lp_json.h"
 #include "lp_time.h"
 
 #include <dirent.h>

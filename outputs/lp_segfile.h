@@ -3,7 +3,7 @@
  * written as "<name>.open" until closed (retention never touches .open
  * files), rolled by size and age, and per-source watermarks (the highest
  * line offset written for each source id) that skip replayed lines, so each
- * line lands in the files once (DESIGN.md, "The promise").
+ * line lands in the files once (docs/delivery.md).
  *
  * Durability: lp_segfile_sync fsyncs the segment and then saves the
  * watermarks atomically; only after it returns 0 may the caller store the

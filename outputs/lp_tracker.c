@@ -1,4 +1,4 @@
-/* The commit tracker (tracker.h). */
+/* The commit tracker (lp_tracker.h). */
 #include "lp_tracker.h"
 #include "lp_alloc.h"
 

@@ -42,7 +42,6 @@
 #include "lp_output.h"
 #include "lp_s3.h"
 #include "lp_time.h"
-#include "out_s3.h"
 #include "lp_tracker.h"
 
 #include <errno.h>
@@ -975,26 +974,6 @@ static void *uploader_main(void *arg)
 }
 
 /* ---- the output ---- */
-
-void lp_s3_output_cfg(const struct lp_config_output *o, struct lp_s3_cfg *c)
-{
-    const char *key_id = o->access_key_id, *secret = o->secret_access_key,
-               *token = o->session_token;
-    if (!key_id || !*key_id) {
-        key_id = getenv("AWS_ACCESS_KEY_ID");
-        secret = getenv("AWS_SECRET_ACCESS_KEY");
-        token = getenv("AWS_SESSION_TOKEN");
-    }
-    *c = (struct lp_s3_cfg){o->endpoint,   o->region,        o->bucket,
-                            key_id,        secret,           token,
-                            o->storage_class, o->ca_file,    o->tls_verify,
-                            o->path_style, o->request_timeout_ms, (size_t)o->part_size};
-}
-
-char *lp_s3_output_prefix(const struct lp_config_output *o)
-{
-    return lp_s3_norm_prefix(o->prefix);
-}
 
 static struct lp_output *create(const struct lp_config_output *cfg, const struct lp_output_env *env,
                                 char *err, size_t errlen)

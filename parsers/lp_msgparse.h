@@ -17,6 +17,8 @@
 #ifndef LP_MSGPARSE_H
 #define LP_MSGPARSE_H
 
+#include "lp_json.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,11 +66,5 @@ int lp_msgparse(const struct lp_msgparser *p, const char *msg, size_t len, json_
  * event.original = the raw message. */
 void lp_msgparse_mark_failed(const struct lp_msgparser *p, json_t *ev, const char *msg,
                              size_t len, const char *why);
-
-/* Sets a dotted path in obj, creating intermediate objects; an existing
- * non-object on the way is replaced. Takes a reference to value. */
-void lp_json_set_path(json_t *obj, const char *path, json_t *value);
-/* The value at a dotted path (nested objects, or a literal dotted key) or NULL. */
-json_t *lp_json_get_path(json_t *obj, const char *path);
 
 #endif

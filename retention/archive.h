@@ -1,4 +1,4 @@
-/* Archiving one closed segment, crash-safely (DESIGN.md, "Retention"):
+/* Archiving one closed segment, crash-safely (docs/retention.md, "Archiving, crash-safely"):
  *
  *   1. compress the source to "<dst>.archiving" while hashing it (xxh3-64)
  *      (keeping the source's modification time)

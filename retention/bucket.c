@@ -9,7 +9,7 @@
 #include "lp_kafka.h"
 #include "lp_log.h"
 #include "lp_time.h"
-#include "out_s3.h"
+#include "lp_s3.h"
 
 #include <inttypes.h>
 #include <stdio.h>

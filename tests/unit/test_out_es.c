@@ -8,7 +8,7 @@
 #include "lp_config.h"
 #include "lp_http.h"
 #include "lp_metrics.h"
-#include "lp_msgparse.h"
+#include "lp_json.h"
 #include "lp_test.h"
 #include "lp_time.h"
 #include "lp_es_conn.h"
