@@ -40,7 +40,7 @@ import time
 import urllib.error
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, s3_env, s3_lines, s3_list
+from lptest import spawn, free_port, s3_env, s3_lines, s3_list
 
 def _can_unshare():
     try:
@@ -179,7 +179,7 @@ def msum(text, name):
 
 def start(name):
     exe = {"shipper": SHIPPER, "aggregator": AGG}[name]
-    procs[name] = subprocess.Popen([exe, "-c", cfg, "-c", portcfg[name]], stderr=plog[name])
+    procs[name] = spawn([exe, "-c", cfg, "-c", portcfg[name]], stderr=plog[name])
     for _ in range(300):
         if metrics(name):
             return
@@ -423,7 +423,7 @@ ret_stop = threading.Event()
 
 def retention_loop():
     while not ret_stop.is_set():
-        p = subprocess.Popen([RET, "-c", cfg, "--once"], stdout=subprocess.DEVNULL, stderr=plog["retention"])
+        p = spawn([RET, "-c", cfg, "--once"], stdout=subprocess.DEVNULL, stderr=plog["retention"])
         if ret_kill_wanted[0] > ret_kills[0]:
             deadline = time.time() + 20
             while time.time() < deadline and p.poll() is None:

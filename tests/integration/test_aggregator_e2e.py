@@ -36,7 +36,7 @@ import tempfile
 import time
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, http, metric_sum, metrics_text
+from lptest import spawn, es_count as lp_es_count, free_port, http, metric_sum, metrics_text
 
 SHIPPER, AGG, PRODUCE, SERVICES = sys.argv[1:5]
 BROKERS = os.environ.get("LP_KAFKA_BROKERS", "127.0.0.1:9092")
@@ -133,7 +133,7 @@ logfiles = {"shipper": open(os.path.join(tmp, "shipper.log"), "ab"),
 def start(name):
     exe, cfg, port = {"shipper": (SHIPPER, ship_cfg, ship_port), "aggregator": (AGG, agg_cfg, agg_port),
                       "aggregator2": (AGG, agg2_cfg, agg2_port)}[name]
-    procs[name] = subprocess.Popen([exe, "-c", cfg], stderr=logfiles[name])
+    procs[name] = spawn([exe, "-c", cfg], stderr=logfiles[name])
     for _ in range(200):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
@@ -234,9 +234,7 @@ def phase2_extra(w, a, j):
 
 
 def es_count():
-    http("POST", f"{ES}/{index_prefix}-*/_refresh")
-    st, body = http("GET", f"{ES}/{index_prefix}-*/_count")
-    return json.loads(body).get("count", 0) if st == 200 else -1
+    return lp_es_count(ES, f"{index_prefix}-*")
 
 
 t0 = time.time()

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, metric_sum, ndjson_lines, Checks
+from lptest import spawn, free_port, metric_sum, ndjson_lines, Checks
 
 BUILD, PRODUCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -163,7 +163,7 @@ procs = {}
 def start(name):
     extra = os.path.join(tmp, name + ".yaml")
     open(extra, "w").write('metrics: {listen: "127.0.0.1:%d"}\n' % ports[name])
-    procs[name] = subprocess.Popen([BIN["logpipe-" + name], "-c", cfg, "-c", extra],
+    procs[name] = spawn([BIN["logpipe-" + name], "-c", cfg, "-c", extra],
                                    stderr=open(os.path.join(tmp, name + ".log"), "ab"))
 
 

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, http, ndjson_lines, Checks
+from lptest import spawn, es_count as lp_es_count, free_port, http, ndjson_lines, Checks
 
 SHIPPER, AGGREGATOR = map(os.path.abspath, sys.argv[1:3])
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -144,17 +143,15 @@ open(agg_extra, "w").write('metrics: {listen: "127.0.0.1:%d"}\n' % agg_port)
 ship_extra = os.path.join(tmp, "shipper.yaml")
 open(ship_extra, "w").write('metrics: {listen: "127.0.0.1:%d"}\n' % free_port())
 procs = {
-    "aggregator": subprocess.Popen([AGGREGATOR, "-c", cfg, "-c", agg_extra],
+    "aggregator": spawn([AGGREGATOR, "-c", cfg, "-c", agg_extra],
                                    stderr=open(os.path.join(tmp, "aggregator.log"), "wb")),
-    "shipper": subprocess.Popen([SHIPPER, "-c", cfg, "-c", ship_extra],
+    "shipper": spawn([SHIPPER, "-c", cfg, "-c", ship_extra],
                                 stderr=open(os.path.join(tmp, "shipper.log"), "wb")),
 }
 
 
 def es_count():
-    http("POST", f"{ES}/{prefix}-*/_refresh")
-    st, body = http("GET", f"{ES}/{prefix}-*/_count")
-    return json.loads(body).get("count", 0) if st == 200 else -1
+    return lp_es_count(ES, f"{prefix}-*")
 
 
 def metrics():

@@ -42,7 +42,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, http, metric_sum, metrics_text, ndjson_lines, stop_procs, Checks
+from lptest import spawn, es_count as lp_es_count, free_port, http, metric_sum, metrics_text, ndjson_lines, stop_procs, Checks
 
 SHIPPER, AGGREGATOR, PRODUCE = map(os.path.abspath, sys.argv[1:4])
 BROKERS = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "9092")
@@ -201,14 +201,14 @@ metrics: {{listen: 127.0.0.1:{fast_port}}}
 
 
 def start_agg(name):
-    return subprocess.Popen([AGGREGATOR, "-c", cfgs[name][0]],
+    return spawn([AGGREGATOR, "-c", cfgs[name][0]],
                             stderr=open(os.path.join(tmp, f"aggregator-{name}.log"), "ab"))
 
 
-procs = {"shipper": subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
+procs = {"shipper": spawn([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
                                      stderr=open(os.path.join(tmp, "shipper.log"), "wb")),
          "A": start_agg("A"), "B": start_agg("B"),
-         "C": subprocess.Popen([AGGREGATOR, "-c", os.path.join(tmp, "aggregator-C.yaml")],
+         "C": spawn([AGGREGATOR, "-c", os.path.join(tmp, "aggregator-C.yaml")],
                                stderr=open(os.path.join(tmp, "aggregator-C.log"), "wb"))}
 
 
@@ -223,10 +223,7 @@ def produce(name, value, encoding):
 
 
 def es_count(name):
-    prefix = cfgs[name][1]
-    http("POST", f"{ES}/{prefix}-*/_refresh")
-    st, body = http("GET", f"{ES}/{prefix}-*/_count")
-    return json.loads(body).get("count", 0) if st == 200 else 0
+    return max(0, lp_es_count(ES, f"{cfgs[name][1]}-*"))
 
 
 def lag(name):

@@ -20,14 +20,13 @@ line was dead-lettered: "Limit of total fields [1000] has been exceeded".
 usage: test_field_budget_e2e.py SHIPPER AGGREGATOR"""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from k8s_standin import StandIn, pod
-from lptest import Checks, free_port, http, metric_sum, stop_procs
+from lptest import spawn, Checks, free_port, http, metric_sum, stop_procs
 
 SHIPPER, AGGREGATOR = map(os.path.abspath, sys.argv[1:3])
 BROKERS = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "9092")
@@ -140,9 +139,9 @@ def field_count():
     return max(walk(m["mappings"].get("properties", {})) for m in json.loads(body).values())
 
 
-procs = {"shipper": subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
+procs = {"shipper": spawn([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
                                      stderr=open(os.path.join(tmp, "shipper.log"), "wb")),
-         "aggregator": subprocess.Popen([AGGREGATOR, "-c", os.path.join(tmp, "aggregator.yaml")],
+         "aggregator": spawn([AGGREGATOR, "-c", os.path.join(tmp, "aggregator.yaml")],
                                         stderr=open(os.path.join(tmp, "aggregator.log"), "wb"))}
 try:
     wait(lambda: metric_sum(ship_port, "logpipe_shipper_k8s_synced") == 1, 30,

@@ -21,7 +21,6 @@ the TokenRequest API), the real Kafka, aggregator and OpenSearch downstream.
 usage: test_k8s_apiserver.py SHIPPER AGGREGATOR"""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from datetime import datetime, timezone
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import yaml
 from kube_api import KubeAPI
-from lptest import Checks, free_port, http, metric_sum, stop_procs
+from lptest import spawn, Checks, free_port, http, metric_sum, stop_procs
 
 SHIPPER, AGG = map(os.path.abspath, sys.argv[1:3])
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -159,9 +158,9 @@ aggregator:
     - {{name: search, type: elasticsearch, url: "{ES}", index: "{run}-%Y.%m.%d", flush_interval: 100ms}}
 metrics: {{listen: "127.0.0.1:{ports['agg']}"}}
 """)
-    procs["agg"] = subprocess.Popen([AGG, "-c", os.path.join(tmp, "agg.yaml")],
+    procs["agg"] = spawn([AGG, "-c", os.path.join(tmp, "agg.yaml")],
                                     stderr=open(os.path.join(tmp, "agg.log"), "wb"))
-    procs["ship"] = subprocess.Popen([SHIPPER, "-c", shipper_config("ship", ports["ship"], token_file)],
+    procs["ship"] = spawn([SHIPPER, "-c", shipper_config("ship", ports["ship"], token_file)],
                                      stderr=open(os.path.join(tmp, "ship.log"), "wb"))
     wait(lambda: len(docs("web-0")) == 100, 90, "web-0's backlog indexed")
     web = docs("web-0")
@@ -197,7 +196,7 @@ metrics: {{listen: "127.0.0.1:{ports['agg']}"}}
     size = len(json.dumps(body))
     print(f"200 pods of {size / 1e6:.2f} MB created in {time.time() - t0:.0f} s")
     check(size > 1_100_000, f"each pod is ~1.2 MB ({size} bytes)")
-    procs["big"] = subprocess.Popen([SHIPPER, "-c", shipper_config("big", ports["big"], token_file)],
+    procs["big"] = spawn([SHIPPER, "-c", shipper_config("big", ports["big"], token_file)],
                                     stderr=open(os.path.join(tmp, "big.log"), "wb"))
     wait(lambda: metric_sum(ports["big"], "logpipe_shipper_k8s_synced") == 1, 180,
          "the fresh shipper's first list completed")

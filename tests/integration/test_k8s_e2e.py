@@ -46,7 +46,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, http, metric_sum, metrics_text, stop_procs, Checks
+from lptest import spawn, free_port, http, metric_sum, metrics_text, stop_procs, Checks
 from k8s_standin import StandIn, pod
 
 SHIPPER, AGGREGATOR = map(os.path.abspath, sys.argv[1:3])
@@ -196,12 +196,12 @@ shipper:
   kubernetes: {{enabled: true, kubeconfig: {tmp}/kube/{kube}, node_name: node-a, retry_initial: 100ms, retry_max: 500ms}}
 metrics: {{listen: 127.0.0.1:{port}}}
 """)
-procs = {f"shipper-{n}": subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, f"shipper-{n}.yaml")],
+procs = {f"shipper-{n}": spawn([SHIPPER, "-c", os.path.join(tmp, f"shipper-{n}.yaml")],
                                           stderr=open(os.path.join(tmp, f"shipper-{n}.log"), "wb"))
          for n in ("kc", "bad")}
-procs.update({"shipper": subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
+procs.update({"shipper": spawn([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
                                      stderr=open(os.path.join(tmp, "shipper.log"), "wb")),
-         "aggregator": subprocess.Popen([AGGREGATOR, "-c", os.path.join(tmp, "aggregator.yaml")],
+         "aggregator": spawn([AGGREGATOR, "-c", os.path.join(tmp, "aggregator.yaml")],
                                         stderr=open(os.path.join(tmp, "aggregator.log"), "wb"))})
 
 
@@ -367,7 +367,7 @@ shipper:
   kubernetes: {{enabled: true, api_url: "{a.url}", token_file: {tmp}/held-token, ca_file: "", node_name: {node}, retry_initial: 100ms, retry_max: 300ms, first_list_wait: {wait_s}}}
 metrics: {{listen: 127.0.0.1:{held_ports[name]}}}
 """)
-    procs[f"shipper-{name}"] = subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, f"shipper-{name}.yaml")],
+    procs[f"shipper-{name}"] = spawn([SHIPPER, "-c", os.path.join(tmp, f"shipper-{name}.yaml")],
                                                 stderr=open(os.path.join(tmp, f"shipper-{name}.log"), "wb"))
 time.sleep(4)
 held_read = metric_sum(held_ports["held"], "logpipe_shipper_events_total")

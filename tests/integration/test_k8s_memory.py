@@ -11,12 +11,11 @@ ours).
 usage: test_k8s_memory.py SHIPPER"""
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, metric_sum, Checks
+from lptest import spawn, free_port, metric_sum, Checks
 from k8s_standin import StandIn, pod
 
 SHIPPER = os.path.abspath(sys.argv[1])
@@ -41,7 +40,7 @@ shipper:
 metrics: {{listen: 127.0.0.1:{port}}}
 log: {{level: warn}}
 """)
-proc = subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
+proc = spawn([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
                         stderr=open(os.path.join(tmp, "shipper.log"), "wb"))
 
 

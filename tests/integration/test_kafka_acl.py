@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, Checks, stop_procs
+from lptest import spawn, free_port, Checks, stop_procs
 
 BUILD = os.path.abspath(sys.argv[1])
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -47,7 +47,7 @@ subprocess.run([os.path.join(DEPLOY, "kafka", "make-secrets.sh"), secrets, "loca
                check=True, timeout=60)
 pw = {u: open(os.path.join(secrets, "kafka-%s-password" % u)).read() for u in ("admin", "shipper", "aggregator")}
 procs = {}
-procs["broker"] = subprocess.Popen([os.path.join(DEPLOY, "kafka", "broker.sh")], env=env,
+procs["broker"] = spawn([os.path.join(DEPLOY, "kafka", "broker.sh")], env=env,
                                    stdout=open(os.path.join(tmp, "broker.log"), "wb"), stderr=subprocess.STDOUT)
 
 
@@ -118,7 +118,7 @@ aggregator:
             out = r.stdout.decode()
             check(r.returncode == 0 and "sasl.password" in out and pw["shipper"] not in out and "<redacted>" in out,
                   "--check-config with the overlay redacts the SASL password (exit %d)" % r.returncode)
-        procs[d] = subprocess.Popen(args, env=denv, stderr=open(os.path.join(tmp, d + ".log"), "wb"))
+        procs[d] = spawn(args, env=denv, stderr=open(os.path.join(tmp, d + ".log"), "wb"))
 
     def offsets():
         out = []

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import Checks, free_port, stop_procs
+from lptest import spawn, Checks, free_port, stop_procs
 
 AGG = os.path.abspath(sys.argv[1])
 BROKERS = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "9092")
@@ -56,7 +56,7 @@ metrics:
   listen: "127.0.0.1:{free_port()}"
 """)
     log = os.path.join(tmp, name + ".log")
-    return subprocess.Popen([AGG, "-c", path], stderr=open(log, "wb")), log
+    return spawn([AGG, "-c", path], stderr=open(log, "wb")), log
 
 
 def wait(cond, timeout=30):

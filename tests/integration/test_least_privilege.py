@@ -18,12 +18,11 @@ Skipped (exit 0 with a note) when not run as root or without setpriv.
 usage: test_least_privilege.py SHIPPER"""
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import Checks, free_port, metric_sum, metrics_text, stop_procs
+from lptest import spawn, Checks, free_port, metric_sum, metrics_text, stop_procs
 
 SHIPPER = os.path.abspath(sys.argv[1])
 KAFKA = os.environ.get("LOGPIPE_TEST_KAFKA", "127.0.0.1:" + os.environ.get("KAFKA_PORT", "9092"))
@@ -87,7 +86,7 @@ def wait_metric(port, name, want, timeout=60):
 
 port = free_port()
 log = open(os.path.join(tmp, "shipper-root.log"), "wb")
-proc = subprocess.Popen(drop + ["--", SHIPPER, "-c", config(port, state)], stderr=log)
+proc = spawn(drop + ["--", SHIPPER, "-c", config(port, state)], stderr=log)
 try:
     time.sleep(1)
     c = caps(proc.pid) if proc.poll() is None else {}
@@ -110,7 +109,7 @@ state2 = os.path.join(tmp, "state-10001")
 os.mkdir(state2, 0o700)
 os.chown(state2, 10001, 10001)
 log = open(os.path.join(tmp, "shipper-10001.log"), "wb")
-proc = subprocess.Popen(drop + ["--reuid=10001", "--regid=10001", "--clear-groups", "--",
+proc = spawn(drop + ["--reuid=10001", "--regid=10001", "--clear-groups", "--",
                                 SHIPPER, "-c", config(port, state2)], stderr=log)
 try:
     time.sleep(3)

@@ -36,7 +36,7 @@ import time
 import urllib.error
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, Checks, stop_procs
+from lptest import spawn, free_port, Checks, stop_procs
 
 BUILD = os.path.abspath(sys.argv[1])
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -98,7 +98,7 @@ shutil.copy(os.path.join(SRC, "tests", "infra", "opensearch", "log4j2.properties
 shutil.copytree(os.path.join(node_dir, "plugin"), os.path.join(home, "plugins"),
                 ignore=shutil.ignore_patterns(".complete", "fetch.log"))
 procs = {}
-procs["opensearch"] = subprocess.Popen(
+procs["opensearch"] = spawn(
     ["java", "-Xms512m", "-Xmx512m", "-Dlog4j2.configurationFile=" + os.path.join(home, "config", "log4j2.properties"),
      "-Dopensearch.path.home=" + home, "-cp", os.path.join(node_dir, "libs", "*"),
      os.path.join(SRC, "tests", "infra", "opensearch", "Launcher.java"), home, str(http_port), str(transport_port)],
@@ -171,7 +171,7 @@ try:
                 NODE_NAME="test-node")
     for d in ("shipper", "aggregator"):
         denv_d = dict(denv, LOGPIPE_METRICS_LISTEN="127.0.0.1:%d" % free_port())
-        procs[d] = subprocess.Popen([os.path.join(BUILD, d, "logpipe-" + d)] + cfgs, env=denv_d,
+        procs[d] = spawn([os.path.join(BUILD, d, "logpipe-" + d)] + cfgs, env=denv_d,
                                     stderr=open(os.path.join(tmp, d + ".log"), "wb"))
     today = "logs-" + time.strftime("%Y.%m.%d", time.gmtime())
     count = -1

@@ -26,7 +26,7 @@ import threading
 import time
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, Checks
+from lptest import spawn, free_port, Checks
 
 BUILD = os.path.abspath(sys.argv[1])
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -39,7 +39,7 @@ procs = []
 
 
 def start(args, log, env=None):
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, log), "w"),
+    p = spawn(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, log), "w"),
                          env=env)
     procs.append(p)
     return p

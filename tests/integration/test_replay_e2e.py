@@ -27,7 +27,7 @@ import tempfile
 import time
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port, http, metric_sum, s3_env, stop_procs, Checks
+from lptest import spawn, es_count as lp_es_count, free_port, http, metric_sum, s3_env, stop_procs, Checks
 
 SHIPPER, AGG, REPLAY, RETENTION = map(os.path.abspath, sys.argv[1:5])
 BROKERS = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "9092")
@@ -104,7 +104,7 @@ procs = {}
 
 
 def start(name, exe, extra):
-    procs[name] = subprocess.Popen([exe, "-c", cfg, "-c", os.path.join(tmp, extra)],
+    procs[name] = spawn([exe, "-c", cfg, "-c", os.path.join(tmp, extra)],
                                    stderr=open(os.path.join(tmp, name + ".log"), "ab"))
     for _ in range(400):
         try:
@@ -135,9 +135,7 @@ def es_ids(pattern):
 
 
 def es_count(pattern):
-    http("POST", f"{ES}/{pattern}/_refresh")
-    st, body = http("GET", f"{ES}/{pattern}/_count")
-    return json.loads(body).get("count", 0) if st == 200 else 0
+    return max(0, lp_es_count(ES, pattern))
 
 
 def replay(*args):

@@ -37,6 +37,9 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from lptest import spawn  # noqa: E402
+
 RET = sys.argv[1]
 ES = os.environ.get("LP_OPENSEARCH_URL", "http://127.0.0.1:9200")
 DAY = 86400
@@ -180,7 +183,7 @@ table = subprocess.run([RET, "-c", cfg, "--dry-run"], stdout=subprocess.PIPE, ti
 check("min_free_bytes" in table and "ARCHIVE (files)" in table, "dry run table")
 
 # ---- a run killed with SIGKILL while it archives the big segment ----
-proc = subprocess.Popen([RET, "-c", cfg, "--once"], stdout=subprocess.DEVNULL,
+proc = spawn([RET, "-c", cfg, "--once"], stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL)
 tmpfile = app_big + ".zst.archiving"
 deadline = time.time() + 60

@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import (free_port, http, metric_sum, metrics_text, s3_env, s3_lines, s3_list,
+from lptest import (spawn, free_port, http, metric_sum, metrics_text, s3_env, s3_lines, s3_list,
                     stop_procs, Checks)
 from s3fault import S3Fault
 
@@ -109,7 +109,7 @@ procs, logf = {}, {}
 def start(name):
     exe, cfg = (SHIPPER, "shipper.yaml") if name == "shipper" else (AGG, f"agg-{name}.yaml")
     logf[name] = open(os.path.join(tmp, f"{name}.log"), "ab")
-    procs[name] = subprocess.Popen([exe, "-c", os.path.join(tmp, cfg)], stderr=logf[name],
+    procs[name] = spawn([exe, "-c", os.path.join(tmp, cfg)], stderr=logf[name],
                                    cwd=os.path.join(tmp))
     for _ in range(400):
         try:

@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import free_port
+from lptest import spawn, free_port
 
 SHIPPER, DUMP = sys.argv[1], sys.argv[2]
 BROKERS = os.environ.get("LP_KAFKA_BROKERS", "127.0.0.1:9092")
@@ -60,7 +60,7 @@ shipper_log = open(os.path.join(tmp, "shipper.log"), "ab")
 
 def start():
     global proc
-    proc = subprocess.Popen([SHIPPER, "-c", cfg], stderr=shipper_log)
+    proc = spawn([SHIPPER, "-c", cfg], stderr=shipper_log)
     for _ in range(100):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)

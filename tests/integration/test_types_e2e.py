@@ -14,13 +14,12 @@ indexed, the number searchable as its text; native shows the conflict
 usage: test_types_e2e.py SHIPPER AGGREGATOR"""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import Checks, free_port, http, stop_procs
+from lptest import spawn, Checks, free_port, http, stop_procs
 
 SHIPPER, AGG = map(os.path.abspath, sys.argv[1:3])
 BROKERS = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "9092")
@@ -67,10 +66,10 @@ aggregator:
       flush_interval: 100ms
 metrics: {{listen: "127.0.0.1:{ports[mode]}"}}
 """)
-procs = {"shipper": subprocess.Popen([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
+procs = {"shipper": spawn([SHIPPER, "-c", os.path.join(tmp, "shipper.yaml")],
                                      stderr=open(os.path.join(tmp, "shipper.log"), "wb"))}
 for mode in ("kw", "native"):
-    procs[mode] = subprocess.Popen([AGG, "-c", os.path.join(tmp, f"agg-{mode}.yaml")],
+    procs[mode] = spawn([AGG, "-c", os.path.join(tmp, f"agg-{mode}.yaml")],
                                    stderr=open(os.path.join(tmp, f"agg-{mode}.log"), "wb"))
 
 

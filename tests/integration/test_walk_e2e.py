@@ -14,14 +14,13 @@ usage: test_walk_e2e.py SOURCE_DIR SHIPPER AGGREGATOR RETENTION"""
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from datetime import datetime, timezone
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from lptest import Checks, http, stop_procs
+from lptest import spawn, Checks, http, stop_procs
 
 SRC = sys.argv[1]
 SHIPPER, AGG, RET = map(os.path.abspath, sys.argv[2:5])
@@ -58,7 +57,7 @@ for i, (pod, ns, ctr) in enumerate(pods):
 
 procs = {}
 for name, exe in (("aggregator", AGG), ("shipper", SHIPPER), ("retention", RET)):
-    procs[name] = subprocess.Popen([exe, "-c", path],
+    procs[name] = spawn([exe, "-c", path],
                                    stderr=open(os.path.join(tmp, name + ".log"), "wb"))
 
 

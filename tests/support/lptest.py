@@ -1,7 +1,95 @@
-"""Helpers shared by the Python tests (integration, chaos, deploy, docs)."""
+"""Helpers shared by the Python tests (integration, chaos, deploy, docs).
+
+Processes a test starts go through spawn(): whatever way the test ends (an
+assertion, an exception, SIGTERM or SIGINT from ctest, even SIGKILL of the
+test itself) they are stopped, so a failed run leaves no daemon holding
+ports, Kafka groups or files for the next one."""
+import atexit
+import ctypes
+import json
+import signal
 import socket
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
+
+_spawned = []
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    # in the child, before exec: SIGKILL when the test process goes away
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def spawn(args, **kw):
+    """subprocess.Popen that is stopped when the test ends: SIGTERM at exit
+    (SIGKILL 10 s later), and SIGKILL from the kernel if the test process
+    dies without running its exit handlers."""
+    if "preexec_fn" not in kw:
+        kw["preexec_fn"] = _die_with_parent
+    p = subprocess.Popen(args, **kw)
+    _spawned.append(p)
+    return p
+
+
+def _stop_spawned():
+    live = [p for p in _spawned if p.poll() is None]
+    for p in live:
+        try:
+            p.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    for p in live:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _on_signal(signum, frame):
+    sys.exit(128 + signum)  # runs the exit handlers
+
+
+atexit.register(_stop_spawned)
+for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    if signal.getsignal(_sig) in (signal.SIG_DFL, signal.default_int_handler):
+        signal.signal(_sig, _on_signal)
+
+
+def wait_until(cond, timeout, what=None, interval=0.5):
+    """Polls cond() until it returns something true (returned) or timeout
+    seconds pass (then None; with what, a line says what was not reached)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            if what:
+                print(f"timed out after {timeout}s waiting for {what}", flush=True)
+            return None
+        time.sleep(interval)
+
+
+def es_count(url, index, query=None):
+    """Documents in index (a pattern) after a refresh; -1 when the search
+    fails (no such index yet, node down)."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{url}/{index}/_refresh", method="POST"),
+                               timeout=30).read()
+        body = json.dumps({"query": query}).encode() if query else None
+        req = urllib.request.Request(f"{url}/{index}/_count", data=body,
+                                     headers={"Content-Type": "application/json"},
+                                     method="POST" if body else "GET")
+        return json.loads(urllib.request.urlopen(req, timeout=30).read())["count"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
+        return -1
 
 
 def free_port():

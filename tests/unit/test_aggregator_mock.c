@@ -25,7 +25,7 @@
 
 #define PARTITIONS 4
 
-static char tmpdir[256];
+static const char *tmpdir;
 
 struct mock {
     rd_kafka_t *host;
@@ -198,13 +198,7 @@ static struct lp_config *config_for(const struct mock *m, const char *topic, con
              "%s"
              "log: {level: warn}\n",
              m->brokers, topic, group, tmpdir, name, tmpdir, name, extra ? extra : "");
-    const char *names[] = {"mock.yaml"}, *texts[] = {yaml};
-    struct lp_buf errs = LP_BUF_INIT;
-    struct lp_config *cfg = lp_config_load_texts(names, texts, 1, NULL, &errs);
-    if (!cfg)
-        fprintf(stderr, "%s", errs.data);
-    lp_buf_release(&errs);
-    return cfg;
+    return lp_test_config(yaml);
 }
 
 struct member {
@@ -330,18 +324,12 @@ static void test_pause_resume(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/lp-aggmock-XXXXXX");
-    if (!mkdtemp(tmpdir))
-        return 1;
+    tmpdir = lp_test_tmpdir("aggmock");
     static const struct lp_test tests[] = {
         {"offsets stored when durable, drained on shutdown", test_offsets_and_drain},
         {"pause and resume under a small budget", test_pause_resume},
         {NULL, NULL},
     };
     int rc = lp_test_run("aggregator_mock", tests);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        rc = 1;
     return rc;
 }

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char root[] = "/tmp/lp-archive-XXXXXX";
+static const char *root;
 
 static int exists(const char *p)
 {
@@ -138,8 +138,7 @@ static void test_mismatch_kept(void)
 
 int main(void)
 {
-    if (!mkdtemp(root))
-        return 1;
+    root = lp_test_tmpdir("archive");
     static const struct lp_test tests[] = {
         {"zstd and gzip round trip", test_round_trip},
         {"a crash after each step, then a rerun", test_crash_each_step},
@@ -147,9 +146,5 @@ int main(void)
         {NULL, NULL},
     };
     int rc = lp_test_run("archive", tests);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-    if (system(cmd) != 0)
-        rc = 1;
     return rc;
 }

@@ -223,7 +223,7 @@ static struct MHD_Daemon *fake_start(unsigned *port)
 
 /* ---- harness ---- */
 
-static char tmpdir[] = "/tmp/lp-out-es-XXXXXX";
+static const char *tmpdir;
 
 struct rig {
     struct lp_config *cfg;
@@ -252,14 +252,7 @@ static void rig_start(struct rig *r, unsigned port, const char *extra)
              "      max_inflight_requests: 2\n"
              "%s",
              tmpdir, port, extra);
-    struct lp_buf errs;
-    lp_buf_init(&errs, 0);
-    const char *names[] = {"es.yaml"};
-    const char *texts[] = {yaml};
-    r->cfg = lp_config_load_texts(names, texts, 1, NULL, &errs);
-    if (!r->cfg)
-        fprintf(stderr, "%s", errs.data);
-    lp_buf_release(&errs);
+    r->cfg = lp_test_config(yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r->cfg);
     r->metrics = lp_metrics_new();
     char err[512];
@@ -479,11 +472,7 @@ static void test_dead_letter_once(void)
 {
     char yaml[512];
     snprintf(yaml, sizeof(yaml), "aggregator:\n  dead_letter_dir: %s/dlq-once\n", tmpdir);
-    const char *names[] = {"dl.yaml"};
-    const char *texts[] = {yaml};
-    struct lp_buf errs = LP_BUF_INIT;
-    struct lp_config *cfg = lp_config_load_texts(names, texts, 1, NULL, &errs);
-    lp_buf_release(&errs);
+    struct lp_config *cfg = lp_test_config(yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     struct lp_metrics *m = lp_metrics_new();
     char err[256];
@@ -555,8 +544,7 @@ static void test_conn_rules(void)
 
 int main(void)
 {
-    if (!mkdtemp(tmpdir))
-        return 1;
+    tmpdir = lp_test_tmpdir("out-es");
     curl_global_init(CURL_GLOBAL_DEFAULT);
     daemon_ = fake_start(&port);
     if (!daemon_)
@@ -573,10 +561,6 @@ int main(void)
     };
     int rc = lp_test_run("out_es", tests);
     MHD_stop_daemon(daemon_);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        rc = 1;
     curl_global_cleanup();
     return rc;
 }

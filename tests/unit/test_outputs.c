@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char root[64];
+static const char *root;
 static const int64_t NOW = 1795850460LL * 1000000000LL; /* 2026-11-28T07:21:00Z */
 #define SID "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
@@ -106,7 +106,7 @@ static uint64_t counter(struct lp_metrics *m, const char *name, const char *labe
 static void test_file_output(void)
 {
     struct lp_metrics *m = lp_metrics_new();
-    struct lp_config_output cfg = {.name = "files", .type = "file", .path = root,
+    struct lp_config_output cfg = {.name = "files", .type = "file", .path = (char *)root,
                                    .max_segment_bytes = 1 << 20,
                                    .max_segment_age_ms = 3600 * 1000};
     const char *routes[] = {"app", "default"};
@@ -215,9 +215,7 @@ static void test_stdout_output(void)
 
 int main(void)
 {
-    snprintf(root, sizeof(root), "/tmp/lp-outputs-XXXXXX");
-    if (!mkdtemp(root))
-        return 2;
+    root = lp_test_tmpdir("outputs");
     static const struct lp_test tests[] = {
         {"registry matches the config's types", test_registry_matches_config},
         {"file output through its ops", test_file_output},
@@ -225,9 +223,5 @@ int main(void)
         {NULL, NULL},
     };
     int rc = lp_test_run("outputs", tests);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-    if (system(cmd) != 0 && rc == 0)
-        rc = 1;
     return rc;
 }

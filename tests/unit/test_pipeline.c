@@ -17,18 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct lp_config *load(const char *yaml)
-{
-    struct lp_buf errs;
-    lp_buf_init(&errs, 0);
-    const char *names[] = {"test.yaml"};
-    const char *texts[] = {yaml};
-    struct lp_config *c = lp_config_load_texts(names, texts, 1, NULL, &errs);
-    if (!c)
-        fprintf(stderr, "config errors:\n%s", errs.data);
-    lp_buf_release(&errs);
-    return c;
-}
+#define load lp_test_config
 
 static const char *const OUTS[] = {"es", "files", "debug"};
 

@@ -22,31 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct lp_config *load(const char *yaml)
-{
-    struct lp_buf errs;
-    lp_buf_init(&errs, 0);
-    const char *names[] = {"test.yaml"};
-    const char *texts[] = {yaml};
-    struct lp_config *c = lp_config_load_texts(names, texts, 1, NULL, &errs);
-    if (!c)
-        fprintf(stderr, "config errors:\n%s", errs.data);
-    lp_buf_release(&errs);
-    return c;
-}
-
-/* The config errors of yaml ("" when it loads). */
-static char *load_errors(const char *yaml)
-{
-    struct lp_buf errs;
-    lp_buf_init(&errs, 0);
-    const char *names[] = {"test.yaml"};
-    const char *texts[] = {yaml};
-    struct lp_config *c = lp_config_load_texts(names, texts, 1, NULL, &errs);
-    lp_config_free(c);
-    lp_buf_putc(&errs, '\0');
-    return lp_buf_detach(&errs, NULL);
-}
+#define load lp_test_config
+#define load_errors lp_test_config_errors
 
 /* One detector over s: the result (malloc'd). */
 static char *detect(const char *detector, const char *s)

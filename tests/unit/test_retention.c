@@ -254,15 +254,7 @@ static void test_index_name_dates(void)
 
 /* ---- config ---- */
 
-static char *load_errors(const char *yaml)
-{
-    const char *names[] = {"rt.yaml"};
-    const char *texts[] = {yaml};
-    struct lp_buf errs = LP_BUF_INIT;
-    struct lp_config *c = lp_config_load_texts(names, texts, 1, NULL, &errs);
-    lp_config_free(c);
-    return lp_buf_detach(&errs, NULL);
-}
+#define load_errors lp_test_config_errors
 
 static void test_config_errors(void)
 {
@@ -276,8 +268,8 @@ static void test_config_errors(void)
                           "      path: /data/seg/\n"
                           "      glob: \"web/2026-*\"\n"
                           "      delete_after: 2d\n");
-    CU_ASSERT_PTR_NOT_NULL(strstr(e, "rt.yaml:7:7: retention.policies[1] 'web-old' overlaps "
-                                     "policy 'app' (rt.yaml:3:7): both select e.g. "
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, "test.yaml:7:7: retention.policies[1] 'web-old' overlaps "
+                                     "policy 'app' (test.yaml:3:7): both select e.g. "
                                      "'/data/seg/web/2026-'"));
     free(e);
     /* the same routes kept apart by glob: fine */
@@ -314,15 +306,15 @@ static void test_config_errors(void)
                     "delete_after: 3d}\n"
                     "    - {name: i3, url: ftp://h, index_pattern: \"-x,_all\"}\n");
     static const char *const want[] = {
-        "rt.yaml:5:21: retention.policies[0]: delete_after must be longer than archive_after",
-        "rt.yaml:8:15: retention.policies[1]: no aggregator output of type file or s3 named 'nosuch'",
-        "rt.yaml:9:22: retention.policies[1]: archive_codec without archive_after",
-        "rt.yaml:11:7: retention.policies[2]: does nothing",
+        "test.yaml:5:21: retention.policies[0]: delete_after must be longer than archive_after",
+        "test.yaml:8:15: retention.policies[1]: no aggregator output of type file or s3 named 'nosuch'",
+        "test.yaml:9:22: retention.policies[1]: archive_codec without archive_after",
+        "test.yaml:11:7: retention.policies[2]: does nothing",
         "retention.policies[3]: archive_root lies inside the policy's own root",
-        "rt.yaml:13:14: retention.policies[4]: policy 'a' is defined twice",
-        "rt.yaml:13:7: retention.policies[4]: needs exactly one of output",
+        "test.yaml:13:14: retention.policies[4]: policy 'a' is defined twice",
+        "test.yaml:13:7: retention.policies[4]: needs exactly one of output",
         "retention.policies[5]: gzip levels are 1-9",
-        "retention.elasticsearch[1]: index_pattern overlaps policy 'i1' (rt.yaml:16:7) on the "
+        "retention.elasticsearch[1]: index_pattern overlaps policy 'i1' (test.yaml:16:7) on the "
         "same cluster: both select e.g. 'logs-app-'",
         "retention.elasticsearch[2]: needs a url starting with http:// or https://",
         "retention.elasticsearch[2]: needs delete_after",
@@ -372,16 +364,16 @@ static void test_config_errors(void)
              s3out);
     e = load_errors(yaml);
     static const char *const want_b[] = {
-        "rt.yaml:8:79: retention.policies[0]: min_free_bytes is for local segments; policy 'b1' "
+        "test.yaml:8:79: retention.policies[0]: min_free_bytes is for local segments; policy 'b1' "
         "covers the bucket of s3 output 'b'",
-        "rt.yaml:9:22: retention.policies[0]: archive_root is for local segments",
-        "rt.yaml:9:41: retention.policies[0]: archive_codec is for local segments",
-        "rt.yaml:10:59: retention.policies[1]: archiving an object needs archive_prefix (move it) "
+        "test.yaml:9:22: retention.policies[0]: archive_root is for local segments",
+        "test.yaml:9:41: retention.policies[0]: archive_codec is for local segments",
+        "test.yaml:10:59: retention.policies[1]: archiving an object needs archive_prefix (move it) "
         "or archive_storage_class (change its class)",
-        "rt.yaml:12:24: retention.policies[2]: archive_prefix 'live/old' overlaps the output's "
+        "test.yaml:12:24: retention.policies[2]: archive_prefix 'live/old' overlaps the output's "
         "prefix 'live'",
-        "rt.yaml:13:71: retention.policies[3]: archive_storage_class is for bucket retention",
-        "rt.yaml:15:24: retention.policies[4]: archive_bucket without archive_after",
+        "test.yaml:13:71: retention.policies[3]: archive_storage_class is for bucket retention",
+        "test.yaml:15:24: retention.policies[4]: archive_bucket without archive_after",
         "retention.policies[4] 'b4' overlaps policy 'b1'",
     };
     for (size_t i = 0; i < sizeof(want_b) / sizeof(*want_b); i++) {
@@ -409,7 +401,7 @@ static void test_config_errors(void)
 
 /* ---- whole runs over a temp tree ---- */
 
-static char root[] = "/tmp/lp-retention-XXXXXX";
+static const char *root;
 
 static void write_file(const char *rel, int lines, int64_t age_ns)
 {
@@ -439,17 +431,7 @@ static int exists(const char *rel)
     return stat(p, &sb) == 0;
 }
 
-static struct lp_config *config(const char *yaml)
-{
-    const char *names[] = {"run.yaml"};
-    const char *texts[] = {yaml};
-    struct lp_buf errs = LP_BUF_INIT;
-    struct lp_config *c = lp_config_load_texts(names, texts, 1, NULL, &errs);
-    if (!c)
-        fprintf(stderr, "%s", errs.data);
-    lp_buf_release(&errs);
-    return c;
-}
+#define config lp_test_config
 
 static int run(struct lp_config *c, int dry, char **report)
 {
@@ -744,8 +726,7 @@ static void test_scan_select(void)
 
 int main(void)
 {
-    if (!mkdtemp(root))
-        return 1;
+    root = lp_test_tmpdir("retention");
     static const struct lp_test tests[] = {
         {"glob_intersect", test_glob_intersect},
         {"plan_age", test_plan_age},
@@ -763,9 +744,5 @@ int main(void)
         {NULL, NULL},
     };
     int rc = lp_test_run("retention", tests);
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        rc = 1;
     return rc;
 }

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char root[64];
+static const char *root;
 static const int64_t NOW = 1795850460LL * 1000000000LL; /* 2026-11-28T07:21:00Z */
 #define SID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -353,9 +353,7 @@ static void test_one_writer(void)
 
 int main(void)
 {
-    snprintf(root, sizeof(root), "/tmp/lp-seg-XXXXXX");
-    if (!mkdtemp(root))
-        return 2;
+    root = lp_test_tmpdir("seg");
     static const struct lp_test tests[] = {
         {"write, dedup, roll", test_write_dedup_roll},
         {"crash recovery", test_crash_recovery},
@@ -367,9 +365,5 @@ int main(void)
         {NULL, NULL},
     };
     int rc = lp_test_run("segfile", tests);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-    if (system(cmd) != 0 && rc == 0)
-        rc = 1;
     return rc;
 }

@@ -31,7 +31,7 @@
 #define LINES 3000
 #define BIG_EVERY 97 /* every 97th docker line is 40 000 bytes: dockerd splits it */
 
-static char dir[64];
+static const char *dir;
 static char paths[NFILES][256];
 static uint64_t written[NFILES]; /* bytes */
 static int lines_written[NFILES];
@@ -217,12 +217,8 @@ static void mock_stop(struct mock *m)
 /* Loads one YAML text; errors go to stderr. */
 static struct lp_config *config_of(const char *name, const char *yaml)
 {
-    const char *names[] = {name}, *texts[] = {yaml};
-    struct lp_buf errs = LP_BUF_INIT;
-    struct lp_config *cfg = lp_config_load_texts(names, texts, 1, NULL, &errs);
-    if (!cfg)
-        fprintf(stderr, "%s", errs.data);
-    return cfg;
+    (void)name;
+    return lp_test_config(yaml);
 }
 
 static void test_faults(void)
@@ -1447,9 +1443,7 @@ static void test_multiline_per_input(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/lp-mock-XXXXXX");
-    if (!mkdtemp(dir))
-        return 2;
+    dir = lp_test_tmpdir("mock");
     char logs[128];
     snprintf(logs, sizeof(logs), "%s/logs", dir);
     mkdir(logs, 0755);
@@ -1475,10 +1469,6 @@ int main(void)
         {NULL, NULL},
     };
     int rc = lp_test_run("shipper-mock", tests);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0 && rc == 0)
-        rc = 1;
     for (int f = 0; f < NFILES; f++)
         free(ex[f]);
     return rc;

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[64];
+static const char *dir;
 
 static int write_file(const char *name, const char *content, int append)
 {
@@ -256,9 +256,7 @@ static void test_docker_meta(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/lp-tailing-XXXXXX");
-    if (!mkdtemp(dir))
-        return 2;
+    dir = lp_test_tmpdir("tailing");
     static const struct lp_test tests[] = {
         {"head", test_head},
         {"tail hash", test_tail_hash},
@@ -271,9 +269,5 @@ int main(void)
         {NULL, NULL},
     };
     int rc = lp_test_run("tailing", tests);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        rc = rc ? rc : 1;
     return rc;
 }
