@@ -144,8 +144,8 @@ struct lp_es {
     char *kept_field; /* where a conflicting value goes (aggregator.content.kept_field) */
     int labels_auto;       /* labels_mapping: auto */
     int scalars_as_keyword; /* dynamic_scalars: keyword */
-    int flat_known;        /* detect_flat_type asked */
-    const char *flat_type; /* what the cluster has (NULL: objects) */
+    int flat_known;        /* detect_flat_type asked (mu) */
+    const char *flat_type; /* what the cluster has (NULL: objects); written under mu */
     /* field_budget: new (unmapped) field paths per (index, source), as
      * 128-bit hashes; the count per (index, source) stored + 1. Workers'
      * (es_submit), under budget_mu. */
@@ -532,8 +532,11 @@ static int detect_flat_type(struct lp_es *es)
                            cc != CURLE_OK ? curl_easy_strerror(cc) : "");
         done = 0;
     } else {
+        /* under mu: the workers' field budget reads it (apply_budget) */
+        pthread_mutex_lock(&es->mu);
         es->flat_type = status == 200 && resp.len ? lp_es_flat_type(resp.data, resp.len) : NULL;
         es->flat_known = 1;
+        pthread_mutex_unlock(&es->mu);
         lp_log(LP_LOG_INFO, "labels mapping chosen", "output=%s mapping=%s", es->name,
                es->flat_type ? es->flat_type : "object (the cluster has no one-field type)");
     }
