@@ -103,15 +103,15 @@ struct lp_aggregator {
     atomic_int stopping; /* set by lp_aggregator_shutdown (main thread); read by the workers */
     _Atomic size_t held_total;   /* bytes the outputs hold, decoded and rendered (lp_part_held) */
     _Atomic size_t decode_total; /* the workers' decode working sets (count_decode) */
-    size_t prefetch_bytes; /* librdkafka's prefetch queue (queued.max.messages.kbytes) */
-    size_t work_budget;    /* max_pending_bytes less the prefetch and the baseline */
+    size_t prefetch_bytes;       /* librdkafka's prefetch queue (queued.max.messages.kbytes) */
+    size_t work_budget;          /* max_pending_bytes less the prefetch and the baseline */
     int64_t last_tick, last_commit, commit_started, last_lag;
     int stored_since_commit;
     struct lp_ready *kafka_ready;
     /* metrics */
     struct lp_counter *c_messages, *c_records, *c_bytes;
-    struct lp_counter **c_route;     /* [route] */
-    struct lp_counter **c_route_out; /* [route * n_outs + output] */
+    struct lp_counter **c_route;      /* [route] */
+    struct lp_counter **c_route_out;  /* [route * n_outs + output] */
     struct lp_counter **c_parse_fail; /* [route] */
     struct lp_counter **c_dropped;    /* [route * AGG_VERDICTS + verdict] */
     struct lp_counter *c_decode_fail, *c_commits, *c_commit_errors, *c_pauses, *c_rebalances;
@@ -557,9 +557,7 @@ static void handle(struct worker *w, struct item *it)
         w->uns_bytes += it->rkm->len;
         process(w, it->rkm, it->m, 0);
         break;
-    case IT_OPEN:
-        lanes_partition(w, it->partition, LP_OUTPUT_OPEN);
-        break;
+    case IT_OPEN: lanes_partition(w, it->partition, LP_OUTPUT_OPEN); break;
     case IT_CLOSE:
         flush_unsynced(w);
         lanes_partition(w, it->partition, LP_OUTPUT_CLOSE);
@@ -735,8 +733,8 @@ static void pause_resume(struct lp_aggregator *a)
                 p->paused = want;
                 if (want)
                     lp_counter_inc(a->c_pauses);
-                lp_log(LP_LOG_INFO, want ? "partition paused: outputs are behind"
-                                         : "partition resumed",
+                lp_log(LP_LOG_INFO,
+                       want ? "partition paused: outputs are behind" : "partition resumed",
                        "partition=%d pending_bytes=%zu", (int)p->partition, cost);
             }
         }
@@ -768,8 +766,7 @@ static void update_lag(struct lp_aggregator *a)
         if (!p)
             continue;
         int64_t lo, hi;
-        if (rd_kafka_get_watermark_offsets(a->rk, a->topic, p->partition, &lo, &hi) ||
-            hi < 0)
+        if (rd_kafka_get_watermark_offsets(a->rk, a->topic, p->partition, &lo, &hi) || hi < 0)
             continue;
         int64_t pos = p->next_store >= 0 ? p->next_store : p->committed >= 0 ? p->committed : lo;
         lp_gauge_set(lag_gauge(a, p->partition), hi > pos ? hi - pos : 0);
@@ -786,8 +783,8 @@ static void tick(struct lp_aggregator *a, int force_commit)
     sweep_detached(a);
     pause_resume(a);
     if (a->stored_since_commit &&
-        (force_commit || now - a->last_commit >= a->cfg->aggregator.commit_interval_ms *
-                                                       LP_NS_PER_MS)) {
+        (force_commit ||
+         now - a->last_commit >= a->cfg->aggregator.commit_interval_ms * LP_NS_PER_MS)) {
         a->last_commit = now;
         a->commit_started = now;
         a->stored_since_commit = 0;
@@ -821,8 +818,7 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     lp_counter_inc(a->c_commits);
     if (a->commit_started)
-        lp_histogram_observe(a->h_commit,
-                             (double)(lp_time_mono_ns() - a->commit_started) / 1e9);
+        lp_histogram_observe(a->h_commit, (double)(lp_time_mono_ns() - a->commit_started) / 1e9);
 }
 
 /* Waits until the partitions in l have no work in flight (their workers
@@ -880,8 +876,10 @@ static void drain(struct lp_aggregator *a, rd_kafka_topic_partition_list_t *l)
 static void revoke_parts(struct lp_aggregator *a, rd_kafka_topic_partition_list_t *l, int lost)
 {
     if (lost) {
-        lp_log(LP_LOG_WARN, "assignment lost: discarding in-flight work (read again by the "
-                            "next owner)", "partitions=%d", l->cnt);
+        lp_log(LP_LOG_WARN,
+               "assignment lost: discarding in-flight work (read again by the "
+               "next owner)",
+               "partitions=%d", l->cnt);
         for (int i = 0; i < l->cnt; i++) {
             struct lp_part *p = part_of(a, l->elems[i].partition);
             if (!p)
@@ -971,8 +969,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 struct lp_part *p = part_of(a, c->elems[i].partition);
                 if (p && !c->elems[i].err && c->elems[i].offset >= 0) {
                     p->committed = c->elems[i].offset;
-                    atomic_store_explicit(&p->group_committed, p->committed,
-                                          memory_order_release);
+                    atomic_store_explicit(&p->group_committed, p->committed, memory_order_release);
                 }
             }
         rd_kafka_topic_partition_list_destroy(c);
@@ -986,8 +983,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         lp_ready_set(a->kafka_ready, 1);
     } else {
         int lost = rd_kafka_assignment_lost(rk);
-        lp_log(LP_LOG_INFO, lost ? "partitions lost" : "partitions revoked", "count=%d",
-               l->cnt);
+        lp_log(LP_LOG_INFO, lost ? "partitions lost" : "partitions revoked", "count=%d", l->cnt);
         revoke_parts(a, l, lost);
         rd_kafka_assign(rk, NULL);
     }
@@ -1053,8 +1049,7 @@ void lp_aggregator_step(struct lp_aggregator *a, int timeout_ms)
 
 /* Creates every configured output (config load added the implicit "files"
  * when none is configured), each told the routes that send to it. */
-static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *err,
-                         size_t errlen)
+static int setup_outputs(struct lp_aggregator *a, struct lp_http *http, char *err, size_t errlen)
 {
     const struct lp_config_aggregator *ac = &a->cfg->aggregator;
     size_t nr = agg_pipeline_routes(a->pipe);
@@ -1098,9 +1093,9 @@ static void setup_metrics(struct lp_aggregator *a)
                                     "Kafka message bytes consumed (compressed).", NULL);
     a->c_records = lp_metrics_counter(m, "logpipe_aggregator_records_in_total",
                                       "Records decoded from consumed messages.", NULL);
-    a->c_decode_fail = lp_metrics_counter(m, "logpipe_aggregator_decode_failures_total",
-                                          "Messages that could not be decoded (dead letter).",
-                                          NULL);
+    a->c_decode_fail =
+        lp_metrics_counter(m, "logpipe_aggregator_decode_failures_total",
+                           "Messages that could not be decoded (dead letter).", NULL);
     a->c_commits = lp_metrics_counter(m, "logpipe_aggregator_commits_total",
                                       "Offset commits that succeeded.", NULL);
     a->c_commit_errors = lp_metrics_counter(m, "logpipe_aggregator_commit_errors_total",
@@ -1130,14 +1125,13 @@ static void setup_metrics(struct lp_aggregator *a)
         "buffers and the decode working sets held more than max_pending_bytes.",
         NULL);
     a->g_pending = lp_metrics_gauge(m, "logpipe_aggregator_pending_bytes",
-                                    "Message bytes consumed but not yet durable everywhere.",
-                                    NULL);
+                                    "Message bytes consumed but not yet durable everywhere.", NULL);
     a->g_assigned = lp_metrics_gauge(m, "logpipe_aggregator_assigned_partitions",
                                      "Partitions assigned to this aggregator.", NULL);
     static const double cb[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
-    a->h_commit = lp_metrics_histogram(m, "logpipe_aggregator_commit_latency_seconds",
-                                       "Offset commit latency.", NULL, cb,
-                                       sizeof(cb) / sizeof(cb[0]));
+    a->h_commit =
+        lp_metrics_histogram(m, "logpipe_aggregator_commit_latency_seconds",
+                             "Offset commit latency.", NULL, cb, sizeof(cb) / sizeof(cb[0]));
 }
 
 /* The per-route counters (by route, by route and output, by route and
@@ -1158,9 +1152,9 @@ static void setup_route_metrics(struct lp_aggregator *a)
         a->c_route[r] = lp_metrics_counter(m, "logpipe_aggregator_route_records_total",
                                            "Records taken by each route.", l);
         snprintf(l, sizeof(l), "parser=\"%s\",route=\"%s\"", pn ? pn : "none", rn);
-        a->c_parse_fail[r] = lp_metrics_counter(
-            m, "logpipe_aggregator_parse_failures_total",
-            "Records whose parser failed (kept raw, with error.message).", l);
+        a->c_parse_fail[r] =
+            lp_metrics_counter(m, "logpipe_aggregator_parse_failures_total",
+                               "Records whose parser failed (kept raw, with error.message).", l);
         for (size_t v = 1; v < AGG_VERDICTS; v++) {
             snprintf(l, sizeof(l), "reason=\"%s\",route=\"%s\"", agg_verdict_names[v], rn);
             a->c_dropped[r * AGG_VERDICTS + v] = lp_metrics_counter(

@@ -91,21 +91,21 @@ struct agg_pipeline {
     size_t n_parsers;
     struct route *routes; /* n_routes + 1: the default route last */
     size_t n_routes;
-    struct lp_kvlist add;     /* field → value (env already resolved) */
+    struct lp_kvlist add; /* field → value (env already resolved) */
     struct lp_kvlist rename;
     struct lp_kvlist copy;
     char **remove;
     size_t n_remove;
     int normalize_level;
     int ingest_time;
-    int match_fast;  /* every condition can be decided on the record */
-    char *extra;     /* the static fields, rendered once: `"k":v,...` */
+    int match_fast; /* every condition can be decided on the record */
+    char *extra;    /* the static fields, rendered once: `"k":v,...` */
     size_t extra_len;
     /* what content may do (aggregator.content) */
     struct lp_ecs_merge_opts merge;
     char *kept_field;
     int64_t max_future_skew_ns;
-    int64_t max_age_ns; /* 0: none */
+    int64_t max_age_ns;         /* 0: none */
     struct lp_metrics *metrics; /* NULL: not counted */
     struct lp_counter *c_kept_reason[5];
     struct lp_counter *c_time_refused[3]; /* future, past, unparsable */
@@ -158,7 +158,7 @@ static int resolve_outputs(struct route *r, char *const *names, size_t n,
  * compares them; only the letter case of \u escapes may differ). */
 
 /* The members lp_wire_ecs_event writes at the top level. */
-static const char *const ecs_top[] = {"@timestamp", "message", "stream",     "event",  "log",
+static const char *const ecs_top[] = {"@timestamp", "message",   "stream",     "event",  "log",
                                       "host",       "container", "kubernetes", "logpipe"};
 
 /* Fields whose value is a plain scalar of the record: the record's own
@@ -312,8 +312,7 @@ int agg_pipeline_route_fast(const struct agg_pipeline *p, size_t route)
  * "refused": hint_parsers). */
 static const struct named_parser *hinted_parser(const struct agg_pipeline *p,
                                                 const struct route *rt,
-                                                const struct lp_wire_source *src,
-                                                const char **why)
+                                                const struct lp_wire_source *src, const char **why)
 {
     *why = NULL;
     if (rt->parser || !src->parser)
@@ -346,8 +345,8 @@ const char *agg_pipeline_ingested(const struct agg_pipeline *p, int64_t now_ns,
 }
 
 int agg_pipeline_render(const struct agg_pipeline *p, const struct lp_wire_source *src,
-                        const struct lp_wire_record *r, const char *event_id,
-                        const char *ingested, struct lp_buf *out)
+                        const struct lp_wire_record *r, const char *event_id, const char *ingested,
+                        struct lp_buf *out)
 {
     const char *m;
     size_t mn;
@@ -439,12 +438,8 @@ static int ratelimit_admit(struct ratelimit *rl, const struct lp_wire_source *sr
     case RL_CONTAINER:
         snprintf(key, sizeof(key), "c|%s", src->container_id ? src->container_id : sid);
         break;
-    case RL_SOURCE:
-        snprintf(key, sizeof(key), "s|%s", sid);
-        break;
-    case RL_ROUTE:
-        snprintf(key, sizeof(key), "r|");
-        break;
+    case RL_SOURCE: snprintf(key, sizeof(key), "s|%s", sid); break;
+    case RL_ROUTE: snprintf(key, sizeof(key), "r|"); break;
     }
     XXH128_hash_t h = XXH3_128bits(key, strlen(key));
     /* the second of the line's own time, floored */
@@ -739,9 +734,7 @@ static int scalar_text(json_t *v, const char **s, size_t *n, char *tmp, size_t t
     case JSON_INTEGER:
         *n = (size_t)snprintf(tmp, tmplen, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         break;
-    case JSON_REAL:
-        *n = (size_t)snprintf(tmp, tmplen, "%.17g", json_real_value(v));
-        break;
+    case JSON_REAL: *n = (size_t)snprintf(tmp, tmplen, "%.17g", json_real_value(v)); break;
     case JSON_TRUE: *n = (size_t)snprintf(tmp, tmplen, "true"); break;
     case JSON_FALSE: *n = (size_t)snprintf(tmp, tmplen, "false"); break;
     default: return 0;
@@ -780,14 +773,17 @@ const char *agg_level_normalize(const char *s)
     static const struct {
         const char *in, *out;
     } map[] = {
-        {"trace", "trace"}, {"trc", "trace"},     {"finest", "trace"}, {"finer", "trace"},
-        {"debug", "debug"}, {"dbg", "debug"},     {"fine", "debug"},   {"d", "debug"},
-        {"info", "info"},   {"inf", "info"},      {"information", "info"},
-        {"informational", "info"}, {"notice", "info"}, {"i", "info"}, {"config", "info"},
-        {"warn", "warn"},   {"warning", "warn"},  {"wrn", "warn"},     {"w", "warn"},
-        {"error", "error"}, {"err", "error"},     {"e", "error"},      {"severe", "error"},
-        {"fatal", "fatal"}, {"critical", "fatal"}, {"crit", "fatal"},  {"alert", "fatal"},
-        {"emerg", "fatal"}, {"emergency", "fatal"}, {"panic", "fatal"}, {"f", "fatal"},
+        {"trace", "trace"},    {"trc", "trace"},        {"finest", "trace"},
+        {"finer", "trace"},    {"debug", "debug"},      {"dbg", "debug"},
+        {"fine", "debug"},     {"d", "debug"},          {"info", "info"},
+        {"inf", "info"},       {"information", "info"}, {"informational", "info"},
+        {"notice", "info"},    {"i", "info"},           {"config", "info"},
+        {"warn", "warn"},      {"warning", "warn"},     {"wrn", "warn"},
+        {"w", "warn"},         {"error", "error"},      {"err", "error"},
+        {"e", "error"},        {"severe", "error"},     {"fatal", "fatal"},
+        {"critical", "fatal"}, {"crit", "fatal"},       {"alert", "fatal"},
+        {"emerg", "fatal"},    {"emergency", "fatal"},  {"panic", "fatal"},
+        {"f", "fatal"},
     };
     if (!s)
         return NULL;
@@ -995,8 +991,7 @@ static void apply_parser(const struct agg_pipeline *p, const struct named_parser
 {
     char why[256];
     json_t *fields = NULL;
-    if (lp_msgparse_fields(np->p, r->message, r->message_len, now_ns, &fields, why,
-                           sizeof(why))) {
+    if (lp_msgparse_fields(np->p, r->message, r->message_len, now_ns, &fields, why, sizeof(why))) {
         *parse_failed = 1;
         if (np->mark_failures)
             lp_msgparse_mark_failed(np->p, ev, r->message, r->message_len, why);

@@ -46,8 +46,8 @@ struct agg_pipeline;
 /* output_names[0..n_outputs) are the outputs in the aggregator's order
  * (a route's output list is resolved against it). NULL with err filled. */
 struct agg_pipeline *agg_pipeline_new(const struct lp_config_aggregator *cfg,
-                                      const char *const *output_names, size_t n_outputs,
-                                      char *err, size_t errlen);
+                                      const char *const *output_names, size_t n_outputs, char *err,
+                                      size_t errlen);
 void agg_pipeline_free(struct agg_pipeline *p);
 
 size_t agg_pipeline_routes(const struct agg_pipeline *p); /* including "default", last */
@@ -108,8 +108,8 @@ int agg_pipeline_route_fast(const struct agg_pipeline *p, size_t route);
 int agg_pipeline_fast(const struct agg_pipeline *p, size_t route, const struct lp_wire_source *src);
 const char *agg_pipeline_ingested(const struct agg_pipeline *p, int64_t now_ns, char buf[40]);
 int agg_pipeline_render(const struct agg_pipeline *p, const struct lp_wire_source *src,
-                        const struct lp_wire_record *r, const char *event_id,
-                        const char *ingested, struct lp_buf *out);
+                        const struct lp_wire_record *r, const char *event_id, const char *ingested,
+                        struct lp_buf *out);
 
 /* The parser name of route i (NULL: none), for metrics labels. */
 const char *agg_pipeline_route_parser(const struct agg_pipeline *p, size_t i);

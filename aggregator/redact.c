@@ -432,15 +432,10 @@ static void rename_keys(struct walk *w, json_t *obj, struct rename *rn, size_t n
 static json_t *walk_value(struct walk *w, json_t *v, const struct at *a)
 {
     switch (json_typeof(v)) {
-    case JSON_STRING:
-        redact_string(w, v, a);
-        break;
+    case JSON_STRING: redact_string(w, v, a); break;
     case JSON_INTEGER:
-    case JSON_REAL:
-        return redact_number(w, v, a);
-    case JSON_OBJECT:
-        walk_object(w, v, a->cut ? "~" : a->path);
-        break;
+    case JSON_REAL: return redact_number(w, v, a);
+    case JSON_OBJECT: walk_object(w, v, a->cut ? "~" : a->path); break;
     case JSON_ARRAY: {
         size_t i;
         json_t *x;
@@ -452,8 +447,7 @@ static json_t *walk_value(struct walk *w, json_t *v, const struct at *a)
         }
         break;
     }
-    default:
-        break;
+    default: break;
     }
     return NULL;
 }

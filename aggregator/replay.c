@@ -55,7 +55,7 @@
 #include <unistd.h>
 
 #define MAX_OBJECT_BYTES ((size_t)4 << 30) /* a decompressed object's cap */
-#define MAX_HELD_BYTES ((size_t)256 << 20)  /* documents in flight before reading more */
+#define MAX_HELD_BYTES ((size_t)256 << 20) /* documents in flight before reading more */
 
 struct replay {
     const struct lp_config *cfg;
@@ -70,8 +70,8 @@ struct replay {
     struct lp_metrics *metrics;
     struct lp_codec_ctx codec;
     /* counts */
-    uint64_t objects, objects_total, lines, in_range, out_of_range, filtered, unreadable,
-        submitted, not_routed;
+    uint64_t objects, objects_total, lines, in_range, out_of_range, filtered, unreadable, submitted,
+        not_routed;
     const char *unit; /* what objects counts: "objects" or "messages" */
     uint64_t bytes;
     int tty;
@@ -104,8 +104,8 @@ static uint64_t counter(struct replay *r, const char *result)
 {
     char l[256];
     snprintf(l, sizeof(l), "output=\"%s\",result=\"%s\"", r->to->name, result);
-    struct lp_counter *c = lp_metrics_counter(r->metrics, "logpipe_aggregator_bulk_items_total",
-                                              "", l);
+    struct lp_counter *c =
+        lp_metrics_counter(r->metrics, "logpipe_aggregator_bulk_items_total", "", l);
     return c ? lp_counter_get(c) : 0;
 }
 
@@ -325,8 +325,8 @@ static int from_bucket(struct replay *r, const struct lp_config_output *from)
             nanosleep(&ts, NULL);
         }
         if (rc) {
-            fprintf(stderr, "logpipe-replay: cannot read %s: HTTP %ld %s\n", objs.v[i],
-                    res.status, res.code);
+            fprintf(stderr, "logpipe-replay: cannot read %s: HTTP %ld %s\n", objs.v[i], res.status,
+                    res.code);
             r->failed = 1;
             break;
         }
@@ -509,8 +509,10 @@ static int from_kafka(struct replay *r)
     const struct lp_config *cfg = r->cfg;
     const char *topic = cfg->kafka.topic;
     const struct lp_config_aggregator *ac = &cfg->aggregator;
-    struct kafka_src k = {.r = r, .to_index = SIZE_MAX,
-                          .scratch = LP_BUF_INIT, .doc = LP_BUF_INIT,
+    struct kafka_src k = {.r = r,
+                          .to_index = SIZE_MAX,
+                          .scratch = LP_BUF_INIT,
+                          .doc = LP_BUF_INIT,
                           .cap = (uint64_t)ac->max_decompressed_bytes};
     const char **names = lp_xcalloc(ac->n_outputs ? ac->n_outputs : 1, sizeof(*names));
     for (size_t i = 0; i < ac->n_outputs; i++) {
@@ -606,8 +608,10 @@ static int from_kafka(struct replay *r)
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 500);
         if (!rkm) {
             if (lp_time_mono_ns() - last > KAFKA_IDLE_NS) {
-                fprintf(stderr, "logpipe-replay: no message from Kafka for 60 s; %zu "
-                        "partition(s) unfinished\n", active);
+                fprintf(stderr,
+                        "logpipe-replay: no message from Kafka for 60 s; %zu "
+                        "partition(s) unfinished\n",
+                        active);
                 rc = 1;
             }
             continue;
@@ -643,7 +647,7 @@ static int from_kafka(struct replay *r)
 
 static int is_segment(const char *name)
 {
-    static const char *const ext[] = {".ndjson",     ".ndjson.zst",  ".ndjson.gz",
+    static const char *const ext[] = {".ndjson",      ".ndjson.zst",      ".ndjson.gz",
                                       ".ndjson.open", ".ndjson.zst.open", NULL};
     size_t n = strlen(name);
     for (int i = 0; ext[i]; i++) {
@@ -732,8 +736,9 @@ int main(int argc, char **argv)
         {"path", NULL, &path, "or a directory of file-output segments and archives"},
         {"from-kafka", &from_kafka_flag, NULL,
          "or the configuration's topic, by time (while Kafka still holds the range)"},
-        {"prefix", NULL, &prefix, "with --from: read this key prefix instead of the output's "
-                                  "(archived objects: a policy's archive_prefix)"},
+        {"prefix", NULL, &prefix,
+         "with --from: read this key prefix instead of the output's "
+         "(archived objects: a policy's archive_prefix)"},
         {"bucket", NULL, &bucket, "with --from: read this bucket instead of the output's"},
         {"to", NULL, &to, "the elasticsearch output to write to"},
         {"since", NULL, &since, "start of the range (RFC 3339, or YYYY-MM-DD = 00:00Z)"},
@@ -800,8 +805,8 @@ int main(int argc, char **argv)
     rc = 0;
     if (!dry_run) {
         dlq = lp_dlq_new(cfg, r.metrics, err, sizeof(err));
-        r.es = dlq ? lp_es_new(r.to, cfg->kafka.topic, dlq, r.metrics, NULL, err, sizeof(err))
-                   : NULL;
+        r.es =
+            dlq ? lp_es_new(r.to, cfg->kafka.topic, dlq, r.metrics, NULL, err, sizeof(err)) : NULL;
         if (!r.es || lp_es_start(r.es)) {
             fprintf(stderr, "logpipe-replay: %s\n", err);
             rc = 1;
@@ -824,9 +829,9 @@ int main(int argc, char **argv)
             refused = counter(&r, "dead_letter");
         }
         progress(&r, 1);
-        printf("replay %s: %s=%" PRIu64 " lines=%" PRIu64 " in_range=%" PRIu64
-               " indexed=%" PRIu64 " already_present=%" PRIu64 " refused=%" PRIu64
-               " out_of_range=%" PRIu64 " filtered=%" PRIu64 " unreadable=%" PRIu64 "%s",
+        printf("replay %s: %s=%" PRIu64 " lines=%" PRIu64 " in_range=%" PRIu64 " indexed=%" PRIu64
+               " already_present=%" PRIu64 " refused=%" PRIu64 " out_of_range=%" PRIu64
+               " filtered=%" PRIu64 " unreadable=%" PRIu64 "%s",
                dry_run ? "dry run" : "done", r.unit, r.objects, r.lines, r.in_range, created,
                present, refused, r.out_of_range, r.filtered, r.unreadable,
                from_kafka_flag ? "" : "");

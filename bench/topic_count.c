@@ -27,7 +27,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (argc == 5) {
-        rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(argv[2], atoi(argv[4]), 1, err, sizeof(err));
+        rd_kafka_NewTopic_t *nt =
+            rd_kafka_NewTopic_new(argv[2], atoi(argv[4]), 1, err, sizeof(err));
         rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
         rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
         rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);

@@ -60,7 +60,8 @@ void lp_cli_print_version(const char *prog, FILE *out)
     pcre2_config(PCRE2_CONFIG_VERSION, pcre);
     unsigned xx = XXH_versionNumber();
     fprintf(out, "%s %s (commit %s)\n", prog, LP_VERSION, LP_COMMIT);
-    fprintf(out, "librdkafka %s, jansson %s, zstd %s, zlib %s, PCRE2 %s, libyaml %s, "
+    fprintf(out,
+            "librdkafka %s, jansson %s, zstd %s, zlib %s, PCRE2 %s, libyaml %s, "
             "libmicrohttpd %s, xxHash %u.%u.%u%s%s\n",
             rd_kafka_version_str(), jansson_version_str(), ZSTD_versionString(), zlibVersion(),
             pcre, yaml_get_version_string(), MHD_get_version(), xx / 10000, xx / 100 % 100,
@@ -154,8 +155,8 @@ int lp_cli_load(struct lp_cli *cli, struct lp_config **out)
      * (retention reads the aggregator's outputs: its policies name them) */
     static const char *const shipper[] = {"kafka", "shipper", "metrics", "log", NULL};
     static const char *const aggregator[] = {"kafka", "aggregator", "metrics", "log", NULL};
-    static const char *const retention[] = {"kafka", "aggregator", "retention", "metrics", "log",
-                                            NULL};
+    static const char *const retention[] = {"kafka",   "aggregator", "retention",
+                                            "metrics", "log",        NULL};
     lp_node_set_used_sections(strcmp(cli->section, "shipper") == 0      ? shipper
                               : strcmp(cli->section, "aggregator") == 0 ? aggregator
                               : strcmp(cli->section, "retention") == 0  ? retention
@@ -195,21 +196,21 @@ int lp_cli_reload_log(struct lp_cli *cli, struct lp_metrics *metrics)
     struct lp_config *n = lp_config_load(cli->files, cli->n_files, NULL, &errs);
     int rc = 0;
     if (!n) {
-        lp_counter_inc(lp_metrics_counter(metrics, name, "SIGHUP configuration reloads.",
-                                          "result=\"error\""));
+        lp_counter_inc(
+            lp_metrics_counter(metrics, name, "SIGHUP configuration reloads.", "result=\"error\""));
         lp_log(LP_LOG_ERROR, "reload failed; keeping the running configuration", "%s", "");
         for (char *sv = NULL, *line = strtok_r(errs.data, "\n", &sv); line;
-                 line = strtok_r(NULL, "\n", &sv))
+             line = strtok_r(NULL, "\n", &sv))
             lp_log(LP_LOG_ERROR, line, "%s", "");
         rc = LP_ECONFIG;
     } else {
-        lp_counter_inc(lp_metrics_counter(metrics, name, "SIGHUP configuration reloads.",
-                                          "result=\"ok\""));
+        lp_counter_inc(
+            lp_metrics_counter(metrics, name, "SIGHUP configuration reloads.", "result=\"ok\""));
         apply_log(n);
         lp_config_free(n);
         lp_log(LP_LOG_INFO,
-               "configuration reloaded: log settings applied; other changes need a restart",
-               "%s", "");
+               "configuration reloaded: log settings applied; other changes need a restart", "%s",
+               "");
     }
     lp_buf_release(&errs);
     return rc;
@@ -228,7 +229,7 @@ int lp_cli_start_metrics(const struct lp_cli *cli, const struct lp_config *cfg,
     char err[512];
     const char *addr = cfg->metrics.listen;
     if (!addr || !*addr) /* one file for every daemon: each its own default port */
-        addr = strcmp(cli->section, "shipper") == 0      ? "127.0.0.1:9464"
+        addr = strcmp(cli->section, "shipper") == 0     ? "127.0.0.1:9464"
                : strcmp(cli->section, "retention") == 0 ? "127.0.0.1:9465"
                                                         : "127.0.0.1:9466";
     *http = lp_http_start(addr, metrics, err, sizeof(err));

@@ -27,7 +27,6 @@
 #include <string.h>
 #include <strings.h>
 
-
 /* ---- units ---- */
 
 static int parse_number_unit(const char *s, int64_t *num, const char **unit)
@@ -56,24 +55,38 @@ struct unit {
 };
 
 static const struct unit duration_units[] = {
-    {"ms", 1, 1}, {"s", 1000, 1}, {"m", 60000, 1}, {"h", 3600000, 1}, {"d", 86400000, 1},
-    {"w", 7 * 86400000LL, 1}, {"us", 1, 1000}, {"ns", 1, 1000000}, {NULL, 0, 0},
+    {"ms", 1, 1},      {"s", 1000, 1},     {"m", 60000, 1},
+    {"h", 3600000, 1}, {"d", 86400000, 1}, {"w", 7 * 86400000LL, 1},
+    {"us", 1, 1000},   {"ns", 1, 1000000}, {NULL, 0, 0},
 };
 
 static const struct unit size_units[] = {
-    {"", 1, 1}, {"B", 1, 1}, {"KiB", 1LL << 10, 1}, {"MiB", 1LL << 20, 1},
-    {"GiB", 1LL << 30, 1}, {"TiB", 1LL << 40, 1}, {"KB", 1000, 1}, {"kB", 1000, 1},
-    {"MB", 1000000, 1}, {"GB", 1000000000, 1}, {"TB", 1000000000000LL, 1},
-    {"K", 1LL << 10, 1}, {"M", 1LL << 20, 1}, {"G", 1LL << 30, 1}, {NULL, 0, 0},
+    {"", 1, 1},
+    {"B", 1, 1},
+    {"KiB", 1LL << 10, 1},
+    {"MiB", 1LL << 20, 1},
+    {"GiB", 1LL << 30, 1},
+    {"TiB", 1LL << 40, 1},
+    {"KB", 1000, 1},
+    {"kB", 1000, 1},
+    {"MB", 1000000, 1},
+    {"GB", 1000000000, 1},
+    {"TB", 1000000000000LL, 1},
+    {"K", 1LL << 10, 1},
+    {"M", 1LL << 20, 1},
+    {"G", 1LL << 30, 1},
+    {NULL, 0, 0},
 };
 
 /* Largest exact units first, for printing values back in config syntax. */
-static const struct unit duration_print[] = {
-    {"d", 86400000, 1}, {"h", 3600000, 1}, {"m", 60000, 1}, {"s", 1000, 1}, {"ms", 1, 1},
-    {NULL, 0, 0}};
-static const struct unit size_print[] = {
-    {"TiB", 1LL << 40, 1}, {"GiB", 1LL << 30, 1}, {"MiB", 1LL << 20, 1}, {"KiB", 1LL << 10, 1},
-    {"", 1, 1}, {NULL, 0, 0}};
+static const struct unit duration_print[] = {{"d", 86400000, 1}, {"h", 3600000, 1}, {"m", 60000, 1},
+                                             {"s", 1000, 1},     {"ms", 1, 1},      {NULL, 0, 0}};
+static const struct unit size_print[] = {{"TiB", 1LL << 40, 1},
+                                         {"GiB", 1LL << 30, 1},
+                                         {"MiB", 1LL << 20, 1},
+                                         {"KiB", 1LL << 10, 1},
+                                         {"", 1, 1},
+                                         {NULL, 0, 0}};
 
 static int parse_units(const char *s, const struct unit *units, int64_t *out)
 {
@@ -137,8 +150,8 @@ static size_t edit_distance(const char *a, const char *b)
     for (size_t i = 1; i <= la; i++) {
         cur[0] = i;
         for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (tolower((unsigned char)a[i - 1]) !=
-                                        tolower((unsigned char)b[j - 1]));
+            size_t sub = prev[j - 1] +
+                         (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
             size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
             cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
         }
@@ -227,7 +240,6 @@ void lp_cfg_format_bound(const struct lp_field *f, int64_t v, char *out, size_t 
 
 /* ---- applying values ---- */
 
-
 static void apply_table(struct ctx *c, const struct lp_field *table, void *base,
                         const struct lp_node *map, const char *prefix);
 
@@ -237,8 +249,7 @@ const char *lp_cfg_kind_hint(const struct lp_field *f)
     case LP_FT_DURATION: return "a duration (e.g. 250ms, 5s, 1h, 30d)";
     case LP_FT_SIZE: return "a size (e.g. 512, 64KiB, 5MiB, 1GB)";
     case LP_FT_INT: return "an integer";
-    case LP_FT_RATIO:
-        return "a ratio (e.g. 0.1 or 10%)";
+    case LP_FT_RATIO: return "a ratio (e.g. 0.1 or 10%)";
     case LP_FT_BOOL: return "true or false";
     case LP_FT_STRING: return "a string";
     case LP_FT_ENUM: return "one of the listed values";
@@ -280,8 +291,7 @@ static int set_scalar(struct ctx *c, const struct lp_field *f, void *base, const
     case LP_FT_BOOL:
         if (!strcasecmp(text, "true") || !strcasecmp(text, "yes") || !strcasecmp(text, "on"))
             *FIELD(base, f, int) = 1;
-        else if (!strcasecmp(text, "false") || !strcasecmp(text, "no") ||
-                 !strcasecmp(text, "off"))
+        else if (!strcasecmp(text, "false") || !strcasecmp(text, "no") || !strcasecmp(text, "off"))
             *FIELD(base, f, int) = 0;
         else {
             lp_node_error(c->errs, at, "%s: expected true or false, got '%s'", path, text);
@@ -301,19 +311,22 @@ static int set_scalar(struct ctx *c, const struct lp_field *f, void *base, const
     }
     case LP_FT_DURATION:
         if (lp_parse_duration_ms(text, &v)) {
-            lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, lp_cfg_kind_hint(f), text);
+            lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, lp_cfg_kind_hint(f),
+                          text);
             return LP_ECONFIG;
         }
         break;
     case LP_FT_SIZE:
         if (lp_parse_size(text, &v)) {
-            lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, lp_cfg_kind_hint(f), text);
+            lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, lp_cfg_kind_hint(f),
+                          text);
             return LP_ECONFIG;
         }
         break;
     case LP_FT_RATIO:
         if (parse_ratio(text, &v)) {
-            lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, lp_cfg_kind_hint(f), text);
+            lp_node_error(c->errs, at, "%s: expected %s, got '%s'", path, lp_cfg_kind_hint(f),
+                          text);
             return LP_ECONFIG;
         }
         break;
@@ -435,8 +448,8 @@ static void apply_field(struct ctx *c, const struct lp_field *f, void *base,
         struct lp_kvlist *kv = FIELD(base, f, struct lp_kvlist);
         for (size_t i = 0; i < v->n; i++) {
             if (v->items[i]->type != LP_NODE_SCALAR) {
-                lp_node_error(c->errs, v->items[i], "%s.%s: expected a string value, got %s",
-                              path, v->keys[i]->text, lp_node_type_name(v->items[i]->type));
+                lp_node_error(c->errs, v->items[i], "%s.%s: expected a string value, got %s", path,
+                              v->keys[i]->text, lp_node_type_name(v->items[i]->type));
                 continue;
             }
             lp_kvlist_set(kv, v->keys[i]->text, v->items[i]->text);
@@ -481,9 +494,7 @@ static void release_table(const struct lp_field *table, void *base)
 {
     for (const struct lp_field *f = table; f->name; f++) {
         switch (f->type) {
-        case LP_FT_SECTION:
-            release_table(f->sub, (char *)base + f->offset);
-            break;
+        case LP_FT_SECTION: release_table(f->sub, (char *)base + f->offset); break;
         case LP_FT_LIST: {
             void *arr = *FIELD(base, f, void *);
             size_t n = *(size_t *)((char *)base + f->count_offset);
@@ -495,15 +506,10 @@ static void release_table(const struct lp_field *table, void *base)
         case LP_FT_STRLIST:
             free_strlist(*FIELD(base, f, char **), *(size_t *)((char *)base + f->count_offset));
             break;
-        case LP_FT_MAP:
-            lp_kvlist_release(FIELD(base, f, struct lp_kvlist));
-            break;
+        case LP_FT_MAP: lp_kvlist_release(FIELD(base, f, struct lp_kvlist)); break;
         case LP_FT_STRING:
-        case LP_FT_ENUM:
-            free(*FIELD(base, f, char *));
-            break;
-        default:
-            break;
+        case LP_FT_ENUM: free(*FIELD(base, f, char *)); break;
+        default: break;
         }
     }
 }
@@ -629,8 +635,8 @@ struct lp_config *lp_config_load(const char *const *files, size_t n, lp_config_g
     return load(files, NULL, n, env, errs);
 }
 
-struct lp_config *lp_config_load_texts(const char *const *names, const char *const *texts,
-                                       size_t n, lp_config_getenv_fn env, struct lp_buf *errs)
+struct lp_config *lp_config_load_texts(const char *const *names, const char *const *texts, size_t n,
+                                       lp_config_getenv_fn env, struct lp_buf *errs)
 {
     return load(names, texts, n, env, errs);
 }

@@ -43,9 +43,9 @@ struct lp_config_input {
     size_t n_paths;
     char **exclude;
     size_t n_exclude;
-    char *format; /* auto | docker | cri */
+    char *format;                         /* auto | docker | cri */
     struct lp_config_multiline multiline; /* used when has_multiline */
-    int has_multiline; /* the input has its own multiline section */
+    int has_multiline;                    /* the input has its own multiline section */
 };
 
 /* Pod metadata from the Kubernetes API server (shipper.kubernetes). */
@@ -72,8 +72,8 @@ struct lp_config_kubernetes {
     char *kubeconfig;         /* a kubeconfig file instead of api_url/token_file/ca_file */
     char *context;            /* its context (empty: current-context) */
     struct lp_k8s_conn *conn; /* resolved from kubeconfig at load, or NULL */
-    char *api_url;    /* empty: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT */
-    char *token_file; /* read at every connection (projected tokens rotate) */
+    char *api_url;            /* empty: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT */
+    char *token_file;         /* read at every connection (projected tokens rotate) */
     char *ca_file;
     char *node_name;    /* the pods of this node only (spec.nodeName) */
     char **annotations; /* allow-list: keys, or prefixes ending in '*' */
@@ -86,7 +86,7 @@ struct lp_config_kubernetes {
     int64_t max_pods;
     int64_t first_list_wait_ms; /* files of pods wait this long for the first list */
     int64_t hint_cpu_ms;        /* per second and file, for a logpipe.io/multiline pattern */
-    int cronjobs; /* name a CronJob's pods by the CronJob (asks for their Job) */
+    int cronjobs;               /* name a CronJob's pods by the CronJob (asks for their Job) */
 };
 
 struct lp_config_shipper {
@@ -145,7 +145,7 @@ struct lp_config_route {
     char *name;
     struct lp_config_match *match; /* all must hold; none = every event */
     size_t n_match;
-    char *parser; /* name in aggregator.parsers, or NULL */
+    char *parser;        /* name in aggregator.parsers, or NULL */
     char **hint_parsers; /* parsers a pod's logpipe.io/parser may pick here */
     size_t n_hint_parsers;
     char **outputs;
@@ -180,7 +180,9 @@ struct lp_config_parser {
 };
 
 /* The keys a structured line's message is taken from when a parser names none. */
+/* clang-format off */
 #define LP_DEFAULT_MESSAGE_KEYS {"message", "msg", "@m", "log", "event"}
+/* clang-format on */
 
 /* What a log line's content may do to its event (aggregator.content). */
 struct lp_config_content {
@@ -302,17 +304,17 @@ struct lp_config_aggregator {
  * archives). Durations/sizes of 0 mean "not set". */
 struct lp_config_retention_policy {
     char *name;
-    char *output; /* an aggregator file output: its path is the root */
-    char *path;   /* or the root directory itself */
+    char *output;  /* an aggregator file output: its path is the root */
+    char *path;    /* or the root directory itself */
     char **routes; /* first directory level under the root; none = all */
     size_t n_routes;
     char *glob; /* fnmatch pattern on the path under the root ('*' crosses '/') */
     int64_t archive_after_ms;
-    char *archive_codec; /* zstd | gzip */
-    int64_t archive_level; /* 0 = the codec's default */
-    char *archive_root;    /* NULL: next to the segment */
-    char *archive_prefix;  /* s3: where archived objects move (NULL: they stay) */
-    char *archive_bucket;  /* s3: NULL: the output's bucket */
+    char *archive_codec;         /* zstd | gzip */
+    int64_t archive_level;       /* 0 = the codec's default */
+    char *archive_root;          /* NULL: next to the segment */
+    char *archive_prefix;        /* s3: where archived objects move (NULL: they stay) */
+    char *archive_bucket;        /* s3: NULL: the output's bucket */
     char *archive_storage_class; /* s3: NULL: the bucket's default */
     int64_t delete_after_ms;
     int64_t max_total_bytes;
@@ -385,16 +387,15 @@ typedef const char *(*lp_config_getenv_fn)(const char *name);
 struct lp_config *lp_config_load(const char *const *files, size_t n, lp_config_getenv_fn env,
                                  struct lp_buf *errs);
 /* Same from in-memory YAML texts named names[i] (tests, fuzzing). */
-struct lp_config *lp_config_load_texts(const char *const *names, const char *const *texts,
-                                       size_t n, lp_config_getenv_fn env, struct lp_buf *errs);
+struct lp_config *lp_config_load_texts(const char *const *names, const char *const *texts, size_t n,
+                                       lp_config_getenv_fn env, struct lp_buf *errs);
 void lp_config_free(struct lp_config *c);
 
 /* Appends the effective configuration as YAML. With redact, secrets (keys
  * named password/secret/token/key or ending so, and every sasl.* property)
  * are printed as "<redacted>". section limits the dump to one section
  * (NULL: all). */
-int lp_config_dump(const struct lp_config *c, const char *section, int redact,
-                   struct lp_buf *out);
+int lp_config_dump(const struct lp_config *c, const char *section, int redact, struct lp_buf *out);
 /* Appends one line per setting that works but exposes a credential:
  * a kubeconfig with insecure-skip-tls-verify, a plain-HTTP API server (the
  * bearer token in clear), an elasticsearch output with a password or API

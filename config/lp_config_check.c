@@ -43,8 +43,8 @@ static void check_regex(struct ctx *c, const struct lp_node *at, const char *wha
 {
     int code;
     PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code,
-                                   &off, NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code, &off, NULL);
     if (re) {
         pcre2_code_free(re);
         return;
@@ -83,14 +83,14 @@ static void check_item_name(struct ctx *c, const struct lp_node *at, const char 
         lp_node_error(c->errs, key_at(at, "name", at),
                       "%s: needs a name of letters, digits, '-', '_', '.'", what);
     else if (first_index != (int)index)
-        lp_node_error(c->errs, key_at(at, "name", at), "%s: %s '%s' is defined twice", what,
-                      kind, name);
+        lp_node_error(c->errs, key_at(at, "name", at), "%s: %s '%s' is defined twice", what, kind,
+                      name);
 }
 
-#define FIND_PARSER(a, nm) \
+#define FIND_PARSER(a, nm)                                         \
     find_name((a)->parsers, (a)->n_parsers, sizeof(*(a)->parsers), \
               offsetof(struct lp_config_parser, name), nm)
-#define FIND_OUTPUT(a, nm) \
+#define FIND_OUTPUT(a, nm)                                         \
     find_name((a)->outputs, (a)->n_outputs, sizeof(*(a)->outputs), \
               offsetof(struct lp_config_output, name), nm)
 
@@ -126,20 +126,18 @@ static void check_index_fields(struct ctx *c, const struct lp_config_aggregator 
 
 static void check_refs(struct ctx *c, const struct lp_config_aggregator *a,
                        const struct lp_node *at, const char *what, const char *parser,
-                       char *const *hints, size_t n_hints, char *const *outputs,
-                       size_t n_outputs)
+                       char *const *hints, size_t n_hints, char *const *outputs, size_t n_outputs)
 {
     if (parser && FIND_PARSER(a, parser) < 0)
-        lp_node_error(c->errs, key_at(at, "parser", at), "%s: no parser named '%s'", what,
-                      parser);
+        lp_node_error(c->errs, key_at(at, "parser", at), "%s: no parser named '%s'", what, parser);
     for (size_t k = 0; k < n_hints; k++)
         if (FIND_PARSER(a, hints[k]) < 0)
             lp_node_error(c->errs, item_at(at, "hint_parsers", k, at),
                           "%s: hint_parsers: no parser named '%s'", what, hints[k]);
     for (size_t k = 0; k < n_outputs; k++)
         if (FIND_OUTPUT(a, outputs[k]) < 0)
-            lp_node_error(c->errs, item_at(at, "outputs", k, at), "%s: no output named '%s'",
-                          what, outputs[k]);
+            lp_node_error(c->errs, item_at(at, "outputs", k, at), "%s: no output named '%s'", what,
+                          outputs[k]);
 }
 
 /* The groups a redaction replacement refers to ($1, ${2}, ${name}; $$ is a
@@ -221,10 +219,9 @@ static void validate_redact(struct ctx *c, const struct lp_config_aggregator *a,
 /* What each output type requires of its options, beyond the field table's
  * types and ranges. One line per type of LP_CONFIG_OUTPUT_TYPES (a unit test
  * holds it to the outputs' registry, outputs/lp_output.c). */
-const char *const lp_output_kind_name[LP_OUTPUT_KINDS] = {"elasticsearch", "file", "s3",
-                                                          "stdout"};
-const unsigned lp_cfg_output_kind_flag[LP_OUTPUT_KINDS] = {LP_F_OUT_ES, LP_F_OUT_FILE,
-                                                              LP_F_OUT_S3, LP_F_OUT_STDOUT};
+const char *const lp_output_kind_name[LP_OUTPUT_KINDS] = {"elasticsearch", "file", "s3", "stdout"};
+const unsigned lp_cfg_output_kind_flag[LP_OUTPUT_KINDS] = {LP_F_OUT_ES, LP_F_OUT_FILE, LP_F_OUT_S3,
+                                                           LP_F_OUT_STDOUT};
 
 enum lp_output_kind lp_config_output_kind(const struct lp_config_output *o)
 {
@@ -268,8 +265,7 @@ static void check_es_output(struct ctx *c, const struct lp_config_aggregator *a,
     else
         check_index_fields(c, a, key_at(at, "index", at), what, o->index);
     if (o->password && *o->password && (!o->username || !*o->username))
-        lp_node_error(c->errs, key_at(at, "password", at), "%s: password without username",
-                      what);
+        lp_node_error(c->errs, key_at(at, "password", at), "%s: password without username", what);
     if (o->retry_initial_ms > o->retry_max_ms)
         lp_node_error(c->errs, key_at(at, "retry_initial", at),
                       "%s: retry_initial is longer than retry_max", what);
@@ -295,14 +291,14 @@ static void check_s3_output(struct ctx *c, const struct lp_config_aggregator *a,
         strncmp(o->endpoint, "https://", 8) != 0)
         lp_node_error(c->errs, key_at(at, "endpoint", at),
                       "%s: endpoint must start with http:// or https://", what);
-    if (o->access_key_id && *o->access_key_id &&
-        (!o->secret_access_key || !*o->secret_access_key))
+    if (o->access_key_id && *o->access_key_id && (!o->secret_access_key || !*o->secret_access_key))
         lp_node_error(c->errs, key_at(at, "access_key_id", at),
                       "%s: access_key_id without secret_access_key", what);
     if (o->prefix && (strstr(o->prefix, "//") || strstr(o->prefix, "_logpipe")))
         lp_node_error(c->errs, key_at(at, "prefix", at),
                       "%s: prefix must not contain '//' nor '_logpipe' (the output's own "
-                      "records)", what);
+                      "records)",
+                      what);
     if (o->retry_initial_ms > o->retry_max_ms)
         lp_node_error(c->errs, key_at(at, "retry_initial", at),
                       "%s: retry_initial is longer than retry_max", what);
@@ -367,10 +363,11 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
         if (!name_ok(r->name) || strcmp(r->name, "default") == 0)
             lp_node_error(c->errs, key_at(at, "name", at),
                           "%s: needs a name of letters, digits, '-', '_', '.' other than "
-                          "'default'", what);
+                          "'default'",
+                          what);
         else if (dup)
-            lp_node_error(c->errs, key_at(at, "name", at), "%s: route '%s' is defined twice",
-                          what, r->name);
+            lp_node_error(c->errs, key_at(at, "name", at), "%s: route '%s' is defined twice", what,
+                          r->name);
         if (r->drop && r->n_outputs)
             lp_node_error(c->errs, key_at(at, "drop", at),
                           "%s: a route that drops has no outputs (drop or outputs)", what);
@@ -398,7 +395,8 @@ static void validate_aggregator(struct ctx *c, const struct lp_config_aggregator
         const char *k = a->content.kept_field;
         const struct lp_node *cat = key_at(agg, "content", agg);
         if (!k || strncmp(k, "logpipe.", 8) != 0 || !k[8] || strstr(k, "..") ||
-            k[strlen(k) - 1] == '.' || (lp_ecs_lookup(k) && lp_ecs_lookup(k)->type != LP_ECS_OBJECT))
+            k[strlen(k) - 1] == '.' ||
+            (lp_ecs_lookup(k) && lp_ecs_lookup(k)->type != LP_ECS_OBJECT))
             lp_node_error(c->errs, key_at(cat, "kept_field", cat),
                           "aggregator.content.kept_field: '%s' must be a path under logpipe. "
                           "(e.g. logpipe.kept) that logpipe does not use otherwise",
@@ -458,8 +456,8 @@ static int dir_within(const char *a, const char *b)
 /* The absolute patterns of policy p: [0] its root's tree, [1] its route
  * r's tree (r >= 0), [2] its glob as a file, [3] its glob as a directory.
  * Returns 0 or -1 (too long). */
-static int policy_patterns(const char *root, const struct lp_config_retention_policy *p,
-                           long r, char pats[4][4200])
+static int policy_patterns(const char *root, const struct lp_config_retention_policy *p, long r,
+                           char pats[4][4200])
 {
     char er[4096];
     memset(pats, 0, 4 * sizeof(pats[0]));
@@ -593,8 +591,8 @@ static char *validate_policy(struct ctx *c, const struct lp_config *cfg, const s
                           "output)",
                           what, s3_only[k]);
         if (bucket && !p->archive_after_ms)
-            lp_node_error(c->errs, key_at(at, s3_only[k], at), "%s: %s without archive_after",
-                          what, s3_only[k]);
+            lp_node_error(c->errs, key_at(at, s3_only[k], at), "%s: %s without archive_after", what,
+                          s3_only[k]);
     }
     if (bucket && p->archive_after_ms && !(p->archive_prefix && *p->archive_prefix) &&
         !(p->archive_storage_class && *p->archive_storage_class))
@@ -846,8 +844,10 @@ void lp_cfg_validate(struct ctx *c, struct lp_config *cfg, const struct lp_node 
         const struct lp_node *iml = item != at ? lp_node_get(item, "multiline") : NULL;
         if (in->has_multiline && strcmp(in->multiline.mode, "custom") == 0 &&
             (!in->multiline.start_pattern || !*in->multiline.start_pattern))
-            lp_node_error(c->errs, iml ? iml : item, "shipper.inputs[%zu].multiline: mode "
-                          "custom needs start_pattern", i);
+            lp_node_error(c->errs, iml ? iml : item,
+                          "shipper.inputs[%zu].multiline: mode "
+                          "custom needs start_pattern",
+                          i);
     }
     const struct lp_node *agg = lp_node_get(root, "aggregator");
     if (lp_node_section_used("aggregator"))

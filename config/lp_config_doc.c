@@ -20,8 +20,8 @@ int lp_config_key_is_secret(const char *key)
 {
     /* anywhere in the name: librdkafka's ssl.key.password,
      * ssl.keystore.password, sasl.oauthbearer.client.secret, ... */
-    static const char *const anywhere[] = {"password", "passwd", "secret", "token",
-                                           "passphrase", "credential"};
+    static const char *const anywhere[] = {"password", "passwd",     "secret",
+                                           "token",    "passphrase", "credential"};
     if (strncmp(key, "sasl.", 5) == 0)
         return 1;
     for (size_t i = 0; i < sizeof(anywhere) / sizeof(anywhere[0]); i++)
@@ -34,8 +34,7 @@ int lp_config_key_is_secret(const char *key)
         return 1;
     if (kl >= 6 && strcasecmp(key + kl - 6, "apikey") == 0)
         return 1;
-    if (kl >= 3 && strcasecmp(key + kl - 3, "key") == 0 &&
-        (kl == 3 || strchr("._-", key[kl - 4])))
+    if (kl >= 3 && strcasecmp(key + kl - 3, "key") == 0 && (kl == 3 || strchr("._-", key[kl - 4])))
         return 1;
     return 0;
 }
@@ -107,12 +106,8 @@ static void dump_value(const struct lp_field *f, const void *base, int depth, in
         }
         break;
     }
-    case LP_FT_BOOL:
-        lp_buf_appendf(out, " %s\n", *CFIELD(base, f, int) ? "true" : "false");
-        break;
-    case LP_FT_INT:
-        lp_buf_appendf(out, " %" PRId64 "\n", *CFIELD(base, f, int64_t));
-        break;
+    case LP_FT_BOOL: lp_buf_appendf(out, " %s\n", *CFIELD(base, f, int) ? "true" : "false"); break;
+    case LP_FT_INT: lp_buf_appendf(out, " %" PRId64 "\n", *CFIELD(base, f, int64_t)); break;
     case LP_FT_RATIO:
         lp_cfg_format_ratio(*CFIELD(base, f, int64_t), tmp, sizeof(tmp));
         lp_buf_appendf(out, " %s\n", tmp);
@@ -249,8 +244,8 @@ size_t lp_config_warnings(const struct lp_config *c, struct lp_buf *out)
     }
     for (size_t i = 0; i < c->aggregator.n_outputs; i++) {
         const struct lp_config_output *o = &c->aggregator.outputs[i];
-        if (plain_http(o->url) && ((o->password && *o->password) ||
-                                   (o->api_key && *o->api_key) || has_userinfo(o->url))) {
+        if (plain_http(o->url) && ((o->password && *o->password) || (o->api_key && *o->api_key) ||
+                                   has_userinfo(o->url))) {
             lp_buf_appendf(out,
                            "warning: aggregator.outputs[%zu] (%s): credentials over plain "
                            "HTTP travel in clear; use https://\n",
@@ -270,8 +265,7 @@ size_t lp_config_warnings(const struct lp_config *c, struct lp_buf *out)
     return n;
 }
 
-int lp_config_dump(const struct lp_config *cfg, const char *section, int redact,
-                   struct lp_buf *out)
+int lp_config_dump(const struct lp_config *cfg, const char *section, int redact, struct lp_buf *out)
 {
     int found = 0;
     for (const struct lp_field *f = lp_config_root; f->name; f++) {
@@ -293,8 +287,7 @@ static const char *type_name(const struct lp_field *f)
     case LP_FT_ENUM: return "enum";
     case LP_FT_BOOL: return "bool";
     case LP_FT_INT: return "integer";
-    case LP_FT_RATIO:
-        return "ratio";
+    case LP_FT_RATIO: return "ratio";
     case LP_FT_DURATION: return "duration";
     case LP_FT_SIZE: return "size";
     case LP_FT_STRLIST: return "list of strings";
@@ -365,38 +358,37 @@ static void reference_rows(const struct lp_field *table, const char *prefix, str
 
 int lp_config_reference(struct lp_buf *out)
 {
-    lp_buf_puts(out,
-                "# Configuration reference\n\n"
-                "<!-- Generated from config/lp_config_fields.c by `logpipe-shipper "
-                "--config-reference`; do not edit. A unit test fails when this file is "
-                "stale: regenerate with `cmake --build build --target config-doc`. -->\n\n"
-                "One YAML file, or several: `-c base.yaml -c prod.yaml` merges later files "
-                "over earlier ones (mappings deep-merge; scalars and lists replace). Every "
-                "daemon reads the same file and uses its own section plus `kafka`, `metrics` "
-                "and `log`.\n\n"
-                "- Substitution in values: `${VAR}` (an error names the variable when it is "
-                "unset), `${VAR:-default}` (default when unset or empty), `${file:PATH}` "
-                "(the file's content without its final newline; relative to the config "
-                "file), `$${` for a literal `${`.\n"
-                "- One file can serve all three daemons. Each checks the keys and types of "
-                "every section (a typo anywhere stops all three, so a broken file never "
-                "half-runs), but resolves the secrets and variables, and runs the "
-                "cross-field checks, only of the sections it reads: the shipper `kafka` and "
-                "`shipper`; the aggregator `kafka` and `aggregator`; retention `retention`, "
-                "`aggregator` (its policies name outputs) and `kafka` (all with `metrics` "
-                "and `log`). In the others an unset `${VAR}` or a missing `${file:...}` is "
-                "empty, so the shipper starts without the aggregator's OpenSearch "
-                "password.\n"
-                "- A list key given one value (`paths: \"/var/log/app.log\"`) is a list of "
-                "that one value.\n"
-                "- Durations: a number and a unit: `ms`, `s`, `m`, `h`, `d`, `w` "
-                "(`250ms`, `5s`, `30d`).\n"
-                "- Sizes: bytes, or with a unit: `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024) "
-                "or `KB`, `MB`, `GB`, `TB` (powers of 1000).\n"
-                "- Errors are reported as `FILE:LINE:COL: message` (unknown keys with a "
-                "suggestion), all at once, and the daemon exits with status 2 before "
-                "starting anything. `--check-config` prints the effective configuration "
-                "with secrets redacted.\n");
+    lp_buf_puts(out, "# Configuration reference\n\n"
+                     "<!-- Generated from config/lp_config_fields.c by `logpipe-shipper "
+                     "--config-reference`; do not edit. A unit test fails when this file is "
+                     "stale: regenerate with `cmake --build build --target config-doc`. -->\n\n"
+                     "One YAML file, or several: `-c base.yaml -c prod.yaml` merges later files "
+                     "over earlier ones (mappings deep-merge; scalars and lists replace). Every "
+                     "daemon reads the same file and uses its own section plus `kafka`, `metrics` "
+                     "and `log`.\n\n"
+                     "- Substitution in values: `${VAR}` (an error names the variable when it is "
+                     "unset), `${VAR:-default}` (default when unset or empty), `${file:PATH}` "
+                     "(the file's content without its final newline; relative to the config "
+                     "file), `$${` for a literal `${`.\n"
+                     "- One file can serve all three daemons. Each checks the keys and types of "
+                     "every section (a typo anywhere stops all three, so a broken file never "
+                     "half-runs), but resolves the secrets and variables, and runs the "
+                     "cross-field checks, only of the sections it reads: the shipper `kafka` and "
+                     "`shipper`; the aggregator `kafka` and `aggregator`; retention `retention`, "
+                     "`aggregator` (its policies name outputs) and `kafka` (all with `metrics` "
+                     "and `log`). In the others an unset `${VAR}` or a missing `${file:...}` is "
+                     "empty, so the shipper starts without the aggregator's OpenSearch "
+                     "password.\n"
+                     "- A list key given one value (`paths: \"/var/log/app.log\"`) is a list of "
+                     "that one value.\n"
+                     "- Durations: a number and a unit: `ms`, `s`, `m`, `h`, `d`, `w` "
+                     "(`250ms`, `5s`, `30d`).\n"
+                     "- Sizes: bytes, or with a unit: `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024) "
+                     "or `KB`, `MB`, `GB`, `TB` (powers of 1000).\n"
+                     "- Errors are reported as `FILE:LINE:COL: message` (unknown keys with a "
+                     "suggestion), all at once, and the daemon exits with status 2 before "
+                     "starting anything. `--check-config` prints the effective configuration "
+                     "with secrets redacted.\n");
     for (const struct lp_field *s = lp_config_root; s->name; s++) {
         lp_buf_appendf(out, "\n## `%s`\n\n%s\n\n", s->name, s->doc);
         lp_buf_puts(out, "| Key | Type | Default | Description |\n|---|---|---|---|\n");

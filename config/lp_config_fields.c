@@ -6,8 +6,11 @@
 #include "lp_fields.h"
 
 #define OFF(type, member) offsetof(struct type, member)
+/* clang-format off */
 #define END {NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL}
+/* clang-format on */
 #define DAY (86400LL * 1000)
+/* clang-format off */
 #define STR(s, m, d, doc) {#m, LP_FT_STRING, OFF(s, m), d, 0, 0, NULL, 0, NULL, 0, 0, doc}
 #define ENUM(s, m, d, ch, doc) {#m, LP_FT_ENUM, OFF(s, m), d, 0, 0, ch, 0, NULL, 0, 0, doc}
 #define INT(s, m, d, lo, hi, doc) {#m, LP_FT_INT, OFF(s, m), d, lo, hi, NULL, 0, NULL, 0, 0, doc}
@@ -17,6 +20,7 @@
 #define BOOL(s, m, d, doc) {#m, LP_FT_BOOL, OFF(s, m), d, 0, 1, NULL, 0, NULL, 0, 0, doc}
 #define STRLIST(s, m, d, doc) \
     {#m, LP_FT_STRLIST, OFF(s, m), d, 0, 0, NULL, 0, NULL, 0, OFF(s, n_##m), doc}
+/* clang-format on */
 
 static const struct lp_field kafka_fields[] = {
     STR(lp_config_kafka, brokers, "127.0.0.1:9092",
@@ -67,8 +71,8 @@ static const struct lp_field input_fields[] = {
     STRLIST(lp_config_input, exclude, NULL, "Glob patterns of files to skip."),
     ENUM(lp_config_input, format, "auto", "auto|docker|cri|raw",
          "Container log format; auto detects it per file from the first whole line read."),
-    {"multiline", LP_FT_SECTION, OFF(lp_config_input, multiline), NULL, 0, 0, NULL,
-     LP_F_PRESENCE, multiline_fields, 0, OFF(lp_config_input, has_multiline),
+    {"multiline", LP_FT_SECTION, OFF(lp_config_input, multiline), NULL, 0, 0, NULL, LP_F_PRESENCE,
+     multiline_fields, 0, OFF(lp_config_input, has_multiline),
      "Multiline rules of this input's files, replacing shipper.multiline for them (unset: "
      "shipper.multiline applies). A key not set here takes the default listed below, not "
      "shipper.multiline's."},
@@ -303,8 +307,8 @@ static const struct lp_field redact_fields[] = {
          "card numbers (13-19 digits, spaces or dashes between, Luhn check), bearer tokens "
          "(\"Bearer <token>\"), JSON Web Tokens, AWS access key ids. Give detector or "
          "pattern."),
-    {"pattern", LP_FT_STRING, OFF(lp_config_redact, pattern), NULL, 0, 0, NULL, LP_F_SECRET,
-     NULL, 0, 0,
+    {"pattern", LP_FT_STRING, OFF(lp_config_redact, pattern), NULL, 0, 0, NULL, LP_F_SECRET, NULL,
+     0, 0,
      "A PCRE2 pattern; every match is replaced. The replacement may use its groups: $1, "
      "and $${1} or $${name} (the configuration substitutes ${...}, so those braces are "
      "written $${). Printed as <redacted> by --check-config: a pattern often spells the "
@@ -319,7 +323,9 @@ static const struct lp_field redact_fields[] = {
     END,
 };
 
+/* clang-format off */
 #define MAP(s, m, doc) {#m, LP_FT_MAP, OFF(s, m), NULL, 0, 0, NULL, 0, NULL, 0, 0, doc}
+/* clang-format on */
 
 static const struct lp_field enrich_fields[] = {
     MAP(lp_config_enrich, add_fields, "Static fields set on every event (dotted path: value)."),
@@ -341,6 +347,7 @@ static const struct lp_field enrich_fields[] = {
 #define OES LP_F_OUT_ES
 #define OFILE LP_F_OUT_FILE
 #define OS3 LP_F_OUT_S3
+/* clang-format off */
 #define OSTR(T, m, d, doc) {#m, LP_FT_STRING, OFF(lp_config_output, m), d, 0, 0, NULL, T, NULL, 0, 0, doc}
 #define OENUM(T, m, d, ch, doc) \
     {#m, LP_FT_ENUM, OFF(lp_config_output, m), d, 0, 0, ch, T, NULL, 0, 0, doc}
@@ -351,6 +358,7 @@ static const struct lp_field enrich_fields[] = {
 #define OSIZE(T, m, d, lo, hi, doc) \
     {#m, LP_FT_SIZE, OFF(lp_config_output, m), d, lo, hi, NULL, T, NULL, 0, 0, doc}
 #define OBOOL(T, m, d, doc) {#m, LP_FT_BOOL, OFF(lp_config_output, m), d, 0, 1, NULL, T, NULL, 0, 0, doc}
+/* clang-format on */
 
 const struct lp_field lp_config_output_fields[] = {
     STR(lp_config_output, name, NULL, "Output name, referenced by routes."),
@@ -359,92 +367,85 @@ const struct lp_field lp_config_output_fields[] = {
          "S3-compatible store) or stdout (debugging)."),
     OSTR(OES, url, NULL, "base URL, e.g. https://es:9200."),
     OSTR(OES, index, "logs-%Y.%m.%d",
-        "index name template: {field.path} takes an event value, %Y %m %d %H "
-        "the event time (UTC). With data_stream, the stream name."),
-    OBOOL(OES, data_stream, "false",
-         "index is a data stream (the template declares it)."),
+         "index name template: {field.path} takes an event value, %Y %m %d %H "
+         "the event time (UTC). With data_stream, the stream name."),
+    OBOOL(OES, data_stream, "false", "index is a data stream (the template declares it)."),
     OSTR(OES, username, NULL, "basic auth user."),
     {"password", LP_FT_STRING, OFF(lp_config_output, password), NULL, 0, 0, NULL, LP_F_SECRET | OES,
      NULL, 0, 0, "basic auth password (use ${file:...})."},
     {"api_key", LP_FT_STRING, OFF(lp_config_output, api_key), NULL, 0, 0, NULL, LP_F_SECRET | OES,
      NULL, 0, 0, "API key (the base64 id:key), sent as Authorization: ApiKey."},
     OSTR(OES | OS3, ca_file, NULL, "CA bundle for TLS."),
-    OBOOL(OES | OS3, tls_verify, "true",
-         "verify the server certificate."),
+    OBOOL(OES | OS3, tls_verify, "true", "verify the server certificate."),
     OENUM(OES, compression, "gzip", "gzip|none", "request bodies."),
     OINT(OES | OS3, max_inflight_requests, "4", 1, 64,
-        "requests in flight at once (bulk requests; for s3, uploads)."),
+         "requests in flight at once (bulk requests; for s3, uploads)."),
     OSIZE(OES, bulk_max_bytes, "5MiB", 4096, 512LL << 20,
-         "most uncompressed bytes in one bulk request."),
-    OINT(OES, bulk_max_actions, "5000", 1, 1000000,
-        "most documents in one bulk request."),
+          "most uncompressed bytes in one bulk request."),
+    OINT(OES, bulk_max_actions, "5000", 1, 1000000, "most documents in one bulk request."),
     ODUR(OES, flush_interval, "500ms", 1, 60000,
-        "a partly filled bulk request is sent after this long."),
+         "a partly filled bulk request is sent after this long."),
     ODUR(OES | OS3, request_timeout, "60s", 100, 3600000,
-        "a request without an answer for this long is retried."),
+         "a request without an answer for this long is retried."),
     ODUR(OES | OS3, retry_initial, "200ms", 1, 3600000,
-        "first retry delay; doubles per attempt, with jitter."),
+         "first retry delay; doubles per attempt, with jitter."),
     ODUR(OES | OS3, retry_max, "30s", 1, 3600000,
-        "longest retry delay. Retries never stop; consumption pauses "
-        "instead."),
-    OBOOL(OES, install_template, "true",
-         "install an index template with ECS mappings at start."),
+         "longest retry delay. Retries never stop; consumption pauses "
+         "instead."),
+    OBOOL(OES, install_template, "true", "install an index template with ECS mappings at start."),
     OSTR(OES, template_name, "logpipe", "the template's name."),
     OENUM(OES, labels_mapping, "auto", "auto|object",
-         "how the template maps kubernetes.labels, kubernetes.annotations and "
-         "container.labels. auto: as one field each (flat_object on OpenSearch 2.7+, flattened "
-         "on Elasticsearch 7.3+), so a new label never adds a field to the index and cannot hit "
-         "its field limit; searchable by dotted path (on OpenSearch not aggregatable). object: "
-         "one mapped field per key (the older behaviour)."),
+          "how the template maps kubernetes.labels, kubernetes.annotations and "
+          "container.labels. auto: as one field each (flat_object on OpenSearch 2.7+, flattened "
+          "on Elasticsearch 7.3+), so a new label never adds a field to the index and cannot hit "
+          "its field limit; searchable by dotted path (on OpenSearch not aggregatable). object: "
+          "one mapped field per key (the older behaviour)."),
     OENUM(OES, dynamic_scalars, "keyword", "keyword|native",
-         "how the template maps fields it does not know. keyword: every string, "
-         "number and boolean as a keyword (a number as its JSON text) and no date guessing, so "
-         "a field has one type in every index: a data view over several indices (namespaces, "
-         "days) has no type conflicts when two apps log user_id as a number and as a string. "
-         "native: the cluster's dynamic mapping (numbers as long/float, date detection) — "
-         "ranges and sums on app fields, and conflicts across indices."),
+          "how the template maps fields it does not know. keyword: every string, "
+          "number and boolean as a keyword (a number as its JSON text) and no date guessing, so "
+          "a field has one type in every index: a data view over several indices (namespaces, "
+          "days) has no type conflicts when two apps log user_id as a number and as a string. "
+          "native: the cluster's dynamic mapping (numbers as long/float, date detection) — "
+          "ranges and sums on app fields, and conflicts across indices."),
     OINT(OES, field_budget, "200", 0, 100000,
-        "most fields the template does not map that one source (namespace, "
-        "else container) adds to one index, per aggregator; its later new fields are kept "
-        "(aggregator.content.kept_field) instead of mapped, so one tenant cannot use up the "
-        "index's field limit (index.mapping.total_fields.limit, 1000) for the others. 0: "
-        "off."),
+         "most fields the template does not map that one source (namespace, "
+         "else container) adds to one index, per aggregator; its later new fields are kept "
+         "(aggregator.content.kept_field) instead of mapped, so one tenant cannot use up the "
+         "index's field limit (index.mapping.total_fields.limit, 1000) for the others. 0: "
+         "off."),
     OSTR(OFILE, path, NULL, "root directory of the segments."),
     OSIZE(OFILE, max_segment_bytes, "128MiB", 4096, 64LL << 30,
-         "a segment is closed at this size."),
-    ODUR(OFILE, max_segment_age, "5m", 1000, DAY,
-        "a segment is closed at this age."),
+          "a segment is closed at this size."),
+    ODUR(OFILE, max_segment_age, "5m", 1000, DAY, "a segment is closed at this age."),
     OSTR(OS3, bucket, NULL, "the bucket (it must exist)."),
     OSTR(OS3, endpoint, NULL,
-        "http(s)://host[:port] of an S3-compatible store (MinIO, Ceph RGW, SeaweedFS, "
-        "R2, GCS interop); unset: AWS S3 for the region."),
+         "http(s)://host[:port] of an S3-compatible store (MinIO, Ceph RGW, SeaweedFS, "
+         "R2, GCS interop); unset: AWS S3 for the region."),
     OSTR(OS3, region, "us-east-1", "the region requests are signed for."),
     OSTR(OS3, prefix, "",
-        "key prefix; objects are <prefix>/<route>/YYYY/MM/DD/HH/<topic>-<partition>-"
-        "<first offset>.ndjson.zst."),
+         "key prefix; objects are <prefix>/<route>/YYYY/MM/DD/HH/<topic>-<partition>-"
+         "<first offset>.ndjson.zst."),
     OBOOL(OS3, path_style, "false",
-         "path-style addressing (https://host/bucket/key), which most self-hosted stores "
-         "want; false: virtual-hosted (https://bucket.host/key)."),
+          "path-style addressing (https://host/bucket/key), which most self-hosted stores "
+          "want; false: virtual-hosted (https://bucket.host/key)."),
     {"access_key_id", LP_FT_STRING, OFF(lp_config_output, access_key_id), NULL, 0, 0, NULL,
      LP_F_SECRET | OS3, NULL, 0, 0,
      "access key id; unset: AWS_ACCESS_KEY_ID (and AWS_SECRET_ACCESS_KEY, "
      "AWS_SESSION_TOKEN) from the environment."},
-    {"secret_access_key", LP_FT_STRING, OFF(lp_config_output, secret_access_key), NULL, 0, 0,
-     NULL, LP_F_SECRET | OS3, NULL, 0, 0, "secret access key (use ${file:...})."},
+    {"secret_access_key", LP_FT_STRING, OFF(lp_config_output, secret_access_key), NULL, 0, 0, NULL,
+     LP_F_SECRET | OS3, NULL, 0, 0, "secret access key (use ${file:...})."},
     {"session_token", LP_FT_STRING, OFF(lp_config_output, session_token), NULL, 0, 0, NULL,
      LP_F_SECRET | OS3, NULL, 0, 0, "session token of temporary credentials."},
     OSTR(OS3, storage_class, NULL,
-        "storage class of the objects (STANDARD_IA, ...); unset: the bucket's default."),
+         "storage class of the objects (STANDARD_IA, ...); unset: the bucket's default."),
     OENUM(OS3, object_compression, "zstd", "zstd|gzip|none",
-         "compression of the objects (.ndjson.zst, .ndjson.gz, .ndjson)."),
+          "compression of the objects (.ndjson.zst, .ndjson.gz, .ndjson)."),
     OSIZE(OS3, max_object_bytes, "64MiB", 4096, 4LL << 30,
-         "a partition's batch is closed and uploaded at this many uncompressed bytes."),
-    OINT(OS3, max_object_records, "1000000", 1, 1000000000,
-        "... or at this many records."),
-    ODUR(OS3, max_object_age, "5m", 1000, DAY,
-        "... or this long after its first record."),
+          "a partition's batch is closed and uploaded at this many uncompressed bytes."),
+    OINT(OS3, max_object_records, "1000000", 1, 1000000000, "... or at this many records."),
+    ODUR(OS3, max_object_age, "5m", 1000, DAY, "... or this long after its first record."),
     OSIZE(OS3, part_size, "16MiB", 5LL << 20, 5LL << 30,
-         "objects larger than this go up as multipart uploads of parts this size."),
+          "objects larger than this go up as multipart uploads of parts this size."),
     END,
 };
 
@@ -500,8 +501,8 @@ static const struct lp_field aggregator_fields[] = {
      sizeof(struct lp_config_redact), OFF(lp_config_aggregator, n_redact),
      "Redaction rules, applied in order to every event after parsing and enrichment and "
      "before any output or the dead letter (docs/aggregator.md \"Redaction\")."},
-    {"outputs", LP_FT_LIST, OFF(lp_config_aggregator, outputs), NULL, 0, 0, NULL, 0, lp_config_output_fields,
-     sizeof(struct lp_config_output), OFF(lp_config_aggregator, n_outputs),
+    {"outputs", LP_FT_LIST, OFF(lp_config_aggregator, outputs), NULL, 0, 0, NULL, 0,
+     lp_config_output_fields, sizeof(struct lp_config_output), OFF(lp_config_aggregator, n_outputs),
      "Named outputs. None configured means one file output named \"files\" with path "
      "/var/lib/logpipe/segments."},
     END,
@@ -561,10 +562,10 @@ static const struct lp_field index_policy_fields[] = {
     STR(lp_config_index_policy, name, NULL, "Policy name (audit log, metrics, --dry-run)."),
     STR(lp_config_index_policy, url, NULL, "Base URL of the cluster, e.g. https://es:9200."),
     STR(lp_config_index_policy, username, NULL, "Basic auth user."),
-    {"password", LP_FT_STRING, OFF(lp_config_index_policy, password), NULL, 0, 0, NULL,
-     LP_F_SECRET, NULL, 0, 0, "Basic auth password (use ${file:...})."},
-    {"api_key", LP_FT_STRING, OFF(lp_config_index_policy, api_key), NULL, 0, 0, NULL,
-     LP_F_SECRET, NULL, 0, 0, "API key (the base64 id:key), sent as Authorization: ApiKey."},
+    {"password", LP_FT_STRING, OFF(lp_config_index_policy, password), NULL, 0, 0, NULL, LP_F_SECRET,
+     NULL, 0, 0, "Basic auth password (use ${file:...})."},
+    {"api_key", LP_FT_STRING, OFF(lp_config_index_policy, api_key), NULL, 0, 0, NULL, LP_F_SECRET,
+     NULL, 0, 0, "API key (the base64 id:key), sent as Authorization: ApiKey."},
     STR(lp_config_index_policy, ca_file, NULL, "CA bundle for TLS."),
     BOOL(lp_config_index_policy, tls_verify, "true", "Verify the server certificate."),
     STR(lp_config_index_policy, index_pattern, NULL,
@@ -619,8 +620,10 @@ static const struct lp_field log_fields[] = {
     END,
 };
 
+/* clang-format off */
 #define SECTION(m, t, doc) \
     {#m, LP_FT_SECTION, OFF(lp_config, m), NULL, 0, 0, NULL, 0, t, 0, 0, doc}
+/* clang-format on */
 
 const struct lp_field lp_config_root[] = {
     SECTION(kafka, kafka_fields, "Kafka connection, shared by shipper and aggregator."),

@@ -222,8 +222,10 @@ static int substitute(struct subst *s, struct lp_node *n)
                 dflt = sep + 2;
             }
             if (!valid_var_name(body, vlen)) {
-                lp_node_error(s->errs, &at, "invalid substitution '${%.*s}': expected ${VAR}, "
-                              "${VAR:-default} or ${file:PATH}", (int)blen, body);
+                lp_node_error(s->errs, &at,
+                              "invalid substitution '${%.*s}': expected ${VAR}, "
+                              "${VAR:-default} or ${file:PATH}",
+                              (int)blen, body);
                 rc = LP_ECONFIG;
                 break;
             }
@@ -240,7 +242,8 @@ static int substitute(struct subst *s, struct lp_node *n)
             } else {
                 lp_node_error(s->errs, &at,
                               "environment variable %s is not set (write ${%s:-default} to give "
-                              "a default)", var, var);
+                              "a default)",
+                              var, var);
                 rc = LP_ECONFIG;
                 break;
             }
@@ -352,8 +355,8 @@ static struct lp_node *parse_node(struct parser *ps, yaml_event_t *ev, int depth
                 yaml_event_delete(&ce);
                 struct lp_node *dup = lp_node_get(n, key->text);
                 if (dup) {
-                    lp_node_error(ps->errs, key, "duplicate key '%s' (first at line %d)",
-                                  key->text, dup->line);
+                    lp_node_error(ps->errs, key, "duplicate key '%s' (first at line %d)", key->text,
+                                  dup->line);
                     lp_node_free(key);
                     goto fail;
                 }

@@ -16,7 +16,7 @@ struct lp_node {
     int line, col;    /* 1-based */
     char *text;       /* SCALAR: value after substitution (NUL-terminated) */
     size_t len;
-    int quoted;       /* SCALAR: single or double quoted in the source */
+    int quoted; /* SCALAR: single or double quoted in the source */
     /* MAP: keys[i] → items[i]; SEQ: items[i] */
     struct lp_node **keys;
     struct lp_node **items;

@@ -29,13 +29,13 @@ size_t lp_alloc_nr(size_t cap, size_t need, size_t first);
  *     LP_ALLOC_GROW(v->items, v->n + 1, v->cap, 16);
  *     v->items[v->n++] = x;
  * New slots are uninitialised. */
-#define LP_ALLOC_GROW(ptr, need, cap, first)                                    \
-    do {                                                                        \
-        if ((need) > (cap)) {                                                   \
-            size_t lp_nc_ = lp_alloc_nr((cap), (need), (first));                \
-            (ptr) = lp_xreallocarray((ptr), lp_nc_, sizeof(*(ptr)));            \
-            (cap) = lp_nc_;                                                     \
-        }                                                                       \
+#define LP_ALLOC_GROW(ptr, need, cap, first)                         \
+    do {                                                             \
+        if ((need) > (cap)) {                                        \
+            size_t lp_nc_ = lp_alloc_nr((cap), (need), (first));     \
+            (ptr) = lp_xreallocarray((ptr), lp_nc_, sizeof(*(ptr))); \
+            (cap) = lp_nc_;                                          \
+        }                                                            \
     } while (0)
 
 #endif

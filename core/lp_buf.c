@@ -173,7 +173,7 @@ int lp_buf_append_json_string(struct lp_buf *b, const char *s, size_t n)
             uint64_t v;
             memcpy(&v, p + run, 8);
             const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-            uint64_t ctl = (v - ones * 0x20) & ~v;            /* bytes < 0x20 */
+            uint64_t ctl = (v - ones * 0x20) & ~v; /* bytes < 0x20 */
             uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
             uint64_t hit = (ctl | ((q - ones) & ~q) | ((bs - ones) & ~bs) | v) & high;
             if (hit)

@@ -23,7 +23,9 @@ struct lp_buf {
 };
 
 extern char lp_buf_empty[1];
+/* clang-format off */
 #define LP_BUF_INIT {lp_buf_empty, 0, 0, 0}
+/* clang-format on */
 
 void lp_buf_init(struct lp_buf *b, size_t limit);
 /* Frees the bytes; the buffer is empty and reusable afterwards. NULL is ok. */
@@ -46,8 +48,7 @@ int lp_buf_reserve(struct lp_buf *b, size_t extra);
 int lp_buf_append(struct lp_buf *b, const void *p, size_t n);
 int lp_buf_puts(struct lp_buf *b, const char *s);
 int lp_buf_putc(struct lp_buf *b, char c);
-int lp_buf_appendf(struct lp_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int lp_buf_appendf(struct lp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int lp_buf_vappendf(struct lp_buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 /* Appends s[0..n) as a quoted JSON string. Invalid UTF-8 sequences become

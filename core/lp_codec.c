@@ -217,9 +217,8 @@ static int zstd_decompress(struct lp_codec_ctx *ctx, const void *src, size_t n, 
         size_t before_in = in.pos;
         last = ZSTD_decompressStream(zd, &ob, &in);
         if (ZSTD_isError(last)) {
-            rc = ZSTD_getErrorCode(last) == ZSTD_error_frameParameter_windowTooLarge
-                     ? LP_ETOOBIG
-                     : LP_ECORRUPT;
+            rc = ZSTD_getErrorCode(last) == ZSTD_error_frameParameter_windowTooLarge ? LP_ETOOBIG
+                                                                                     : LP_ECORRUPT;
             goto out;
         }
         if (!avail) {

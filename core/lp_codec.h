@@ -21,7 +21,9 @@ struct lp_codec_ctx {
     void *zc; /* ZSTD_CCtx */
     void *zd; /* ZSTD_DCtx */
 };
+/* clang-format off */
 #define LP_CODEC_CTX_INIT {NULL, NULL}
+/* clang-format on */
 void lp_codec_ctx_release(struct lp_codec_ctx *ctx);
 
 /* Appends the compressed form of src[0..n) to out. level: zstd 1..19,

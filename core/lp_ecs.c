@@ -242,8 +242,7 @@ static json_t *get_or_make_object(json_t *obj, const char *path)
     }
 }
 
-void lp_ecs_keep(json_t *ev, const char *kept, const char *path, json_t *value,
-                 const char *reason)
+void lp_ecs_keep(json_t *ev, const char *kept, const char *path, json_t *value, const char *reason)
 {
     /* the field as the line named it, cut (on a UTF-8 boundary) when absurd */
     size_t n = strlen(path);
@@ -282,8 +281,8 @@ void lp_ecs_keep(json_t *ev, const char *kept, const char *path, json_t *value,
         list = json_array();
         json_object_set_new(parent, last, list);
     }
-    json_array_append_new(list, json_pack("{s:s%,s:o,s:s}", "field", path, n, "value", s,
-                                          "reason", reason));
+    json_array_append_new(
+        list, json_pack("{s:s%,s:o,s:s}", "field", path, n, "value", s, "reason", reason));
 }
 
 static void keep(struct mctx *m, const char *path, json_t *v, const char *reason)
@@ -504,7 +503,7 @@ static void merge_object(struct mctx *m, json_t *dst, size_t plen, json_t *src, 
 }
 
 size_t lp_ecs_merge(json_t *ev, json_t *fields, const struct lp_ecs_merge_opts *o,
-                        lp_ecs_kept_fn on_kept, void *ud)
+                    lp_ecs_kept_fn on_kept, void *ud)
 {
     if (!json_is_object(fields))
         return 0;

@@ -82,14 +82,13 @@ typedef void (*lp_ecs_kept_fn)(void *ud, const char *path, const char *reason);
 
 /* Merges fields (borrowed) into ev. Returns the number of values kept. */
 size_t lp_ecs_merge(json_t *ev, json_t *fields, const struct lp_ecs_merge_opts *o,
-                        lp_ecs_kept_fn on_kept, void *ud);
+                    lp_ecs_kept_fn on_kept, void *ud);
 
 /* Appends {field: path, value, reason} to the kept list at the dotted path
  * kept (created when missing), value (borrowed) as a string (JSON text
  * when it is not one). Used by the merge, time bounds and mapping-conflict
  * healing. */
-void lp_ecs_keep(json_t *ev, const char *kept, const char *path, json_t *value,
-                 const char *reason);
+void lp_ecs_keep(json_t *ev, const char *kept, const char *path, json_t *value, const char *reason);
 
 /* Removes the value at a dotted path (nested objects; emptied parents go
  * too) and returns it (a new reference), or NULL when absent. */

@@ -4,7 +4,7 @@
 #define LP_ERROR_H
 
 enum {
-    LP_EBASE = 10000, /* above every errno value */
+    LP_EBASE = 10000,               /* above every errno value */
     LP_ETOOBIG = -(LP_EBASE + 1),   /* input larger than its configured cap */
     LP_ECORRUPT = -(LP_EBASE + 2),  /* undecodable or truncated data */
     LP_EINVAL = -(LP_EBASE + 3),    /* invalid argument or value */

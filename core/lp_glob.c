@@ -15,7 +15,7 @@
 #define MAX_STATES 100000
 
 struct tok {
-    int star; /* 1: '*' (not '/'), 2: '**' (anything) */
+    int star;        /* 1: '*' (not '/'), 2: '**' (anything) */
     uint8_t set[32]; /* bytes matched (not for stars) */
 };
 
@@ -95,11 +95,11 @@ static int compile(const char *pattern, struct pat *out)
         } else if (p[i] == '?') {
             memset(t->set, 0xff, sizeof(t->set));
             t->set[0] &= (uint8_t)~1u;
-            t->set['/' >> 3] &= (uint8_t)~(1u << ('/' & 7));
+            t->set['/' >> 3] &= (uint8_t) ~(1u << ('/' & 7));
             i++;
         } else if (p[i] == '[' && parse_class(p, i + 1, t->set)) {
             i = parse_class(p, i + 1, t->set);
-            t->set['/' >> 3] &= (uint8_t)~(1u << ('/' & 7));
+            t->set['/' >> 3] &= (uint8_t) ~(1u << ('/' & 7));
         } else {
             if (p[i] == '\\' && p[i + 1])
                 i++;
@@ -206,9 +206,9 @@ static size_t alphabet(const struct pat *p, size_t k, unsigned char *out)
             int same = 1;
             for (size_t i = 0; i < k && same; i++)
                 for (size_t j = 0; j < p[i].n && same; j++)
-                    if (p[i].t[j].star ? (cand[ci] == '/') != (cand[e] == '/')
-                                       : set_has(p[i].t[j].set, cand[ci]) !=
-                                             set_has(p[i].t[j].set, cand[e]))
+                    if (p[i].t[j].star
+                            ? (cand[ci] == '/') != (cand[e] == '/')
+                            : set_has(p[i].t[j].set, cand[ci]) != set_has(p[i].t[j].set, cand[e]))
                         same = 0;
             dup = same;
         }
@@ -264,8 +264,7 @@ int lp_glob_intersect(const char *const *patterns, size_t k, char *witness, size
             for (size_t i = 0; i < k && ok; i++) {
                 if (pos[i] >= p[i].n)
                     ok = 0;
-                else if (p[i].t[pos[i]].star == 2 ||
-                         (p[i].t[pos[i]].star == 1 && alpha[a] != '/'))
+                else if (p[i].t[pos[i]].star == 2 || (p[i].t[pos[i]].star == 1 && alpha[a] != '/'))
                     np[i] = pos[i];
                 else if (p[i].t[pos[i]].star)
                     ok = 0;

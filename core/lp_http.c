@@ -74,8 +74,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             if (atomic_load_explicit(&h->checks[i].up, memory_order_relaxed))
                 continue;
             if (h->checks[i].external && !all) {
-                lp_buf_appendf(&b, "down, not counted: %s (an outage of a dependency, not of this "
-                                   "process; /readyz?strict=1 counts it)\n",
+                lp_buf_appendf(&b,
+                               "down, not counted: %s (an outage of a dependency, not of this "
+                               "process; /readyz?strict=1 counts it)\n",
                                h->checks[i].name);
                 continue;
             }
@@ -128,7 +129,8 @@ static int resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *sl,
     }
     if (!*port)
         goto bad;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
@@ -159,8 +161,8 @@ struct lp_http *lp_http_start(const char *addr, struct lp_metrics *metrics, char
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                            NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
     if (!h->d) {

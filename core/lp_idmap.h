@@ -20,7 +20,9 @@ struct lp_idmap {
     size_t n;
 };
 
+/* clang-format off */
 #define LP_IDMAP_INIT {NULL, 0, 0}
+/* clang-format on */
 
 void lp_idmap_release(struct lp_idmap *m);
 /* Empties the map, keeping its slots. */

@@ -13,8 +13,10 @@
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     /* syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug */
-    int lv = level <= 3 ? LP_LOG_ERROR : level == 4 ? LP_LOG_WARN : level <= 6 ? LP_LOG_INFO
-                                                                              : LP_LOG_DEBUG;
+    int lv = level <= 3   ? LP_LOG_ERROR
+             : level == 4 ? LP_LOG_WARN
+             : level <= 6 ? LP_LOG_INFO
+                          : LP_LOG_DEBUG;
     lp_log(lv, "librdkafka", "client=%s facility=%s detail=\"%s\"", rk ? rd_kafka_name(rk) : "-",
            fac, buf);
 }
@@ -69,8 +71,8 @@ int lp_kafka_wire_meta(const rd_kafka_message_t *m, struct lp_wire_meta *meta, c
     const char *name;
     const void *val;
     size_t len;
-    for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR;
-         i++) {
+    for (size_t i = 0;
+         rd_kafka_header_get_all(h, i, &name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
         int rc = lp_wire_meta_header(meta, name, val ? val : "", val ? len : 0, why, whylen);
         if (rc)
             return rc;
@@ -111,8 +113,9 @@ int lp_kafka_create_topics(rd_kafka_t *rk, struct lp_kafka_new_topic *topics, si
     const rd_kafka_CreateTopics_result_t *res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
     if (!ev || !res || rd_kafka_event_error(ev)) {
         snprintf(err, errlen, "create topics: %s",
-                 !ev ? "no answer in time"
-                     : rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : "no result");
+                 !ev                        ? "no answer in time"
+                 : rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev)
+                                            : "no result");
         rc = LP_EKAFKA;
     } else {
         size_t cnt = 0;

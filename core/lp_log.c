@@ -91,7 +91,10 @@ static void kv_to_json(struct lp_buf *b, const char *kv)
                         lp_buf_putc(&v, (char)strtol((char[]){p[3], p[4], 0}, NULL, 16));
                         p += 4;
                     } else {
-                        lp_buf_putc(&v, *p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'r' ? '\r' : *p);
+                        lp_buf_putc(&v, *p == 'n'   ? '\n'
+                                        : *p == 't' ? '\t'
+                                        : *p == 'r' ? '\r'
+                                                    : *p);
                     }
                 } else {
                     lp_buf_putc(&v, *p);
@@ -234,7 +237,13 @@ static void format_kv(struct lp_buf *b, const char *fmt, va_list ap)
             put_value(b, s ? s : "(null)", prec >= 0 ? (size_t)prec : SIZE_MAX, quoted);
             continue;
         }
-        case 'd': case 'i': case 'u': case 'x': case 'X': case 'o': case 'c':
+        case 'd':
+        case 'i':
+        case 'u':
+        case 'x':
+        case 'X':
+        case 'o':
+        case 'c':
             if (!strcmp(len, "ll"))
                 snprintf(tmp, sizeof(tmp), spec, va_arg(ap, long long));
             else if (!strcmp(len, "l"))
@@ -248,7 +257,12 @@ static void format_kv(struct lp_buf *b, const char *fmt, va_list ap)
             else
                 snprintf(tmp, sizeof(tmp), spec, va_arg(ap, int));
             break;
-        case 'f': case 'F': case 'g': case 'G': case 'e': case 'E':
+        case 'f':
+        case 'F':
+        case 'g':
+        case 'G':
+        case 'e':
+        case 'E':
             if (!strcmp(len, "L"))
                 snprintf(tmp, sizeof(tmp), spec, va_arg(ap, long double));
             else

@@ -30,9 +30,9 @@ void lp_log_emit(int level, const char *module, const char *msg, const char *kvf
 #define lp_log_enabled(level) \
     ((int)(level) <= atomic_load_explicit(&lp_log_threshold, memory_order_relaxed))
 
-#define lp_log(level, msg, ...)                                  \
-    do {                                                         \
-        if (lp_log_enabled(level))                               \
+#define lp_log(level, msg, ...)                                    \
+    do {                                                           \
+        if (lp_log_enabled(level))                                 \
             lp_log_emit((level), LP_LOG_MODULE, msg, __VA_ARGS__); \
     } while (0)
 
@@ -49,14 +49,13 @@ struct lp_ratelimit {
 int lp_ratelimit_allow(struct lp_ratelimit *rl, uint32_t burst, int64_t window_ns,
                        uint32_t *suppressed);
 
-#define lp_log_ratelimited(level, msg, kvfmt, ...)                                     \
-    do {                                                                               \
-        static struct lp_ratelimit lp_rl_;                                             \
-        uint32_t lp_sup_;                                                              \
-        if (lp_log_enabled(level) &&                                                   \
-            lp_ratelimit_allow(&lp_rl_, 10, 10 * 1000000000LL, &lp_sup_))              \
-            lp_log_emit((level), LP_LOG_MODULE, msg, kvfmt " suppressed=%u", __VA_ARGS__, \
-                        lp_sup_);                                                      \
+#define lp_log_ratelimited(level, msg, kvfmt, ...)                                                 \
+    do {                                                                                           \
+        static struct lp_ratelimit lp_rl_;                                                         \
+        uint32_t lp_sup_;                                                                          \
+        if (lp_log_enabled(level) && lp_ratelimit_allow(&lp_rl_, 10, 10 * 1000000000LL, &lp_sup_)) \
+            lp_log_emit((level), LP_LOG_MODULE, msg, kvfmt " suppressed=%u", __VA_ARGS__,          \
+                        lp_sup_);                                                                  \
     } while (0)
 
 #endif

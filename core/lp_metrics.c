@@ -130,9 +130,8 @@ struct lp_gauge *lp_metrics_gauge(struct lp_metrics *m, const char *name, const 
     return s ? &s->u.gauge : NULL;
 }
 
-struct lp_histogram *lp_metrics_histogram(struct lp_metrics *m, const char *name,
-                                          const char *help, const char *labels,
-                                          const double *bounds, size_t n)
+struct lp_histogram *lp_metrics_histogram(struct lp_metrics *m, const char *name, const char *help,
+                                          const char *labels, const double *bounds, size_t n)
 {
     for (size_t i = 1; i < n; i++)
         if (!(bounds[i] > bounds[i - 1]))

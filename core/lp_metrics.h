@@ -38,9 +38,8 @@ struct lp_counter *lp_metrics_counter(struct lp_metrics *m, const char *name, co
 struct lp_gauge *lp_metrics_gauge(struct lp_metrics *m, const char *name, const char *help,
                                   const char *labels);
 /* bounds: n ascending upper bounds (copied); +Inf is implicit. */
-struct lp_histogram *lp_metrics_histogram(struct lp_metrics *m, const char *name,
-                                          const char *help, const char *labels,
-                                          const double *bounds, size_t n);
+struct lp_histogram *lp_metrics_histogram(struct lp_metrics *m, const char *name, const char *help,
+                                          const char *labels, const double *bounds, size_t n);
 
 static inline void lp_counter_add(struct lp_counter *c, uint64_t n)
 {

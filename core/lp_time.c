@@ -87,9 +87,9 @@ int lp_time_parse_rfc3339(const char *s, size_t n, int64_t *ns)
 {
     int Y, M, D, h, m, sec;
     if (digits_at(s, n, 0, 4, &Y) || n < 19 || s[4] != '-' || digits_at(s, n, 5, 2, &M) ||
-        s[7] != '-' || digits_at(s, n, 8, 2, &D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        digits_at(s, n, 11, 2, &h) || s[13] != ':' || digits_at(s, n, 14, 2, &m) ||
-        s[16] != ':' || digits_at(s, n, 17, 2, &sec))
+        s[7] != '-' || digits_at(s, n, 8, 2, &D) ||
+        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || digits_at(s, n, 11, 2, &h) ||
+        s[13] != ':' || digits_at(s, n, 14, 2, &m) || s[16] != ':' || digits_at(s, n, 17, 2, &sec))
         return LP_EINVAL;
     if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
         return LP_EINVAL;

@@ -15,9 +15,11 @@
 #include <string.h>
 #include <strings.h>
 
+/* clang-format off */
 #define STR(m, key) {key, LP_WF_STR, offsetof(struct lp_wire_source, m), 0}
 #define LABELS(m, n, key)                                                                     \
     {key, LP_WF_LABELS, offsetof(struct lp_wire_source, m), offsetof(struct lp_wire_source, n)}
+/* clang-format on */
 
 const struct lp_wire_field lp_wire_source_fields[] = {
     STR(path, "log.file.path"),
@@ -93,10 +95,10 @@ int lp_wire_meta_header(struct lp_wire_meta *m, const char *name, const void *va
             return LP_EUNSUPP;
         }
     } else if (header_is(name, LP_WIRE_H_ENCODING)) {
-        if (len >= sizeof(tmp) || (memcpy(tmp, value, len), tmp[len] = '\0',
-                                   lp_codec_parse(tmp, &m->encoding) != 0)) {
-            snprintf(why, whylen, "unsupported content-encoding '%.*s'",
-                     (int)(len > 16 ? 16 : len), (const char *)value);
+        if (len >= sizeof(tmp) ||
+            (memcpy(tmp, value, len), tmp[len] = '\0', lp_codec_parse(tmp, &m->encoding) != 0)) {
+            snprintf(why, whylen, "unsupported content-encoding '%.*s'", (int)(len > 16 ? 16 : len),
+                     (const char *)value);
             return LP_EUNSUPP;
         }
     } else if (header_is(name, LP_WIRE_H_RECORDS)) {
@@ -151,8 +153,7 @@ static int put_labels(struct lp_buf *b, const char *key, const struct lp_kv *l, 
     int rc, first = 1;
     if (!n)
         return 0;
-    if ((rc = lp_buf_puts(b, ",\"")) || (rc = lp_buf_puts(b, key)) ||
-        (rc = lp_buf_puts(b, "\":{")))
+    if ((rc = lp_buf_puts(b, ",\"")) || (rc = lp_buf_puts(b, key)) || (rc = lp_buf_puts(b, "\":{")))
         return rc;
     for (size_t i = 0; i < n; i++)
         if ((rc = lp_wire_put_str(b, &first, l[i].key, l[i].value)))
@@ -244,8 +245,8 @@ int lp_wire_encoder_begin(struct lp_wire_encoder *e, const struct lp_wire_source
     return rc;
 }
 
-const char *const lp_wire_flag_names[LP_REC_FLAG_COUNT] = {"truncated", "partial",
-                                                        "utf8_replaced", "malformed"};
+const char *const lp_wire_flag_names[LP_REC_FLAG_COUNT] = {"truncated", "partial", "utf8_replaced",
+                                                           "malformed"};
 
 int lp_wire_put_flag_array(struct lp_buf *b, unsigned flags)
 {
@@ -322,12 +323,10 @@ fail:
     return rc;
 }
 
-int lp_wire_encoder_finish(struct lp_wire_encoder *e, struct lp_codec_ctx *ctx,
-                           enum lp_codec codec, int level, struct lp_buf *value,
-                           struct lp_wire_meta *meta)
+int lp_wire_encoder_finish(struct lp_wire_encoder *e, struct lp_codec_ctx *ctx, enum lp_codec codec,
+                           int level, struct lp_buf *value, struct lp_wire_meta *meta)
 {
-    int rc = lp_codec_compress(ctx, codec, level, e->ndjson.data,
-                               e->ndjson.len, value);
+    int rc = lp_codec_compress(ctx, codec, level, e->ndjson.data, e->ndjson.len, value);
     if (rc)
         return rc;
     meta->format = LP_WIRE_FORMAT;

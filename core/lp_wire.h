@@ -120,10 +120,10 @@ static inline const struct lp_kv *lp_wire_field_labels(const struct lp_wire_sour
 size_t lp_wire_labels_normalize(struct lp_kv *in, size_t n);
 
 enum lp_wire_flag {
-    LP_REC_TRUNCATED = 1u << 0,    /* cut at max_line_bytes */
-    LP_REC_PARTIAL = 1u << 1,      /* rejoined from runtime partial chunks */
+    LP_REC_TRUNCATED = 1u << 0,     /* cut at max_line_bytes */
+    LP_REC_PARTIAL = 1u << 1,       /* rejoined from runtime partial chunks */
     LP_REC_UTF8_REPLACED = 1u << 2, /* invalid UTF-8 replaced by U+FFFD */
-    LP_REC_MALFORMED = 1u << 3,    /* the runtime's line did not decode: kept raw */
+    LP_REC_MALFORMED = 1u << 3,     /* the runtime's line did not decode: kept raw */
 };
 #define LP_REC_FLAG_COUNT 4
 /* Wire name of flag bit i ("truncated", "partial", "utf8_replaced", "malformed"). */
@@ -137,8 +137,8 @@ struct lp_wire_record {
     uint64_t offset;    /* byte offset of the line start in the source */
     const char *message;
     size_t message_len;
-    unsigned flags;  /* lp_wire_flag */
-    uint32_t lines;  /* physical lines joined by multiline (0 or 1 = one) */
+    unsigned flags; /* lp_wire_flag */
+    uint32_t lines; /* physical lines joined by multiline (0 or 1 = one) */
     /* Decoder only: the message as it stood in the batch, JSON-escaped
      * without the quotes, when that is exactly what lp_buf_append_json_string
      * writes for message (the shipper's own lines); NULL otherwise. Points
@@ -150,8 +150,8 @@ struct lp_wire_record {
 
 /* Header values of a message, parsed or to be written. */
 struct lp_wire_meta {
-    int format;            /* LP_WIRE_FORMAT */
-    int batch;             /* 1: batch (x-ndjson), 0: per-record (json) */
+    int format; /* LP_WIRE_FORMAT */
+    int batch;  /* 1: batch (x-ndjson), 0: per-record (json) */
     enum lp_codec encoding;
     uint32_t records;
 };
@@ -182,9 +182,8 @@ static inline size_t lp_wire_encoder_raw_size(const struct lp_wire_encoder *e)
 }
 /* Compresses the batch into value (appended) and fills meta. The encoder
  * keeps its content until the next begin. */
-int lp_wire_encoder_finish(struct lp_wire_encoder *e, struct lp_codec_ctx *ctx,
-                           enum lp_codec codec, int level, struct lp_buf *value,
-                           struct lp_wire_meta *meta);
+int lp_wire_encoder_finish(struct lp_wire_encoder *e, struct lp_codec_ctx *ctx, enum lp_codec codec,
+                           int level, struct lp_buf *value, struct lp_wire_meta *meta);
 
 /* Writes the full ECS event of one record (the per-record message value and
  * the document the aggregator indexes): @timestamp, message, stream,

@@ -24,8 +24,7 @@ struct dec {
     size_t line; /* 1-based line within the NDJSON, for reasons */
 };
 
-__attribute__((format(printf, 3, 4))) static int fail(struct dec *d, int rc,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct dec *d, int rc, const char *fmt, ...)
 {
     char msg[160];
     va_list ap;
@@ -254,7 +253,8 @@ static int uint_value(const char **p, const char *end, uint64_t max, uint64_t *o
 {
     const char *q = *p;
     uint64_t v = 0;
-    if (q == end || *q < '0' || *q > '9' || (*q == '0' && q + 1 < end && q[1] >= '0' && q[1] <= '9'))
+    if (q == end || *q < '0' || *q > '9' ||
+        (*q == '0' && q + 1 < end && q[1] >= '0' && q[1] <= '9'))
         return 0;
     for (; q < end && *q >= '0' && *q <= '9'; q++) {
         if (v > (max - (uint64_t)(*q - '0')) / 10)
@@ -288,7 +288,10 @@ static int hex4(const char *q, unsigned *out)
 /* Bytes that end a plain run inside a JSON string: '"', '\\', controls and
  * non-ASCII (checked as UTF-8). */
 static const unsigned char str_special[256] = {
-    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x80 ... 0xff] = 1,
 };
 
 /* A JSON string after its opening quote, unescaped into the arena (one
@@ -342,7 +345,10 @@ static int json_string_fast(struct dec *d, const char **p, const char *end, cons
         switch (e) {
         case '"': out[k++] = '"'; break;
         case '\\': out[k++] = '\\'; break;
-        case '/': out[k++] = '/'; *canonical = 0; break;
+        case '/':
+            out[k++] = '/';
+            *canonical = 0;
+            break;
         case 'b': out[k++] = '\b'; break;
         case 'f': out[k++] = '\f'; break;
         case 'n': out[k++] = '\n'; break;
@@ -471,8 +477,7 @@ int lp_wire_decode(const struct lp_wire_meta *meta, const void *value, size_t le
     lp_buf_reset(scratch);
     int rc = lp_codec_decompress(ctx, meta->encoding, value, len, cap, scratch);
     if (rc == LP_ETOOBIG)
-        return fail(&d, rc, "%s decompressed size exceeds the cap",
-                    lp_codec_name(meta->encoding));
+        return fail(&d, rc, "%s decompressed size exceeds the cap", lp_codec_name(meta->encoding));
     if (rc)
         return fail(&d, rc, "%s payload is corrupt or truncated", lp_codec_name(meta->encoding));
     const char *p = scratch->data;

@@ -137,10 +137,10 @@ int lp_wire_ecs_event_ext(const struct lp_wire_source *s, const struct lp_wire_r
         id = idbuf;
     }
     int rc;
-#define TRY(x)            \
-    do {                  \
-        if ((rc = (x)))   \
-            return rc;    \
+#define TRY(x)          \
+    do {                \
+        if ((rc = (x))) \
+            return rc;  \
     } while (0)
     TRY(lp_buf_puts(b, "{\"@timestamp\":\""));
     TRY(lp_buf_puts(b, ts));

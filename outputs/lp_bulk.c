@@ -28,8 +28,7 @@ void lp_bulk_reset(struct lp_bulk *b)
     b->n = 0;
 }
 
-int lp_bulk_add(struct lp_bulk *b, const char *index, const char *id, const char *doc,
-                size_t len)
+int lp_bulk_add(struct lp_bulk *b, const char *index, const char *id, const char *doc, size_t len)
 {
     if (strlen(id) > 512 || memchr(doc, '\n', len))
         return LP_EINVAL;
@@ -201,8 +200,10 @@ int lp_index_name(const char *tmpl, json_t *ev, int64_t ts_ns, char *out, size_t
                 p = close;
             }
         } else if (*p == '%' && p[1] && strchr("YmdH", p[1])) {
-            int v = p[1] == 'Y' ? tm.tm_year + 1900 : p[1] == 'm' ? tm.tm_mon + 1
-                    : p[1] == 'd' ? tm.tm_mday : tm.tm_hour;
+            int v = p[1] == 'Y'   ? tm.tm_year + 1900
+                    : p[1] == 'm' ? tm.tm_mon + 1
+                    : p[1] == 'd' ? tm.tm_mday
+                                  : tm.tm_hour;
             plen = (size_t)snprintf(tmp, sizeof(tmp), p[1] == 'Y' ? "%04d" : "%02d", v);
             piece = tmp;
             p++;

@@ -24,8 +24,7 @@ void lp_bulk_reset(struct lp_bulk *b);
 /* Appends {"create":{"_index":index,"_id":id}} and the document (one line
  * of JSON, no newline). 0, LP_EINVAL (an _id over 512 bytes, a document
  * with a newline) or LP_ETOOBIG (the body cap: send, then add again). */
-int lp_bulk_add(struct lp_bulk *b, const char *index, const char *id, const char *doc,
-                size_t len);
+int lp_bulk_add(struct lp_bulk *b, const char *index, const char *id, const char *doc, size_t len);
 
 enum lp_item_verdict {
     LP_ITEM_OK = 0, /* 200/201, and 409 = already there (our ids are deterministic) */

@@ -341,18 +341,16 @@ int lp_dlq_write(struct lp_dlq *d, const struct lp_dlq_entry *e, const atomic_in
     }
     lp_buf_release(b);
     if (dup) {
-        lp_counter_inc(lp_metrics_counter(d->metrics,
-                                          "logpipe_aggregator_dead_letter_replays_skipped_total",
-                                          "Records not dead-lettered again (already there).",
-                                          NULL));
+        lp_counter_inc(
+            lp_metrics_counter(d->metrics, "logpipe_aggregator_dead_letter_replays_skipped_total",
+                               "Records not dead-lettered again (already there).", NULL));
         return 0;
     }
     if (!rc) {
         char labels[96];
         snprintf(labels, sizeof(labels), "stage=\"%s\"", e->stage);
         lp_counter_inc(lp_metrics_counter(d->metrics, "logpipe_aggregator_dead_letters_total",
-                                          "Records written to the dead letter, by stage.",
-                                          labels));
+                                          "Records written to the dead letter, by stage.", labels));
         if (d->rk)
             rd_kafka_poll(d->rk, 0);
     }

@@ -4,11 +4,7 @@
 #include <string.h>
 
 const struct lp_output_ops *const lp_output_registry[] = {
-    &lp_output_elasticsearch,
-    &lp_output_file,
-    &lp_output_s3,
-    &lp_output_stdout,
-    NULL,
+    &lp_output_elasticsearch, &lp_output_file, &lp_output_s3, &lp_output_stdout, NULL,
 };
 
 const struct lp_output_ops *lp_output_find(const char *type)

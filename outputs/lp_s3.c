@@ -424,8 +424,8 @@ static int perform(struct lp_s3_client *c, const struct req *q, struct hdrs *hd_
     struct lp_buf code = LP_BUF_INIT, msg = LP_BUF_INIT;
     size_t pos = 0;
     /* CompleteMultipartUpload can answer 200 with an error document */
-    int err_doc = !q->errors_inside && c->body.len &&
-                  memmem(c->body.data, c->body.len, "<Error>", 7) != NULL;
+    int err_doc =
+        !q->errors_inside && c->body.len && memmem(c->body.data, c->body.len, "<Error>", 7) != NULL;
     if (status >= 200 && status < 300 && !err_doc) {
         set_result(r, status, NULL, NULL);
         return 0;
@@ -453,8 +453,8 @@ static int put_once(struct lp_s3_client *c, const char *key, const void *data, s
     return perform(c, &q, NULL, r);
 }
 
-static int multipart(struct lp_s3_client *c, const char *key, const unsigned char *data,
-                     size_t len, const char *ct, const char *ce, struct lp_s3_result *r)
+static int multipart(struct lp_s3_client *c, const char *key, const unsigned char *data, size_t len,
+                     const char *ct, const char *ce, struct lp_s3_result *r)
 {
     struct req q = {"POST", key, "uploads=", NULL, 0, ct, ce, 1, NULL, 0};
     /* the content headers belong to the object: send them on create */
@@ -500,8 +500,8 @@ static int multipart(struct lp_s3_client *c, const char *key, const unsigned cha
     lp_buf_reset(&query);
     lp_buf_appendf(&query, "uploadId=%s", enc_id.data);
     if (rc == 0) {
-        struct req cq = {"POST", key, query.data, done.data, done.len, "application/xml", NULL, 0,
-                         NULL, 0};
+        struct req cq = {"POST", key, query.data, done.data, done.len, "application/xml",
+                         NULL,   0,   NULL,       0};
         rc = perform(c, &cq, NULL, r);
     }
     if (rc) { /* no parts left behind (best effort: a lifecycle rule is the backstop) */
@@ -524,8 +524,7 @@ int lp_s3_put(struct lp_s3_client *c, const char *key, const void *data, size_t 
     return put_once(c, key, data, len, content_type, content_encoding, r);
 }
 
-int lp_s3_get(struct lp_s3_client *c, const char *key, struct lp_buf *out,
-              struct lp_s3_result *r)
+int lp_s3_get(struct lp_s3_client *c, const char *key, struct lp_buf *out, struct lp_s3_result *r)
 {
     struct req q = {"GET", key, NULL, NULL, 0, NULL, NULL, 0, NULL, 0};
     int rc = perform(c, &q, NULL, r);
@@ -559,14 +558,14 @@ int lp_s3_head(struct lp_s3_client *c, const char *key, int64_t *size, struct lp
     return rc;
 }
 
-int lp_s3_copy(struct lp_s3_client *c, const char *src_bucket, const char *src_key,
-               const char *key, const char *storage_class, struct lp_s3_result *r)
+int lp_s3_copy(struct lp_s3_client *c, const char *src_bucket, const char *src_key, const char *key,
+               const char *storage_class, struct lp_s3_result *r)
 {
     /* In place, some stores (S3Proxy) refuse COPY as "nothing changes":
      * REPLACE, sending the object's own content headers back, is what
      * every store takes. */
-    int in_place = strcmp(src_key, key) == 0 &&
-                   (!src_bucket || strcmp(src_bucket, c->s->bucket) == 0);
+    int in_place =
+        strcmp(src_key, key) == 0 && (!src_bucket || strcmp(src_bucket, c->s->bucket) == 0);
     struct hdrs cur;
     memset(&cur, 0, sizeof(cur));
     if (in_place) {
@@ -580,9 +579,8 @@ int lp_s3_copy(struct lp_s3_client *c, const char *src_bucket, const char *src_k
     lp_s3_encode_key(&src, src_bucket ? src_bucket : c->s->bucket, 0);
     lp_buf_putc(&src, '/');
     lp_s3_encode_key(&src, src_key, 1);
-    const char *h[6] = {src.data,
-                        in_place ? "x-amz-metadata-directive: REPLACE"
-                                 : "x-amz-metadata-directive: COPY"};
+    const char *h[6] = {src.data, in_place ? "x-amz-metadata-directive: REPLACE"
+                                           : "x-amz-metadata-directive: COPY"};
     size_t nh = 2;
     if (storage_class && *storage_class) {
         lp_buf_appendf(&cls, "x-amz-storage-class: %s", storage_class);
@@ -596,8 +594,8 @@ int lp_s3_copy(struct lp_s3_client *c, const char *src_bucket, const char *src_k
         lp_buf_appendf(&ce, "Content-Encoding: %s", cur.content_encoding);
         h[nh++] = ce.data;
     }
-    struct req q = {"PUT", key, NULL, NULL, 0, NULL, NULL, !(storage_class && *storage_class), h,
-                    0};
+    struct req q = {"PUT", key, NULL, NULL, 0, NULL, NULL, !(storage_class && *storage_class),
+                    h,     0};
     int rc = perform(c, &q, NULL, r);
     lp_buf_release(&src);
     lp_buf_release(&cls);
@@ -634,16 +632,17 @@ int lp_s3_delete_many(struct lp_s3_client *c, const char *const *keys, size_t n,
         return LP_EINVAL;
     }
     struct lp_buf body = LP_BUF_INIT;
-    lp_buf_puts(&body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-                       "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
+    lp_buf_puts(&body,
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+                "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
     for (size_t i = 0; i < n; i++) {
         lp_buf_puts(&body, "<Object><Key>");
         xml_escape(&body, keys[i]);
         lp_buf_puts(&body, "</Key></Object>");
     }
     lp_buf_puts(&body, "</Delete>");
-    struct req q = {"POST", NULL, "delete=", body.data, body.len, "application/xml", NULL, 0,
-                    NULL, 1};
+    struct req q = {"POST", NULL, "delete=", body.data, body.len, "application/xml",
+                    NULL,   0,    NULL,      1};
     int rc = perform(c, &q, NULL, r);
     lp_buf_release(&body);
     if (rc)
@@ -665,8 +664,8 @@ int lp_s3_delete_many(struct lp_s3_client *c, const char *const *keys, size_t n,
         lp_s3_xml_next(xml + is, il, &ip, "Message", &msg);
         bad++;
         if (failed)
-            failed(key.len ? key.data : "", code.len ? code.data : "Error",
-                   msg.len ? msg.data : "", arg);
+            failed(key.len ? key.data : "", code.len ? code.data : "Error", msg.len ? msg.data : "",
+                   arg);
     }
     lp_buf_release(&key);
     lp_buf_release(&code);
@@ -695,8 +694,8 @@ int lp_s3_list(struct lp_s3_client *c, const char *prefix, const char *start_aft
                int (*fn)(const struct lp_s3_object *o, void *arg), void *arg,
                struct lp_s3_result *r)
 {
-    struct lp_buf query = LP_BUF_INIT, token = LP_BUF_INIT, key = LP_BUF_INIT,
-                  val = LP_BUF_INIT, mod = LP_BUF_INIT, cls = LP_BUF_INIT, etag = LP_BUF_INIT;
+    struct lp_buf query = LP_BUF_INIT, token = LP_BUF_INIT, key = LP_BUF_INIT, val = LP_BUF_INIT,
+                  mod = LP_BUF_INIT, cls = LP_BUF_INIT, etag = LP_BUF_INIT;
     int rc = 0, stop = 0;
     for (int page = 0; !stop; page++) {
         /* the parameters in code-point order, values encoded ('/' too) */
@@ -758,8 +757,7 @@ int lp_s3_list(struct lp_s3_client *c, const char *prefix, const char *start_aft
 int lp_s3_list_dirs(struct lp_s3_client *c, const char *prefix,
                     int (*fn)(const char *dir, void *arg), void *arg, struct lp_s3_result *r)
 {
-    struct lp_buf query = LP_BUF_INIT, token = LP_BUF_INIT, dir = LP_BUF_INIT,
-                  val = LP_BUF_INIT;
+    struct lp_buf query = LP_BUF_INIT, token = LP_BUF_INIT, dir = LP_BUF_INIT, val = LP_BUF_INIT;
     int rc = 0, stop = 0;
     while (!stop) {
         lp_buf_reset(&query);
@@ -802,10 +800,18 @@ void lp_s3_output_cfg(const struct lp_config_output *o, struct lp_s3_cfg *c)
         secret = getenv("AWS_SECRET_ACCESS_KEY");
         token = getenv("AWS_SESSION_TOKEN");
     }
-    *c = (struct lp_s3_cfg){o->endpoint,   o->region,        o->bucket,
-                            key_id,        secret,           token,
-                            o->storage_class, o->ca_file,    o->tls_verify,
-                            o->path_style, o->request_timeout_ms, (size_t)o->part_size};
+    *c = (struct lp_s3_cfg){o->endpoint,
+                            o->region,
+                            o->bucket,
+                            key_id,
+                            secret,
+                            token,
+                            o->storage_class,
+                            o->ca_file,
+                            o->tls_verify,
+                            o->path_style,
+                            o->request_timeout_ms,
+                            (size_t)o->part_size};
 }
 
 char *lp_s3_output_prefix(const struct lp_config_output *o)

@@ -45,9 +45,9 @@ struct lp_s3_cfg {
 };
 
 struct lp_s3 {
-    char *base;   /* scheme://host[:port] without '/' (virtual-hosted: bucket. prepended) */
+    char *base; /* scheme://host[:port] without '/' (virtual-hosted: bucket. prepended) */
     char *bucket;
-    char *sigv4;  /* "aws:amz:<region>:s3" */
+    char *sigv4; /* "aws:amz:<region>:s3" */
     char *userpwd;
     char *token_header;
     char *class_header;
@@ -90,8 +90,7 @@ void lp_s3_client_release(struct lp_s3_client *c);
 int lp_s3_put(struct lp_s3_client *c, const char *key, const void *data, size_t len,
               const char *content_type, const char *content_encoding, struct lp_s3_result *r);
 /* Reads key into out (replaced). A missing key: LP_ENOENT (status 404). */
-int lp_s3_get(struct lp_s3_client *c, const char *key, struct lp_buf *out,
-              struct lp_s3_result *r);
+int lp_s3_get(struct lp_s3_client *c, const char *key, struct lp_buf *out, struct lp_s3_result *r);
 /* Deletes key (a missing key is success, as S3 answers). */
 int lp_s3_delete(struct lp_s3_client *c, const char *key, struct lp_s3_result *r);
 
@@ -101,8 +100,8 @@ int lp_s3_head(struct lp_s3_client *c, const char *key, int64_t *size, struct lp
  * bucket on the store's side (CopyObject, objects up to 5 GiB), metadata
  * kept; with storage_class (NULL: the client's) the copy is of that class —
  * key == src_key then changes an object's class in place. */
-int lp_s3_copy(struct lp_s3_client *c, const char *src_bucket, const char *src_key,
-               const char *key, const char *storage_class, struct lp_s3_result *r);
+int lp_s3_copy(struct lp_s3_client *c, const char *src_bucket, const char *src_key, const char *key,
+               const char *storage_class, struct lp_s3_result *r);
 /* Deletes keys[0..n) (n <= LP_S3_DELETE_MAX) in one DeleteObjects request.
  * 0 when every key is gone; keys the store refused are passed to failed
  * (may be NULL) and the call returns LP_EHTTP with code "PartialDelete". */

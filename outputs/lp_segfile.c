@@ -27,7 +27,7 @@
 #include <xxhash.h>
 
 #define WBUF_FLUSH (256 * 1024)
-#define BASE_MAX 1024 /* <root>/<route>; longer roots are refused */
+#define BASE_MAX 1024              /* <root>/<route>; longer roots are refused */
 #define WM_EXPIRE_S (30LL * 86400) /* forget sources quiet for this long */
 
 struct wm {
@@ -37,7 +37,7 @@ struct wm {
 };
 
 struct lp_segfile {
-    char base[BASE_MAX];  /* <root>/<route> */
+    char base[BASE_MAX]; /* <root>/<route> */
     size_t max_bytes;
     int64_t max_age_ns;
     int32_t partition;
@@ -46,10 +46,10 @@ struct lp_segfile {
     char path[BASE_MAX + 128]; /* the open segment (".open") */
     char **recovered;          /* open segments recovered, closed once watermarks are saved */
     size_t n_recovered;
-    char dir[BASE_MAX + 64];   /* its directory */
+    char dir[BASE_MAX + 64]; /* its directory */
     size_t size;
     int64_t opened_ns;
-    int dir_new;          /* directory entries to fsync at the next sync */
+    int dir_new; /* directory entries to fsync at the next sync */
     struct lp_buf wbuf;
     struct wm *tab;
     size_t cap, n;
@@ -234,8 +234,10 @@ static int load_watermarks(struct lp_segfile *s, char *err, size_t errlen)
         s->legacy = 1; /* no state: whatever segments exist are read line by line */
         if (access(path, F_OK) != 0)
             return 0; /* a new partition */
-        snprintf(err, errlen, "%s is corrupt (%s); remove it to rebuild from the segments "
-                 "(lines may then be written twice)", path, je.text);
+        snprintf(err, errlen,
+                 "%s is corrupt (%s); remove it to rebuild from the segments "
+                 "(lines may then be written twice)",
+                 path, je.text);
         return LP_ECORRUPT;
     }
     const char *sid;
@@ -308,8 +310,10 @@ static int recover_segment(struct lp_segfile *s, const char *path)
         return recover_from_lines(s, path);
     struct open_rec *o = open_rec_get(s, rel_of(s, path));
     if (!o) {
-        lp_log(LP_LOG_INFO, "removing an open segment no sync recorded (nothing of it was "
-               "committed; it comes again from Kafka)", "path=\"%s\"", path);
+        lp_log(LP_LOG_INFO,
+               "removing an open segment no sync recorded (nothing of it was "
+               "committed; it comes again from Kafka)",
+               "path=\"%s\"", path);
         if (unlink(path) && errno != ENOENT)
             return -errno;
         return 0;
@@ -329,9 +333,11 @@ static int recover_segment(struct lp_segfile *s, const char *path)
         if (rc)
             return rc;
     } else if ((uint64_t)st.st_size < o->size) {
-        lp_log(LP_LOG_ERROR, "an open segment is shorter than its last sync recorded (the "
-               "file system lost synced data)", "path=\"%s\" bytes=%llu recorded=%llu", path,
-               (unsigned long long)st.st_size, (unsigned long long)o->size);
+        lp_log(LP_LOG_ERROR,
+               "an open segment is shorter than its last sync recorded (the "
+               "file system lost synced data)",
+               "path=\"%s\" bytes=%llu recorded=%llu", path, (unsigned long long)st.st_size,
+               (unsigned long long)o->size);
     }
     lp_log(LP_LOG_INFO, "recovered an open segment", "path=\"%s\" bytes=%llu", path,
            (unsigned long long)o->size);
@@ -391,8 +397,10 @@ static int recover_from_lines(struct lp_segfile *s, const char *path)
     }
     free(data);
     if (unknown)
-        lp_log(LP_LOG_WARN, "segment lines without a plausible logpipe.source_id/log.offset: "
-               "their replays cannot be recognised", "path=\"%s\" lines=%zu", path, unknown);
+        lp_log(LP_LOG_WARN,
+               "segment lines without a plausible logpipe.source_id/log.offset: "
+               "their replays cannot be recognised",
+               "path=\"%s\" lines=%zu", path, unknown);
     lp_log(LP_LOG_INFO, "recovered an open segment", "path=\"%s\" lines=%zu", path, lines);
     /* renamed to its final name only once the watermarks it raised are
      * saved (lp_segfile_open): a closed segment is never rescanned, so
@@ -539,9 +547,8 @@ static int open_segment(struct lp_segfile *s, int64_t kafka_offset, int64_t now_
     time_t t = (time_t)(now_ns / LP_NS_PER_SEC);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(s->dir, sizeof(s->dir), "%s/%04d-%02d-%02d/%02d", s->base,
-             (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100,
-             tm.tm_hour % 100);
+    snprintf(s->dir, sizeof(s->dir), "%s/%04d-%02d-%02d/%02d", s->base, (tm.tm_year + 1900) % 10000,
+             (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100);
     int rc = lp_mkdirs(s->dir, 0750);
     if (rc)
         return rc;

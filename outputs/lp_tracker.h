@@ -31,26 +31,26 @@ struct lp_msg {
 
 struct lp_part {
     int32_t partition;
-    struct lp_msg *head, *tail;  /* consumer thread only */
-    int64_t next_store;          /* offset after the last done message popped; -1 none */
-    int64_t stored;              /* last offset handed to rd_kafka_offsets_store; -1 none */
-    int64_t committed;           /* committed offset when assigned; -1 none */
+    struct lp_msg *head, *tail; /* consumer thread only */
+    int64_t next_store;         /* offset after the last done message popped; -1 none */
+    int64_t stored;             /* last offset handed to rd_kafka_offsets_store; -1 none */
+    int64_t committed;          /* committed offset when assigned; -1 none */
     /* The offset the group has committed for it, as far as this process
      * knows (at assignment, then each commit it made); -1 none. The
      * consumer thread writes, any thread holding one of its messages reads
      * (an output that may forget what it wrote before this offset). */
     _Atomic int64_t group_committed;
-    size_t pending_bytes;        /* bytes of messages in the list (consumer thread) */
-    size_t in_flight;            /* messages in the list (consumer thread) */
-    int paused;                  /* consumer thread: our view of the pause state */
-    struct lp_part *next;        /* detached list */
+    size_t pending_bytes; /* bytes of messages in the list (consumer thread) */
+    size_t in_flight;     /* messages in the list (consumer thread) */
+    int paused;           /* consumer thread: our view of the pause state */
+    struct lp_part *next; /* detached list */
     /* Bytes the outputs hold for this partition's messages, decoded and
      * rendered (documents waiting for the cluster): any thread adds and
      * subtracts (lp_part_held), the consumer reads it for pausing. A
      * compressed message of a million tiny records is 6 KB in
      * pending_bytes and hundreds of MB here. */
     _Atomic size_t held_bytes;
-    _Atomic size_t *total_held;  /* the aggregator's sum over partitions, or NULL */
+    _Atomic size_t *total_held; /* the aggregator's sum over partitions, or NULL */
 };
 
 /* Adds (add = 1) or removes n bytes held for p; any thread, while the

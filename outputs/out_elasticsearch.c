@@ -40,7 +40,7 @@ struct lp_es_doc {
     int64_t kafka_offset;
     int64_t not_before; /* monotonic ns: retry not before */
     uint32_t attempts;
-    int healed; /* times sent again after a mapping conflict (heal_doc) */
+    int healed;  /* times sent again after a mapping conflict (heal_doc) */
     size_t acct; /* bytes counted as held for the message's partition (lp_part_held) */
     char id[40];
     char *index;
@@ -141,11 +141,11 @@ struct lp_es {
     /* metrics */
     struct lp_counter *c_items[5]; /* created, conflict (409), retried, dead letter, ok */
     struct lp_counter *c_healed;
-    char *kept_field; /* where a conflicting value goes (aggregator.content.kept_field) */
-    int labels_auto;       /* labels_mapping: auto */
+    char *kept_field;       /* where a conflicting value goes (aggregator.content.kept_field) */
+    int labels_auto;        /* labels_mapping: auto */
     int scalars_as_keyword; /* dynamic_scalars: keyword */
-    int flat_known;        /* detect_flat_type asked (mu) */
-    const char *flat_type; /* what the cluster has (NULL: objects); written under mu */
+    int flat_known;         /* detect_flat_type asked (mu) */
+    const char *flat_type;  /* what the cluster has (NULL: objects); written under mu */
     /* field_budget: new (unmapped) field paths per (index, source), as
      * 128-bit hashes; the count per (index, source) stored + 1. Workers'
      * (es_submit), under budget_mu. */
@@ -169,7 +169,7 @@ struct lp_es {
     int64_t stop_deadline;
     atomic_size_t queued;
     atomic_size_t freed_since_trim; /* document bytes freed since the last malloc_trim */
-    atomic_size_t buffer_bytes; /* request and response buffers (account_buffers) */
+    atomic_size_t buffer_bytes;     /* request and response buffers (account_buffers) */
 
     /* sender thread only */
     CURLM *multi;
@@ -232,8 +232,8 @@ struct lp_es *lp_es_new(const struct lp_config_output *cfg, const char *topic, s
     es->base = (struct lp_output){&lp_output_elasticsearch, cfg, es->name};
     es->index_mode = index_mode_of(cfg->index);
     lp_es_conn_init(&es->conn, &(struct lp_es_conn_cfg){cfg->url, cfg->username, cfg->password,
-                                                         cfg->api_key, cfg->ca_file, cfg->tls_verify,
-                                                         cfg->request_timeout_ms});
+                                                        cfg->api_key, cfg->ca_file, cfg->tls_verify,
+                                                        cfg->request_timeout_ms});
     es->url_bulk = lp_es_conn_url(&es->conn, "/_bulk?" LP_BULK_FILTER_PATH);
     char *tpath = join3("/_index_template/", cfg->template_name, "");
     es->url_template = lp_es_conn_url(&es->conn, tpath);
@@ -254,8 +254,7 @@ struct lp_es *lp_es_new(const struct lp_config_output *cfg, const char *topic, s
     es->ready = ready;
     es->metrics = metrics;
     char l[256];
-    static const char *const item_names[] = {"created", "conflict", "retried", "dead_letter",
-                                             "ok"};
+    static const char *const item_names[] = {"created", "conflict", "retried", "dead_letter", "ok"};
     for (int i = 0; i < 5; i++) {
         snprintf(l, sizeof(l), "output=\"%s\",result=\"%s\"", es->name, item_names[i]);
         es->c_items[i] = lp_metrics_counter(
@@ -465,9 +464,9 @@ char *lp_es_template_body(const char *index, int data_stream, const char *kept,
         for (size_t i = 0; i < 3; i++) {
             char name[32];
             snprintf(name, sizeof(name), "%ss_as_keyword", types[i]);
-            json_array_append_new(dt, json_pack("{s:{s:s,s:{s:s,s:i}}}", name,
-                                                "match_mapping_type", types[i], "mapping",
-                                                "type", "keyword", "ignore_above", 1024));
+            json_array_append_new(dt, json_pack("{s:{s:s,s:{s:s,s:i}}}", name, "match_mapping_type",
+                                                types[i], "mapping", "type", "keyword",
+                                                "ignore_above", 1024));
         }
         json_object_set_new(m, "date_detection", json_false());
     }
@@ -493,8 +492,7 @@ static CURLcode blocking_request(struct lp_es *es, const char *method, const cha
     CURL *e = curl_easy_init();
     if (!e)
         abort(); /* only fails without memory (lp_alloc.h) */
-    struct curl_slist *h =
-        body ? curl_slist_append(NULL, "Content-Type: application/json") : NULL;
+    struct curl_slist *h = body ? curl_slist_append(NULL, "Content-Type: application/json") : NULL;
     h = lp_es_conn_headers(&es->conn, h);
     lp_es_conn_setup(&es->conn, e);
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -572,8 +570,7 @@ static int install_template(struct lp_es *es)
         lp_log(LP_LOG_ERROR,
                "the cluster refused the index template; continuing without it (Kibana may "
                "see text fields instead of keywords)",
-               "output=%s status=%ld response=\"%.300s\"", es->name, status,
-               resp.data);
+               "output=%s status=%ld response=\"%.300s\"", es->name, status, resp.data);
         done = 1;
     } else {
         lp_log_ratelimited(LP_LOG_WARN, "cannot install the index template; retrying",
@@ -948,8 +945,8 @@ static void finish_request(struct lp_es *es, struct request *r, CURLcode cc, int
         es->items_cap = r->n;
     }
     char why[300];
-    enum lp_bulk_verdict v = lp_bulk_classify(status, r->resp.data,
-                                              r->resp.len, r->n, es->items, why, sizeof(why));
+    enum lp_bulk_verdict v =
+        lp_bulk_classify(status, r->resp.data, r->resp.len, r->n, es->items, why, sizeof(why));
     switch (v) {
     case LP_BULK_ITEMS:
         request_succeeded(es);
@@ -958,14 +955,15 @@ static void finish_request(struct lp_es *es, struct request *r, CURLcode cc, int
         break;
     case LP_BULK_SPLIT:
         if (r->n == 1) {
-            dead_doc(es, r->docs[0], "HTTP 413: the document is larger than the cluster accepts "
-                                     "(http.max_content_length)");
+            dead_doc(es, r->docs[0],
+                     "HTTP 413: the document is larger than the cluster accepts "
+                     "(http.max_content_length)");
         } else {
             es->cur_max_bytes = r->raw_bytes / 2 ? r->raw_bytes / 2 : 1;
             es->cur_max_actions = r->n / 2;
             lp_log(LP_LOG_WARN, "bulk request too large (413); sending smaller requests",
-                   "output=%s bytes=%zu docs=%zu next_max_bytes=%zu", es->name, r->raw_bytes,
-                   r->n, es->cur_max_bytes);
+                   "output=%s bytes=%zu docs=%zu next_max_bytes=%zu", es->name, r->raw_bytes, r->n,
+                   es->cur_max_bytes);
             request_again(es, r, now, 0);
         }
         break;
@@ -1333,8 +1331,8 @@ static void budget_value(struct bwalk *w, json_t *v, size_t plen)
  * kept list: a new text (heap) when something moved, else NULL. */
 static char *apply_budget(struct lp_es *es, json_t *ev, const char *index)
 {
-    const char *source = json_string_value(json_object_get(json_object_get(ev, "kubernetes"),
-                                                           "namespace"));
+    const char *source =
+        json_string_value(json_object_get(json_object_get(ev, "kubernetes"), "namespace"));
     if (!source)
         source = json_string_value(json_object_get(json_object_get(ev, "container"), "name"));
     struct bwalk w = {.es = es, .index = index, .source = source ? source : "-"};

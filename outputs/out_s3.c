@@ -61,9 +61,9 @@
 /* ---- batches ---- */
 
 struct obj {
-    const char *route; /* one of out_s3.routes */
-    int64_t hour;      /* hours since the epoch of its events */
-    struct lp_buf raw; /* lines not compressed yet */
+    const char *route;  /* one of out_s3.routes */
+    int64_t hour;       /* hours since the epoch of its events */
+    struct lp_buf raw;  /* lines not compressed yet */
     struct lp_buf data; /* the object's bytes (compressed frames) */
     uint64_t records;
     char *key;
@@ -98,7 +98,7 @@ struct batch {
 
 struct pstate {
     int32_t partition;
-    int recovered; /* the ledger was read for this assignment */
+    int recovered;    /* the ledger was read for this assignment */
     struct old *olds; /* old records not yet reached, by first offset */
     size_t n_olds, i_old;
     /* Documents of messages below this offset are in a previous owner's
@@ -234,7 +234,7 @@ struct listed {
     size_t n, cap;
     char **stale; /* records committed past: deleted */
     size_t n_stale, cap_stale;
-    char *base;       /* the newest record committed past: its watermarks, kept */
+    char *base; /* the newest record committed past: its watermarks, kept */
     int64_t base_end;
 };
 
@@ -399,8 +399,8 @@ static int recover(struct out_s3 *s, struct lane *l, struct pstate *ps, int64_t 
                     pthread_mutex_lock(&s->mu);
                     for (size_t j = 0; j < li.olds[i].n_ledger; j++) {
                         LP_ALLOC_GROW(s->done, s->n_done + 1, s->cap_done, 16);
-                        s->done[s->n_done++] = (struct done_rec){
-                            ps->partition, li.olds[i].end, li.olds[i].ledger_keys[j]};
+                        s->done[s->n_done++] = (struct done_rec){ps->partition, li.olds[i].end,
+                                                                 li.olds[i].ledger_keys[j]};
                         li.olds[i].ledger_keys[j] = NULL;
                     }
                     pthread_mutex_unlock(&s->mu);
@@ -415,10 +415,11 @@ static int recover(struct out_s3 *s, struct lane *l, struct pstate *ps, int64_t 
             ps->i_old = 0;
             ps->recovered = 1;
             if (ps->skip_below > from)
-                lp_log(LP_LOG_INFO, "partition resumes inside a batch already written; its "
-                                    "messages are skipped",
-                       "output=%s partition=%d from=%" PRId64 " skip_below=%" PRId64,
-                       s->base.name, (int)ps->partition, from, ps->skip_below);
+                lp_log(LP_LOG_INFO,
+                       "partition resumes inside a batch already written; its "
+                       "messages are skipped",
+                       "output=%s partition=%d from=%" PRId64 " skip_below=%" PRId64, s->base.name,
+                       (int)ps->partition, from, ps->skip_below);
             if (li.n)
                 lp_log(LP_LOG_INFO, "partition's unfinished batches found; cutting them again",
                        "output=%s partition=%d batches=%zu first=%" PRId64, s->base.name,
@@ -736,9 +737,7 @@ static void partition_ev(struct lp_output *o, void *lane, int32_t p, enum lp_out
         if (p >= 0 && ps->partition != p)
             continue;
         switch (ev) {
-        case LP_OUTPUT_OPEN:
-            pstate_reset(s, ps);
-            break;
+        case LP_OUTPUT_OPEN: pstate_reset(s, ps); break;
         case LP_OUTPUT_CLOSE: /* revoked: what it built goes up; the drain waits */
             close_batch(s, l, ps);
             pstate_reset(s, ps);
@@ -768,13 +767,13 @@ static char *record_json(const struct out_s3 *s, const struct batch *b)
 {
     json_t *objs = json_array();
     for (size_t i = 0; i < b->n_objs; i++)
-        json_array_append_new(objs, json_pack("{s:s, s:I, s:I}", "key", b->objs[i].key,
-                                              "records", (json_int_t)b->objs[i].records, "bytes",
+        json_array_append_new(objs, json_pack("{s:s, s:I, s:I}", "key", b->objs[i].key, "records",
+                                              (json_int_t)b->objs[i].records, "bytes",
                                               (json_int_t)b->objs[i].data.len));
     json_t *j = json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:o, s:O}", "v", 1, "topic", s->topic,
                           "partition", (int)b->partition, "first", (json_int_t)b->first, "end",
-                          (json_int_t)(b->last + 1), "records", (json_int_t)b->records,
-                          "objects", objs, "watermarks", b->wm ? b->wm : json_object());
+                          (json_int_t)(b->last + 1), "records", (json_int_t)b->records, "objects",
+                          objs, "watermarks", b->wm ? b->wm : json_object());
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!text)
@@ -891,8 +890,8 @@ static void upload(struct out_s3 *s, struct lp_s3_client *c, struct batch *b)
     uint64_t bytes = 0;
     for (size_t i = 0; i < b->n_objs && !gone; i++) {
         struct obj *o = &b->objs[i];
-        struct put_arg op = {o->key, o->data.data, o->data.len,
-                             "application/x-ndjson", s->content_encoding};
+        struct put_arg op = {o->key, o->data.data, o->data.len, "application/x-ndjson",
+                             s->content_encoding};
         gone = retry(s, b, c, "object", o->key, do_put, &op);
         bytes += o->data.len;
     }
@@ -903,8 +902,7 @@ static void upload(struct out_s3 *s, struct lp_s3_client *c, struct batch *b)
         for (size_t i = 0; i < b->replaces->n_keys && !gone; i++) {
             if (has_key(b, b->replaces->keys[i]))
                 continue;
-            gone = retry(s, b, c, "delete", b->replaces->keys[i], do_delete,
-                         b->replaces->keys[i]);
+            gone = retry(s, b, c, "delete", b->replaces->keys[i], do_delete, b->replaces->keys[i]);
             lp_counter_inc(s->c_stale_deleted);
         }
         for (size_t i = 0; i < b->replaces->n_ledger && !gone; i++)
@@ -1041,12 +1039,10 @@ static struct lp_output *create(const struct lp_config_output *cfg, const struct
         "Batches a previous owner wrote or began, cut again at the same first offset.", l);
     s->c_stale_deleted = lp_metrics_counter(
         m, "logpipe_aggregator_s3_stale_objects_deleted_total",
-        "Objects of a previous owner's batch that the batch replacing it did not write again.",
-        l);
+        "Objects of a previous owner's batch that the batch replacing it did not write again.", l);
     s->c_abandoned = lp_metrics_counter(
         m, "logpipe_aggregator_s3_batches_abandoned_total",
-        "Batches not written because their partition was lost (read again by the next owner).",
-        l);
+        "Batches not written because their partition was lost (read again by the next owner).", l);
     s->c_skipped = lp_metrics_counter(
         m, "logpipe_aggregator_s3_replays_skipped_total",
         "Lines not written again because a previous owner's objects hold them already.", l);

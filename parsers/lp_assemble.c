@@ -228,14 +228,13 @@ static int finish_group(struct lp_assembler *a, enum lp_stream s, lp_event_fn fn
     if (!g->active)
         return 0;
     g->active = 0;
-    return finish(a, s, g->off, g->ts, g->buf.data, g->buf.len, g->flags,
-                  g->lines, fn, ctx);
+    return finish(a, s, g->off, g->ts, g->buf.data, g->buf.len, g->flags, g->lines, fn, ctx);
 }
 
 /* A complete logical line (partials rejoined) enters the multiline stage. */
 static int logical_line(struct lp_assembler *a, enum lp_stream s, uint64_t off, int64_t ts,
-                        const char *msg, size_t len, unsigned flags, int64_t now_ns,
-                        lp_event_fn fn, void *ctx)
+                        const char *msg, size_t len, unsigned flags, int64_t now_ns, lp_event_fn fn,
+                        void *ctx)
 {
     if (!a->ml) {
         size_t take = utf8_cut(msg, len, a->max_line);
@@ -250,8 +249,8 @@ static int logical_line(struct lp_assembler *a, enum lp_stream s, uint64_t off, 
         clock_gettime(CLOCK_MONOTONIC, &t0);
         v = lp_multiline_classify(a->ml, &a->s[s].st, msg, len);
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        a->match_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
-                                  (t1.tv_nsec - t0.tv_nsec));
+        a->match_ns +=
+            (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
     } else {
         v = lp_multiline_classify(a->ml, &a->s[s].st, msg, len);
     }
@@ -290,16 +289,15 @@ static int logical_line(struct lp_assembler *a, enum lp_stream s, uint64_t off, 
     return rc;
 }
 
-static int finish_partial(struct lp_assembler *a, enum lp_stream s, int64_t now_ns,
-                          lp_event_fn fn, void *ctx)
+static int finish_partial(struct lp_assembler *a, enum lp_stream s, int64_t now_ns, lp_event_fn fn,
+                          void *ctx)
 {
     struct stage *p = &a->s[s].part;
     if (!p->active)
         return 0;
     p->active = 0;
     unsigned flags = p->flags | (p->lines > 1 ? LP_REC_PARTIAL : 0);
-    return logical_line(a, s, p->off, p->ts, p->buf.data, p->buf.len, flags,
-                        now_ns, fn, ctx);
+    return logical_line(a, s, p->off, p->ts, p->buf.data, p->buf.len, flags, now_ns, fn, ctx);
 }
 
 int lp_assembler_feed(struct lp_assembler *a, const struct lp_cline *c, uint64_t off,
@@ -365,8 +363,7 @@ int lp_assembler_set_multiline(struct lp_assembler *a, const struct lp_multiline
     return 0;
 }
 
-int lp_assembler_flush(struct lp_assembler *a, int64_t now_ns, int all, lp_event_fn fn,
-                       void *ctx)
+int lp_assembler_flush(struct lp_assembler *a, int64_t now_ns, int all, lp_event_fn fn, void *ctx)
 {
     if (all)
         return flush_all_stages(a, now_ns, fn, ctx);

@@ -20,8 +20,8 @@ struct lp_event {
     uint64_t offset; /* file offset of the first physical line */
     const char *msg; /* valid only during the callback */
     size_t len;
-    unsigned flags;  /* LP_REC_* of lp_wire.h */
-    uint32_t lines;  /* physical lines joined by multiline (1 = none) */
+    unsigned flags; /* LP_REC_* of lp_wire.h */
+    uint32_t lines; /* physical lines joined by multiline (1 = none) */
 };
 
 /* Receives each finished event; a non-zero return stops the current call
@@ -44,8 +44,7 @@ int lp_assembler_feed(struct lp_assembler *a, const struct lp_cline *c, uint64_t
 
 /* Emits what waited too long (multiline flush timeout, partial timeout);
  * with all != 0 everything pending (the file will not grow again). */
-int lp_assembler_flush(struct lp_assembler *a, int64_t now_ns, int all, lp_event_fn fn,
-                       void *ctx);
+int lp_assembler_flush(struct lp_assembler *a, int64_t now_ns, int all, lp_event_fn fn, void *ctx);
 
 /* The smallest start offset of anything fed but not yet emitted, or
  * UINT64_MAX: a checkpoint must not pass it. */

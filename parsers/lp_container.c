@@ -173,8 +173,7 @@ static int docker_fast(const char *line, size_t n, struct lp_buf *scratch, struc
                 }
                 break;
             }
-            default:
-                return LP_ECORRUPT;
+            default: return LP_ECORRUPT;
             }
             continue;
         }
@@ -211,8 +210,8 @@ static int docker_fast(const char *line, size_t n, struct lp_buf *scratch, struc
     return 0;
 }
 
-static int docker_decode(const char *line, size_t n, struct lp_buf *scratch,
-                         struct lp_cline *out, char *why, size_t whylen)
+static int docker_decode(const char *line, size_t n, struct lp_buf *scratch, struct lp_cline *out,
+                         char *why, size_t whylen)
 {
     out->ts_ns = 0;
     out->partial = 0;
@@ -233,8 +232,9 @@ static int docker_decode(const char *line, size_t n, struct lp_buf *scratch,
         goto out;
     }
     const char *s = json_string_value(stream);
-    out->stream = !s ? LP_STREAM_NONE : strcmp(s, "stderr") == 0 ? LP_STREAM_STDERR
-                                                                  : LP_STREAM_STDOUT;
+    out->stream = !s                         ? LP_STREAM_NONE
+                  : strcmp(s, "stderr") == 0 ? LP_STREAM_STDERR
+                                             : LP_STREAM_STDOUT;
     if (json_is_string(t) &&
         lp_time_parse_rfc3339(json_string_value(t), json_string_length(t), &out->ts_ns)) {
         snprintf(why, whylen, "Docker line with an invalid time");
@@ -259,8 +259,8 @@ out:
     return rc;
 }
 
-int lp_docker_decode_slow(const char *line, size_t n, struct lp_buf *scratch,
-                          struct lp_cline *out, char *why, size_t whylen)
+int lp_docker_decode_slow(const char *line, size_t n, struct lp_buf *scratch, struct lp_cline *out,
+                          char *why, size_t whylen)
 {
     return docker_decode(line, n, scratch, out, why, whylen);
 }
@@ -296,8 +296,7 @@ int lp_cline_decode(enum lp_cfmt fmt, const char *line, size_t n, struct lp_buf 
         }
         return rc;
     }
-    default:
-        return 0;
+    default: return 0;
     }
 }
 

@@ -20,9 +20,9 @@ const char *lp_stream_name(enum lp_stream s); /* NULL for LP_STREAM_NONE */
 /* One decoded physical line. msg points into the input line (CRI, raw) or
  * into the caller's scratch buffer (Docker); valid until either changes. */
 struct lp_cline {
-    int64_t ts_ns;        /* runtime timestamp; 0 when the line has none */
+    int64_t ts_ns; /* runtime timestamp; 0 when the line has none */
     enum lp_stream stream;
-    int partial;          /* 1: more chunks of this message follow */
+    int partial; /* 1: more chunks of this message follow */
     const char *msg;
     size_t len;
 };
@@ -48,7 +48,7 @@ int lp_cline_decode(enum lp_cfmt fmt, const char *line, size_t n, struct lp_buf 
 /* The general Docker decoder (jansson) that lp_cline_decode falls back to
  * when dockerd's fixed layout does not match; exposed for differential
  * tests of the fast path. */
-int lp_docker_decode_slow(const char *line, size_t n, struct lp_buf *scratch,
-                          struct lp_cline *out, char *why, size_t whylen);
+int lp_docker_decode_slow(const char *line, size_t n, struct lp_buf *scratch, struct lp_cline *out,
+                          char *why, size_t whylen);
 
 #endif

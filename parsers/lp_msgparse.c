@@ -28,7 +28,8 @@ struct lp_msgparser {
 /* common and combined log format; "__" stands for "." in field names */
 static const char access_pattern[] =
     "^(?<source__address>\\S+) \\S+ (?<user__name>\\S+) \\[(?<time>[^\\]]+)\\] "
-    "\"(?<http__request__method>[A-Z]+) (?<url__original>\\S+)(?: HTTP/(?<http__version>[0-9.]+))?\" "
+    "\"(?<http__request__method>[A-Z]+) (?<url__original>\\S+)(?: "
+    "HTTP/(?<http__version>[0-9.]+))?\" "
     "(?<http__response__status_code>\\d{3}) (?<http__response__body__bytes>\\d+|-)"
     "(?: \"(?<http__request__referrer>[^\"]*)\" \"(?<user_agent__original>[^\"]*)\")?.*$";
 
@@ -114,8 +115,7 @@ static int fail(char *why, size_t whylen, const char *msg)
     return LP_ECORRUPT;
 }
 
-int lp_msgparse_time(const struct lp_msgparser *p, json_t *fields, int64_t now_ns,
-                     int64_t *ns)
+int lp_msgparse_time(const struct lp_msgparser *p, json_t *fields, int64_t now_ns, int64_t *ns)
 {
     if (!p->time_field)
         return 1;
@@ -276,8 +276,8 @@ static void groups_to_fields(const struct lp_msgparser *p, pcre2_match_data *md,
         size_t n = ov[2 * g + 1] - ov[2 * g];
         if (n == 1 && v[0] == '-' && strstr(path, "bytes"))
             continue; /* access logs write "-" for no body */
-        int numeric = strstr(path, "status_code") || strstr(path, "bytes") || strstr(path, ".pid") ||
-                      strstr(path, "port");
+        int numeric = strstr(path, "status_code") || strstr(path, "bytes") ||
+                      strstr(path, ".pid") || strstr(path, "port");
         json_object_set_new(fields, path, numeric ? typed_value(v, n) : json_stringn(v, n));
     }
 }
@@ -291,8 +291,9 @@ static int parse_regex(const struct lp_msgparser *p, const char *msg, size_t len
         pcre2_match_data_free(md);
         return fail(why, whylen,
                     m == PCRE2_ERROR_NOMATCH ? "no match"
-                    : m == LP_REGEX_LIMITED  ? "regex match limit reached (the line is kept unparsed)"
-                                             : "regex match error");
+                    : m == LP_REGEX_LIMITED
+                        ? "regex match limit reached (the line is kept unparsed)"
+                        : "regex match error");
     }
     json_t *fields = json_object();
     groups_to_fields(p, md, msg, fields);
@@ -442,8 +443,8 @@ out:
     return rc;
 }
 
-int lp_msgparse_fields(const struct lp_msgparser *p, const char *msg, size_t len,
-                       int64_t now_ns, json_t **fields, char *why, size_t whylen)
+int lp_msgparse_fields(const struct lp_msgparser *p, const char *msg, size_t len, int64_t now_ns,
+                       json_t **fields, char *why, size_t whylen)
 {
     json_t *f = NULL;
     int rc = LP_EINVAL;
@@ -496,8 +497,8 @@ int lp_msgparse(const struct lp_msgparser *p, const char *msg, size_t len, json_
     return 0;
 }
 
-void lp_msgparse_mark_failed(const struct lp_msgparser *p, json_t *ev, const char *msg,
-                             size_t len, const char *why)
+void lp_msgparse_mark_failed(const struct lp_msgparser *p, json_t *ev, const char *msg, size_t len,
+                             const char *why)
 {
     char buf[320];
     snprintf(buf, sizeof(buf), "%s parser: %s", p->name, why);

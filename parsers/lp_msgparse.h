@@ -45,8 +45,8 @@ void lp_msgparser_free(struct lp_msgparser *p);
  * content merge keeps pipeline-owned fields out of reach). now_ns resolves
  * year-less times. Returns 0, or LP_ECORRUPT with a one-line reason in why
  * (and *fields NULL). */
-int lp_msgparse_fields(const struct lp_msgparser *p, const char *msg, size_t len,
-                       int64_t now_ns, json_t **fields, char *why, size_t whylen);
+int lp_msgparse_fields(const struct lp_msgparser *p, const char *msg, size_t len, int64_t now_ns,
+                       json_t **fields, char *why, size_t whylen);
 
 /* The time in the parser's time field of fields: 0 with *ns set, 1 when the
  * parser has no time field or the message none, LP_ECORRUPT when it does
@@ -64,7 +64,7 @@ int lp_msgparse(const struct lp_msgparser *p, const char *msg, size_t len, json_
 
 /* Records a failed parse in ev: error.message = "<parser>: <why>" and
  * event.original = the raw message. */
-void lp_msgparse_mark_failed(const struct lp_msgparser *p, json_t *ev, const char *msg,
-                             size_t len, const char *why);
+void lp_msgparse_mark_failed(const struct lp_msgparser *p, json_t *ev, const char *msg, size_t len,
+                             const char *why);
 
 #endif

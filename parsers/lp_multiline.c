@@ -20,12 +20,11 @@ static int indented(const char *s, size_t n)
 
 struct lp_multiline *lp_multiline_new(const char *mode, const char *start_pattern,
                                       const char *continue_pattern, uint32_t max_lines,
-                                      size_t max_bytes, int64_t flush_ns, char *err,
-                                      size_t errlen)
+                                      size_t max_bytes, int64_t flush_ns, char *err, size_t errlen)
 {
     static const char *const modes[] = {"off", "java", "python", "go", "custom"};
     struct lp_multiline *m = lp_xcalloc(1, sizeof(*m));
-    m->mode = (enum lp_ml_mode)-1;
+    m->mode = (enum lp_ml_mode) - 1;
     for (int i = 0; i < 5; i++)
         if (strcmp(mode, modes[i]) == 0)
             m->mode = (enum lp_ml_mode)i;
@@ -121,7 +120,6 @@ enum lp_ml_verdict lp_multiline_classify(const struct lp_multiline *m, struct lp
         if (m->cont && !matches(m, m->cont, s, n))
             return LP_ML_START;
         return LP_ML_CONT;
-    default:
-        return LP_ML_START;
+    default: return LP_ML_START;
     }
 }

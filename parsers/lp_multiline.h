@@ -34,8 +34,7 @@ struct lp_ml_state {
  * with lp_multiline_free. */
 struct lp_multiline *lp_multiline_new(const char *mode, const char *start_pattern,
                                       const char *continue_pattern, uint32_t max_lines,
-                                      size_t max_bytes, int64_t flush_ns, char *err,
-                                      size_t errlen);
+                                      size_t max_bytes, int64_t flush_ns, char *err, size_t errlen);
 void lp_multiline_free(struct lp_multiline *m);
 /* Gives the custom patterns their own PCRE2 match and depth limits instead
  * of the process's (lp_regex_setup). Before any classify. */

@@ -49,9 +49,10 @@ static int parse_epoch(const char *fmt, const char *s, size_t n, int64_t *out)
     else if (!strcmp(fmt, "epoch_ns"))
         scale = 1;
     else /* "epoch": by magnitude (valid for dates between 1973 and 2286) */
-        scale = whole < 100000000000LL ? LP_NS_PER_SEC
-                : whole < 100000000000000LL ? LP_NS_PER_MS
-                : whole < 100000000000000000LL ? 1000 : 1;
+        scale = whole < 100000000000LL         ? LP_NS_PER_SEC
+                : whole < 100000000000000LL    ? LP_NS_PER_MS
+                : whole < 100000000000000000LL ? 1000
+                                               : 1;
     if (whole > INT64_MAX / scale)
         return LP_EINVAL;
     int64_t ns = (int64_t)whole * scale;
@@ -101,18 +102,36 @@ static int parse_pattern(const char *fmt, const char *s, size_t n, int64_t now_n
         }
         f++;
         switch (*f) {
-        case 'Y': if (digits(&p, end, 4, 4, &Y)) return LP_EINVAL; break;
-        case 'm': if (digits(&p, end, 1, 2, &M)) return LP_EINVAL; break;
-        case 'd': if (digits(&p, end, 1, 2, &D)) return LP_EINVAL; break;
+        case 'Y':
+            if (digits(&p, end, 4, 4, &Y))
+                return LP_EINVAL;
+            break;
+        case 'm':
+            if (digits(&p, end, 1, 2, &M))
+                return LP_EINVAL;
+            break;
+        case 'd':
+            if (digits(&p, end, 1, 2, &D))
+                return LP_EINVAL;
+            break;
         case 'e':
             while (p < end && *p == ' ')
                 p++;
             if (digits(&p, end, 1, 2, &D))
                 return LP_EINVAL;
             break;
-        case 'H': if (digits(&p, end, 1, 2, &h)) return LP_EINVAL; break;
-        case 'M': if (digits(&p, end, 1, 2, &m)) return LP_EINVAL; break;
-        case 'S': if (digits(&p, end, 1, 2, &sec)) return LP_EINVAL; break;
+        case 'H':
+            if (digits(&p, end, 1, 2, &h))
+                return LP_EINVAL;
+            break;
+        case 'M':
+            if (digits(&p, end, 1, 2, &m))
+                return LP_EINVAL;
+            break;
+        case 'S':
+            if (digits(&p, end, 1, 2, &sec))
+                return LP_EINVAL;
+            break;
         case 'f': {
             int nd = 0;
             frac = 0;
@@ -165,8 +184,7 @@ static int parse_pattern(const char *fmt, const char *s, size_t n, int64_t now_n
                 return LP_EINVAL;
             p++;
             break;
-        default:
-            return LP_EINVAL;
+        default: return LP_EINVAL;
         }
     }
     if (p != end || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
@@ -198,8 +216,7 @@ static int parse_pattern(const char *fmt, const char *s, size_t n, int64_t now_n
     return 0;
 }
 
-int lp_timestamp_parse(const char *format, const char *s, size_t n, int64_t now_ns,
-                       int64_t *out_ns)
+int lp_timestamp_parse(const char *format, const char *s, size_t n, int64_t now_ns, int64_t *out_ns)
 {
     if (!strcmp(format, "rfc3339"))
         return lp_time_parse_rfc3339(s, n, out_ns);
@@ -210,8 +227,8 @@ int lp_timestamp_parse(const char *format, const char *s, size_t n, int64_t now_
 
 int lp_timestamp_format_valid(const char *format)
 {
-    static const char *const names[] = {"rfc3339", "epoch", "epoch_s", "epoch_ms", "epoch_us",
-                                        "epoch_ns"};
+    static const char *const names[] = {"rfc3339",  "epoch",    "epoch_s",
+                                        "epoch_ms", "epoch_us", "epoch_ns"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (!strcmp(format, names[i]))
             return 1;

@@ -122,8 +122,8 @@ static int compress_to(int in, int out, enum lp_codec codec, int level, uint64_t
         /* the frame header then records the content size (a closed
          * segment does not change; if it did, compression fails) */
         ZSTD_CCtx_setPledgedSrcSize(zc, pledged);
-    } else if (deflateInit2(&zs, level ? level : 6, Z_DEFLATED, 15 + 16, 8,
-                            Z_DEFAULT_STRATEGY) != Z_OK) {
+    } else if (deflateInit2(&zs, level ? level : 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+               Z_OK) {
         abort();
     }
     for (int done = 0; !done && !rc;) {
@@ -287,8 +287,8 @@ int lp_archive_file(const char *src, const char *dst_dir, enum lp_codec codec, i
         }
         if ((rc = lp_archive_verify(dst, codec, &ha, &sa)) || ha != hs || sa != ss) {
             snprintf(err, errlen,
-                     "%s exists but does not hold %s (%s); both kept, check them by hand", dst,
-                     src, rc ? "undecodable" : "different content");
+                     "%s exists but does not hold %s (%s); both kept, check them by hand", dst, src,
+                     rc ? "undecodable" : "different content");
             return rc ? rc : LP_ECORRUPT;
         }
         st->resumed = 1;
@@ -385,7 +385,8 @@ int lp_archive_content_size(const char *archive, enum lp_codec codec, uint64_t *
     *size = 0;
     if (codec == LP_CODEC_ZSTD) {
         ssize_t n = pread(fd, b, sizeof(b), 0);
-        unsigned long long cs = n > 0 ? ZSTD_getFrameContentSize(b, (size_t)n) : ZSTD_CONTENTSIZE_ERROR;
+        unsigned long long cs =
+            n > 0 ? ZSTD_getFrameContentSize(b, (size_t)n) : ZSTD_CONTENTSIZE_ERROR;
         if (cs == ZSTD_CONTENTSIZE_ERROR)
             rc = LP_ECORRUPT;
         else if (cs != ZSTD_CONTENTSIZE_UNKNOWN)
@@ -426,8 +427,8 @@ int lp_archive_clean_temps(const char *dir)
             continue;
         }
         size_t n = strlen(e->d_name);
-        if (S_ISREG(sb.st_mode) && n > sl && strcmp(e->d_name + n - sl, LP_ARCHIVE_TMP_SUFFIX) == 0 &&
-            unlink(p) == 0)
+        if (S_ISREG(sb.st_mode) && n > sl &&
+            strcmp(e->d_name + n - sl, LP_ARCHIVE_TMP_SUFFIX) == 0 && unlink(p) == 0)
             removed++;
     }
     closedir(d);

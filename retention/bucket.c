@@ -113,9 +113,9 @@ struct listing {
     struct lp_rt_bucket *b;
     struct lp_rt_file *files;
     size_t n, cap;
-    const char *bucket;  /* for the paths */
-    size_t strip;        /* bytes of the prefix the rel path starts after */
-    const char *skip;    /* keys starting with this are not ours (NULL: none) */
+    const char *bucket; /* for the paths */
+    size_t strip;       /* bytes of the prefix the rel path starts after */
+    const char *skip;   /* keys starting with this are not ours (NULL: none) */
     const char *skip2;
     int archive;         /* listing the archive prefix */
     struct tokens *open; /* the open ledger records' "<topic>-<partition>-<first>" */
@@ -248,8 +248,10 @@ static void close_committed(const struct lp_config *cfg, struct recs *rs)
     if (!rk) {
         if (kc)
             rd_kafka_conf_destroy(kc);
-        lp_log(LP_LOG_WARN, "cannot ask Kafka for the committed offsets; objects of open "
-               "ledger records are not moved", "error=\"%s\"", err);
+        lp_log(LP_LOG_WARN,
+               "cannot ask Kafka for the committed offsets; objects of open "
+               "ledger records are not moved",
+               "error=\"%s\"", err);
         return;
     }
     /* only asks (OffsetFetch): never joins the group nor commits */
@@ -258,12 +260,14 @@ static void close_committed(const struct lp_config *cfg, struct recs *rs)
         rd_kafka_topic_partition_list_add(l, rs->v[i].topic, rs->v[i].partition);
     rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, 10000);
     if (e) {
-        lp_log(LP_LOG_WARN, "cannot ask Kafka for the committed offsets; objects of open "
-               "ledger records are not moved", "error=\"%s\"", rd_kafka_err2str(e));
+        lp_log(LP_LOG_WARN,
+               "cannot ask Kafka for the committed offsets; objects of open "
+               "ledger records are not moved",
+               "error=\"%s\"", rd_kafka_err2str(e));
     } else {
         for (size_t i = 0; i < rs->n; i++) {
-            rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(
-                l, rs->v[i].topic, rs->v[i].partition);
+            rd_kafka_topic_partition_t *p =
+                rd_kafka_topic_partition_list_find(l, rs->v[i].topic, rs->v[i].partition);
             if (p && !p->err && p->offset >= 0 && rs->v[i].end <= p->offset)
                 rs->v[i].end = -1;
         }
@@ -342,8 +346,8 @@ int lp_rt_bucket_scan(struct lp_rt_bucket *b, struct lp_rt_file **files, size_t 
         l.strip = strlen(b->prefix);
         l.archive = 0;
         l.skip = meta.data;
-        l.skip2 = b->archive_prefix && !b->has_arch && *b->archive_prefix ? b->archive_prefix
-                                                                          : NULL;
+        l.skip2 =
+            b->archive_prefix && !b->has_arch && *b->archive_prefix ? b->archive_prefix : NULL;
         rc = list_into(&l, &b->lc, b->prefix, &r);
         if (rc)
             list_error(err, errlen, "the objects", b->live.bucket, &r);
@@ -398,8 +402,8 @@ static void s3_error(char *err, size_t errlen, const char *what, const struct lp
              r->message[0] ? ": " : "", r->message, r->status);
 }
 
-int lp_rt_bucket_archive(struct lp_rt_bucket *b, const struct lp_rt_file *f, int *moved,
-                         char *err, size_t errlen)
+int lp_rt_bucket_archive(struct lp_rt_bucket *b, const struct lp_rt_file *f, int *moved, char *err,
+                         size_t errlen)
 {
     struct lp_s3_result r;
     const char *key = key_of(f);
@@ -423,8 +427,9 @@ int lp_rt_bucket_archive(struct lp_rt_bucket *b, const struct lp_rt_file *f, int
         if (rc)
             s3_error(err, errlen, "checking the copy", &r);
         else if (size != (int64_t)f->size) {
-            snprintf(err, errlen, "the copy has %" PRId64 " bytes, the object %" PRIu64
-                     "; source kept", size, f->size);
+            snprintf(err, errlen,
+                     "the copy has %" PRId64 " bytes, the object %" PRIu64 "; source kept", size,
+                     f->size);
             rc = LP_ECORRUPT;
         }
     }

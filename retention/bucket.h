@@ -48,8 +48,8 @@ struct lp_rt_bucket {
     struct lp_s3 live, arch;
     int has_arch; /* arch is a bucket of its own */
     struct lp_s3_client lc, ac;
-    char *prefix;         /* the output's: "" or "<p>/" */
-    char *archive_prefix; /* "" or "<p>/"; NULL: objects are not moved */
+    char *prefix;              /* the output's: "" or "<p>/" */
+    char *archive_prefix;      /* "" or "<p>/"; NULL: objects are not moved */
     const char *archive_class; /* NULL: unchanged */
     struct lp_rt_select sel;
     struct lp_rt_policy policy; /* for lp_rt_plan (root: "s3://bucket/prefix") */
@@ -73,8 +73,8 @@ char *lp_rt_bucket_archive_dest(const struct lp_rt_bucket *b, const struct lp_rt
 
 /* Archives f. *moved is set when the source is now to be deleted (a move,
  * not a class change in place). 0, or a negative code with err set. */
-int lp_rt_bucket_archive(struct lp_rt_bucket *b, const struct lp_rt_file *f, int *moved,
-                         char *err, size_t errlen);
+int lp_rt_bucket_archive(struct lp_rt_bucket *b, const struct lp_rt_file *f, int *moved, char *err,
+                         size_t errlen);
 
 /* Deletes files[0..n) (any number, in batches); ok[i] is set to 1 for the
  * ones gone, errs[i] (heap, may stay NULL) says why another was not. */

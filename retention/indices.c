@@ -34,11 +34,12 @@ static int request(const struct lp_config_index_policy *p, const char *method, c
         return LP_EHTTP;
     }
     struct lp_es_conn conn;
-    lp_es_conn_init(&conn, &(struct lp_es_conn_cfg){p->url, p->username, p->password, p->api_key,
-                                                    p->ca_file, p->tls_verify,
-                                                    p->request_timeout_ms});
+    lp_es_conn_init(&conn,
+                    &(struct lp_es_conn_cfg){p->url, p->username, p->password, p->api_key,
+                                             p->ca_file, p->tls_verify, p->request_timeout_ms});
     char *url = lp_es_conn_url(&conn, path);
-    struct curl_slist *h = lp_es_conn_headers(&conn, curl_slist_append(NULL, "Accept: application/json"));
+    struct curl_slist *h =
+        lp_es_conn_headers(&conn, curl_slist_append(NULL, "Accept: application/json"));
     lp_es_conn_setup(&conn, e);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
@@ -153,8 +154,8 @@ static int64_t jnum(json_t *v, int64_t dflt)
     return dflt;
 }
 
-int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indices *out,
-                       char *err, size_t errlen)
+int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indices *out, char *err,
+                       size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     /* the selected names and the backing indices of selected data streams */
@@ -232,7 +233,8 @@ int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indi
             continue;
         size_t n = json_array_size(ixs);
         for (size_t k = 0; k < n; k++) {
-            const char *iname = json_string_value(json_object_get(json_array_get(ixs, k), "index_name"));
+            const char *iname =
+                json_string_value(json_object_get(json_array_get(ixs, k), "index_name"));
             if (!iname)
                 continue;
             size_t r = 0;
@@ -255,7 +257,8 @@ int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indi
                 x->skip = "write index of its data stream";
                 continue;
             }
-            const char *next = json_string_value(json_object_get(json_array_get(ixs, k + 1), "index_name"));
+            const char *next =
+                json_string_value(json_object_get(json_array_get(ixs, k + 1), "index_name"));
             for (size_t q = 0; next && q < nrows; q++)
                 if (rows[q].name && strcmp(rows[q].name, next) == 0)
                     x->end_ns = rows[q].created_ns;

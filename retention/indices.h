@@ -20,8 +20,8 @@ struct lp_config_index_policy;
 
 struct lp_rt_index {
     char *name;
-    char *stream; /* data stream, or NULL */
-    int64_t end_ns; /* end of its data; 0 when unknown */
+    char *stream;            /* data stream, or NULL */
+    int64_t end_ns;          /* end of its data; 0 when unknown */
     const char *date_source; /* "name", "creation", "rollover" */
     uint64_t bytes;          /* store size */
     int64_t docs;
@@ -35,8 +35,8 @@ struct lp_rt_indices {
 
 /* Lists and dates the policy's indices (sorted by end date, oldest first).
  * 0, or LP_EHTTP with err set (nothing should be deleted then). */
-int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indices *out,
-                       char *err, size_t errlen);
+int lp_rt_indices_list(const struct lp_config_index_policy *p, struct lp_rt_indices *out, char *err,
+                       size_t errlen);
 void lp_rt_indices_release(struct lp_rt_indices *l);
 
 /* Deletes one index. 0 (deleted, or already gone: *gone = 1) or LP_EHTTP/LP_EINVAL with

@@ -70,8 +70,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "logpipe-retention: --output takes table or json\n");
         rc = 2;
     }
-    if (rc < 0 && now_s &&
-        (!dry_run || lp_time_parse_rfc3339(now_s, strlen(now_s), &now) != 0)) {
+    if (rc < 0 && now_s && (!dry_run || lp_time_parse_rfc3339(now_s, strlen(now_s), &now) != 0)) {
         fprintf(stderr, "logpipe-retention: --now takes an RFC 3339 time and needs --dry-run\n");
         rc = 2;
     }
@@ -124,7 +123,7 @@ int main(int argc, char **argv)
             if (!nr) {
                 lp_log(LP_LOG_ERROR, "reload failed; keeping the running policies", "%s", "");
                 for (char *sv = NULL, *line = strtok_r(errs.data, "\n", &sv); line;
-                 line = strtok_r(NULL, "\n", &sv))
+                     line = strtok_r(NULL, "\n", &sv))
                     lp_log(LP_LOG_ERROR, line, "%s", "");
                 lp_config_free(n);
             } else {

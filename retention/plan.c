@@ -67,8 +67,8 @@ void lp_rt_plan(const struct lp_rt_policy *pols, size_t n_pols, struct lp_rt_fil
         double ratio = lp_rt_policy_ratio(files + lo, hi - lo, (int)pi);
         if (ratio <= 0)
             ratio = p->ratio_hint;
-        /* the archived size we expect for a segment (its own size when
-         * nothing tells: the safe side for the size rules) */
+            /* the archived size we expect for a segment (its own size when
+             * nothing tells: the safe side for the size rules) */
 #define EST(f) (ratio > 0 ? (uint64_t)((double)(f)->size / ratio) + 1 : (f)->size)
         if (phases & LP_RT_PHASE_AGE) {
             for (size_t i = lo; i < hi; i++) {
@@ -115,11 +115,11 @@ void lp_rt_plan(const struct lp_rt_policy *pols, size_t n_pols, struct lp_rt_fil
             }
         }
         /* turning a planned archive into a deletion drops its action */
-#define DROP_ARCHIVE(i) \
-    do { \
-        if (act_of[i]) \
-            out->a[act_of[i] - 1].act = LP_RT_DO_DELETE, \
-            out->a[act_of[i] - 1].why = (enum lp_rt_why)-1; \
+#define DROP_ARCHIVE(i)                                                          \
+    do {                                                                         \
+        if (act_of[i])                                                           \
+            out->a[act_of[i] - 1].act = LP_RT_DO_DELETE,                         \
+                               out->a[act_of[i] - 1].why = (enum lp_rt_why) - 1; \
     } while (0)
         if (p->max_total_bytes) {
             for (size_t i = lo; i < hi && total > p->max_total_bytes; i++) {

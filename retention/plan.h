@@ -50,7 +50,7 @@ struct lp_rt_file {
 struct lp_rt_policy {
     const char *name;
     const char *root;
-    const char *archive_root; /* NULL: next to the segment */
+    const char *archive_root;                  /* NULL: next to the segment */
     int64_t archive_after_ns, delete_after_ns; /* 0 = off */
     uint64_t max_total_bytes, min_free_bytes;  /* 0 = off */
     int prune_unarchived; /* max_total_bytes may delete segments not archived yet */
@@ -77,7 +77,7 @@ enum lp_rt_why {
 struct lp_rt_action {
     enum lp_rt_act act;
     enum lp_rt_why why;
-    size_t file;   /* index into files */
+    size_t file; /* index into files */
     int policy;
     uint64_t est_out; /* archive: estimated archive size, 0 = unknown */
 };

@@ -300,7 +300,8 @@ static struct pmetrics policy_metrics(struct lp_metrics *m, const char *name)
                                   "Actions that failed or files that could not be read.", l);
     p.skipped = lp_metrics_counter(m, "logpipe_retention_skipped_total",
                                    "Files kept despite a rule (full archive disk, corrupt "
-                                   "archive, a data stream's write index, ...).", l);
+                                   "archive, a data stream's write index, ...).",
+                                   l);
     p.ratio = lp_metrics_histogram(m, "logpipe_retention_compression_ratio",
                                    "Content bytes per archive byte of each archived segment.", l,
                                    ratio_bounds, sizeof(ratio_bounds) / sizeof(*ratio_bounds));
@@ -322,11 +323,10 @@ static void count_deleted(struct lp_retention *r, const char *policy, const char
 {
     char l[300];
     snprintf(l, sizeof(l), "policy=\"%s\",reason=\"%s\"", policy, reason);
-    lp_counter_inc(lp_metrics_counter(r->m,
-                                      index ? "logpipe_retention_deleted_indices_total"
-                                            : "logpipe_retention_deleted_files_total",
-                                      index ? "Indices deleted." : "Segments and archives deleted.",
-                                      l));
+    lp_counter_inc(lp_metrics_counter(
+        r->m,
+        index ? "logpipe_retention_deleted_indices_total" : "logpipe_retention_deleted_files_total",
+        index ? "Indices deleted." : "Segments and archives deleted.", l));
     lp_counter_add(lp_metrics_counter(r->m,
                                       index ? "logpipe_retention_deleted_index_bytes_total"
                                             : "logpipe_retention_deleted_bytes_total",
@@ -400,14 +400,13 @@ struct lp_retention *lp_retention_new(const struct lp_config *cfg, struct lp_met
     for (size_t i = 0; i < rc->n_elasticsearch; i++)
         r->im[i] = policy_metrics(metrics, rc->elasticsearch[i].name);
     {
-        r->runs_ok = lp_metrics_counter(metrics, "logpipe_retention_runs_total", "Runs.",
-                                        "result=\"ok\"");
+        r->runs_ok =
+            lp_metrics_counter(metrics, "logpipe_retention_runs_total", "Runs.", "result=\"ok\"");
         r->runs_err = lp_metrics_counter(metrics, "logpipe_retention_runs_total", "Runs.",
                                          "result=\"error\"");
         r->last_run = lp_metrics_gauge(metrics, "logpipe_retention_last_run_timestamp_seconds",
                                        "End of the last run (unix seconds).", NULL);
-        r->last_ok = lp_metrics_gauge(metrics,
-                                      "logpipe_retention_last_success_timestamp_seconds",
+        r->last_ok = lp_metrics_gauge(metrics, "logpipe_retention_last_success_timestamp_seconds",
                                       "End of the last run without errors (unix seconds).", NULL);
         static const double b[] = {0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600};
         r->duration = lp_metrics_histogram(metrics, "logpipe_retention_run_duration_seconds",
@@ -581,17 +580,20 @@ static void do_delete(struct run *u, const struct lp_rt_policy *p, struct pmetri
             char e[300];
             snprintf(e, sizeof(e), "%s", lp_strerror(rc < 0 ? rc : LP_ECORRUPT));
             lp_counter_inc(pm->errors);
-            lp_log(LP_LOG_ERROR, "corrupt archive kept for inspection; delete it by hand once "
-                   "checked", "policy=%s path=\"%s\" error=\"%s\"", p->name, f->path, e);
+            lp_log(LP_LOG_ERROR,
+                   "corrupt archive kept for inspection; delete it by hand once "
+                   "checked",
+                   "policy=%s path=\"%s\" error=\"%s\"", p->name, f->path, e);
             ev.reason = "archive does not decompress: kept for inspection";
             record_result(u, &ev, RT_ERROR, e);
             return;
         }
     }
     if (why == LP_RT_WHY_MIN_FREE)
-        lp_log(LP_LOG_ERROR, "EMERGENCY PRUNING: the volume is below min_free_bytes; deleting "
-               "the oldest data", "policy=%s path=\"%s\" bytes=%" PRIu64, p->name, f->path,
-               f->size);
+        lp_log(LP_LOG_ERROR,
+               "EMERGENCY PRUNING: the volume is below min_free_bytes; deleting "
+               "the oldest data",
+               "policy=%s path=\"%s\" bytes=%" PRIu64, p->name, f->path, f->size);
     char dir[PATH_MAX];
     dirname_into(f->path, dir, sizeof(dir));
     if (unlink(f->path) && errno != ENOENT) {
@@ -890,8 +892,7 @@ static void flush_deletes(struct run *u, size_t bi, struct pending_del *pd)
 }
 
 static void queue_delete(struct run *u, size_t bi, struct pending_del *pd,
-                         const struct lp_rt_file *f, const struct rt_event *ev,
-                         enum lp_rt_why why)
+                         const struct lp_rt_file *f, const struct rt_event *ev, enum lp_rt_why why)
 {
     if (pd->n == pd->cap) {
         pd->cap = lp_alloc_nr(pd->cap, pd->n + 1, 256);
@@ -1113,14 +1114,15 @@ static void report_table(struct run *u, FILE *out)
         fprintf(out, "no action due\n");
     }
     fprintf(out, "\n%-16s %-8s %18s %18s %12s %18s %14s %6s %6s\n", "POLICY", "KIND",
-            "ARCHIVE (files)", "DELETE (files)", "FREES", "KEPT (files)", "OPEN (never)",
-            "SKIP", "ERRORS");
+            "ARCHIVE (files)", "DELETE (files)", "FREES", "KEPT (files)", "OPEN (never)", "SKIP",
+            "ERRORS");
     for (size_t i = 0; i < u->n_sum; i++) {
         const struct summary *s = &u->sum[i];
         char a[32], d[32], fr[32], k[32], o[32], c1[48], c2[48], c3[48], c4[48];
         fmt_size(s->archive_in, a, sizeof(a));
         fmt_size(s->delete_bytes, d, sizeof(d));
-        uint64_t frees = s->delete_bytes + (s->archive_in > s->archive_out ? s->archive_in - s->archive_out : 0);
+        uint64_t frees =
+            s->delete_bytes + (s->archive_in > s->archive_out ? s->archive_in - s->archive_out : 0);
         fmt_size(frees, fr, sizeof(fr));
         fmt_size(s->kept_bytes, k, sizeof(k));
         fmt_size(s->open_bytes, o, sizeof(o));
@@ -1128,8 +1130,8 @@ static void report_table(struct run *u, FILE *out)
         snprintf(c2, sizeof(c2), "%s (%zu)", d, s->delete_n);
         snprintf(c3, sizeof(c3), "%s (%zu)", k, s->kept_n);
         snprintf(c4, sizeof(c4), "%s (%zu)", o, s->open_n);
-        fprintf(out, "%-16s %-8s %18s %18s %12s %18s %14s %6zu %6zu\n", s->policy, s->kind, c1,
-                c2, fr, c3, c4, s->skip_n, s->error_n);
+        fprintf(out, "%-16s %-8s %18s %18s %12s %18s %14s %6zu %6zu\n", s->policy, s->kind, c1, c2,
+                fr, c3, c4, s->skip_n, s->error_n);
     }
 }
 
@@ -1148,7 +1150,8 @@ static void report_json(struct run *u, FILE *out)
     lp_buf_puts(&b, "],\"policies\":[");
     for (size_t i = 0; i < u->n_sum; i++) {
         const struct summary *s = &u->sum[i];
-        uint64_t frees = s->delete_bytes + (s->archive_in > s->archive_out ? s->archive_in - s->archive_out : 0);
+        uint64_t frees =
+            s->delete_bytes + (s->archive_in > s->archive_out ? s->archive_in - s->archive_out : 0);
         lp_buf_appendf(&b, "%s{\"name\":", i ? "," : "");
         lp_buf_append_json_string(&b, s->policy, strlen(s->policy));
         lp_buf_appendf(&b,
@@ -1183,8 +1186,10 @@ static int open_audit(struct run *u)
         return LP_EINVAL;
     }
     if (flock(fd, LOCK_EX | LOCK_NB)) {
-        lp_log(LP_LOG_ERROR, "another logpipe-retention is running (it holds the audit log "
-               "lock); nothing done", "path=\"%s\"", path);
+        lp_log(LP_LOG_ERROR,
+               "another logpipe-retention is running (it holds the audit log "
+               "lock); nothing done",
+               "path=\"%s\"", path);
         close(fd);
         return LP_EAGAIN;
     }

@@ -52,8 +52,11 @@ int batch_on_event(void *ctx, const struct lp_event *ev)
         lp_counter_inc(s->m.excluded);
         return 0; /* batch_after_line checkpoints past it */
     }
-    struct lp_wire_record r = {ev->ts_ns, lp_stream_name(ev->stream), ev->offset, ev->msg,
-                               ev->len, ev->flags, ev->lines, NULL, 0};
+    struct lp_wire_record r = {ev->ts_ns,  lp_stream_name(ev->stream),
+                               ev->offset, ev->msg,
+                               ev->len,    ev->flags,
+                               ev->lines,  NULL,
+                               0};
     if (s->record_mode) {
         lp_buf_reset(&s->evbuf);
         lp_wire_ecs_event(&t->src, &r, &s->evbuf);
@@ -67,7 +70,8 @@ int batch_on_event(void *ctx, const struct lp_event *ev)
     if (!t->batch_open) {
         /* one allocation of the batch's size (+ one line), not a doubling
          * series that ends at twice it */
-        lp_buf_reserve(&t->enc.ndjson, (size_t)s->cfg->shipper.batch_max_bytes + ev->len * 2 + 4096);
+        lp_buf_reserve(&t->enc.ndjson,
+                       (size_t)s->cfg->shipper.batch_max_bytes + ev->len * 2 + 4096);
         lp_wire_encoder_begin(&t->enc, &t->src);
         t->batch_open = 1;
         t->batch_started_ns = lp_time_mono_ns();
@@ -80,8 +84,8 @@ int batch_on_event(void *ctx, const struct lp_event *ev)
         t->batch_open = 1;
         t->batch_started_ns = lp_time_mono_ns();
         if (lp_wire_encoder_add(&t->enc, &r) != 0)
-            lp_log(LP_LOG_ERROR, "event larger than a batch", "path=\"%s\" offset=%llu",
-                   t->path, (unsigned long long)ev->offset); /* the raw limit prevents it */
+            lp_log(LP_LOG_ERROR, "event larger than a batch", "path=\"%s\" offset=%llu", t->path,
+                   (unsigned long long)ev->offset); /* the raw limit prevents it */
     }
     return 0;
 }
@@ -107,8 +111,9 @@ void batch_after_line(struct tail *t)
         if (t->fifo_last && t->fifo_last->gen == t->gen && resume > t->fifo_last->resume_off)
             t->fifo_last->resume_off = resume;
     }
-    if (t->batch_open && (t->enc.records >= (uint32_t)s->cfg->shipper.batch_max_records ||
-                          lp_wire_encoder_raw_size(&t->enc) >= (size_t)s->cfg->shipper.batch_max_bytes))
+    if (t->batch_open &&
+        (t->enc.records >= (uint32_t)s->cfg->shipper.batch_max_records ||
+         lp_wire_encoder_raw_size(&t->enc) >= (size_t)s->cfg->shipper.batch_max_bytes))
         batch_close(t);
 }
 
@@ -158,7 +163,8 @@ void batch_delivered(struct inflight *e, rd_kafka_resp_err_t err)
         lp_counter_add(s->m.lost_too_large, e->bytes);
         lp_log(LP_LOG_ERROR, "batch rejected as too large by the broker; skipped",
                "path=\"%s\" bytes=%zu hint=\"raise the topic's max.message.bytes or lower "
-               "kafka.max_message_bytes\"", t->path, e->bytes);
+               "kafka.max_message_bytes\"",
+               t->path, e->bytes);
         e->state = ENTRY_OK;
     } else {
         e->state = err ? ENTRY_FAILED : ENTRY_OK;

@@ -98,8 +98,8 @@ int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen)
     json_t *root = json_loadf(f, 0, &je);
     fclose(f);
     json_t *files = root ? json_object_get(root, "files") : NULL;
-    int bad = !root || json_integer_value(json_object_get(root, "version")) != 1 ||
-              !json_is_array(files);
+    int bad =
+        !root || json_integer_value(json_object_get(root, "version")) != 1 || !json_is_array(files);
     size_t i;
     json_t *it;
     if (!bad) {
@@ -111,8 +111,8 @@ int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen)
                    *off = json_object_get(it, "offset"), *gen = json_object_get(it, "generation"),
                    *hl = json_object_get(it, "head_len"), *seen = json_object_get(it, "seen");
             if (!json_is_integer(dev) || !json_is_integer(ino) || !json_is_integer(off) ||
-                !json_is_integer(gen) || !json_is_integer(hl) || !json_is_integer(seen) ||
-                !sid || strlen(sid) != LP_ID_HEX_LEN ||
+                !json_is_integer(gen) || !json_is_integer(hl) || !json_is_integer(seen) || !sid ||
+                strlen(sid) != LP_ID_HEX_LEN ||
                 hex64(json_string_value(json_object_get(it, "head_hash")), &e.head.hash) ||
                 hex64(json_string_value(json_object_get(it, "tail_hash")), &e.tail_hash)) {
                 bad = 1;
@@ -149,9 +149,10 @@ int lp_ckpt_load(struct lp_ckpt *c, const char *path, char *err, size_t errlen)
         snprintf(aside, sizeof(aside), "%s.corrupt-%lld", path,
                  (long long)(lp_time_real_ns() / LP_NS_PER_SEC));
         rename(path, aside);
-        snprintf(err, errlen, "checkpoint file %s is corrupt (%s); moved to %s, files are read "
-                 "again from their start (duplicates are removed downstream)", path,
-                 root ? "unexpected content" : je.text, aside);
+        snprintf(err, errlen,
+                 "checkpoint file %s is corrupt (%s); moved to %s, files are read "
+                 "again from their start (duplicates are removed downstream)",
+                 path, root ? "unexpected content" : je.text, aside);
         return LP_ECORRUPT;
     }
     return 0;
@@ -166,7 +167,8 @@ int lp_ckpt_save(struct lp_ckpt *c, char *err, size_t errlen)
         lp_buf_appendf(&b,
                        "%s\n{\"dev\":%" PRIu64 ",\"ino\":%" PRIu64 ",\"head_len\":%u,"
                        "\"head_hash\":\"%016" PRIx64 "\",\"generation\":%u,\"offset\":%" PRIu64
-                       ",\"tail_hash\":\"%016" PRIx64 "\",\"size\":%" PRIu64 ",\"source_id\":\"%s\",",
+                       ",\"tail_hash\":\"%016" PRIx64 "\",\"size\":%" PRIu64
+                       ",\"source_id\":\"%s\",",
                        i ? "," : "", e->dev, e->ino, e->head.len, e->head.hash, e->generation,
                        e->offset, e->tail_hash, e->size, e->source_id);
         if (e->prev_head.len)

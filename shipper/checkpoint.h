@@ -23,8 +23,8 @@ struct lp_ckpt_entry {
     uint64_t tail_hash; /* lp_tail_hash at offset */
     uint64_t size;      /* file size last seen (what a deletion would lose) */
     char source_id[LP_ID_HEX_LEN + 1];
-    char *path;         /* last path seen (owned) */
-    int64_t seen_s;     /* unix seconds of the last time the file was seen */
+    char *path;     /* last path seen (owned) */
+    int64_t seen_s; /* unix seconds of the last time the file was seen */
     /* closed while idle (close_inactive, or to free a descriptor): the file
      * is not open and is opened again when its size or mtime differs from
      * these, which it had when it was closed */

@@ -62,8 +62,7 @@ int lp_docker_meta_parse(const char *text, size_t len, struct lp_docker_meta *m,
             json_t *v;
             json_object_foreach(labels, key, v)
             {
-                if (!json_is_string(v) ||
-                    strlen(json_string_value(v)) != json_string_length(v))
+                if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
                     continue;
                 tmp[k].key = lp_xstrdup(key);
                 tmp[k].value = lp_xstrdup(json_string_value(v));
@@ -83,8 +82,7 @@ int lp_docker_meta_parse(const char *text, size_t len, struct lp_docker_meta *m,
     return 0;
 }
 
-int lp_docker_meta_read(const char *log_path, struct lp_docker_meta *m, char *why,
-                        size_t whylen)
+int lp_docker_meta_read(const char *log_path, struct lp_docker_meta *m, char *why, size_t whylen)
 {
     memset(m, 0, sizeof(*m));
     char *real = realpath(log_path, NULL);

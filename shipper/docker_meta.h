@@ -25,8 +25,7 @@ struct lp_docker_meta {
  * there too). 0 with *m filled (release with lp_docker_meta_release); a
  * negative code (LP_E*) when there is none or it cannot be read, with the
  * reason in why (m is then empty). */
-int lp_docker_meta_read(const char *log_path, struct lp_docker_meta *m, char *why,
-                        size_t whylen);
+int lp_docker_meta_read(const char *log_path, struct lp_docker_meta *m, char *why, size_t whylen);
 /* Same from the text of a config.v2.json (tests, fuzzing). */
 int lp_docker_meta_parse(const char *text, size_t len, struct lp_docker_meta *m, char *why,
                          size_t whylen);

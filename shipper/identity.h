@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LP_HEAD_MAX 1024 /* fingerprint window cap */
+#define LP_HEAD_MAX 1024  /* fingerprint window cap */
 #define LP_TAIL_WINDOW 64 /* bytes before a saved offset that must still match */
 
 struct lp_head {

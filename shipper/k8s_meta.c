@@ -28,7 +28,7 @@
  * page of 600 MB. */
 #define LIST_PAGE_PODS 25
 #define MAX_LIST_BYTES (64u << 20) /* one list page */
-#define MAX_EVENT_BYTES (8u << 20)  /* one watch event line */
+#define MAX_EVENT_BYTES (8u << 20) /* one watch event line */
 
 /* ---- snapshots ---- */
 
@@ -232,7 +232,7 @@ struct lp_k8s {
     } * jobs;
     size_t n_jobs, cap_jobs;
     int offline; /* lp_k8s_new_offline: never asks the server */
-    int gone; /* the watch said 410 */
+    int gone;    /* the watch said 410 */
     int64_t backoff_ms;
     unsigned seed; /* backoff jitter (rand_r) */
 
@@ -902,8 +902,8 @@ struct lp_k8s *lp_k8s_start(const struct lp_config_kubernetes *cfg, struct lp_me
                  port && *port ? port : "443");
     }
     if (strncasecmp(u, "http://", 7) == 0)
-        lp_log(LP_LOG_WARN, "the API server is plain HTTP: the bearer token travels in clear",
-               "%s", "");
+        lp_log(LP_LOG_WARN, "the API server is plain HTTP: the bearer token travels in clear", "%s",
+               "");
     struct lp_k8s *k = k8s_new(cfg, m);
     k->url = lp_xstrdup(u);
     size_t ul = strlen(k->url);

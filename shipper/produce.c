@@ -34,10 +34,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                            rd_kafka_err2str(m->err), (int)m->err);
         char name[64];
         snprintf(name, sizeof(name), "code=\"%s\"", rd_kafka_err2name(m->err));
-        struct lp_counter *c = lp_metrics_counter(s->metrics,
-                                                  "logpipe_shipper_delivery_errors_total",
-                                                  "Failed deliveries by librdkafka error code.",
-                                                  name);
+        struct lp_counter *c =
+            lp_metrics_counter(s->metrics, "logpipe_shipper_delivery_errors_total",
+                               "Failed deliveries by librdkafka error code.", name);
         if (c)
             lp_counter_inc(c);
     } else {
@@ -62,8 +61,10 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         s->kafka_up = 0;
         lp_ready_set(s->kafka_ready, 0);
-        lp_log_ratelimited(LP_LOG_WARN, "all brokers down; reading pauses when the in-flight "
-                           "cap is reached", "reason=\"%s\"", reason);
+        lp_log_ratelimited(LP_LOG_WARN,
+                           "all brokers down; reading pauses when the in-flight "
+                           "cap is reached",
+                           "reason=\"%s\"", reason);
         return;
     }
     lp_log_ratelimited(LP_LOG_WARN, "kafka client error", "error=\"%s\" reason=\"%s\"",
@@ -92,7 +93,8 @@ int produce_init(struct lp_shipper *s, char *err, size_t errlen)
     lp_kvlist_set(&props, "message.max.bytes", num);
     /* librdkafka's own queue holds more than our in-flight cap, so the cap
      * (not QUEUE_FULL) is what stops reading */
-    snprintf(num, sizeof(num), "%lld", (long long)(cfg->shipper.max_inflight_bytes / 1024 * 2 + 1024));
+    snprintf(num, sizeof(num), "%lld",
+             (long long)(cfg->shipper.max_inflight_bytes / 1024 * 2 + 1024));
     lp_kvlist_set(&props, "queue.buffering.max.kbytes", num);
     lp_kvlist_set(&props, "queue.buffering.max.messages", "1000000");
     for (size_t i = 0; i < cfg->kafka.properties.n; i++)

@@ -41,8 +41,8 @@ static void metrics_init(struct lp_shipper *s)
                                              "Time one rescan of the input globs took.", NULL, rb,
                                              sizeof(rb) / sizeof(rb[0]));
     x->bytes_read = lp_metrics_counter(m, "logpipe_shipper_read_bytes_total", "Bytes read.", NULL);
-    x->lines_read = lp_metrics_counter(m, "logpipe_shipper_read_lines_total",
-                                       "Physical lines read.", NULL);
+    x->lines_read =
+        lp_metrics_counter(m, "logpipe_shipper_read_lines_total", "Physical lines read.", NULL);
     x->excluded = lp_metrics_counter(m, "logpipe_shipper_excluded_events_total",
                                      "Events read but not shipped: their pod is annotated "
                                      "logpipe.io/exclude (their offsets are checkpointed).",
@@ -73,30 +73,32 @@ static void metrics_init(struct lp_shipper *s)
                                     "Files re-read from their checkpoint after a failure.", NULL);
     x->truncations = lp_metrics_counter(m, "logpipe_shipper_truncations_total",
                                         "Files seen truncated (copytruncate).", NULL);
-    x->rotations = lp_metrics_counter(m, "logpipe_shipper_rotations_total",
-                                      "Files seen rotated away.", NULL);
+    x->rotations =
+        lp_metrics_counter(m, "logpipe_shipper_rotations_total", "Files seen rotated away.", NULL);
     x->fatal_rebuilds = lp_metrics_counter(m, "logpipe_shipper_producer_rebuilds_total",
                                            "Producers rebuilt after a fatal error.", NULL);
     x->lost_deleted = lp_metrics_counter(m, lost, lost_help, "reason=\"deleted\"");
     x->lost_truncated = lp_metrics_counter(m, lost, lost_help, "reason=\"truncated\"");
     x->lost_too_large = lp_metrics_counter(m, lost, lost_help, "reason=\"too_large\"");
     x->lost_fd_cap = lp_metrics_counter(m, lost, lost_help, "reason=\"deleted_fd_cap\"");
-    x->malformed = lp_metrics_counter(m, "logpipe_shipper_malformed_lines_total",
-                                      "Runtime lines that did not decode (shipped raw, flagged).",
-                                      NULL);
+    x->malformed =
+        lp_metrics_counter(m, "logpipe_shipper_malformed_lines_total",
+                           "Runtime lines that did not decode (shipped raw, flagged).", NULL);
     x->rate_limited_ms = lp_metrics_counter(m, "logpipe_shipper_rate_limited_milliseconds_total",
                                             "Time files waited for their rate limit.", NULL);
     x->closed_idle = lp_metrics_counter(m, "logpipe_shipper_files_closed_idle_total",
                                         "Files closed while idle (close_inactive, or to free a "
-                                        "descriptor at max_open_files).", NULL);
+                                        "descriptor at max_open_files).",
+                                        NULL);
     x->reopened = lp_metrics_counter(m, "logpipe_shipper_files_reopened_total",
                                      "Idle-closed files opened again because they changed.", NULL);
-    x->idle_files = lp_metrics_gauge(m, "logpipe_shipper_idle_files",
-                                     "Files closed while idle, watched by stat at each rescan.",
-                                     NULL);
+    x->idle_files =
+        lp_metrics_gauge(m, "logpipe_shipper_idle_files",
+                         "Files closed while idle, watched by stat at each rescan.", NULL);
     x->files_waiting = lp_metrics_gauge(m, "logpipe_shipper_files_waiting",
                                         "Files found at the last rescan that wait for a "
-                                        "descriptor (max_open_files reached, none idle).", NULL);
+                                        "descriptor (max_open_files reached, none idle).",
+                                        NULL);
     x->inflight_bytes = lp_metrics_gauge(m, "logpipe_shipper_inflight_bytes",
                                          "Bytes produced and not yet acknowledged.", NULL);
     x->lag_bytes = lp_metrics_gauge(m, "logpipe_shipper_lag_bytes",
@@ -160,8 +162,8 @@ static void drop_tail(struct lp_shipper *s, struct tail *t)
  * the file has now). */
 static int closable(const struct tail *t)
 {
-    return t->identified && !t->rotated && !t->deleted && !t->closing &&
-           !t->batch_open && !t->ninflight && !t->replay && t->read_off >= t->size_seen &&
+    return t->identified && !t->rotated && !t->deleted && !t->closing && !t->batch_open &&
+           !t->ninflight && !t->replay && t->read_off >= t->size_seen &&
            lp_assembler_pending_offset(t->as) == UINT64_MAX;
 }
 
@@ -528,8 +530,7 @@ static size_t listing_lower(const struct listing *l, const char *prefix)
 /* Where the file at path really is, as its directory and name (pointers
  * into real): a /var/log/containers link points into /var/log/pods, where
  * rotation leaves its generations and copies. 0, or -1 without a name. */
-static int real_dir_base(const char *path, char real[PATH_MAX], const char **dir,
-                         const char **base)
+static int real_dir_base(const char *path, char real[PATH_MAX], const char **dir, const char **base)
 {
     if (!realpath(path, real))
         snprintf(real, PATH_MAX, "%s", path);
@@ -571,7 +572,8 @@ static void recover_generations_of(struct lp_shipper *s, struct listing *l, cons
             !S_ISREG(st.st_mode) || st.st_size == 0 || (int64_t)st.st_mtim.tv_sec < since_s ||
             lp_ckpt_find(&s->ckpt, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
             find_tail(s, (uint64_t)st.st_dev, (uint64_t)st.st_ino) ||
-            lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, p) != LP_INPUT_NONE ||
+            lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, p) !=
+                LP_INPUT_NONE ||
             copy_of_known(p, known, n_known))
             continue;
         LP_ALLOC_GROW(g, n + 1, cap, 8);
@@ -773,7 +775,8 @@ static void adopt_moved(struct lp_shipper *s, const char *from, const char *to)
     if (lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, to) != LP_INPUT_NONE)
         return; /* still matched under its new name: discovery takes it */
     int idx = lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, from);
-    adopt_rotated(s, to, from, idx < 0 ? -1 : idx, "file rotated before it was opened; draining it");
+    adopt_rotated(s, to, from, idx < 0 ? -1 : idx,
+                  "file rotated before it was opened; draining it");
 }
 
 static void on_move(struct lp_shipper *s, const struct inotify_event *ev)
@@ -784,7 +787,8 @@ static void on_move(struct lp_shipper *s, const struct inotify_event *ev)
     char path[2 * PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", dir, ev->name);
     if (ev->mask & IN_MOVED_FROM) {
-        if (lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, path) == LP_INPUT_NONE)
+        if (lp_discover_match(s->cfg->shipper.inputs, s->cfg->shipper.n_inputs, path) ==
+            LP_INPUT_NONE)
             return;
         struct move *m = &s->moves[s->move_next++ % MOVES_MAX];
         free(m->from);
@@ -811,9 +815,9 @@ static int compile_multiline(const struct lp_config_multiline *m, const char *wh
     if (strcmp(m->mode, "off") == 0)
         return 0;
     char why[512];
-    *out = lp_multiline_new(m->mode, m->start_pattern, m->continue_pattern,
-                            (uint32_t)m->max_lines, (size_t)m->max_bytes,
-                            m->flush_timeout_ms * LP_NS_PER_MS, why, sizeof(why));
+    *out = lp_multiline_new(m->mode, m->start_pattern, m->continue_pattern, (uint32_t)m->max_lines,
+                            (size_t)m->max_bytes, m->flush_timeout_ms * LP_NS_PER_MS, why,
+                            sizeof(why));
     if (!*out) {
         snprintf(err, errlen, "%s: %s", what, why);
         return LP_EINVAL;
@@ -959,7 +963,8 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
         goto fail;
     s->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (s->ino_fd < 0)
-        lp_log(LP_LOG_WARN, "inotify unavailable; polling only", "error=\"%s\"", lp_strerror(-errno));
+        lp_log(LP_LOG_WARN, "inotify unavailable; polling only", "error=\"%s\"",
+               lp_strerror(-errno));
     else
         watch_globs(s);
     s->max_open = (size_t)c->max_open_files;
@@ -967,8 +972,8 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
         struct rlimit rl;
         rlim_t lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
         s->max_open = lim == RLIM_INFINITY || lim > (1u << 24) ? (1u << 24)
-                      : lim > 256 + 16                          ? (size_t)lim - 256
-                                                                : 16;
+                      : lim > 256 + 16                         ? (size_t)lim - 256
+                                                               : 16;
     }
     if (c->kubernetes.enabled && !(s->k8s = lp_k8s_start(&c->kubernetes, metrics, err, errlen)))
         goto fail;
@@ -982,8 +987,8 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
     int64_t now = lp_time_mono_ns();
     s->next_rescan_ns = now + c->rescan_interval_ms * LP_NS_PER_MS;
     s->next_ckpt_ns = now + c->checkpoint_interval_ms * LP_NS_PER_MS;
-    lp_log(LP_LOG_INFO, "shipper started", "host=%s files=%zu topic=%s brokers=%s mode=%s",
-           s->host, s->ntails, cfg->kafka.topic, cfg->kafka.brokers, c->mode);
+    lp_log(LP_LOG_INFO, "shipper started", "host=%s files=%zu topic=%s brokers=%s mode=%s", s->host,
+           s->ntails, cfg->kafka.topic, cfg->kafka.brokers, c->mode);
     return s;
 fail:
     lp_shipper_free(s);
@@ -995,7 +1000,8 @@ fail:
  * rescan), so it is not rotated away unread. */
 static void on_modify(struct lp_shipper *s, const struct inotify_event *ev)
 {
-    struct tail *t = (struct tail *)lp_idmap_get(&s->name_ix, (uint64_t)ev->wd, name_hash(ev->name));
+    struct tail *t =
+        (struct tail *)lp_idmap_get(&s->name_ix, (uint64_t)ev->wd, name_hash(ev->name));
     if (t && t->wd == ev->wd && strcmp(t->base, ev->name) == 0) {
         t->dirty = 1;
         return;
@@ -1010,7 +1016,8 @@ static void on_modify(struct lp_shipper *s, const struct inotify_event *ev)
         t->dirty = 1;
         return;
     }
-    const struct lp_ckpt_entry *e = lp_ckpt_find(&s->ckpt, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    const struct lp_ckpt_entry *e =
+        lp_ckpt_find(&s->ckpt, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
     if (!e || !e->closed)
         return; /* not ours, or not yet discovered: the rescan decides */
     char found[PATH_MAX];
@@ -1360,15 +1367,21 @@ int lp_shipper_test_fatal(struct lp_shipper *s)
     if (!s->rk)
         return LP_EKAFKA;
     return rd_kafka_test_fatal_error(s->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
-                                     "test: sequence desynchronization") ? LP_EKAFKA : 0;
+                                     "test: sequence desynchronization")
+               ? LP_EKAFKA
+               : 0;
 }
 
 void lp_shipper_debug(const struct lp_shipper *s)
 {
     fprintf(stderr, "rk=%p fatal=%d inflight=%zu\n", (void *)s->rk, s->fatal, s->inflight_bytes);
     for (const struct tail *t = s->tails; t; t = t->next)
-        fprintf(stderr, "tail %s ident=%d read=%llu line=%llu acked=%llu size=%llu ninfl=%zu replay=%d dirty=%d gen=%u head_state=%d open=%d pending=%llu\n",
-                t->path, t->identified, (unsigned long long)t->read_off, (unsigned long long)t->line_off,
-                (unsigned long long)t->acked_off, (unsigned long long)t->size_seen, t->ninflight, t->replay, t->dirty, t->gen,
-                t->fifo ? (int)t->fifo->state : -1, t->batch_open, (unsigned long long)lp_assembler_pending_offset(t->as));
+        fprintf(stderr,
+                "tail %s ident=%d read=%llu line=%llu acked=%llu size=%llu ninfl=%zu replay=%d "
+                "dirty=%d gen=%u head_state=%d open=%d pending=%llu\n",
+                t->path, t->identified, (unsigned long long)t->read_off,
+                (unsigned long long)t->line_off, (unsigned long long)t->acked_off,
+                (unsigned long long)t->size_seen, t->ninflight, t->replay, t->dirty, t->gen,
+                t->fifo ? (int)t->fifo->state : -1, t->batch_open,
+                (unsigned long long)lp_assembler_pending_offset(t->as));
 }

@@ -65,13 +65,13 @@ struct tail {
     int input_idx;
     int fd;
     uint64_t dev, ino;
-    int identified;  /* head fingerprint known, source id assigned */
+    int identified; /* head fingerprint known, source id assigned */
     struct lp_head head;
     struct lp_head prev_head; /* before the last truncation (lp_ckpt_entry) */
     uint32_t gen;
-    uint32_t min_gen; /* after a truncation: ids must differ from before */
-    int truncated_running; /* truncation seen while running, loss already counted:
-                            * the next identification counts nothing */
+    uint32_t min_gen;                   /* after a truncation: ids must differ from before */
+    int truncated_running;              /* truncation seen while running, loss already counted:
+                                         * the next identification counts nothing */
     const struct tail_inherit *inherit; /* set only while identifying a copy */
     char sid[LP_ID_HEX_LEN + 1];
     enum lp_cfmt fmt;
@@ -89,13 +89,13 @@ struct tail {
     int64_t hint_refill_ns;             /* when it was last refilled */
     int64_t hint_off_until_ns;          /* over budget: the hint is not used until then */
     struct lp_wire_source src;
-    int wd;          /* inotify watch of the file's directory, -1 if none */
-    char *base;      /* file name within that directory (for inotify) */
+    int wd;     /* inotify watch of the file's directory, -1 if none */
+    char *base; /* file name within that directory (for inotify) */
 
-    uint64_t read_off;  /* next byte to read */
-    uint64_t line_off;  /* start of the incomplete line held in `line` */
+    uint64_t read_off; /* next byte to read */
+    uint64_t line_off; /* start of the incomplete line held in `line` */
     struct lp_buf line;
-    int skipping;       /* dropping the rest of an over-long physical line */
+    int skipping; /* dropping the rest of an over-long physical line */
     struct lp_assembler *as;
     int dirty;          /* may have unread bytes */
     uint64_t size_seen; /* size at the last stat */
@@ -108,15 +108,15 @@ struct tail {
     size_t ninflight;
     uint64_t acked_off;
     int replay;
-    int sent_in_feed;   /* record mode: a message was produced during this feed */
+    int sent_in_feed; /* record mode: a message was produced during this feed */
 
-    int rotated;        /* the path no longer names this file */
-    int deleted;        /* no links left */
-    int closing;        /* drained: waiting for reports before close */
+    int rotated; /* the path no longer names this file */
+    int deleted; /* no links left */
+    int closing; /* drained: waiting for reports before close */
     int64_t last_growth_ns;
     int64_t deleted_since_ns;
 
-    double tokens;      /* rate limit bucket (bytes) */
+    double tokens; /* rate limit bucket (bytes) */
     int64_t tokens_ns;
     int64_t limited_until_ns; /* rate limited: no reading before this */
 };
@@ -125,9 +125,9 @@ struct shipper_metrics {
     struct lp_gauge *files;
     struct lp_histogram *rescan_seconds;
     struct lp_counter *bytes_read, *lines_read, *events, *batches, *batch_bytes;
-    struct lp_counter *excluded; /* events of pods annotated logpipe.io/exclude */
-    struct lp_counter *hint_bad; /* logpipe.io/multiline values that do not compile */
-    struct lp_counter *hint_evicted; /* hint slots freed for a new value */
+    struct lp_counter *excluded;       /* events of pods annotated logpipe.io/exclude */
+    struct lp_counter *hint_bad;       /* logpipe.io/multiline values that do not compile */
+    struct lp_counter *hint_evicted;   /* hint slots freed for a new value */
     struct lp_counter *hint_throttled; /* files whose hint went over its CPU budget */
     struct lp_counter *records_produced, *replays, *truncations, *rotations, *fatal_rebuilds;
     struct lp_counter *lost_deleted, *lost_truncated, *lost_too_large, *lost_fd_cap;
@@ -179,10 +179,10 @@ struct lp_shipper {
     struct lp_ckpt ckpt;
     struct tail *tails;
     size_t ntails;
-    struct lp_idmap tail_ix; /* (dev, ino) -> struct tail *, one per identity */
-    struct lp_idmap name_ix; /* (inotify wd, hash of base) -> struct tail * */
-    size_t max_open;         /* most tails at once (shipper.max_open_files) */
-    struct tail **evict;     /* during a rescan at max_open: closable tails, */
+    struct lp_idmap tail_ix;   /* (dev, ino) -> struct tail *, one per identity */
+    struct lp_idmap name_ix;   /* (inotify wd, hash of base) -> struct tail * */
+    size_t max_open;           /* most tails at once (shipper.max_open_files) */
+    struct tail **evict;       /* during a rescan at max_open: closable tails, */
     size_t nevict, evict_next; /* longest idle first (built when first needed) */
     int evict_built;
     size_t waiting, idle;    /* this rescan: files with no descriptor; closed idle */

@@ -195,8 +195,8 @@ static void meter_hint(struct tail *t, int64_t now_ns)
     lp_log_ratelimited(LP_LOG_WARN,
                        "a pod's logpipe.io/multiline pattern is over its CPU budget; its "
                        "lines use the input's own rules for a minute",
-                       "namespace=%s pod=%s path=\"%s\" hint_cpu_ms=%lld",
-                       t->meta.k8s_namespace, t->meta.k8s_pod_name, t->path, (long long)rate);
+                       "namespace=%s pod=%s path=\"%s\" hint_cpu_ms=%lld", t->meta.k8s_namespace,
+                       t->meta.k8s_pod_name, t->path, (long long)rate);
     t->hint_off_until_ns = lp_time_mono_ns() + HINT_OFF_NS;
     t->ml_want = shipper_multiline(s, t->input_idx);
     t->ml_change = 1;
@@ -233,12 +233,12 @@ static void count_gone(struct lp_shipper *s, struct lp_ckpt_entry *e, struct lp_
     if (e->size <= e->offset)
         return;
     lp_counter_add(c, e->size - e->offset);
-    lp_log(LP_LOG_ERROR, "file gone while stopped before it was shipped", "path=\"%s\" reason=%s "
+    lp_log(LP_LOG_ERROR, "file gone while stopped before it was shipped",
+           "path=\"%s\" reason=%s "
            "offset=%llu size=%llu unread_bytes_lost=%llu "
            "note=\"what it gained after the last checkpoint is not known\"",
-           e->path ? e->path : "", reason,
-           (unsigned long long)e->offset, (unsigned long long)e->size,
-           (unsigned long long)(e->size - e->offset));
+           e->path ? e->path : "", reason, (unsigned long long)e->offset,
+           (unsigned long long)e->size, (unsigned long long)(e->size - e->offset));
     e->size = e->offset;
     /* counted once: saved now, or a crash before the next checkpoint would
      * make the next start count the same bytes again */
@@ -385,8 +385,7 @@ static void detect_format(struct tail *t, const char *p, size_t n, unsigned flag
 {
     t->fmt = (flags & LP_REC_TRUNCATED) ? lp_cfmt_detect_cut(p, n) : lp_cfmt_detect(p, n);
     set_source(t); /* no batch of this file is open before its first line */
-    lp_log(LP_LOG_INFO, "format detected", "path=\"%s\" format=%s", t->path,
-           lp_cfmt_name(t->fmt));
+    lp_log(LP_LOG_INFO, "format detected", "path=\"%s\" format=%s", t->path, lp_cfmt_name(t->fmt));
 }
 
 /* One complete physical line at file offset off. */
@@ -500,8 +499,8 @@ void tail_check(struct tail *t, int64_t now_ns)
             t->rotated = 1;
             lp_counter_inc(s->m.rotations);
             lp_log(LP_LOG_INFO, "file rotated; reading the old one to its end",
-                   "path=\"%s\" offset=%llu size=%lld", t->path,
-                   (unsigned long long)t->read_off, (long long)fst.st_size);
+                   "path=\"%s\" offset=%llu size=%lld", t->path, (unsigned long long)t->read_off,
+                   (long long)fst.st_size);
         }
     }
     if (fst.st_nlink == 0 && !t->deleted) {
@@ -519,8 +518,7 @@ void tail_check(struct tail *t, int64_t now_ns)
         lp_counter_inc(s->m.truncations);
         lp_log(LP_LOG_WARN, "file truncated; restarting at 0 under a new generation",
                "path=\"%s\" offset=%llu size=%llu unread_bytes_lost=%llu", t->path,
-               (unsigned long long)t->read_off, (unsigned long long)size,
-               (unsigned long long)lost);
+               (unsigned long long)t->read_off, (unsigned long long)size, (unsigned long long)lost);
         lp_assembler_flush(t->as, now_ns, 1, batch_on_event, t);
         batch_after_line(t);
         batch_close(t);

@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = data[0] % 8;
     struct lp_bulk_item items[8];
     char why[256];
-    enum lp_bulk_verdict v = lp_bulk_classify(200, (const char *)data + 1, size - 1, n, items,
-                                              why, sizeof(why));
+    enum lp_bulk_verdict v =
+        lp_bulk_classify(200, (const char *)data + 1, size - 1, n, items, why, sizeof(why));
     if (v != LP_BULK_ITEMS && v != LP_BULK_RETRY)
         __builtin_trap(); /* a 200 is items or a retry, nothing else */
     for (size_t i = 0; v == LP_BULK_ITEMS && i < n; i++)

@@ -51,9 +51,9 @@ static void differential(const char *p, size_t n)
     char why[128];
     int rf = lp_cline_decode(LP_CFMT_DOCKER, p, n, &a, &fast, why, sizeof(why));
     int rs = lp_docker_decode_slow(p, n, &b, &slow, why, sizeof(why));
-    if (rs == 0 && (rf != 0 || fast.len != slow.len || memcmp(fast.msg, slow.msg, slow.len) ||
-                    fast.partial != slow.partial || fast.stream != slow.stream ||
-                    fast.ts_ns != slow.ts_ns))
+    if (rs == 0 &&
+        (rf != 0 || fast.len != slow.len || memcmp(fast.msg, slow.msg, slow.len) ||
+         fast.partial != slow.partial || fast.stream != slow.stream || fast.ts_ns != slow.ts_ns))
         __builtin_trap();
     if (rs != 0 && rf == 0 && valid_utf8(p, n) && fast.msg != p)
         __builtin_trap(); /* the fast path accepted what jansson rejects */
@@ -86,8 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fmt = (data[0] & 0x80) ? lp_cfmt_detect_cut(p, n) : lp_cfmt_detect(p, n);
         struct lp_cline c;
         int rc = lp_cline_decode(fmt, p, n, &scratch, &c, err, sizeof(err));
-        lp_assembler_feed(a, &c, (uint64_t)(p - (const char *)data), rc ? LP_REC_MALFORMED : 0,
-                          now, on_event, &s);
+        lp_assembler_feed(a, &c, (uint64_t)(p - (const char *)data), rc ? LP_REC_MALFORMED : 0, now,
+                          on_event, &s);
         now += 100;
         if ((now / 100) % 7 == 0)
             lp_assembler_flush(a, now, 0, on_event, &s);

@@ -35,13 +35,15 @@ static size_t depth(json_t *v)
     const char *k;
     json_t *x;
     if (json_is_object(v)) {
-        json_object_foreach(v, k, x) {
+        json_object_foreach(v, k, x)
+        {
             size_t e = depth(x) + 1;
             if (e > d)
                 d = e;
         }
     } else if (json_is_array(v)) {
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             size_t e = depth(x);
             if (e > d)
                 d = e;
@@ -60,10 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* what the aggregator does: the parser's fields, merged by the content
      * rules into an event whose owned fields must come out unchanged */
     json_t *ev = json_pack("{s:s,s:s,s:{s:s},s:{s:i,s:{s:s}},s:{s:s},s:{s:s},s:{s:s}}",
-                           "@timestamp", "2026-11-28T10:00:00.000000000Z", "message", "m",
-                           "event", "id", "e1", "log", "offset", 42, "file", "path", "/p",
-                           "host", "name", "h", "kubernetes", "namespace", "ns", "logpipe",
-                           "source_id", "s1");
+                           "@timestamp", "2026-11-28T10:00:00.000000000Z", "message", "m", "event",
+                           "id", "e1", "log", "offset", 42, "file", "path", "/p", "host", "name",
+                           "h", "kubernetes", "namespace", "ns", "logpipe", "source_id", "s1");
     char *before = json_dumps(ev, JSON_SORT_KEYS);
     char why[256];
     json_t *fields = NULL;

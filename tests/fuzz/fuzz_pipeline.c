@@ -3,8 +3,8 @@
  * action + document and segment line, under a configuration the first byte
  * picks. Traps when a rendered event is not valid JSON, when an owned field
  * differs from what the record and its source say, or when the bulk body
- * cannot be built, or when content a redaction rule takes survives it. The value is an NDJSON batch (content-encoding identity:
- * what the fuzzer can shape; the codecs have their own target). */
+ * cannot be built, or when content a redaction rule takes survives it. The value is an NDJSON batch
+ * (content-encoding identity: what the fuzzer can shape; the codecs have their own target). */
 #include "lp_arena.h"
 #include "lp_buf.h"
 #include "lp_config.h"
@@ -37,7 +37,8 @@ static const char *const configs[] = {
     "    - {name: lf, kind: logfmt, time_field: ts, time_format: epoch}\n"
     "    - {name: re, kind: regex, pattern: '^(?<log__level>[A-Z]+) (?<msg>(a|aa)+.*)$'}\n"
     "  routes:\n"
-    "    - {name: a, match: [{field: kubernetes.container.name, equals: nginx}], parser: lf, outputs: [o]}\n"
+    "    - {name: a, match: [{field: kubernetes.container.name, equals: nginx}], parser: lf, "
+    "outputs: [o]}\n"
     "    - {name: b, match: [{field: message, regex: '^[A-Z]'}], parser: re, outputs: [o]}\n"
     "  default_route: {outputs: [o]}\n"
     "  enrich:\n"
@@ -120,8 +121,7 @@ static int same_str(json_t *ev, const char *path, const char *want)
 
 /* What the pipeline owns is what the record and its source say (the
  * configurations above rename or remove none of it). */
-static void check_owned(const struct lp_wire_source *s, const struct lp_wire_record *r,
-                        json_t *ev)
+static void check_owned(const struct lp_wire_source *s, const struct lp_wire_record *r, json_t *ev)
 {
     char id[LP_ID_HEX_LEN + 1];
     lp_event_id(s->source_id, strlen(s->source_id), r->offset, id);
@@ -171,11 +171,8 @@ static void check_redacted(json_t *v, const char *path)
             check_redacted(x, sub);
         }
         break;
-    case JSON_ARRAY:
-        json_array_foreach(v, i, x) check_redacted(x, path);
-        break;
-    default:
-        break;
+    case JSON_ARRAY: json_array_foreach(v, i, x) check_redacted(x, path); break;
+    default: break;
     }
 }
 

@@ -56,11 +56,8 @@ static void no_secret(json_t *v)
             no_secret(x);
         }
         break;
-    case JSON_ARRAY:
-        json_array_foreach(v, i, x) no_secret(x);
-        break;
-    default:
-        break;
+    case JSON_ARRAY: json_array_foreach(v, i, x) no_secret(x); break;
+    default: break;
     }
 }
 
@@ -71,8 +68,8 @@ static void no_secret(json_t *v)
  * input byte can make it legitimately something else). None may survive
  * agg_redact_keys (a parser's fields) followed by agg_redact_event. */
 
-static const char *const PLANTED[] = {"4111111111111111", "4111 1111 1111 1111",
-                                      "5500-0000-0000-0004", "5500000000000004",
+static const char *const PLANTED[] = {"4111111111111111",         "4111 1111 1111 1111",
+                                      "5500-0000-0000-0004",      "5500000000000004",
                                       "planted.user@example.com", "planted.user%40example.com"};
 #define N_PLANTED (sizeof(PLANTED) / sizeof(PLANTED[0]))
 
@@ -107,11 +104,8 @@ static void no_planted(json_t *v)
             no_planted(x);
         }
         break;
-    case JSON_ARRAY:
-        json_array_foreach(v, i, x) no_planted(x);
-        break;
-    default:
-        break;
+    case JSON_ARRAY: json_array_foreach(v, i, x) no_planted(x); break;
+    default: break;
     }
 }
 
@@ -187,8 +181,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * inputs that use them) */
     json_t *ev = json_loadb((const char *)data, size, JSON_ALLOW_NUL, NULL);
     if (json_is_object(ev)) {
-        static const char *const owned[] = {"@timestamp", "stream", "event", "log", "host",
-                                            "container", "kubernetes", "logpipe"};
+        static const char *const owned[] = {"@timestamp", "stream",    "event",      "log",
+                                            "host",       "container", "kubernetes", "logpipe"};
         int skip = 0;
         const char *k;
         json_t *x;

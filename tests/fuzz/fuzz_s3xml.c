@@ -12,8 +12,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const tags[] = {"Contents", "Key", "Size", "Code", "Message",
-                                       "UploadId", "NextContinuationToken", "Prefix"};
+    static const char *const tags[] = {
+        "Contents", "Key", "Size", "Code", "Message", "UploadId", "NextContinuationToken",
+        "Prefix"};
     const char *x = (const char *)data;
     struct lp_buf b = LP_BUF_INIT;
     for (size_t t = 0; t < sizeof(tags) / sizeof(tags[0]); t++) {

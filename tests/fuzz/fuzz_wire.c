@@ -31,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct lp_wire_batch bj;
         char why2[256];
         lp_wire_fast_decode = 0;
-        int rc_json = lp_wire_decode(&meta, data + 1, size - 1, 1 << 20, NULL, &s2, &a2, &bj,
-                                     why2, sizeof(why2));
+        int rc_json = lp_wire_decode(&meta, data + 1, size - 1, 1 << 20, NULL, &s2, &a2, &bj, why2,
+                                     sizeof(why2));
         lp_wire_fast_decode = 1;
         if ((rc_fast == 0) != (rc_json == 0))
             __builtin_trap();

@@ -52,13 +52,15 @@ static void test_bulk_semantics(void)
     snprintf(path, sizeof(path), "/%s", index_name);
     const char *mapping = "{\"mappings\":{\"properties\":{\"n\":{\"type\":\"long\"},"
                           "\"@timestamp\":{\"type\":\"date\"}}}}";
-    CU_ASSERT_EQUAL_FATAL(http("PUT", path, "application/json", NULL, mapping, strlen(mapping), &out), 200);
+    CU_ASSERT_EQUAL_FATAL(
+        http("PUT", path, "application/json", NULL, mapping, strlen(mapping), &out), 200);
 
     struct lp_bulk b;
     lp_bulk_init(&b, 1 << 20);
-    const char *docs[] = {"{\"@timestamp\":\"2026-11-28T07:21:00Z\",\"message\":\"a\",\"n\":1}",
-                          "{\"@timestamp\":\"2026-11-28T07:21:01Z\",\"message\":\"b\",\"n\":2}",
-                          "{\"@timestamp\":\"2026-11-28T07:21:02Z\",\"message\":\"c\",\"n\":\"not a number\"}"};
+    const char *docs[] = {
+        "{\"@timestamp\":\"2026-11-28T07:21:00Z\",\"message\":\"a\",\"n\":1}",
+        "{\"@timestamp\":\"2026-11-28T07:21:01Z\",\"message\":\"b\",\"n\":2}",
+        "{\"@timestamp\":\"2026-11-28T07:21:02Z\",\"message\":\"c\",\"n\":\"not a number\"}"};
     const char *ids[] = {"e9cc0a349479a35e9f0fb5bac711b5ac", "606bee2e8ed83454452310c4301bdd20",
                          "3552c604b4dde58de4acdf7857260150"};
     for (int i = 0; i < 3; i++)

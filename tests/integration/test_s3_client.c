@@ -1,9 +1,9 @@
 /* The S3 client against the real S3 server (S3Proxy, scripts/services up
  * s3): a small put and get back, a multipart upload (three parts) read back
- * byte for byte, listing across pages and one level of "directories", delete (twice: a missing key is
- * success), 404, server-side copy, HEAD, a storage class change in place,
- * batched deletes of 1000 keys, and wrong credentials: a 403 that is not retryable and
- * whose error text carries no secret. */
+ * byte for byte, listing across pages and one level of "directories", delete (twice: a missing key
+ * is success), 404, server-side copy, HEAD, a storage class change in place, batched deletes of
+ * 1000 keys, and wrong credentials: a 403 that is not retryable and whose error text carries no
+ * secret. */
 #include "lp_buf.h"
 #include "lp_error.h"
 #include "lp_s3.h"
@@ -24,7 +24,9 @@ static struct lp_s3_cfg cfg(const char *secret)
     struct lp_s3_cfg c = {.endpoint = endpoint,
                           .bucket = "logpipe",
                           .access_key_id = ak ? ak : "logpipe-test",
-                          .secret_access_key = secret ? secret : sk ? sk : "logpipe-test-secret",
+                          .secret_access_key = secret ? secret
+                                               : sk   ? sk
+                                                      : "logpipe-test-secret",
                           .path_style = 1,
                           .tls_verify = 1,
                           .timeout_ms = 30000,

@@ -115,13 +115,15 @@ static void test_kafka_round_trip(void)
         for (int i = 0; i < PER_BATCH; i++) {
             char msg[64];
             int n = snprintf(msg, sizeof(msg), "smoke line %d of batch %d", i, b);
-            struct lp_wire_record r = {lp_time_real_ns(), "stdout", next_off[s], msg, (size_t)n, 0, 0, NULL, 0};
+            struct lp_wire_record r = {
+                lp_time_real_ns(), "stdout", next_off[s], msg, (size_t)n, 0, 0, NULL, 0};
             next_off[s] += (uint64_t)n + 1;
             CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_add(&enc, &r), 0);
         }
         struct lp_buf value = LP_BUF_INIT;
         struct lp_wire_meta meta;
-        CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_finish(&enc, &cctx, LP_CODEC_ZSTD, 3, &value, &meta), 0);
+        CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_finish(&enc, &cctx, LP_CODEC_ZSTD, 3, &value, &meta),
+                              0);
         rd_kafka_headers_t *h = lp_kafka_wire_headers(&meta);
         rd_kafka_resp_err_t e = rd_kafka_producev(
             p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(sids[s], LP_ID_HEX_LEN),
@@ -179,8 +181,8 @@ static void test_kafka_round_trip(void)
         char why[256];
         lp_arena_reset(&arena);
         if (lp_kafka_wire_meta(m, &meta, why, sizeof(why)) ||
-            lp_wire_decode(&meta, m->payload, m->len, 16 << 20, NULL, &scratch, &arena, &batch,
-                           why, sizeof(why))) {
+            lp_wire_decode(&meta, m->payload, m->len, 16 << 20, NULL, &scratch, &arena, &batch, why,
+                           sizeof(why))) {
             fprintf(stderr, "decode: %s\n", why);
             bad++;
         } else {
@@ -232,8 +234,7 @@ static void test_kafka_round_trip(void)
 /* A JSON request to OpenSearch; the status, the body in out. */
 static long http(const char *method, const char *url, const char *body, struct lp_buf *out)
 {
-    return lp_test_http(method, url, "application/json", NULL, body, body ? strlen(body) : 0,
-                        out);
+    return lp_test_http(method, url, "application/json", NULL, body, body ? strlen(body) : 0, out);
 }
 
 static void test_opensearch_index_and_search(void)
@@ -241,7 +242,8 @@ static void test_opensearch_index_and_search(void)
     char sid[LP_ID_HEX_LEN + 1], id[LP_ID_HEX_LEN + 1], url[512], index[160];
     struct lp_wire_source src;
     source_of(0, sid, &src);
-    struct lp_wire_record r = {lp_time_real_ns(), "stdout", 4242, "smoke document for search", 25, 0, 0, NULL, 0};
+    struct lp_wire_record r = {
+        lp_time_real_ns(), "stdout", 4242, "smoke document for search", 25, 0, 0, NULL, 0};
     lp_event_id(sid, strlen(sid), r.offset, id);
     struct lp_buf doc = LP_BUF_INIT, out = LP_BUF_INIT;
     CU_ASSERT_EQUAL_FATAL(lp_wire_ecs_event(&src, &r, &doc), 0);
@@ -265,8 +267,10 @@ static void test_opensearch_index_and_search(void)
     json_t *hit = json_array_get(hits, 0);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(hit, "_id")), id);
     json_t *srcdoc = json_object_get(hit, "_source");
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(srcdoc, "event"), "id")), id);
-    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(srcdoc, "log"), "offset")), 4242);
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_object_get(json_object_get(srcdoc, "event"), "id")), id);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(srcdoc, "log"), "offset")),
+                    4242);
     json_decref(res);
 
     snprintf(url, sizeof(url), "%s/%s", es_url, index);

@@ -32,8 +32,7 @@ long lp_consume_all(const char *brokers, const char *topic, int timeout_ms, lp_c
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, topic, NULL);
     long n = -1;
-    if (rd_kafka_metadata(c, 0, rkt, &md, 10000) || md->topic_cnt != 1 ||
-        md->topics[0].err) {
+    if (rd_kafka_metadata(c, 0, rkt, &md, 10000) || md->topic_cnt != 1 || md->topics[0].err) {
         fprintf(stderr, "no metadata for topic %s\n", topic);
         goto out;
     }
@@ -66,8 +65,8 @@ long lp_consume_all(const char *brokers, const char *topic, int timeout_ms, lp_c
             char why[256];
             lp_arena_reset(&arena);
             if (lp_kafka_wire_meta(m, &meta, why, sizeof(why)) ||
-                lp_wire_decode(&meta, m->payload, m->len, 64 << 20, NULL, &scratch, &arena, &b,
-                               why, sizeof(why))) {
+                lp_wire_decode(&meta, m->payload, m->len, 64 << 20, NULL, &scratch, &arena, &b, why,
+                               sizeof(why))) {
                 fprintf(stderr, "undecodable message at %d/%lld: %s\n", (int)m->partition,
                         (long long)m->offset, why);
                 (*bad)++;

@@ -15,9 +15,10 @@ static void print(void *ctx, const struct lp_wire_source *src, const struct lp_w
     char id[LP_ID_HEX_LEN + 1];
     lp_event_id(src->source_id, strlen(src->source_id), r->offset, id);
     lp_buf_reset(b);
-    lp_buf_appendf(b, "{\"event_id\":\"%s\",\"source_id\":\"%s\",\"offset\":%llu,\"flags\":%u,"
-                   "\"lines\":%u,\"path\":", id, src->source_id, (unsigned long long)r->offset,
-                   r->flags, r->lines);
+    lp_buf_appendf(b,
+                   "{\"event_id\":\"%s\",\"source_id\":\"%s\",\"offset\":%llu,\"flags\":%u,"
+                   "\"lines\":%u,\"path\":",
+                   id, src->source_id, (unsigned long long)r->offset, r->flags, r->lines);
     lp_buf_append_json_string(b, src->path ? src->path : "", src->path ? strlen(src->path) : 0);
     lp_buf_puts(b, ",\"stream\":");
     lp_buf_append_json_string(b, r->stream ? r->stream : "", r->stream ? strlen(r->stream) : 0);

@@ -48,7 +48,8 @@ static void test_round_trip(void)
         CU_ASSERT(st.bytes_out > 0 && st.bytes_out < n / 3);
         CU_ASSERT_FALSE(exists(src));
         lp_archive_name(src, dst, codecs[c], arch, sizeof(arch));
-        CU_ASSERT_PTR_NOT_NULL(strstr(arch, codecs[c] == LP_CODEC_GZIP ? ".ndjson.gz" : ".ndjson.zst"));
+        CU_ASSERT_PTR_NOT_NULL(
+            strstr(arch, codecs[c] == LP_CODEC_GZIP ? ".ndjson.gz" : ".ndjson.zst"));
         uint64_t ah, an;
         CU_ASSERT_EQUAL(lp_archive_verify(arch, codecs[c], &ah, &an), 0);
         CU_ASSERT_EQUAL(ah, h);

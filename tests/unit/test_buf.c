@@ -18,7 +18,7 @@ static void test_append_and_limit(void)
     CU_ASSERT_EQUAL(lp_buf_appendf(&b, "%d", 1234), 0);
     CU_ASSERT_STRING_EQUAL(b.data, "hello1234");
     CU_ASSERT_EQUAL(lp_buf_puts(&b, "xy"), LP_ETOOBIG); /* 11 > 10 */
-    CU_ASSERT_STRING_EQUAL(b.data, "hello1234");         /* unchanged */
+    CU_ASSERT_STRING_EQUAL(b.data, "hello1234");        /* unchanged */
     CU_ASSERT_EQUAL(lp_buf_putc(&b, '!'), 0);
     CU_ASSERT_EQUAL(b.len, 10);
     size_t n;
@@ -96,7 +96,8 @@ static void test_json_escape(void)
     check_json("plain", 5, "plain", 5);
     check_json("q\"b\\n\n\t\x01", 9, "q\"b\\n\n\t\x01", 9);
     check_json("nul\0x", 5, "nul\0x", 5);
-    check_json("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14);
+    check_json("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14,
+               "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14);
     /* invalid: lone continuation, overlong, surrogate, truncated 3-byte */
     check_json("a\x80z", 3, "a\xef\xbf\xbdz", 5);
     check_json("\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd", 6);

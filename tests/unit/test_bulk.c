@@ -40,24 +40,33 @@ static void test_classify_items(void)
     const char *resp =
         "{\"took\":3,\"errors\":true,\"items\":["
         "{\"create\":{\"_index\":\"l\",\"_id\":\"1\",\"status\":201}},"
-        "{\"create\":{\"_index\":\"l\",\"_id\":\"2\",\"status\":409,\"error\":{\"type\":\"version_conflict_engine_exception\",\"reason\":\"[2]: version conflict, document already exists\"}}},"
-        "{\"create\":{\"_index\":\"l\",\"_id\":\"3\",\"status\":400,\"error\":{\"type\":\"mapper_parsing_exception\",\"reason\":\"failed to parse field [n] of type [long]\"}}},"
-        "{\"create\":{\"_index\":\"l\",\"_id\":\"4\",\"status\":429,\"error\":{\"type\":\"es_rejected_execution_exception\",\"reason\":\"rejected\"}}},"
-        "{\"create\":{\"_index\":\"l\",\"_id\":\"5\",\"status\":503,\"error\":{\"type\":\"unavailable_shards_exception\"}}},"
-        "{\"create\":{\"_index\":\"l\",\"_id\":\"6\",\"status\":404,\"error\":{\"type\":\"index_not_found_exception\",\"reason\":\"no such index\"}}},"
-        "{\"create\":{\"_index\":\"l\",\"_id\":\"7\",\"status\":403,\"error\":{\"type\":\"cluster_block_exception\",\"reason\":\"index [l] blocked by: [FORBIDDEN/12/index read-only / allow delete (api)]\"}}},"
+        "{\"create\":{\"_index\":\"l\",\"_id\":\"2\",\"status\":409,\"error\":{\"type\":\"version_"
+        "conflict_engine_exception\",\"reason\":\"[2]: version conflict, document already "
+        "exists\"}}},"
+        "{\"create\":{\"_index\":\"l\",\"_id\":\"3\",\"status\":400,\"error\":{\"type\":\"mapper_"
+        "parsing_exception\",\"reason\":\"failed to parse field [n] of type [long]\"}}},"
+        "{\"create\":{\"_index\":\"l\",\"_id\":\"4\",\"status\":429,\"error\":{\"type\":\"es_"
+        "rejected_execution_exception\",\"reason\":\"rejected\"}}},"
+        "{\"create\":{\"_index\":\"l\",\"_id\":\"5\",\"status\":503,\"error\":{\"type\":"
+        "\"unavailable_shards_exception\"}}},"
+        "{\"create\":{\"_index\":\"l\",\"_id\":\"6\",\"status\":404,\"error\":{\"type\":\"index_"
+        "not_found_exception\",\"reason\":\"no such index\"}}},"
+        "{\"create\":{\"_index\":\"l\",\"_id\":\"7\",\"status\":403,\"error\":{\"type\":\"cluster_"
+        "block_exception\",\"reason\":\"index [l] blocked by: [FORBIDDEN/12/index read-only / "
+        "allow delete (api)]\"}}},"
         "{\"index\":{\"_index\":\"l\",\"_id\":\"8\",\"status\":200}}"
         "]}";
     struct lp_bulk_item it[8];
     char why[256];
     CU_ASSERT_EQUAL_FATAL(lp_bulk_classify(200, resp, strlen(resp), 8, it, why, sizeof(why)),
                           LP_BULK_ITEMS);
-    enum lp_item_verdict want[] = {LP_ITEM_OK, LP_ITEM_OK, LP_ITEM_DROP, LP_ITEM_RETRY,
+    enum lp_item_verdict want[] = {LP_ITEM_OK,    LP_ITEM_OK,   LP_ITEM_DROP,  LP_ITEM_RETRY,
                                    LP_ITEM_RETRY, LP_ITEM_DROP, LP_ITEM_RETRY, LP_ITEM_OK};
     for (int i = 0; i < 8; i++)
         CU_ASSERT_EQUAL(it[i].verdict, want[i]);
     CU_ASSERT_EQUAL(it[2].status, 400);
-    CU_ASSERT_STRING_EQUAL(it[2].reason, "mapper_parsing_exception: failed to parse field [n] of type [long]");
+    CU_ASSERT_STRING_EQUAL(it[2].reason,
+                           "mapper_parsing_exception: failed to parse field [n] of type [long]");
     CU_ASSERT_PTR_NOT_NULL(strstr(it[1].reason, "version_conflict_engine_exception"));
     CU_ASSERT_STRING_EQUAL(it[4].reason, "unavailable_shards_exception");
     CU_ASSERT_STRING_EQUAL(it[0].reason, "");
@@ -85,17 +94,20 @@ static void test_classify_filtered(void)
     CU_ASSERT_EQUAL(lp_bulk_classify(200, short2, strlen(short2), 3, it, why, sizeof(why)),
                     LP_BULK_RETRY);
     /* an id that spells "status" is escaped inside its string: not counted */
-    const char *tricky = "{\"errors\":false,\"items\":[{\"create\":{\"_id\":\"a\\\"status\\\"\","
-                         "\"status\":201}},{\"create\":{\"status\":201}},{\"create\":{\"status\":201}}]}";
+    const char *tricky =
+        "{\"errors\":false,\"items\":[{\"create\":{\"_id\":\"a\\\"status\\\"\","
+        "\"status\":201}},{\"create\":{\"status\":201}},{\"create\":{\"status\":201}}]}";
     CU_ASSERT_EQUAL(lp_bulk_classify(200, tricky, strlen(tricky), 3, it, why, sizeof(why)),
                     LP_BULK_ITEMS);
     CU_ASSERT_EQUAL(it[0].verdict, LP_ITEM_OK);
     /* errors true: each item as it says */
-    const char *bad = "{\"errors\":true,\"items\":[{\"create\":{\"status\":201}},"
-                      "{\"create\":{\"status\":400,\"error\":{\"type\":\"mapper_parsing_exception\","
-                      "\"reason\":\"x\"}}},{\"create\":{\"status\":409,\"error\":{\"type\":"
-                      "\"version_conflict_engine_exception\"}}}]}";
-    CU_ASSERT_EQUAL(lp_bulk_classify(200, bad, strlen(bad), 3, it, why, sizeof(why)), LP_BULK_ITEMS);
+    const char *bad =
+        "{\"errors\":true,\"items\":[{\"create\":{\"status\":201}},"
+        "{\"create\":{\"status\":400,\"error\":{\"type\":\"mapper_parsing_exception\","
+        "\"reason\":\"x\"}}},{\"create\":{\"status\":409,\"error\":{\"type\":"
+        "\"version_conflict_engine_exception\"}}}]}";
+    CU_ASSERT_EQUAL(lp_bulk_classify(200, bad, strlen(bad), 3, it, why, sizeof(why)),
+                    LP_BULK_ITEMS);
     CU_ASSERT_EQUAL(it[0].verdict, LP_ITEM_OK);
     CU_ASSERT_EQUAL(it[1].verdict, LP_ITEM_DROP);
     CU_ASSERT_STRING_EQUAL(it[1].reason, "mapper_parsing_exception: x");
@@ -118,12 +130,15 @@ static void test_classify_requests(void)
     CU_ASSERT_EQUAL(lp_bulk_classify(403, "", 0, 2, it, why, sizeof(why)), LP_BULK_HALT);
     CU_ASSERT_EQUAL(lp_bulk_classify(429, "", 0, 2, it, why, sizeof(why)), LP_BULK_RETRY);
     CU_ASSERT_EQUAL(lp_bulk_classify(502, "", 0, 2, it, why, sizeof(why)), LP_BULK_RETRY);
-    CU_ASSERT_EQUAL(lp_bulk_classify(0, "", 0, 2, it, why, sizeof(why)), LP_BULK_RETRY); /* no response */
-    CU_ASSERT_EQUAL(lp_bulk_classify(400, "{\"error\":\"x\"}", 13, 2, it, why, sizeof(why)), LP_BULK_FAIL);
+    CU_ASSERT_EQUAL(lp_bulk_classify(0, "", 0, 2, it, why, sizeof(why)),
+                    LP_BULK_RETRY); /* no response */
+    CU_ASSERT_EQUAL(lp_bulk_classify(400, "{\"error\":\"x\"}", 13, 2, it, why, sizeof(why)),
+                    LP_BULK_FAIL);
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "HTTP 400"));
     /* garbled 200s: retry the whole request (safe: ids are deterministic) */
     const char *one = "{\"errors\":false,\"items\":[{\"create\":{\"status\":201}}]}";
-    CU_ASSERT_EQUAL(lp_bulk_classify(200, one, strlen(one), 2, it, why, sizeof(why)), LP_BULK_RETRY);
+    CU_ASSERT_EQUAL(lp_bulk_classify(200, one, strlen(one), 2, it, why, sizeof(why)),
+                    LP_BULK_RETRY);
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "1 items for 2 actions"));
     CU_ASSERT_EQUAL(lp_bulk_classify(200, "<html>", 6, 2, it, why, sizeof(why)), LP_BULK_RETRY);
     const char *nostatus = "{\"items\":[{\"create\":{}},{\"create\":{\"status\":201}}]}";
@@ -133,11 +148,12 @@ static void test_classify_requests(void)
 
 static void test_index_names(void)
 {
-    json_t *ev = json_pack("{s:{s:s},s:{s:s}}", "kubernetes", "namespace", "Shop", "log",
-                           "level", "warn");
+    json_t *ev =
+        json_pack("{s:{s:s},s:{s:s}}", "kubernetes", "namespace", "Shop", "log", "level", "warn");
     char out[300];
     int64_t ts = 1795850460LL * 1000000000LL; /* 2026-11-28T07:21:00Z */
-    CU_ASSERT_EQUAL(lp_index_name("logs-{kubernetes.namespace}-%Y.%m.%d", ev, ts, out, sizeof(out)), 0);
+    CU_ASSERT_EQUAL(lp_index_name("logs-{kubernetes.namespace}-%Y.%m.%d", ev, ts, out, sizeof(out)),
+                    0);
     CU_ASSERT_STRING_EQUAL(out, "logs-shop-2026.11.28");
     CU_ASSERT_EQUAL(lp_index_name("logs-{service.name}-%Y.%m.%d.%H", ev, ts, out, sizeof(out)), 0);
     CU_ASSERT_STRING_EQUAL(out, "logs-unknown-2026.11.28.07");

@@ -42,7 +42,8 @@ static void test_round_trip(void)
             size_t n = sizes[si];
             char *in = sample(n ? n : 1);
             struct lp_buf z = LP_BUF_INIT, out = LP_BUF_INIT;
-            CU_ASSERT_EQUAL_FATAL(lp_codec_compress(ci == 1 ? &ctx : NULL, all[ci], 0, in, n, &z), 0);
+            CU_ASSERT_EQUAL_FATAL(lp_codec_compress(ci == 1 ? &ctx : NULL, all[ci], 0, in, n, &z),
+                                  0);
             if (all[ci] != LP_CODEC_IDENTITY && n == 300000)
                 CU_ASSERT(z.len < n);
             CU_ASSERT_EQUAL(lp_codec_decompress(&ctx, all[ci], z.data, z.len, n, &out), 0);
@@ -120,8 +121,7 @@ static void test_concatenated_and_trailing(void)
         CU_ASSERT_STRING_EQUAL(out.data, "hello world");
         lp_buf_append(&z, "xx", 2); /* trailing garbage is not a valid frame */
         lp_buf_reset(&out);
-        CU_ASSERT_EQUAL(lp_codec_decompress(NULL, all[ci], z.data, z.len, 100, &out),
-                        LP_ECORRUPT);
+        CU_ASSERT_EQUAL(lp_codec_decompress(NULL, all[ci], z.data, z.len, 100, &out), LP_ECORRUPT);
         lp_buf_release(&z);
         lp_buf_release(&out);
     }

@@ -111,7 +111,7 @@ static void test_values_and_substitution(void)
     CU_ASSERT_STRING_EQUAL(c->shipper.inputs[0].exclude[0], "*_kube-system_*");
     CU_ASSERT_STRING_EQUAL(c->shipper.inputs[0].format, "cri");
     CU_ASSERT_STRING_EQUAL(c->shipper.inputs[1].paths[0], "/data/app.log"); /* scalar → list */
-    CU_ASSERT_STRING_EQUAL(c->shipper.inputs[1].format, "auto");             /* element default */
+    CU_ASSERT_STRING_EQUAL(c->shipper.inputs[1].format, "auto");            /* element default */
     CU_ASSERT_STRING_EQUAL(c->shipper.multiline.mode, "java");
     CU_ASSERT_EQUAL(c->shipper.multiline.flush_timeout_ms, 1000);
     CU_ASSERT_EQUAL(c->shipper.multiline.max_lines, 500);
@@ -128,7 +128,8 @@ static void test_values_and_substitution(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "\"ssl.ca.location\": \"/etc/ca.pem\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "  batch_linger: 250ms\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "  max_line_bytes: 1MiB\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(dump.data, "    - paths:\n        - \"/var/log/containers/*.log\"\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(dump.data, "    - paths:\n        - \"/var/log/containers/*.log\"\n"));
 
     /* The dump is itself a valid configuration that loads to the same values. */
     struct lp_buf plain = LP_BUF_INIT, errs2 = LP_BUF_INIT, dump2 = LP_BUF_INIT;
@@ -224,7 +225,8 @@ static void test_merge(void)
     const char *bad[] = {"kafka:\n  topic: t1\n", "kafka:\n  topik: t2\n"};
     c = lp_config_load_texts(names, bad, 2, fake_env, &errs);
     CU_ASSERT_PTR_NULL(c);
-    CU_ASSERT_STRING_EQUAL(errs.data, "prod.yaml:2:3: unknown key 'kafka.topik'; did you mean 'topic'?\n");
+    CU_ASSERT_STRING_EQUAL(errs.data,
+                           "prod.yaml:2:3: unknown key 'kafka.topik'; did you mean 'topic'?\n");
     lp_buf_release(&errs);
 }
 
@@ -232,14 +234,17 @@ static void test_errors(void)
 {
     expect_error("kafka:\n  brokrs: x\n",
                  "test.yaml:2:3: unknown key 'kafka.brokrs'; did you mean 'brokers'?\n");
-    expect_error("shiper:\n  x: 1\n", "test.yaml:1:1: unknown key 'shiper'; did you mean 'shipper'?\n");
+    expect_error("shiper:\n  x: 1\n",
+                 "test.yaml:1:1: unknown key 'shiper'; did you mean 'shipper'?\n");
     expect_error("kafka:\n  zzzzzz: 1\n", "test.yaml:2:3: unknown key 'kafka.zzzzzz'\n");
     expect_error("shipper:\n  batch_linger: 5 parsecs\n",
-                 "test.yaml:2:17: shipper.batch_linger: expected a duration (e.g. 250ms, 5s, 1h, 30d), got '5 parsecs'\n");
+                 "test.yaml:2:17: shipper.batch_linger: expected a duration (e.g. 250ms, 5s, 1h, "
+                 "30d), got '5 parsecs'\n");
     expect_error("shipper:\n  batch_linger: 5\n",
                  "test.yaml:2:17: shipper.batch_linger: expected a duration");
     expect_error("shipper:\n  max_line_bytes: lots\n",
-                 "test.yaml:2:19: shipper.max_line_bytes: expected a size (e.g. 512, 64KiB, 5MiB, 1GB), got 'lots'\n");
+                 "test.yaml:2:19: shipper.max_line_bytes: expected a size (e.g. 512, 64KiB, 5MiB, "
+                 "1GB), got 'lots'\n");
     expect_error("shipper:\n  max_line_bytes: 10\n",
                  "test.yaml:2:19: shipper.max_line_bytes: '10' is out of range [1KiB, 64MiB]\n");
     expect_error("shipper:\n  batch_max_records: -3\n",
@@ -262,13 +267,16 @@ static void test_errors(void)
     expect_error("shipper:\n  multiline:\n    mode: custom\n",
                  "test.yaml:3:5: shipper.multiline: mode custom needs start_pattern\n");
     expect_error("kafka:\n  brokers: ${KAFKA_BROKERS_UNSET}\n",
-                 "test.yaml:2:12: environment variable KAFKA_BROKERS_UNSET is not set (write ${KAFKA_BROKERS_UNSET:-default} to give a default)\n");
+                 "test.yaml:2:12: environment variable KAFKA_BROKERS_UNSET is not set (write "
+                 "${KAFKA_BROKERS_UNSET:-default} to give a default)\n");
     expect_error("kafka:\n  topic: \"pre-${MISSING}\"\n",
                  "test.yaml:2:15: environment variable MISSING is not set");
-    expect_error("kafka:\n  topic: ${bad name}\n", "test.yaml:2:10: invalid substitution '${bad name}'");
+    expect_error("kafka:\n  topic: ${bad name}\n",
+                 "test.yaml:2:10: invalid substitution '${bad name}'");
     expect_error("kafka:\n  topic: ${OPEN\n", "test.yaml:2:10: unterminated ${");
-    expect_error("kafka:\n  topic: ${file:/nonexistent/secret}\n",
-                 "test.yaml:2:10: cannot read ${file:/nonexistent/secret}: No such file or directory\n");
+    expect_error(
+        "kafka:\n  topic: ${file:/nonexistent/secret}\n",
+        "test.yaml:2:10: cannot read ${file:/nonexistent/secret}: No such file or directory\n");
     expect_error("kafka:\n  topic: a\n  topic: b\n",
                  "test.yaml:3:3: duplicate key 'topic' (first at line 2)\n");
     expect_error("kafka:\n  brokers: [unclosed\n", "test.yaml:3:1: invalid YAML: ");
@@ -284,11 +292,14 @@ static void test_errors(void)
     expect_error("aggregator:\n  outputs:\n    - {name: s, type: stdout, request_timeout: 5s}\n",
                  "test.yaml:3:31: aggregator.outputs[0].request_timeout: a key of "
                  "elasticsearch, s3 outputs; this output is type stdout\n");
-    expect_error("- a\n- b\n", "test.yaml:1:1: the top level must be a mapping of sections, not a list\n");
-    expect_error("base: &b {x: 1}\nkafka: *b\n", "test.yaml:2:8: YAML aliases (*b) are not supported\n");
+    expect_error("- a\n- b\n",
+                 "test.yaml:1:1: the top level must be a mapping of sections, not a list\n");
+    expect_error("base: &b {x: 1}\nkafka: *b\n",
+                 "test.yaml:2:8: YAML aliases (*b) are not supported\n");
     expect_error("kafka:\n  brokers: \"\"\n", "test.yaml:2:12: kafka.brokers must not be empty\n");
     expect_error("shipper:\n  max_line_bytes: 512KiB\n",
-                 "test.yaml:2:19: shipper.max_line_bytes must be at most a quarter of kafka.max_message_bytes");
+                 "test.yaml:2:19: shipper.max_line_bytes must be at most a quarter of "
+                 "kafka.max_message_bytes");
 
     /* every error is reported, not just the first */
     struct lp_buf errs = LP_BUF_INIT;
@@ -300,7 +311,9 @@ static void test_errors(void)
     /* a file that does not exist */
     const char *missing[] = {"/nonexistent/logpipe.yaml"};
     CU_ASSERT_PTR_NULL(lp_config_load(missing, 1, NULL, &errs));
-    CU_ASSERT_STRING_EQUAL(errs.data, "/nonexistent/logpipe.yaml:1:1: cannot open config file: No such file or directory\n");
+    CU_ASSERT_STRING_EQUAL(
+        errs.data,
+        "/nonexistent/logpipe.yaml:1:1: cannot open config file: No such file or directory\n");
     lp_buf_release(&errs);
 }
 
@@ -365,8 +378,8 @@ static void test_sections_in_use(void)
     lp_node_set_used_sections(aggregator);
     c = load1(text, &errs);
     CU_ASSERT_PTR_NULL(c); /* the aggregator needs them */
-    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data,
-                                  "environment variable ES_PASSWORD_UNSET_XYZ is not set"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(errs.data, "environment variable ES_PASSWORD_UNSET_XYZ is not set"));
     lp_config_free(c);
     /* a mistake in a section the daemon does not read stops the daemons that
      * read it, not this one */
@@ -375,8 +388,8 @@ static void test_sections_in_use(void)
     c = load1("retention: {policies: [{name: p, path: /x}]}\n", &errs);
     CU_ASSERT_PTR_NOT_NULL(c);
     lp_config_free(c);
-    static const char *const retention[] = {"kafka", "aggregator", "retention", "metrics", "log",
-                                            NULL};
+    static const char *const retention[] = {"kafka",   "aggregator", "retention",
+                                            "metrics", "log",        NULL};
     lp_node_set_used_sections(retention);
     c = load1("retention: {policies: [{name: p, path: /x}]}\n", &errs);
     CU_ASSERT_PTR_NULL(c);
@@ -596,8 +609,9 @@ static void test_dump_redacts(void)
 static void test_dump_secrets_and_warnings(void)
 {
     struct lp_buf errs = LP_BUF_INIT, out = LP_BUF_INIT, text = LP_BUF_INIT;
-    lp_buf_puts(&text, "aggregator:\n  outputs:\n"
-                       "    - {name: es, type: elasticsearch, url: 'http://elastic:s3cr3tpw@es:9200/");
+    lp_buf_puts(&text,
+                "aggregator:\n  outputs:\n"
+                "    - {name: es, type: elasticsearch, url: 'http://elastic:s3cr3tpw@es:9200/");
     for (int i = 0; i < 3000; i++)
         lp_buf_putc(&text, 'p');
     lp_buf_puts(&text, "'}\n"
@@ -676,7 +690,8 @@ static void test_dump_secrets_and_warnings(void)
     lp_buf_reset(&out);
     CU_ASSERT_EQUAL(lp_config_warnings(c, &out), 1);
     lp_buf_putc(&out, '\0');
-    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "aggregator.outputs[0] (b): the object store is plain"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(out.data, "aggregator.outputs[0] (b): the object store is plain"));
     lp_buf_reset(&out);
     CU_ASSERT_EQUAL(lp_config_dump(c, NULL, 1, &out), 0);
     lp_buf_putc(&out, '\0');
@@ -708,7 +723,8 @@ static void test_reference_is_fresh(void)
     char *doc = lp_test_read_source("docs/config.md", NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
     if (strcmp(doc, ref.data) != 0)
-        fprintf(stderr, "\ndocs/config.md is stale: run `cmake --build build --target config-doc`\n");
+        fprintf(stderr,
+                "\ndocs/config.md is stale: run `cmake --build build --target config-doc`\n");
     CU_ASSERT_STRING_EQUAL(doc, ref.data);
     CU_ASSERT_PTR_NOT_NULL(strstr(ref.data, "| `shipper.inputs[].paths` | list of strings |"));
     free(doc);
@@ -732,7 +748,8 @@ static void test_many_policies(void)
     lp_buf_reset(&errs);
     c = load1(y.data, &errs);
     CU_ASSERT_PTR_NULL(c);
-    CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "retention.policies[200] 'late' overlaps policy 'p150'"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(errs.data, "retention.policies[200] 'late' overlaps policy 'p150'"));
     lp_config_free(c);
     lp_buf_release(&y);
     lp_buf_release(&errs);
@@ -754,7 +771,8 @@ int main(void)
         {"kubeconfig", test_kubeconfig},
         {"secret names", test_secret_names},
         {"dump redacts keys and URL userinfo", test_dump_redacts},
-        {"dump: long URLs, redact patterns; insecure settings warned", test_dump_secrets_and_warnings},
+        {"dump: long URLs, redact patterns; insecure settings warned",
+         test_dump_secrets_and_warnings},
         {"reference is fresh", test_reference_is_fresh},
         {NULL, NULL},
     };

@@ -35,8 +35,8 @@ static int collect(void *ctx, const struct lp_event *ev)
     const char *stream = lp_stream_name(ev->stream);
     json_array_append_new(g->events,
                           json_pack("{s:I,s:o,s:o,s:o,s:i}", "offset", (json_int_t)ev->offset,
-                                    "stream", stream ? json_string(stream) : json_null(),
-                                    "message", msg, "flags", flags, "lines", (int)ev->lines));
+                                    "stream", stream ? json_string(stream) : json_null(), "message",
+                                    msg, "flags", flags, "lines", (int)ev->lines));
     return 0;
 }
 
@@ -50,8 +50,8 @@ static json_t *run_fixture(const char *name, enum lp_cfmt fmt, const char *ml_mo
     char *data = lp_test_read_source(path, &n);
     CU_ASSERT_PTR_NOT_NULL_FATAL(data);
     char err[256];
-    struct lp_multiline *ml = lp_multiline_new(ml_mode, NULL, NULL, 500, 1 << 20,
-                                               2000000000LL, err, sizeof(err));
+    struct lp_multiline *ml =
+        lp_multiline_new(ml_mode, NULL, NULL, 500, 1 << 20, 2000000000LL, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(ml);
     struct lp_assembler *a = lp_assembler_new(ml, 256 * 1024, 5000000000LL);
     struct got g = {json_array()};
@@ -68,7 +68,8 @@ static json_t *run_fixture(const char *name, enum lp_cfmt fmt, const char *ml_mo
         struct lp_cline c;
         char why[128];
         int rc = lp_cline_decode(fmt, line, len, &scratch, &c, why, sizeof(why));
-        CU_ASSERT_EQUAL(lp_assembler_feed(a, &c, off, rc ? LP_REC_MALFORMED : 0, 0, collect, &g), 0);
+        CU_ASSERT_EQUAL(lp_assembler_feed(a, &c, off, rc ? LP_REC_MALFORMED : 0, 0, collect, &g),
+                        0);
         /* the checkpoint bound never passes an unfinished event */
         uint64_t pending = lp_assembler_pending_offset(a);
         CU_ASSERT(pending == UINT64_MAX || pending <= off);
@@ -97,7 +98,8 @@ static void check_fixture(const char *name, enum lp_cfmt fmt, const char *ml_mod
         json_t *have = json_array_get(got, i);
         int eq = have && json_equal(want, have);
         if (!eq) {
-            char *w = json_dumps(want, JSON_SORT_KEYS), *h = have ? json_dumps(have, JSON_SORT_KEYS) : NULL;
+            char *w = json_dumps(want, JSON_SORT_KEYS),
+                 *h = have ? json_dumps(have, JSON_SORT_KEYS) : NULL;
             fprintf(stderr, "\n%s event %zu:\n  want %.300s\n  have %.300s\n", name, i, w,
                     h ? h : "(none)");
             free(w);
@@ -156,20 +158,24 @@ static void test_decode_errors(void)
     const char *bad[] = {"2026-11-28T07:21:00Z stdin F x", "notatime stdout F x",
                          "2026-11-28T07:21:00Z stdout X x", "2026-11-28T07:21:00Z"};
     for (int i = 0; i < 4; i++) {
-        CU_ASSERT_EQUAL(lp_cline_decode(LP_CFMT_CRI, bad[i], strlen(bad[i]), &scratch, &c, why,
-                                        sizeof(why)), LP_ECORRUPT);
+        CU_ASSERT_EQUAL(
+            lp_cline_decode(LP_CFMT_CRI, bad[i], strlen(bad[i]), &scratch, &c, why, sizeof(why)),
+            LP_ECORRUPT);
         CU_ASSERT_EQUAL(c.len, strlen(bad[i])); /* the raw line is kept */
         CU_ASSERT_PTR_NOT_NULL(strstr(why, "CRI line"));
     }
-    const char *dbad[] = {"{\"stream\":\"stdout\"}", "[1]", "{\"log\":\"x\",\"time\":\"yesterday\"}"};
+    const char *dbad[] = {"{\"stream\":\"stdout\"}", "[1]",
+                          "{\"log\":\"x\",\"time\":\"yesterday\"}"};
     for (int i = 0; i < 3; i++) {
-        CU_ASSERT_EQUAL(lp_cline_decode(LP_CFMT_DOCKER, dbad[i], strlen(dbad[i]), &scratch, &c,
-                                        why, sizeof(why)), LP_ECORRUPT);
+        CU_ASSERT_EQUAL(lp_cline_decode(LP_CFMT_DOCKER, dbad[i], strlen(dbad[i]), &scratch, &c, why,
+                                        sizeof(why)),
+                        LP_ECORRUPT);
         CU_ASSERT_EQUAL(c.len, strlen(dbad[i]));
         CU_ASSERT_EQUAL(c.partial, 0);
     }
     const char *ok = "2026-11-28T07:21:00Z stdout P:more x y";
-    CU_ASSERT_EQUAL(lp_cline_decode(LP_CFMT_CRI, ok, strlen(ok), &scratch, &c, why, sizeof(why)), 0);
+    CU_ASSERT_EQUAL(lp_cline_decode(LP_CFMT_CRI, ok, strlen(ok), &scratch, &c, why, sizeof(why)),
+                    0);
     CU_ASSERT_EQUAL(c.partial, 1);
     CU_ASSERT_EQUAL(c.len, 3);
     CU_ASSERT_EQUAL(memcmp(c.msg, "x y", 3), 0);
@@ -202,7 +208,8 @@ static void test_truncation(void)
     json_t *e0 = json_array_get(g.events, 0), *e1 = json_array_get(g.events, 1),
            *e2 = json_array_get(g.events, 2);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(e0, "message")), "0123456789");
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(e0, "flags"), 0)), "truncated");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(e0, "flags"), 0)),
+                           "truncated");
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(e1, "message")), "abcdefghij");
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(e1, "offset")), 100);
     CU_ASSERT_EQUAL(json_array_size(json_object_get(e1, "flags")), 2); /* truncated, partial */
@@ -229,7 +236,8 @@ static void test_ordering_and_timeouts(void)
     lp_assembler_flush(a, 5000, 0, collect, &g);
     CU_ASSERT_EQUAL_FATAL(json_array_size(g.events), 2);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(g.events, 0), "offset")), 10);
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(g.events, 0), "message")), "held ");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_object_get(json_array_get(g.events, 0), "message")), "held ");
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(g.events, 1), "offset")), 20);
     CU_ASSERT_EQUAL(lp_assembler_pending_offset(a), UINT64_MAX);
     json_decref(g.events);
@@ -239,8 +247,8 @@ static void test_ordering_and_timeouts(void)
 static void test_multiline_caps_and_timeout(void)
 {
     char err[256];
-    struct lp_multiline *ml = lp_multiline_new("custom", "^\\d{4}-", NULL, 3, 1 << 20, 100, err,
-                                               sizeof(err));
+    struct lp_multiline *ml =
+        lp_multiline_new("custom", "^\\d{4}-", NULL, 3, 1 << 20, 100, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(ml);
     struct lp_assembler *a = lp_assembler_new(ml, 1 << 20, 1000);
     struct got g = {json_array()};
@@ -251,13 +259,14 @@ static void test_multiline_caps_and_timeout(void)
     }
     /* max_lines 3: the group closes and "  c" starts the next one */
     CU_ASSERT_EQUAL_FATAL(json_array_size(g.events), 1);
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(g.events, 0), "message")),
-                           "2026-01-01 first\n  a\n  b");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_object_get(json_array_get(g.events, 0), "message")),
+        "2026-01-01 first\n  a\n  b");
     CU_ASSERT_EQUAL(lp_assembler_pending_offset(a), 30);
     lp_assembler_flush(a, 100, 0, collect, &g); /* flush timeout */
     CU_ASSERT_EQUAL_FATAL(json_array_size(g.events), 2);
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(g.events, 1), "message")),
-                           "  c\n  d");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_object_get(json_array_get(g.events, 1), "message")), "  c\n  d");
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(g.events, 1), "lines")), 2);
     json_decref(g.events);
     lp_assembler_free(a);
@@ -276,10 +285,12 @@ static void test_multiline_caps_and_timeout(void)
     }
     lp_assembler_flush(a, 100, 0, collect, &g);
     CU_ASSERT_EQUAL_FATAL(json_array_size(g.events), 4);
-    static const char *want[] = {"Single log", "Second log", "Third log", "2026-01-01 start\n  cont"};
+    static const char *want[] = {"Single log", "Second log", "Third log",
+                                 "2026-01-01 start\n  cont"};
     for (int i = 0; i < 4; i++)
         CU_ASSERT_STRING_EQUAL(
-            json_string_value(json_object_get(json_array_get(g.events, (size_t)i), "message")), want[i]);
+            json_string_value(json_object_get(json_array_get(g.events, (size_t)i), "message")),
+            want[i]);
     json_decref(g.events);
     lp_assembler_free(a);
     lp_multiline_free(ml);
@@ -293,10 +304,10 @@ static void test_multiline_caps_and_timeout(void)
     char costly[32];
     memset(costly, 'a', 20);
     memcpy(costly + 20, "!", 2);
-    struct lp_multiline *wide = lp_multiline_new("custom", "^(a|aa)+$|!$", NULL, 500, 1 << 20,
-                                                 100, err, sizeof(err));
-    struct lp_multiline *tight = lp_multiline_new("custom", "^(a|aa)+$|!$", NULL, 500, 1 << 20,
-                                                  100, err, sizeof(err));
+    struct lp_multiline *wide =
+        lp_multiline_new("custom", "^(a|aa)+$|!$", NULL, 500, 1 << 20, 100, err, sizeof(err));
+    struct lp_multiline *tight =
+        lp_multiline_new("custom", "^(a|aa)+$|!$", NULL, 500, 1 << 20, 100, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(wide);
     CU_ASSERT_PTR_NOT_NULL_FATAL(tight);
     lp_multiline_set_limits(tight, 1000, 100);
@@ -312,7 +323,8 @@ static void test_multiline_caps_and_timeout(void)
     lp_metrics_free(mx);
 
     CU_ASSERT_PTR_NULL(lp_multiline_new("custom", "([", NULL, 3, 100, 100, err, sizeof(err)));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "start_pattern: missing terminating ] for character class at offset 2"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(err, "start_pattern: missing terminating ] for character class at offset 2"));
     CU_ASSERT_PTR_NULL(lp_multiline_new("custom", NULL, NULL, 3, 100, 100, err, sizeof(err)));
     CU_ASSERT_PTR_NULL(lp_multiline_new("cobol", NULL, NULL, 3, 100, 100, err, sizeof(err)));
 }
@@ -329,11 +341,11 @@ static void test_multiline_switch(void)
     struct lp_assembler *a = lp_assembler_new(NULL, 1 << 20, 1000);
     struct got g = {json_array()};
     uint64_t off = 0;
-#define FEED(text, partial)                                                                        \
-    do {                                                                                           \
-        struct lp_cline c = cri_line(LP_STREAM_STDOUT, partial, text);                             \
-        CU_ASSERT_EQUAL(lp_assembler_feed(a, &c, off, 0, 0, collect, &g), 0);                      \
-        off += 10;                                                                                 \
+#define FEED(text, partial)                                                   \
+    do {                                                                      \
+        struct lp_cline c = cri_line(LP_STREAM_STDOUT, partial, text);        \
+        CU_ASSERT_EQUAL(lp_assembler_feed(a, &c, off, 0, 0, collect, &g), 0); \
+        off += 10;                                                            \
     } while (0)
     FEED("plain one", 0);
     FEED("  not joined", 0); /* no rules yet */

@@ -176,8 +176,9 @@ static void test_app_keys_keep_data(void)
     struct rig r;
     rig_init(&r, CONTENT_YAML);
     /* logrus/zap/pino keys: error and host are objects in the template */
-    json_t *ev = event(&r, "{\"error\":\"connection refused\",\"host\":\"db-1\",\"msg\":\"x\","
-                           "\"level\":\"warning\"}",
+    json_t *ev = event(&r,
+                       "{\"error\":\"connection refused\",\"host\":\"db-1\",\"msg\":\"x\","
+                       "\"level\":\"warning\"}",
                        NULL);
     assert_owned(&r, ev);
     CU_ASSERT_STRING_EQUAL(str(ev, "message"), "x");
@@ -186,8 +187,7 @@ static void test_app_keys_keep_data(void)
     CU_ASSERT_STRING_EQUAL(kept(ev, "error", &why), "connection refused");
     CU_ASSERT_STRING_EQUAL(why, "type");
     CU_ASSERT_STRING_EQUAL(kept(ev, "host", NULL), "db-1");
-    CU_ASSERT(json_is_object(lp_json_get_path(ev, "error")) ||
-              !lp_json_get_path(ev, "error"));
+    CU_ASSERT(json_is_object(lp_json_get_path(ev, "error")) || !lp_json_get_path(ev, "error"));
     CU_ASSERT_STRING_EQUAL(str(ev, "log.level"), "warn");
     json_decref(ev);
     /* an object where the template maps objects merges: error.message is free */
@@ -198,8 +198,9 @@ static void test_app_keys_keep_data(void)
     CU_ASSERT_PTR_NULL(lp_json_get_path(ev, "logpipe.kept"));
     json_decref(ev);
     /* a long mapped field gets text: kept; a number string fits */
-    ev = event(&r, "{\"http\":{\"response\":{\"status_code\":\"abc\",\"body\":{\"bytes\":\"12\"}}}}",
-               NULL);
+    ev =
+        event(&r, "{\"http\":{\"response\":{\"status_code\":\"abc\",\"body\":{\"bytes\":\"12\"}}}}",
+              NULL);
     CU_ASSERT_STRING_EQUAL(kept(ev, "http.response.status_code", NULL), "abc");
     CU_ASSERT_STRING_EQUAL(str(ev, "http.response.body.bytes"), "12");
     json_decref(ev);
@@ -330,12 +331,14 @@ static size_t depth(json_t *v)
     const char *k;
     json_t *x;
     if (json_is_object(v))
-        json_object_foreach(v, k, x) {
+        json_object_foreach(v, k, x)
+        {
             size_t e = depth(x) + 1;
             d = e > d ? e : d;
         }
     else if (json_is_array(v))
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             size_t e = depth(x);
             d = e > d ? e : d;
         }
@@ -416,11 +419,12 @@ static void test_index_fields_checked(void)
 {
     struct lp_buf errs;
     lp_buf_init(&errs, 0);
-    struct lp_config *c = load("aggregator:\n"
-                               "  outputs:\n"
-                               "    - {name: es, type: elasticsearch, url: 'http://127.0.0.1:9200',\n"
-                               "       index: 'logs-{service.name}-%Y.%m.%d'}\n",
-                               &errs);
+    struct lp_config *c =
+        load("aggregator:\n"
+             "  outputs:\n"
+             "    - {name: es, type: elasticsearch, url: 'http://127.0.0.1:9200',\n"
+             "       index: 'logs-{service.name}-%Y.%m.%d'}\n",
+             &errs);
     CU_ASSERT_PTR_NULL(c);
     CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "test.yaml:4:"));
     CU_ASSERT_PTR_NOT_NULL(strstr(errs.data, "{service.name}, which a log line can set"));
@@ -471,16 +475,15 @@ static void test_template_and_conflicts(void)
                                         "kubernetes.properties.annotations.type",
                                         "container.properties.labels.type"};
     for (size_t i = 0; i < 3; i++)
-        CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(props, keyed[i])),
-                               "flat_object");
+        CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(props, keyed[i])), "flat_object");
     CU_ASSERT_STRING_EQUAL(
         json_string_value(lp_json_get_path(props, "kubernetes.properties.namespace.type")),
         "keyword");
     /* dynamic_scalars: keyword: numbers and booleans one type everywhere */
     json_t *dts = lp_json_get_path(t, "template.mappings.dynamic_templates");
     CU_ASSERT_EQUAL(json_array_size(dts), 4);
-    CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(
-                               json_array_get(dts, 1), "longs_as_keyword.mapping.type")),
+    CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(json_array_get(dts, 1),
+                                                              "longs_as_keyword.mapping.type")),
                            "keyword");
     CU_ASSERT(json_is_false(lp_json_get_path(t, "template.mappings.date_detection")));
     json_decref(t);
@@ -564,7 +567,8 @@ static void test_fields_doc(void)
     b += strlen("<!-- field table: begin -->\n");
     int same = (size_t)(e - b) == strlen(want.data) && memcmp(b, want.data, (size_t)(e - b)) == 0;
     if (!same)
-        fprintf(stderr, "docs/fields.md's field table differs from core/lp_ecs.c; it should be:\n%s",
+        fprintf(stderr,
+                "docs/fields.md's field table differs from core/lp_ecs.c; it should be:\n%s",
                 want.data);
     CU_ASSERT_TRUE(same);
     free(doc);

@@ -41,8 +41,7 @@ static void test_against_array(void)
             present -= !!ref[k];
             ref[k] = 0;
             break;
-        default:
-            bad += lp_idmap_get(&m, dev, ino) != ref[k];
+        default: bad += lp_idmap_get(&m, dev, ino) != ref[k];
         }
         if (round % 50000 == 0)
             for (size_t i = 0; i < KEYS; i++)

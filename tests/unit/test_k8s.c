@@ -244,8 +244,8 @@ static void test_churn_cannot_blind_others(void)
     p = lp_k8s_lookup(k, "noisy", "churn-499", NULL);
     CU_ASSERT_PTR_NOT_NULL(p);
     lp_k8s_pod_release(p);
-    CU_ASSERT(lp_counter_get(lp_metrics_counter(m, "logpipe_shipper_k8s_deleted_evicted_total",
-                                                "", NULL)) >= 450);
+    CU_ASSERT(lp_counter_get(lp_metrics_counter(m, "logpipe_shipper_k8s_deleted_evicted_total", "",
+                                                NULL)) >= 450);
     /* live pods only: the cache still refuses past max_pods */
     for (int i = 0; i < 60; i++) {
         snprintf(buf, sizeof(buf),

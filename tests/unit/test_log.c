@@ -52,7 +52,8 @@ static void test_logfmt(void)
 {
     evaluated = 0;
     char *out = capture(emit_logfmt);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, " level=info module=testmod msg=\"batch sent\" records=12 topic=logs\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(out, " level=info module=testmod msg=\"batch sent\" records=12 topic=logs\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, " level=error module=testmod msg=plain\n"));
     CU_ASSERT_PTR_NULL(strstr(out, "hidden"));
     CU_ASSERT_EQUAL(evaluated, 0); /* arguments of a filtered level are not evaluated */

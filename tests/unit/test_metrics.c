@@ -17,9 +17,10 @@
 static void test_exposition(void)
 {
     struct lp_metrics *m = lp_metrics_new();
-    struct lp_counter *lines = lp_metrics_counter(m, "logpipe_test_lines_total", "Lines read.", NULL);
-    struct lp_counter *lost_del = lp_metrics_counter(m, "logpipe_test_bytes_lost_total",
-                                                     "Bytes lost.", "reason=\"deleted\"");
+    struct lp_counter *lines =
+        lp_metrics_counter(m, "logpipe_test_lines_total", "Lines read.", NULL);
+    struct lp_counter *lost_del =
+        lp_metrics_counter(m, "logpipe_test_bytes_lost_total", "Bytes lost.", "reason=\"deleted\"");
     struct lp_gauge *g = lp_metrics_gauge(m, "logpipe_test_open_files", "Open files.\nNow.", NULL);
     struct lp_counter *lost_trunc = lp_metrics_counter(m, "logpipe_test_bytes_lost_total",
                                                        "Bytes lost.", "reason=\"truncated\"");
@@ -36,17 +37,16 @@ static void test_exposition(void)
     lp_gauge_add(g, -2);
     struct lp_buf out = LP_BUF_INIT;
     lp_metrics_render(m, &out);
-    const char *want =
-        "# HELP logpipe_test_lines_total Lines read.\n"
-        "# TYPE logpipe_test_lines_total counter\n"
-        "logpipe_test_lines_total 42\n"
-        "# HELP logpipe_test_bytes_lost_total Bytes lost.\n"
-        "# TYPE logpipe_test_bytes_lost_total counter\n"
-        "logpipe_test_bytes_lost_total{reason=\"deleted\"} 7\n"
-        "logpipe_test_bytes_lost_total{reason=\"truncated\"} 3\n"
-        "# HELP logpipe_test_open_files Open files.\\nNow.\n"
-        "# TYPE logpipe_test_open_files gauge\n"
-        "logpipe_test_open_files 3\n";
+    const char *want = "# HELP logpipe_test_lines_total Lines read.\n"
+                       "# TYPE logpipe_test_lines_total counter\n"
+                       "logpipe_test_lines_total 42\n"
+                       "# HELP logpipe_test_bytes_lost_total Bytes lost.\n"
+                       "# TYPE logpipe_test_bytes_lost_total counter\n"
+                       "logpipe_test_bytes_lost_total{reason=\"deleted\"} 7\n"
+                       "logpipe_test_bytes_lost_total{reason=\"truncated\"} 3\n"
+                       "# HELP logpipe_test_open_files Open files.\\nNow.\n"
+                       "# TYPE logpipe_test_open_files gauge\n"
+                       "logpipe_test_open_files 3\n";
     CU_ASSERT_STRING_EQUAL(out.data, want);
     lp_buf_release(&out);
     lp_metrics_free(m);
@@ -67,15 +67,14 @@ static void test_histogram(void)
     lp_histogram_observe(h, 7);
     struct lp_buf out = LP_BUF_INIT;
     lp_metrics_render(m, &out);
-    const char *want =
-        "# HELP logpipe_test_latency_seconds Latency.\n"
-        "# TYPE logpipe_test_latency_seconds histogram\n"
-        "logpipe_test_latency_seconds_bucket{output=\"es\",le=\"0.01\"} 2\n"
-        "logpipe_test_latency_seconds_bucket{output=\"es\",le=\"0.1\"} 2\n"
-        "logpipe_test_latency_seconds_bucket{output=\"es\",le=\"1\"} 3\n"
-        "logpipe_test_latency_seconds_bucket{output=\"es\",le=\"+Inf\"} 4\n"
-        "logpipe_test_latency_seconds_sum{output=\"es\"} 7.515\n"
-        "logpipe_test_latency_seconds_count{output=\"es\"} 4\n";
+    const char *want = "# HELP logpipe_test_latency_seconds Latency.\n"
+                       "# TYPE logpipe_test_latency_seconds histogram\n"
+                       "logpipe_test_latency_seconds_bucket{output=\"es\",le=\"0.01\"} 2\n"
+                       "logpipe_test_latency_seconds_bucket{output=\"es\",le=\"0.1\"} 2\n"
+                       "logpipe_test_latency_seconds_bucket{output=\"es\",le=\"1\"} 3\n"
+                       "logpipe_test_latency_seconds_bucket{output=\"es\",le=\"+Inf\"} 4\n"
+                       "logpipe_test_latency_seconds_sum{output=\"es\"} 7.515\n"
+                       "logpipe_test_latency_seconds_count{output=\"es\"} 4\n";
     CU_ASSERT_STRING_EQUAL(out.data, want);
     lp_buf_release(&out);
     lp_metrics_free(m);

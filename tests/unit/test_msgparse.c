@@ -50,8 +50,11 @@ static void test_json(void)
     char why[256];
     struct lp_msgparser *p = mk("json", NULL, NULL, "ts", "rfc3339");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    json_t *ev = run(p, "{\"level\":\"warn\",\"msg\":\"x\",\"message\":\"inner\",\"http.response.status_code\":503,"
-                        "\"ts\":\"2026-11-28T07:00:00.5Z\",\"user\":{\"id\":7}}", 0, why);
+    json_t *ev = run(
+        p,
+        "{\"level\":\"warn\",\"msg\":\"x\",\"message\":\"inner\",\"http.response.status_code\":503,"
+        "\"ts\":\"2026-11-28T07:00:00.5Z\",\"user\":{\"id\":7}}",
+        0, why);
     CU_ASSERT_STRING_EQUAL(str(ev, "message"), "inner");
     CU_ASSERT_EQUAL(num(ev, "http.response.status_code"), 503);
     CU_ASSERT_EQUAL(num(ev, "user.id"), 7);
@@ -86,7 +89,10 @@ static void test_logfmt(void)
     char why[256];
     struct lp_msgparser *p = mk("logfmt", NULL, NULL, "time", "epoch");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    json_t *ev = run(p, "level=info msg=\"order placed\" order_id=42 user=café cached time=1795850400123 escaped=\"a \\\"b\\\"\"", 0, why);
+    json_t *ev = run(p,
+                     "level=info msg=\"order placed\" order_id=42 user=café cached "
+                     "time=1795850400123 escaped=\"a \\\"b\\\"\"",
+                     0, why);
     CU_ASSERT_STRING_EQUAL(str(ev, "level"), "info");
     /* the parser's view: msg is a field (the aggregator's message_keys make it the message) */
     CU_ASSERT_STRING_EQUAL(str(ev, "msg"), "order placed");
@@ -107,7 +113,9 @@ static void test_logfmt(void)
 static void test_regex(void)
 {
     char why[256], err[256];
-    struct lp_msgparser *p = mk("regex", "^(?<log__level>[A-Z]+) \\[(?<process__thread__name>[^\\]]+)\\] (?<message>.*)$", NULL, NULL, NULL);
+    struct lp_msgparser *p = mk(
+        "regex", "^(?<log__level>[A-Z]+) \\[(?<process__thread__name>[^\\]]+)\\] (?<message>.*)$",
+        NULL, NULL, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     json_t *ev = run(p, "ERROR [worker-3] disk full", 0, why);
     CU_ASSERT_STRING_EQUAL(str(ev, "log.level"), "ERROR");
@@ -158,7 +166,10 @@ static void test_access(void)
     char why[256];
     struct lp_msgparser *p = mk("access", NULL, NULL, NULL, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    json_t *ev = run(p, "10.0.0.7 - alice [28/Nov/2026:08:21:00 +0100] \"GET /cart?id=1 HTTP/1.1\" 200 512 \"https://shop/\" \"curl/8.5.0\"", 0, why);
+    json_t *ev = run(p,
+                     "10.0.0.7 - alice [28/Nov/2026:08:21:00 +0100] \"GET /cart?id=1 HTTP/1.1\" "
+                     "200 512 \"https://shop/\" \"curl/8.5.0\"",
+                     0, why);
     CU_ASSERT_STRING_EQUAL(str(ev, "source.address"), "10.0.0.7");
     CU_ASSERT_STRING_EQUAL(str(ev, "user.name"), "alice");
     CU_ASSERT_STRING_EQUAL(str(ev, "http.request.method"), "GET");
@@ -186,7 +197,10 @@ static void test_syslog(void)
     char why[256];
     struct lp_msgparser *p = mk("syslog", NULL, NULL, NULL, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    json_t *ev = run(p, "<165>1 2026-11-28T07:21:00.003Z web-1 nginx 1234 ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"App\"] request done", 0, why);
+    json_t *ev = run(p,
+                     "<165>1 2026-11-28T07:21:00.003Z web-1 nginx 1234 ID47 [exampleSDID@32473 "
+                     "iut=\"3\" eventSource=\"App\"] request done",
+                     0, why);
     CU_ASSERT_EQUAL(num(ev, "log.syslog.facility.code"), 20);
     CU_ASSERT_EQUAL(num(ev, "log.syslog.severity.code"), 5);
     CU_ASSERT_STRING_EQUAL(str(ev, "host.hostname"), "web-1");
@@ -256,16 +270,21 @@ static void test_timestamps(void)
     expect_ts("epoch_s", "1795850460.123456789999", s + 123456789);
     /* what UBSan saw overflow: no time, not undefined behaviour */
     static const char *const absurd[][2] = {
-        {"epoch", "1.5e300"},          {"epoch_s", "1.5e300"},
-        {"epoch_s", "9223372036.9"},   {"epoch_s", "99999999999999999999"},
-        {"epoch_ns", "9223372036854775808"}, {"epoch", "1."},
-        {"epoch", ".5"},               {"%Y-%m-%d", "9999-12-31"},
-        {"%Y-%m-%d", "0001-01-01"},    {"rfc3339", "9999-12-31T23:59:59Z"},
+        {"epoch", "1.5e300"},
+        {"epoch_s", "1.5e300"},
+        {"epoch_s", "9223372036.9"},
+        {"epoch_s", "99999999999999999999"},
+        {"epoch_ns", "9223372036854775808"},
+        {"epoch", "1."},
+        {"epoch", ".5"},
+        {"%Y-%m-%d", "9999-12-31"},
+        {"%Y-%m-%d", "0001-01-01"},
+        {"rfc3339", "9999-12-31T23:59:59Z"},
     };
     for (size_t i = 0; i < sizeof(absurd) / sizeof(absurd[0]); i++)
-        CU_ASSERT_EQUAL(lp_timestamp_parse(absurd[i][0], absurd[i][1], strlen(absurd[i][1]), NOW,
-                                           &ns),
-                        LP_EINVAL);
+        CU_ASSERT_EQUAL(
+            lp_timestamp_parse(absurd[i][0], absurd[i][1], strlen(absurd[i][1]), NOW, &ns),
+            LP_EINVAL);
     CU_ASSERT(lp_timestamp_format_valid("%d/%b/%Y:%H:%M:%S %z"));
     CU_ASSERT(lp_timestamp_format_valid("epoch_ms"));
     CU_ASSERT(!lp_timestamp_format_valid("%Q"));

@@ -34,14 +34,14 @@ static struct {
     int requests;
     int gzip_requests;
     int root_gets;
-    int created;   /* distinct ids indexed */
+    int created; /* distinct ids indexed */
     char ids[512][40];
     int n_ids;
     int seen_429[512]; /* by doc number: answered 429 once already */
     int refused[512];  /* by doc number: answered 400 once, refused whatever it holds */
     int healed;        /* documents accepted after a mapping conflict */
     int template_puts;
-    char auth[256]; /* Authorization of the last bulk request */
+    char auth[256];        /* Authorization of the last bulk request */
     char filter_path[128]; /* its filter_path query argument */
 } fake = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -87,7 +87,8 @@ static char *answer_bulk(const char *body, size_t len, unsigned *status)
         nl = strchr(p, '\n');
         json_t *doc = json_loadb(p, (size_t)(nl - p), 0, NULL);
         p = nl + 1;
-        const char *id = json_string_value(json_object_get(json_object_get(action, "create"), "_id"));
+        const char *id =
+            json_string_value(json_object_get(json_object_get(action, "create"), "_id"));
         int num = (int)json_integer_value(json_object_get(doc, "n"));
         const char *want = json_string_value(json_object_get(doc, "want"));
         int st;
@@ -179,8 +180,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         lp_buf_init(&plain, 0);
         if (u->gzip) {
             fake.gzip_requests++;
-            lp_codec_decompress(NULL, LP_CODEC_GZIP, u->body.data, u->body.len, 64u << 20,
-                                &plain);
+            lp_codec_decompress(NULL, LP_CODEC_GZIP, u->body.data, u->body.len, 64u << 20, &plain);
         } else {
             lp_buf_append(&plain, u->body.data, u->body.len);
         }
@@ -211,10 +211,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **ctx,
 
 static struct MHD_Daemon *fake_start(unsigned *port)
 {
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL, handler,
-        NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_SOCK_ADDR, NULL,
-        MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
+                         NULL, handler, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+                         MHD_OPTION_SOCK_ADDR, NULL, MHD_OPTION_END);
     if (!d)
         return NULL;
     *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
@@ -286,8 +286,9 @@ static void submit(struct rig *r, int first, int n, const char *const *want)
         struct lp_msg *m = lp_part_push(r->part, first + i, 100, 1);
         char id[40], doc[200];
         snprintf(id, sizeof(id), "id-%d", first + i);
-        snprintf(doc, sizeof(doc), "{\"n\":%d%s%s%s}", first + i, want && want[i] ? ",\"want\":\"" : "",
-                 want && want[i] ? want[i] : "", want && want[i] ? "\"" : "");
+        snprintf(doc, sizeof(doc), "{\"n\":%d%s%s%s}", first + i,
+                 want && want[i] ? ",\"want\":\"" : "", want && want[i] ? want[i] : "",
+                 want && want[i] ? "\"" : "");
         lp_es_doc_link(&h, &t, lp_es_doc_new(m, 0, first + i, "logs-2026", id, doc, strlen(doc)));
         lp_msg_release(m); /* the worker's own hold */
     }
@@ -347,8 +348,8 @@ static void test_items_mixed(void)
     CU_ASSERT_EQUAL(fake.created, 5); /* every doc but the 400 */
     /* the answer is asked for what the classifier reads, nothing more */
     CU_ASSERT_STRING_EQUAL(fake.filter_path, "errors,items.*.status,items.*.error");
-    CU_ASSERT_EQUAL(fake.healed, 1);  /* the conflict, sent again with its field kept */
-    CU_ASSERT(fake.requests >= 2);     /* the 429s went again, alone */
+    CU_ASSERT_EQUAL(fake.healed, 1); /* the conflict, sent again with its field kept */
+    CU_ASSERT(fake.requests >= 2);   /* the 429s went again, alone */
     CU_ASSERT_EQUAL(fake.gzip_requests, fake.requests);
     CU_ASSERT_EQUAL(fake.template_puts, 1);
     CU_ASSERT_EQUAL(fake.root_gets, 1); /* asked once which labels mapping it has */
@@ -378,8 +379,7 @@ static void test_items_mixed(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_object_get(dl, "reason")),
                                   "HTTP 400: mapper_parsing_exception"));
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(dl, "event"), "n")), 3);
-    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(dl, "kafka"), "offset")),
-                    3);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(dl, "kafka"), "offset")), 3);
     json_decref(dl);
 }
 
@@ -521,7 +521,8 @@ static void test_conn_rules(void)
     CU_ASSERT_EQUAL(c.timeout_ms, 30000);
     CU_ASSERT_EQUAL(c.connect_timeout_ms, LP_ES_CONNECT_TIMEOUT_MS);
     lp_es_conn_release(&c);
-    lp_es_conn_init(&c, &(struct lp_es_conn_cfg){"http://es", "u", NULL, "k3y", "/ca.pem", 0, 2000});
+    lp_es_conn_init(&c,
+                    &(struct lp_es_conn_cfg){"http://es", "u", NULL, "k3y", "/ca.pem", 0, 2000});
     CU_ASSERT_STRING_EQUAL(c.userpwd, "u:");
     CU_ASSERT_STRING_EQUAL(c.auth_header, "Authorization: ApiKey k3y");
     CU_ASSERT_STRING_EQUAL(c.ca_file, "/ca.pem");

@@ -106,7 +106,9 @@ static uint64_t counter(struct lp_metrics *m, const char *name, const char *labe
 static void test_file_output(void)
 {
     struct lp_metrics *m = lp_metrics_new();
-    struct lp_config_output cfg = {.name = "files", .type = "file", .path = (char *)root,
+    struct lp_config_output cfg = {.name = "files",
+                                   .type = "file",
+                                   .path = (char *)root,
                                    .max_segment_bytes = 1 << 20,
                                    .max_segment_age_ms = 3600 * 1000};
     const char *routes[] = {"app", "default"};

@@ -89,8 +89,7 @@ static void test_routing(void)
                                          "\"stream\":\"stderr\"}"),
                            "default");
     /* a missing field: `not equals` holds */
-    CU_ASSERT_STRING_EQUAL(route_name(p, "{\"kubernetes\":{\"namespace\":\"shop\"}}"),
-                           "shop-json");
+    CU_ASSERT_STRING_EQUAL(route_name(p, "{\"kubernetes\":{\"namespace\":\"shop\"}}"), "shop-json");
     CU_ASSERT_STRING_EQUAL(route_name(p, "{\"log\":{\"file\":{\"path\":\"/v/batch-12.log\"}}}"),
                            "by-regex");
     CU_ASSERT_STRING_EQUAL(route_name(p, "{\"log\":{\"file\":{\"path\":\"/v/batch-x.log\"}}}"),
@@ -154,8 +153,11 @@ static void test_event_parse_and_fail(void)
                                  .k8s_container_name = "nginx"};
     const char *line = "10.1.2.3 - bob [28/Nov/2026:10:11:12 +0100] \"GET /cart?id=1 HTTP/1.1\" "
                        "404 512 \"-\" \"curl/8.0\"";
-    struct lp_wire_record r = {.ts_ns = 1795860000LL * LP_NS_PER_SEC, .stream = "stdout",
-                               .offset = 4096, .message = line, .message_len = strlen(line)};
+    struct lp_wire_record r = {.ts_ns = 1795860000LL * LP_NS_PER_SEC,
+                               .stream = "stdout",
+                               .offset = 4096,
+                               .message = line,
+                               .message_len = strlen(line)};
     struct lp_buf scratch;
     lp_buf_init(&scratch, 0);
     size_t route;
@@ -169,8 +171,7 @@ static void test_event_parse_and_fail(void)
     CU_ASSERT_EQUAL(json_integer_value(lp_json_get_path(ev, "http.response.status_code")), 404);
     CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(ev, "@timestamp")),
                            "2026-11-28T09:11:12.000000000Z");
-    CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(ev, "kubernetes.namespace")),
-                           "shop");
+    CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(ev, "kubernetes.namespace")), "shop");
     CU_ASSERT_EQUAL(json_integer_value(lp_json_get_path(ev, "log.offset")), 4096);
     CU_ASSERT_EQUAL(json_string_length(lp_json_get_path(ev, "event.id")), 32);
     CU_ASSERT_PTR_NULL(lp_json_get_path(ev, "event.ingested")); /* ingest_time: false */
@@ -186,8 +187,8 @@ static void test_event_parse_and_fail(void)
     CU_ASSERT_EQUAL(failed, 1);
     CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(ev, "message")), bad);
     CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(ev, "event.original")), bad);
-    CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(lp_json_get_path(ev, "error.message")),
-                                  "access"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(json_string_value(lp_json_get_path(ev, "error.message")), "access"));
     json_decref(ev);
 
     /* a plain line on a json route (on_failure: keep, the default): a plain
@@ -286,15 +287,14 @@ static void test_levels(void)
  * error at its place. */
 static void test_parser_hint_allow_list(void)
 {
-    const char *yaml =
-        "aggregator:\n"
-        "  parsers: [{name: js, kind: json}, {name: acc, kind: access}]\n"
-        "  routes:\n"
-        "    - {name: open, match: [{field: kubernetes.namespace, equals: a}], "
-        "hint_parsers: [js], outputs: [files]}\n"
-        "  default_route: {outputs: [files]}\n"
-        "  enrich: {ingest_time: false}\n"
-        "  outputs: [{name: files, type: file, path: /tmp/x}]\n";
+    const char *yaml = "aggregator:\n"
+                       "  parsers: [{name: js, kind: json}, {name: acc, kind: access}]\n"
+                       "  routes:\n"
+                       "    - {name: open, match: [{field: kubernetes.namespace, equals: a}], "
+                       "hint_parsers: [js], outputs: [files]}\n"
+                       "  default_route: {outputs: [files]}\n"
+                       "  enrich: {ingest_time: false}\n"
+                       "  outputs: [{name: files, type: file, path: /tmp/x}]\n";
     struct lp_config *c = load(yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     const char *outs[] = {"files"};
@@ -308,8 +308,8 @@ static void test_parser_hint_allow_list(void)
                                  .k8s_namespace = "a",
                                  .parser = "js"};
     const char *line = "{\"seq\":7}";
-    struct lp_wire_record r = {.ts_ns = 1795860000LL * LP_NS_PER_SEC, .message = line,
-                               .message_len = strlen(line)};
+    struct lp_wire_record r = {
+        .ts_ns = 1795860000LL * LP_NS_PER_SEC, .message = line, .message_len = strlen(line)};
     struct lp_buf scratch = LP_BUF_INIT;
     size_t route;
     int failed;
@@ -412,19 +412,19 @@ static void test_template_body(void)
     json_error_t e;
     json_t *t = json_loads(s, 0, &e);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(t, "index_patterns"), 0)),
-                           "logs-*");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_array_get(json_object_get(t, "index_patterns"), 0)), "logs-*");
     json_t *props = lp_json_get_path(t, "template.mappings.properties");
-    CU_ASSERT_STRING_EQUAL(json_string_value(lp_json_get_path(
-                               json_object_get(props, "@timestamp"), "type")),
-                           "date_nanos");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(lp_json_get_path(json_object_get(props, "@timestamp"), "type")),
+        "date_nanos");
     CU_ASSERT_PTR_NULL(json_object_get(t, "data_stream"));
     json_decref(t);
     free(s);
     s = lp_es_template_body("logs-app", 1, NULL, NULL, 0);
     t = json_loads(s, 0, &e);
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(t, "index_patterns"), 0)),
-                           "logs-app*");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_array_get(json_object_get(t, "index_patterns"), 0)), "logs-app*");
     CU_ASSERT_PTR_NOT_NULL(json_object_get(t, "data_stream"));
     json_decref(t);
     free(s);
@@ -440,21 +440,37 @@ static void check_fast_equals_slow(const char *yaml, int expect_fast)
     struct agg_pipeline *p = agg_pipeline_new(&c->aggregator, outs, 1, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     struct lp_wire_source srcs[] = {
-        {.source_id = "0123456789abcdef0123456789abcdef", .host = "node-1",
-         .path = "/var/log/containers/web_shop_nginx-1.log", .format = "docker",
-         .container_id = "c0ffee", .k8s_namespace = "shop", .k8s_pod_name = "web",
-         .k8s_pod_uid = "uid-1", .k8s_container_name = "nginx"},
+        {.source_id = "0123456789abcdef0123456789abcdef",
+         .host = "node-1",
+         .path = "/var/log/containers/web_shop_nginx-1.log",
+         .format = "docker",
+         .container_id = "c0ffee",
+         .k8s_namespace = "shop",
+         .k8s_pod_name = "web",
+         .k8s_pod_uid = "uid-1",
+         .k8s_container_name = "nginx"},
         {.source_id = "fedcba9876543210fedcba9876543210", .path = "/x/raw.log"},
     };
-    static const char msg3[] = "ctl \x01\x1f \"quoted\" \\ tab\t nl\n uni \xc3\xa9 \xe2\x82\xac / end";
+    static const char msg3[] =
+        "ctl \x01\x1f \"quoted\" \\ tab\t nl\n uni \xc3\xa9 \xe2\x82\xac / end";
     struct lp_wire_record recs[] = {
-        {.ts_ns = 1795860000LL * LP_NS_PER_SEC + 123456789, .stream = "stdout", .offset = 0,
-         .message = "GET /x 200", .message_len = 10},
-        {.ts_ns = 1, .stream = "stderr", .offset = 1844674407370955161ULL,
-         .message = "boom", .message_len = 4, .flags = LP_REC_TRUNCATED | LP_REC_PARTIAL,
+        {.ts_ns = 1795860000LL * LP_NS_PER_SEC + 123456789,
+         .stream = "stdout",
+         .offset = 0,
+         .message = "GET /x 200",
+         .message_len = 10},
+        {.ts_ns = 1,
+         .stream = "stderr",
+         .offset = 1844674407370955161ULL,
+         .message = "boom",
+         .message_len = 4,
+         .flags = LP_REC_TRUNCATED | LP_REC_PARTIAL,
          .lines = 3},
-        {.ts_ns = 1795860000LL * LP_NS_PER_SEC, .offset = 77, .message = msg3,
-         .message_len = sizeof(msg3) - 1, .flags = LP_REC_UTF8_REPLACED},
+        {.ts_ns = 1795860000LL * LP_NS_PER_SEC,
+         .offset = 77,
+         .message = msg3,
+         .message_len = sizeof(msg3) - 1,
+         .flags = LP_REC_UTF8_REPLACED},
     };
     int64_t now = 1795860000LL * LP_NS_PER_SEC + 5 * LP_NS_PER_MS;
     struct lp_buf a, b;
@@ -508,25 +524,27 @@ static void test_fast_path(void)
     /* defaults: ingest time, no static fields */
     check_fast_equals_slow("", 1);
     /* static fields and routes on record fields */
-    check_fast_equals_slow("aggregator:\n"
-                           "  routes:\n"
-                           "    - {name: web, match: [{field: kubernetes.container.name, equals: nginx}],"
-                           " outputs: [files]}\n"
-                           "    - {name: errs, match: [{field: stream, equals: stderr}, {field: log.offset,"
-                           " prefix: '1844'}], outputs: [files]}\n"
-                           "    - {name: raw, match: [{field: logpipe.input_format, exists: true, not: true},"
-                           " {field: message, regex: 'end$'}], outputs: [files]}\n"
-                           "  enrich:\n"
-                           "    ingest_time: false\n"
-                           "    add_fields: {cluster.name: prod, service.environment: eu, tier: \"1\"}\n"
-                           "  outputs: [{name: files, type: file, path: /tmp/x}]\n",
-                           1);
+    check_fast_equals_slow(
+        "aggregator:\n"
+        "  routes:\n"
+        "    - {name: web, match: [{field: kubernetes.container.name, equals: nginx}],"
+        " outputs: [files]}\n"
+        "    - {name: errs, match: [{field: stream, equals: stderr}, {field: log.offset,"
+        " prefix: '1844'}], outputs: [files]}\n"
+        "    - {name: raw, match: [{field: logpipe.input_format, exists: true, not: true},"
+        " {field: message, regex: 'end$'}], outputs: [files]}\n"
+        "  enrich:\n"
+        "    ingest_time: false\n"
+        "    add_fields: {cluster.name: prod, service.environment: eu, tier: \"1\"}\n"
+        "  outputs: [{name: files, type: file, path: /tmp/x}]\n",
+        1);
     /* a route on an object path needs the event: still the same result */
-    check_fast_equals_slow("aggregator:\n"
-                           "  routes:\n"
-                           "    - {name: k8s, match: [{field: kubernetes, exists: true}], outputs: [files]}\n"
-                           "  outputs: [{name: files, type: file, path: /tmp/x}]\n",
-                           1);
+    check_fast_equals_slow(
+        "aggregator:\n"
+        "  routes:\n"
+        "    - {name: k8s, match: [{field: kubernetes, exists: true}], outputs: [files]}\n"
+        "  outputs: [{name: files, type: file, path: /tmp/x}]\n",
+        1);
     /* static fields merging into rendered objects: general path only */
     check_fast_equals_slow("aggregator:\n"
                            "  enrich: {add_fields: {host.region: eu}}\n",
@@ -786,12 +804,13 @@ static void test_rate_limit(void)
 /* A route with a parser decides in agg_pipeline_event: one count per record. */
 static void test_rate_limit_event_path(void)
 {
-    struct lp_config *c = load("aggregator:\n"
-                               "  parsers: [{name: js, kind: json}]\n"
-                               "  routes:\n"
-                               "    - {name: noisy, match: [{field: kubernetes.namespace, equals: n}],"
-                               " parser: js, outputs: [files], rate_limit: {events_per_second: 5}}\n"
-                               "  outputs: [{name: files, type: file, path: /tmp/x}]\n");
+    struct lp_config *c =
+        load("aggregator:\n"
+             "  parsers: [{name: js, kind: json}]\n"
+             "  routes:\n"
+             "    - {name: noisy, match: [{field: kubernetes.namespace, equals: n}],"
+             " parser: js, outputs: [files], rate_limit: {events_per_second: 5}}\n"
+             "  outputs: [{name: files, type: file, path: /tmp/x}]\n");
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     char err[256];
     struct agg_pipeline *p = agg_pipeline_new(&c->aggregator, FILES, 1, err, sizeof(err));
@@ -801,8 +820,10 @@ static void test_rate_limit_event_path(void)
     lp_buf_init(&scratch, 0);
     int kept = 0;
     for (int i = 0; i < 10; i++) {
-        struct lp_wire_record r = {.ts_ns = 5 * LP_NS_PER_SEC, .offset = (uint64_t)i,
-                                   .message = "{\"a\":1}", .message_len = 7};
+        struct lp_wire_record r = {.ts_ns = 5 * LP_NS_PER_SEC,
+                                   .offset = (uint64_t)i,
+                                   .message = "{\"a\":1}",
+                                   .message_len = 7};
         size_t route;
         int failed;
         enum agg_verdict v;

@@ -211,16 +211,12 @@ static int contains(json_t *v, const char *needle)
     json_t *x;
     size_t i;
     switch (json_typeof(v)) {
-    case JSON_STRING:
-        return strstr(json_string_value(v), needle) != NULL;
+    case JSON_STRING: return strstr(json_string_value(v), needle) != NULL;
     case JSON_OBJECT:
         json_object_foreach(v, k, x) if (strstr(k, needle) || contains(x, needle)) return 1;
         return 0;
-    case JSON_ARRAY:
-        json_array_foreach(v, i, x) if (contains(x, needle)) return 1;
-        return 0;
-    default:
-        return 0;
+    case JSON_ARRAY: json_array_foreach(v, i, x) if (contains(x, needle)) return 1; return 0;
+    default: return 0;
     }
 }
 

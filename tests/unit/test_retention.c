@@ -80,9 +80,15 @@ static void test_glob_intersect(void)
 static struct lp_rt_file mk(const char *path, enum lp_rt_kind kind, uint64_t size, int64_t age,
                             int policy)
 {
-    struct lp_rt_file f = {.path = (char *)path, .rel = (char *)path, .policy = policy,
-                           .kind = kind, .size = size, .disk = size, .mtime_ns = NOW - age,
-                           .codec = LP_CODEC_ZSTD, .volume = 0};
+    struct lp_rt_file f = {.path = (char *)path,
+                           .rel = (char *)path,
+                           .policy = policy,
+                           .kind = kind,
+                           .size = size,
+                           .disk = size,
+                           .mtime_ns = NOW - age,
+                           .codec = LP_CODEC_ZSTD,
+                           .volume = 0};
     return f;
 }
 
@@ -93,8 +99,11 @@ static const char *path_of(const struct lp_rt_plan *pl, const struct lp_rt_file 
 
 static void test_plan_age(void)
 {
-    struct lp_rt_policy p = {.name = "p", .archive_after_ns = 2 * DAY, .delete_after_ns = 10 * DAY,
-                             .volume = 0, .archive_volume = 0};
+    struct lp_rt_policy p = {.name = "p",
+                             .archive_after_ns = 2 * DAY,
+                             .delete_after_ns = 10 * DAY,
+                             .volume = 0,
+                             .archive_volume = 0};
     struct lp_rt_file f[] = {
         mk("s-1d", LP_RT_SEGMENT, 100, 1 * DAY, 0),
         mk("s-3d", LP_RT_SEGMENT, 100, 3 * DAY, 0),
@@ -143,10 +152,9 @@ static void test_plan_size(void)
     struct lp_rt_plan pl = {0};
     /* four 50-byte segments, cap 100: the two oldest go */
     struct lp_rt_policy p = {.name = "p", .max_total_bytes = 100};
-    struct lp_rt_file f[] = {mk("d1", LP_RT_SEGMENT, 50, 1 * DAY, 0),
-                             mk("d3", LP_RT_SEGMENT, 50, 3 * DAY, 0),
-                             mk("d2", LP_RT_SEGMENT, 50, 2 * DAY, 0),
-                             mk("d4", LP_RT_SEGMENT, 50, 4 * DAY, 0)};
+    struct lp_rt_file f[] = {
+        mk("d1", LP_RT_SEGMENT, 50, 1 * DAY, 0), mk("d3", LP_RT_SEGMENT, 50, 3 * DAY, 0),
+        mk("d2", LP_RT_SEGMENT, 50, 2 * DAY, 0), mk("d4", LP_RT_SEGMENT, 50, 4 * DAY, 0)};
     lp_rt_plan(&p, 1, f, 4, &v, 1, NOW, LP_RT_PHASE_ALL, &pl);
     CU_ASSERT_EQUAL_FATAL(pl.n, 2);
     CU_ASSERT_STRING_EQUAL(path_of(&pl, f, 0), "d4");
@@ -190,11 +198,10 @@ static void test_plan_free(void)
     /* 10 bytes free, 100 wanted, 40 per file: three oldest go */
     struct lp_rt_volume v[2] = {{10}, {1000}};
     struct lp_rt_policy p = {.name = "p", .min_free_bytes = 100, .volume = 0, .archive_volume = 0};
-    struct lp_rt_file f[] = {mk("a", LP_RT_SEGMENT, 40, 5 * DAY, 0),
-                             mk("b", LP_RT_SEGMENT, 40, 4 * DAY, 0),
-                             mk("c", LP_RT_SEGMENT, 40, 3 * DAY, 0),
-                             mk("d", LP_RT_SEGMENT, 40, 2 * DAY, 0),
-                             mk("other-vol", LP_RT_ARCHIVE, 40, 9 * DAY, 0)};
+    struct lp_rt_file f[] = {
+        mk("a", LP_RT_SEGMENT, 40, 5 * DAY, 0), mk("b", LP_RT_SEGMENT, 40, 4 * DAY, 0),
+        mk("c", LP_RT_SEGMENT, 40, 3 * DAY, 0), mk("d", LP_RT_SEGMENT, 40, 2 * DAY, 0),
+        mk("other-vol", LP_RT_ARCHIVE, 40, 9 * DAY, 0)};
     f[4].volume = 1; /* on another volume: deleting it frees nothing here */
     lp_rt_plan(&p, 1, f, 5, v, 2, NOW, LP_RT_PHASE_ALL, &pl);
     CU_ASSERT_EQUAL_FATAL(pl.n, 3);
@@ -307,7 +314,8 @@ static void test_config_errors(void)
                     "    - {name: i3, url: ftp://h, index_pattern: \"-x,_all\"}\n");
     static const char *const want[] = {
         "test.yaml:5:21: retention.policies[0]: delete_after must be longer than archive_after",
-        "test.yaml:8:15: retention.policies[1]: no aggregator output of type file or s3 named 'nosuch'",
+        "test.yaml:8:15: retention.policies[1]: no aggregator output of type file or s3 named "
+        "'nosuch'",
         "test.yaml:9:22: retention.policies[1]: archive_codec without archive_after",
         "test.yaml:11:7: retention.policies[2]: does nothing",
         "retention.policies[3]: archive_root lies inside the policy's own root",
@@ -368,7 +376,8 @@ static void test_config_errors(void)
         "covers the bucket of s3 output 'b'",
         "test.yaml:9:22: retention.policies[0]: archive_root is for local segments",
         "test.yaml:9:41: retention.policies[0]: archive_codec is for local segments",
-        "test.yaml:10:59: retention.policies[1]: archiving an object needs archive_prefix (move it) "
+        "test.yaml:10:59: retention.policies[1]: archiving an object needs archive_prefix (move "
+        "it) "
         "or archive_storage_class (change its class)",
         "test.yaml:12:24: retention.policies[2]: archive_prefix 'live/old' overlaps the output's "
         "prefix 'live'",
@@ -493,7 +502,7 @@ static void test_runs(void)
     write_file("seg/app/d1/0-3000.ndjson.open", 1000, 30 * DAY); /* never touched */
     write_file("seg/web/d1/1-0.ndjson", 10, 2 * DAY);
     write_file("seg/web/d1/1-10.ndjson", 10, 0);
-    write_file("seg/other/d1/2-0.ndjson", 10, 90 * DAY); /* no policy */
+    write_file("seg/other/d1/2-0.ndjson", 10, 90 * DAY);      /* no policy */
     write_file("seg/app/d1/0-9.ndjson.zst.archiving", 10, 0); /* crash leftover */
     uint64_t h0, n0;
     char p[512];
@@ -534,7 +543,8 @@ static void test_runs(void)
     CU_ASSERT_EQUAL(cs, n0);
     struct stat sb;
     CU_ASSERT_EQUAL(stat(p, &sb), 0);
-    CU_ASSERT(lp_time_real_ns() - ((int64_t)sb.st_mtim.tv_sec * LP_NS_PER_SEC) > 3 * DAY - 60 * LP_NS_PER_SEC);
+    CU_ASSERT(lp_time_real_ns() - ((int64_t)sb.st_mtim.tv_sec * LP_NS_PER_SEC) >
+              3 * DAY - 60 * LP_NS_PER_SEC);
     /* the audit log has one line per action */
     snprintf(p, sizeof(p), "%s/audit.ndjson", root);
     FILE *a = fopen(p, "r");
@@ -629,8 +639,7 @@ static void test_dry_run_is_the_run(void)
     steps_of(audit, &b);
     CU_ASSERT_STRING_EQUAL(a.data, b.data);
     if (!a.data || !b.data || strcmp(a.data, b.data))
-        fprintf(stderr, "dry run:\n%s\nrun:\n%s\n", a.data,
-                b.data);
+        fprintf(stderr, "dry run:\n%s\nrun:\n%s\n", a.data, b.data);
     CU_ASSERT_PTR_NOT_NULL(strstr(a.data, "archive "));
     CU_ASSERT_PTR_NOT_NULL(strstr(a.data, "0-0.ndjson.zst\n"));
     CU_ASSERT(exists("seg3/a/d/0-4000.ndjson"));        /* never archived: kept */
@@ -690,7 +699,8 @@ static void test_unreadable(void)
     char yaml[1024];
     snprintf(yaml, sizeof(yaml),
              "retention:\n  audit_log: %s/audit3.ndjson\n  policies:\n"
-             "    - {name: u, path: %s/seg3, delete_after: 1d}\n", root, root);
+             "    - {name: u, path: %s/seg3, delete_after: 1d}\n",
+             root, root);
     struct lp_config *c = config(yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     write_file("seg3/a/locked/x.ndjson", 1, 5 * DAY);

@@ -65,8 +65,8 @@ static void test_init(void)
     CU_ASSERT_STRING_EQUAL(s.base, "http://127.0.0.1:9410");
     CU_ASSERT_STRING_EQUAL(s.sigv4, "aws:amz:us-east-1:s3");
     lp_s3_release(&s);
-    const char *bad[] = {"ftp://x", "https://", "https://user:pw@host", "https://host/path",
-                         "host:9000", NULL};
+    const char *bad[] = {"ftp://x",           "https://",  "https://user:pw@host",
+                         "https://host/path", "host:9000", NULL};
     for (int i = 0; bad[i]; i++) {
         c.endpoint = bad[i];
         CU_ASSERT_NOT_EQUAL(lp_s3_init(&s, &c, err, sizeof(err)), 0);

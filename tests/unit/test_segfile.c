@@ -24,9 +24,10 @@ static const int64_t NOW = 1795850460LL * 1000000000LL; /* 2026-11-28T07:21:00Z 
 static int put(struct lp_segfile *s, const char *sid, uint64_t off, int64_t koff)
 {
     char line[256];
-    int n = snprintf(line, sizeof(line),
-                     "{\"message\":\"m %llu\",\"log\":{\"offset\":%llu},\"logpipe\":{\"source_id\":\"%s\"}}",
-                     (unsigned long long)off, (unsigned long long)off, sid);
+    int n = snprintf(
+        line, sizeof(line),
+        "{\"message\":\"m %llu\",\"log\":{\"offset\":%llu},\"logpipe\":{\"source_id\":\"%s\"}}",
+        (unsigned long long)off, (unsigned long long)off, sid);
     return lp_segfile_write(s, sid, off, koff, line, (size_t)n, NOW);
 }
 
@@ -118,7 +119,7 @@ static void test_crash_recovery(void)
     char final_path[256];
     snprintf(final_path, sizeof(final_path), "%s/crash/2026-11-28/07/0-500.ndjson", root);
     CU_ASSERT_EQUAL(access(open_path, F_OK), -1); /* recovered and closed */
-    CU_ASSERT_EQUAL(count_lines(final_path), 15);  /* the torn line is gone */
+    CU_ASSERT_EQUAL(count_lines(final_path), 15); /* the torn line is gone */
     struct stat st;
     CU_ASSERT_EQUAL(stat(final_path, &st), 0);
     int found;
@@ -148,16 +149,18 @@ static void test_recovery_trusts_no_line(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     for (uint64_t i = 0; i < 5; i++)
         CU_ASSERT_EQUAL(put(s, SID_A, i * 10, (int64_t)(700 + i)), 1);
-    const char *forged = "{\"message\":\"x\",\"log\":{\"offset\":-2},"
-                         "\"logpipe\":{\"source_id\":\"" SID_B "\"},\"z\":{\"log\":{\"offset\":999999}}}";
+    const char *forged =
+        "{\"message\":\"x\",\"log\":{\"offset\":-2},"
+        "\"logpipe\":{\"source_id\":\"" SID_B "\"},\"z\":{\"log\":{\"offset\":999999}}}";
     CU_ASSERT_EQUAL(lp_segfile_write(s, SID_A, 50, 705, forged, strlen(forged), NOW), 1);
     CU_ASSERT_EQUAL(lp_segfile_sync(s), 0);
     char open_path[256];
     snprintf(open_path, sizeof(open_path), "%s", lp_segfile_current_path(s));
     /* written after the sync, then kill -9: two whole lines and a torn one */
     int fd = open(open_path, O_WRONLY | O_APPEND);
-    const char *tail = "{\"log\":{\"offset\":60},\"logpipe\":{\"source_id\":\"" SID_A "\"}}\n"
-                       "{\"log\":{\"offset\":5000},\"logpipe\":{\"source_id\":\"" SID_B "\"}}\n{\"tor";
+    const char *tail =
+        "{\"log\":{\"offset\":60},\"logpipe\":{\"source_id\":\"" SID_A "\"}}\n"
+        "{\"log\":{\"offset\":5000},\"logpipe\":{\"source_id\":\"" SID_B "\"}}\n{\"tor";
     CU_ASSERT(write(fd, tail, strlen(tail)) == (ssize_t)strlen(tail));
     close(fd);
     lp_segfile_abandon(s);
@@ -180,8 +183,9 @@ static void test_recovery_trusts_no_line(void)
     char wm[256];
     snprintf(wm, sizeof(wm), "%s/forge/.state/1.watermarks.json", root);
     FILE *f = fopen(wm, "w");
-    fprintf(f, "{\"version\":2,\"sources\":{\"%s\":[80,%lld],\"%s\":[-2,%lld],"
-               "\"not-a-source\":[5,%lld],\"%s\":[9223372036854775807,%lld]},\"open\":{}}\n",
+    fprintf(f,
+            "{\"version\":2,\"sources\":{\"%s\":[80,%lld],\"%s\":[-2,%lld],"
+            "\"not-a-source\":[5,%lld],\"%s\":[9223372036854775807,%lld]},\"open\":{}}\n",
             SID_A, (long long)(NOW / LP_NS_PER_SEC), SID_B, (long long)(NOW / LP_NS_PER_SEC),
             (long long)(NOW / LP_NS_PER_SEC), "cccccccccccccccccccccccccccccccc",
             (long long)(NOW / LP_NS_PER_SEC));

@@ -86,15 +86,17 @@ static void write_some(int f, int count)
             memcpy(big, msg, (size_t)n);
             for (size_t at = 0; at < 40000; at += 16384) {
                 size_t len = 40000 - at < 16384 ? 40000 - at : 16384;
-                lp_buf_appendf(&b, "{\"log\":\"%.*s%s\",\"stream\":\"stdout\",\"time\":"
-                               "\"2026-11-28T07:21:00Z\"}\n", (int)len, big + at,
-                               at + len == 40000 ? "\\n" : "");
+                lp_buf_appendf(&b,
+                               "{\"log\":\"%.*s%s\",\"stream\":\"stdout\",\"time\":"
+                               "\"2026-11-28T07:21:00Z\"}\n",
+                               (int)len, big + at, at + len == 40000 ? "\\n" : "");
             }
             expect(f, start, big, 40000);
         } else {
-            lp_buf_appendf(&b, "{\"log\":\"%s\\n\",\"stream\":\"%s\",\"time\":"
-                           "\"2026-11-28T07:21:00.000000001Z\"}\n", msg,
-                           i % 5 ? "stdout" : "stderr");
+            lp_buf_appendf(&b,
+                           "{\"log\":\"%s\\n\",\"stream\":\"%s\",\"time\":"
+                           "\"2026-11-28T07:21:00.000000001Z\"}\n",
+                           msg, i % 5 ? "stdout" : "stderr");
             expect(f, start, msg, (size_t)n);
         }
     }
@@ -260,22 +262,15 @@ static void test_faults(void)
         }
         switch (step) {
         case 30: /* retriable produce errors and lost acks */
-            rd_kafka_mock_push_request_errors(mc, 0 /* Produce */, 8,
-                                              RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                              RD_KAFKA_RESP_ERR__TRANSPORT,
-                                              RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-                                              RD_KAFKA_RESP_ERR__TRANSPORT,
-                                              RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
-                                              RD_KAFKA_RESP_ERR__TRANSPORT,
-                                              RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                              RD_KAFKA_RESP_ERR__TRANSPORT);
+            rd_kafka_mock_push_request_errors(
+                mc, 0 /* Produce */, 8, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+                RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                RD_KAFKA_RESP_ERR__TRANSPORT);
             break;
-        case 80:
-            rd_kafka_mock_broker_set_down(mc, 1);
-            break;
-        case 160:
-            rd_kafka_mock_broker_set_up(mc, 1);
-            break;
+        case 80: rd_kafka_mock_broker_set_down(mc, 1); break;
+        case 160: rd_kafka_mock_broker_set_up(mc, 1); break;
         case 200: /* everything down: reading must stop at the in-flight cap */
             for (int b = 1; b <= 3; b++)
                 rd_kafka_mock_broker_set_down(mc, b);
@@ -318,8 +313,9 @@ static void test_faults(void)
             missing += ex[f][i].seen == 0;
     }
     printf("\n  mock faults: events=%zu messages=%ld records=%ld missing=%zu duplicates=%ld "
-           "(%.1f s, %d steps)\n", expected, msgs, t.records, missing, t.dups,
-           (double)(lp_time_mono_ns() - start) / 1e9, step);
+           "(%.1f s, %d steps)\n",
+           expected, msgs, t.records, missing, t.dups, (double)(lp_time_mono_ns() - start) / 1e9,
+           step);
     CU_ASSERT_EQUAL(missing, 0);
     CU_ASSERT_EQUAL(expected, (size_t)NFILES * LINES);
 
@@ -328,7 +324,8 @@ static void test_faults(void)
     lp_metrics_render(m, &out);
     CU_ASSERT_PTR_NULL(strstr(out.data, "logpipe_shipper_producer_rebuilds_total 0\n"));
     CU_ASSERT_PTR_NULL(strstr(out.data, "logpipe_shipper_replays_total 0\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "logpipe_shipper_bytes_lost_total{reason=\"deleted\"} 0\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(out.data, "logpipe_shipper_bytes_lost_total{reason=\"deleted\"} 0\n"));
     lp_buf_release(&out);
     lp_metrics_free(m);
     lp_config_free(cfg);
@@ -380,8 +377,8 @@ static void test_rate_limit(void)
     CU_ASSERT_EQUAL(lp_counter_get(events), 4000);
     CU_ASSERT_EQUAL(lp_shipper_lag_bytes(s), 0);
     printf("\n  rate limit 64KiB/s: %llu bytes read in the first second, all 4000 lines "
-           "delivered after %.1f s\n", (unsigned long long)after_1s,
-           (double)(lp_time_mono_ns() - start) / 1e9);
+           "delivered after %.1f s\n",
+           (unsigned long long)after_1s, (double)(lp_time_mono_ns() - start) / 1e9);
     lp_shipper_shutdown(s, 5000);
     lp_shipper_free(s);
     lp_metrics_free(m);
@@ -404,7 +401,10 @@ static void test_record_mode(void)
     FILE *fp = fopen(path, "w");
     for (int i = 0; i < 500; i++) {
         if (i % 10 == 0) /* a partial pair */
-            fprintf(fp, "2026-11-28T07:21:00Z stdout P part-a-%d \n2026-11-28T07:21:00Z stdout F part-b\n", i);
+            fprintf(
+                fp,
+                "2026-11-28T07:21:00Z stdout P part-a-%d \n2026-11-28T07:21:00Z stdout F part-b\n",
+                i);
         else
             fprintf(fp, "2026-11-28T07:21:00Z %s F record %d\n", i % 2 ? "stdout" : "stderr", i);
     }
@@ -475,7 +475,7 @@ static void test_rotated_replay(void)
         lp_shipper_step(s, 10); /* read it all, produce, wait */
     CU_ASSERT_EQUAL(rename(path, rotated), 0);
     for (int i = 0; i < 50; i++)
-        lp_shipper_step(s, 10); /* rotation seen, drained, closing */
+        lp_shipper_step(s, 10);                   /* rotation seen, drained, closing */
     CU_ASSERT_EQUAL(lp_shipper_test_fatal(s), 0); /* in-flight batches fail */
     for (int i = 0; i < 30; i++)
         lp_shipper_step(s, 10);
@@ -812,10 +812,14 @@ static void test_format_long_first_line(void)
     FILE *fp = fopen(path, "w");
     fprintf(fp, "{\"log\":\"%s\",\"stream\":\"stderr\",\"time\":\"2026-11-28T07:21:00.1Z\"}\n",
             esc.data);
-    fprintf(fp, "{\"log\":\"and the end\\n\",\"stream\":\"stderr\",\"time\":\"2026-11-28T07:21:00.2Z\"}\n");
+    fprintf(
+        fp,
+        "{\"log\":\"and the end\\n\",\"stream\":\"stderr\",\"time\":\"2026-11-28T07:21:00.2Z\"}\n");
     for (int i = 0; i < 5; i++)
-        fprintf(fp, "{\"log\":\"after %d\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-28T07:21:01Z\"}\n",
-                i);
+        fprintf(
+            fp,
+            "{\"log\":\"after %d\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-28T07:21:01Z\"}\n",
+            i);
     fclose(fp);
     /* first line beyond the cap (32 KiB + 64 KiB of framing): cut, then more lines */
     fp = fopen(cut, "w");
@@ -824,8 +828,10 @@ static void test_format_long_first_line(void)
         fputc('x', fp);
     fprintf(fp, "\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-28T07:21:00Z\"}\n");
     for (int i = 0; i < 5; i++)
-        fprintf(fp, "{\"log\":\"after %d\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-28T07:21:01Z\"}\n",
-                i);
+        fprintf(
+            fp,
+            "{\"log\":\"after %d\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-28T07:21:01Z\"}\n",
+            i);
     fclose(fp);
     struct lp_metrics *m = lp_metrics_new();
     struct lp_shipper *s = rot_start(cfg, m);
@@ -839,12 +845,12 @@ static void test_format_long_first_line(void)
         printf("(long first line: %ld records, %ld docker, %ld envelopes, big %ld, cut %ld, "
                "other %ld)\n",
                f.records, f.docker, f.raw_envelope, f.big_ok, f.cut_ok, f.other);
-    CU_ASSERT_EQUAL(f.records, 12);      /* the joined 16 KiB one, the cut one, 2 x 5 */
-    CU_ASSERT_EQUAL(f.docker, 12);       /* every batch says docker, none raw */
-    CU_ASSERT_EQUAL(f.raw_envelope, 1);  /* only the cut line keeps its envelope */
-    CU_ASSERT_EQUAL(f.big_ok, 1);        /* unescaped, the partial rejoined */
+    CU_ASSERT_EQUAL(f.records, 12);     /* the joined 16 KiB one, the cut one, 2 x 5 */
+    CU_ASSERT_EQUAL(f.docker, 12);      /* every batch says docker, none raw */
+    CU_ASSERT_EQUAL(f.raw_envelope, 1); /* only the cut line keeps its envelope */
+    CU_ASSERT_EQUAL(f.big_ok, 1);       /* unescaped, the partial rejoined */
     CU_ASSERT_EQUAL(f.cut_ok, 1);
-    CU_ASSERT_EQUAL(f.stream, 11);       /* the cut line's stream is beyond the cut */
+    CU_ASSERT_EQUAL(f.stream, 11); /* the cut line's stream is beyond the cut */
     CU_ASSERT_EQUAL(f.other, 0);
     lp_buf_release(&msg);
     lp_buf_release(&esc);
@@ -978,9 +984,8 @@ static void copytruncate_copy_case(int restart_mid_copy)
     }
     until_delivered(s, m, restart_mid_copy ? 10 : 83, 1);
     if (!restart_mid_copy) /* the copy's 73 lines after the offset and the 10 rewritten */
-        CU_ASSERT_EQUAL(lp_counter_get(lp_metrics_counter(m, "logpipe_shipper_events_total", "",
-                                                          NULL)),
-                        83);
+        CU_ASSERT_EQUAL(
+            lp_counter_get(lp_metrics_counter(m, "logpipe_shipper_events_total", "", NULL)), 83);
     steps(s, 20);
     assert_lost(m, "copytruncate stopped, copy", 0, 0);
     lp_shipper_shutdown(s, 5000);
@@ -1163,25 +1168,27 @@ static void test_deleted_while_stopped(void)
     mkdir(state, 0755);
     snprintf(ck, sizeof(ck), "%s/checkpoints.json", state);
     FILE *fp = fopen(ck, "w");
-    fprintf(fp, "{\"version\":1,\"files\":[{\"dev\":1,\"ino\":2,\"head_len\":10,"
-                "\"head_hash\":\"00000000000000aa\",\"generation\":0,\"offset\":1000,"
-                "\"tail_hash\":\"00000000000000bb\",\"size\":5096,"
-                "\"source_id\":\"0123456789abcdef0123456789abcdef\",\"seen\":%lld,"
-                "\"path\":\"%s/gone-pod/app.log\"}]}\n",
+    fprintf(fp,
+            "{\"version\":1,\"files\":[{\"dev\":1,\"ino\":2,\"head_len\":10,"
+            "\"head_hash\":\"00000000000000aa\",\"generation\":0,\"offset\":1000,"
+            "\"tail_hash\":\"00000000000000bb\",\"size\":5096,"
+            "\"source_id\":\"0123456789abcdef0123456789abcdef\",\"seen\":%lld,"
+            "\"path\":\"%s/gone-pod/app.log\"}]}\n",
             (long long)(lp_time_real_ns() / LP_NS_PER_SEC), dir);
     fclose(fp);
     snprintf(yaml, sizeof(yaml),
              "kafka: {brokers: \"127.0.0.1:1\", topic: t}\n"
              "shipper:\n  state_dir: %s\n  inputs: [{paths: [\"%s/gone-pod/*.log\"]}]\n"
-             "metrics: {enabled: false}\nlog: {level: error}\n", state, dir);
+             "metrics: {enabled: false}\nlog: {level: error}\n",
+             state, dir);
     struct lp_config *cfg = config_of("gone.yaml", yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     for (int round = 0; round < 2; round++) {
         struct lp_metrics *m = lp_metrics_new();
         struct lp_shipper *s = lp_shipper_new(cfg, m, NULL, err, sizeof(err));
         CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-        struct lp_counter *lost = lp_metrics_counter(m, "logpipe_shipper_bytes_lost_total", "",
-                                                     "reason=\"deleted\"");
+        struct lp_counter *lost =
+            lp_metrics_counter(m, "logpipe_shipper_bytes_lost_total", "", "reason=\"deleted\"");
         CU_ASSERT_EQUAL(lp_counter_get(lost), round == 0 ? 4096 : 0); /* once */
         lp_shipper_shutdown(s, 100);
         lp_shipper_free(s);
@@ -1459,7 +1466,8 @@ int main(void)
         {"copytruncate while stopped", test_copytruncate_stopped},
         {"copytruncate while stopped, its copy drained", test_copytruncate_stopped_copy},
         {"a pod's multiline hint: a tenant's limits, slots evicted", test_hint_limits_and_eviction},
-        {"format auto: a first line of 16 KiB, and one beyond the cap", test_format_long_first_line},
+        {"format auto: a first line of 16 KiB, and one beyond the cap",
+         test_format_long_first_line},
         {"rotation storm while stopped", test_rotation_storm_stopped},
         {"rename, rename + delete: loss accounting", test_rotation_loss_accounting},
         {"close_inactive: closed, reopened by identity", test_close_inactive},

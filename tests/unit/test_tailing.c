@@ -81,10 +81,15 @@ static void test_checkpoint_round_trip(void)
     struct lp_ckpt c;
     CU_ASSERT_EQUAL(lp_ckpt_load(&c, path, err, sizeof(err)), 0); /* missing = empty */
     CU_ASSERT_EQUAL(c.n, 0);
-    struct lp_ckpt_entry e = {.dev = 2049, .ino = 77, .head = {19, 0xfeedULL}, .generation = 3,
-                              .offset = 12345, .tail_hash = 0xabcdef0123456789ULL,
+    struct lp_ckpt_entry e = {.dev = 2049,
+                              .ino = 77,
+                              .head = {19, 0xfeedULL},
+                              .generation = 3,
+                              .offset = 12345,
+                              .tail_hash = 0xabcdef0123456789ULL,
                               .source_id = "0123456789abcdef0123456789abcdef",
-                              .path = "/var/log/pods/a \"quoted\" path.log", .seen_s = 1000};
+                              .path = "/var/log/pods/a \"quoted\" path.log",
+                              .seen_s = 1000};
     lp_ckpt_put(&c, &e);
     e.ino = 78;
     e.prev_head = (struct lp_head){24, 0xc0ffeeULL}; /* truncated once */
@@ -142,12 +147,17 @@ static void test_checkpoint_corrupt(void)
 static void test_path_meta(void)
 {
     struct lp_path_meta m;
-    lp_path_meta("/var/log/containers/web-5d8f_shop_nginx-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log", &m);
+    lp_path_meta(
+        "/var/log/containers/"
+        "web-5d8f_shop_nginx-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log",
+        &m);
     CU_ASSERT_STRING_EQUAL(m.k8s_pod_name, "web-5d8f");
     CU_ASSERT_STRING_EQUAL(m.k8s_namespace, "shop");
     CU_ASSERT_STRING_EQUAL(m.k8s_container_name, "nginx");
-    CU_ASSERT_STRING_EQUAL(m.container_id, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
-    lp_path_meta("/var/log/pods/shop_web-5d8f_8c1f4e2a-77b1-4c3e-9a51-0d6c2f9e1b10/nginx/0.log", &m);
+    CU_ASSERT_STRING_EQUAL(m.container_id,
+                           "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    lp_path_meta("/var/log/pods/shop_web-5d8f_8c1f4e2a-77b1-4c3e-9a51-0d6c2f9e1b10/nginx/0.log",
+                 &m);
     CU_ASSERT_STRING_EQUAL(m.k8s_namespace, "shop");
     CU_ASSERT_STRING_EQUAL(m.k8s_pod_name, "web-5d8f");
     CU_ASSERT_STRING_EQUAL(m.k8s_pod_uid, "8c1f4e2a-77b1-4c3e-9a51-0d6c2f9e1b10");
@@ -158,7 +168,10 @@ static void test_path_meta(void)
     lp_path_meta("/srv/app.log", &m);
     CU_ASSERT_STRING_EQUAL(m.k8s_pod_name, "");
     /* kubelet's file name in any directory (a copy, a mount elsewhere) */
-    lp_path_meta("/data/k8s-logs/web-5d8f_shop_nginx-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log", &m);
+    lp_path_meta(
+        "/data/k8s-logs/"
+        "web-5d8f_shop_nginx-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log",
+        &m);
     CU_ASSERT_STRING_EQUAL(m.k8s_pod_name, "web-5d8f");
     CU_ASSERT_STRING_EQUAL(m.k8s_namespace, "shop");
     CU_ASSERT_STRING_EQUAL(m.k8s_container_name, "nginx");
@@ -166,9 +179,13 @@ static void test_path_meta(void)
      * no DNS label */
     lp_path_meta("/srv/logs/app_v2_worker-2024.log", &m);
     CU_ASSERT_STRING_EQUAL(m.k8s_pod_name, "");
-    lp_path_meta("/srv/logs/a_Shop_c-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log", &m);
+    lp_path_meta(
+        "/srv/logs/a_Shop_c-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log",
+        &m);
     CU_ASSERT_STRING_EQUAL(m.k8s_namespace, "");
-    lp_path_meta("/srv/logs/_shop_c-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log", &m);
+    lp_path_meta(
+        "/srv/logs/_shop_c-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log",
+        &m);
     CU_ASSERT_STRING_EQUAL(m.k8s_namespace, "");
 }
 
@@ -238,7 +255,8 @@ static void test_docker_meta(void)
     /* no config next to the file: an error, nothing filled */
     struct lp_docker_meta m;
     char why[256];
-    CU_ASSERT_EQUAL(lp_docker_meta_read("/nonexistent/x-json.log", &m, why, sizeof(why)), LP_EINVAL);
+    CU_ASSERT_EQUAL(lp_docker_meta_read("/nonexistent/x-json.log", &m, why, sizeof(why)),
+                    LP_EINVAL);
     CU_ASSERT_PTR_NULL(m.name);
     /* hostile contents: wrong types, NULs, a bare "/" name, not JSON */
     const char *odd = "{\"Name\":\"/\",\"Config\":{\"Image\":7,\"Labels\":{\"a\":1,"

@@ -99,8 +99,8 @@ static void test_round_trip(void)
         unsigned long slow = atomic_load(&lp_wire_slow_lines);
         /* message_json points into the scratch buffer: keep it alive */
         struct lp_buf scratch = LP_BUF_INIT;
-        CU_ASSERT_EQUAL_FATAL(lp_wire_decode(&meta, value.data, value.len, 1 << 20, NULL,
-                                             &scratch, &a, &b, why, sizeof(why)),
+        CU_ASSERT_EQUAL_FATAL(lp_wire_decode(&meta, value.data, value.len, 1 << 20, NULL, &scratch,
+                                             &a, &b, why, sizeof(why)),
                               0);
         /* the encoder's lines take the fast path, and their escaped messages
          * are kept for copying */
@@ -140,7 +140,8 @@ static void test_per_record_mode(void)
         lp_wire_meta_init(&meta);
         char why[256];
         CU_ASSERT_EQUAL(lp_wire_meta_header(&meta, "logpipe-format", "1", 1, why, 256), 0);
-        CU_ASSERT_EQUAL(lp_wire_meta_header(&meta, "content-type", "application/json", 16, why, 256), 0);
+        CU_ASSERT_EQUAL(
+            lp_wire_meta_header(&meta, "content-type", "application/json", 16, why, 256), 0);
         CU_ASSERT_EQUAL(meta.batch, 0);
         struct lp_arena a;
         lp_arena_init(&a, 0, 0);
@@ -277,16 +278,25 @@ static void test_decode_errors(void)
     expect_error(&m, "{\"logpipe.format\":1}\n", 100, LP_ECORRUPT, "missing logpipe.source_id");
     snprintf(body, sizeof(body), "%s{\"log.offset\":1,\"message\":\"m\"}\n", src);
     expect_error(&m, body, 1000, LP_ECORRUPT, "line 2: @timestamp");
-    snprintf(body, sizeof(body), "%s{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"log.offset\":-1,\"message\":\"m\"}\n", src);
+    snprintf(body, sizeof(body),
+             "%s{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"log.offset\":-1,\"message\":\"m\"}\n",
+             src);
     expect_error(&m, body, 1000, LP_ECORRUPT, "log.offset");
-    snprintf(body, sizeof(body), "%s{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"log.offset\":1,\"message\":5}\n", src);
+    snprintf(body, sizeof(body),
+             "%s{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"log.offset\":1,\"message\":5}\n", src);
     expect_error(&m, body, 1000, LP_ECORRUPT, "message missing or not a string");
-    snprintf(body, sizeof(body), "%s{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"log.offset\":1,\"message\":\"m\",\"message\":\"n\"}\n", src);
+    snprintf(body, sizeof(body),
+             "%s{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"log.offset\":1,\"message\":\"m\","
+             "\"message\":\"n\"}\n",
+             src);
     expect_error(&m, body, 1000, LP_ECORRUPT, "invalid JSON");
-    snprintf(body, sizeof(body), "%s{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"log.offset\":1,\"message\":\"m\"}\n", src);
+    snprintf(body, sizeof(body),
+             "%s{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"log.offset\":1,\"message\":\"m\"}\n",
+             src);
     expect_error(&m, body, 20, LP_ETOOBIG, "exceeds the cap");
     m.records = 5;
-    expect_error(&m, body, 1000, LP_ECORRUPT, "record count mismatch: 5 records in header, 1 in body");
+    expect_error(&m, body, 1000, LP_ECORRUPT,
+                 "record count mismatch: 5 records in header, 1 in body");
     m.records = 1;
     struct lp_wire_meta z = m;
     z.encoding = LP_CODEC_ZSTD;
@@ -304,9 +314,11 @@ static void test_headers(void)
     CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "logpipe-format", "2", 1, why, 256), LP_EUNSUPP);
     CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "content-encoding", "br", 2, why, 256), LP_EUNSUPP);
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "content-encoding 'br'"));
-    CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "content-type", "text/plain", 10, why, 256), LP_EUNSUPP);
+    CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "content-type", "text/plain", 10, why, 256),
+                    LP_EUNSUPP);
     CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "logpipe-records", "12x", 3, why, 256), LP_ECORRUPT);
-    CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "logpipe-records", "99999999999", 11, why, 256), LP_ECORRUPT);
+    CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "logpipe-records", "99999999999", 11, why, 256),
+                    LP_ECORRUPT);
     CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "Content-Encoding", "gzip", 4, why, 256), 0);
     CU_ASSERT_EQUAL(m.encoding, LP_CODEC_GZIP);
     CU_ASSERT_EQUAL(lp_wire_meta_header(&m, "logpipe-records", "2000", 4, why, 256), 0);
@@ -354,12 +366,15 @@ static void test_runtime_metadata(void)
     CU_ASSERT_STRING_EQUAL(copy[0].key, "com_docker_compose_project");
     CU_ASSERT_STRING_EQUAL(copy[0].value, "shop");
     CU_ASSERT_STRING_EQUAL(copy[1].key, "com_docker_compose_service");
-    struct lp_wire_source src = {.source_id = "0123456789abcdef0123456789abcdef", .host = "h",
+    struct lp_wire_source src = {.source_id = "0123456789abcdef0123456789abcdef",
+                                 .host = "h",
                                  .path = "/var/lib/docker/containers/ab/ab-json.log",
-                                 .format = "docker", .container_id = "ab",
+                                 .format = "docker",
+                                 .container_id = "ab",
                                  .container_name = "shop-web-1",
                                  .container_image = "nginx:1.25",
-                                 .container_labels = copy, .n_container_labels = nl};
+                                 .container_labels = copy,
+                                 .n_container_labels = nl};
     struct lp_wire_encoder e;
     lp_wire_encoder_init(&e, 1 << 20);
     CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_begin(&e, &src), 0);
@@ -377,8 +392,8 @@ static void test_runtime_metadata(void)
     char why[256];
     /* the records point into the decompressed scratch: it lives as long as b */
     struct lp_buf scratch = LP_BUF_INIT;
-    CU_ASSERT_EQUAL_FATAL(lp_wire_decode(&meta, value.data, value.len, 1 << 20, NULL, &scratch,
-                                         &a, &b, why, sizeof(why)),
+    CU_ASSERT_EQUAL_FATAL(lp_wire_decode(&meta, value.data, value.len, 1 << 20, NULL, &scratch, &a,
+                                         &b, why, sizeof(why)),
                           0);
     CU_ASSERT_STRING_EQUAL(b.src.container_image, "nginx:1.25");
     CU_ASSERT_EQUAL_FATAL(b.src.n_container_labels, 2);
@@ -418,8 +433,9 @@ static void test_runtime_metadata(void)
     CU_ASSERT_STRING_EQUAL(b.src.container_labels[1].key, "k0");
     lp_buf_release(&nd);
     nd = (struct lp_buf)LP_BUF_INIT;
-    lp_buf_puts(&nd, "{\"logpipe.format\":1,\"logpipe.source_id\":\"s\",\"container.labels\":[]}\n"
-                     "{\"@timestamp\":\"2026-11-28T10:00:00Z\",\"log.offset\":0,\"message\":\"m\"}\n");
+    lp_buf_puts(&nd,
+                "{\"logpipe.format\":1,\"logpipe.source_id\":\"s\",\"container.labels\":[]}\n"
+                "{\"@timestamp\":\"2026-11-28T10:00:00Z\",\"log.offset\":0,\"message\":\"m\"}\n");
     CU_ASSERT_EQUAL(decode(&im, nd.data, nd.len, 1 << 20, &a, &b, why), LP_ECORRUPT);
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "container.labels is not an object"));
     lp_buf_release(&nd);
@@ -524,9 +540,13 @@ static void test_field_table(void)
     CU_ASSERT_FATAL(lp_wire_n_source_fields <= 32);
     struct lp_wire_source src;
     fill_source(&src, values);
-    struct lp_wire_record rec = {.ts_ns = 1795850460123456789LL, .stream = "stdout",
-                                 .offset = 42, .message = "m", .message_len = 1,
-                                 .flags = LP_REC_PARTIAL, .lines = 2};
+    struct lp_wire_record rec = {.ts_ns = 1795850460123456789LL,
+                                 .stream = "stdout",
+                                 .offset = 42,
+                                 .message = "m",
+                                 .message_len = 1,
+                                 .flags = LP_REC_PARTIAL,
+                                 .lines = 2};
 
     /* the batch: each row under its flat key */
     struct lp_wire_encoder e;
@@ -534,8 +554,8 @@ static void test_field_table(void)
     CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_begin(&e, &src), 0);
     CU_ASSERT_EQUAL_FATAL(lp_wire_encoder_add(&e, &rec), 0);
     json_error_t je;
-    json_t *line = json_loadb(e.ndjson.data, strcspn(e.ndjson.data, "\n"),
-                              JSON_REJECT_DUPLICATES, &je);
+    json_t *line =
+        json_loadb(e.ndjson.data, strcspn(e.ndjson.data, "\n"), JSON_REJECT_DUPLICATES, &je);
     CU_ASSERT_PTR_NOT_NULL_FATAL(line);
     for (size_t i = 0; i < lp_wire_n_source_fields; i++) {
         const struct lp_wire_field *f = &lp_wire_source_fields[i];
@@ -554,8 +574,8 @@ static void test_field_table(void)
     lp_arena_init(&a, 0, 0);
     struct lp_wire_batch b;
     char why[256];
-    CU_ASSERT_EQUAL_FATAL(lp_wire_decode(&meta, value.data, value.len, 1 << 20, NULL, &scratch,
-                                         &a, &b, why, sizeof(why)),
+    CU_ASSERT_EQUAL_FATAL(lp_wire_decode(&meta, value.data, value.len, 1 << 20, NULL, &scratch, &a,
+                                         &b, why, sizeof(why)),
                           0);
     same_source_as(&src, &b.src);
     /* the decoder's cached rendering of the source is the renderer's */
@@ -600,16 +620,16 @@ static void test_field_table(void)
     /* and the per-record mode reads the event back into the same source */
     struct lp_wire_meta rm = {LP_WIRE_FORMAT, 0, LP_CODEC_IDENTITY, 1};
     struct lp_wire_batch rb;
-    CU_ASSERT_EQUAL_FATAL(lp_wire_decode(&rm, ev.data, ev.len, 1 << 20, NULL, &scratch, &a, &rb,
-                                         why, sizeof(why)),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        lp_wire_decode(&rm, ev.data, ev.len, 1 << 20, NULL, &scratch, &a, &rb, why, sizeof(why)),
+        0);
     same_source_as(&src, &rb.src);
     CU_ASSERT_EQUAL(rb.recs[0].flags, rec.flags);
     CU_ASSERT_EQUAL(rb.recs[0].lines, rec.lines);
 
     /* rows are found by key; the owner row and unknown keys are not */
     CU_ASSERT_EQUAL(lp_wire_source_field("kubernetes.pod.ip")->off,
-                        offsetof(struct lp_wire_source, k8s_pod_ip));
+                    offsetof(struct lp_wire_source, k8s_pod_ip));
     CU_ASSERT_PTR_NULL(lp_wire_source_field("kubernetes.*.name"));
     CU_ASSERT_PTR_NULL(lp_wire_source_field("kubernetes.pod"));
     lp_buf_release(&ev);
