@@ -144,8 +144,8 @@ struct lp_es {
     char *kept_field;       /* where a conflicting value goes (aggregator.content.kept_field) */
     int labels_auto;        /* labels_mapping: auto */
     int scalars_as_keyword; /* dynamic_scalars: keyword */
-    int flat_known;         /* detect_flat_type asked (mu) */
-    const char *flat_type;  /* what the cluster has (NULL: objects); written under mu */
+    int flat_known;         /* detect_flat_type asked (budget_mu) */
+    const char *flat_type;  /* what the cluster has (NULL: objects); budget_mu */
     /* field_budget: new (unmapped) field paths per (index, source), as
      * 128-bit hashes; the count per (index, source) stored + 1. Workers'
      * (es_submit), under budget_mu. */
@@ -530,11 +530,11 @@ static int detect_flat_type(struct lp_es *es)
                            cc != CURLE_OK ? curl_easy_strerror(cc) : "");
         done = 0;
     } else {
-        /* under mu: the workers' field budget reads it (apply_budget) */
-        pthread_mutex_lock(&es->mu);
+        /* under budget_mu: the workers' field budget reads it (apply_budget) */
+        pthread_mutex_lock(&es->budget_mu);
         es->flat_type = status == 200 && resp.len ? lp_es_flat_type(resp.data, resp.len) : NULL;
         es->flat_known = 1;
-        pthread_mutex_unlock(&es->mu);
+        pthread_mutex_unlock(&es->budget_mu);
         lp_log(LP_LOG_INFO, "labels mapping chosen", "output=%s mapping=%s", es->name,
                es->flat_type ? es->flat_type : "object (the cluster has no one-field type)");
     }
@@ -1294,7 +1294,10 @@ static void budget_object(struct bwalk *w, json_t *obj, size_t plen)
         l += kl;
         const struct lp_ecs_field *d = lp_ecs_lookup(w->path);
         if (d) { /* the template maps it: only its unmapped insides count */
-            int flat = (d->owned & LP_ECS_KEYED) && w->es->flat_type;
+            /* keyed maps are one field each when the cluster has a flat
+             * type, which auto assumes until the sender has asked */
+            int flat = (d->owned & LP_ECS_KEYED) &&
+                       (w->es->flat_type || (w->es->labels_auto && !w->es->flat_known));
             if (d->type == LP_ECS_OBJECT && !flat && !(d->owned & LP_ECS_KEYED) &&
                 json_is_object(v))
                 budget_object(w, v, l);
