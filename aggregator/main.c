@@ -4,6 +4,7 @@
  * thread; signals are taken between steps. */
 #define LP_LOG_MODULE "main"
 #include "aggregator.h"
+#include "cfgtest.h"
 #include "lp_cli.h"
 #include "lp_config.h"
 #include "lp_http.h"
@@ -27,11 +28,22 @@ int main(int argc, char **argv)
 {
     lp_cli_version_extra = curl_version_str;
     lp_signals_setup();
+    const char *test_file = NULL;
+    const struct lp_cli_flag flags[] = {
+        {"test", NULL, &test_file,
+         "run the test cases of FILE through the configuration's pipeline (routes, parsers, "
+         "cost controls, redaction) and exit: 0 all passed, 1 some failed, 2 a bad file"},
+        {NULL, NULL, NULL, NULL},
+    };
     struct lp_cli cli = {.section = "aggregator"};
     struct lp_config *cfg = NULL;
-    int rc = lp_cli_parse(&cli, argc, argv, NULL);
+    int rc = lp_cli_parse(&cli, argc, argv, flags);
     if (rc < 0)
         rc = lp_cli_load(&cli, &cfg);
+    if (rc < 0 && test_file) {
+        rc = agg_cfgtest_run(cfg, test_file);
+        lp_config_free(cfg);
+    }
     if (rc >= 0) {
         lp_cli_release(&cli);
         return rc;

@@ -1,6 +1,7 @@
 /* The YAML document as a tree of nodes that remember file:line:col, after
  * ${...} substitution, so every later error can point at its source.
- * Internal to config/. Single-threaded. */
+ * Internal to config/, and to the aggregator's --test files (aggregator/cfgtest.c),
+ * whose mistakes point at their source the same way. Single-threaded. */
 #ifndef LP_NODE_H
 #define LP_NODE_H
 

@@ -39,7 +39,8 @@ def blocks(path):
 
 
 
-ONE_SHOT = ("--check-config", "--once", "--dry-run", "--help", "--version", "--config-reference")
+ONE_SHOT = ("--check-config", "--once", "--dry-run", "--help", "--version", "--config-reference",
+            "--test")
 DAEMONS = ("logpipe-shipper", "logpipe-aggregator", "logpipe-retention")
 
 
