@@ -171,11 +171,12 @@ tolerations: {{- toYaml . | nindent 2 }}
 {{/* One --check-config container of the helm test: (dict "ctx" $ "d" (list daemon kafka opensearch)). */}}
 {{- define "logpipe.checkContainer" -}}
 {{- $name := index .d 0 -}}
+{{- $test := .test | default false -}}
 {{- with .ctx }}
-- name: check-{{ $name }}
+- name: {{ ternary "test-pipeline" (printf "check-%s" $name) $test }}
   image: {{ include "logpipe.image" . }}
   imagePullPolicy: Always   # run on demand: the registry's image, as a new node would get it
-  args: ["logpipe-{{ $name }}", {{ include "logpipe.configArgs" . }}, "--check-config"]
+  args: ["logpipe-{{ $name }}", {{ include "logpipe.configArgs" . }}, {{ if $test }}"--test", "/etc/logpipe/pipeline-tests.yaml"{{ else }}"--check-config"{{ end }}]
   resources:
     requests: {cpu: 10m, memory: 32Mi}
     limits: {cpu: 200m, memory: 64Mi}
