@@ -3,8 +3,12 @@ pipeline with every kind of decision passes its own; a wrong expectation
 fails with a readable difference; a mistyped test file is refused with its
 positions instead of passing as a case that checks nothing."""
 import os
+import re
 import subprocess
 import sys
+import tempfile
+
+import yaml
 
 AGG, SRC = sys.argv[1], sys.argv[2]
 FIX = os.path.join("tests", "fixtures", "cfgtest")  # relative: the cases name their file
@@ -28,6 +32,21 @@ rc, out, err = run(os.path.join("deploy", "logpipe.yaml"),
                    os.path.join("deploy", "tests", "logpipe.test.yaml"))
 check(rc == 0 and "0 failed" in out, "deploy/logpipe.yaml passes deploy/tests/logpipe.test.yaml",
       out + err)
+
+# deploy/k8s: the ConfigMap's files, its ${file:...} secrets stood in for
+with open(os.path.join(SRC, "deploy", "k8s", "configmap.yaml")) as f:
+    cm = yaml.safe_load(f)
+with tempfile.TemporaryDirectory(prefix="lp-cfgtest-") as tmp:
+    paths = []
+    for name in ("logpipe.yaml", "pipeline.yaml"):
+        paths.append(os.path.join(tmp, name))
+        with open(paths[-1], "w") as f:
+            f.write(re.sub(r"\$\{file:[^}]*\}", "stand-in", cm["data"][name]))
+    r = subprocess.run([AGG, "-c", paths[0], "-c", paths[1], "--test",
+                        os.path.join("deploy", "tests", "k8s.test.yaml")],
+                       capture_output=True, text=True, timeout=60, cwd=SRC)
+    check(r.returncode == 0 and "3 cases, 0 failed" in r.stdout,
+          "deploy/k8s's pipeline passes deploy/tests/k8s.test.yaml", r.stdout + r.stderr)
 
 rc, out, err = run(os.path.join(FIX, "pipeline.yaml"), os.path.join(FIX, "pipeline.test.yaml"))
 check(rc == 0 and "4 cases, 0 failed" in out,
