@@ -15,6 +15,7 @@
 #include "lp_kafka.h"
 #include "lp_log.h"
 #include "lp_metrics.h"
+#include "lp_tenants.h"
 #include "lp_time.h"
 #include "lp_wire.h"
 #include "lp_output.h"
@@ -61,6 +62,7 @@ struct unsynced {
 
 struct worker {
     struct lp_aggregator *a;
+    struct lp_counter *const *ns; /* the batch in hand's namespace counters (NULL: off) */
     int started;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -110,6 +112,7 @@ struct lp_aggregator {
     struct lp_ready *kafka_ready;
     /* metrics */
     struct lp_counter *c_messages, *c_records, *c_bytes;
+    struct lp_tenants *tenants;       /* per-namespace volume (metrics.max_namespaces) */
     struct lp_counter **c_route;      /* [route] */
     struct lp_counter **c_route_out;  /* [route * n_outs + output] */
     struct lp_counter **c_parse_fail; /* [route] */
@@ -241,11 +244,28 @@ static void trim_buffers(struct worker *w)
 
 /* A record a route's cost controls dropped: decoded and taken by its route
  * like any other (records_in_total, route_records_total), then dropped. */
-static void count_dropped(struct lp_aggregator *a, size_t route, enum agg_verdict v)
+/* The aggregator's per-namespace counters (lp_tenants), in this order; a
+ * verdict's counter is NS_DROPPED + verdict - 1. */
+enum { NS_RECORDS, NS_BYTES, NS_DROPPED, NS_SAMPLED, NS_RATE_LIMITED, NS_FAMILIES };
+static const char *const ns_families[NS_FAMILIES] = {
+    "logpipe_aggregator_namespace_records_total", "logpipe_aggregator_namespace_bytes_total",
+    "logpipe_aggregator_namespace_dropped_total", "logpipe_aggregator_namespace_sampled_out_total",
+    "logpipe_aggregator_namespace_rate_limited_total"};
+static const char *const ns_helps[NS_FAMILIES] = {
+    "Records decoded, by namespace (metrics.max_namespaces series; later ones: _other).",
+    "Bytes of the records' messages, by namespace.",
+    "Records a route that drops dropped, by namespace.",
+    "Records outside their route's sample, by namespace.",
+    "Records over their route's rate limit, by namespace."};
+
+static void count_dropped(struct worker *w, size_t route, enum agg_verdict v)
 {
+    struct lp_aggregator *a = w->a;
     lp_counter_inc(a->c_records);
     lp_counter_inc(a->c_route[route]);
     lp_counter_inc(a->c_dropped[route * AGG_VERDICTS + v]);
+    if (w->ns && v != AGG_KEEP)
+        lp_counter_inc(w->ns[NS_DROPPED + (int)v - 1]);
 }
 
 /* An undecodable message dead-lettered under redaction rules: the rules can
@@ -360,7 +380,7 @@ static int render(struct worker *w, rd_kafka_message_t *rkm, const struct lp_wir
         verdict = agg_pipeline_keep(a->pipe, out->route, &batch->src, r, id);
         if (verdict != AGG_KEEP) {
             if (!replay)
-                count_dropped(a, out->route, verdict);
+                count_dropped(w, out->route, verdict);
             return 0;
         }
         lp_buf_reset(&w->doc);
@@ -374,7 +394,7 @@ static int render(struct worker *w, rd_kafka_message_t *rkm, const struct lp_wir
                                  &out->failed);
     if (out->ev && verdict != AGG_KEEP) {
         if (!replay)
-            count_dropped(a, out->route, verdict);
+            count_dropped(w, out->route, verdict);
         json_decref(out->ev);
         return 0;
     }
@@ -442,8 +462,13 @@ static void process(struct worker *w, rd_kafka_message_t *rkm, struct lp_msg *m,
     char ingested_buf[LP_RFC3339_MAX];
     const char *ingested = agg_pipeline_ingested(a->pipe, now, ingested_buf);
     size_t sid_len = strlen(batch.src.source_id);
+    w->ns = replay ? NULL : lp_tenants_get(a->tenants, batch.src.k8s_namespace);
     for (size_t i = 0; i < batch.n; i++) {
         const struct lp_wire_record *r = &batch.recs[i];
+        if (w->ns) {
+            lp_counter_inc(w->ns[NS_RECORDS]);
+            lp_counter_add(w->ns[NS_BYTES], r->message_len);
+        }
         char id[LP_ID_HEX_LEN + 1];
         lp_event_id(batch.src.source_id, sid_len, r->offset, id);
         struct rendered rd;
@@ -1089,6 +1114,8 @@ static void setup_metrics(struct lp_aggregator *a)
     struct lp_metrics *m = a->metrics;
     a->c_messages = lp_metrics_counter(m, "logpipe_aggregator_messages_total",
                                        "Kafka messages consumed.", NULL);
+    a->tenants = lp_tenants_new(m, ns_families, ns_helps, NS_FAMILIES,
+                                (size_t)a->cfg->metrics.max_namespaces);
     a->c_bytes = lp_metrics_counter(m, "logpipe_aggregator_message_bytes_total",
                                     "Kafka message bytes consumed (compressed).", NULL);
     a->c_records = lp_metrics_counter(m, "logpipe_aggregator_records_in_total",
@@ -1406,6 +1433,7 @@ void lp_aggregator_free(struct lp_aggregator *a)
     }
     free(a->out_names);
     agg_pipeline_free(a->pipe);
+    lp_tenants_free(a->tenants);
     lp_dlq_free(a->dlq);
     free(a->c_route);
     free(a->c_dropped);

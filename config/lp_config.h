@@ -350,6 +350,7 @@ struct lp_config_retention {
 struct lp_config_metrics {
     int enabled;
     char *listen;
+    int64_t max_namespaces; /* per-namespace series (lp_tenants.h); 0: off */
 };
 
 struct lp_config_log {

@@ -611,6 +611,11 @@ static const struct lp_field metrics_fields[] = {
         "own, so that three daemons reading one file can run side by side: "
         "127.0.0.1:9464 the shipper, 127.0.0.1:9465 retention, 127.0.0.1:9466 the "
         "aggregator."),
+    INT(lp_config_metrics, max_namespaces, "200", 0, 100000,
+        "Namespaces counted in series of their own by the per-namespace volume metrics "
+        "(logpipe_shipper_namespace_*, logpipe_aggregator_namespace_*): the first this many "
+        "seen (label log_namespace); later ones count under \"_other\", lines without one under "
+        "\"_none\" (docs/metrics.md \"Per-namespace volume\"). 0: off."),
     END,
 };
 

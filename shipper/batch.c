@@ -50,7 +50,13 @@ int batch_on_event(void *ctx, const struct lp_event *ev)
         tail_meta_refresh(t); /* a batch carries the pod's metadata as it is now */
     if (t->excluded) {
         lp_counter_inc(s->m.excluded);
+        if (t->ns)
+            lp_counter_inc(t->ns[NS_EXCLUDED]);
         return 0; /* batch_after_line checkpoints past it */
+    }
+    if (t->ns) {
+        lp_counter_inc(t->ns[NS_EVENTS]);
+        lp_counter_add(t->ns[NS_BYTES], ev->len);
     }
     struct lp_wire_record r = {ev->ts_ns,  lp_stream_name(ev->stream),
                                ev->offset, ev->msg,

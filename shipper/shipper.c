@@ -29,10 +29,20 @@
 
 #define READ_CHUNK (256 * 1024)
 
+static const char *const ns_families[NS_FAMILIES] = {
+    "logpipe_shipper_namespace_events_total", "logpipe_shipper_namespace_bytes_total",
+    "logpipe_shipper_namespace_excluded_events_total"};
+static const char *const ns_helps[NS_FAMILIES] = {
+    "Events shipped, by namespace (metrics.max_namespaces series; later ones: _other).",
+    "Bytes of the events' messages shipped, by namespace.",
+    "Events of pods annotated logpipe.io/exclude, by namespace."};
+
 static void metrics_init(struct lp_shipper *s)
 {
     struct lp_metrics *m = s->metrics;
     struct shipper_metrics *x = &s->m;
+    s->tenants = lp_tenants_new(m, ns_families, ns_helps, NS_FAMILIES,
+                                (size_t)s->cfg->metrics.max_namespaces);
     const char *lost = "logpipe_shipper_bytes_lost_total";
     const char *lost_help = "Bytes that could not be shipped, by reason.";
     x->files = lp_metrics_gauge(m, "logpipe_shipper_files", "Files being tailed.", NULL);
@@ -1322,6 +1332,7 @@ void lp_shipper_free(struct lp_shipper *s)
     clear_waiters(s);
     free(s->waitq);
     produce_free(s); /* reports of detached entries free them */
+    lp_tenants_free(s->tenants);
     if (s->ino_fd >= 0)
         close(s->ino_fd);
     for (size_t i = 0; i < s->nwatches; i++)

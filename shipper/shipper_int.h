@@ -23,6 +23,7 @@
 #include "lp_codec.h"
 #include "lp_container.h"
 #include "lp_metrics.h"
+#include "lp_tenants.h"
 #include "lp_wire.h"
 #include "shipper.h"
 
@@ -58,9 +59,13 @@ struct tail_inherit {
     char sid[LP_ID_HEX_LEN + 1];
 };
 
+/* The shipper's per-namespace counters (lp_tenants), in this order. */
+enum { NS_EVENTS, NS_BYTES, NS_EXCLUDED, NS_FAMILIES };
+
 struct tail {
     struct lp_shipper *s;
-    struct tail *next, *prev; /* the shipper's list: removal is O(1) */
+    struct lp_counter *const *ns; /* its namespace's counters (NULL: off) */
+    struct tail *next, *prev;     /* the shipper's list: removal is O(1) */
     char *path;
     int input_idx;
     int fd;
@@ -161,6 +166,7 @@ struct lp_shipper {
     int64_t next_k8s_tick_ns;
     struct lp_metrics *metrics;
     struct shipper_metrics m;
+    struct lp_tenants *tenants; /* per-namespace volume (metrics.max_namespaces) */
     struct lp_ready *kafka_ready;
     char host[256];
     enum lp_codec codec;

@@ -106,6 +106,7 @@ static void set_source(struct tail *t)
     struct lp_wire_source *src = &t->src;
     memset(src, 0, sizeof(*src));
     src->source_id = t->sid;
+    t->ns = lp_tenants_get(s->tenants, t->meta.k8s_namespace);
     src->host = s->host;
     src->path = t->path;
     src->format = lp_cfmt_name(t->fmt);

@@ -273,6 +273,7 @@ while time.time() < deadline and not (settled("A") and settled("B") and settled(
     time.sleep(1)
 metrics = {n: metrics_text(ports[n]) for n in ports}
 metrics_c = metrics_text(fast_port)
+metrics_ship = metrics_text(ship_port)
 stop_procs(procs)
 
 
@@ -317,6 +318,34 @@ for pod in ("b-1", "b-2"):
     got_a = len(pods["A"].get(pod, []))
     check(50 <= got_a <= 400, f"A (replaying): burst pod {pod} keeps at least the limit ({got_a})")
 check(dropped("burst", "rate_limit") == 700, f"B counts 700 over the rate ({dropped('burst', 'rate_limit')})")
+
+# per-namespace volume: what each tenant sent and what its routes dropped,
+# in the shipper and in B (docs/metrics.md "Per-namespace volume")
+
+
+def ns_metric(text, name, ns):
+    return metric_sum(0, name, "\n".join(l for l in text.splitlines()
+                                          if f'log_namespace="{ns}"' in l)) or 0
+
+
+sent = {}
+for (pod, ns, ctr), ls in containers.items():
+    sent[ns] = sent.get(ns, 0) + len(ls)
+for ns, n in sent.items():
+    got_ship = ns_metric(metrics_ship, "logpipe_shipper_namespace_events_total", ns)
+    got_agg = ns_metric(mb, "logpipe_aggregator_namespace_records_total", ns)
+    check(got_ship == n and got_agg == n,
+          f"namespace {ns}: {n} lines shipped and read, per namespace (shipper {got_ship}, B {got_agg})")
+check(ns_metric(mb, "logpipe_aggregator_namespace_records_total", "_none") == 50,
+      "the Docker container without Kubernetes counts under log_namespace=\"_none\"")
+check(ns_metric(mb, "logpipe_aggregator_namespace_dropped_total", "noisy") == 300,
+      "namespace noisy: 300 dropped by its route")
+check(ns_metric(mb, "logpipe_aggregator_namespace_rate_limited_total", "burst") == 700,
+      "namespace burst: 700 over the rate limit")
+check(ns_metric(mb, "logpipe_aggregator_namespace_sampled_out_total", "debug") == dropped("debug", "sample"),
+      "namespace debug: its sampled-out records, as the route counts them")
+check(ns_metric(mb, "logpipe_aggregator_namespace_bytes_total", "noisy") == sum(len(l) for l in containers[("chatty-1", "noisy", "app")]),
+      "namespace noisy: its message bytes")
 
 # sampling: about 30 %, and the same events after kill -9 and replay
 dbg = {n: {h["_id"] for h in pods[n].get("dbg-1", [])} for n in ports}

@@ -3,12 +3,14 @@
 #include "lp_buf.h"
 #include "lp_http.h"
 #include "lp_metrics.h"
+#include "lp_tenants.h"
 #include "lp_test.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -225,6 +227,60 @@ static void test_http_many_fds(void)
         close(fds[--n]);
 }
 
+/* Per-namespace counters stay at (max + 2) series per family with 10,000
+ * namespaces, and the totals stay exact (the rest under _other). */
+static void test_tenants_bounded(void)
+{
+    struct lp_metrics *m = lp_metrics_new();
+    static const char *const fam[] = {"t_events_total", "t_bytes_total"};
+    static const char *const help[] = {"Events.", "Bytes."};
+    struct lp_tenants *t = lp_tenants_new(m, fam, help, 2, 200);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    uint64_t want = 0;
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 10000; i++) {
+            char ns[32];
+            snprintf(ns, sizeof(ns), "team-%d", i);
+            struct lp_counter *const *c = lp_tenants_get(t, ns);
+            lp_counter_inc(c[0]);
+            lp_counter_add(c[1], 10);
+            want++;
+        }
+    lp_counter_inc(lp_tenants_get(t, NULL)[0]);
+    lp_counter_inc(lp_tenants_get(t, "")[0]);
+    lp_counter_inc(lp_tenants_get(t, "Not_A_Label")[0]); /* not a DNS label: _other */
+    CU_ASSERT_EQUAL(lp_tenants_count(t), 200);
+    /* the first 200 kept their own series across rounds */
+    CU_ASSERT_PTR_EQUAL(lp_tenants_get(t, "team-0"), lp_tenants_get(t, "team-0"));
+    CU_ASSERT_PTR_EQUAL(lp_tenants_get(t, "team-9999"), lp_tenants_get(t, "team-5000"));
+    struct lp_buf out = LP_BUF_INIT;
+    CU_ASSERT_EQUAL(lp_metrics_render(m, &out), 0);
+    size_t series = 0;
+    uint64_t total = 0, other = 0, none = 0;
+    for (char *l = out.data; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, "t_events_total{", 15) != 0)
+            continue;
+        series++;
+        unsigned long long v = strtoull(strchr(l, ' ') + 1, NULL, 10);
+        total += v;
+        if (strncmp(l + 15, "log_namespace=\"_other\"", 22) == 0)
+            other = v;
+        if (strncmp(l + 15, "log_namespace=\"_none\"", 21) == 0)
+            none = v;
+    }
+    printf("\n  10,000 namespaces: %zu series of t_events_total (max 200 + _other + _none)\n",
+           series);
+    CU_ASSERT_EQUAL(series, 202);
+    CU_ASSERT_EQUAL(total, want + 3);
+    CU_ASSERT_EQUAL(other, 2 * 9800 + 1);
+    CU_ASSERT_EQUAL(none, 2);
+    lp_buf_release(&out);
+    lp_tenants_free(t);
+    CU_ASSERT_PTR_NULL(lp_tenants_new(m, fam, help, 2, 0)); /* 0: off */
+    CU_ASSERT_PTR_NULL(lp_tenants_get(NULL, "x"));
+    lp_metrics_free(m);
+}
+
 int main(void)
 {
     static const struct lp_test tests[] = {
@@ -233,6 +289,7 @@ int main(void)
         {"concurrent updates", test_concurrent_updates},
         {"http endpoint", test_http_endpoint},
         {"http endpoint with 5,000 open files", test_http_many_fds},
+        {"per-namespace series stay bounded", test_tenants_bounded},
         {NULL, NULL},
     };
     return lp_test_run("metrics", tests);
