@@ -44,6 +44,7 @@ struct lp_config_input {
     char **exclude;
     size_t n_exclude;
     char *format;                         /* auto | docker | cri */
+    char *encoding;                       /* "": UTF-8 (lp_charset.h) */
     struct lp_config_multiline multiline; /* used when has_multiline */
     int has_multiline;                    /* the input has its own multiline section */
 };

@@ -6,6 +6,7 @@
 
 #include "lp_alloc.h"
 #include "lp_error.h"
+#include "lp_charset.h"
 #include "lp_ecs.h"
 #include "lp_glob.h"
 #include "lp_redact.h"
@@ -841,6 +842,12 @@ void lp_cfg_validate(struct ctx *c, struct lp_config *cfg, const struct lp_node 
         const struct lp_node *item = inputs && i < inputs->n ? inputs->items[i] : at;
         if (in->n_paths == 0)
             lp_node_error(c->errs, item, "shipper.inputs[%zu]: needs at least one path", i);
+        const char *why = lp_charset_check(in->encoding);
+        if (why) {
+            const struct lp_node *enc = item != at ? lp_node_get(item, "encoding") : NULL;
+            lp_node_error(c->errs, enc ? enc : item, "shipper.inputs[%zu].encoding: '%s': %s", i,
+                          in->encoding, why);
+        }
         const struct lp_node *iml = item != at ? lp_node_get(item, "multiline") : NULL;
         if (in->has_multiline && strcmp(in->multiline.mode, "custom") == 0 &&
             (!in->multiline.start_pattern || !*in->multiline.start_pattern))

@@ -71,6 +71,13 @@ static const struct lp_field input_fields[] = {
     STRLIST(lp_config_input, exclude, NULL, "Glob patterns of files to skip."),
     ENUM(lp_config_input, format, "auto", "auto|docker|cri|raw",
          "Container log format; auto detects it per file from the first whole line read."),
+    STR(lp_config_input, encoding, "",
+        "The encoding the application writes its lines in, converted to UTF-8 (glibc's "
+        "iconv names: GBK, GB18030, BIG5, SHIFT_JIS, EUC-KR, WINDOWS-1250 to WINDOWS-1258, "
+        "KOI8-R, CP866, ...); a byte sequence the encoding does not have becomes U+FFFD and "
+        "flags the event utf8_replaced. Empty: UTF-8. For raw and CRI files: Docker's "
+        "json-file has already replaced what was not UTF-8. UTF-16 and UTF-32 are refused "
+        "(a file in them cannot be split into lines byte by byte)."),
     {"multiline", LP_FT_SECTION, OFF(lp_config_input, multiline), NULL, 0, 0, NULL, LP_F_PRESENCE,
      multiline_fields, 0, OFF(lp_config_input, has_multiline),
      "Multiline rules of this input's files, replacing shipper.multiline for them (unset: "

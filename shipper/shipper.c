@@ -944,6 +944,7 @@ struct lp_shipper *lp_shipper_new(const struct lp_config *cfg, struct lp_metrics
     s->rbuf_size = READ_CHUNK;
     s->rbuf = lp_xmalloc(s->rbuf_size);
     lp_buf_init(&s->scratch, (size_t)c->max_line_bytes * 2 + 65536);
+    lp_buf_init(&s->conv, (size_t)c->max_line_bytes * 4 + 65536);
     lp_buf_init(&s->evbuf, 0);
     if (compile_multiline(&c->multiline, "shipper.multiline", &s->ml, err, errlen))
         goto fail;
@@ -1351,6 +1352,7 @@ void lp_shipper_free(struct lp_shipper *s)
     }
     free(s->ml_hints);
     lp_buf_release(&s->scratch);
+    lp_buf_release(&s->conv);
     lp_buf_release(&s->evbuf);
     lp_codec_ctx_release(&s->cctx);
     free(s->rbuf);

@@ -20,6 +20,7 @@
 #include "identity.h"
 #include "lp_assemble.h"
 #include "lp_buf.h"
+#include "lp_charset.h"
 #include "lp_codec.h"
 #include "lp_container.h"
 #include "lp_metrics.h"
@@ -65,6 +66,7 @@ enum { NS_EVENTS, NS_BYTES, NS_EXCLUDED, NS_FAMILIES };
 struct tail {
     struct lp_shipper *s;
     struct lp_counter *const *ns; /* its namespace's counters (NULL: off) */
+    struct lp_charset *cs;        /* its input's encoding to UTF-8 (NULL: UTF-8) */
     struct tail *next, *prev;     /* the shipper's list: removal is O(1) */
     char *path;
     int input_idx;
@@ -211,6 +213,7 @@ struct lp_shipper {
     char *rbuf;
     size_t rbuf_size;
     struct lp_buf scratch; /* docker decode */
+    struct lp_buf conv;    /* a line converted from its input's encoding */
     struct lp_buf evbuf;   /* record mode */
     struct lp_codec_ctx cctx;
 };

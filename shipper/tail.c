@@ -51,6 +51,8 @@ struct tail *tail_open(struct lp_shipper *s, const char *path, int input_idx)
         lp_config_input_multiline(&s->cfg->shipper, input_idx)->flush_timeout_ms * LP_NS_PER_MS);
     const char *fmt = input_idx >= 0 ? s->cfg->shipper.inputs[input_idx].format : "auto";
     t->fmt = (enum lp_cfmt)lp_cfmt_parse(fmt);
+    if (input_idx >= 0)
+        t->cs = lp_charset_open(s->cfg->shipper.inputs[input_idx].encoding);
     lp_path_meta(path, &t->meta);
     if (t->meta.container_id[0] && !t->meta.k8s_namespace[0]) {
         char why[256];
@@ -84,6 +86,7 @@ void tail_free(struct tail *t)
         return;
     if (t->fd >= 0)
         close(t->fd);
+    lp_charset_close(t->cs);
     struct inflight *e = t->fifo;
     while (e) {
         struct inflight *n = e->next;
@@ -409,6 +412,12 @@ static void physical_line(struct tail *t, const char *p, size_t n, uint64_t off,
     }
     if (c.ts_ns == 0)
         c.ts_ns = lp_time_real_ns();
+    if (t->cs) { /* the input's encoding to UTF-8 */
+        if (lp_charset_to_utf8(t->cs, c.msg, c.len, &s->conv))
+            flags |= LP_REC_UTF8_REPLACED;
+        c.msg = s->conv.data;
+        c.len = s->conv.len;
+    }
     lp_counter_inc(s->m.lines_read);
     if (s->k8s && !t->batch_open)
         tail_meta_refresh(t); /* the pod's hints apply from its first line */

@@ -45,6 +45,7 @@ shipper:
   state_dir: {tmp}/state
   inputs:
     - paths: ["{logs}/*.log"]
+    - {{paths: ["{logs}/legacy/*.log"], format: cri, encoding: gbk}}
   batch_linger: 50ms
   batch_max_records: 500
   checkpoint_interval: 100ms
@@ -53,6 +54,17 @@ shipper:
 metrics:
   listen: 127.0.0.1:{port}
 """)
+
+# an old application's CRI log in GBK (shipper.inputs[].encoding): shipped
+# as UTF-8, a byte GBK does not have as U+FFFD
+os.makedirs(os.path.join(logs, "legacy"))
+LEGACY = {"legacy 1 \u4e2d\u6587\u65e5\u5fd7 caf\u00e9": None,
+          "legacy 2 \u8ba2\u5355\u5931\u8d25": None}
+with open(os.path.join(logs, "legacy", "old-app.log"), "wb") as f:
+    for msg in LEGACY:
+        f.write(b"2026-11-28T07:21:00.000000001Z stdout F " + msg.encode("gbk") + b"\n")
+    f.write(b"2026-11-28T07:21:00.000000001Z stdout F legacy 3 cut \x81\n")
+LEGACY["legacy 3 cut \ufffd"] = None
 
 proc = None
 shipper_log = open(os.path.join(tmp, "shipper.log"), "ab")
@@ -182,6 +194,9 @@ bad_len = 0
 for line in dump.stdout.splitlines():
     rec = json.loads(line)
     records += 1
+    if rec["message"].startswith("legacy "):
+        LEGACY[rec["message"]] = rec
+        continue
     event_ids.add(rec["event_id"])
     m = re.match(r"g=(\d+) seq=(\d+) ", rec["message"])
     if not m:
@@ -213,6 +228,11 @@ if len(event_ids) != written:
     ok = False
 if not caught_up:
     print("the shipper did not catch up")
+    ok = False
+got_legacy = {m: r is not None for m, r in LEGACY.items()}
+print(f"legacy GBK lines shipped as UTF-8: {sum(got_legacy.values())} of {len(LEGACY)}")
+if not all(got_legacy.values()):
+    print("legacy GBK lines missing or not converted:", [m for m, g in got_legacy.items() if not g])
     ok = False
 # nothing was lost, so nothing may be counted lost (a false alarm on the
 # operators' loss alert), by any of the shipper processes of the run

@@ -280,6 +280,12 @@ static void test_errors(void)
     expect_error("kafka:\n  topic: a\n  topic: b\n",
                  "test.yaml:3:3: duplicate key 'topic' (first at line 2)\n");
     expect_error("kafka:\n  brokers: [unclosed\n", "test.yaml:3:1: invalid YAML: ");
+    /* an encoding iconv does not know, or one that cannot be framed */
+    expect_error("shipper:\n  inputs:\n    - {paths: [/x], encoding: klingon}\n",
+                 "test.yaml:3:31: shipper.inputs[0].encoding: 'klingon': not an encoding iconv "
+                 "knows");
+    expect_error("shipper:\n  inputs:\n    - {paths: [/x], encoding: UTF-16LE}\n",
+                 "test.yaml:3:31: shipper.inputs[0].encoding: 'UTF-16LE': UTF-16 and UTF-32");
     /* a key of another output type, refused where it stands (the type
      * given before or after it) */
     expect_error("aggregator:\n  outputs:\n    - {name: f, type: file, path: /x, index: logs}\n",
