@@ -147,7 +147,8 @@ static void test_values_and_substitution(void)
 
     lp_buf_reset(&dump);
     CU_ASSERT_EQUAL(lp_config_dump(c, "metrics", 1, &dump), 0);
-    CU_ASSERT_STRING_EQUAL(dump.data, "metrics:\n  enabled: false\n  listen: \"\"\n  max_namespaces: 200\n");
+    CU_ASSERT_STRING_EQUAL(dump.data,
+                           "metrics:\n  enabled: false\n  listen: \"\"\n  max_namespaces: 200\n");
     CU_ASSERT_EQUAL(lp_config_dump(c, "nope", 1, &dump), LP_ENOTFOUND);
     lp_buf_release(&dump);
     lp_config_free(c);
