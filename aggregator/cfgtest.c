@@ -158,14 +158,17 @@ static void read_expect(struct expect *e, const struct lp_node *map, struct lp_b
     }
 }
 
-/* The value at path as the test file would write it: strings bare, other
- * scalars as JSON, NULL when absent. Heap. */
+/* The value at path as a route would match it (lp_json_scalar_text);
+ * objects, arrays and null as JSON; NULL when absent. Heap. */
 static char *value_text(json_t *v)
 {
+    const char *s;
+    size_t n;
+    char tmp[64];
     if (!v)
         return NULL;
-    if (json_is_string(v))
-        return lp_xstrndup(json_string_value(v), json_string_length(v));
+    if (lp_json_scalar_text(v, &s, &n, tmp, sizeof(tmp)))
+        return lp_xstrndup(s, n);
     char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     char *t = lp_xstrdup(d ? d : "?");
     free(d);

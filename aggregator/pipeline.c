@@ -722,27 +722,6 @@ const char *agg_pipeline_route_parser(const struct agg_pipeline *p, size_t i)
     return p->routes[i].parser_name;
 }
 
-/* The text of a scalar value for matching: strings as they are, numbers and
- * booleans as JSON writes them. 0 when v is not a scalar. */
-static int scalar_text(json_t *v, const char **s, size_t *n, char *tmp, size_t tmplen)
-{
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        *s = json_string_value(v);
-        *n = json_string_length(v);
-        return 1;
-    case JSON_INTEGER:
-        *n = (size_t)snprintf(tmp, tmplen, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        break;
-    case JSON_REAL: *n = (size_t)snprintf(tmp, tmplen, "%.17g", json_real_value(v)); break;
-    case JSON_TRUE: *n = (size_t)snprintf(tmp, tmplen, "true"); break;
-    case JSON_FALSE: *n = (size_t)snprintf(tmp, tmplen, "false"); break;
-    default: return 0;
-    }
-    *s = tmp;
-    return 1;
-}
-
 static int cond_holds(const struct cond *c, json_t *ev)
 {
     json_t *v = lp_json_get_path(ev, c->field);
@@ -751,7 +730,7 @@ static int cond_holds(const struct cond *c, json_t *ev)
     const char *s = NULL;
     size_t n = 0;
     char tmp[64];
-    int found = v && scalar_text(v, &s, &n, tmp, sizeof(tmp)); /* before s, n are read */
+    int found = v && lp_json_scalar_text(v, &s, &n, tmp, sizeof(tmp)); /* before s, n are read */
     return cond_test(c, found, s, n);
 }
 
@@ -842,7 +821,7 @@ static void normalize_level(json_t *ev)
     char tmp[32];
     const char *s;
     size_t n;
-    if (!scalar_text(lvl, &s, &n, tmp, sizeof(tmp)))
+    if (!lp_json_scalar_text(lvl, &s, &n, tmp, sizeof(tmp)))
         return;
     const char *canon = agg_level_normalize(s);
     if (!canon)

@@ -1,6 +1,7 @@
 /* Dotted paths in jansson objects (lp_json.h). */
 #include "lp_json.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void lp_json_set_path(json_t *obj, const char *path, json_t *value)
@@ -35,4 +36,23 @@ json_t *lp_json_get_path(json_t *obj, const char *path)
         path = dot + 1;
     }
     return obj ? json_object_get(obj, path) : NULL;
+}
+
+int lp_json_scalar_text(json_t *v, const char **s, size_t *n, char *tmp, size_t tmplen)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        *s = json_string_value(v);
+        *n = json_string_length(v);
+        return 1;
+    case JSON_INTEGER:
+        *n = (size_t)snprintf(tmp, tmplen, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        break;
+    case JSON_REAL: *n = (size_t)snprintf(tmp, tmplen, "%.17g", json_real_value(v)); break;
+    case JSON_TRUE: *n = (size_t)snprintf(tmp, tmplen, "true"); break;
+    case JSON_FALSE: *n = (size_t)snprintf(tmp, tmplen, "false"); break;
+    default: return 0;
+    }
+    *s = tmp;
+    return 1;
 }
